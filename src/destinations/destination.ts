@@ -1,0 +1,99 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * Where a takeout's files go: a local folder or an S3 prefix. Keys are always relative,
+ * '/'-separated and already validated by `assertSafeKey`; the destination adds its own root/prefix.
+ */
+export interface Destination {
+  /** Human description with no secrets, e.g. `s3://bucket/prefix/` or `/abs/path/`. */
+  readonly description: string;
+  /** The URL form used in Redshift manifests (`s3://bucket/prefix/key`), or undefined for local folders. */
+  urlFor(key: string): string | undefined;
+
+  /**
+   * Open a writer for one object. Nothing is visible under `key` until `finish()` resolves;
+   * `abort()` (or any failure) leaves nothing behind: local temp files are removed, multipart uploads aborted.
+   */
+  writer(key: string, options?: WriteOptions): Promise<ObjectWriter>;
+  /** Write a small object whole (JSON files, manifests). Same atomicity as `writer`. */
+  put(key: string, body: Buffer | string, options?: WriteOptions): Promise<WrittenObject>;
+
+  /** Read an object, or a byte range of it (`end` inclusive, as in HTTP). Throws NOT_FOUND when absent. */
+  get(key: string, range?: ByteRange): Promise<Readable>;
+  /** Size of an object, or undefined when it does not exist. */
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Every object whose key starts with `prefix` (relative to the destination root), in key order. */
+  list(prefix?: string): AsyncIterable<ObjectInfo>;
+  /** Remove objects; missing ones are not an error. */
+  delete(keys: readonly string[]): Promise<void>;
+
+  /** Check the destination can be reached and written, before any data moves. Throws a TakeoutError. */
+  preflight?(): Promise<void>;
+  /** Release sockets and handles. */
+  close?(): Promise<void>;
+}
+
+export interface WriteOptions {
+  contentType?: string;
+  /** Total size when known up front (lets S3 avoid multipart for small objects). */
+  contentLength?: number;
+  signal?: AbortSignal;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  etag?: string;
+  lastModified?: Date;
+}
+
+export interface WrittenObject {
+  key: string;
+  size: number;
+  etag?: string;
+}
+
+export interface ObjectWriter {
+  /** Resolves when the bytes are accepted (back-pressure): never call again before it resolves. */
+  write(chunk: Buffer): Promise<void>;
+  /** Commit the object. */
+  finish(): Promise<WrittenObject>;
+  /** Discard everything written so far. Safe to call more than once and after failures. */
+  abort(): Promise<void>;
+}
+
+/** Options every destination factory understands; S3-specific ones are ignored by the local folder. */
+export interface DestinationOptions {
+  /** Local: file mode for new files (default 0o600). */
+  fileMode?: number;
+  /** Local: mode for new folders (default 0o700). */
+  dirMode?: number;
+  s3?: S3Options;
+}
+
+export interface S3Options {
+  region?: string;
+  profile?: string;
+  endpointUrl?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+  /** Server-side encryption: AES256 or aws:kms. */
+  sse?: 'AES256' | 'aws:kms';
+  sseKmsKeyId?: string;
+  expectedBucketOwner?: string;
+  /** Multipart part size in bytes (default 8 MiB). */
+  partSize?: number;
+  /** Parts of one upload in flight at once (default 4). */
+  partConcurrency?: number;
+  /** Per-request timeout in ms. */
+  requestTimeoutMs?: number;
+  /** Force path-style addressing even on AWS (always on with a custom endpoint). */
+  forcePathStyle?: boolean;
+}

@@ -1,0 +1,97 @@
+/**
+ * The closed set of failures takeout reports, each with its documented exit code.
+ * Every error that reaches the user is a TakeoutError: one line, naming the culprit.
+ */
+export const ERROR_CODES = {
+  /** Something unexpected; a bug or an unclassified failure. */
+  FAILED: 1,
+  /** Bad flags, bad config file, bad option values. */
+  USAGE: 2,
+  /** Some tables failed and others completed; the manifest lists which. */
+  PARTIAL: 3,
+  /** 401/403, invalid or expired credentials, access denied. */
+  AUTH: 4,
+  /** A source folder, bucket, table, manifest or file that does not exist. */
+  NOT_FOUND: 5,
+  /** Size, row count or checksum mismatch; corrupt gzip; a manifest that does not add up. */
+  INTEGRITY: 6,
+  /** Source data that cannot be read: unterminated quote, ragged row, oversized record. */
+  INVALID_INPUT: 7,
+  /** An endpoint that cannot be reached, or that stopped answering (timeouts). */
+  NETWORK: 8,
+  /** The destination already holds a takeout and --overwrite was not given. */
+  EXISTS: 9,
+  /** SIGINT/SIGTERM: open uploads aborted, temp files removed. */
+  INTERRUPTED: 130,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface TakeoutErrorOptions {
+  cause?: unknown;
+  /** A short hint on what to do next, printed after the message. */
+  hint?: string;
+  /** Structured context (table id, key, …) for --json output. Never put secrets here. */
+  details?: Record<string, unknown>;
+}
+
+export class TakeoutError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: TakeoutErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TakeoutError';
+    this.code = code;
+    this.hint = options.hint;
+    this.details = options.details ?? {};
+  }
+
+  get exitCode(): number {
+    return ERROR_CODES[this.code];
+  }
+}
+
+export function isTakeoutError(error: unknown): error is TakeoutError {
+  return error instanceof TakeoutError;
+}
+
+/** Node system error codes that mean "the other side could not be reached or went quiet". */
+const NETWORK_ERRNOS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** Best-effort classification of a foreign error; adapters should prefer throwing TakeoutError themselves. */
+export function toTakeoutError(error: unknown, context?: string): TakeoutError {
+  if (isTakeoutError(error)) return error;
+  const prefix = context ? `${context}: ` : '';
+  if (error instanceof Error) {
+    const errno = (error as NodeJS.ErrnoException).code;
+    if (errno === 'ENOENT') return new TakeoutError('NOT_FOUND', `${prefix}${error.message}`, { cause: error });
+    if (errno === 'EACCES' || errno === 'EPERM') return new TakeoutError('AUTH', `${prefix}${error.message}`, { cause: error });
+    if (errno && NETWORK_ERRNOS.has(errno)) return new TakeoutError('NETWORK', `${prefix}${error.message}`, { cause: error });
+    if (error.name === 'AbortError') return new TakeoutError('INTERRUPTED', `${prefix}interrupted`, { cause: error });
+    return new TakeoutError('FAILED', `${prefix}${error.message}`, { cause: error });
+  }
+  return new TakeoutError('FAILED', `${prefix}${String(error)}`);
+}
+
+/** Validation returns problems instead of throwing, so callers can report all of them at once. */
+export type Validation<T> = { ok: true; value: T } | { ok: false; error: TakeoutError };
+
+export function ok<T>(value: T): Validation<T> {
+  return { ok: true, value };
+}
+
+export function invalid<T = never>(message: string, hint?: string): Validation<T> {
+  return { ok: false, error: new TakeoutError('USAGE', message, hint === undefined ? {} : { hint }) };
+}

@@ -1,0 +1,158 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * A source of a project: buckets, tables with their data, and component configurations.
+ * Required: `project()` and `tables()`; `openTable()` gives one table's body.
+ * Sources never print; they throw TakeoutError and let the pipeline report.
+ */
+export interface Source {
+  /** Description with no secrets, e.g. `dir:fixtures/demo-project` or `postgres://user@host/db`. */
+  readonly description: string;
+  /** Buckets, tables (descriptors only) and configurations. */
+  project(options?: ProjectOptions): Promise<ProjectDescriptor>;
+  /** The body of one table, in the fastest form the source can produce. */
+  openTable(table: TableDescriptor, options: OpenTableOptions): Promise<TableBody>;
+  close?(): Promise<void>;
+}
+
+export interface ProjectOptions {
+  signal?: AbortSignal;
+}
+
+export interface OpenTableOptions {
+  signal?: AbortSignal;
+}
+
+export interface ProjectDescriptor {
+  /** Project id and name when the source knows them. */
+  id?: string | number;
+  name?: string;
+  buckets: BucketDescriptor[];
+  tables: TableDescriptor[];
+  components: ComponentDescriptor[];
+  /** Extra facts for the manifest (e.g. a database snapshot time). */
+  meta?: Record<string, unknown>;
+}
+
+export interface MetadataEntry {
+  id?: string;
+  key: string;
+  value: string;
+  provider?: string;
+  timestamp?: string;
+}
+
+export interface BucketDescriptor {
+  /** e.g. `in.c-main` */
+  id: string;
+  stage: string;
+  /** e.g. `c-main` */
+  name: string;
+  displayName?: string;
+  description?: string;
+  created?: string;
+  metadata?: MetadataEntry[];
+  /** Raw API object when the source has one (Keboola): written to buckets.json as it is. */
+  raw?: Record<string, unknown>;
+}
+
+export interface TableDescriptor {
+  /** e.g. `in.c-main.customers` */
+  id: string;
+  bucketId: string;
+  name: string;
+  displayName?: string;
+  description?: string;
+  columns: string[];
+  primaryKey: string[];
+  created?: string;
+  lastChangeDate?: string;
+  /** Known before export (catalog, file size); used by --dry-run estimates. */
+  rowsCount?: number;
+  dataSizeBytes?: number;
+  metadata?: MetadataEntry[];
+  columnMetadata?: Record<string, MetadataEntry[]>;
+  /** Raw API object when the source has one (Keboola): written to tables.json as it is. */
+  raw?: Record<string, unknown>;
+}
+
+export interface ComponentDescriptor {
+  id: string;
+  type: string;
+  name: string;
+  /** Everything else of the component definition, passed through to configurations.json. */
+  extra?: Record<string, unknown>;
+  configurations: ConfigurationDescriptor[];
+}
+
+export interface ConfigurationDescriptor {
+  id: string;
+  name: string;
+  description?: string;
+  created?: string;
+  version?: number;
+  changeDescription?: string;
+  isDisabled?: boolean;
+  isDeleted?: boolean;
+  configuration: Record<string, unknown>;
+  state?: Record<string, unknown>;
+  rows?: ConfigurationRowDescriptor[];
+  rowsSortOrder?: string[];
+  versions?: Record<string, unknown>[];
+  /** Everything else the source knows, kept as it is. */
+  extra?: Record<string, unknown>;
+}
+
+export interface ConfigurationRowDescriptor {
+  id: string;
+  name?: string;
+  description?: string;
+  isDisabled?: boolean;
+  version?: number;
+  created?: string;
+  changeDescription?: string;
+  configuration: Record<string, unknown>;
+  state?: Record<string, unknown>;
+  versions?: Record<string, unknown>[];
+  extra?: Record<string, unknown>;
+}
+
+/** A cell is a string, or null for SQL NULL (written as an empty value, as Keboola does). */
+export type Row = readonly (string | null)[];
+
+/**
+ * The forms a table body can take; the pipeline takes the fastest path for each:
+ * - `rows`: values to encode;
+ * - `csv`: CSV bytes already encoded (a CSV file, PostgreSQL COPY); re-quoted and validated in one scan, never parsed to rows;
+ * - `gzip-slices`: already gzipped, headerless CSV slices, copied as they are.
+ */
+export type TableBody = RowsBody | CsvBody | GzipSlicesBody;
+
+export interface RowsBody {
+  kind: 'rows';
+  rows: AsyncIterable<Row>;
+}
+
+export interface CsvBody {
+  kind: 'csv';
+  stream: Readable;
+  /** The first record is a header to drop (its names were read into `columns`). */
+  hasHeader: boolean;
+  /** Where the bytes come from, for error messages (a file path, a query). */
+  origin: string;
+}
+
+export interface GzipSlicesBody {
+  kind: 'gzip-slices';
+  slices: GzipSlice[];
+}
+
+export interface GzipSlice {
+  /** Where it comes from, for error messages. */
+  origin: string;
+  /** Size when known, to check it on the way. */
+  bytes?: number;
+  rows?: number;
+  sha256?: string;
+  open(): Promise<Readable>;
+}
