@@ -83,6 +83,8 @@ export interface ComponentDescriptor {
   /** Everything else of the component definition, passed through to configurations.json. */
   extra?: Record<string, unknown>;
   configurations: ConfigurationDescriptor[];
+  /** The component exactly as configurations.json holds it (an existing takeout, the Storage API). */
+  raw?: Record<string, unknown>;
 }
 
 export interface ConfigurationDescriptor {
@@ -101,6 +103,8 @@ export interface ConfigurationDescriptor {
   versions?: Record<string, unknown>[];
   /** Everything else the source knows, kept as it is. */
   extra?: Record<string, unknown>;
+  /** The configuration file exactly as a takeout holds it (with rows, state and _versions). */
+  raw?: Record<string, unknown>;
 }
 
 export interface ConfigurationRowDescriptor {

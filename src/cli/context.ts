@@ -1,0 +1,13 @@
+import type { Reporter } from '../reporting/reporter.js';
+import type { Resolved } from './options.js';
+
+/** What every command gets from the program: the reporter, the interrupt signal, the exit code. */
+export interface CommandContext {
+  readonly version: string;
+  readonly signal: AbortSignal;
+  /** Set up by configure() from the resolved output options. */
+  readonly reporter: Reporter;
+  configure(options: Resolved): Promise<void>;
+  onClose(task: () => Promise<void>): void;
+  setExitCode(code: number): void;
+}

@@ -1,0 +1,106 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { ERROR_CODES, TakeoutError, toTakeoutError } from '../errors.js';
+import { registerSecret, redact } from '../reporting/redact.js';
+import { createReporter, PlainReporter, type Reporter, type ReporterKind } from '../reporting/reporter.js';
+import type { CommandContext } from './context.js';
+import type { Resolved } from './options.js';
+import { runCommand } from './run.js';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Environment variables that hold secrets: their values are redacted wherever they would appear. */
+const SECRET_ENV = ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID', 'KBC_STORAGE_TOKEN', 'PGPASSWORD', 'TAKEOUT_SECRET_ACCESS_KEY', 'TAKEOUT_SESSION_TOKEN', 'TAKEOUT_TOKEN'];
+
+export interface MainIo {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+function reporterKind(o: Resolved, io: MainIo): ReporterKind {
+  if (o.json === true) return 'json';
+  const ci = io.env.CI !== undefined && io.env.CI !== '' && io.env.CI !== 'false' && io.env.CI !== '0';
+  if (io.stderr.isTTY && !ci && o.progress !== false) return 'tty';
+  return 'plain';
+}
+
+/** Runs one command line; returns the exit code. Never exits the process itself. */
+export async function main(argv: readonly string[], io: MainIo, signal: AbortSignal): Promise<number> {
+  for (const name of SECRET_ENV) registerSecret(io.env[name]);
+  let exitCode = 0;
+  let debug = false;
+  const closers: (() => Promise<void>)[] = [];
+  let reporter: Reporter = new PlainReporter(io.stderr, false);
+
+  const context: CommandContext = {
+    version: VERSION,
+    signal,
+    get reporter() {
+      return reporter;
+    },
+    async configure(o) {
+      debug = o.debug === true;
+      reporter = await createReporter({ kind: reporterKind(o, io), quiet: o.quiet === true, stdout: io.stdout, stderr: io.stderr });
+    },
+    onClose(task) {
+      closers.push(task);
+    },
+    setExitCode(code) {
+      exitCode = code;
+    },
+  };
+
+  const program = new Command('takeout')
+    .version(VERSION, '-V, --version')
+    .description('Take data out of data platforms and databases into S3, S3-compatible stores or a local folder, and back into one file.')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(redact(s)),
+    })
+    .exitOverride()
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 ok · 1 failed · 2 usage · 3 partial (some tables failed) · 4 auth/permission · 5 not found\n' +
+        '            6 integrity · 7 invalid input data · 8 network/timeout · 9 destination exists · 130 interrupted\n' +
+        'Options also come from TAKEOUT_<OPTION> environment variables and --config FILE (YAML); flags win.',
+    );
+  program.addCommand(runCommand(context).exitOverride());
+
+  try {
+    await program.parseAsync(argv as string[]);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are successes; every other commander error is a usage error it already printed.
+      exitCode = error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : ERROR_CODES.USAGE;
+      if (error.code === 'commander.help') exitCode = 0;
+    } else {
+      const failure = signal.aborted ? new TakeoutError('INTERRUPTED', 'interrupted: open uploads were aborted and temp files removed') : toTakeoutError(error);
+      if (failure.details.alreadyReported !== true) reporter.error(failure);
+      if (debug && error instanceof Error && error.stack) io.stderr.write(`${redact(error.stack)}\n`);
+      exitCode = failure.exitCode;
+    }
+  } finally {
+    for (const close of closers) await close().catch(() => undefined);
+    await reporter.close();
+  }
+  return exitCode;
+}
+
+/** The process entry: wires signals, runs, flushes output, exits. The only place that exits the process. */
+export async function runCli(argv: readonly string[] = process.argv): Promise<void> {
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (): void => {
+    interrupts++;
+    if (interrupts > 1) process.exit(ERROR_CODES.INTERRUPTED);
+    process.stderr.write('\ntakeout: interrupting: aborting uploads and removing temp files (press Ctrl-C again to quit at once)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const code = await main(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env }, controller.signal);
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  process.exit(controller.signal.aborted && code !== 0 ? ERROR_CODES.INTERRUPTED : code);
+}

@@ -1,0 +1,124 @@
+import { Command } from 'commander';
+import { resolve } from 'node:path';
+import { TakeoutError } from '../errors.js';
+import { openDestination } from '../destinations/registry.js';
+import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
+import { runTakeout } from '../pipeline/run.js';
+import { openSource } from '../sources/registry.js';
+import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec } from './options.js';
+import type { CommandContext } from './context.js';
+
+const MiB = 1024 * 1024;
+
+/** Keboola's own exports slice at 200 MB; 256 MB keeps parts few while any one slice stays easy to handle. */
+const DEFAULT_SLICE_SIZE = '256MB';
+/** Below this a slice holds too little for a good gzip ratio and the manifest grows large. */
+const MIN_SLICE_BYTES = 16 * 1024;
+/** S3 copies objects up to 5 GiB in one request; larger slices could not be copied server-side later. */
+const MAX_SLICE_BYTES = 5 * 1024 * MiB;
+
+export const RUN_OPTIONS: OptionSpec[] = [
+  { key: 'source', flags: '-s, --source <uri>', description: 'project to take out: a folder (or dir:PATH) of CSV files or an existing takeout (default: the bundled demo project)', type: 'string' },
+  { key: 'dest', flags: '-d, --dest <dest>', description: 'a local folder or s3://bucket/prefix (default: a new folder ./takeout-<time>)', type: 'string' },
+  { key: 'path', flags: '--path <prefix>', description: "prefix inside the destination; '', '/' and 'a/b/' are normalised", type: 'string' },
+  { key: 'structureOnly', flags: '--structure-only', description: 'metadata and configurations only (plus sys-stage table data, as Keboola does)', type: 'boolean', default: false },
+  { key: 'include', flags: '-i, --include <glob>', description: 'take only tables whose id or bucket id matches (* any characters, ? one, {a,b} either)', type: 'list', default: [] },
+  { key: 'exclude', flags: '-x, --exclude <glob>', description: 'leave out tables whose id or bucket id matches; wins over --include', type: 'list', default: [] },
+  { key: 'dryRun', flags: '-n, --dry-run', description: 'print the plan (tables, estimated bytes, memory bound, keys) and write nothing', type: 'boolean', default: false },
+  { key: 'overwrite', flags: '--overwrite', description: 'replace a takeout already at the destination, removing its stale parts', type: 'boolean', default: false },
+  { key: 'sliceSize', flags: '--slice-size <size>', description: 'cut slices at this many compressed bytes', type: 'size', default: DEFAULT_SLICE_SIZE, min: MIN_SLICE_BYTES, max: MAX_SLICE_BYTES },
+  { key: 'sliceRows', flags: '--slice-rows <n>', description: 'also cut slices at this many rows', type: 'int', min: 1, max: Number.MAX_SAFE_INTEGER },
+  { key: 'compressionLevel', flags: '--compression-level <0-9>', description: 'gzip level (0 stores without compressing)', type: 'int', default: DEFAULT_COMPRESSION_LEVEL, min: 0, max: 9 },
+  { key: 'lineEnding', flags: '--line-ending <lf|crlf>', description: 'row terminator in the CSV slices', type: 'string', default: 'lf', choices: ['lf', 'crlf'] },
+  { key: 'concurrency', flags: '-c, --concurrency <n>', description: 'tables exported at once', type: 'int', default: 4, min: 1, max: 64 },
+  { key: 'failFast', flags: '--fail-fast', description: 'stop at the first failed table (default: finish the others, exit 3)', type: 'boolean', default: false },
+];
+
+const ALL = [...RUN_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS];
+
+/** `a/b/`, `/a//b`, `` and `/` → `a/b` or ``. */
+export function normalisePrefix(path: string | undefined): string {
+  return (path ?? '').split(/[\\/]+/).filter(Boolean).join('/');
+}
+
+function destinationWithPath(dest: string, path: string): string {
+  if (!path) return dest;
+  if (dest.startsWith('s3://')) return `${dest.replace(/\/+$/, '')}/${path}/`;
+  return resolve(dest, path);
+}
+
+function defaultDestination(): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  return resolve(`takeout-${stamp}`);
+}
+
+export function runCommand(context: CommandContext): Command {
+  const command = new Command('run')
+    .summary('take out a whole project: buckets, tables, configurations, table data')
+    .description(
+      'Take out every bucket, table and component configuration of a project in the Keboola Data Takeout layout:\n' +
+        'buckets.json, tables.json, configurations.json, configurations/<componentId>/<configId>.json and\n' +
+        'table data as gzipped CSV slices <stage>/<bucket>/<table>.part_<N>.csv.gz; takeout-manifest.json is written last.',
+    );
+  addOptions(command, ALL);
+  command.addHelpText(
+    'after',
+    '\nExamples:\n' +
+      '  takeout run                                    # the bundled demo project into ./takeout-<time>\n' +
+      '  takeout run --source ./project --dest s3://backups/kbc/ --region eu-central-1\n' +
+      "  takeout run --source ./project --include 'in.c-main.*' --exclude '*.tmp_*' --dry-run\n",
+  );
+  command.action(async () => {
+    const o = resolveOptions(command, ALL);
+    await context.configure(o);
+    const source = await openSource(o.source as string | undefined);
+    const dest = destinationWithPath((o.dest as string | undefined) ?? defaultDestination(), normalisePrefix(o.path as string | undefined));
+    const dOptions = destinationOptions(o);
+    const destination = await openDestination(dest, dOptions);
+    context.onClose(async () => {
+      await destination.close?.();
+      await source.close?.();
+    });
+    const summary = await runTakeout({
+      source,
+      destination,
+      structureOnly: o.structureOnly === true,
+      include: (o.include as string[] | undefined) ?? [],
+      exclude: (o.exclude as string[] | undefined) ?? [],
+      sliceBytes: o.sliceSize as number,
+      ...(typeof o.sliceRows === 'number' ? { sliceRows: o.sliceRows } : {}),
+      compressionLevel: o.compressionLevel as number,
+      lineEnding: o.lineEnding === 'crlf' ? '\r\n' : '\n',
+      concurrency: o.concurrency as number,
+      overwrite: o.overwrite === true,
+      dryRun: o.dryRun === true,
+      failFast: o.failFast === true,
+      partBytes: dest.startsWith('s3://') ? (dOptions.s3?.partSize ?? 8 * MiB) : 0,
+      partConcurrency: dest.startsWith('s3://') ? (dOptions.s3?.partConcurrency ?? 4) : 0,
+      toolVersion: context.version,
+      recordedOptions: {
+        structureOnly: o.structureOnly,
+        include: o.include,
+        exclude: o.exclude,
+        sliceSize: o.sliceSize,
+        sliceRows: o.sliceRows ?? null,
+        compressionLevel: o.compressionLevel,
+        lineEnding: o.lineEnding,
+        sse: o.sse ?? null,
+        expectedBucketOwner: o.expectedBucketOwner ?? null,
+      },
+      signal: context.signal,
+      emit: (event) => context.reporter.emit(event),
+    });
+    if ('status' in summary) {
+      if (summary.status === 'partial') context.setExitCode(new TakeoutError('PARTIAL', 'some tables failed').exitCode);
+      if (summary.status === 'failed') {
+        const first = summary.failures[0];
+        throw new TakeoutError((first?.code ?? 'FAILED') as TakeoutError['code'], first ? `table ${first.table}: ${first.message.replace(/^table \S+: /, '')}` : 'failed', {
+          details: { alreadyReported: true },
+        });
+      }
+    }
+  });
+  return command;
+}

@@ -1,0 +1,431 @@
+import { TakeoutError } from '../errors.js';
+import type { Row } from '../sources/source.js';
+
+/**
+ * CSV as Keboola exports it: RFC 4180, every value quoted with `"`, quotes doubled, NULL as an empty
+ * value, rows ended by `\n` (or `\r\n` when asked). Output is cut into blocks that end on a row
+ * boundary; block boundaries depend only on the input bytes and the settings, never on how the
+ * input was chunked, so slices come out the same on every run.
+ */
+
+/** Raw bytes per block handed to the compressor: large enough for a good gzip ratio, small enough to keep 2 cores busy. */
+export const DEFAULT_BLOCK_BYTES = 4 * 1024 * 1024;
+/** A single record larger than this is refused: it is almost always an unterminated quote, and it bounds memory. */
+export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
+/** Input is scanned in pieces of at most this size so the output buffer's free space can be checked once per piece. */
+const SCAN_PIECE_BYTES = 64 * 1024;
+/** Worst-case growth of one input byte in the output: a one-byte unquoted field `a,` becomes `"a",`. */
+const MAX_EXPANSION = 3;
+
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const LF = 0x0a;
+const CR = 0x0d;
+
+export interface Block {
+  /** Canonical CSV bytes of whole rows. */
+  data: Buffer;
+  rows: number;
+}
+
+export interface BlockOptions {
+  /** Cut a block at the first row end at or after this many bytes. */
+  blockBytes?: number;
+  /** Cut a block after this many rows (lets the slicer honour --slice-rows exactly). */
+  blockRows?: number;
+  /** Row terminator (default `\n`). */
+  lineEnding?: '\n' | '\r\n';
+  maxRecordBytes?: number;
+}
+
+/** Collects whole rows into blocks; shared by the byte scanner and the row encoder. */
+class BlockBuilder {
+  private buf: Buffer;
+  len = 0;
+  rows = 0;
+  rowStart = 0;
+  private readonly blockBytes: number;
+  private readonly blockRows: number;
+  private readonly ready: Block[] = [];
+
+  constructor(options: BlockOptions) {
+    this.blockBytes = options.blockBytes ?? DEFAULT_BLOCK_BYTES;
+    this.blockRows = options.blockRows ?? Number.POSITIVE_INFINITY;
+    this.buf = Buffer.allocUnsafe(this.blockBytes + SCAN_PIECE_BYTES * MAX_EXPANSION + 64);
+  }
+
+  get buffer(): Buffer {
+    return this.buf;
+  }
+
+  /** Make room for `extra` more bytes; only large rows make the buffer grow. */
+  reserve(extra: number): Buffer {
+    const needed = this.len + extra;
+    if (needed > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(needed, this.buf.length * 2));
+      this.buf.copy(grown, 0, 0, this.len);
+      this.buf = grown;
+    }
+    return this.buf;
+  }
+
+  /** Called after each complete row. */
+  endRow(): void {
+    this.rows++;
+    this.rowStart = this.len;
+    if (this.len >= this.blockBytes || this.rows >= this.blockRows) this.cut();
+  }
+
+  private cut(): void {
+    if (this.rows === 0) return;
+    const data = Buffer.allocUnsafe(this.len);
+    this.buf.copy(data, 0, 0, this.len);
+    this.ready.push({ data, rows: this.rows });
+    this.len = 0;
+    this.rows = 0;
+    this.rowStart = 0;
+  }
+
+  take(final: boolean): Block[] {
+    if (final) this.cut();
+    return this.ready.splice(0, this.ready.length);
+  }
+}
+
+const enum State {
+  FieldStart,
+  Unquoted,
+  Quoted,
+  QuoteInQuoted,
+  AfterCr,
+}
+
+export interface CsvScanOptions extends BlockOptions {
+  /** Number of columns every record must have. */
+  columns: number;
+  /** Drop the first record (a header). */
+  hasHeader: boolean;
+  /** Named in errors: a file path, a query. */
+  origin: string;
+}
+
+/**
+ * Validates CSV bytes and rewrites them into canonical form in one pass, without building rows:
+ * quoted fields are copied as they are, unquoted ones get quotes, row ends are normalised.
+ * Errors: unterminated quote, ragged row, oversized record, stray text after a closing quote.
+ */
+export class CsvScanner {
+  private readonly out: BlockBuilder;
+  private readonly expected: number;
+  private readonly origin: string;
+  private readonly eol: Buffer;
+  private readonly maxRecord: number;
+  private state: State = State.FieldStart;
+  private fields = 0;
+  /** The next record is the header: validated, then dropped. */
+  private skipRecord: boolean;
+  private record = 0;
+  private first = true;
+
+  constructor(options: CsvScanOptions) {
+    this.out = new BlockBuilder(options);
+    this.expected = options.columns;
+    this.origin = options.origin;
+    this.eol = Buffer.from(options.lineEnding ?? '\n');
+    this.maxRecord = options.maxRecordBytes ?? MAX_RECORD_BYTES;
+    this.skipRecord = options.hasHeader;
+  }
+
+  /** Feed bytes; returns the blocks completed so far. */
+  push(chunk: Buffer): Block[] {
+    let start = 0;
+    if (this.first) {
+      this.first = false;
+      if (chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) start = 3;
+    }
+    for (let p = start; p < chunk.length; p += SCAN_PIECE_BYTES) {
+      this.scan(chunk, p, Math.min(chunk.length, p + SCAN_PIECE_BYTES));
+    }
+    return this.out.take(false);
+  }
+
+  /** End of input: closes the last record and returns the remaining blocks. */
+  end(): Block[] {
+    switch (this.state) {
+      case State.Quoted:
+        throw this.error(`unterminated quoted field in record ${this.record + 1}`);
+      case State.Unquoted:
+      case State.QuoteInQuoted:
+        this.closeField();
+        this.endRecord();
+        break;
+      case State.FieldStart:
+        if (this.fields > 0) {
+          this.openField();
+          this.closeField();
+          this.endRecord();
+        }
+        break;
+      case State.AfterCr:
+        break;
+    }
+    return this.out.take(true);
+  }
+
+  /** Records seen so far, header excluded. */
+  get records(): number {
+    return this.record;
+  }
+
+  private error(message: string): TakeoutError {
+    return new TakeoutError('INVALID_INPUT', `${this.origin}: ${message}`, {
+      details: { origin: this.origin, record: this.record + 1 },
+    });
+  }
+
+  private openField(): void {
+    const b = this.out.buffer;
+    if (this.fields > 0) b[this.out.len++] = COMMA;
+    b[this.out.len++] = QUOTE;
+  }
+
+  private closeField(): void {
+    this.out.buffer[this.out.len++] = QUOTE;
+    this.fields++;
+  }
+
+  private endRecord(): void {
+    const fields = this.fields;
+    this.fields = 0;
+    if (fields !== this.expected) {
+      // A blank line in a multi-column file is noise, not a record.
+      const blank = fields === 1 && this.out.len - this.out.rowStart === 2 && this.expected > 1;
+      if (blank) {
+        this.out.len = this.out.rowStart;
+        return;
+      }
+      if (this.skipRecord) {
+        throw this.error(`the header has ${fields} fields, expected ${this.expected}`);
+      }
+      throw this.error(
+        `ragged row: record ${this.record + 1} has ${fields} field${fields === 1 ? '' : 's'}, the header has ${this.expected}`,
+      );
+    }
+    if (this.skipRecord) {
+      this.skipRecord = false;
+      this.out.len = this.out.rowStart;
+      return;
+    }
+    this.record++;
+    const b = this.out.buffer;
+    for (let i = 0; i < this.eol.length; i++) b[this.out.len++] = this.eol[i]!;
+    this.out.endRow();
+  }
+
+  private scan(src: Buffer, from: number, to: number): void {
+    const builder = this.out;
+    builder.reserve((to - from) * MAX_EXPANSION + 16);
+    if (builder.len - builder.rowStart > this.maxRecord) {
+      throw this.error(`record ${this.record + 1} is larger than ${this.maxRecord} bytes (unterminated quote?)`);
+    }
+    let i = from;
+    while (i < to) {
+      const out = builder.buffer;
+      switch (this.state) {
+        case State.FieldStart: {
+          const c = src[i]!;
+          if (c === QUOTE) {
+            this.openField();
+            this.state = State.Quoted;
+            i++;
+          } else if (c === COMMA) {
+            this.openField();
+            this.closeField();
+            i++;
+          } else if (c === LF) {
+            // After a trailing comma this closes an empty last field; on a blank line endRecord drops it.
+            this.openField();
+            this.closeField();
+            this.endRecord();
+            i++;
+          } else if (c === CR) {
+            this.openField();
+            this.closeField();
+            this.endRecord();
+            this.state = State.AfterCr;
+            i++;
+          } else {
+            this.openField();
+            this.state = State.Unquoted;
+          }
+          break;
+        }
+        case State.Unquoted: {
+          // Copy plain bytes until a delimiter; a stray quote is kept as a literal (escaped).
+          let j = i;
+          let o = builder.len;
+          while (j < to) {
+            const c = src[j]!;
+            if (c === COMMA || c === LF || c === CR) break;
+            if (c === QUOTE) out[o++] = QUOTE;
+            out[o++] = c;
+            j++;
+          }
+          builder.len = o;
+          i = j;
+          if (j < to) {
+            const c = src[j]!;
+            this.closeField();
+            i++;
+            if (c === COMMA) {
+              this.state = State.FieldStart;
+            } else if (c === LF) {
+              this.endRecord();
+              this.state = State.FieldStart;
+            } else {
+              this.endRecord();
+              this.state = State.AfterCr;
+            }
+          }
+          break;
+        }
+        case State.Quoted: {
+          const q = src.indexOf(QUOTE, i);
+          const end = q === -1 || q >= to ? to : q;
+          builder.len += src.copy(out, builder.len, i, end);
+          i = end;
+          if (end < to) {
+            this.state = State.QuoteInQuoted;
+            i++;
+          }
+          break;
+        }
+        case State.QuoteInQuoted: {
+          const c = src[i]!;
+          if (c === QUOTE) {
+            out[builder.len++] = QUOTE;
+            out[builder.len++] = QUOTE;
+            this.state = State.Quoted;
+            i++;
+          } else if (c === COMMA) {
+            this.closeField();
+            this.state = State.FieldStart;
+            i++;
+          } else if (c === LF) {
+            this.closeField();
+            this.endRecord();
+            this.state = State.FieldStart;
+            i++;
+          } else if (c === CR) {
+            this.closeField();
+            this.endRecord();
+            this.state = State.AfterCr;
+            i++;
+          } else {
+            throw this.error(`unexpected character after a closing quote in record ${this.record + 1}`);
+          }
+          break;
+        }
+        case State.AfterCr: {
+          if (src[i] === LF) i++;
+          this.state = State.FieldStart;
+          break;
+        }
+      }
+    }
+  }
+}
+
+/** Read the header record of a CSV file's first bytes. Returns undefined when there is no complete record. */
+export function parseHeader(head: Buffer): { columns: string[] } | undefined {
+  let text = head.toString('utf8');
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const columns: string[] = [];
+  let field = '';
+  let quoted = false;
+  let i = 0;
+  let started = false;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"') {
+        if (text[i + 1] === '"') {
+          field += '"';
+          i += 2;
+          continue;
+        }
+        quoted = false;
+      } else field += c;
+      i++;
+      continue;
+    }
+    if (c === '"' && !started) {
+      quoted = true;
+      started = true;
+    } else if (c === ',') {
+      columns.push(field);
+      field = '';
+      started = false;
+    } else if (c === '\n' || c === '\r') {
+      columns.push(field);
+      return { columns };
+    } else {
+      field += c;
+      started = true;
+    }
+    i++;
+  }
+  return undefined;
+}
+
+/** Encodes rows of values into canonical CSV blocks: the path for sources that produce values. */
+export class CsvRowEncoder {
+  private readonly out: BlockBuilder;
+  private readonly eol: string;
+  private readonly columns: number;
+  private readonly origin: string;
+  private count = 0;
+
+  constructor(options: BlockOptions & { columns: number; origin: string }) {
+    this.out = new BlockBuilder(options);
+    this.eol = options.lineEnding ?? '\n';
+    this.columns = options.columns;
+    this.origin = options.origin;
+  }
+
+  push(row: Row): Block[] {
+    if (row.length !== this.columns) {
+      throw new TakeoutError(
+        'INVALID_INPUT',
+        `${this.origin}: row ${this.count + 1} has ${row.length} values, the table has ${this.columns} columns`,
+      );
+    }
+    const line = encodeCsvRow(row, this.eol);
+    const bytes = Buffer.byteLength(line);
+    const buf = this.out.reserve(bytes);
+    this.out.len += buf.write(line, this.out.len, 'utf8');
+    this.count++;
+    this.out.endRow();
+    return this.out.take(false);
+  }
+
+  end(): Block[] {
+    return this.out.take(true);
+  }
+}
+
+/** One CSV line with every value quoted; null becomes an empty value. */
+export function encodeCsvRow(row: Row, eol = '\n'): string {
+  let line = '';
+  for (let i = 0; i < row.length; i++) {
+    const v = row[i];
+    const s = v === null || v === undefined ? '' : v;
+    line += (i === 0 ? '"' : ',"') + (s.includes('"') ? s.replaceAll('"', '""') : s) + '"';
+  }
+  return line + eol;
+}
+
+/** The Keboola header: every name wrapped in quotes (names with quotes doubled), comma-joined. */
+export function encodeHeader(columns: readonly string[], eol = '\n'): string {
+  return encodeCsvRow(columns, eol);
+}

@@ -1,0 +1,217 @@
+import type {
+  BucketDescriptor,
+  ComponentDescriptor,
+  ConfigurationDescriptor,
+  ConfigurationRowDescriptor,
+  TableDescriptor,
+} from '../sources/source.js';
+
+/**
+ * The Keboola "Data Takeout" layout: where files go and what the JSON files hold.
+ * Shapes follow the Storage API answers the Keboola tools write (see design/keboola-takeout.md);
+ * a source that has the raw API objects passes them through untouched.
+ */
+
+export const BUCKETS_FILE = 'buckets.json';
+export const TABLES_FILE = 'tables.json';
+export const CONFIGURATIONS_FILE = 'configurations.json';
+export const CONFIGURATIONS_DIR = 'configurations';
+export const TAKEOUT_MANIFEST_FILE = 'takeout-manifest.json';
+export const MANIFESTS_DIR = 'manifests';
+
+/** `in.c-main.customers` → `in/c-main/customers` (the table id with `.` → `/`). */
+export function tablePath(table: TableDescriptor): string {
+  const dot = table.bucketId.indexOf('.');
+  const stage = table.bucketId.slice(0, dot);
+  const bucketName = table.bucketId.slice(dot + 1);
+  return `${stage}/${bucketName}/${table.name}`;
+}
+
+export function sliceKey(table: TableDescriptor, index: number): string {
+  return `${tablePath(table)}.part_${index}.csv.gz`;
+}
+
+/** Every key a table's data may occupy, for finding stale parts of an earlier, larger run. */
+export function isTableDataKey(key: string): boolean {
+  return /\.part_\d+\.csv\.gz$/.test(key) || /^[^/]+\/[^/]+\/[^/]+\.csv\.gz$/.test(key);
+}
+
+export function tableManifestKey(table: TableDescriptor): string {
+  return `${MANIFESTS_DIR}/${table.id}.manifest`;
+}
+
+export function configurationKey(componentId: string, configId: string): string {
+  return `${CONFIGURATIONS_DIR}/${componentId}/${configId}.json`;
+}
+
+export function stageOf(bucketId: string): string {
+  return bucketId.slice(0, bucketId.indexOf('.'));
+}
+
+/** Keboola bucket ids: `in.c-main`, `out.c-reports`, `sys.c-keboola`. */
+export const BUCKET_ID_PATTERN = /^(in|out|sys)\.c-[A-Za-z0-9_-]+$/;
+/** Keboola table and bucket names: letters, digits, underscore and dash. */
+export const NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
+
+export interface TableStats {
+  rowsCount: number;
+  dataSizeBytes: number;
+}
+
+function bucketObject(bucket: BucketDescriptor, stats?: { rowsCount: number; dataSizeBytes: number }): Record<string, unknown> {
+  if (bucket.raw) return bucket.raw;
+  return {
+    uri: null,
+    id: bucket.id,
+    name: bucket.name,
+    displayName: bucket.displayName ?? bucket.name.replace(/^c-/, ''),
+    idBranch: null,
+    stage: bucket.stage,
+    description: bucket.description ?? '',
+    tables: null,
+    created: bucket.created ?? null,
+    lastChangeDate: null,
+    updated: null,
+    isReadOnly: false,
+    dataSizeBytes: stats?.dataSizeBytes ?? 0,
+    rowsCount: stats?.rowsCount ?? 0,
+    isMaintenance: false,
+    backend: 'snowflake',
+    sharing: null,
+    hasExternalSchema: false,
+    path: bucket.id,
+    isLinkedBucket: false,
+    linkedBy: [],
+    owner: null,
+    color: null,
+    metadata: bucket.metadata ?? [],
+  };
+}
+
+/** buckets.json: `GET buckets?include=metadata`. */
+export function bucketsJson(buckets: readonly BucketDescriptor[], tables: readonly TableDescriptor[], stats: Map<string, TableStats>): unknown[] {
+  return buckets.map((bucket) => {
+    let rowsCount = 0;
+    let dataSizeBytes = 0;
+    for (const t of tables) {
+      if (t.bucketId !== bucket.id) continue;
+      const s = stats.get(t.id);
+      rowsCount += s?.rowsCount ?? t.rowsCount ?? 0;
+      dataSizeBytes += s?.dataSizeBytes ?? t.dataSizeBytes ?? 0;
+    }
+    return bucketObject(bucket, { rowsCount, dataSizeBytes });
+  });
+}
+
+/** tables.json: `GET tables?include=columns,buckets,metadata,columnMetadata`. */
+export function tablesJson(
+  tables: readonly TableDescriptor[],
+  buckets: readonly BucketDescriptor[],
+  stats: Map<string, TableStats>,
+): unknown[] {
+  const byId = new Map(buckets.map((b) => [b.id, b]));
+  return tables.map((table) => {
+    if (table.raw) return table.raw;
+    const bucket = byId.get(table.bucketId);
+    const s = stats.get(table.id);
+    const { metadata: _bucketMetadata, ...bucketWithoutMetadata } = bucket ? (bucketObject(bucket) as { metadata?: unknown }) : {};
+    const columnMetadata = table.columnMetadata && Object.keys(table.columnMetadata).length > 0 ? table.columnMetadata : [];
+    return {
+      uri: null,
+      id: table.id,
+      name: table.name,
+      displayName: table.displayName ?? table.name,
+      transactional: false,
+      primaryKey: table.primaryKey,
+      indexType: null,
+      indexKey: [],
+      distributionType: null,
+      distributionKey: [],
+      syntheticPrimaryKeyEnabled: false,
+      created: table.created ?? null,
+      lastImportDate: table.lastChangeDate ?? null,
+      lastChangeDate: table.lastChangeDate ?? null,
+      rowsCount: s?.rowsCount ?? table.rowsCount ?? 0,
+      dataSizeBytes: s?.dataSizeBytes ?? table.dataSizeBytes ?? 0,
+      isAlias: false,
+      isAliasable: true,
+      isTyped: false,
+      tableType: 'table',
+      path: `/${table.id}`,
+      columns: table.columns,
+      bucket: bucketWithoutMetadata,
+      metadata: [
+        ...(table.description ? [{ key: 'KBC.description', value: table.description, provider: 'user' }] : []),
+        ...(table.metadata ?? []),
+      ],
+      columnMetadata,
+    };
+  });
+}
+
+function configurationSummary(config: ConfigurationDescriptor): Record<string, unknown> {
+  if (config.raw) {
+    const { rows: _rows, state: _state, _versions: _v, rowsSortOrder: _o, ...summary } = config.raw;
+    return summary;
+  }
+  return {
+    id: config.id,
+    name: config.name,
+    description: config.description ?? '',
+    created: config.created ?? null,
+    creatorToken: { id: 0, description: 'takeout' },
+    version: config.version ?? 1,
+    changeDescription: config.changeDescription ?? '',
+    isDeleted: false,
+    isDisabled: config.isDisabled ?? false,
+    configuration: config.configuration,
+    currentVersion: {
+      created: config.created ?? null,
+      creatorToken: { id: 0, description: 'takeout' },
+      changeDescription: config.changeDescription ?? '',
+    },
+  };
+}
+
+/** configurations.json: `GET components?include=configuration`: components with configurations, no rows or state. */
+export function configurationsJson(components: readonly ComponentDescriptor[]): unknown[] {
+  return components.map((component) => {
+    if (component.raw) return component.raw;
+    return {
+      id: component.id,
+      type: component.type,
+      name: component.name,
+      description: '',
+      ...component.extra,
+      configurations: component.configurations.map(configurationSummary),
+    };
+  });
+}
+
+function rowObject(row: ConfigurationRowDescriptor): Record<string, unknown> {
+  return {
+    id: row.id,
+    name: row.name ?? '',
+    description: row.description ?? '',
+    isDisabled: row.isDisabled ?? false,
+    version: row.version ?? 1,
+    created: row.created ?? null,
+    creatorToken: { id: 0, description: 'takeout' },
+    changeDescription: row.changeDescription ?? '',
+    configuration: row.configuration,
+    state: row.state ?? {},
+    _versions: row.versions ?? [],
+  };
+}
+
+/** configurations/<componentId>/<configId>.json: the configuration with rows, state and all versions. */
+export function configurationFile(config: ConfigurationDescriptor): Record<string, unknown> {
+  if (config.raw) return config.raw;
+  return {
+    ...configurationSummary(config),
+    rowsSortOrder: config.rowsSortOrder ?? [],
+    state: config.state ?? {},
+    rows: (config.rows ?? []).map(rowObject),
+    _versions: config.versions ?? [],
+  };
+}

@@ -1,0 +1,324 @@
+import { createHash, randomUUID } from 'node:crypto';
+import picomatch from 'picomatch';
+import type { Destination } from '../destinations/destination.js';
+import { TakeoutError, toTakeoutError } from '../errors.js';
+import { DEFAULT_BLOCK_BYTES } from '../formats/csv.js';
+import {
+  BUCKETS_FILE,
+  CONFIGURATIONS_FILE,
+  MANIFESTS_DIR,
+  TABLES_FILE,
+  TAKEOUT_MANIFEST_FILE,
+  bucketsJson,
+  configurationFile,
+  configurationKey,
+  configurationsJson,
+  isTableDataKey,
+  sliceKey,
+  stageOf,
+  tableManifestKey,
+  tablesJson,
+  type TableStats,
+} from '../layouts/keboola.js';
+import { sliceManifest, TAKEOUT_MANIFEST_VERSION, type ManifestTable, type TakeoutManifest } from '../manifests/takeout.js';
+import type { Source, TableDescriptor } from '../sources/source.js';
+import { COMPRESS_IN_FLIGHT } from './compress.js';
+import type { Emit, RunPlan, RunSummary } from './events.js';
+import { mapLimit } from './limit.js';
+import type { SliceRecord } from './slicer.js';
+import { writeTableSlices } from './table.js';
+import { formatBytes } from './units.js';
+
+export interface RunOptions {
+  source: Source;
+  destination: Destination;
+  structureOnly: boolean;
+  include: readonly string[];
+  exclude: readonly string[];
+  sliceBytes: number;
+  sliceRows?: number;
+  compressionLevel: number;
+  lineEnding: '\n' | '\r\n';
+  /** Tables exported at once. */
+  concurrency: number;
+  overwrite: boolean;
+  dryRun: boolean;
+  /** Stop everything at the first failed table instead of finishing the others. */
+  failFast: boolean;
+  /** For the memory bound: bytes per upload part and parts in flight per upload (S3). */
+  partBytes: number;
+  partConcurrency: number;
+  toolVersion: string;
+  /** Recorded in the manifest as given (already free of secrets). */
+  recordedOptions: Record<string, unknown>;
+  signal?: AbortSignal;
+  emit: Emit;
+}
+
+/** A takeout: every selected table's data, then the layout's JSON files, then the manifest last. */
+export async function runTakeout(options: RunOptions): Promise<RunSummary | RunPlan> {
+  const { source, destination, emit } = options;
+  const started = new Date();
+  const runId = `${started.toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomUUID().slice(0, 8)}`;
+  const project = await source.project(options.signal ? { signal: options.signal } : {});
+  const selected = selectTables(project.tables, options.include, options.exclude);
+  const withData = (t: TableDescriptor): boolean => !options.structureOnly || stageOf(t.bucketId) === 'sys';
+
+  if (options.dryRun) {
+    const plan = buildPlan(options, selected, project.tables, project.components.reduce((n, c) => n + c.configurations.length, 0), withData);
+    emit({ type: 'run:plan', plan });
+    return plan;
+  }
+
+  await destination.preflight?.();
+  const stale = await prepareDestination(destination, options.overwrite);
+  emit({ type: 'run:start', runId, source: source.description, destination: destination.description, tables: selected.length, dryRun: false });
+
+  // Fail-fast stops the other tables through their own signal; Ctrl-C reaches them through the parent's.
+  const tablesAbort = new AbortController();
+  const abortTables = (): void => tablesAbort.abort();
+  options.signal?.addEventListener('abort', abortTables, { once: true });
+
+  const written = new Set<string>();
+  const results = await mapLimit(selected, options.concurrency, async (table): Promise<ManifestTable> => {
+    const base = { id: table.id, columns: table.columns, primaryKey: table.primaryKey };
+    if (!withData(table)) {
+      emit({ type: 'table:skip', table: table.id, reason: 'structure only' });
+      return { ...base, status: 'structure-only', rows: 0, rawBytes: 0, bytes: 0, slices: [] };
+    }
+    tablesAbort.signal.throwIfAborted();
+    const t0 = Date.now();
+    emit({ type: 'table:start', table: table.id, ...(table.dataSizeBytes !== undefined ? { estimatedBytes: table.dataSizeBytes } : {}) });
+    try {
+      const body = await source.openTable(table, { signal: tablesAbort.signal });
+      const result = await writeTableSlices(table, body, {
+        destination,
+        keyFor: (index) => sliceKey(table, index),
+        sliceBytes: options.sliceBytes,
+        ...(options.sliceRows !== undefined ? { sliceRows: options.sliceRows } : {}),
+        compressionLevel: options.compressionLevel,
+        lineEnding: options.lineEnding,
+        signal: tablesAbort.signal,
+        onSlice: (slice) => {
+          written.add(slice.key);
+          emit({ type: 'table:slice', table: table.id, slice: { key: slice.key, bytes: slice.bytes, rows: slice.rows, sha256: slice.sha256 } });
+        },
+        onProgress: (delta) => emit({ type: 'table:progress', table: table.id, ...delta }),
+      });
+      emit({
+        type: 'table:done',
+        table: table.id,
+        rows: result.rows,
+        rawBytes: result.rawBytes,
+        bytes: result.bytes,
+        slices: result.slices.length,
+        durationMs: Date.now() - t0,
+      });
+      return { ...base, status: 'complete', rows: result.rows, rawBytes: result.rawBytes, bytes: result.bytes, slices: result.slices.map(sliceSummary) };
+    } catch (error) {
+      const failure = toTakeoutError(error, `table ${table.id}`);
+      if (options.signal?.aborted || failure.code === 'INTERRUPTED') throw new TakeoutError('INTERRUPTED', 'interrupted');
+      for (const key of [...written]) if (key.startsWith(sliceKey(table, 0).replace(/0\.csv\.gz$/, ''))) written.delete(key);
+      emit({ type: 'table:error', table: table.id, code: failure.code, message: failure.message });
+      if (options.failFast) tablesAbort.abort();
+      return { ...base, status: 'failed', rows: 0, rawBytes: 0, bytes: 0, slices: [], error: { code: failure.code, message: failure.message } };
+    }
+  });
+  options.signal?.removeEventListener('abort', abortTables);
+  if (options.signal?.aborted) throw new TakeoutError('INTERRUPTED', 'interrupted; no manifest was written');
+
+  const tables: ManifestTable[] = results.map((r, i) =>
+    r.status === 'fulfilled'
+      ? r.value
+      : {
+          id: selected[i]!.id,
+          columns: selected[i]!.columns,
+          primaryKey: selected[i]!.primaryKey,
+          status: 'failed',
+          rows: 0,
+          rawBytes: 0,
+          bytes: 0,
+          slices: [],
+          error: { code: toTakeoutError(r.reason).code, message: toTakeoutError(r.reason).message },
+        },
+  );
+  const failed = tables.filter((t) => t.status === 'failed');
+  if (options.failFast && failed.length > 0) {
+    const first = failed.find((t) => t.error?.code !== 'INTERRUPTED') ?? failed[0]!;
+    throw new TakeoutError((first.error?.code ?? 'FAILED') as TakeoutError['code'], first.error?.message ?? 'failed');
+  }
+
+  // The layout's JSON files, with the row counts and sizes this run measured.
+  const stats = new Map<string, TableStats>(tables.filter((t) => t.status === 'complete').map((t) => [t.id, { rowsCount: t.rows, dataSizeBytes: t.bytes }]));
+  const files: TakeoutManifest['files'] = [];
+  const putJson = async (key: string, value: unknown): Promise<void> => {
+    const body = Buffer.from(JSON.stringify(value));
+    await destination.put(key, body, { contentType: 'application/json' });
+    written.add(key);
+    files.push({ key, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+    emit({ type: 'file:written', key, bytes: body.length });
+  };
+  const selectedIds = new Set(selected.map((t) => t.id));
+  const selectedBuckets = new Set(selected.map((t) => t.bucketId));
+  const filtering = options.include.length > 0 || options.exclude.length > 0;
+  const buckets = filtering ? project.buckets.filter((b) => selectedBuckets.has(b.id)) : project.buckets;
+  const listedTables = project.tables.filter((t) => selectedIds.has(t.id));
+  await putJson(BUCKETS_FILE, bucketsJson(buckets, listedTables, stats));
+  await putJson(TABLES_FILE, tablesJson(listedTables, buckets, stats));
+  await putJson(CONFIGURATIONS_FILE, configurationsJson(project.components));
+  for (const component of project.components) {
+    for (const config of component.configurations) {
+      await putJson(configurationKey(component.id, config.id), configurationFile(config));
+    }
+  }
+  for (const t of tables) {
+    if (t.status !== 'complete') continue;
+    const key = tableManifestKey({ id: t.id } as TableDescriptor);
+    await putJson(key, sliceManifest(t.slices as SliceRecord[], t.columns, (k) => destination.urlFor(k), options.toolVersion));
+    t.manifest = key;
+  }
+
+  // Parts of an earlier, larger run would be read back as data: remove what this run did not write.
+  const staleKeys = stale.filter((key) => !written.has(key));
+  if (staleKeys.length > 0) {
+    await destination.delete(staleKeys);
+    emit({ type: 'warning', message: `removed ${staleKeys.length} file(s) left by an earlier takeout at this destination` });
+  }
+
+  const finished = new Date();
+  const totals = {
+    tables: tables.length,
+    tablesFailed: failed.length,
+    rows: tables.reduce((n, t) => n + t.rows, 0),
+    rawBytes: tables.reduce((n, t) => n + t.rawBytes, 0),
+    bytes: tables.reduce((n, t) => n + t.bytes, 0),
+    slices: tables.reduce((n, t) => n + t.slices.length, 0),
+  };
+  const manifest: TakeoutManifest = {
+    formatVersion: TAKEOUT_MANIFEST_VERSION,
+    kind: 'takeout',
+    tool: { name: 'takeout', version: options.toolVersion, node: process.version },
+    runId,
+    status: failed.length === 0 ? 'complete' : 'partial',
+    source: source.description,
+    destination: destination.description,
+    startedAt: started.toISOString(),
+    finishedAt: finished.toISOString(),
+    options: options.recordedOptions,
+    project: {
+      ...(project.id !== undefined ? { id: project.id } : {}),
+      ...(project.name !== undefined ? { name: project.name } : {}),
+      ...(project.meta ? { meta: project.meta } : {}),
+    },
+    totals,
+    tables,
+    files,
+  };
+  await destination.put(TAKEOUT_MANIFEST_FILE, `${JSON.stringify(manifest, null, 2)}\n`, { contentType: 'application/json' });
+
+  const durationMs = finished.getTime() - started.getTime();
+  const summary: RunSummary = {
+    runId,
+    status: manifest.status === 'complete' ? 'complete' : totals.tables === failed.length && totals.tables > 0 ? 'failed' : 'partial',
+    source: source.description,
+    destination: destination.description,
+    tables: totals.tables,
+    tablesFailed: failed.length,
+    tablesSkipped: tables.filter((t) => t.status === 'structure-only').length,
+    rows: totals.rows,
+    rawBytes: totals.rawBytes,
+    bytes: totals.bytes,
+    slices: totals.slices,
+    durationMs,
+    throughputMBps: durationMs > 0 ? totals.rawBytes / 1e6 / (durationMs / 1000) : 0,
+    manifest: destination.urlFor(TAKEOUT_MANIFEST_FILE) ?? `${destination.description.replace(/\/?$/, '/')}${TAKEOUT_MANIFEST_FILE}`,
+    failures: failed.map((t) => ({ table: t.id, code: t.error?.code ?? 'FAILED', message: t.error?.message ?? '' })),
+  };
+  emit({ type: 'run:done', summary });
+  return summary;
+}
+
+function sliceSummary(s: SliceRecord): ManifestTable['slices'][number] {
+  return { key: s.key, bytes: s.bytes, rawBytes: s.rawBytes, rows: s.rows, sha256: s.sha256, md5: s.md5 };
+}
+
+/**
+ * Table selection: a pattern matches a table when it matches the whole table id or its bucket id
+ * (`in.c-main` selects that bucket). `*` matches any run of characters, `?` one, `{a,b}` either.
+ * A table is taken when it matches some --include (or none are given) and no --exclude.
+ */
+export function selectTables(tables: readonly TableDescriptor[], include: readonly string[], exclude: readonly string[]): TableDescriptor[] {
+  const compile = (pattern: string): ((t: TableDescriptor) => boolean) => {
+    const match = picomatch(pattern, { dot: true, nocase: false });
+    return (t) => match(t.id) || match(t.bucketId);
+  };
+  const includes = include.map((p) => ({ pattern: p, test: compile(p) }));
+  const excludes = exclude.map(compile);
+  for (const { pattern, test } of includes) {
+    if (!tables.some(test)) throw new TakeoutError('USAGE', `--include '${pattern}' matches no table`, { hint: 'table ids look like in.c-main.customers' });
+  }
+  return tables
+    .filter((t) => (includes.length === 0 || includes.some((i) => i.test(t))) && !excludes.some((e) => e(t)))
+    .sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/** Refuses a destination that holds a takeout unless --overwrite; returns the keys an overwrite may leave stale. */
+async function prepareDestination(destination: Destination, overwrite: boolean): Promise<string[]> {
+  const existing = (await destination.head(TAKEOUT_MANIFEST_FILE)) ?? (await destination.head(BUCKETS_FILE));
+  if (!existing) return [];
+  if (!overwrite) {
+    throw new TakeoutError('EXISTS', `${destination.description} already holds a takeout (${existing.key})`, {
+      hint: 'choose an empty destination, or pass --overwrite to replace it',
+    });
+  }
+  const keys: string[] = [];
+  for await (const object of destination.list('')) {
+    const k = object.key;
+    if (isTableDataKey(k) || k.startsWith(`${MANIFESTS_DIR}/`) || k.startsWith('configurations/') || k === TAKEOUT_MANIFEST_FILE) keys.push(k);
+  }
+  // Until the new manifest lands, the destination must not look like a complete takeout.
+  await destination.delete([TAKEOUT_MANIFEST_FILE]);
+  return keys.filter((k) => k !== TAKEOUT_MANIFEST_FILE);
+}
+
+function buildPlan(
+  options: RunOptions,
+  selected: readonly TableDescriptor[],
+  all: readonly TableDescriptor[],
+  configurations: number,
+  withData: (t: TableDescriptor) => boolean,
+): RunPlan {
+  const tables = selected.map((t) => ({
+    id: t.id,
+    estimatedBytes: t.dataSizeBytes ?? null,
+    columns: t.columns.length,
+    data: withData(t),
+    keyPattern: withData(t) ? sliceKey(t, 0).replace('part_0', 'part_<N>') : '(structure only)',
+  }));
+  const selectedIds = new Set(selected.map((t) => t.id));
+  const bound = memoryBound(options, Math.min(options.concurrency, Math.max(1, selected.length)));
+  return {
+    source: options.source.description,
+    destination: options.destination.description,
+    tables,
+    skipped: all.filter((t) => !selectedIds.has(t.id)).map((t) => ({ id: t.id, reason: 'not selected' })),
+    configurations,
+    estimatedBytes: tables.reduce((n, t) => n + (t.data ? (t.estimatedBytes ?? 0) : 0), 0),
+    memoryBoundBytes: bound,
+    memoryBound: `${formatBytes(bound)} = ${Math.min(options.concurrency, Math.max(1, selected.length))} tables × (${COMPRESS_IN_FLIGHT + 1} blocks × ${formatBytes(blockBytesFor(options))} × 2 + ${options.partConcurrency + 1} parts × ${formatBytes(options.partBytes)})`,
+    files: [BUCKETS_FILE, TABLES_FILE, CONFIGURATIONS_FILE, 'configurations/<componentId>/<configId>.json', `${MANIFESTS_DIR}/<tableId>.manifest`, TAKEOUT_MANIFEST_FILE],
+  };
+}
+
+function blockBytesFor(options: RunOptions): number {
+  return Math.min(DEFAULT_BLOCK_BYTES, options.sliceBytes);
+}
+
+/**
+ * The bound on buffered data: per table at most COMPRESS_IN_FLIGHT blocks queued or compressing plus the one
+ * being filled (raw and compressed copies: ×2), and the destination's parts in flight plus the one filling.
+ */
+export function memoryBound(options: Pick<RunOptions, 'sliceBytes' | 'partBytes' | 'partConcurrency'>, tables: number): number {
+  const block = Math.min(DEFAULT_BLOCK_BYTES, options.sliceBytes);
+  return tables * ((COMPRESS_IN_FLIGHT + 1) * block * 2 + (options.partConcurrency + 1) * options.partBytes);
+}

@@ -1,0 +1,192 @@
+import { createHash } from 'node:crypto';
+import { createGunzip } from 'node:zlib';
+import type { Destination } from '../destinations/destination.js';
+import { TakeoutError, toTakeoutError } from '../errors.js';
+import { CsvRowEncoder, CsvScanner, DEFAULT_BLOCK_BYTES, type Block } from '../formats/csv.js';
+import type { GzipSlicesBody, TableBody, TableDescriptor } from '../sources/source.js';
+import { OrderedCompressor } from './compress.js';
+import { Slicer, type SliceRecord } from './slicer.js';
+import { RecordCounter } from './count.js';
+
+/** Smallest block worth compressing on its own: below this gzip's per-member overhead and ratio suffer. */
+const MIN_BLOCK_BYTES = 16 * 1024;
+/** gunzip output chunk for counting rows of copied slices (1 MiB doubles gunzip speed over the default). */
+const GUNZIP_CHUNK_BYTES = 1 << 20;
+
+export interface TableWriteOptions {
+  destination: Destination;
+  keyFor: (index: number) => string;
+  sliceBytes: number;
+  sliceRows?: number;
+  compressionLevel: number;
+  lineEnding: '\n' | '\r\n';
+  signal?: AbortSignal;
+  onSlice?: (slice: SliceRecord) => void;
+  onProgress?: (delta: { rawBytes: number; bytes: number; rows: number }) => void;
+}
+
+export interface TableWriteResult {
+  slices: SliceRecord[];
+  rows: number;
+  rawBytes: number;
+  bytes: number;
+}
+
+/**
+ * Writes one table's body as gzipped CSV slices. Encoded bodies go scan/encode → parallel gzip →
+ * slicer; already-gzipped slices are copied as they are. On failure every slice this call wrote is
+ * removed, so nothing half-written is left looking complete.
+ */
+export async function writeTableSlices(
+  table: TableDescriptor,
+  body: TableBody,
+  options: TableWriteOptions,
+): Promise<TableWriteResult> {
+  const written: string[] = [];
+  const onSlice = (slice: SliceRecord): void => {
+    written.push(slice.key);
+    options.onSlice?.(slice);
+  };
+  try {
+    const slices =
+      body.kind === 'gzip-slices'
+        ? await copySlices(table, body, { ...options, onSlice })
+        : await encodeSlices(table, body, { ...options, onSlice });
+    return {
+      slices,
+      rows: slices.reduce((n, s) => n + s.rows, 0),
+      rawBytes: slices.reduce((n, s) => n + s.rawBytes, 0),
+      bytes: slices.reduce((n, s) => n + s.bytes, 0),
+    };
+  } catch (error) {
+    await options.destination.delete(written).catch(() => undefined);
+    throw options.signal?.aborted ? new TakeoutError('INTERRUPTED', 'interrupted') : toTakeoutError(error, `table ${table.id}`);
+  }
+}
+
+async function encodeSlices(
+  table: TableDescriptor,
+  body: Exclude<TableBody, GzipSlicesBody>,
+  options: TableWriteOptions,
+): Promise<SliceRecord[]> {
+  const slicer = new Slicer({
+    destination: options.destination,
+    keyFor: options.keyFor,
+    sliceBytes: options.sliceBytes,
+    ...(options.sliceRows !== undefined ? { sliceRows: options.sliceRows } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onSlice ? { onSlice: options.onSlice } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+  const compressor = new OrderedCompressor(options.compressionLevel, (block) => slicer.write(block));
+  // Blocks no larger than a slice keep slices close to --slice-size even when it is small.
+  const blockOptions = {
+    blockBytes: Math.max(MIN_BLOCK_BYTES, Math.min(DEFAULT_BLOCK_BYTES, options.sliceBytes)),
+    ...(options.sliceRows !== undefined ? { blockRows: options.sliceRows } : {}),
+    lineEnding: options.lineEnding,
+  };
+  const feed = async (blocks: Block[]): Promise<void> => {
+    for (const block of blocks) await compressor.push(block);
+  };
+  try {
+    if (body.kind === 'csv') {
+      const scanner = new CsvScanner({ ...blockOptions, columns: table.columns.length, hasHeader: body.hasHeader, origin: body.origin });
+      try {
+        for await (const chunk of body.stream as AsyncIterable<Buffer>) {
+          options.signal?.throwIfAborted();
+          await feed(scanner.push(chunk));
+        }
+      } finally {
+        body.stream.destroy();
+      }
+      await feed(scanner.end());
+    } else {
+      const encoder = new CsvRowEncoder({ ...blockOptions, columns: table.columns.length, origin: table.id });
+      for await (const row of body.rows) {
+        const blocks = encoder.push(row);
+        if (blocks.length > 0) {
+          options.signal?.throwIfAborted();
+          await feed(blocks);
+        }
+      }
+      await feed(encoder.end());
+    }
+    await compressor.flush();
+    return await slicer.finish();
+  } catch (error) {
+    await slicer.abort();
+    throw error;
+  }
+}
+
+/** Copies gzipped slices byte for byte, hashing them and counting rows on the way (which also proves the gzip is whole). */
+async function copySlices(table: TableDescriptor, body: GzipSlicesBody, options: TableWriteOptions): Promise<SliceRecord[]> {
+  const records: SliceRecord[] = [];
+  for (const [index, slice] of body.slices.entries()) {
+    options.signal?.throwIfAborted();
+    const key = options.keyFor(index);
+    const writer = await options.destination.writer(key, { contentType: 'application/gzip' });
+    const sha256 = createHash('sha256');
+    const md5 = createHash('md5');
+    const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
+    const counter = new RecordCounter();
+    let rawBytes = 0;
+    const counted = (async () => {
+      for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+        rawBytes += chunk.length;
+        counter.push(chunk);
+      }
+    })();
+    counted.catch(() => undefined);
+    let bytes = 0;
+    try {
+      const stream = await slice.open();
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        options.signal?.throwIfAborted();
+        sha256.update(chunk);
+        md5.update(chunk);
+        bytes += chunk.length;
+        if (!gunzip.write(chunk)) await new Promise<void>((resolve) => gunzip.once('drain', resolve));
+        await writer.write(chunk);
+        options.onProgress?.({ rawBytes: 0, bytes: chunk.length, rows: 0 });
+      }
+      gunzip.end();
+      try {
+        await counted;
+      } catch (error) {
+        throw new TakeoutError('INTEGRITY', `${slice.origin}: corrupt gzip (${(error as Error).message})`);
+      }
+      const digest = sha256.digest('hex');
+      if (slice.bytes !== undefined && slice.bytes !== bytes) {
+        throw new TakeoutError('INTEGRITY', `${slice.origin}: ${bytes} bytes, the manifest says ${slice.bytes}`);
+      }
+      if (slice.sha256 !== undefined && slice.sha256 !== digest) {
+        throw new TakeoutError('INTEGRITY', `${slice.origin}: sha256 ${digest} does not match the manifest`);
+      }
+      const rows = counter.end();
+      if (slice.rows !== undefined && slice.rows !== rows) {
+        throw new TakeoutError('INTEGRITY', `${slice.origin}: ${rows} rows, the manifest says ${slice.rows}`);
+      }
+      const done = await writer.finish();
+      const record: SliceRecord = {
+        key,
+        index,
+        bytes,
+        rawBytes,
+        rows,
+        sha256: digest,
+        md5: md5.digest('base64'),
+        ...(done.etag ? { etag: done.etag } : {}),
+      };
+      records.push(record);
+      options.onProgress?.({ rawBytes, bytes: 0, rows });
+      options.onSlice?.(record);
+    } catch (error) {
+      gunzip.destroy();
+      await writer.abort();
+      throw error;
+    }
+  }
+  void table;
+  return records;
+}

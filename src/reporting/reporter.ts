@@ -1,0 +1,184 @@
+import type { TakeoutError } from '../errors.js';
+import type { PipelineEvent, RunPlan, RunSummary } from '../pipeline/events.js';
+import { formatBytes, formatDuration } from '../pipeline/units.js';
+import { redact, redactValue } from './redact.js';
+
+/** Renders pipeline events. The pipeline knows nothing of terminals; reporters know nothing of S3. */
+export interface Reporter {
+  emit(event: PipelineEvent): void;
+  error(error: TakeoutError): void;
+  close(): Promise<void>;
+}
+
+export type ReporterKind = 'tty' | 'plain' | 'json' | 'silent';
+
+export interface ReporterOptions {
+  kind: ReporterKind;
+  /** Errors only (stderr). */
+  quiet: boolean;
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+}
+
+export async function createReporter(options: ReporterOptions): Promise<Reporter> {
+  const out = options.stdout ?? process.stdout;
+  const err = options.stderr ?? process.stderr;
+  switch (options.kind) {
+    case 'json':
+      return new JsonReporter(out, err);
+    case 'silent':
+      return new PlainReporter(err, true);
+    case 'tty': {
+      if (options.quiet) return new PlainReporter(err, true);
+      const { TtyReporter } = await import('./tty.js');
+      return new TtyReporter(err);
+    }
+    case 'plain':
+      return new PlainReporter(err, options.quiet);
+  }
+}
+
+export function errorLine(error: TakeoutError): string {
+  const hint = error.hint ? `\n  hint: ${error.hint}` : '';
+  return redact(`takeout: error: ${error.message} [${error.code}, exit ${error.exitCode}]${hint}`);
+}
+
+export function summaryLines(summary: RunSummary): string[] {
+  const lines = [
+    `takeout ${summary.status}: ${summary.tables} table${summary.tables === 1 ? '' : 's'}` +
+      (summary.tablesFailed ? ` (${summary.tablesFailed} failed)` : '') +
+      (summary.tablesSkipped ? ` (${summary.tablesSkipped} structure only)` : '') +
+      `, ${summary.rows.toLocaleString('en-US')} rows, ${formatBytes(summary.rawBytes)} → ${formatBytes(summary.bytes)}` +
+      ` in ${summary.slices} slice${summary.slices === 1 ? '' : 's'}, ${formatDuration(summary.durationMs)}, ${summary.throughputMBps.toFixed(1)} MB/s`,
+    `manifest: ${summary.manifest}`,
+  ];
+  for (const f of summary.failures) lines.push(`failed: ${f.table}: ${f.message} [${f.code}]`);
+  return lines.map(redact);
+}
+
+export function planLines(plan: RunPlan): string[] {
+  const lines = [`dry run: ${plan.source} → ${plan.destination}`];
+  for (const t of plan.tables) {
+    lines.push(`  ${t.id}  ${t.columns} columns  ~${t.estimatedBytes === null ? '?' : formatBytes(t.estimatedBytes)}  → ${t.keyPattern}`);
+  }
+  if (plan.skipped.length > 0) lines.push(`  not selected: ${plan.skipped.map((s) => s.id).join(', ')}`);
+  lines.push(`  configurations: ${plan.configurations}`);
+  lines.push(`  files: ${plan.files.join(', ')}`);
+  lines.push(`  estimated data: ${formatBytes(plan.estimatedBytes)} before compression`);
+  lines.push(`  memory bound: ${plan.memoryBound}`);
+  lines.push('  nothing was written');
+  return lines.map(redact);
+}
+
+/** Seconds between the periodic total lines of the plain reporter. */
+const PLAIN_TOTAL_INTERVAL_MS = 10_000;
+
+/** Non-TTY output: one line per table start and finish, a periodic total, no `\r`. */
+export class PlainReporter implements Reporter {
+  private rawBytes = 0;
+  private rows = 0;
+  private lastTotal = Date.now();
+  private readonly started = Date.now();
+
+  constructor(
+    private readonly err: NodeJS.WritableStream,
+    private readonly quiet: boolean,
+  ) {}
+
+  private line(text: string): void {
+    this.err.write(`${redact(text)}\n`);
+  }
+
+  emit(event: PipelineEvent): void {
+    if (event.type === 'table:error') {
+      this.line(`takeout: error: table ${event.table}: ${event.message} [${event.code}]`);
+      return;
+    }
+    if (event.type === 'warning') {
+      this.line(`takeout: warning: ${event.message}`);
+      return;
+    }
+    if (this.quiet) return;
+    switch (event.type) {
+      case 'run:start':
+        this.line(`takeout: ${event.source} → ${event.destination}, ${event.tables} table${event.tables === 1 ? '' : 's'}`);
+        break;
+      case 'table:start':
+        this.line(`start ${event.table}${event.estimatedBytes !== undefined ? ` (${formatBytes(event.estimatedBytes)})` : ''}`);
+        break;
+      case 'table:done':
+        this.line(
+          `done  ${event.table}: ${event.rows.toLocaleString('en-US')} rows, ${formatBytes(event.rawBytes)} → ${formatBytes(event.bytes)}, ${event.slices} slice${event.slices === 1 ? '' : 's'}, ${formatDuration(event.durationMs)}`,
+        );
+        break;
+      case 'table:skip':
+        this.line(`skip  ${event.table}: ${event.reason}`);
+        break;
+      case 'table:progress': {
+        this.rawBytes += event.rawBytes;
+        this.rows += event.rows;
+        const now = Date.now();
+        if (now - this.lastTotal >= PLAIN_TOTAL_INTERVAL_MS) {
+          this.lastTotal = now;
+          const rate = this.rawBytes / 1e6 / ((now - this.started) / 1000);
+          this.line(`progress: ${this.rows.toLocaleString('en-US')} rows, ${formatBytes(this.rawBytes)}, ${rate.toFixed(1)} MB/s`);
+        }
+        break;
+      }
+      case 'run:plan':
+        for (const l of planLines(event.plan)) this.line(l);
+        break;
+      case 'run:done':
+        for (const l of summaryLines(event.summary)) this.line(l);
+        break;
+      default:
+        break;
+    }
+  }
+
+  error(error: TakeoutError): void {
+    this.err.write(`${errorLine(error)}\n`);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Progress events are many; JSON consumers get at most one per table per this interval. */
+const JSON_PROGRESS_INTERVAL_MS = 500;
+
+/** `--json`: one JSON object per event on stdout, the summary last; human text goes to stderr. */
+export class JsonReporter implements Reporter {
+  private readonly progress = new Map<string, { at: number; rawBytes: number; bytes: number; rows: number }>();
+
+  constructor(
+    private readonly out: NodeJS.WritableStream,
+    private readonly err: NodeJS.WritableStream,
+  ) {}
+
+  private write(value: unknown): void {
+    this.out.write(`${JSON.stringify(redactValue(value))}\n`);
+  }
+
+  emit(event: PipelineEvent): void {
+    if (event.type === 'table:progress') {
+      const p = this.progress.get(event.table) ?? { at: 0, rawBytes: 0, bytes: 0, rows: 0 };
+      p.rawBytes += event.rawBytes;
+      p.bytes += event.bytes;
+      p.rows += event.rows;
+      this.progress.set(event.table, p);
+      const now = Date.now();
+      if (now - p.at < JSON_PROGRESS_INTERVAL_MS) return;
+      p.at = now;
+      this.write({ type: 'table:progress', table: event.table, rawBytes: p.rawBytes, bytes: p.bytes, rows: p.rows, time: new Date().toISOString() });
+      return;
+    }
+    this.write({ ...event, time: new Date().toISOString() });
+  }
+
+  error(error: TakeoutError): void {
+    this.write({ type: 'error', code: error.code, exitCode: error.exitCode, message: error.message, ...(error.hint ? { hint: error.hint } : {}), details: error.details });
+    this.err.write(`${errorLine(error)}\n`);
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,38 @@
+import { fileURLToPath } from 'node:url';
+import { TakeoutError } from '../errors.js';
+import type { Source } from './source.js';
+
+/** The bundled demo project: `takeout run` with no --source takes it out, with no credentials and no network. */
+export const DEMO_PROJECT_DIR = fileURLToPath(new URL('../../fixtures/demo-project', import.meta.url));
+
+/** Source kinds by URI scheme; an adapter's module is loaded only when a source of its kind is opened. */
+const PLANNED: Record<string, string> = {
+  'postgres:': 'PostgreSQL',
+  'postgresql:': 'PostgreSQL',
+  'sqlite:': 'SQLite',
+  'keboola+https:': 'Keboola Storage API',
+  'keboola+http:': 'Keboola Storage API',
+  'dynamodb:': 'DynamoDB',
+};
+
+export interface SourceOptions {
+  token?: string;
+}
+
+export async function openSource(uri: string | undefined, _options: SourceOptions = {}): Promise<Source> {
+  if (uri === undefined || uri === '' || uri === 'demo') {
+    const { createDirSource } = await import('./dir.js');
+    return createDirSource(DEMO_PROJECT_DIR, 'demo-project');
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*:)/i.exec(uri)?.[1]?.toLowerCase();
+  if (scheme === 'dir:' || scheme === 'file:' || scheme === undefined || /^[a-z]:[\\/]/i.test(uri)) {
+    const path = scheme === 'dir:' ? uri.slice(4) : scheme === 'file:' ? fileURLToPath(uri) : uri;
+    const { createDirSource } = await import('./dir.js');
+    return createDirSource(path, path);
+  }
+  const planned = PLANNED[scheme];
+  if (planned) throw new TakeoutError('USAGE', `--source ${scheme}…: the ${planned} source is not available in this version`);
+  throw new TakeoutError('USAGE', `--source '${uri}': unknown source kind '${scheme}'`, {
+    hint: 'use a folder path (or dir:PATH); see takeout run --help',
+  });
+}
