@@ -32,7 +32,7 @@ export interface ManifestTable {
   bytes: number;
   /** Key of the Redshift-style slice manifest for this table. */
   manifest?: string;
-  slices: Pick<SliceRecord, 'key' | 'bytes' | 'rawBytes' | 'rows' | 'sha256' | 'md5'>[];
+  slices: Pick<SliceRecord, 'key' | 'bytes' | 'rawBytes' | 'rows' | 'sha256'>[];
   error?: { code: string; message: string };
 }
 

@@ -21,18 +21,29 @@ export interface CompressedBlock {
   rows: number;
 }
 
+/**
+ * Output buffer of one compression. zlib returns to the main thread each time it fills one, so the
+ * 16 KiB default costs ~70 round trips per block and stalls the thread pool whenever the main thread
+ * is busy scanning (measured: 9.9 s → 8.3 s for 500 MB).
+ */
+const GZIP_CHUNK_BYTES = 2 * 1024 * 1024;
+
+/** zlib's largest hash table: about 3% faster at level 6 for 256 KiB more memory per compression. */
+const GZIP_MEM_LEVEL = 9;
+
 function gzipAsync(data: Buffer, level: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    gzip(data, { level }, (error, result) => (error ? reject(error) : resolve(result)));
+    gzip(data, { level, memLevel: GZIP_MEM_LEVEL, chunkSize: GZIP_CHUNK_BYTES }, (error, result) => (error ? reject(error) : resolve(result)));
   });
 }
 
 /**
  * Keeps up to `inFlight` blocks compressing and hands them to `sink` strictly in input order.
- * `level` 0 means no compression: blocks pass through as they are.
+ * One sink write overlaps with further scanning and compression. Level 0 still writes gzip (stored blocks).
  */
 export class OrderedCompressor {
   private readonly queue: Promise<CompressedBlock>[] = [];
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly level: number,
@@ -41,14 +52,11 @@ export class OrderedCompressor {
   ) {}
 
   async push(block: Block): Promise<void> {
-    const job =
-      this.level === 0
-        ? Promise.resolve({ data: block.data, rawBytes: block.data.length, rows: block.rows })
-        : pool.use(() => gzipAsync(block.data, this.level)).then((data) => ({
-            data,
-            rawBytes: block.data.length,
-            rows: block.rows,
-          }));
+    const job = pool.use(() => gzipAsync(block.data, this.level)).then((data) => ({
+      data,
+      rawBytes: block.data.length,
+      rows: block.rows,
+    }));
     // A rejection is observed when the job reaches the head; keep Node from reporting it early.
     job.catch(() => undefined);
     this.queue.push(job);
@@ -57,10 +65,16 @@ export class OrderedCompressor {
 
   async flush(): Promise<void> {
     while (this.queue.length > 0) await this.drainOne();
+    await this.writing;
   }
 
   private async drainOne(): Promise<void> {
     const head = this.queue.shift();
-    if (head) await this.sink(await head);
+    if (!head) return;
+    const block = await head;
+    await this.writing;
+    this.writing = this.sink(block);
+    // Observed by the next drainOne or flush; keep Node from reporting it early.
+    this.writing.catch(() => undefined);
   }
 }

@@ -39,6 +39,8 @@ export interface RunOptions {
   sliceRows?: number;
   compressionLevel: number;
   lineEnding: '\n' | '\r\n';
+  /** Rewrite CSV input with every value quoted instead of passing its bytes through. */
+  requote: boolean;
   /** Tables exported at once. */
   concurrency: number;
   overwrite: boolean;
@@ -98,6 +100,7 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
         ...(options.sliceRows !== undefined ? { sliceRows: options.sliceRows } : {}),
         compressionLevel: options.compressionLevel,
         lineEnding: options.lineEnding,
+        requote: options.requote,
         signal: tablesAbort.signal,
         onSlice: (slice) => {
           written.add(slice.key);
@@ -239,7 +242,7 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
 }
 
 function sliceSummary(s: SliceRecord): ManifestTable['slices'][number] {
-  return { key: s.key, bytes: s.bytes, rawBytes: s.rawBytes, rows: s.rows, sha256: s.sha256, md5: s.md5 };
+  return { key: s.key, bytes: s.bytes, rawBytes: s.rawBytes, rows: s.rows, sha256: s.sha256 };
 }
 
 /**

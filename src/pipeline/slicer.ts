@@ -12,8 +12,8 @@ export interface SliceRecord {
   rawBytes: number;
   rows: number;
   sha256: string;
-  /** base64 MD5 of the stored bytes (DynamoDB-style manifests use it). */
-  md5: string;
+  /** base64 MD5 of the stored bytes, when asked for (DynamoDB-style manifests use it). */
+  md5?: string;
   etag?: string;
 }
 
@@ -28,6 +28,8 @@ export interface SlicerOptions {
   signal?: AbortSignal;
   onSlice?: (slice: SliceRecord) => void;
   onProgress?: (delta: { rawBytes: number; bytes: number; rows: number }) => void;
+  /** Compute base64 MD5 as well as sha256. */
+  md5?: boolean;
 }
 
 interface OpenSlice {
@@ -35,7 +37,7 @@ interface OpenSlice {
   key: string;
   writer: ObjectWriter;
   sha256: Hash;
-  md5: Hash;
+  md5: Hash | undefined;
   bytes: number;
   rawBytes: number;
   rows: number;
@@ -67,7 +69,7 @@ export class Slicer {
     this.options.signal?.throwIfAborted();
     await slice.writer.write(block.data);
     slice.sha256.update(block.data);
-    slice.md5.update(block.data);
+    slice.md5?.update(block.data);
     slice.bytes += block.data.length;
     slice.rawBytes += block.rawBytes;
     slice.rows += block.rows;
@@ -99,7 +101,7 @@ export class Slicer {
       key,
       writer,
       sha256: createHash('sha256'),
-      md5: createHash('md5'),
+      md5: this.options.md5 ? createHash('md5') : undefined,
       bytes: 0,
       rawBytes: 0,
       rows: 0,
@@ -119,7 +121,7 @@ export class Slicer {
       rawBytes: cur.rawBytes,
       rows: cur.rows,
       sha256: cur.sha256.digest('hex'),
-      md5: cur.md5.digest('base64'),
+      ...(cur.md5 ? { md5: cur.md5.digest('base64') } : {}),
       ...(written.etag ? { etag: written.etag } : {}),
     };
     this.slices.push(record);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
 import type { Destination } from '../destinations/destination.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
-import { CsvRowEncoder, CsvScanner, DEFAULT_BLOCK_BYTES, type Block } from '../formats/csv.js';
+import { CsvPassThrough, CsvRowEncoder, CsvScanner, DEFAULT_BLOCK_BYTES, type Block } from '../formats/csv.js';
 import type { GzipSlicesBody, TableBody, TableDescriptor } from '../sources/source.js';
 import { OrderedCompressor } from './compress.js';
 import { Slicer, type SliceRecord } from './slicer.js';
@@ -20,6 +20,10 @@ export interface TableWriteOptions {
   sliceRows?: number;
   compressionLevel: number;
   lineEnding: '\n' | '\r\n';
+  /** Rewrite CSV input with every value quoted and `lineEnding` row ends, instead of passing its bytes through. */
+  requote?: boolean;
+  /** Also compute each slice's base64 MD5 (DynamoDB-style manifests need it). */
+  md5?: boolean;
   signal?: AbortSignal;
   onSlice?: (slice: SliceRecord) => void;
   onProgress?: (delta: { rawBytes: number; bytes: number; rows: number }) => void;
@@ -77,6 +81,7 @@ async function encodeSlices(
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onSlice ? { onSlice: options.onSlice } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    md5: options.md5 === true,
   });
   const compressor = new OrderedCompressor(options.compressionLevel, (block) => slicer.write(block));
   // Blocks no larger than a slice keep slices close to --slice-size even when it is small.
@@ -90,7 +95,8 @@ async function encodeSlices(
   };
   try {
     if (body.kind === 'csv') {
-      const scanner = new CsvScanner({ ...blockOptions, columns: table.columns.length, hasHeader: body.hasHeader, origin: body.origin });
+      const scanOptions = { ...blockOptions, columns: table.columns.length, hasHeader: body.hasHeader, origin: body.origin };
+      const scanner = options.requote ? new CsvScanner(scanOptions) : new CsvPassThrough(scanOptions);
       try {
         for await (const chunk of body.stream as AsyncIterable<Buffer>) {
           options.signal?.throwIfAborted();
@@ -127,7 +133,7 @@ async function copySlices(table: TableDescriptor, body: GzipSlicesBody, options:
     const key = options.keyFor(index);
     const writer = await options.destination.writer(key, { contentType: 'application/gzip' });
     const sha256 = createHash('sha256');
-    const md5 = createHash('md5');
+    const md5 = options.md5 ? createHash('md5') : undefined;
     const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
     const counter = new RecordCounter();
     let rawBytes = 0;
@@ -144,7 +150,7 @@ async function copySlices(table: TableDescriptor, body: GzipSlicesBody, options:
       for await (const chunk of stream as AsyncIterable<Buffer>) {
         options.signal?.throwIfAborted();
         sha256.update(chunk);
-        md5.update(chunk);
+        md5?.update(chunk);
         bytes += chunk.length;
         if (!gunzip.write(chunk)) await new Promise<void>((resolve) => gunzip.once('drain', resolve));
         await writer.write(chunk);
@@ -175,7 +181,7 @@ async function copySlices(table: TableDescriptor, body: GzipSlicesBody, options:
         rawBytes,
         rows,
         sha256: digest,
-        md5: md5.digest('base64'),
+        ...(md5 ? { md5: md5.digest('base64') } : {}),
         ...(done.etag ? { etag: done.etag } : {}),
       };
       records.push(record);

@@ -1,0 +1,586 @@
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { access, chmod, lstat, mkdir, open, readdir, realpath, rename, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { TakeoutError } from '../errors.js';
+import type {
+  ByteRange,
+  Destination,
+  DestinationOptions,
+  ObjectInfo,
+  ObjectWriter,
+  WriteOptions,
+  WrittenObject,
+} from './destination.js';
+import { assertSafeKey, assertSafePrefix, joinInside, keyProblem } from './keys.js';
+
+/**
+ * A local folder as a destination.
+ *
+ * Writes are atomic: bytes go to a temp file in the target's own folder
+ * (`.<basename>.<random>.takeout-tmp`, opened with O_CREAT|O_EXCL|O_NOFOLLOW and mode 0600),
+ * then fsync → close → rename → fsync of the folder. A reader never sees a half-written file,
+ * and a crash leaves only a hidden temp file that `list` skips.
+ *
+ * Symlinks: the root is resolved with realpath once, and nothing below it is followed.
+ * - A planted symlink at the temp name makes the exclusive open fail (EEXIST/ELOOP): never written through.
+ * - A symlink at the final name is *replaced* by rename(2) (the link itself, not its target).
+ * - A symlinked folder between the root and a key is refused for writes, reads and deletes,
+ *   and skipped by `list`.
+ */
+
+const DEFAULT_FILE_MODE = 0o600;
+const DEFAULT_DIR_MODE = 0o700;
+export const TEMP_SUFFIX = '.takeout-tmp';
+/** Leaves room for the leading dot, the random token and the suffix within NAME_MAX (255 bytes). */
+const TEMP_BASENAME_MAX_BYTES = 200;
+/** Keys deleted in parallel. */
+const DELETE_CONCURRENCY = 32;
+/** O_NOFOLLOW does not exist on Windows; there the exclusive create alone guards the temp name. */
+const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+
+/** `.<basename>.<token>.takeout-tmp`, with the basename shortened so the name fits in 255 bytes. */
+export function tempNameFor(baseName: string, token: string): string {
+  return `.${truncateUtf8(baseName, TEMP_BASENAME_MAX_BYTES)}.${token}${TEMP_SUFFIX}`;
+}
+
+export function isTempName(name: string): boolean {
+  return name.startsWith('.') && name.endsWith(TEMP_SUFFIX);
+}
+
+/** Create a new file for writing: fails if anything (file, symlink, folder) exists at `file`. */
+export async function openExclusive(file: string, mode: number): Promise<FileHandle> {
+  return open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW, mode);
+}
+
+function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text, 'utf8') <= maxBytes) return text;
+  let out = '';
+  let bytes = 0;
+  for (const char of text) {
+    const size = Buffer.byteLength(char, 'utf8');
+    if (bytes + size > maxBytes) break;
+    out += char;
+    bytes += size;
+  }
+  return out;
+}
+
+function errnoOf(error: unknown): string | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
+
+/** Map a file system error to a one-line TakeoutError naming the path. */
+export function mapFsError(error: unknown, file: string, action: string): TakeoutError {
+  if (error instanceof TakeoutError) return error;
+  const code = errnoOf(error);
+  const options = { cause: error, details: { path: file, errno: code } };
+  switch (code) {
+    case 'ENOENT':
+      return new TakeoutError('NOT_FOUND', `${file} does not exist`, options);
+    case 'EACCES':
+    case 'EPERM':
+      return new TakeoutError('AUTH', `permission denied: cannot ${action} ${file}`, options);
+    case 'EROFS':
+      return new TakeoutError('AUTH', `cannot ${action} ${file}: the file system is read-only`, options);
+    case 'ENOSPC':
+      return new TakeoutError('FAILED', `disk is full: cannot ${action} ${file}`, {
+        ...options,
+        hint: 'free some space or choose another destination',
+      });
+    case 'EDQUOT':
+      return new TakeoutError('FAILED', `disk quota exceeded: cannot ${action} ${file}`, options);
+    case 'ELOOP':
+      return new TakeoutError('FAILED', `${file} is a symlink: takeout does not follow symlinks inside a destination`, options);
+    case 'EEXIST':
+      return new TakeoutError('FAILED', `cannot ${action} ${file}: something already exists there`, options);
+    case 'ENOTDIR':
+      return new TakeoutError('FAILED', `cannot ${action} ${file}: a file is in the way of one of its folders`, options);
+    case 'EISDIR':
+    case 'ENOTEMPTY':
+      return new TakeoutError('FAILED', `cannot ${action} ${file}: it is a folder`, options);
+    case 'ENAMETOOLONG':
+      return new TakeoutError('USAGE', `cannot ${action} ${file}: the name is too long`, options);
+    case 'EMFILE':
+    case 'ENFILE':
+      return new TakeoutError('FAILED', `cannot ${action} ${file}: too many open files`, options);
+    default: {
+      const message = error instanceof Error ? error.message : String(error);
+      return new TakeoutError('FAILED', oneLine(`cannot ${action} ${file}: ${message}`), options);
+    }
+  }
+}
+
+function symlinkRefused(file: string): TakeoutError {
+  return new TakeoutError(
+    'FAILED',
+    `${file} is reached through a symlink: takeout does not follow symlinks inside a destination`,
+    { details: { path: file } },
+  );
+}
+
+function interrupted(file: string): TakeoutError {
+  return new TakeoutError('INTERRUPTED', `writing ${file} was aborted`, { details: { path: file } });
+}
+
+export function checkRange(range: ByteRange, what: string): void {
+  const { start, end } = range;
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
+    throw new TakeoutError('USAGE', `invalid byte range ${start}-${end} for ${what}`, { details: { range } });
+  }
+}
+
+/** Re-emit a stream's errors as TakeoutErrors; destroying the result releases the source. */
+function withMappedErrors(source: Readable, map: (error: unknown) => TakeoutError): Readable {
+  const out = new PassThrough();
+  source.on('error', (error) => out.destroy(map(error)));
+  out.on('close', () => {
+    if (!source.destroyed) source.destroy();
+  });
+  source.pipe(out);
+  return out;
+}
+
+/** Byte-wise (UTF-8) order, the order S3 lists keys in. */
+function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+async function fsyncFolder(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, constants.O_RDONLY);
+    await handle.sync();
+  } catch (error) {
+    // Some platforms and file systems cannot fsync a folder (Windows, some network mounts).
+    const code = errnoOf(error);
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EISDIR' && code !== 'EPERM' && code !== 'EBADF') {
+      throw mapFsError(error, dir, 'sync folder');
+    }
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+type WriterState = 'open' | 'finishing' | 'finished' | 'aborted' | 'failed';
+
+class LocalWriter implements ObjectWriter {
+  private state: WriterState = 'open';
+  private bytes = 0;
+  private handleClosed = false;
+  private discarded: Promise<void> | undefined;
+  private readonly onAbortSignal = (): void => {
+    void this.abort();
+  };
+
+  constructor(
+    private readonly key: string,
+    private readonly target: string,
+    private readonly tempPath: string,
+    private readonly handle: FileHandle,
+    private readonly options: WriteOptions,
+  ) {
+    options.signal?.addEventListener('abort', this.onAbortSignal, { once: true });
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    this.assertOpen();
+    try {
+      let offset = 0;
+      while (offset < chunk.length) {
+        const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset);
+        offset += bytesWritten;
+      }
+      this.bytes += chunk.length;
+    } catch (error) {
+      if (this.state === 'aborted') throw interrupted(this.target);
+      const mapped = mapFsError(error, this.target, 'write');
+      await this.failWith();
+      throw mapped;
+    }
+  }
+
+  async finish(): Promise<WrittenObject> {
+    this.assertOpen();
+    this.state = 'finishing';
+    const expected = this.options.contentLength;
+    if (expected !== undefined && expected !== this.bytes) {
+      await this.failWith();
+      throw new TakeoutError('INTEGRITY', `${this.target}: expected ${expected} bytes but ${this.bytes} were written`, {
+        details: { path: this.target, expected, written: this.bytes },
+      });
+    }
+    try {
+      await this.handle.sync();
+      this.handleClosed = true;
+      await this.handle.close();
+      if (this.isAborted()) throw interrupted(this.target);
+      await rename(this.tempPath, this.target);
+    } catch (error) {
+      if (this.isAborted()) {
+        await this.discard();
+        throw interrupted(this.target);
+      }
+      const mapped = mapFsError(error, this.target, 'write');
+      await this.failWith();
+      throw mapped;
+    }
+    this.state = 'finished';
+    this.detach();
+    await fsyncFolder(path.dirname(this.target));
+    return { key: this.key, size: this.bytes };
+  }
+
+  async abort(): Promise<void> {
+    if (this.state === 'finished') return;
+    if (this.state !== 'failed') this.state = 'aborted';
+    this.detach();
+    await this.discard();
+  }
+
+  private isAborted(): boolean {
+    return (this.state as WriterState) === 'aborted';
+  }
+
+  private assertOpen(): void {
+    if (this.state === 'open') return;
+    if (this.state === 'aborted') throw interrupted(this.target);
+    if (this.state === 'failed') {
+      throw new TakeoutError('FAILED', `writer for ${this.target} failed earlier and cannot be used`);
+    }
+    throw new TakeoutError('FAILED', `writer for ${this.target} is already finished`);
+  }
+
+  private async failWith(): Promise<void> {
+    this.state = 'failed';
+    this.detach();
+    await this.discard();
+  }
+
+  private detach(): void {
+    this.options.signal?.removeEventListener('abort', this.onAbortSignal);
+  }
+
+  private discard(): Promise<void> {
+    this.discarded ??= (async () => {
+      if (!this.handleClosed) {
+        this.handleClosed = true;
+        await this.handle.close().catch(() => undefined);
+      }
+      await unlink(this.tempPath).catch(() => undefined);
+    })();
+    return this.discarded;
+  }
+}
+
+class LocalDestination implements Destination {
+  readonly description: string;
+  private readonly root: string;
+  private readonly fileMode: number;
+  private readonly dirMode: number;
+  private writableRootPromise: Promise<string> | undefined;
+  private readonly knownFolders = new Set<string>();
+
+  constructor(root: string, options: DestinationOptions) {
+    this.root = path.resolve(root);
+    this.description = this.root.endsWith(path.sep) ? this.root : `${this.root}${path.sep}`;
+    this.fileMode = options.fileMode ?? DEFAULT_FILE_MODE;
+    this.dirMode = options.dirMode ?? DEFAULT_DIR_MODE;
+  }
+
+  urlFor(): string | undefined {
+    return undefined;
+  }
+
+  async preflight(): Promise<void> {
+    const root = await this.writableRoot();
+    try {
+      await access(root, constants.W_OK | constants.X_OK);
+    } catch (error) {
+      throw mapFsError(error, root, 'write into');
+    }
+  }
+
+  async writer(key: string, options: WriteOptions = {}): Promise<ObjectWriter> {
+    assertSafeKey(key);
+    if (options.signal?.aborted) throw interrupted(key);
+    const root = await this.writableRoot();
+    const target = joinInside(root, key);
+    const folder = path.dirname(target);
+    await this.ensureFolder(root, folder);
+    const tempPath = path.join(folder, tempNameFor(path.basename(target), randomBytes(6).toString('hex')));
+    let handle: FileHandle;
+    try {
+      handle = await openExclusive(tempPath, this.fileMode);
+    } catch (error) {
+      const code = errnoOf(error);
+      if (code === 'EEXIST' || code === 'ELOOP') {
+        throw new TakeoutError('FAILED', `temp file ${tempPath} already exists: refusing to write through it`, {
+          cause: error,
+          details: { path: tempPath },
+        });
+      }
+      throw mapFsError(error, target, 'create');
+    }
+    try {
+      // open(2) applies the umask; set the mode we were asked for exactly.
+      await handle.chmod(this.fileMode);
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      await unlink(tempPath).catch(() => undefined);
+      throw mapFsError(error, target, 'set the mode of');
+    }
+    return new LocalWriter(key, target, tempPath, handle, options);
+  }
+
+  async put(key: string, body: Buffer | string, options: WriteOptions = {}): Promise<WrittenObject> {
+    const data = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    const writer = await this.writer(key, options);
+    try {
+      if (data.length > 0) await writer.write(data);
+      return await writer.finish();
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    assertSafeKey(key);
+    if (range) checkRange(range, key);
+    const file = await this.locate(key);
+    if (file === undefined) {
+      throw new TakeoutError('NOT_FOUND', `${joinInside(this.root, key)} does not exist`, { details: { key } });
+    }
+    let handle: FileHandle;
+    try {
+      handle = await open(file, constants.O_RDONLY | O_NOFOLLOW);
+    } catch (error) {
+      throw mapFsError(error, file, 'read');
+    }
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) throw new TakeoutError('NOT_FOUND', `${file} is not a file`, { details: { key } });
+      if (range && range.start >= info.size) {
+        throw new TakeoutError('USAGE', `byte range ${range.start}-${range.end} is outside ${file} (${info.size} bytes)`, {
+          details: { key, range, size: info.size },
+        });
+      }
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw mapFsError(error, file, 'read');
+    }
+    const stream = handle.createReadStream(range ? { start: range.start, end: range.end } : {});
+    return withMappedErrors(stream, (error) => mapFsError(error, file, 'read'));
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    assertSafeKey(key);
+    const file = await this.locate(key);
+    if (file === undefined) return undefined;
+    try {
+      const info = await lstat(file);
+      if (!info.isFile()) return undefined;
+      return { key, size: info.size, lastModified: info.mtime };
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT') return undefined;
+      throw mapFsError(error, file, 'read');
+    }
+  }
+
+  async *list(prefix = ''): AsyncIterable<ObjectInfo> {
+    assertSafePrefix(prefix);
+    const root = await this.readableRoot();
+    if (root === undefined) return;
+    const slash = prefix.lastIndexOf('/');
+    const folderKey = slash === -1 ? '' : prefix.slice(0, slash);
+    const start = folderKey === '' ? root : joinInside(root, folderKey);
+    const found: ObjectInfo[] = [];
+    await this.walk(start, folderKey === '' ? '' : `${folderKey}/`, prefix, found);
+    found.sort((a, b) => compareKeys(a.key, b.key));
+    yield* found;
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    for (const key of keys) assertSafeKey(key);
+    const root = await this.readableRoot();
+    if (root === undefined) return;
+    const verifiedFolders = new Map<string, Promise<boolean>>();
+    const folderIsReal = (folder: string): Promise<boolean> => {
+      let verdict = verifiedFolders.get(folder);
+      if (!verdict) {
+        verdict = realpath(folder).then(
+          (real) => {
+            if (real !== folder) throw symlinkRefused(folder);
+            return true;
+          },
+          (error: unknown) => {
+            const code = errnoOf(error);
+            if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+            throw mapFsError(error, folder, 'delete from');
+          },
+        );
+        verifiedFolders.set(folder, verdict);
+      }
+      return verdict;
+    };
+    const deleteOne = async (key: string): Promise<void> => {
+      const file = joinInside(root, key);
+      if (!(await folderIsReal(path.dirname(file)))) return;
+      try {
+        await unlink(file);
+      } catch (error) {
+        const code = errnoOf(error);
+        // Missing keys are not an error; a folder at the key is not an object either.
+        if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return;
+        if (code === 'EPERM' && (await lstat(file).catch(() => undefined))?.isDirectory()) return;
+        throw mapFsError(error, file, 'delete');
+      }
+    };
+    for (let i = 0; i < keys.length; i += DELETE_CONCURRENCY) {
+      await Promise.all(keys.slice(i, i + DELETE_CONCURRENCY).map(deleteOne));
+    }
+  }
+
+  async close(): Promise<void> {
+    // Nothing held open between calls.
+  }
+
+  /** Create the root (mode dirMode) on first write and resolve it once with realpath. */
+  private writableRoot(): Promise<string> {
+    this.writableRootPromise ??= (async () => {
+      try {
+        const created = await mkdir(this.root, { recursive: true, mode: this.dirMode });
+        if (created !== undefined) await chmod(this.root, this.dirMode);
+      } catch (error) {
+        if (errnoOf(error) === 'EEXIST') {
+          throw new TakeoutError('FAILED', `${this.root} exists and is not a folder`, { cause: error });
+        }
+        throw mapFsError(error, this.root, 'create folder');
+      }
+      try {
+        const real = await realpath(this.root);
+        const info = await lstat(real);
+        if (!info.isDirectory()) throw new TakeoutError('FAILED', `${this.root} exists and is not a folder`);
+        return real;
+      } catch (error) {
+        throw mapFsError(error, this.root, 'open folder');
+      }
+    })();
+    this.writableRootPromise.catch(() => {
+      this.writableRootPromise = undefined;
+    });
+    return this.writableRootPromise;
+  }
+
+  /** The real root when it exists; reading never creates it. */
+  private async readableRoot(): Promise<string | undefined> {
+    if (this.writableRootPromise) {
+      try {
+        return await this.writableRootPromise;
+      } catch {
+        // Fall through to a fresh look.
+      }
+    }
+    try {
+      return await realpath(this.root);
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT') return undefined;
+      throw mapFsError(error, this.root, 'open folder');
+    }
+  }
+
+  /** Create the folders between the root and `folder` (mode dirMode), refusing symlinks among them. */
+  private async ensureFolder(root: string, folder: string): Promise<void> {
+    if (folder !== root && !this.knownFolders.has(folder)) {
+      let current = root;
+      for (const segment of path.relative(root, folder).split(path.sep)) {
+        current = path.join(current, segment);
+        if (this.knownFolders.has(current)) continue;
+        try {
+          await mkdir(current, { mode: this.dirMode });
+          await chmod(current, this.dirMode);
+        } catch (error) {
+          if (errnoOf(error) !== 'EEXIST') throw mapFsError(error, current, 'create folder');
+        }
+      }
+    }
+    let real: string;
+    try {
+      real = await realpath(folder);
+    } catch (error) {
+      throw mapFsError(error, folder, 'open folder');
+    }
+    if (real !== folder) throw symlinkRefused(folder);
+    const info = await lstat(folder).catch((error: unknown) => {
+      throw mapFsError(error, folder, 'open folder');
+    });
+    if (!info.isDirectory()) {
+      throw new TakeoutError('FAILED', `cannot create folder ${folder}: a file is in the way`, { details: { path: folder } });
+    }
+    for (let current = folder; current !== root && current.length > root.length; current = path.dirname(current)) {
+      this.knownFolders.add(current);
+    }
+  }
+
+  /** The path of an existing key (undefined when absent), refusing paths that pass through symlinks. */
+  private async locate(key: string): Promise<string | undefined> {
+    const root = await this.readableRoot();
+    if (root === undefined) return undefined;
+    const file = joinInside(root, key);
+    let real: string;
+    try {
+      real = await realpath(file);
+    } catch (error) {
+      const code = errnoOf(error);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      throw mapFsError(error, file, 'read');
+    }
+    if (real !== file) throw symlinkRefused(file);
+    return file;
+  }
+
+  private async walk(folder: string, keyPrefix: string, wanted: string, found: ObjectInfo[]): Promise<void> {
+    let entries;
+    try {
+      entries = await readdir(folder, { withFileTypes: true });
+    } catch (error) {
+      const code = errnoOf(error);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw mapFsError(error, folder, 'list');
+    }
+    for (const entry of entries) {
+      if (isTempName(entry.name)) continue;
+      const key = `${keyPrefix}${entry.name}`;
+      if (entry.isDirectory()) {
+        // Only descend where keys under this folder can still match the prefix.
+        const below = `${key}/`;
+        if (below.startsWith(wanted) || wanted.startsWith(below)) {
+          await this.walk(path.join(folder, entry.name), below, wanted, found);
+        }
+      } else if (entry.isFile() && key.startsWith(wanted) && keyProblem(key) === undefined) {
+        const file = path.join(folder, entry.name);
+        try {
+          const info = await lstat(file);
+          found.push({ key, size: info.size, lastModified: info.mtime });
+        } catch (error) {
+          if (errnoOf(error) !== 'ENOENT') throw mapFsError(error, file, 'list');
+        }
+      }
+      // Symlinks, sockets, devices: not objects of this destination.
+    }
+  }
+}
+
+/** A destination writing into (and reading from) the folder `root`; created on the first write. */
+export function createLocalDestination(root: string, options: DestinationOptions = {}): Destination {
+  return new LocalDestination(root, options);
+}

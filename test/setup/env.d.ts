@@ -1,0 +1,8 @@
+import 'vitest';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** http://127.0.0.1:PORT of the s3rver started by test/setup/global.ts. */
+    s3Endpoint: string;
+  }
+}
