@@ -124,6 +124,8 @@ export class CsvScanner {
   private fields = 0;
   /** The next record is the header: validated, then dropped. */
   private skipRecord: boolean;
+  /** A blank line was seen after this many records; an error unless only blank lines follow. */
+  private blankAt = 0;
   private record = 0;
   private first = true;
 
@@ -197,10 +199,14 @@ export class CsvScanner {
   private endRecord(): void {
     const fields = this.fields;
     this.fields = 0;
+    if (this.blankAt !== 0 && !(fields === 1 && this.out.len - this.out.rowStart === 2)) {
+      throw this.error(`ragged row: record ${this.blankAt} is a blank line, the header has ${this.expected} fields`);
+    }
     if (fields !== this.expected) {
-      // A blank line in a multi-column file is noise, not a record.
+      // A blank line in a multi-column file: dropped at the very end, a ragged row anywhere else.
       const blank = fields === 1 && this.out.len - this.out.rowStart === 2 && this.expected > 1;
       if (blank) {
+        if (this.blankAt === 0) this.blankAt = this.record + 1;
         this.out.len = this.out.rowStart;
         return;
       }

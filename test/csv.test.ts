@@ -1,0 +1,181 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { parse } from 'csv-parse/sync';
+import { CsvPassThrough, CsvRowEncoder, CsvScanner, encodeCsvRow, encodeHeader, parseHeader, type Block } from '../src/formats/csv.js';
+import { RecordCounter } from '../src/pipeline/count.js';
+import { TakeoutError } from '../src/errors.js';
+
+type Scanner = CsvPassThrough | CsvScanner;
+
+/** Feed `input` in pieces of the given sizes (cycled) and collect the blocks. */
+function scan(make: () => Scanner, input: Buffer, pieces: number[] = [input.length || 1]): Block[] {
+  const scanner = make();
+  const blocks: Block[] = [];
+  let offset = 0;
+  let i = 0;
+  while (offset < input.length) {
+    const size = Math.max(1, pieces[i++ % pieces.length]!);
+    blocks.push(...scanner.push(input.subarray(offset, offset + size)));
+    offset += size;
+  }
+  blocks.push(...scanner.end());
+  return blocks;
+}
+
+const records = (text: string, bom = false): string[][] => parse(text, { bom, relax_column_count: false }) as string[][];
+const joined = (blocks: Block[]): string => Buffer.concat(blocks.map((b) => b.data)).toString('utf8');
+
+/** Quoting a CSV the way a spreadsheet would: quotes only where needed. */
+function minimalCsv(rows: string[][], eol: string): string {
+  return rows
+    .map((r) => r.map((v) => (/[",\r\n]/.test(v) || v === '' ? `"${v.replaceAll('"', '""')}"` : v)).join(','))
+    .join(eol) + eol;
+}
+
+const cell = fc.oneof(
+  fc.string({ unit: 'grapheme' }),
+  fc.constantFrom('', '"', '""', ',', '\n', '\r\n', '\r', 'a,b', 'say "hi"', '\uFEFF', '\u0000', '🎉👩‍💻', 'Žluťoučký kůň', ' padded '),
+);
+
+describe('CSV scanners', () => {
+  const makers: [string, (columns: number, hasHeader?: boolean, extra?: object) => Scanner][] = [
+    ['pass-through', (columns, hasHeader = true, extra = {}) => new CsvPassThrough({ columns, hasHeader, origin: 'test.csv', ...extra })],
+    ['re-quoting', (columns, hasHeader = true, extra = {}) => new CsvScanner({ columns, hasHeader, origin: 'test.csv', ...extra })],
+  ];
+
+  for (const [name, make] of makers) {
+    describe(name, () => {
+      it('keeps every value through parse → scan → parse, however the input is chunked', () => {
+        fc.assert(
+          fc.property(
+            fc.integer({ min: 1, max: 5 }).chain((columns) =>
+              fc.tuple(
+                fc.constant(columns),
+                fc.array(fc.array(cell, { minLength: columns, maxLength: columns }), { maxLength: 12 }),
+                fc.constantFrom('\n', '\r\n'),
+                fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 5 }),
+                fc.boolean(),
+              ),
+            ),
+            ([columns, rows, eol, pieces, bom]) => {
+              const header = Array.from({ length: columns }, (_, i) => `c${i}`);
+              // A one-column row holding only '' would be a blank line; quoting keeps it a record.
+              const text = (bom ? '\uFEFF' : '') + minimalCsv([header, ...rows], eol);
+              const blocks = scan(() => make(columns), Buffer.from(text), pieces);
+              const out = joined(blocks);
+              const expected = records(text, true).slice(1);
+              expect(out === '' ? [] : records(out)).toEqual(expected);
+              expect(blocks.reduce((n, b) => n + b.rows, 0)).toBe(expected.length);
+            },
+          ),
+          { numRuns: 300 },
+        );
+      });
+
+      it('cuts blocks at the same rows whatever the chunking (deterministic slices)', () => {
+        const rows = Array.from({ length: 500 }, (_, i) => [String(i), `name ${i}, "q"`, i % 7 === 0 ? 'multi\nline' : 'x']);
+        const text = Buffer.from(minimalCsv([['id', 'name', 'note'], ...rows], '\n'));
+        const reference = scan(() => make(3, true, { blockBytes: 1000 }), text).map((b) => b.data.toString('hex'));
+        expect(reference.length).toBeGreaterThan(5);
+        for (const pieces of [[1], [7, 3], [999], [64, 1, 2048]]) {
+          expect(scan(() => make(3, true, { blockBytes: 1000 }), text, pieces).map((b) => b.data.toString('hex'))).toEqual(reference);
+        }
+      });
+
+      it('honours blockRows', () => {
+        const text = Buffer.from('a\n1\n2\n3\n4\n5\n');
+        const blocks = scan(() => make(1, true, { blockRows: 2 }), text);
+        expect(blocks.map((b) => b.rows)).toEqual([2, 2, 1]);
+      });
+
+      it('adds a final newline that the file lacks', () => {
+        expect(records(joined(scan(() => make(2), Buffer.from('a,b\n1,2\n3,4'))))).toEqual([
+          ['1', '2'],
+          ['3', '4'],
+        ]);
+      });
+
+      it('drops blank lines at the very end, refuses them in the middle', () => {
+        expect(records(joined(scan(() => make(2), Buffer.from('a,b\n1,2\n\n\r\n'))))).toEqual([['1', '2']]);
+        expect(() => scan(() => make(2), Buffer.from('a,b\n1,2\n\n3,4\n'))).toThrow(/ragged row: record 2/);
+      });
+
+      it('names the record of a ragged row', () => {
+        const error = (() => {
+          try {
+            scan(() => make(3), Buffer.from('id,name,amount\n1,a,2\n2,b,3\n3,c,4\n4,d,5,6\n'));
+          } catch (e) {
+            return e;
+          }
+        })();
+        expect(error).toBeInstanceOf(TakeoutError);
+        expect((error as TakeoutError).code).toBe('INVALID_INPUT');
+        expect((error as TakeoutError).message).toBe('test.csv: ragged row: record 4 has 4 fields, the header has 3');
+      });
+
+      it('refuses an unterminated quote', () => {
+        expect(() => scan(() => make(2), Buffer.from('id,text\n1,"never closed\n2,x\n'))).toThrow(/unterminated quoted field/);
+      });
+
+      it('refuses text after a closing quote', () => {
+        expect(() => scan(() => make(2), Buffer.from('a,b\n"x"y,1\n'))).toThrow(/after a closing quote/);
+      });
+
+      it('refuses a record larger than the limit', () => {
+        const big = Buffer.concat([Buffer.from('a,b\n1,"'), Buffer.alloc(300_000, 0x61)]);
+        expect(() => scan(() => make(2, true, { maxRecordBytes: 100_000 }), big, [65_536])).toThrow(/larger than 100000 bytes/);
+      });
+    });
+  }
+
+  it('pass-through leaves bytes as they are', () => {
+    const body = '1,plain,"quoted, with comma"\r\n2,,"x"\n';
+    expect(joined(scan(() => new CsvPassThrough({ columns: 3, hasHeader: true, origin: 't' }), Buffer.from(`a,b,c\n${body}`)))).toBe(body);
+  });
+
+  it('pass-through refuses a stray quote inside an unquoted field', () => {
+    expect(() => scan(() => new CsvPassThrough({ columns: 2, hasHeader: true, origin: 't' }), Buffer.from('a,b\n5" screen,1\n'))).toThrow(
+      /stray quote/,
+    );
+  });
+
+  it('re-quoting quotes every value and keeps a stray quote as a literal', () => {
+    const out = joined(scan(() => new CsvScanner({ columns: 3, hasHeader: true, origin: 't', lineEnding: '\r\n' }), Buffer.from('a,b,c\n5" screen,,"x"\n')));
+    expect(out).toBe('"5"" screen","","x"\r\n');
+  });
+});
+
+describe('CSV encoding', () => {
+  it('encodes rows with every value quoted and NULL as empty', () => {
+    expect(encodeCsvRow(['a', null, 'say "hi"', ''])).toBe('"a","","say ""hi""",""\n');
+    expect(encodeHeader(['id', 'na"me'])).toBe('"id","na""me"\n');
+  });
+
+  it('row encoder: encode → parse is the identity for arbitrary strings', () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(cell, { minLength: 3, maxLength: 3 }), { maxLength: 20 }), (rows) => {
+        const encoder = new CsvRowEncoder({ columns: 3, origin: 't', blockBytes: 64 });
+        const blocks = [...rows.flatMap((r) => encoder.push(r)), ...encoder.end()];
+        expect(joined(blocks) === '' ? [] : records(joined(blocks))).toEqual(rows);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('row encoder refuses a row of the wrong width', () => {
+    const encoder = new CsvRowEncoder({ columns: 2, origin: 'in.c-main.t' });
+    expect(() => encoder.push(['only one'])).toThrow(/in.c-main.t: row 1 has 1 values, the table has 2 columns/);
+  });
+
+  it('parses a header with quotes, BOM and CRLF', () => {
+    expect(parseHeader(Buffer.from('\uFEFF"id","na""me",x\r\n1,2,3'))).toEqual({ columns: ['id', 'na"me', 'x'] });
+    expect(parseHeader(Buffer.from('no newline yet'))).toBeUndefined();
+  });
+
+  it('counts records in canonical CSV, newlines inside quotes excluded', () => {
+    const counter = new RecordCounter();
+    const text = Buffer.from('"a","multi\nline"\n"b",""""\n"c","x"');
+    for (let i = 0; i < text.length; i += 3) counter.push(text.subarray(i, i + 3));
+    expect(counter.end()).toBe(3);
+  });
+});
