@@ -69,7 +69,7 @@ export class TtyReporter implements Reporter {
         const t = this.tables.get(event.table);
         if (t) this.bars.remove(t.bar);
         this.tables.delete(event.table);
-        this.log(`✔ ${event.table}: ${event.rows.toLocaleString('en-US')} rows, ${formatBytes(event.rawBytes)} → ${formatBytes(event.bytes)}, ${event.slices} slices`);
+        this.log(`✔ ${event.table}: ${event.rows.toLocaleString('en-US')} rows, ${formatBytes(event.rawBytes)} → ${formatBytes(event.bytes)}, ${event.slices} slice${event.slices === 1 ? '' : 's'}`);
         break;
       }
       case 'table:error': {
@@ -88,6 +88,8 @@ export class TtyReporter implements Reporter {
         for (const l of planLines(event.plan)) this.log(l);
         break;
       case 'run:done':
+        // Redraw once so lines logged since the last frame are printed before the bars go.
+        this.bars.update();
         this.bars.stop();
         for (const l of summaryLines(event.summary)) this.err.write(`${l}\n`);
         break;
