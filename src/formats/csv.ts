@@ -571,13 +571,9 @@ export class CsvPassThrough {
     while (i < n) {
       if (inQuotes) {
         const q = chunk.indexOf(QUOTE, i);
-        if (q === -1) {
-          i = n;
-          break;
-        }
+        if (q === -1) break;
         if (q + 1 === n) {
           this.quoteAtEnd = true;
-          i = n;
           break;
         }
         const d = chunk[q + 1]!;

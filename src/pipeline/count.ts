@@ -12,10 +12,7 @@ export class RecordCounter {
     while (i < n) {
       if (inQuotes) {
         const q = chunk.indexOf(0x22, i);
-        if (q === -1) {
-          i = n;
-          break;
-        }
+        if (q === -1) break;
         inQuotes = false;
         i = q + 1;
         continue;
