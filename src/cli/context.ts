@@ -4,6 +4,7 @@ import type { Resolved } from './options.js';
 /** What every command gets from the program: the reporter, the interrupt signal, the exit code. */
 export interface CommandContext {
   readonly version: string;
+  readonly io: { stdoutIsTTY: boolean; stdout: NodeJS.WritableStream };
   readonly signal: AbortSignal;
   /** Set up by configure() from the resolved output options. */
   readonly reporter: Reporter;

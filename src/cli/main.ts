@@ -5,6 +5,7 @@ import { registerSecret, redact } from '../reporting/redact.js';
 import { createReporter, PlainReporter, type Reporter, type ReporterKind } from '../reporting/reporter.js';
 import type { CommandContext } from './context.js';
 import type { Resolved } from './options.js';
+import { filesCommand } from './files.js';
 import { runCommand } from './run.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -35,6 +36,7 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
 
   const context: CommandContext = {
     version: VERSION,
+    io: { stdoutIsTTY: io.stdout.isTTY === true, stdout: io.stdout },
     signal,
     get reporter() {
       return reporter;
@@ -67,6 +69,9 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
         'Options also come from TAKEOUT_<OPTION> environment variables and --config FILE (YAML); flags win.',
     );
   program.addCommand(runCommand(context).exitOverride());
+  const files = filesCommand(context).exitOverride();
+  for (const sub of files.commands) sub.exitOverride();
+  program.addCommand(files);
 
   try {
     await program.parseAsync(argv as string[]);

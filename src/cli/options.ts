@@ -24,6 +24,10 @@ export interface OptionSpec {
   min?: number;
   max?: number;
   choices?: readonly string[];
+  /** A boolean that also has a `--no-<name>` form; unset unless one of the two is given. */
+  negatable?: boolean;
+  /** A list whose flag value is itself comma-separated (`--columns a,b,c`); globs are not split. */
+  commaSeparated?: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -60,9 +64,13 @@ export function addOptions(command: Command, specs: readonly OptionSpec[]): Comm
   for (const spec of specs) {
     const suffix = spec.default !== undefined && spec.type !== 'boolean' ? ` (default: ${String(spec.default)})` : '';
     if (spec.type === 'list') {
-      command.option(spec.flags, `${spec.description}; repeatable`, (value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+      command.option(spec.flags, spec.commaSeparated ? spec.description : `${spec.description}; repeatable`, (value: string, previous: string[] | undefined) => [
+        ...(previous ?? []),
+        ...(spec.commaSeparated ? value.split(',').map((v) => v.trim()).filter(Boolean) : [value]),
+      ]);
     } else {
       command.option(spec.flags, spec.description + suffix);
+      if (spec.negatable) command.option(spec.flags.replace(/--([\w-]+)/, '--no-$1'), '');
     }
   }
   return command;

@@ -15,7 +15,22 @@ export type PipelineEvent =
   | { type: 'file:written'; key: string; bytes: number }
   | { type: 'warning'; message: string }
   | { type: 'run:plan'; plan: RunPlan }
-  | { type: 'run:done'; summary: RunSummary };
+  | { type: 'run:done'; summary: RunSummary }
+  | { type: 'merge:start'; slices: number; output: string }
+  | { type: 'merge:progress'; slices: number; slicesDone: number; bytes: number; outputBytes: number }
+  | { type: 'merge:done'; summary: MergeSummary };
+
+export interface MergeSummary {
+  output: string;
+  slices: number;
+  skipped: number;
+  /** Bytes fetched, as stored. */
+  bytes: number;
+  outputBytes: number;
+  durationMs: number;
+  /** Output MB per second. */
+  throughputMBps: number;
+}
 
 export type Emit = (event: PipelineEvent) => void;
 

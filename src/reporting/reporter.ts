@@ -1,5 +1,5 @@
 import type { TakeoutError } from '../errors.js';
-import type { PipelineEvent, RunPlan, RunSummary } from '../pipeline/events.js';
+import type { MergeSummary, PipelineEvent, RunPlan, RunSummary } from '../pipeline/events.js';
 import { formatBytes, formatDuration } from '../pipeline/units.js';
 import { redact, redactValue } from './redact.js';
 
@@ -54,6 +54,13 @@ export function summaryLines(summary: RunSummary): string[] {
   ];
   for (const f of summary.failures) lines.push(`failed: ${f.table}: ${f.message} [${f.code}]`);
   return lines.map(redact);
+}
+
+export function mergeSummaryLine(s: MergeSummary): string {
+  return redact(
+    `merged ${s.slices} slice${s.slices === 1 ? '' : 's'}${s.skipped ? ` (${s.skipped} optional skipped)` : ''}: ` +
+      `${formatBytes(s.bytes)} fetched → ${formatBytes(s.outputBytes)} written to ${s.output}, ${formatDuration(s.durationMs)}, ${s.throughputMBps.toFixed(1)} MB/s`,
+  );
 }
 
 export function planLines(plan: RunPlan): string[] {
@@ -131,6 +138,21 @@ export class PlainReporter implements Reporter {
       case 'run:done':
         for (const l of summaryLines(event.summary)) this.line(l);
         break;
+      case 'merge:start':
+        this.line(`takeout: merging ${event.slices} slice${event.slices === 1 ? '' : 's'} → ${event.output}`);
+        break;
+      case 'merge:progress': {
+        const now = Date.now();
+        if (now - this.lastTotal >= PLAIN_TOTAL_INTERVAL_MS) {
+          this.lastTotal = now;
+          const rate = event.outputBytes / 1e6 / ((now - this.started) / 1000);
+          this.line(`progress: ${event.slicesDone}/${event.slices} slices, ${formatBytes(event.outputBytes)} written, ${rate.toFixed(1)} MB/s`);
+        }
+        break;
+      }
+      case 'merge:done':
+        this.line(mergeSummaryLine(event.summary));
+        break;
       default:
         break;
     }
@@ -149,6 +171,7 @@ const JSON_PROGRESS_INTERVAL_MS = 500;
 /** `--json`: one JSON object per event on stdout, the summary last; human text goes to stderr. */
 export class JsonReporter implements Reporter {
   private readonly progress = new Map<string, { at: number; rawBytes: number; bytes: number; rows: number }>();
+  private mergeAt = 0;
 
   constructor(
     private readonly out: NodeJS.WritableStream,
@@ -160,6 +183,11 @@ export class JsonReporter implements Reporter {
   }
 
   emit(event: PipelineEvent): void {
+    if (event.type === 'merge:progress') {
+      const now = Date.now();
+      if (now - this.mergeAt < JSON_PROGRESS_INTERVAL_MS && event.slicesDone < event.slices) return;
+      this.mergeAt = now;
+    }
     if (event.type === 'table:progress') {
       const p = this.progress.get(event.table) ?? { at: 0, rawBytes: 0, bytes: 0, rows: 0 };
       p.rawBytes += event.rawBytes;

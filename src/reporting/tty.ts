@@ -2,7 +2,7 @@ import cliProgress from 'cli-progress';
 import type { TakeoutError } from '../errors.js';
 import type { PipelineEvent } from '../pipeline/events.js';
 import { formatBytes } from '../pipeline/units.js';
-import { errorLine, planLines, summaryLines, type Reporter } from './reporter.js';
+import { errorLine, mergeSummaryLine, planLines, summaryLines, type Reporter } from './reporter.js';
 import { redact } from './redact.js';
 
 /** A terminal: one bar per active table plus a total (bytes, rows, rate, ETA), on stderr. */
@@ -86,6 +86,18 @@ export class TtyReporter implements Reporter {
         break;
       case 'run:plan':
         for (const l of planLines(event.plan)) this.log(l);
+        break;
+      case 'merge:start':
+        this.total = this.bars.create(Math.max(1, event.slices), 0, this.payload(`${event.slices} slices → ${event.output}`, 0, 0));
+        break;
+      case 'merge:progress':
+        this.totalRaw = event.outputBytes;
+        this.total?.update(event.slicesDone, { ...this.payload(`${event.slicesDone}/${event.slices} slices`, event.outputBytes, 0), rows: '-' });
+        break;
+      case 'merge:done':
+        this.bars.update();
+        this.bars.stop();
+        this.err.write(`${mergeSummaryLine(event.summary)}\n`);
         break;
       case 'run:done':
         // Redraw once so lines logged since the last frame are printed before the bars go.

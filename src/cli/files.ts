@@ -1,0 +1,349 @@
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { Command } from 'commander';
+import type { Destination, DestinationOptions, ObjectWriter } from '../destinations/destination.js';
+import { openDestination } from '../destinations/registry.js';
+import { TakeoutError } from '../errors.js';
+import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../layouts/keboola.js';
+import {
+  MAX_MANIFEST_BYTES,
+  parseManifestJson,
+  readRedshiftManifest,
+  readTakeoutManifest,
+  takeoutTablePlan,
+  type MergePlan,
+  type SliceEntry,
+} from '../manifests/read.js';
+import { DEFAULT_MAX_RATIO, mergeSlices, type MergeResult } from '../pipeline/merge.js';
+import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec, type Resolved } from './options.js';
+import type { CommandContext } from './context.js';
+
+export const MERGE_OPTIONS: OptionSpec[] = [
+  { key: 'output', flags: '-o, --output <file>', description: "output file, or '-' for stdout (default: stdout when it is not a terminal)", type: 'string' },
+  { key: 'gzip', flags: '--gzip', description: 'write gzip: the slices\' gzip members concatenated as they are, never decompressed', type: 'boolean', default: false },
+  { key: 'header', flags: '--header', description: 'write one header row (from --columns, the takeout manifest or the manifest schema; on by default when the columns are known); --no-header writes none', type: 'boolean', negatable: true },
+  { key: 'columns', flags: '--columns <a,b,c>', description: 'column names for the header row', type: 'list', commaSeparated: true },
+  { key: 'table', flags: '-t, --table <id>', description: "the table to merge when MANIFEST is a takeout's takeout-manifest.json", type: 'string' },
+  { key: 'concurrency', flags: '-c, --concurrency <n>', description: 'slices fetched and decompressed at once', type: 'int', default: 4, min: 1, max: 64 },
+  { key: 'maxRatio', flags: '--max-ratio <n>', description: 'refuse a slice that decompresses to more than n× its size (gzip bomb guard) when the manifest does not give its size', type: 'int', default: DEFAULT_MAX_RATIO, min: 2, max: 100_000 },
+  { key: 'overwrite', flags: '--overwrite', description: 'replace an existing output file', type: 'boolean', default: false },
+];
+
+const DOWNLOAD_OPTIONS: OptionSpec[] = [
+  ...MERGE_OPTIONS,
+  { key: 'allowBucket', flags: '--allow-bucket <bucket>', description: "also accept entries in this bucket (default: only the manifest's own bucket)", type: 'list', default: [] },
+  { key: 'keepSlices', flags: '--keep-slices <dir>', description: 'also keep the downloaded slices in this folder', type: 'string' },
+];
+
+const MERGE_ONLY: OptionSpec[] = [
+  ...MERGE_OPTIONS,
+  { key: 'manifest', flags: '-m, --manifest <file>', description: 'a local manifest listing the slices (instead of SLICES)', type: 'string' },
+];
+
+/** Where a manifest was read from, and how its relative entries and s3:// entries are reached. */
+interface ManifestSource {
+  plan: MergePlan;
+  /** Relative entries are keys under this base. */
+  base: { dest: string; prefix: string };
+  /** Buckets whose s3:// entries may be read. */
+  allowedBuckets: Set<string>;
+  origin: string;
+}
+
+function splitS3(url: string): { bucket: string; key: string } {
+  const match = /^s3:\/\/([^/]+)\/(.*)$/.exec(url);
+  if (!match || !match[2]) throw new TakeoutError('USAGE', `${url} is not s3://bucket/key`);
+  return { bucket: match[1]!, key: match[2] };
+}
+
+/** A slice manifest inside a takeout (`<root>/manifests/<tableId>.manifest`) is read with the takeout's checksums. */
+function takeoutRootOf(manifestKey: string): string | undefined {
+  const dir = manifestKey.includes('/') ? manifestKey.slice(0, manifestKey.lastIndexOf('/')) : '';
+  const name = dir.slice(dir.lastIndexOf('/') + 1);
+  if (name !== MANIFESTS_DIR) return undefined;
+  return dir.slice(0, Math.max(0, dir.length - MANIFESTS_DIR.length)).replace(/\/$/, '');
+}
+
+async function readText(reader: () => Promise<Readable>, origin: string): Promise<string> {
+  const stream = await reader();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_MANIFEST_BYTES) {
+      stream.destroy();
+      throw new TakeoutError('INTEGRITY', `${origin}: larger than ${MAX_MANIFEST_BYTES} bytes, not a manifest`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function loadManifest(
+  arg: string,
+  o: Resolved,
+  open: (dest: string) => Promise<Destination>,
+): Promise<ManifestSource> {
+  const allowed = new Set<string>((o.allowBucket as string[] | undefined) ?? []);
+  let fetch: (key: string) => Promise<string | undefined>;
+  let baseDest: string;
+  let manifestKey: string;
+  if (arg.startsWith('s3://')) {
+    const { bucket, key } = splitS3(arg);
+    allowed.add(bucket);
+    baseDest = `s3://${bucket}/`;
+    manifestKey = key;
+    const store = await open(baseDest);
+    fetch = async (k) => ((await store.head(k)) ? readText(() => store.get(k), `s3://${bucket}/${k}`) : undefined);
+  } else {
+    const file = resolve(arg);
+    const info = await stat(file).catch(() => undefined);
+    if (!info) throw new TakeoutError('NOT_FOUND', `manifest ${arg} does not exist`);
+    if (info.isDirectory()) throw new TakeoutError('USAGE', `manifest ${arg} is a folder; give its takeout-manifest.json or a manifests/<table>.manifest`);
+    baseDest = '/';
+    manifestKey = file.slice(1);
+    fetch = async (k) => readFile(`/${k}`, 'utf8').catch(() => undefined);
+  }
+  const origin = arg;
+  const text = await fetch(manifestKey);
+  if (text === undefined) throw new TakeoutError('NOT_FOUND', `manifest ${arg} does not exist`);
+  const value = parseManifestJson(text, origin);
+  const folder = manifestKey.includes('/') ? manifestKey.slice(0, manifestKey.lastIndexOf('/')) : '';
+  const table = o.table as string | undefined;
+
+  if (typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'takeout') {
+    if (!table) throw new TakeoutError('USAGE', `${origin} is a takeout manifest: name the table with --table <id>`);
+    const plan = takeoutTablePlan(readTakeoutManifest(value, origin), table, origin);
+    return { plan, base: { dest: baseDest, prefix: folder }, allowedBuckets: allowed, origin };
+  }
+  if (table) throw new TakeoutError('USAGE', '--table applies only to a takeout manifest (takeout-manifest.json)');
+  const root = takeoutRootOf(manifestKey);
+  if (root !== undefined) {
+    // A takeout's slice manifest: prefer the takeout manifest beside it, which has sha256 and raw sizes.
+    const tableId = basename(manifestKey).replace(/\.manifest$/, '');
+    const outer = await fetch(root ? `${root}/${TAKEOUT_MANIFEST_FILE}` : TAKEOUT_MANIFEST_FILE);
+    if (outer !== undefined) {
+      const takeout = readTakeoutManifest(parseManifestJson(outer, `${TAKEOUT_MANIFEST_FILE} beside ${origin}`), TAKEOUT_MANIFEST_FILE);
+      if (takeout.tables.some((t) => t.id === tableId)) {
+        const fromTakeout = takeoutTablePlan(takeout, tableId, TAKEOUT_MANIFEST_FILE);
+        const own = readRedshiftManifest(value, origin);
+        // The two must list the same slices; a slice manifest that disagrees is not trusted.
+        if (own.entries.length !== fromTakeout.entries.length) {
+          throw new TakeoutError('INTEGRITY', `${origin} lists ${own.entries.length} slices, ${TAKEOUT_MANIFEST_FILE} ${fromTakeout.entries.length}`);
+        }
+        return { plan: fromTakeout, base: { dest: baseDest, prefix: root }, allowedBuckets: allowed, origin };
+      }
+    }
+    return { plan: readRedshiftManifest(value, origin), base: { dest: baseDest, prefix: root }, allowedBuckets: allowed, origin };
+  }
+  return { plan: readRedshiftManifest(value, origin), base: { dest: baseDest, prefix: folder }, allowedBuckets: allowed, origin };
+}
+
+/** An ObjectWriter on stdout: back-pressure honoured; nothing can be taken back on failure. */
+function stdoutWriter(stdout: NodeJS.WritableStream): ObjectWriter {
+  let size = 0;
+  return {
+    async write(chunk) {
+      size += chunk.length;
+      if (!stdout.write(chunk)) await new Promise<void>((r) => stdout.once('drain', r));
+    },
+    async finish() {
+      return { key: '-', size };
+    },
+    async abort() {},
+  };
+}
+
+async function openOutput(o: Resolved, io: { stdoutIsTTY: boolean; stdout: NodeJS.WritableStream }): Promise<{ writer: ObjectWriter; label: string }> {
+  const output = o.output as string | undefined;
+  if ((output === undefined || output === '-') && o.json === true) {
+    throw new TakeoutError('USAGE', '--json writes events to stdout: give the data an -o FILE');
+  }
+  if (output === undefined || output === '-') {
+    if (output === undefined && io.stdoutIsTTY) {
+      throw new TakeoutError('USAGE', 'stdout is a terminal: give -o FILE (or -o - to print anyway)');
+    }
+    return { writer: stdoutWriter(io.stdout), label: 'stdout' };
+  }
+  const file = resolve(output);
+  const existing = await stat(file).catch(() => undefined);
+  if (existing?.isDirectory()) throw new TakeoutError('USAGE', `-o ${output} is a folder`);
+  if (existing && o.overwrite !== true) {
+    throw new TakeoutError('EXISTS', `${output} already exists`, { hint: 'pass --overwrite to replace it' });
+  }
+  const { createLocalDestination } = await import('../destinations/local.js');
+  const writer = await createLocalDestination(dirname(file)).writer(basename(file));
+  return { writer, label: file };
+}
+
+function headerColumns(o: Resolved, plan: MergePlan): string[] | undefined {
+  const given = o.columns as string[] | undefined;
+  const columns = given && given.length > 0 ? given : plan.columns;
+  if (o.header === false) return undefined;
+  if (o.header === true && !columns) {
+    throw new TakeoutError('USAGE', '--header: the manifest has no column names; give them with --columns a,b,c');
+  }
+  return columns;
+}
+
+async function runMerge(
+  context: CommandContext,
+  o: Resolved,
+  plan: MergePlan,
+  open: (entry: SliceEntry) => Promise<Readable>,
+  keepDir?: string,
+): Promise<MergeResult> {
+  const header = headerColumns(o, plan);
+  const { writer, label } = await openOutput(o, context.io);
+  let keepDest: Destination | undefined;
+  const keptNames = new Set<string>();
+  if (keepDir) {
+    const { createLocalDestination } = await import('../destinations/local.js');
+    keepDest = createLocalDestination(resolve(keepDir));
+  }
+  context.reporter.emit({ type: 'merge:start', slices: plan.entries.length, output: label });
+  const t0 = Date.now();
+  try {
+    const result = await mergeSlices({
+      plan,
+      open,
+      output: writer,
+      gzipOutput: o.gzip === true,
+      ...(header ? { header } : {}),
+      concurrency: o.concurrency as number,
+      maxRatio: o.maxRatio as number,
+      ...(keepDest
+        ? {
+            keep: (entry, index) => {
+              let name = basename(entry.label);
+              if (keptNames.has(name)) name = `${index}_${name}`;
+              keptNames.add(name);
+              return keepDest.writer(name);
+            },
+          }
+        : {}),
+      signal: context.signal,
+      onProgress: (p) => context.reporter.emit({ type: 'merge:progress', ...p }),
+      onWarning: (message) => context.reporter.emit({ type: 'warning', message }),
+    });
+    await writer.finish();
+    const durationMs = Date.now() - t0;
+    context.reporter.emit({
+      type: 'merge:done',
+      summary: {
+        output: label,
+        slices: result.slices,
+        skipped: result.skipped.length,
+        bytes: result.bytes,
+        outputBytes: result.outputBytes,
+        durationMs,
+        throughputMBps: durationMs > 0 ? result.outputBytes / 1e6 / (durationMs / 1000) : 0,
+      },
+    });
+    return result;
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
+}
+
+function s3Cache(dOptions: DestinationOptions): (dest: string) => Promise<Destination> {
+  const cache = new Map<string, Promise<Destination>>();
+  return (dest) => {
+    let d = cache.get(dest);
+    if (!d) {
+      d = openDestination(dest, dOptions);
+      cache.set(dest, d);
+    }
+    return d;
+  };
+}
+
+export function filesCommand(context: CommandContext): Command {
+  const files = new Command('files').summary('download and merge sliced exports into one file');
+
+  const download = new Command('download')
+    .argument('<manifest>', 'a manifest: local path or s3:// URL (Redshift/Storage API form, a takeout\'s manifests/<table>.manifest, or takeout-manifest.json with --table)')
+    .summary('fetch the slices a manifest lists and merge them into one file')
+    .description(
+      'Fetch the slices a manifest lists, in parallel, and write them in manifest order to one output: plain CSV\n' +
+        '(each slice gunzipped; slices that are not gzip pass through) or, with --gzip, the gzip members as they are.\n' +
+        "Entries must be s3:// URLs in the manifest's own bucket (or one given with --allow-bucket), or keys relative\n" +
+        "to the manifest's takeout; http(s):, file: and keys that escape the folder are refused. Sizes are checked\n" +
+        "against meta.content_length and sha256 against a takeout manifest. A missing mandatory slice fails the run; a\n" +
+        'missing optional one is skipped with a warning (Redshift COPY semantics). The output is written to a temp file\n' +
+        'beside the target and renamed only when complete.',
+    );
+  const downloadSpecs = [...DOWNLOAD_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS];
+  addOptions(download, downloadSpecs);
+  download.action(async (manifestArg: string) => {
+    const o = resolveOptions(download, downloadSpecs);
+    await context.configure(o);
+    const open = s3Cache(destinationOptions(o));
+    const source = await loadManifest(manifestArg, o, open);
+    await runMerge(
+      context,
+      o,
+      source.plan,
+      async (entry) => {
+        if (entry.location.kind === 's3') {
+          const { bucket, key } = entry.location;
+          if (!source.allowedBuckets.has(bucket)) {
+            throw new TakeoutError('USAGE', `slice ${entry.label} is in bucket ${bucket}, not the manifest's`, {
+              hint: `pass --allow-bucket ${bucket} if that bucket is meant`,
+            });
+          }
+          return (await open(`s3://${bucket}/`)).get(key);
+        }
+        const base = await open(source.base.dest);
+        return base.get(source.base.prefix ? `${source.base.prefix}/${entry.location.key}` : entry.location.key);
+      },
+      o.keepSlices as string | undefined,
+    );
+  });
+
+  const merge = new Command('merge')
+    .argument('[slices...]', 'local slice files, merged in the order given')
+    .summary('merge slices already on disk into one file')
+    .description(
+      'Merge local slices (gzip or plain CSV) into one output with at most one header row, in the order given or\n' +
+        'in the order a local manifest (--manifest) lists them; the same checks as files download.',
+    );
+  const mergeSpecs = [...MERGE_ONLY, ...COMMON_OPTIONS];
+  addOptions(merge, mergeSpecs);
+  merge.action(async (slices: string[]) => {
+    const o = resolveOptions(merge, mergeSpecs);
+    await context.configure(o);
+    const manifest = o.manifest as string | undefined;
+    if (manifest && slices.length > 0) throw new TakeoutError('USAGE', 'give either SLICES or --manifest, not both');
+    if (!manifest && slices.length === 0) throw new TakeoutError('USAGE', 'give the slices to merge, or --manifest FILE');
+    if (manifest) {
+      const local = s3Cache({});
+      const source = await loadManifest(manifest, { ...o, allowBucket: [] }, local);
+      await runMerge(context, o, source.plan, async (entry) => {
+        if (entry.location.kind === 's3') {
+          throw new TakeoutError('USAGE', `slice ${entry.label} is on S3: use takeout files download`);
+        }
+        return (await local(source.base.dest)).get(source.base.prefix ? `${source.base.prefix}/${entry.location.key}` : entry.location.key);
+      });
+      return;
+    }
+    const plan: MergePlan = {
+      form: 'redshift',
+      entries: slices.map((path) => ({ location: { kind: 'relative', key: path }, label: path, mandatory: true })),
+    };
+    await runMerge(context, o, plan, async (entry) => {
+      const path = resolve(entry.label);
+      const info = await stat(path).catch(() => undefined);
+      if (!info) throw new TakeoutError('NOT_FOUND', `slice ${entry.label} does not exist`);
+      if (!info.isFile()) throw new TakeoutError('USAGE', `slice ${entry.label} is not a file`);
+      return createReadStream(path, { highWaterMark: 1 << 20 });
+    });
+  });
+
+  files.addCommand(download);
+  files.addCommand(merge);
+  return files;
+}
