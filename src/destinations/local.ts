@@ -35,6 +35,9 @@ import { assertSafeKey, assertSafePrefix, joinInside, keyProblem } from './keys.
 const DEFAULT_FILE_MODE = 0o600;
 const DEFAULT_DIR_MODE = 0o700;
 export const TEMP_SUFFIX = '.takeout-tmp';
+
+/** Reads in 1 MiB chunks: 16× fewer round trips through the thread pool than the 64 KiB default. */
+const READ_CHUNK_BYTES = 1024 * 1024;
 /** Leaves room for the leading dot, the random token and the suffix within NAME_MAX (255 bytes). */
 const TEMP_BASENAME_MAX_BYTES = 200;
 /** Keys deleted in parallel. */
@@ -378,7 +381,7 @@ class LocalDestination implements Destination {
       await handle.close().catch(() => undefined);
       throw mapFsError(error, file, 'read');
     }
-    const stream = handle.createReadStream(range ? { start: range.start, end: range.end } : {});
+    const stream = handle.createReadStream({ highWaterMark: READ_CHUNK_BYTES, ...(range ? { start: range.start, end: range.end } : {}) });
     return withMappedErrors(stream, (error) => mapFsError(error, file, 'read'));
   }
 
