@@ -128,9 +128,13 @@ describe('CSV scanners', () => {
     });
   }
 
-  it('pass-through leaves bytes as they are', () => {
-    const body = '1,plain,"quoted, with comma"\r\n2,,"x"\n';
-    expect(joined(scan(() => new CsvPassThrough({ columns: 3, hasHeader: true, origin: 't' }), Buffer.from(`a,b,c\n${body}`)))).toBe(body);
+  it('pass-through leaves bytes as they are, but for \\r\\n row ends, however chunked', () => {
+    const input = Buffer.from('a,b,c\r\n1,plain,"quoted, with comma"\r\n2,,"x\r\ny"\n3,"",z\r\n');
+    for (const pieces of [[input.length], [1], [2, 3], [5, 1, 7]]) {
+      expect(joined(scan(() => new CsvPassThrough({ columns: 3, hasHeader: true, origin: 't' }), input, pieces))).toBe(
+        '1,plain,"quoted, with comma"\n2,,"x\r\ny"\n3,"",z\n',
+      );
+    }
   });
 
   it('pass-through refuses a stray quote inside an unquoted field', () => {

@@ -105,7 +105,11 @@ export async function runCli(argv: readonly string[] = process.argv): Promise<vo
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // The reader of stdout went away (`takeout run --json | head -1`): stop as on Ctrl-C, cleaning up.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') controller.abort();
+  });
   const code = await main(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env }, controller.signal);
-  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  if (!process.stdout.destroyed && process.stdout.writable) await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
   process.exit(controller.signal.aborted && code !== 0 ? ERROR_CODES.INTERRUPTED : code);
 }

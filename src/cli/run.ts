@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { resolve } from 'node:path';
-import { TakeoutError } from '../errors.js';
+import { ERROR_CODES } from '../errors.js';
 import { openDestination } from '../destinations/registry.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
 import { runTakeout } from '../pipeline/run.js';
@@ -113,15 +113,7 @@ export function runCommand(context: CommandContext): Command {
       signal: context.signal,
       emit: (event) => context.reporter.emit(event),
     });
-    if ('status' in summary) {
-      if (summary.status === 'partial') context.setExitCode(new TakeoutError('PARTIAL', 'some tables failed').exitCode);
-      if (summary.status === 'failed') {
-        const first = summary.failures[0];
-        throw new TakeoutError((first?.code ?? 'FAILED') as TakeoutError['code'], first ? `table ${first.table}: ${first.message.replace(/^table \S+: /, '')}` : 'failed', {
-          details: { alreadyReported: true },
-        });
-      }
-    }
+    if ('status' in summary && summary.status === 'partial') context.setExitCode(ERROR_CODES.PARTIAL);
   });
   return command;
 }

@@ -438,7 +438,7 @@ export function encodeHeader(columns: readonly string[], eol = '\n'): string {
 
 /**
  * The fast path for CSV input: finds row boundaries with a quote-aware scan and passes the bytes
- * through untouched (no copy per byte, no re-quoting). It still validates: field counts per record,
+ * through (no copy per byte, no re-quoting); only `\r\n` row ends become `\n`. It still validates: field counts per record,
  * unterminated quotes, stray quotes, text after a closing quote, oversized records. The header
  * record and a UTF-8 BOM are dropped; a missing final newline is added; blank lines at the very end
  * are dropped (anywhere else they are ragged rows, as csv-parse sees them).
@@ -521,13 +521,29 @@ export class CsvPassThrough {
       this.skipTo(start, end);
       return;
     }
+    // Row ends are normalised to \n so that merged slices never mix line endings (CR inside quotes stays).
+    let kept = length;
+    const crInCarry = end === 1 && this.carryBytes > 0;
+    if (crInCarry) {
+      const last = this.carry.length - 1;
+      const piece = this.carry[last]!;
+      if (piece[piece.length - 1] === CR) {
+        this.carry[last] = piece.subarray(0, piece.length - 1);
+        kept--;
+      }
+    }
     if (this.carryBytes > 0) {
       // Only the first record of a chunk has a carry, so nothing of this chunk is pending yet.
       for (const c of this.carry) this.pending.push(c);
       this.carry = [];
       this.carryBytes = 0;
     }
-    this.pendingBytes += length;
+    if (!crInCarry && end >= 2 && chunk[end - 2] === CR && end - 2 >= start) {
+      this.pending.push(chunk.subarray(this.seg, end - 2));
+      this.seg = end - 1;
+      kept--;
+    }
+    this.pendingBytes += kept;
     this.pendingRows++;
     this.records++;
     if (this.pendingBytes >= this.blockBytes || this.pendingRows >= this.blockRows) {

@@ -80,6 +80,7 @@ function bucketObject(bucket: BucketDescriptor, stats?: { rowsCount: number; dat
     sharing: null,
     hasExternalSchema: false,
     path: bucket.id,
+    backendPath: [],
     isLinkedBucket: false,
     linkedBy: [],
     owner: null,
@@ -136,6 +137,7 @@ export function tablesJson(
       isAlias: false,
       isAliasable: true,
       isTyped: false,
+      timestampType: null,
       tableType: 'table',
       path: `/${table.id}`,
       columns: table.columns,
@@ -147,6 +149,12 @@ export function tablesJson(
       columnMetadata,
     };
   });
+}
+
+/** The current version's identifier when the source's newest version records one. */
+function versionIdentifier(config: ConfigurationDescriptor): string | null {
+  const newest = config.versions?.[0];
+  return typeof newest?.versionIdentifier === 'string' ? newest.versionIdentifier : null;
 }
 
 function configurationSummary(config: ConfigurationDescriptor): Record<string, unknown> {
@@ -169,6 +177,7 @@ function configurationSummary(config: ConfigurationDescriptor): Record<string, u
       created: config.created ?? null,
       creatorToken: { id: 0, description: 'takeout' },
       changeDescription: config.changeDescription ?? '',
+      versionIdentifier: versionIdentifier(config),
     },
   };
 }

@@ -146,9 +146,14 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
         },
   );
   const failed = tables.filter((t) => t.status === 'failed');
-  if (options.failFast && failed.length > 0) {
+  // When every table failed there is nothing to commit: no layout files and no manifest, which would make
+  // the destination look taken out (and refuse a rerun with EXISTS). Its table:error line was the report.
+  const allFailed = failed.length > 0 && failed.length === tables.length;
+  if ((options.failFast || allFailed) && failed.length > 0) {
     const first = failed.find((t) => t.error?.code !== 'INTERRUPTED') ?? failed[0]!;
-    throw new TakeoutError((first.error?.code ?? 'FAILED') as TakeoutError['code'], first.error?.message ?? 'failed');
+    throw new TakeoutError((first.error?.code ?? 'FAILED') as TakeoutError['code'], first.error?.message ?? 'failed', {
+      details: { alreadyReported: true },
+    });
   }
 
   // The layout's JSON files, with the row counts and sizes this run measured.
@@ -308,7 +313,9 @@ function buildPlan(
     configurations,
     estimatedBytes: tables.reduce((n, t) => n + (t.data ? (t.estimatedBytes ?? 0) : 0), 0),
     memoryBoundBytes: bound,
-    memoryBound: `${formatBytes(bound)} = ${Math.min(options.concurrency, Math.max(1, selected.length))} tables × (${COMPRESS_IN_FLIGHT + 1} blocks × ${formatBytes(blockBytesFor(options))} × 2 + ${options.partConcurrency + 1} parts × ${formatBytes(options.partBytes)})`,
+    memoryBound:
+      `${formatBytes(bound)} = ${Math.min(options.concurrency, Math.max(1, selected.length))} tables × (${COMPRESS_IN_FLIGHT + 1} blocks × ${formatBytes(blockBytesFor(options))} × 2` +
+      (options.partBytes > 0 ? ` + ${options.partConcurrency + 1} upload parts × ${formatBytes(options.partBytes)})` : ')'),
     files: [BUCKETS_FILE, TABLES_FILE, CONFIGURATIONS_FILE, 'configurations/<componentId>/<configId>.json', `${MANIFESTS_DIR}/<tableId>.manifest`, TAKEOUT_MANIFEST_FILE],
   };
 }
@@ -323,5 +330,6 @@ function blockBytesFor(options: RunOptions): number {
  */
 export function memoryBound(options: Pick<RunOptions, 'sliceBytes' | 'partBytes' | 'partConcurrency'>, tables: number): number {
   const block = Math.min(DEFAULT_BLOCK_BYTES, options.sliceBytes);
-  return tables * ((COMPRESS_IN_FLIGHT + 1) * block * 2 + (options.partConcurrency + 1) * options.partBytes);
+  const parts = options.partBytes > 0 ? (options.partConcurrency + 1) * options.partBytes : 0;
+  return tables * ((COMPRESS_IN_FLIGHT + 1) * block * 2 + parts);
 }

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { open, readFile, readdir, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { isAbsolute, join, relative, sep } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
@@ -84,10 +84,16 @@ export function createDirSource(folder: string, label = folder): Source {
         kind: 'csv',
         stream: openCsvStream(t.file, t.gzip ?? false),
         hasHeader: true,
-        origin: relative(process.cwd(), t.file) || t.file,
+        origin: shownPath(t.file),
       } satisfies TableBody;
     },
   };
+}
+
+/** A file as error messages name it: relative to the working folder when inside it, else absolute. */
+function shownPath(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? file : rel;
 }
 
 function openCsvStream(file: string, gzip: boolean): Readable {
