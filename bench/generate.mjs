@@ -9,6 +9,7 @@
 // Also importable: `import { generateCsv } from './generate.mjs'`.
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 /** Bump when the output changes, so cached benchmark inputs are regenerated. */
