@@ -141,15 +141,40 @@ async function loadManifest(
   return { plan: readRedshiftManifest(value, origin), base: { dest: baseDest, prefix: folder }, allowedBuckets: allowed, origin };
 }
 
-/** An ObjectWriter on stdout: back-pressure honoured; nothing can be taken back on failure. */
+/**
+ * An ObjectWriter on stdout: back-pressure honoured; nothing can be taken back on failure. A reader
+ * that goes away (EPIPE, closed pipe) fails the pending and later writes instead of hanging.
+ */
 function stdoutWriter(stdout: NodeJS.WritableStream): ObjectWriter {
   let size = 0;
+  let broken: TakeoutError | undefined;
+  const waiting = new Set<(error?: Error) => void>();
+  const fail = (): void => {
+    broken ??= new TakeoutError('INTERRUPTED', 'stdout was closed by its reader');
+    for (const settle of waiting) settle(broken);
+    waiting.clear();
+  };
+  stdout.once('error', fail);
+  stdout.once('close', fail);
   return {
     async write(chunk) {
+      if (broken) throw broken;
       size += chunk.length;
-      if (!stdout.write(chunk)) await new Promise<void>((r) => stdout.once('drain', r));
+      if (stdout.write(chunk)) return;
+      await new Promise<void>((resolve, reject) => {
+        const settle = (error?: Error): void => {
+          waiting.delete(settle);
+          stdout.removeListener('drain', onDrain);
+          if (error) reject(error);
+          else resolve();
+        };
+        const onDrain = (): void => settle();
+        waiting.add(settle);
+        stdout.once('drain', onDrain);
+      });
     },
     async finish() {
+      if (broken) throw broken;
       return { key: '-', size };
     },
     async abort() {},
@@ -291,8 +316,8 @@ export function filesCommand(context: CommandContext): Command {
         if (entry.location.kind === 's3') {
           const { bucket, key } = entry.location;
           if (!source.allowedBuckets.has(bucket)) {
-            throw new TakeoutError('USAGE', `slice ${entry.label} is in bucket ${bucket}, not the manifest's`, {
-              hint: `pass --allow-bucket ${bucket} if that bucket is meant`,
+            throw new TakeoutError('USAGE', `slice ${entry.label} is in bucket ${bucket}, which this manifest may not read`, {
+              hint: `entries may point only into the manifest's own bucket; pass --allow-bucket ${bucket} if that bucket is meant`,
             });
           }
           return (await open(`s3://${bucket}/`)).get(key);

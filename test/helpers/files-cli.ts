@@ -1,0 +1,172 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+
+/**
+ * Helpers for the `takeout files download|merge` tests: run the built CLI (`node bin/takeout.js`,
+ * so `npm run build` first) with stdout kept as bytes (merged output may be gzip), build reference
+ * outputs with node:zlib alone, and look for leftovers (temp files) in an output folder.
+ */
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = path.join(REPO_ROOT, 'bin', 'takeout.js');
+
+export interface FilesResult {
+  code: number;
+  /** stdout as bytes: with `-o -` it is the merged data. */
+  stdout: Buffer;
+  stderr: string;
+  durationMs: number;
+}
+
+/** The environment minus anything that changes takeout's behaviour, plus CI=true. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (/^(TAKEOUT_|AWS_|KBC_)/.test(name) || name === 'CI' || name === 'FORCE_COLOR' || name === 'NO_COLOR') continue;
+    env[name] = value;
+  }
+  env.CI = 'true';
+  env.AWS_EC2_METADATA_DISABLED = 'true';
+  return env;
+}
+
+/** Run `takeout <args>` to completion (killed after `timeoutMs`). */
+export function takeout(args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<FilesResult> {
+  const started = Date.now();
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? REPO_ROOT,
+    env: cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const out: Buffer[] = [];
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (text: string) => (stderr += text));
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  return new Promise<FilesResult>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`takeout ${args.join(' ')} did not finish within ${timeoutMs} ms\nstderr: ${stderr}`));
+    }, timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal === 'SIGKILL' ? 137 : 128), stdout: Buffer.concat(out), stderr, durationMs: Date.now() - started });
+    });
+  });
+}
+
+/** Lines of stderr that report an error. */
+export function errorLines(stderr: string): string[] {
+  return stderr.split('\n').filter((line) => line.startsWith('takeout: error:'));
+}
+
+export function warningLines(stderr: string): string[] {
+  return stderr.split('\n').filter((line) => line.startsWith('takeout: warning:'));
+}
+
+const temps: string[] = [];
+
+/** A fresh folder under the OS temp folder, removed by `removeTemps`. */
+export async function tempDir(name: string): Promise<string> {
+  const folder = await mkdtemp(path.join(tmpdir(), `takeout-files-${name}-`));
+  temps.push(folder);
+  return folder;
+}
+
+export async function removeTemps(): Promise<void> {
+  await Promise.all(temps.splice(0).map((folder) => rm(folder, { recursive: true, force: true })));
+}
+
+/** Every file under `root` (hidden ones and temp files included), relative, sorted. */
+export async function allFiles(root: string, prefix = ''): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(root, { withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const found: string[] = [];
+  for (const entry of entries) {
+    const name = `${prefix}${entry.name}`;
+    if (entry.isDirectory()) found.push(...(await allFiles(path.join(root, entry.name), `${name}/`)));
+    else found.push(name);
+  }
+  return found.sort();
+}
+
+/** A header row as Keboola writes it: every name quoted (`"` doubled), LF. */
+export function keboolaHeader(columns: readonly string[]): Buffer {
+  return Buffer.from(`${columns.map((c) => `"${c.replace(/"/g, '""')}"`).join(',')}\n`, 'utf8');
+}
+
+function isGzip(data: Buffer): boolean {
+  return data.length >= 2 && data[0] === 0x1f && data[1] === 0x8b;
+}
+
+/** The reference merge: `cat` of the gunzipped slices (plain ones as they are), the header first. */
+export function referenceMerge(slices: readonly Buffer[], columns?: readonly string[]): Buffer {
+  const parts = slices.map((s) => (isGzip(s) ? gunzipSync(s) : s));
+  return Buffer.concat([...(columns ? [keboolaHeader(columns)] : []), ...parts]);
+}
+
+/** A Redshift/Storage API manifest listing `urls`, with content_length when `sizes` has one. */
+export function redshiftManifest(
+  entries: readonly { url: string; mandatory?: boolean; contentLength?: number }[],
+  columns?: readonly string[],
+): string {
+  return JSON.stringify({
+    entries: entries.map((e) => ({
+      url: e.url,
+      ...(e.mandatory === undefined ? {} : { mandatory: e.mandatory }),
+      ...(e.contentLength === undefined ? {} : { meta: { content_length: e.contentLength } }),
+    })),
+    ...(columns ? { schema: { elements: columns.map((name) => ({ name, type: { base: 'character varying' } })) } } : {}),
+  });
+}
+
+export async function putObject(client: S3Client, bucket: string, key: string, body: Buffer | string): Promise<void> {
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: typeof body === 'string' ? Buffer.from(body, 'utf8') : body }));
+}
+
+/**
+ * Run `takeout <args>` (data on stdout) and close our end of its stdout after `afterBytes` bytes,
+ * as `takeout … -o - | head -c N` does.
+ */
+export function takeoutClosingStdout(args: readonly string[], afterBytes: number, timeoutMs = 20_000): Promise<FilesResult> {
+  const started = Date.now();
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let received = 0;
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    received += chunk.length;
+    if (received >= afterBytes) child.stdout.destroy();
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (text: string) => (stderr += text));
+  return new Promise<FilesResult>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`takeout ${args.join(' ')} did not end within ${timeoutMs} ms after its stdout was closed\nstderr: ${stderr}`));
+    }, timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal === 'SIGPIPE' ? 141 : 128), stdout: Buffer.alloc(0), stderr, durationMs: Date.now() - started });
+    });
+  });
+}
