@@ -5,15 +5,13 @@
 // CRLF newlines inside quoted fields. Rows end with LF. gzip -6 compresses it about 3-4x.
 //
 // Usage: node bench/generate.mjs OUT.csv [SIZE_MB=500]
-// Same SIZE_MB, same bytes (the output stops at the first 1000-row batch that reaches SIZE_MB MiB).
+// Same SIZE_MB, same bytes (the output stops at the first 1000-row batch that reaches SIZE_MB MiB);
+// bench/export.mjs regenerates its cached inputs whenever this file changes (it hashes it).
 // Also importable: `import { generateCsv } from './generate.mjs'`.
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-
-/** Bump when the output changes, so cached benchmark inputs are regenerated. */
-export const GENERATOR_VERSION = 2;
 
 export const COLUMNS = [
   'id', 'order_number', 'customer_id', 'email', 'phone', 'country', 'city', 'latitude', 'longitude', 'session_id',
@@ -110,7 +108,7 @@ function vocabulary() {
   return words;
 }
 
-/** Returns an async function that writes the CSV to `out` and resolves to { bytes, rows }. */
+/** Writes the CSV to `out`; resolves to { bytes, rows } (bytes include the header row). */
 export async function generateCsv(out, sizeMb) {
   const target = Number(sizeMb) * 1024 * 1024;
   if (!(target > 0)) throw new Error(`bad size ${sizeMb}`);
