@@ -1,9 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Command } from 'commander';
-import type { Destination, DestinationOptions, ObjectWriter } from '../destinations/destination.js';
+import type { Destination, DestinationOptions } from '../destinations/destination.js';
 import { openDestination } from '../destinations/registry.js';
 import { TakeoutError } from '../errors.js';
 import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../layouts/keboola.js';
@@ -19,6 +19,7 @@ import {
 import { DEFAULT_MAX_RATIO, mergeSlices, type MergeResult } from '../pipeline/merge.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec, type Resolved } from './options.js';
 import type { CommandContext } from './context.js';
+import { openOutput } from './output.js';
 
 export const MERGE_OPTIONS: OptionSpec[] = [
   { key: 'output', flags: '-o, --output <file>', description: "output file, or '-' for stdout (default: stdout when it is not a terminal)", type: 'string' },
@@ -139,68 +140,6 @@ async function loadManifest(
     return { plan: readRedshiftManifest(value, origin), base: { dest: baseDest, prefix: root }, allowedBuckets: allowed, origin };
   }
   return { plan: readRedshiftManifest(value, origin), base: { dest: baseDest, prefix: folder }, allowedBuckets: allowed, origin };
-}
-
-/**
- * An ObjectWriter on stdout: back-pressure honoured; nothing can be taken back on failure. A reader
- * that goes away (EPIPE, closed pipe) fails the pending and later writes instead of hanging.
- */
-function stdoutWriter(stdout: NodeJS.WritableStream): ObjectWriter {
-  let size = 0;
-  let broken: TakeoutError | undefined;
-  const waiting = new Set<(error?: Error) => void>();
-  const fail = (): void => {
-    broken ??= new TakeoutError('INTERRUPTED', 'stdout was closed by its reader');
-    for (const settle of waiting) settle(broken);
-    waiting.clear();
-  };
-  stdout.once('error', fail);
-  stdout.once('close', fail);
-  return {
-    async write(chunk) {
-      if (broken) throw broken;
-      size += chunk.length;
-      if (stdout.write(chunk)) return;
-      await new Promise<void>((resolve, reject) => {
-        const settle = (error?: Error): void => {
-          waiting.delete(settle);
-          stdout.removeListener('drain', onDrain);
-          if (error) reject(error);
-          else resolve();
-        };
-        const onDrain = (): void => settle();
-        waiting.add(settle);
-        stdout.once('drain', onDrain);
-      });
-    },
-    async finish() {
-      if (broken) throw broken;
-      return { key: '-', size };
-    },
-    async abort() {},
-  };
-}
-
-async function openOutput(o: Resolved, io: { stdoutIsTTY: boolean; stdout: NodeJS.WritableStream }): Promise<{ writer: ObjectWriter; label: string }> {
-  const output = o.output as string | undefined;
-  if ((output === undefined || output === '-') && o.json === true) {
-    throw new TakeoutError('USAGE', '--json writes events to stdout: give the data an -o FILE');
-  }
-  if (output === undefined || output === '-') {
-    if (output === undefined && io.stdoutIsTTY) {
-      throw new TakeoutError('USAGE', 'stdout is a terminal: give -o FILE (or -o - to print anyway)');
-    }
-    return { writer: stdoutWriter(io.stdout), label: 'stdout' };
-  }
-  const file = resolve(output);
-  const existing = await stat(file).catch(() => undefined);
-  if (existing?.isDirectory()) throw new TakeoutError('USAGE', `-o ${output} is a folder`);
-  if (existing && o.overwrite !== true) {
-    throw new TakeoutError('EXISTS', `${output} already exists`, { hint: 'pass --overwrite to replace it' });
-  }
-  const { createLocalDestination } = await import('../destinations/local.js');
-  const writer = await createLocalDestination(dirname(file)).writer(basename(file));
-  return { writer, label: file };
 }
 
 function headerColumns(o: Resolved, plan: MergePlan): string[] | undefined {

@@ -7,6 +7,7 @@ import type { CommandContext } from './context.js';
 import type { Resolved } from './options.js';
 import { filesCommand } from './files.js';
 import { runCommand } from './run.js';
+import { tableCommand } from './table.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -69,9 +70,11 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
         'Options also come from TAKEOUT_<OPTION> environment variables and --config FILE (YAML); flags win.',
     );
   program.addCommand(runCommand(context).exitOverride());
-  const files = filesCommand(context).exitOverride();
-  for (const sub of files.commands) sub.exitOverride();
-  program.addCommand(files);
+  for (const group of [filesCommand(context), tableCommand(context)]) {
+    group.exitOverride();
+    for (const sub of group.commands) sub.exitOverride();
+    program.addCommand(group);
+  }
 
   try {
     await program.parseAsync(argv as string[]);

@@ -18,7 +18,8 @@ const MIN_SLICE_BYTES = 16 * 1024;
 const MAX_SLICE_BYTES = 5 * 1024 * MiB;
 
 export const RUN_OPTIONS: OptionSpec[] = [
-  { key: 'source', flags: '-s, --source <uri>', description: 'project to take out: a folder (or dir:PATH) of CSV files or an existing takeout (default: the bundled demo project)', type: 'string' },
+  { key: 'source', flags: '-s, --source <uri>', description: 'project to take out: a folder (or dir:PATH) of CSV files, an existing takeout, or postgres://user@host:port/db (default: the bundled demo project)', type: 'string' },
+  { key: 'schema', flags: '--schema <name>', description: 'database sources: only this schema', type: 'list' },
   { key: 'dest', flags: '-d, --dest <dest>', description: 'a local folder or s3://bucket/prefix (default: a new folder ./takeout-<time>)', type: 'string' },
   { key: 'path', flags: '--path <prefix>', description: "prefix inside the destination; '', '/' and 'a/b/' are normalised", type: 'string' },
   { key: 'structureOnly', flags: '--structure-only', description: 'metadata and configurations only (plus sys-stage table data, as Keboola does)', type: 'boolean', default: false },
@@ -72,7 +73,8 @@ export function runCommand(context: CommandContext): Command {
   command.action(async () => {
     const o = resolveOptions(command, ALL);
     await context.configure(o);
-    const source = await openSource(o.source as string | undefined);
+    const schemas = (o.schema as string[] | undefined) ?? [];
+    const source = await openSource(o.source as string | undefined, schemas.length ? { schemas } : {});
     const dest = destinationWithPath((o.dest as string | undefined) ?? defaultDestination(), normalisePrefix(o.path as string | undefined));
     const dOptions = destinationOptions(o);
     const destination = await openDestination(dest, dOptions);

@@ -8,8 +8,11 @@ import type { Row } from '../sources/source.js';
  * input was chunked, so slices come out the same on every run.
  */
 
-/** Raw bytes per block handed to the compressor: large enough for a good gzip ratio, small enough to keep 2 cores busy. */
-export const DEFAULT_BLOCK_BYTES = 4 * 1024 * 1024;
+/**
+ * Raw bytes per block handed to the compressor: large enough that gzip members cost no ratio, small
+ * enough to keep both cores busy and memory low (measured on 500 MB: 4 MiB → 165 MB peak RSS, 2 MiB → 133 MB, same speed).
+ */
+export const DEFAULT_BLOCK_BYTES = 2 * 1024 * 1024;
 /** A single record larger than this is refused: it is almost always an unterminated quote, and it bounds memory. */
 export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
 /** Input is scanned in pieces of at most this size so the output buffer's free space can be checked once per piece. */

@@ -21,7 +21,7 @@ import {
   type TableStats,
 } from '../layouts/keboola.js';
 import { sliceManifest, TAKEOUT_MANIFEST_VERSION, type ManifestTable, type TakeoutManifest } from '../manifests/takeout.js';
-import type { Source, TableDescriptor } from '../sources/source.js';
+import type { Source, TableDescriptor, TableQuery } from '../sources/source.js';
 import { COMPRESS_IN_FLIGHT } from './compress.js';
 import type { Emit, RunPlan, RunSummary } from './events.js';
 import { mapLimit } from './limit.js';
@@ -53,6 +53,10 @@ export interface RunOptions {
   toolVersion: string;
   /** Recorded in the manifest as given (already free of secrets). */
   recordedOptions: Record<string, unknown>;
+  /** A subset of each table (`takeout table export`). */
+  query?: TableQuery;
+  /** Write component configurations (default true; a single-table export leaves them out). */
+  configurations?: boolean;
   signal?: AbortSignal;
   emit: Emit;
 }
@@ -63,7 +67,10 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
   const started = new Date();
   const runId = `${started.toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomUUID().slice(0, 8)}`;
   const project = await source.project(options.signal ? { signal: options.signal } : {});
-  const selected = selectTables(project.tables, options.include, options.exclude);
+  const columns = options.query?.columns;
+  // With --columns the slices hold only those columns, and every listing must say so.
+  const narrow = (t: TableDescriptor): TableDescriptor => (columns?.length ? { ...t, columns: [...columns], primaryKey: t.primaryKey.filter((k) => columns.includes(k)) } : t);
+  const selected = selectTables(project.tables, options.include, options.exclude).map(narrow);
   const withData = (t: TableDescriptor): boolean => !options.structureOnly || stageOf(t.bucketId) === 'sys';
 
   if (options.dryRun) {
@@ -92,7 +99,7 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
     const t0 = Date.now();
     emit({ type: 'table:start', table: table.id, ...(table.dataSizeBytes !== undefined ? { estimatedBytes: table.dataSizeBytes } : {}) });
     try {
-      const body = await source.openTable(table, { signal: tablesAbort.signal });
+      const body = await source.openTable(table, { signal: tablesAbort.signal, ...(options.query ? { query: options.query } : {}) });
       const result = await writeTableSlices(table, body, {
         destination,
         keyFor: (index) => sliceKey(table, index),
@@ -166,15 +173,14 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
     files.push({ key, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
     emit({ type: 'file:written', key, bytes: body.length });
   };
-  const selectedIds = new Set(selected.map((t) => t.id));
   const selectedBuckets = new Set(selected.map((t) => t.bucketId));
   const filtering = options.include.length > 0 || options.exclude.length > 0;
   const buckets = filtering ? project.buckets.filter((b) => selectedBuckets.has(b.id)) : project.buckets;
-  const listedTables = project.tables.filter((t) => selectedIds.has(t.id));
-  await putJson(BUCKETS_FILE, bucketsJson(buckets, listedTables, stats));
-  await putJson(TABLES_FILE, tablesJson(listedTables, buckets, stats));
-  await putJson(CONFIGURATIONS_FILE, configurationsJson(project.components));
-  for (const component of project.components) {
+  await putJson(BUCKETS_FILE, bucketsJson(buckets, selected, stats));
+  await putJson(TABLES_FILE, tablesJson(selected, buckets, stats));
+  const components = options.configurations === false ? [] : project.components;
+  await putJson(CONFIGURATIONS_FILE, configurationsJson(components));
+  for (const component of components) {
     for (const config of component.configurations) {
       await putJson(configurationKey(component.id, config.id), configurationFile(config));
     }

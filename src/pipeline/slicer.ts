@@ -18,7 +18,7 @@ export interface SliceRecord {
 }
 
 export interface SlicerOptions {
-  destination: Destination;
+  destination: Pick<Destination, 'writer'>;
   /** Key of slice N. */
   keyFor: (index: number) => string;
   /** Cut before a block would take the slice past this many stored bytes. */
@@ -30,6 +30,8 @@ export interface SlicerOptions {
   onProgress?: (delta: { rawBytes: number; bytes: number; rows: number }) => void;
   /** Compute base64 MD5 as well as sha256. */
   md5?: boolean;
+  /** The blocks are plain CSV, not gzip (NO_COMPRESSION). */
+  plain?: boolean;
 }
 
 interface OpenSlice {
@@ -93,7 +95,7 @@ export class Slicer {
     const index = this.next++;
     const key = this.options.keyFor(index);
     const writer = await this.options.destination.writer(key, {
-      contentType: 'application/gzip',
+      contentType: this.options.plain ? 'text/csv' : 'application/gzip',
       ...(this.options.signal ? { signal: this.options.signal } : {}),
     });
     this.current = {

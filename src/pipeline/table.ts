@@ -4,7 +4,7 @@ import type { Destination } from '../destinations/destination.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { CsvPassThrough, CsvRowEncoder, CsvScanner, DEFAULT_BLOCK_BYTES, type Block } from '../formats/csv.js';
 import type { GzipSlicesBody, TableBody, TableDescriptor } from '../sources/source.js';
-import { OrderedCompressor } from './compress.js';
+import { NO_COMPRESSION, OrderedCompressor } from './compress.js';
 import { Slicer, type SliceRecord } from './slicer.js';
 import { RecordCounter } from './count.js';
 
@@ -13,11 +13,15 @@ const MIN_BLOCK_BYTES = 16 * 1024;
 /** gunzip output chunk for counting rows of copied slices (1 MiB doubles gunzip speed over the default). */
 const GUNZIP_CHUNK_BYTES = 1 << 20;
 
+/** What the slicer needs of a destination; a single output file implements just this. */
+export type SliceSink = Pick<Destination, 'writer' | 'delete'>;
+
 export interface TableWriteOptions {
-  destination: Destination;
+  destination: SliceSink;
   keyFor: (index: number) => string;
   sliceBytes: number;
   sliceRows?: number;
+  /** gzip level 0–9, or NO_COMPRESSION for plain CSV (a merged export). */
   compressionLevel: number;
   lineEnding: '\n' | '\r\n';
   /** Rewrite CSV input with every value quoted and `lineEnding` row ends, instead of passing its bytes through. */
@@ -82,6 +86,7 @@ async function encodeSlices(
     ...(options.onSlice ? { onSlice: options.onSlice } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     md5: options.md5 === true,
+    plain: options.compressionLevel === NO_COMPRESSION,
   });
   const compressor = new OrderedCompressor(options.compressionLevel, (block) => slicer.write(block));
   // Blocks no larger than a slice keep slices close to --slice-size even when it is small.

@@ -74,7 +74,10 @@ export function createDirSource(folder: string, label = folder): Source {
       return readCsvFolder(folder, label);
     },
 
-    async openTable(table) {
+    async openTable(table, open) {
+      if (open.query && Object.values(open.query).some((v) => v !== undefined && !(Array.isArray(v) && v.length === 0))) {
+        throw new TakeoutError('USAGE', `${label}: a folder source exports whole tables; --columns, --where, --changed-*, --limit and --order-by need a database source`);
+      }
       const t = table as DirTable;
       if (form === 'takeout' && !t.file) {
         return { kind: 'gzip-slices', slices: takeoutSlices?.get(table.id) ?? [] };

@@ -7,8 +7,6 @@ export const DEMO_PROJECT_DIR = fileURLToPath(new URL('../../fixtures/demo-proje
 
 /** Source kinds by URI scheme; an adapter's module is loaded only when a source of its kind is opened. */
 const PLANNED: Record<string, string> = {
-  'postgres:': 'PostgreSQL',
-  'postgresql:': 'PostgreSQL',
   'sqlite:': 'SQLite',
   'keboola+https:': 'Keboola Storage API',
   'keboola+http:': 'Keboola Storage API',
@@ -17,9 +15,11 @@ const PLANNED: Record<string, string> = {
 
 export interface SourceOptions {
   token?: string;
+  /** Database sources: only these schemas. */
+  schemas?: readonly string[];
 }
 
-export async function openSource(uri: string | undefined, _options: SourceOptions = {}): Promise<Source> {
+export async function openSource(uri: string | undefined, options: SourceOptions = {}): Promise<Source> {
   if (uri === undefined || uri === '' || uri === 'demo') {
     const { createDirSource } = await import('./dir.js');
     return createDirSource(DEMO_PROJECT_DIR, 'demo-project');
@@ -29,6 +29,10 @@ export async function openSource(uri: string | undefined, _options: SourceOption
     const path = scheme === 'dir:' ? uri.slice(4) : scheme === 'file:' ? fileURLToPath(uri) : uri;
     const { createDirSource } = await import('./dir.js');
     return createDirSource(path, path);
+  }
+  if (scheme === 'postgres:' || scheme === 'postgresql:') {
+    const { createPostgresSource } = await import('./postgres.js');
+    return createPostgresSource(uri, options.schemas ? { schemas: options.schemas } : {});
   }
   const planned = PLANNED[scheme];
   if (planned) throw new TakeoutError('USAGE', `--source ${scheme}…: the ${planned} source is not available in this version`);

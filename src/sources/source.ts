@@ -21,6 +21,20 @@ export interface ProjectOptions {
 
 export interface OpenTableOptions {
   signal?: AbortSignal;
+  /** A subset of the table (`takeout table export`); sources without it refuse filters they cannot apply. */
+  query?: TableQuery;
+}
+
+/** The Storage API's export options, as `takeout table export` takes them. */
+export interface TableQuery {
+  columns?: string[];
+  where?: { column: string; operator: 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le'; values: string[] }[];
+  changedSince?: Date;
+  changedUntil?: Date;
+  /** The timestamp column that --changed-since/--changed-until compare (database sources). */
+  changedColumn?: string;
+  limit?: number;
+  orderBy?: { column: string; order: 'asc' | 'desc' }[];
 }
 
 export interface ProjectDescriptor {

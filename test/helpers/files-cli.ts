@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,22 +89,7 @@ export async function removeTemps(): Promise<void> {
 }
 
 /** Every file under `root` (hidden ones and temp files included), relative, sorted. */
-export async function allFiles(root: string, prefix = ''): Promise<string[]> {
-  let entries;
-  try {
-    entries = await readdir(root, { withFileTypes: true });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-  const found: string[] = [];
-  for (const entry of entries) {
-    const name = `${prefix}${entry.name}`;
-    if (entry.isDirectory()) found.push(...(await allFiles(path.join(root, entry.name), `${name}/`)));
-    else found.push(name);
-  }
-  return found.sort();
-}
+export { walkFiles as allFiles } from './cli.js';
 
 /** A header row as Keboola writes it: every name quoted (`"` doubled), LF. */
 export function keboolaHeader(columns: readonly string[]): Buffer {

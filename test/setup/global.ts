@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
+import { startPostgres, type PgCluster } from './postgres.js';
 
 /**
  * Starts one s3rver for the whole run (see s3rver-server.mjs) and provides its endpoint to tests
@@ -12,6 +13,7 @@ const SERVER_SCRIPT = fileURLToPath(new URL('./s3rver-server.mjs', import.meta.u
 const START_TIMEOUT_MS = 20_000;
 
 let server: ChildProcess | undefined;
+let postgres: PgCluster | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
   const child = spawn(process.execPath, ['--openssl-legacy-provider', SERVER_SCRIPT], {
@@ -53,9 +55,13 @@ export async function setup(project: TestProject): Promise<void> {
   });
 
   project.provide('s3Endpoint', `http://127.0.0.1:${port}`);
+  postgres = await startPostgres();
+  project.provide('pgUrl', postgres.url);
 }
 
 export async function teardown(): Promise<void> {
+  await postgres?.stop();
+  postgres = undefined;
   const child = server;
   server = undefined;
   if (!child || child.exitCode !== null || child.signalCode !== null) return;

@@ -1,0 +1,68 @@
+import { stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import type { ObjectWriter } from '../destinations/destination.js';
+import { TakeoutError } from '../errors.js';
+import type { Resolved } from './options.js';
+
+/**
+ * An ObjectWriter on stdout: back-pressure honoured; nothing can be taken back on failure. A reader
+ * that goes away (EPIPE, closed pipe) fails the pending and later writes instead of hanging.
+ */
+function stdoutWriter(stdout: NodeJS.WritableStream): ObjectWriter {
+  let size = 0;
+  let broken: TakeoutError | undefined;
+  const waiting = new Set<(error?: Error) => void>();
+  const fail = (): void => {
+    broken ??= new TakeoutError('INTERRUPTED', 'stdout was closed by its reader');
+    for (const settle of waiting) settle(broken);
+    waiting.clear();
+  };
+  stdout.once('error', fail);
+  stdout.once('close', fail);
+  return {
+    async write(chunk) {
+      if (broken) throw broken;
+      size += chunk.length;
+      if (stdout.write(chunk)) return;
+      await new Promise<void>((resolve, reject) => {
+        const settle = (error?: Error): void => {
+          waiting.delete(settle);
+          stdout.removeListener('drain', onDrain);
+          if (error) reject(error);
+          else resolve();
+        };
+        const onDrain = (): void => settle();
+        waiting.add(settle);
+        stdout.once('drain', onDrain);
+      });
+    },
+    async finish() {
+      if (broken) throw broken;
+      return { key: '-', size };
+    },
+    async abort() {},
+  };
+}
+
+export async function openOutput(o: Resolved, io: { stdoutIsTTY: boolean; stdout: NodeJS.WritableStream }): Promise<{ writer: ObjectWriter; label: string }> {
+  const output = o.output as string | undefined;
+  if ((output === undefined || output === '-') && o.json === true) {
+    throw new TakeoutError('USAGE', '--json writes events to stdout: give the data an -o FILE');
+  }
+  if (output === undefined || output === '-') {
+    if (output === undefined && io.stdoutIsTTY) {
+      throw new TakeoutError('USAGE', 'stdout is a terminal: give -o FILE (or -o - to print anyway)');
+    }
+    return { writer: stdoutWriter(io.stdout), label: 'stdout' };
+  }
+  const file = resolve(output);
+  const existing = await stat(file).catch(() => undefined);
+  if (existing?.isDirectory()) throw new TakeoutError('USAGE', `-o ${output} is a folder`);
+  if (existing && o.overwrite !== true) {
+    throw new TakeoutError('EXISTS', `${output} already exists`, { hint: 'pass --overwrite to replace it' });
+  }
+  const { createLocalDestination } = await import('../destinations/local.js');
+  const writer = await createLocalDestination(dirname(file)).writer(basename(file));
+  return { writer, label: file };
+}
+

@@ -1,0 +1,229 @@
+import { gzipSync } from 'node:zlib';
+import { Command } from 'commander';
+import type { ObjectWriter } from '../destinations/destination.js';
+import { openDestination } from '../destinations/registry.js';
+import { TakeoutError } from '../errors.js';
+import { encodeHeader } from '../formats/csv.js';
+import { DEFAULT_COMPRESSION_LEVEL, NO_COMPRESSION } from '../pipeline/compress.js';
+import { runTakeout } from '../pipeline/run.js';
+import { writeTableSlices } from '../pipeline/table.js';
+import { openSource } from '../sources/registry.js';
+import type { ProjectDescriptor, TableDescriptor, TableQuery } from '../sources/source.js';
+import type { CommandContext } from './context.js';
+import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec, type Resolved } from './options.js';
+import { openOutput } from './output.js';
+import { normalisePrefix, RUN_OPTIONS } from './run.js';
+
+const OPERATORS: Record<string, NonNullable<TableQuery['where']>[number]['operator']> = {
+  eq: 'eq', '=': 'eq', '==': 'eq',
+  ne: 'ne', '!=': 'ne', '<>': 'ne',
+  gt: 'gt', '>': 'gt',
+  ge: 'ge', '>=': 'ge',
+  lt: 'lt', '<': 'lt',
+  le: 'le', '<=': 'le',
+};
+
+const pick = (keys: string[]): OptionSpec[] => RUN_OPTIONS.filter((o) => keys.includes(o.key));
+
+const TABLE_OPTIONS: OptionSpec[] = [
+  ...pick(['source', 'dest', 'path', 'sliceSize', 'sliceRows', 'compressionLevel', 'overwrite', 'quoteAll', 'lineEnding']),
+  { key: 'output', flags: '-o, --output <file>', description: "merge into one CSV file instead of slices ('-' for stdout)", type: 'string' },
+  { key: 'columns', flags: '--columns <a,b,c>', description: 'only these columns, in this order', type: 'list', commaSeparated: true },
+  { key: 'where', flags: '-w, --where <filter>', description: 'a filter "column op value[,value…]" with op eq ne gt ge lt le (eq/ne take several values); values are bound as parameters', type: 'list' },
+  { key: 'changedSince', flags: '--changed-since <time>', description: 'rows whose --changed-column is at or after this time (ISO 8601, unix seconds, or -2h / -3d)', type: 'string' },
+  { key: 'changedUntil', flags: '--changed-until <time>', description: 'rows whose --changed-column is before this time', type: 'string' },
+  { key: 'changedColumn', flags: '--changed-column <column>', description: 'the timestamp column --changed-since/--changed-until compare', type: 'string' },
+  { key: 'limit', flags: '--limit <n>', description: 'at most n rows', type: 'int', min: 0, max: Number.MAX_SAFE_INTEGER },
+  { key: 'orderBy', flags: '--order-by <column[:desc]>', description: 'sort by a column (asc unless :desc)', type: 'list' },
+  { key: 'header', flags: '--header', description: 'with -o: write one header row (default); --no-header writes none', type: 'boolean', negatable: true },
+  { key: 'gzip', flags: '--gzip', description: 'with -o: gzip the merged file', type: 'boolean', default: false },
+];
+
+const ALL = [...TABLE_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS];
+
+/** `col op v1,v2` → a where filter. A value list may also be a JSON array, for values with commas. */
+export function parseWhere(text: string): NonNullable<TableQuery['where']>[number] {
+  const match = /^\s*("(?:[^"]|"")+"|[^\s=!<>]+)\s*(eq|ne|gt|ge|lt|le|==|=|!=|<>|>=|<=|>|<)\s*(.*)$/i.exec(text);
+  const operator = match ? OPERATORS[match[2]!.toLowerCase()] : undefined;
+  if (!match || !operator) {
+    throw new TakeoutError('USAGE', `--where '${text}': expected "column op value[,value…]" with op eq, ne, gt, ge, lt or le`);
+  }
+  const rawColumn = match[1]!;
+  const column = rawColumn.startsWith('"') ? rawColumn.slice(1, -1).replaceAll('""', '"') : rawColumn;
+  const rest = match[3]!.trim();
+  let values: string[];
+  if (rest.startsWith('[')) {
+    try {
+      const parsed: unknown = JSON.parse(rest);
+      if (!Array.isArray(parsed)) throw new Error('not an array');
+      values = parsed.map((v) => String(v));
+    } catch {
+      throw new TakeoutError('USAGE', `--where '${text}': the value list is not a JSON array of strings`);
+    }
+  } else {
+    values = rest === '' ? [''] : rest.split(',');
+  }
+  return { column, operator, values };
+}
+
+const RELATIVE = /^-(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?|w|weeks?)$/i;
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** ISO 8601, unix seconds, or a relative time like -2h / -3 days. */
+export function parseTime(text: string, flag: string, now = Date.now()): Date {
+  const relative = RELATIVE.exec(text.trim());
+  if (relative) {
+    const unit = relative[2]!.toLowerCase();
+    const ms = UNIT_MS[unit.startsWith('mi') || unit === 'm' ? 'm' : unit[0]!]!;
+    return new Date(now - Number(relative[1]) * ms);
+  }
+  if (/^\d{9,11}$/.test(text.trim())) return new Date(Number(text) * 1000);
+  const date = /^\d{4}-\d{2}-\d{2}/.test(text.trim()) ? new Date(text) : new Date(NaN);
+  if (Number.isNaN(date.getTime())) throw new TakeoutError('USAGE', `${flag} '${text}' is not a time (ISO 8601, unix seconds, or -2h / -3d)`);
+  return date;
+}
+
+function buildQuery(o: Resolved): TableQuery {
+  const query: TableQuery = {};
+  const columns = o.columns as string[] | undefined;
+  if (columns?.length) {
+    if (new Set(columns).size !== columns.length) throw new TakeoutError('USAGE', '--columns names a column twice');
+    query.columns = columns;
+  }
+  const where = (o.where as string[] | undefined) ?? [];
+  if (where.length) query.where = where.map(parseWhere);
+  if (typeof o.changedSince === 'string') query.changedSince = parseTime(o.changedSince, '--changed-since');
+  if (typeof o.changedUntil === 'string') query.changedUntil = parseTime(o.changedUntil, '--changed-until');
+  if (typeof o.changedColumn === 'string') query.changedColumn = o.changedColumn;
+  if (typeof o.limit === 'number') query.limit = o.limit;
+  const orderBy = (o.orderBy as string[] | undefined) ?? [];
+  if (orderBy.length) {
+    query.orderBy = orderBy.map((spec) => {
+      const m = /^(.+?)(?:[:\s]+(asc|desc))?$/i.exec(spec.trim());
+      if (!m) throw new TakeoutError('USAGE', `--order-by '${spec}': expected column or column:desc`);
+      return { column: m[1]!, order: m[2]?.toLowerCase() === 'desc' ? 'desc' : 'asc' };
+    });
+  }
+  return query;
+}
+
+/** A table by its id (`in.c-main.orders`) or, for database sources, `schema.table`. */
+export function findTable(project: ProjectDescriptor, id: string): TableDescriptor {
+  const exact = project.tables.find((t) => t.id === id);
+  if (exact) return exact;
+  const dot = id.indexOf('.');
+  if (dot > 0 && id.indexOf('.', dot + 1) === -1) {
+    const [schema, name] = [id.slice(0, dot), id.slice(dot + 1)];
+    const byName = project.tables.filter((t) => {
+      const bucket = project.buckets.find((b) => b.id === t.bucketId);
+      return (t.displayName ?? t.name) === name && (bucket?.displayName === schema || t.bucketId === `in.c-${schema}`);
+    });
+    if (byName.length === 1) return byName[0]!;
+  }
+  const near = project.tables.filter((t) => t.id.includes(id.split('.').pop() ?? id)).map((t) => t.id).slice(0, 5);
+  throw new TakeoutError('NOT_FOUND', `table ${id} does not exist in the source`, near.length ? { hint: `did you mean ${near.join(', ')}?` } : {});
+}
+
+export function tableCommand(context: CommandContext): Command {
+  const table = new Command('table').summary('export one table');
+  const exportCommand = new Command('export')
+    .argument('<table-id>', 'the table: in.c-bucket.table, or schema.table for a database source')
+    .summary('export one table, whole or filtered, as slices with a manifest or merged into one file')
+    .description(
+      'Export one table with the Storage API\'s export options: --columns, --where, --changed-since/--changed-until,\n' +
+        '--limit, --order-by. With --dest it writes the takeout layout for that table (slices, manifests/<id>.manifest,\n' +
+        'takeout-manifest.json); with -o it writes one CSV file with one header row (or - for stdout).',
+    );
+  addOptions(exportCommand, ALL);
+  exportCommand.addHelpText(
+    'after',
+    '\nExamples:\n' +
+      "  takeout table export public.orders --source postgres://reader@db/shop --where 'status eq paid,shipped' -o paid.csv\n" +
+      '  takeout table export public.events --source postgres://… --changed-column updated_at --changed-since -1d --dest s3://exports/events/\n',
+  );
+  exportCommand.action(async (tableId: string) => {
+    const o = resolveOptions(exportCommand, ALL);
+    await context.configure(o);
+    if (o.output !== undefined && o.dest !== undefined) throw new TakeoutError('USAGE', 'give either --dest (slices) or -o (one file), not both');
+    const query = buildQuery(o);
+    const source = await openSource(o.source as string | undefined);
+    context.onClose(async () => source.close?.());
+    const project = await source.project(context.signal ? { signal: context.signal } : {});
+    const found = findTable(project, tableId);
+
+    if (o.output === undefined) {
+      const dest = o.dest as string | undefined;
+      if (!dest) throw new TakeoutError('USAGE', 'give --dest DIR|s3://… for slices, or -o FILE for one file');
+      const path = normalisePrefix(o.path as string | undefined);
+      const full = path ? (dest.startsWith('s3://') ? `${dest.replace(/\/+$/, '')}/${path}/` : `${dest.replace(/\/+$/, '')}/${path}`) : dest;
+      const destination = await openDestination(full, destinationOptions(o));
+      context.onClose(async () => destination.close?.());
+      // The project is listed once already; hand the same listing to the run.
+      const listed: typeof source = { ...source, project: async () => project };
+      await runTakeout({
+        source: listed,
+        destination,
+        structureOnly: false,
+        include: [found.id],
+        exclude: [],
+        sliceBytes: o.sliceSize as number,
+        ...(typeof o.sliceRows === 'number' ? { sliceRows: o.sliceRows } : {}),
+        compressionLevel: o.compressionLevel as number,
+        lineEnding: o.lineEnding === 'crlf' ? '\r\n' : '\n',
+        requote: o.quoteAll === true,
+        concurrency: 1,
+        overwrite: o.overwrite === true,
+        dryRun: false,
+        failFast: true,
+        partBytes: 0,
+        partConcurrency: 0,
+        toolVersion: context.version,
+        recordedOptions: { table: found.id, query: { ...query, changedSince: query.changedSince?.toISOString(), changedUntil: query.changedUntil?.toISOString() } },
+        query,
+        configurations: false,
+        signal: context.signal,
+        emit: (event) => context.reporter.emit(event),
+      });
+      return;
+    }
+
+    // One file: header, then the rows, plain or gzip; written beside the target and renamed when complete.
+    const narrowed: TableDescriptor = query.columns ? { ...found, columns: query.columns } : found;
+    const { writer, label } = await openOutput(o, context.io);
+    const gzip = o.gzip === true;
+    const t0 = Date.now();
+    try {
+      if (o.header !== false) {
+        const line = Buffer.from(encodeHeader(narrowed.columns));
+        await writer.write(gzip ? gzipSync(line) : line);
+      }
+      const body = await source.openTable(found, { signal: context.signal, query });
+      context.reporter.emit({ type: 'table:start', table: found.id });
+      let opened = false;
+      const single = {
+        writer: async (): Promise<ObjectWriter> => {
+          opened = true;
+          return writer;
+        },
+        delete: async () => undefined,
+      };
+      const result = await writeTableSlices(narrowed, body, {
+        destination: single,
+        keyFor: () => label,
+        sliceBytes: Number.MAX_SAFE_INTEGER,
+        compressionLevel: gzip ? DEFAULT_COMPRESSION_LEVEL : NO_COMPRESSION,
+        lineEnding: o.lineEnding === 'crlf' ? '\r\n' : '\n',
+        requote: o.quoteAll === true,
+        signal: context.signal,
+        onProgress: (delta) => context.reporter.emit({ type: 'table:progress', table: found.id, ...delta }),
+      });
+      if (!opened) await writer.finish();
+      context.reporter.emit({ type: 'table:done', table: found.id, rows: result.rows, rawBytes: result.rawBytes, bytes: result.bytes, slices: 1, durationMs: Date.now() - t0 });
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+  });
+  table.addCommand(exportCommand);
+  return table;
+}

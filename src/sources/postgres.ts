@@ -1,0 +1,350 @@
+import type { Readable } from 'node:stream';
+import pg from 'pg';
+import Cursor from 'pg-cursor';
+import { to as copyTo } from 'pg-copy-streams';
+import { TakeoutError, toTakeoutError } from '../errors.js';
+import { NAME_PATTERN } from '../layouts/keboola.js';
+import { registerSecret } from '../reporting/redact.js';
+import type {
+  BucketDescriptor,
+  MetadataEntry,
+  OpenTableOptions,
+  ProjectDescriptor,
+  Row,
+  Source,
+  TableBody,
+  TableDescriptor,
+  TableQuery,
+} from './source.js';
+
+/**
+ * A PostgreSQL database: schema X → bucket `in.c-X`, tables → tables. Every table is read in one
+ * REPEATABLE READ snapshot exported by a coordinator connection (`pg_export_snapshot()`) and imported
+ * by each worker connection, so a takeout is one point in time however many tables run in parallel.
+ * Data comes from `COPY (SELECT …) TO STDOUT (FORMAT csv, FORCE_QUOTE *)`, streamed into the pipeline
+ * as CSV bytes; filtered exports use a cursor with bound parameters. Sessions use TimeZone UTC and
+ * DateStyle ISO so values do not depend on the server's settings.
+ */
+
+/** Rows fetched per cursor round trip on the filtered path. */
+const CURSOR_BATCH_ROWS = 10_000;
+/** A connection attempt that takes longer has failed. */
+const CONNECT_TIMEOUT_MS = 15_000;
+
+interface PgTable extends TableDescriptor {
+  schema: string;
+  relname: string;
+}
+
+type Client = pg.Client;
+
+/** `"name"` with quotes doubled: the only way an identifier enters SQL. */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** Text exactly as PostgreSQL prints it: no value is parsed into a JavaScript type. */
+const TEXT_TYPES = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
+
+function mapPgError(error: unknown, what: string): TakeoutError {
+  if (error instanceof TakeoutError) return error;
+  const e = error as { code?: string; message?: string };
+  const message = `${what}: ${e.message ?? String(error)}`;
+  switch (e.code) {
+    case '28P01':
+    case '28000':
+    case '42501':
+      return new TakeoutError('AUTH', message, { cause: error });
+    case '3D000':
+    case '42P01':
+    case '3F000':
+      return new TakeoutError('NOT_FOUND', message, { cause: error });
+    case '42703':
+    case '42601':
+    case '22P02':
+    case '22007':
+    case '22008':
+      return new TakeoutError('USAGE', message, { cause: error });
+    default:
+      return toTakeoutError(error, what);
+  }
+}
+
+/** `postgres://user:secret@host:5432/db` → `postgres://user@host:5432/db`. */
+export function describePostgres(uri: string): string {
+  try {
+    const url = new URL(uri);
+    url.password = '';
+    url.search = '';
+    return url.toString().replace(/^postgresql:/, 'postgres:');
+  } catch {
+    return 'postgres://(invalid URL)';
+  }
+}
+
+function basetype(category: string, type: string): string {
+  if (category === 'N') {
+    if (/^(smallint|integer|bigint)$/.test(type)) return 'INTEGER';
+    if (/^(real|double precision)$/.test(type)) return 'FLOAT';
+    return 'NUMERIC';
+  }
+  if (category === 'B') return 'BOOLEAN';
+  if (category === 'D') return type === 'date' ? 'DATE' : 'TIMESTAMP';
+  return 'STRING';
+}
+
+/** Keboola names hold letters, digits, `_` and `-`; anything else becomes `_`. */
+function keboolaName(name: string): string {
+  const cleaned = name.replace(/[^A-Za-z0-9_-]/g, '_');
+  return NAME_PATTERN.test(cleaned) ? cleaned : '_';
+}
+
+export interface PostgresSourceOptions {
+  /** Only these schemas (default: every schema but the system ones). */
+  schemas?: readonly string[];
+}
+
+export function createPostgresSource(uri: string, options: PostgresSourceOptions = {}): Source {
+  const description = describePostgres(uri);
+  try {
+    const url = new URL(uri);
+    registerSecret(decodeURIComponent(url.password));
+  } catch {
+    // An unparsable URL is reported when connecting.
+  }
+  registerSecret(process.env.PGPASSWORD);
+  const config: pg.ClientConfig = { connectionString: uri.replace(/^postgresql:/, 'postgres:'), connectionTimeoutMillis: CONNECT_TIMEOUT_MS, types: TEXT_TYPES };
+  let coordinator: Client | undefined;
+  let snapshot: string | undefined;
+  const workers = new Set<Client>();
+  const tables = new Map<string, PgTable>();
+
+  async function connect(): Promise<Client> {
+    const client = new pg.Client(config);
+    // A connection that dies in the background must not crash the process; the query in flight reports it.
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 1");
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw mapPgError(error, description);
+    }
+    return client;
+  }
+
+  /** A worker connection inside the exported snapshot. */
+  async function worker(): Promise<Client> {
+    const client = await connect();
+    workers.add(client);
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      if (snapshot) await client.query(`SET TRANSACTION SNAPSHOT '${snapshot}'`);
+    } catch (error) {
+      await release(client);
+      throw mapPgError(error, `${description}: importing the snapshot`);
+    }
+    return client;
+  }
+
+  async function release(client: Client): Promise<void> {
+    workers.delete(client);
+    await client.query('COMMIT').catch(() => undefined);
+    await client.end().catch(() => undefined);
+  }
+
+  function selectSql(table: PgTable, query: TableQuery | undefined, params: unknown[]): string {
+    const known = new Set(table.columns);
+    const column = (name: string, flag: string): string => {
+      if (!known.has(name)) throw new TakeoutError('USAGE', `${flag}: table ${table.id} has no column "${name}"`, { hint: `columns: ${table.columns.join(', ')}` });
+      return quoteIdent(name);
+    };
+    const columns = query?.columns?.length ? query.columns.map((c) => column(c, '--columns')) : table.columns.map(quoteIdent);
+    const where: string[] = [];
+    const bind = (value: unknown): string => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    for (const filter of query?.where ?? []) {
+      const col = column(filter.column, '--where');
+      const ops = { eq: '=', ne: '<>', gt: '>', ge: '>=', lt: '<', le: '<=' } as const;
+      if (filter.operator === 'eq' || filter.operator === 'ne') {
+        // Compared as text, the form every value is exported in.
+        const list = filter.values.map((v) => bind(v)).join(', ');
+        where.push(`${col}::text ${filter.operator === 'eq' ? 'IN' : 'NOT IN'} (${list})`);
+      } else {
+        if (filter.values.length !== 1) throw new TakeoutError('USAGE', `--where ${filter.column} ${filter.operator}: takes exactly one value`);
+        where.push(`${col} ${ops[filter.operator]} ${bind(filter.values[0])}`);
+      }
+    }
+    if (query?.changedSince || query?.changedUntil) {
+      if (!query.changedColumn) throw new TakeoutError('USAGE', '--changed-since/--changed-until need --changed-column (a timestamp column)');
+      const col = column(query.changedColumn, '--changed-column');
+      if (query.changedSince) where.push(`${col} >= ${bind(query.changedSince.toISOString())}::timestamptz`);
+      if (query.changedUntil) where.push(`${col} < ${bind(query.changedUntil.toISOString())}::timestamptz`);
+    }
+    const order = (query?.orderBy ?? []).map((o) => `${column(o.column, '--order-by')} ${o.order === 'desc' ? 'DESC' : 'ASC'}`);
+    const limit = query?.limit !== undefined ? ` LIMIT ${bind(query.limit)}` : '';
+    return (
+      `SELECT ${columns.join(', ')} FROM ${quoteIdent(table.schema)}.${quoteIdent(table.relname)}` +
+      (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
+      (order.length ? ` ORDER BY ${order.join(', ')}` : '') +
+      limit
+    );
+  }
+
+  return {
+    description,
+
+    async project(): Promise<ProjectDescriptor> {
+      coordinator ??= await connect();
+      const c = coordinator;
+      try {
+        await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        const snap = await c.query<{ id: string; at: string; version: string; db: string }>(
+          "SELECT pg_export_snapshot() AS id, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS at, current_setting('server_version') AS version, current_database() AS db",
+        );
+        const head = snap.rows[0]!;
+        if (!/^[0-9A-Fa-f-]+$/.test(head.id)) throw new TakeoutError('FAILED', `unexpected snapshot id from ${description}`);
+        snapshot = head.id;
+        const schemas = options.schemas?.length ? [...options.schemas] : null;
+        const rels = await c.query<{ oid: string; schema: string; name: string; est_rows: string; bytes: string; comment: string | null }>(
+          `SELECT c.oid::text AS oid, n.nspname AS schema, c.relname AS name, GREATEST(c.reltuples, 0)::bigint::text AS est_rows,
+                  pg_total_relation_size(c.oid)::text AS bytes, obj_description(c.oid, 'pg_class') AS comment
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+              AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+              AND ($1::text[] IS NULL OR n.nspname = ANY($1::text[]))
+            ORDER BY n.nspname, c.relname`,
+          [schemas],
+        );
+        if (schemas) {
+          const found = new Set(rels.rows.map((r) => r.schema));
+          const missing = schemas.filter((s) => !found.has(s));
+          if (missing.length) throw new TakeoutError('NOT_FOUND', `${description}: no tables in schema ${missing.join(', ')}`);
+        }
+        const oids = rels.rows.map((r) => r.oid);
+        const cols = await c.query<{ oid: string; name: string; type: string; notnull: boolean; comment: string | null; category: string }>(
+          `SELECT a.attrelid::text AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS notnull,
+                  col_description(a.attrelid, a.attnum) AS comment, t.typcategory AS category
+             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+            WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+            ORDER BY a.attrelid, a.attnum`,
+          [oids],
+        );
+        const pks = await c.query<{ oid: string; name: string }>(
+          `SELECT i.indrelid::text AS oid, a.attname AS name
+             FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+            WHERE i.indisprimary AND i.indrelid = ANY($1::oid[])
+            ORDER BY i.indrelid, array_position(i.indkey::int2[], a.attnum)`,
+          [oids],
+        );
+        const buckets = new Map<string, BucketDescriptor>();
+        tables.clear();
+        for (const rel of rels.rows) {
+          const bucketName = `c-${keboolaName(rel.schema)}`;
+          const bucketId = `in.${bucketName}`;
+          if (!buckets.has(bucketId)) {
+            buckets.set(bucketId, { id: bucketId, stage: 'in', name: bucketName, displayName: rel.schema, description: `PostgreSQL schema ${rel.schema}` });
+          }
+          const name = keboolaName(rel.name);
+          const id = `${bucketId}.${name}`;
+          if (tables.has(id)) throw new TakeoutError('INVALID_INPUT', `${description}: tables ${rel.schema}.${rel.name} and ${tables.get(id)!.schema}.${tables.get(id)!.relname} both map to ${id}`);
+          const columns = cols.rows.filter((col) => col.oid === rel.oid);
+          const columnMetadata: Record<string, MetadataEntry[]> = {};
+          for (const col of columns) {
+            columnMetadata[col.name] = [
+              { key: 'KBC.datatype.type', value: col.type, provider: 'takeout' },
+              { key: 'KBC.datatype.nullable', value: col.notnull ? '0' : '1', provider: 'takeout' },
+              { key: 'KBC.datatype.basetype', value: basetype(col.category, col.type), provider: 'takeout' },
+              ...(col.comment ? [{ key: 'KBC.description', value: col.comment, provider: 'takeout' }] : []),
+            ];
+          }
+          tables.set(id, {
+            id,
+            bucketId,
+            name,
+            displayName: rel.name,
+            schema: rel.schema,
+            relname: rel.name,
+            columns: columns.map((col) => col.name),
+            primaryKey: pks.rows.filter((p) => p.oid === rel.oid).map((p) => p.name),
+            rowsCount: Number(rel.est_rows),
+            dataSizeBytes: Number(rel.bytes),
+            columnMetadata,
+            ...(rel.comment ? { description: rel.comment } : {}),
+          });
+        }
+        return {
+          name: head.db,
+          buckets: [...buckets.values()],
+          tables: [...tables.values()],
+          components: [],
+          meta: { snapshotTime: head.at, serverVersion: head.version, isolation: 'REPEATABLE READ (exported snapshot)' },
+        };
+      } catch (error) {
+        throw mapPgError(error, description);
+      }
+    },
+
+    async openTable(descriptor: TableDescriptor, open: OpenTableOptions): Promise<TableBody> {
+      const table = tables.get(descriptor.id);
+      if (!table) throw new TakeoutError('NOT_FOUND', `${description}: no table ${descriptor.id}`);
+      const query = open.query;
+      const filtered = Boolean(query?.where?.length || query?.changedSince || query?.changedUntil || query?.orderBy?.length || query?.limit !== undefined);
+      const params: unknown[] = [];
+      const sql = selectSql(table, query, params);
+      const client = await worker();
+      const origin = `${description} ${table.schema}.${table.relname}`;
+      if (!filtered) {
+        let stream: Readable;
+        try {
+          stream = client.query(copyTo(`COPY (${sql}) TO STDOUT (FORMAT csv, FORCE_QUOTE *)`));
+        } catch (error) {
+          await release(client);
+          throw mapPgError(error, origin);
+        }
+        const done = (): void => void release(client);
+        stream.once('end', done);
+        stream.once('close', done);
+        stream.once('error', done);
+        return { kind: 'csv', stream, hasHeader: false, origin };
+      }
+      return { kind: 'rows', rows: cursorRows(client, sql, params, origin, release) };
+    },
+
+    async close(): Promise<void> {
+      for (const client of [...workers]) await release(client);
+      if (coordinator) {
+        await coordinator.query('COMMIT').catch(() => undefined);
+        await coordinator.end().catch(() => undefined);
+        coordinator = undefined;
+      }
+    },
+  };
+}
+
+async function* cursorRows(
+  client: Client,
+  sql: string,
+  params: unknown[],
+  origin: string,
+  release: (client: Client) => Promise<void>,
+): AsyncGenerator<Row> {
+  const cursor = client.query(new Cursor(sql, params, { rowMode: 'array', types: TEXT_TYPES }));
+  try {
+    for (;;) {
+      let rows: (string | null)[][];
+      try {
+        rows = (await cursor.read(CURSOR_BATCH_ROWS)) as (string | null)[][];
+      } catch (error) {
+        throw mapPgError(error, origin);
+      }
+      if (rows.length === 0) return;
+      yield* rows;
+    }
+  } finally {
+    await cursor.close().catch(() => undefined);
+    await release(client);
+  }
+}
