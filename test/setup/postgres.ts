@@ -7,7 +7,7 @@ import { join } from 'node:path';
 /**
  * A throwaway PostgreSQL cluster for the tests: initdb in a temp folder, a free loopback port, the
  * unix socket in the same folder, trust authentication, fsync off. initdb and postgres refuse to run
- * as root, so as root they run as the `postgres` system user through runuser. Depends on nothing in src/.
+ * as root, so as root they run as the `postgres` system user (spawn's uid/gid). Depends on nothing in src/.
  */
 
 const START_TIMEOUT_MS = 30_000;
@@ -58,16 +58,17 @@ export async function startPostgres(): Promise<PgCluster> {
     gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
     chownSync(dir, uid, gid);
   }
-  const run = (file: string, args: string[]): string[] => (asRoot ? ['runuser', '-u', 'postgres', '--', file, ...args] : [file, ...args]);
+  // As root, run the server binaries directly as the postgres user (no runuser in between, so signals reach postgres).
+  const as = uid !== undefined && gid !== undefined ? { uid, gid, env: { ...process.env, HOME: dir } } : {};
   const data = join(dir, 'data');
-  const [cmd, ...args] = run(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'takeout', '--no-sync', '-E', 'UTF8', '--locale', 'C']);
-  execFileSync(cmd!, args, { stdio: 'pipe' });
+  execFileSync(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'takeout', '--no-sync', '-E', 'UTF8', '--locale', 'C'], { stdio: 'pipe', cwd: dir, ...as });
   const port = await freePort();
-  const [pcmd, ...pargs] = run(join(bin, 'postgres'), [
-    '-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off',
-    '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=100',
-  ]);
-  const child: ChildProcess = spawn(pcmd!, pargs, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(
+    join(bin, 'postgres'),
+    ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off',
+      '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=100'],
+    { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir, ...as },
+  );
   let log = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (text: string) => (log = (log + text).slice(-4000)));
@@ -94,6 +95,7 @@ export async function startPostgres(): Promise<PgCluster> {
         await exited;
         clearTimeout(timer);
       }
+      child.stderr?.destroy();
       rmSync(dir, { recursive: true, force: true });
     },
   };
