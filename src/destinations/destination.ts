@@ -62,6 +62,8 @@ export interface WrittenObject {
 export interface ObjectWriter {
   /** Resolves when the bytes are accepted (back-pressure): never call again before it resolves. */
   write(chunk: Buffer): Promise<void>;
+  /** Optional: write at a byte position (local files), so parts of known size can be filled in parallel. */
+  writeAt?(chunk: Buffer, position: number): Promise<void>;
   /** Commit the object. */
   finish(): Promise<WrittenObject>;
   /** Discard everything written so far. Safe to call more than once and after failures. */

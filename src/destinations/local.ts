@@ -211,6 +211,27 @@ class LocalWriter implements ObjectWriter {
     }
   }
 
+  /**
+   * Writes at a byte position, for writers that fill a file out of order (parallel merges with
+   * known slice sizes). Mixing it with write() is the caller's business.
+   */
+  async writeAt(chunk: Buffer, position: number): Promise<void> {
+    this.assertOpen();
+    try {
+      let offset = 0;
+      while (offset < chunk.length) {
+        const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset, position + offset);
+        offset += bytesWritten;
+      }
+      this.bytes = Math.max(this.bytes, position + chunk.length);
+    } catch (error) {
+      if (this.state === 'aborted') throw interrupted(this.target);
+      const mapped = mapFsError(error, this.target, 'write');
+      await this.failWith();
+      throw mapped;
+    }
+  }
+
   async finish(): Promise<WrittenObject> {
     this.assertOpen();
     this.state = 'finishing';

@@ -161,6 +161,46 @@ async function* verified(source: AsyncIterable<Buffer>, first: Buffer): AsyncGen
   }
 }
 
+/** Network reads arrive in 16–64 KiB pieces; feeding zlib 1 MiB at a time cuts its per-call cost ~20×. */
+const COALESCE_BYTES = 1024 * 1024;
+
+async function* coalesce(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of source) {
+    if (size === 0 && chunk.length >= COALESCE_BYTES) {
+      yield chunk;
+      continue;
+    }
+    parts.push(chunk);
+    size += chunk.length;
+    if (size >= COALESCE_BYTES) {
+      yield Buffer.concat(parts, size);
+      parts = [];
+      size = 0;
+    }
+  }
+  if (size > 0) yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+}
+
+/** Runs tasks `concurrency` at a time in order of index; the first failure stops new ones and is thrown once all settle. */
+async function mapLimitOrFail<T>(items: readonly T[], concurrency: number, task: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: unknown;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      const index = next++;
+      try {
+        await task(items[index]!, index);
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  if (failure !== undefined) throw failure;
+}
+
 export async function mergeSlices(options: MergeOptions): Promise<MergeResult> {
   const { plan, output } = options;
   const entries = plan.entries;
@@ -182,8 +222,8 @@ export async function mergeSlices(options: MergeOptions): Promise<MergeResult> {
     await write(options.gzipOutput ? gzipSync(line) : line);
   }
 
-  /** Fetches one slice into its queue, checking size, sha256 and the decompression cap on the way. */
-  const produce = async (entry: SliceEntry, index: number, queue: ChunkQueue): Promise<void> => {
+  /** Fetches one slice into `sink`, checking size, sha256 and the decompression cap on the way. */
+  const produce = async (entry: SliceEntry, index: number, sink: (chunk: Buffer, at: number) => Promise<void>, done: () => void): Promise<void> => {
     let stream: Readable;
     try {
       stream = await options.open(entry);
@@ -192,7 +232,7 @@ export async function mergeSlices(options: MergeOptions): Promise<MergeResult> {
       if (failure.code === 'NOT_FOUND' && !entry.mandatory) {
         skipped.push(entry.label);
         options.onWarning?.(`skipped optional slice ${entry.label}: it does not exist`);
-        queue.end();
+        done();
         return;
       }
       if (failure.code === 'NOT_FOUND') throw new TakeoutError('NOT_FOUND', `mandatory slice ${entry.label} does not exist`, { cause: error });
@@ -216,7 +256,7 @@ export async function mergeSlices(options: MergeOptions): Promise<MergeResult> {
       }
     };
     try {
-      const source = counted();
+      const source = coalesce(counted());
       const head = await source.next();
       if (!head.done) {
         const first = head.value;
@@ -231,6 +271,7 @@ export async function mergeSlices(options: MergeOptions): Promise<MergeResult> {
         }
         try {
           for await (const chunk of body) {
+            const at = raw;
             raw += chunk.length;
             const cap = entry.rawBytes ?? fetched * maxRatio + RATIO_SLACK_BYTES;
             if (!options.gzipOutput && raw > cap) {
@@ -241,7 +282,7 @@ export async function mergeSlices(options: MergeOptions): Promise<MergeResult> {
                   : `slice ${entry.label} decompresses to more than ${maxRatio}× its size: a gzip bomb? (raise --max-ratio if it is real)`,
               );
             }
-            await queue.push(chunk);
+            await sink(chunk, at);
           }
         } catch (error) {
           if (error instanceof TakeoutError) throw error;
@@ -263,7 +304,7 @@ export async function mergeSlices(options: MergeOptions): Promise<MergeResult> {
         throw new TakeoutError('INTEGRITY', `slice ${entry.label} decompresses to ${raw} bytes, the manifest says ${entry.rawBytes}`);
       }
       if (keep) await keep.finish();
-      queue.end();
+      done();
     } catch (error) {
       stream.destroy();
       if (keep) await keep.abort();
@@ -271,29 +312,66 @@ export async function mergeSlices(options: MergeOptions): Promise<MergeResult> {
     }
   };
 
-  const queues: ChunkQueue[] = [];
-  const producers: Promise<void>[] = [];
-  let launched = 0;
-  const launch = (upTo: number): void => {
-    while (launched < entries.length && launched < upTo) {
-      const index = launched++;
-      const queue = new ChunkQueue();
-      queues[index] = queue;
-      const task = produce(entries[index]!, index, queue).catch((error: unknown) => queue.fail(error));
-      producers[index] = task;
+  /** Slices of unknown size: fetched ahead into bounded queues, written strictly in order. */
+  async function sequentialMerge(concurrency: number): Promise<void> {
+    const queues: ChunkQueue[] = [];
+    const producers: Promise<void>[] = [];
+    let launched = 0;
+    const launch = (upTo: number): void => {
+      while (launched < entries.length && launched < upTo) {
+        const index = launched++;
+        const queue = new ChunkQueue();
+        queues[index] = queue;
+        producers[index] = produce(entries[index]!, index, (chunk) => queue.push(chunk), () => queue.end()).catch((error: unknown) => queue.fail(error));
+      }
+    };
+    try {
+      for (let i = 0; i < entries.length; i++) {
+        launch(i + concurrency);
+        for await (const chunk of queues[i]!.drain()) await write(chunk);
+        slicesDone++;
+        report();
+      }
+    } catch (error) {
+      for (const q of queues) q?.cancel();
+      await Promise.allSettled(producers);
+      throw error;
     }
-  };
+  }
 
+  const concurrency = Math.max(1, options.concurrency);
+  const writeAt = output.writeAt?.bind(output);
+  // With every slice's decompressed size known (a takeout manifest) and a file to write, each slice goes
+  // straight to its own offset: all of them decompress in parallel, with nothing buffered in between.
+  const positional = writeAt !== undefined && !options.gzipOutput && entries.every((e) => e.rawBytes !== undefined && e.mandatory);
   try {
-    for (let i = 0; i < entries.length; i++) {
-      launch(i + Math.max(1, options.concurrency));
-      for await (const chunk of queues[i]!.drain()) await write(chunk);
-      slicesDone++;
-      report();
+    if (positional) {
+      let offset = outputBytes;
+      const starts = entries.map((e) => {
+        const start = offset;
+        offset += e.rawBytes!;
+        return start;
+      });
+      let stopped = false;
+      await mapLimitOrFail(entries, concurrency, async (entry, index) => {
+        try {
+          await produce(entry, index, async (chunk, at) => {
+            options.signal?.throwIfAborted();
+            if (stopped) throw new TakeoutError('INTERRUPTED', 'another slice failed');
+            await writeAt(chunk, starts[index]! + at);
+            outputBytes += chunk.length;
+          }, () => undefined);
+        } catch (error) {
+          stopped = true;
+          throw error;
+        }
+        slicesDone++;
+        report();
+      });
+    } else {
+      await sequentialMerge(concurrency);
     }
   } catch (error) {
-    for (const q of queues) q?.cancel();
-    await Promise.allSettled(producers);
     if (options.signal?.aborted) throw new TakeoutError('INTERRUPTED', 'interrupted');
     throw toTakeoutError(error);
   }
