@@ -30,6 +30,7 @@ export const MERGE_OPTIONS: OptionSpec[] = [
   { key: 'concurrency', flags: '-c, --concurrency <n>', description: 'slices fetched and decompressed at once', type: 'int', default: 4, min: 1, max: 64 },
   { key: 'maxRatio', flags: '--max-ratio <n>', description: 'refuse a slice that decompresses to more than n× its size (gzip bomb guard) when the manifest does not give its size', type: 'int', default: DEFAULT_MAX_RATIO, min: 2, max: 100_000 },
   { key: 'overwrite', flags: '--overwrite', description: 'replace an existing output file', type: 'boolean', default: false },
+  { key: 'verify', flags: '--no-verify', description: 'with --gzip: do not inflate slices that have no size or sha256 to check (by default each is inflated on the side to prove it whole)', type: 'boolean', default: true },
 ];
 
 const DOWNLOAD_OPTIONS: OptionSpec[] = [
@@ -175,6 +176,7 @@ async function runMerge(
       open,
       output: writer,
       gzipOutput: o.gzip === true,
+      verifyGzip: o.verify !== false,
       ...(header ? { header } : {}),
       concurrency: o.concurrency as number,
       maxRatio: o.maxRatio as number,
