@@ -18,7 +18,7 @@ const MIN_SLICE_BYTES = 16 * 1024;
 const MAX_SLICE_BYTES = 5 * 1024 * MiB;
 
 export const RUN_OPTIONS: OptionSpec[] = [
-  { key: 'source', flags: '-s, --source <uri>', description: 'project to take out: a folder (or dir:PATH) of CSV files, an existing takeout, or postgres://user@host:port/db (default: the bundled demo project)', type: 'string' },
+  { key: 'source', flags: '-s, --source <uri>', description: 'project to take out: a folder (or dir:PATH) of CSV files, an existing takeout, postgres://user@host:port/db or sqlite:PATH (default: the bundled demo project)', type: 'string' },
   { key: 'schema', flags: '--schema <name>', description: 'database sources: only this schema', type: 'list' },
   { key: 'dest', flags: '-d, --dest <dest>', description: 'a local folder or s3://bucket/prefix (default: a new folder ./takeout-<time>)', type: 'string' },
   { key: 'path', flags: '--path <prefix>', description: "prefix inside the destination; '', '/' and 'a/b/' are normalised", type: 'string' },

@@ -7,7 +7,6 @@ export const DEMO_PROJECT_DIR = fileURLToPath(new URL('../../fixtures/demo-proje
 
 /** Source kinds by URI scheme; an adapter's module is loaded only when a source of its kind is opened. */
 const PLANNED: Record<string, string> = {
-  'sqlite:': 'SQLite',
   'keboola+https:': 'Keboola Storage API',
   'keboola+http:': 'Keboola Storage API',
   'dynamodb:': 'DynamoDB',
@@ -33,6 +32,10 @@ export async function openSource(uri: string | undefined, options: SourceOptions
   if (scheme === 'postgres:' || scheme === 'postgresql:') {
     const { createPostgresSource } = await import('./postgres.js');
     return createPostgresSource(uri, options.schemas ? { schemas: options.schemas } : {});
+  }
+  if (scheme === 'sqlite:') {
+    const { createSqliteSource, sqlitePath } = await import('./sqlite.js');
+    return createSqliteSource(sqlitePath(uri), options.schemas ? { schemas: options.schemas } : {});
   }
   const planned = PLANNED[scheme];
   if (planned) throw new TakeoutError('USAGE', `--source ${scheme}…: the ${planned} source is not available in this version`);
