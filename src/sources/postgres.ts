@@ -28,6 +28,8 @@ import type {
 
 /** Rows fetched per cursor round trip on the filtered path. */
 const CURSOR_BATCH_ROWS = 10_000;
+/** How long the coordinator waits for ACCESS SHARE locks on the tables before giving up. */
+const LOCK_WAIT_TIMEOUT_MS = 60_000;
 /** A connection attempt that takes longer has failed. */
 const CONNECT_TIMEOUT_MS = 15_000;
 
@@ -208,9 +210,10 @@ export function createPostgresSource(uri: string, options: PostgresSourceOptions
         if (!/^[0-9A-Fa-f-]+$/.test(head.id)) throw new TakeoutError('FAILED', `unexpected snapshot id from ${description}`);
         snapshot = head.id;
         const schemas = options.schemas?.length ? [...options.schemas] : null;
-        const rels = await c.query<{ oid: string; schema: string; name: string; est_rows: string; bytes: string; comment: string | null }>(
+        const rels = await c.query<{ oid: string; schema: string; name: string; est_rows: string; bytes: string; comment: string | null; selectable: 't' | 'f' }>(
           `SELECT c.oid::text AS oid, n.nspname AS schema, c.relname AS name, GREATEST(c.reltuples, 0)::bigint::text AS est_rows,
-                  pg_total_relation_size(c.oid)::text AS bytes, obj_description(c.oid, 'pg_class') AS comment
+                  pg_total_relation_size(c.oid)::text AS bytes, obj_description(c.oid, 'pg_class') AS comment,
+                  has_table_privilege(c.oid, 'SELECT') AS selectable
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
               AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
@@ -224,7 +227,8 @@ export function createPostgresSource(uri: string, options: PostgresSourceOptions
           if (missing.length) throw new TakeoutError('NOT_FOUND', `${description}: no tables in schema ${missing.join(', ')}`);
         }
         const oids = rels.rows.map((r) => r.oid);
-        const cols = await c.query<{ oid: string; name: string; type: string; notnull: boolean; comment: string | null; category: string }>(
+        // Every value arrives as text (TEXT_TYPES): attnotnull is 't' or 'f'.
+        const cols = await c.query<{ oid: string; name: string; type: string; notnull: 't' | 'f'; comment: string | null; category: string }>(
           `SELECT a.attrelid::text AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS notnull,
                   col_description(a.attrelid, a.attnum) AS comment, t.typcategory AS category
              FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
@@ -239,6 +243,15 @@ export function createPostgresSource(uri: string, options: PostgresSourceOptions
             ORDER BY i.indrelid, array_position(i.indkey::int2[], a.attnum)`,
           [oids],
         );
+        // As pg_dump does: ACCESS SHARE locks on every listed table, held by this transaction until the
+        // takeout ends, so a concurrent TRUNCATE, DROP or rewriting ALTER TABLE waits for the takeout instead
+        // of emptying a table the snapshot has not read yet (TRUNCATE is not MVCC-safe).
+        const lockable = rels.rows.filter((r) => r.selectable === 't');
+        if (lockable.length > 0) {
+          // Like pg_dump's --lock-wait-timeout: a table held exclusively by someone else fails the takeout clearly.
+          await c.query(`SET LOCAL lock_timeout = '${LOCK_WAIT_TIMEOUT_MS}ms'`);
+          await c.query(`LOCK TABLE ${lockable.map((r) => `${quoteIdent(r.schema)}.${quoteIdent(r.name)}`).join(', ')} IN ACCESS SHARE MODE`);
+        }
         const buckets = new Map<string, BucketDescriptor>();
         tables.clear();
         for (const rel of rels.rows) {
@@ -255,7 +268,7 @@ export function createPostgresSource(uri: string, options: PostgresSourceOptions
           for (const col of columns) {
             columnMetadata[col.name] = [
               { key: 'KBC.datatype.type', value: col.type, provider: 'takeout' },
-              { key: 'KBC.datatype.nullable', value: col.notnull ? '0' : '1', provider: 'takeout' },
+              { key: 'KBC.datatype.nullable', value: col.notnull === 't' ? '0' : '1', provider: 'takeout' },
               { key: 'KBC.datatype.basetype', value: basetype(col.category, col.type), provider: 'takeout' },
               ...(col.comment ? [{ key: 'KBC.description', value: col.comment, provider: 'takeout' }] : []),
             ];
@@ -296,6 +309,13 @@ export function createPostgresSource(uri: string, options: PostgresSourceOptions
       const sql = selectSql(table, query, params);
       const client = await worker();
       const origin = `${description} ${table.schema}.${table.relname}`;
+      try {
+        // NOWAIT, as pg_dump's workers: queueing behind a TRUNCATE that waits for the coordinator's lock would never end.
+        await client.query(`LOCK TABLE ${quoteIdent(table.schema)}.${quoteIdent(table.relname)} IN ACCESS SHARE MODE NOWAIT`);
+      } catch (error) {
+        await release(client);
+        throw mapPgError(error, `${origin}: another session waits for an exclusive lock (TRUNCATE, DROP, ALTER TABLE…)`);
+      }
       if (!filtered) {
         let stream: Readable;
         try {
