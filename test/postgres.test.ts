@@ -5,7 +5,8 @@ import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createPostgresSource, describePostgres, quoteIdent } from '../src/sources/postgres.js';
+import { createPostgresSource, describePostgres } from '../src/sources/postgres.js';
+import { quoteIdent } from '../src/sources/sql.js';
 import { describeSourceContract } from './source.contract.js';
 import { runCli } from './helpers/cli.js';
 

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TakeoutError } from '../src/errors.js';
 import { openSource } from '../src/sources/registry.js';
 import type { Row } from '../src/sources/source.js';
-import { affinityOf, createSqliteSource, quoteIdent, sqliteBasetype, sqlitePath, sqliteText } from '../src/sources/sqlite.js';
+import { affinityOf, createSqliteSource, sqliteBasetype, sqlitePath, sqliteText } from '../src/sources/sqlite.js';
+import { quoteIdent } from '../src/sources/sql.js';
 import { describeSourceContract } from './source.contract.js';
 import { jsonLines, runCli, startCli } from './helpers/cli.js';
 

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { to as copyTo } from 'pg-copy-streams';
+import { columnQuoter, quoteIdent } from './sql.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { NAME_PATTERN } from '../layouts/keboola.js';
 import { registerSecret } from '../reporting/redact.js';
@@ -39,11 +40,6 @@ interface PgTable extends TableDescriptor {
 }
 
 type Client = pg.Client;
-
-/** `"name"` with quotes doubled: the only way an identifier enters SQL. */
-export function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
 
 /** Text exactly as PostgreSQL prints it: no value is parsed into a JavaScript type. */
 const TEXT_TYPES = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
@@ -156,11 +152,7 @@ export function createPostgresSource(uri: string, options: PostgresSourceOptions
   }
 
   function selectSql(table: PgTable, query: TableQuery | undefined, params: unknown[]): string {
-    const known = new Set(table.columns);
-    const column = (name: string, flag: string): string => {
-      if (!known.has(name)) throw new TakeoutError('USAGE', `${flag}: table ${table.id} has no column "${name}"`, { hint: `columns: ${table.columns.join(', ')}` });
-      return quoteIdent(name);
-    };
+    const column = columnQuoter(table);
     const columns = query?.columns?.length ? query.columns.map((c) => column(c, '--columns')) : table.columns.map(quoteIdent);
     const where: string[] = [];
     const bind = (value: unknown): string => {

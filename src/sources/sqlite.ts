@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+import { columnQuoter, quoteIdent } from './sql.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { NAME_PATTERN } from '../layouts/keboola.js';
 import type {
@@ -43,11 +44,6 @@ type Affinity = 'INTEGER' | 'TEXT' | 'BLOB' | 'REAL' | 'NUMERIC';
 interface SqliteTable extends TableDescriptor {
   relname: string;
   affinities: Map<string, Affinity>;
-}
-
-/** `"name"` with quotes doubled: the only way an identifier enters SQL. */
-export function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }
 
 /** One value as it is exported: exact integers, shortest round-trip reals, `\x…` blobs. */
@@ -205,11 +201,7 @@ export function createSqliteSource(path: string, options: SqliteSourceOptions = 
   }
 
   function selectSql(table: SqliteTable, query: TableQuery | undefined, params: unknown[]): string {
-    const known = new Set(table.columns);
-    const column = (name: string, flag: string): string => {
-      if (!known.has(name)) throw new TakeoutError('USAGE', `${flag}: table ${table.id} has no column "${name}"`, { hint: `columns: ${table.columns.join(', ')}` });
-      return quoteIdent(name);
-    };
+    const column = columnQuoter(table);
     const columns = query?.columns?.length ? query.columns.map((c) => column(c, '--columns')) : table.columns.map(quoteIdent);
     const where: string[] = [];
     const bind = (value: unknown): string => {
