@@ -18,8 +18,9 @@ const MIN_SLICE_BYTES = 16 * 1024;
 const MAX_SLICE_BYTES = 5 * 1024 * MiB;
 
 export const RUN_OPTIONS: OptionSpec[] = [
-  { key: 'source', flags: '-s, --source <uri>', description: 'project to take out: a folder (or dir:PATH) of CSV files, an existing takeout, postgres://user@host:port/db or sqlite:PATH (default: the bundled demo project)', type: 'string' },
+  { key: 'source', flags: '-s, --source <uri>', description: 'project to take out: a folder (or dir:PATH) of CSV files, an existing takeout, postgres://user@host:port/db, sqlite:PATH or keboola+https://STACK (default: the bundled demo project)', type: 'string' },
   { key: 'schema', flags: '--schema <name>', description: 'database sources: only this schema', type: 'list' },
+  { key: 'token', flags: '--token <token>', description: 'Keboola Storage API token (prefer KBC_STORAGE_TOKEN)', type: 'string', secret: true },
   { key: 'dest', flags: '-d, --dest <dest>', description: 'a local folder or s3://bucket/prefix (default: a new folder ./takeout-<time>)', type: 'string' },
   { key: 'path', flags: '--path <prefix>', description: "prefix inside the destination; '', '/' and 'a/b/' are normalised", type: 'string' },
   { key: 'structureOnly', flags: '--structure-only', description: 'metadata and configurations only (plus sys-stage table data, as Keboola does)', type: 'boolean', default: false },
@@ -74,7 +75,7 @@ export function runCommand(context: CommandContext): Command {
     const o = resolveOptions(command, ALL);
     await context.configure(o);
     const schemas = (o.schema as string[] | undefined) ?? [];
-    const source = await openSource(o.source as string | undefined, schemas.length ? { schemas } : {});
+    const source = await openSource(o.source as string | undefined, { ...(schemas.length ? { schemas } : {}), ...(typeof o.token === 'string' ? { token: o.token } : {}) });
     const dest = destinationWithPath((o.dest as string | undefined) ?? defaultDestination(), normalisePrefix(o.path as string | undefined));
     const dOptions = destinationOptions(o);
     const destination = await openDestination(dest, dOptions);

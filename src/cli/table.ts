@@ -26,7 +26,7 @@ const OPERATORS: Record<string, NonNullable<TableQuery['where']>[number]['operat
 const pick = (keys: string[]): OptionSpec[] => RUN_OPTIONS.filter((o) => keys.includes(o.key));
 
 const TABLE_OPTIONS: OptionSpec[] = [
-  ...pick(['source', 'dest', 'path', 'sliceSize', 'sliceRows', 'compressionLevel', 'overwrite', 'quoteAll', 'lineEnding']),
+  ...pick(['source', 'token', 'dest', 'path', 'sliceSize', 'sliceRows', 'compressionLevel', 'overwrite', 'quoteAll', 'lineEnding']),
   { key: 'output', flags: '-o, --output <file>', description: "merge into one CSV file instead of slices ('-' for stdout)", type: 'string' },
   { key: 'columns', flags: '--columns <a,b,c>', description: 'only these columns, in this order', type: 'list', commaSeparated: true },
   { key: 'where', flags: '-w, --where <filter>', description: 'a filter "column op value[,value…]" with op eq ne gt ge lt le (eq/ne take several values); values are bound as parameters', type: 'list' },
@@ -146,7 +146,7 @@ export function tableCommand(context: CommandContext): Command {
     await context.configure(o);
     if (o.output !== undefined && o.dest !== undefined) throw new TakeoutError('USAGE', 'give either --dest (slices) or -o (one file), not both');
     const query = buildQuery(o);
-    const source = await openSource(o.source as string | undefined);
+    const source = await openSource(o.source as string | undefined, typeof o.token === 'string' ? { token: o.token } : {});
     context.onClose(async () => source.close?.());
     const project = await source.project(context.signal ? { signal: context.signal } : {});
     const found = findTable(project, tableId);

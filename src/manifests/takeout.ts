@@ -15,7 +15,7 @@ export interface TakeoutManifest {
   startedAt: string;
   finishedAt: string;
   options: Record<string, unknown>;
-  project: { id?: string | number; name?: string; meta?: Record<string, unknown> };
+  project: { id?: string | number; name?: string; meta?: Record<string, unknown>; skipped?: { id: string; reason: string }[] };
   totals: { tables: number; tablesFailed: number; rows: number; rawBytes: number; bytes: number; slices: number };
   tables: ManifestTable[];
   /** The layout's own files (buckets.json, tables.json, configurations, slice manifests). */

@@ -88,6 +88,8 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
   const abortTables = (): void => tablesAbort.abort();
   options.signal?.addEventListener('abort', abortTables, { once: true });
 
+  for (const s of project.skipped ?? []) emit({ type: 'table:skip', table: s.id, reason: s.reason });
+  await source.prepare?.(selected.filter(withData), { signal: tablesAbort.signal, ...(options.query ? { query: options.query } : {}) });
   const written = new Set<string>();
   const results = await mapLimit(selected, options.concurrency, async (table): Promise<ManifestTable> => {
     const base = { id: table.id, columns: table.columns, primaryKey: table.primaryKey };
@@ -223,6 +225,7 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
       ...(project.id !== undefined ? { id: project.id } : {}),
       ...(project.name !== undefined ? { name: project.name } : {}),
       ...(project.meta ? { meta: project.meta } : {}),
+      ...(project.skipped?.length ? { skipped: project.skipped } : {}),
     },
     totals,
     tables,

@@ -7,8 +7,6 @@ export const DEMO_PROJECT_DIR = fileURLToPath(new URL('../../fixtures/demo-proje
 
 /** Source kinds by URI scheme; an adapter's module is loaded only when a source of its kind is opened. */
 const PLANNED: Record<string, string> = {
-  'keboola+https:': 'Keboola Storage API',
-  'keboola+http:': 'Keboola Storage API',
   'dynamodb:': 'DynamoDB',
 };
 
@@ -36,6 +34,10 @@ export async function openSource(uri: string | undefined, options: SourceOptions
   if (scheme === 'sqlite:') {
     const { createSqliteSource, sqlitePath } = await import('./sqlite.js');
     return createSqliteSource(sqlitePath(uri), options.schemas ? { schemas: options.schemas } : {});
+  }
+  if (scheme === 'keboola+https:' || scheme === 'keboola+http:') {
+    const { createKeboolaSource } = await import('./keboola/source.js');
+    return createKeboolaSource(uri, options.token ? { token: options.token } : {});
   }
   const planned = PLANNED[scheme];
   if (planned) throw new TakeoutError('USAGE', `--source ${scheme}…: the ${planned} source is not available in this version`);

@@ -12,6 +12,8 @@ export interface Source {
   project(options?: ProjectOptions): Promise<ProjectDescriptor>;
   /** The body of one table, in the fastest form the source can produce. */
   openTable(table: TableDescriptor, options: OpenTableOptions): Promise<TableBody>;
+  /** Optional: learn every table that will be opened before the first is, e.g. to queue server-side exports up front. */
+  prepare?(tables: TableDescriptor[], options: OpenTableOptions): Promise<void>;
   close?(): Promise<void>;
 }
 
@@ -46,6 +48,8 @@ export interface ProjectDescriptor {
   components: ComponentDescriptor[];
   /** Extra facts for the manifest (e.g. a database snapshot time). */
   meta?: Record<string, unknown>;
+  /** Buckets and tables the source leaves out on purpose (linked buckets, aliases), with why. */
+  skipped?: { id: string; reason: string }[];
 }
 
 export interface MetadataEntry {

@@ -1,0 +1,164 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TakeoutError, type ErrorCode } from '../../errors.js';
+import { registerSecret } from '../../reporting/redact.js';
+
+/**
+ * A small Storage API client: `X-StorageApi-Token`, request timeouts, retries with exponential backoff
+ * on network errors, 5xx, 429 and the 503 maintenance answer (honouring `Retry-After`), and errors
+ * `{error, code, exceptionId}` turned into one line with the code.
+ */
+
+/** One request may take this long; the PHP client uses 120 s too. */
+export const REQUEST_TIMEOUT_MS = 120_000;
+/** Attempts per request, the first included. */
+export const MAX_ATTEMPTS = 8;
+/** First backoff; doubled each retry. */
+const BACKOFF_BASE_MS = 250;
+/** No single wait is longer, whatever Retry-After says (maintenance can take long: the run then fails clearly). */
+const BACKOFF_CAP_MS = 30_000;
+
+export interface StorageClientOptions {
+  /** `https://connection.keboola.com` (the stack), no path. */
+  baseUrl: string;
+  token: string;
+  /** For tests: the clock of backoff waits. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  maxAttempts?: number;
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  signal?: AbortSignal;
+}
+
+/** `keboola+https://connection.keboola.com` → `https://connection.keboola.com`. */
+export function stackUrl(uri: string): string {
+  const url = new URL(uri.replace(/^keboola\+/, ''));
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TakeoutError('USAGE', `--source ${uri}: expected keboola+https://<stack host>`);
+  return `${url.protocol}//${url.host}`;
+}
+
+function errorCodeFor(status: number): ErrorCode {
+  if (status === 401 || status === 403) return 'AUTH';
+  if (status === 404) return 'NOT_FOUND';
+  if (status === 400 || status === 422) return 'USAGE';
+  if (status >= 500 || status === 429) return 'NETWORK';
+  return 'FAILED';
+}
+
+function retryAfterMs(header: string | null): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+export class StorageClient {
+  readonly baseUrl: string;
+  private readonly token: string;
+  private readonly wait: (ms: number, signal?: AbortSignal) => Promise<void>;
+  private readonly maxAttempts: number;
+  /** Retries made so far (reported in the summary, checked in tests). */
+  retries = 0;
+
+  constructor(options: StorageClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.token = options.token;
+    registerSecret(options.token);
+    this.wait = options.sleep ?? ((ms, signal) => sleep(ms, undefined, signal ? { signal } : undefined));
+    this.maxAttempts = options.maxAttempts ?? MAX_ATTEMPTS;
+  }
+
+  get<T>(path: string, options: RequestOptions = {}): Promise<T> {
+    return this.request<T>('GET', path, options);
+  }
+
+  post<T>(path: string, options: RequestOptions = {}): Promise<T> {
+    return this.request<T>('POST', path, options);
+  }
+
+  /** Raw response text (configurations.json is kept byte for byte). */
+  async getText(path: string, options: RequestOptions = {}): Promise<string> {
+    return this.send('GET', path, options, (response) => response.text());
+  }
+
+  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    return this.send(method, path, options, async (response) => (response.status === 204 ? undefined : await response.json()) as T);
+  }
+
+  private url(path: string, query: RequestOptions['query']): string {
+    const url = new URL(`${this.baseUrl}/v2/storage/${path.replace(/^\/+/, '')}`);
+    for (const [key, value] of Object.entries(query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value));
+    return url.toString();
+  }
+
+  private async send<T>(method: string, path: string, options: RequestOptions, read: (response: Response) => Promise<T>): Promise<T> {
+    const url = this.url(path, options.query);
+    const shown = `${method} ${path.split('?')[0]}`;
+    for (let attempt = 1; ; attempt++) {
+      options.signal?.throwIfAborted();
+      let response: Response;
+      try {
+        const signals = [AbortSignal.timeout(REQUEST_TIMEOUT_MS), ...(options.signal ? [options.signal] : [])];
+        response = await fetch(url, {
+          method,
+          headers: {
+            'X-StorageApi-Token': this.token,
+            Accept: 'application/json',
+            ...(options.body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+          },
+          ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+          signal: AbortSignal.any(signals),
+        });
+      } catch (error) {
+        if (options.signal?.aborted) throw new TakeoutError('INTERRUPTED', 'interrupted');
+        if (attempt >= this.maxAttempts) {
+          throw new TakeoutError('NETWORK', `Storage API ${shown}: ${(error as Error).message} (${this.baseUrl}, ${attempt} attempts)`, { cause: error });
+        }
+        await this.backoff(attempt, undefined, options.signal);
+        continue;
+      }
+      if (response.ok) {
+        try {
+          return await read(response);
+        } catch (error) {
+          if (attempt >= this.maxAttempts) throw new TakeoutError('NETWORK', `Storage API ${shown}: the answer broke off (${(error as Error).message})`);
+          await this.backoff(attempt, undefined, options.signal);
+          continue;
+        }
+      }
+      const retryable = response.status === 429 || (response.status >= 500 && response.status !== 501);
+      const text = await response.text().catch(() => '');
+      if (retryable && attempt < this.maxAttempts) {
+        await this.backoff(attempt, retryAfterMs(response.headers.get('retry-after')), options.signal);
+        continue;
+      }
+      throw this.failure(shown, response.status, text, attempt);
+    }
+  }
+
+  private async backoff(attempt: number, retryAfter: number | undefined, signal?: AbortSignal): Promise<void> {
+    this.retries++;
+    const exponential = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1));
+    const jitter = Math.random() * exponential * 0.2;
+    await this.wait(Math.min(BACKOFF_CAP_MS, retryAfter ?? exponential + jitter), signal);
+  }
+
+  private failure(shown: string, status: number, text: string, attempts: number): TakeoutError {
+    let detail = text.slice(0, 300);
+    try {
+      const body = JSON.parse(text) as { error?: string; code?: string | number; exceptionId?: string; status?: string; reason?: string };
+      if (body.status === 'maintenance') detail = `the stack is in maintenance${body.reason ? `: ${body.reason}` : ''}`;
+      else if (body.error) detail = `${body.error}${body.code !== undefined ? ` (${body.code}` : ''}${body.exceptionId ? `, exception ${body.exceptionId}` : ''}${body.code !== undefined ? ')' : ''}`;
+    } catch {
+      // Not JSON: keep the text.
+    }
+    const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+    return new TakeoutError(errorCodeFor(status), `Storage API ${shown}: HTTP ${status}: ${detail}${tries}`, {
+      details: { status },
+      ...(status === 401 ? { hint: 'check the token (KBC_STORAGE_TOKEN or --token) and the stack URL' } : {}),
+    });
+  }
+}
