@@ -5,6 +5,7 @@ import { openDestination } from '../destinations/registry.js';
 import { TakeoutError } from '../errors.js';
 import { encodeHeader } from '../formats/csv.js';
 import { DEFAULT_COMPRESSION_LEVEL, NO_COMPRESSION } from '../pipeline/compress.js';
+import { mergeSlices } from '../pipeline/merge.js';
 import { runTakeout } from '../pipeline/run.js';
 import { writeTableSlices } from '../pipeline/table.js';
 import { openSource } from '../sources/registry.js';
@@ -193,12 +194,28 @@ export function tableCommand(context: CommandContext): Command {
     const gzip = o.gzip === true;
     const t0 = Date.now();
     try {
+      const body = await source.openTable(found, { signal: context.signal, query });
+      context.reporter.emit({ type: 'table:start', table: found.id });
+      if (body.kind === 'gzip-slices') {
+        // Already gzipped slices (Storage API exports): the sliced-download merge, members kept as they are with --gzip.
+        const byLabel = new Map(body.slices.map((slice) => [slice.origin, slice]));
+        const merged = await mergeSlices({
+          plan: { form: 'redshift', entries: body.slices.map((slice) => ({ location: { kind: 'relative', key: slice.origin }, label: slice.origin, mandatory: true })) },
+          open: (entry) => byLabel.get(entry.label)!.open(),
+          output: writer,
+          gzipOutput: gzip,
+          ...(o.header !== false ? { header: narrowed.columns } : {}),
+          concurrency: 2,
+          signal: context.signal,
+        });
+        await writer.finish();
+        context.reporter.emit({ type: 'table:done', table: found.id, rows: 0, rawBytes: merged.outputBytes, bytes: merged.bytes, slices: 1, durationMs: Date.now() - t0 });
+        return;
+      }
       if (o.header !== false) {
         const line = Buffer.from(encodeHeader(narrowed.columns));
         await writer.write(gzip ? gzipSync(line) : line);
       }
-      const body = await source.openTable(found, { signal: context.signal, query });
-      context.reporter.emit({ type: 'table:start', table: found.id });
       let opened = false;
       const single = {
         writer: async (): Promise<ObjectWriter> => {

@@ -189,7 +189,10 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
       for (const t of rawTables) {
         const id = String(t.id);
         const bucketId = String((t.bucket as Json | undefined)?.id ?? id.split('.').slice(0, 2).join('.'));
-        if (skippedBuckets.has(bucketId)) continue;
+        if (skippedBuckets.has(bucketId)) {
+          skipped.push({ id, reason: `in ${bucketId}, which is skipped` });
+          continue;
+        }
         if (t.isAlias === true) {
           skipped.push({ id, reason: 'alias' });
           continue;

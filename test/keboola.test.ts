@@ -1,0 +1,187 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { parse } from 'csv-parse/sync';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { errorLines, removeTempFolders, runCli, tempFolder } from './helpers/cli.js';
+import { OTHER_BUCKET, rawS3Client } from './helpers/s3.js';
+import { startStorageApi, type StorageApiServer } from './keboola/server.js';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/keboola-project', import.meta.url));
+const TOKEN = 'kbc-test-token-7f3a9c-SECRET';
+const s3Endpoint = inject('s3Endpoint');
+
+async function server(options: Partial<Parameters<typeof startStorageApi>[0]> = {}): Promise<StorageApiServer> {
+  return startStorageApi({ s3Endpoint, bucket: OTHER_BUCKET, token: TOKEN, fixtureDir: FIXTURE, jobPolls: { waiting: 1, processing: 1 }, ...options });
+}
+
+function kbc(api: StorageApiServer, args: string[], token = TOKEN): ReturnType<typeof runCli> {
+  return runCli([...args, '--source', `keboola+${api.url}`], { env: { KBC_STORAGE_TOKEN: token, TAKEOUT_KEBOOLA_S3_ENDPOINT: s3Endpoint } });
+}
+
+async function s3Object(key: string): Promise<Buffer> {
+  const out = await rawS3Client(s3Endpoint).send(new GetObjectCommand({ Bucket: OTHER_BUCKET, Key: key }));
+  return Buffer.from(await out.Body!.transformToByteArray());
+}
+
+afterAll(removeTempFolders);
+
+describe('takeout run from the Storage API', () => {
+  let api: StorageApiServer;
+  let dest: string;
+  let result: Awaited<ReturnType<typeof runCli>>;
+
+  beforeAll(async () => {
+    api = await server();
+    dest = join(await tempFolder('kbc'), 'takeout');
+    result = await kbc(api, ['run', '--dest', dest, '--no-progress']);
+  });
+  afterAll(async () => api.stop());
+
+  it('ends complete, with linked buckets and aliases skipped and said so', async () => {
+    expect(result.code, result.stderr).toBe(0);
+    const manifest = JSON.parse(await readFile(join(dest, 'takeout-manifest.json'), 'utf8')) as { status: string; project: { skipped: { id: string }[] }; tables: { id: string }[] };
+    expect(manifest.status).toBe('complete');
+    expect(manifest.project.skipped.map((s) => s.id).sort()).toEqual(['out.c-shared', 'out.c-shared.customers']);
+    expect(manifest.tables.map((t) => t.id).sort()).toEqual(['in.c-main.customers', 'in.c-main.empty', 'in.c-main.orders', 'sys.c-keboola.runs']);
+    expect(result.stderr).toMatch(/skip\s+out\.c-shared: linked bucket/);
+  });
+
+  it('writes buckets.json and tables.json as the API answered them', async () => {
+    const fixtureBuckets = JSON.parse(await readFile(join(FIXTURE, 'buckets.json'), 'utf8')) as { id: string; sourceBucket?: unknown }[];
+    const buckets = JSON.parse(await readFile(join(dest, 'buckets.json'), 'utf8')) as unknown[];
+    expect(buckets).toEqual(fixtureBuckets.filter((b) => !b.sourceBucket));
+    const tables = JSON.parse(await readFile(join(dest, 'tables.json'), 'utf8')) as { id: string; columns: string[] }[];
+    expect(tables.map((t) => t.id).sort()).toEqual(['in.c-main.customers', 'in.c-main.empty', 'in.c-main.orders', 'sys.c-keboola.runs']);
+  });
+
+  it('writes configurations.json without rows or state, and each configuration with rows, state and every version', async () => {
+    const configurations = JSON.parse(await readFile(join(dest, 'configurations.json'), 'utf8')) as { id: string; configurations: Record<string, unknown>[] }[];
+    for (const component of configurations) {
+      for (const config of component.configurations) {
+        expect(config).not.toHaveProperty('rows');
+        expect(config).not.toHaveProperty('state');
+        const file = JSON.parse(await readFile(join(dest, 'configurations', component.id, `${String(config.id)}.json`), 'utf8')) as {
+          rows: { _versions: unknown[] }[];
+          state: unknown;
+          _versions: { version: number }[];
+        };
+        expect(file).toHaveProperty('state');
+        expect(file._versions.length).toBeGreaterThan(0);
+        for (const row of file.rows) expect(Array.isArray(row._versions)).toBe(true);
+      }
+    }
+  });
+
+  it('copies every slice byte for byte from the project S3, and the parts plus header give the table', async () => {
+    const manifest = JSON.parse(await readFile(join(dest, 'takeout-manifest.json'), 'utf8')) as {
+      tables: { id: string; columns: string[]; rows: number; slices: { key: string }[] }[];
+    };
+    const orders = manifest.tables.find((t) => t.id === 'in.c-main.orders')!;
+    expect(orders.slices.length).toBeGreaterThanOrEqual(3);
+    const file = [...api.state.files.values()].find((f) => f.tableId === 'in.c-main.orders')!;
+    expect(file.objectKeys.length).toBe(orders.slices.length);
+    for (const [i, key] of file.objectKeys.entries()) {
+      expect((await readFile(join(dest, orders.slices[i]!.key))).equals(await s3Object(key))).toBe(true);
+    }
+    const data = Buffer.concat(await Promise.all(orders.slices.map(async (s) => gunzipSync(await readFile(join(dest, s.key)))))).toString();
+    const source = parse(await readFile(join(FIXTURE, 'data', 'in.c-main.orders.csv'))) as string[][];
+    expect(source[0]).toEqual(orders.columns);
+    expect(parse(data)).toEqual(source.slice(1));
+    expect(orders.rows).toBe(source.length - 1);
+    const empty = manifest.tables.find((t) => t.id === 'in.c-main.empty')!;
+    expect(empty.slices).toEqual([]);
+  });
+
+  it('queues every export before polling any', () => {
+    const log = api.state.log.map((l) => l.endpoint);
+    const lastQueue = log.lastIndexOf('POST tables/{id}/export-async');
+    const firstPoll = log.indexOf('GET jobs/{id}');
+    expect(lastQueue).toBeGreaterThan(-1);
+    expect(lastQueue).toBeLessThan(firstPoll);
+  });
+
+  it('files merge of a table\'s parts with its tables.json header reproduces the table', async () => {
+    const out = join(await tempFolder('kbc-merge'), 'orders.csv');
+    const merged = await runCli(['files', 'download', join(dest, 'takeout-manifest.json'), '--table', 'in.c-main.orders', '-o', out, '-q']);
+    expect(merged.code, merged.stderr).toBe(0);
+    expect(parse(await readFile(out))).toEqual(parse(await readFile(join(FIXTURE, 'data', 'in.c-main.orders.csv'))));
+  });
+});
+
+describe('Storage API failures', () => {
+  it('a bad token is an authentication error (4), in one line, and the token is never printed', async () => {
+    const api = await server();
+    try {
+      const result = await kbc(api, ['run', '--dest', join(await tempFolder('kbc-bad'), 't'), '--json'], 'wrong-token-CANARY-12345');
+      expect(result.code).toBe(4);
+      expect(errorLines(result.stderr)).toHaveLength(1);
+      expect(result.stderr).toMatch(/tokens\/verify: HTTP 401/);
+      expect(result.stderr + result.stdout).not.toContain('CANARY-12345');
+    } finally {
+      await api.stop();
+    }
+  });
+
+  it('recovers from a 429 storm with Retry-After and from a maintenance window', async () => {
+    const api = await server({ faults: { rateLimit: { count: 3, retryAfterSeconds: 0 }, maintenance: { count: 2, retryAfterSeconds: 0 } } });
+    try {
+      const result = await kbc(api, ['run', '--dest', join(await tempFolder('kbc-429'), 't'), '-q']);
+      expect(result.code, result.stderr).toBe(0);
+      expect(api.state.log.filter((l) => l.status === 429)).toHaveLength(3);
+      expect(api.state.log.filter((l) => l.status === 503)).toHaveLength(2);
+    } finally {
+      await api.stop();
+    }
+  });
+
+  it('a failed export job fails its table (exit 3) with the job error in one line; the others complete', async () => {
+    const api = await server({ faults: { failingTables: ['in.c-main.customers'] } });
+    try {
+      const dest = join(await tempFolder('kbc-job'), 't');
+      const result = await kbc(api, ['run', '--dest', dest, '--no-progress']);
+      expect(result.code).toBe(3);
+      expect(result.stderr).toMatch(/in\.c-main\.customers: export job \d+ failed/);
+      const manifest = JSON.parse(await readFile(join(dest, 'takeout-manifest.json'), 'utf8')) as { status: string };
+      expect(manifest.status).toBe('partial');
+    } finally {
+      await api.stop();
+    }
+  });
+
+  it('fetches the file again when its credentials have expired', async () => {
+    const api = await server({ faults: { expiredCredentials: true } });
+    try {
+      const result = await kbc(api, ['run', '--dest', join(await tempFolder('kbc-exp'), 't'), '-q', '--include', 'in.c-main.orders']);
+      expect(result.code, result.stderr).toBe(0);
+      const fileGets = api.state.log.filter((l) => l.endpoint === 'GET files/{id}').length;
+      expect(fileGets).toBeGreaterThan(1);
+    } finally {
+      await api.stop();
+    }
+  });
+});
+
+describe('takeout table export from the Storage API', () => {
+  it('passes columns, where filters and limit to export-async and merges into one file with one header', async () => {
+    const api = await server();
+    try {
+      const out = join(await tempFolder('kbc-table'), 'subset.csv');
+      const source = parse(await readFile(join(FIXTURE, 'data', 'in.c-main.orders.csv'))) as string[][];
+      const [header, ...rows] = source;
+      const column = header![0]!;
+      const value = rows[0]![0]!;
+      const result = await kbc(api, ['table', 'export', 'in.c-main.orders', '-o', out, '-q', '--columns', column, '--where', `${column} eq ${value}`]);
+      expect(result.code, result.stderr).toBe(0);
+      const got = parse(await readFile(out)) as string[][];
+      expect(got[0]).toEqual([column]);
+      expect(got.slice(1)).toEqual(rows.filter((r) => r[0] === value).map((r) => [r[0]]));
+      const job = [...api.state.jobs.values()].at(-1)!;
+      expect(job.operationParams.export.whereFilters).toEqual([{ column, operator: 'eq', values: [value] }]);
+    } finally {
+      await api.stop();
+    }
+  });
+});

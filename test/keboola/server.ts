@@ -1,0 +1,737 @@
+/**
+ * A Keboola Storage API test server over a fixture project (fixtures/keboola-project/).
+ *
+ * Follows the documented API (see /work/shared/design/keboola-takeout.md §2): token verify, the
+ * unpaginated lists, paged configuration/row versions, table export-async → job polling → file
+ * with federated credentials, and the sliced export layout (manifest + headerless, all-quoted,
+ * individually gzipped `<key>_0_0_N.csv.gz` slices) written into an S3 bucket on s3rver.
+ *
+ * Faults (429, 503 maintenance, failing export jobs, bad token, expired credentials) are set
+ * through `options.faults` or later through the mutable `state.faults`. Every request is counted
+ * per endpoint in `state.requests` (key: `"<METHOD> <route pattern>"`, e.g. `"GET jobs/{id}"`).
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { parse } from 'csv-parse/sync';
+
+// ---------------------------------------------------------------- public types
+
+export interface RateLimitFault {
+  /** How many of the next matching requests get 429. Decremented as they are answered. */
+  count: number;
+  /** `Retry-After` header in seconds (default 1). */
+  retryAfterSeconds?: number;
+  /** Only requests to this endpoint key (e.g. `"GET jobs/{id}"`); default every endpoint. */
+  endpoint?: string;
+}
+
+export interface MaintenanceFault {
+  /** How many of the next matching requests get 503. Decremented as they are answered. */
+  count: number;
+  /** `Retry-After` header in seconds (default 1). */
+  retryAfterSeconds?: number;
+  estimatedEndTime?: string;
+  reason?: string;
+  /** Only requests to this endpoint key; default every endpoint. */
+  endpoint?: string;
+}
+
+export interface StorageApiFaults {
+  rateLimit?: RateLimitFault;
+  maintenance?: MaintenanceFault;
+  /** Table IDs whose export jobs end in `status: "error"`. */
+  failingTables?: string[];
+  /** The `error` of failing jobs (default code `storage.tableExport.failed`). */
+  jobError?: { code: string; message: string };
+  /** Every request is answered 401 as if the token were wrong. */
+  badToken?: boolean;
+  /** `GET files/{id}` returns credentials whose `Expiration` is already in the past. */
+  expiredCredentials?: boolean;
+}
+
+export interface StorageApiOptions {
+  /** s3rver endpoint, e.g. `inject('s3Endpoint')`. */
+  s3Endpoint: string;
+  /** The "project's S3" bucket exports are written into (use `takeout-other` in tests). */
+  bucket: string;
+  /** The one valid `X-StorageApi-Token`. */
+  token: string;
+  /** Directory of the fixture project (fixtures/keboola-project). */
+  fixtureDir: string;
+  faults?: StorageApiFaults;
+  /** Uncompressed bytes per slice before a new slice is started (default 20_000). */
+  sliceBytes?: number;
+  /** false: exports are one gzipped CSV object with a header, `isSliced: false` (default true). */
+  sliced?: boolean;
+  /** Polls of `GET jobs/{id}` answered `waiting`, then `processing`, before `success`/`error` (default 0 and 1). */
+  jobPolls?: { waiting?: number; processing?: number };
+  /** Lifetime of file credentials (default 12 h). */
+  credentialsTtlMs?: number;
+  /** Reuse the file of an identical earlier export with `cacheHit: true` (default true, like Keboola). */
+  cache?: boolean;
+  /** Prefix of every object key written (default `exp-15/<random>/`), so servers never collide. */
+  keyPrefix?: string;
+}
+
+export interface ExportParams {
+  gzip?: boolean;
+  columns?: string[] | string;
+  whereFilters?: Array<{ column: string; operator?: string; values: string[]; dataType?: string }>;
+  changedSince?: string | number;
+  changedUntil?: string | number;
+  limit?: number;
+  format?: string;
+  fileType?: string;
+  [key: string]: unknown;
+}
+
+export interface StorageJob {
+  id: number;
+  status: 'waiting' | 'processing' | 'success' | 'error';
+  url: string;
+  tableId: string;
+  operationName: 'tableExport';
+  operationParams: { export: ExportParams; queue: string };
+  createdTime: string;
+  startTime: string | null;
+  endTime: string | null;
+  runId: string | null;
+  results: { file: { id: number }; cacheHit: boolean } | null;
+  creatorToken: { id: string; description: string };
+  metrics: Record<string, unknown>;
+  error?: { code: string; message: string; exceptionId: string };
+}
+
+export interface StoredFile {
+  id: number;
+  created: string;
+  name: string;
+  /** Key of the sliced file: the manifest is `<key>manifest`, slices `<key>_0_0_N.csv.gz`. */
+  key: string;
+  sliced: boolean;
+  /** Slice keys in manifest order (sliced), or `[key]` (non-sliced). */
+  objectKeys: string[];
+  sizeBytes: number;
+  /** Data rows written (after filters/limit). */
+  rows: number;
+  tableId: string;
+}
+
+export interface StorageApiState {
+  /** Mutable: change faults between requests. */
+  faults: StorageApiFaults;
+  /** Requests per endpoint key, e.g. `state.requests['GET jobs/{id}']`. Faulted requests count too. */
+  requests: Record<string, number>;
+  /** Every request in order. */
+  log: Array<{ method: string; endpoint: string; path: string; status: number }>;
+  jobs: Map<number, StorageJob>;
+  files: Map<number, StoredFile>;
+  /** Polls seen per job id. */
+  jobPolls: Map<number, number>;
+}
+
+export interface StorageApiServer {
+  /** Base URL without a trailing slash, e.g. `http://127.0.0.1:PORT`; the API lives under `/v2/storage/`. */
+  url: string;
+  state: StorageApiState;
+  stop(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- fixture
+
+type Json = Record<string, unknown>;
+
+interface Fixture {
+  token: Json;
+  buckets: Json[];
+  tables: Json[];
+  components: Json[];
+  devBranches: Json[];
+}
+
+async function readJson<T>(file: string): Promise<T> {
+  return JSON.parse(await readFile(file, 'utf8')) as T;
+}
+
+async function loadFixture(dir: string): Promise<Fixture> {
+  const [token, buckets, tables, components, devBranches] = await Promise.all([
+    readJson<Json>(path.join(dir, 'token.json')),
+    readJson<Json[]>(path.join(dir, 'buckets.json')),
+    readJson<Json[]>(path.join(dir, 'tables.json')),
+    readJson<Json[]>(path.join(dir, 'components.json')),
+    readJson<Json[]>(path.join(dir, 'dev-branches.json')),
+  ]);
+  return { token, buckets, tables, components, devBranches };
+}
+
+// ---------------------------------------------------------------- helpers
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+const exceptionId = (): string => `exception-${randomBytes(16).toString('hex')}`;
+
+/** Keboola's timestamp form, e.g. 2024-06-02T11:00:00+0000. */
+const kbcTime = (date = new Date()): string => date.toISOString().replace(/\.\d{3}Z$/, '+0000');
+
+function includes(url: URL): Set<string> {
+  return new Set(
+    (url.searchParams.get('include') ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+}
+
+function pick<T extends Json>(item: T, drop: string[]): Json {
+  const out: Json = { ...item };
+  for (const key of drop) delete out[key];
+  return out;
+}
+
+function tableForList(table: Json, inc: Set<string>): Json {
+  const drop: string[] = [];
+  if (!inc.has('columns')) drop.push('columns');
+  if (!inc.has('buckets')) drop.push('bucket');
+  if (!inc.has('metadata')) drop.push('metadata');
+  if (!inc.has('columnMetadata')) drop.push('columnMetadata');
+  return pick(table, drop);
+}
+
+function page<T>(list: T[], url: URL): T[] {
+  const limit = Number(url.searchParams.get('limit') ?? 100);
+  const offset = Number(url.searchParams.get('offset') ?? 0);
+  if (!Number.isInteger(limit) || limit < 0 || !Number.isInteger(offset) || offset < 0) {
+    throw new HttpError(400, 'Invalid limit or offset', 'storage.validation');
+  }
+  return list.slice(offset, offset + limit);
+}
+
+const VERSION_BASE = ['version', 'created', 'versionIdentifier', 'creatorToken', 'changeDescription', 'isDeleted'];
+const VERSION_INCLUDABLE = ['name', 'description', 'configuration', 'state', 'isDisabled'];
+
+function versionForList(version: Json, inc: Set<string>): Json {
+  const out: Json = {};
+  for (const key of VERSION_BASE) if (key in version) out[key] = version[key];
+  for (const key of VERSION_INCLUDABLE) if (inc.has(key) && key in version) out[key] = version[key];
+  return out;
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A value quoted the way Snowflake unloads it: always in `"`, inner `"` doubled. */
+const quote = (value: string): string => `"${value.replace(/"/g, '""')}"`;
+const csvLine = (values: string[]): string => `${values.map(quote).join(',')}\n`;
+
+function toTime(value: string | number): number {
+  if (typeof value === 'number' || /^\d+$/.test(value)) return Number(value) * 1000;
+  const time = Date.parse(value);
+  if (Number.isNaN(time)) throw new HttpError(400, `Invalid date "${value}"`, 'storage.validation');
+  return time;
+}
+
+/** Numbers compare as numbers (or when `dataType` is numeric), everything else as strings. */
+function compare(a: string, b: string, dataType?: string): number {
+  const numericType = dataType !== undefined && /^(INTEGER|DOUBLE|NUMERIC|REAL|DECIMAL|BIGINT|FLOAT)$/i.test(dataType);
+  const looksNumeric = (v: string): boolean => v.trim() !== '' && !Number.isNaN(Number(v));
+  if (numericType || (dataType === undefined && looksNumeric(a) && looksNumeric(b))) return Number(a) - Number(b);
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+// ---------------------------------------------------------------- server
+
+const ROUTES: Array<{ method: string; pattern: RegExp; endpoint: string }> = [
+  { method: 'GET', pattern: /^tokens\/verify$/, endpoint: 'GET tokens/verify' },
+  { method: 'GET', pattern: /^dev-branches$/, endpoint: 'GET dev-branches' },
+  { method: 'GET', pattern: /^buckets$/, endpoint: 'GET buckets' },
+  { method: 'GET', pattern: /^buckets\/([^/]+)$/, endpoint: 'GET buckets/{id}' },
+  { method: 'GET', pattern: /^buckets\/([^/]+)\/tables$/, endpoint: 'GET buckets/{id}/tables' },
+  { method: 'GET', pattern: /^tables$/, endpoint: 'GET tables' },
+  { method: 'GET', pattern: /^tables\/([^/]+)$/, endpoint: 'GET tables/{id}' },
+  { method: 'POST', pattern: /^tables\/([^/]+)\/export-async$/, endpoint: 'POST tables/{id}/export-async' },
+  { method: 'GET', pattern: /^jobs\/(\d+)$/, endpoint: 'GET jobs/{id}' },
+  { method: 'GET', pattern: /^files\/(\d+)$/, endpoint: 'GET files/{id}' },
+  { method: 'GET', pattern: /^components$/, endpoint: 'GET components' },
+  { method: 'GET', pattern: /^components\/([^/]+)\/configs\/([^/]+)\/versions$/, endpoint: 'GET components/{c}/configs/{id}/versions' },
+  {
+    method: 'GET',
+    pattern: /^components\/([^/]+)\/configs\/([^/]+)\/rows\/([^/]+)\/versions$/,
+    endpoint: 'GET components/{c}/configs/{id}/rows/{r}/versions',
+  },
+];
+
+export async function startStorageApi(options: StorageApiOptions): Promise<StorageApiServer> {
+  const fixture = await loadFixture(options.fixtureDir);
+  const sliceBytes = options.sliceBytes ?? 20_000;
+  const sliced = options.sliced ?? true;
+  const pollsWaiting = options.jobPolls?.waiting ?? 0;
+  const pollsProcessing = options.jobPolls?.processing ?? 1;
+  const credentialsTtlMs = options.credentialsTtlMs ?? 12 * 3600_000;
+  const useCache = options.cache ?? true;
+  const keyPrefix = options.keyPrefix ?? `exp-15/${randomBytes(6).toString('hex')}/`;
+  const projectId = String((fixture.token.owner as Json | undefined)?.id ?? '1');
+  const creatorToken = { id: String(fixture.token.id), description: String(fixture.token.description) };
+
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const s3 = new S3Client({
+    endpoint: options.s3Endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+
+  const state: StorageApiState = {
+    faults: options.faults ?? {},
+    requests: {},
+    log: [],
+    jobs: new Map(),
+    files: new Map(),
+    jobPolls: new Map(),
+  };
+  let nextJobId = 700_000_001;
+  let nextFileId = 900_000_001;
+  const cache = new Map<string, number>();
+  let baseUrl = '';
+
+  const tableById = (id: string): Json => {
+    const table = fixture.tables.find((t) => t.id === id);
+    if (!table) {
+      const dot = id.lastIndexOf('.');
+      throw new HttpError(
+        404,
+        `The table "${id.slice(dot + 1)}" was not found in the bucket "${id.slice(0, dot)}" in the project "${projectId}"`,
+        'storage.tables.notFound',
+      );
+    }
+    return table;
+  };
+
+  async function tableRows(table: Json): Promise<{ header: string[]; rows: string[][] }> {
+    const source = table.isAlias ? String((table.sourceTable as Json).id) : String(table.id);
+    let text: string;
+    try {
+      text = await readFile(path.join(options.fixtureDir, 'data', `${source}.csv`), 'utf8');
+    } catch {
+      return { header: (table.columns as string[]) ?? [], rows: [] };
+    }
+    const records = parse(text, { relax_column_count: false }) as string[][];
+    const [header = [], ...rows] = records;
+    return { header, rows };
+  }
+
+  /** Applies the export params to the table's data. */
+  async function exportRows(table: Json, params: ExportParams): Promise<{ columns: string[]; rows: string[][] }> {
+    const { header, rows } = await tableRows(table);
+    const columns =
+      params.columns === undefined || params.columns === '' || (Array.isArray(params.columns) && params.columns.length === 0)
+        ? header
+        : Array.isArray(params.columns)
+          ? params.columns
+          : params.columns.split(',').map((c) => c.trim());
+    const indexOf = (column: string): number => {
+      const index = header.indexOf(column);
+      if (index === -1) throw new HttpError(400, `Column "${column}" not found in table "${String(table.id)}"`, 'storage.tables.columnNotFound');
+      return index;
+    };
+    const columnIndexes = columns.map(indexOf);
+    const filters = (params.whereFilters ?? []).map((f) => ({ ...f, index: indexOf(f.column), operator: f.operator ?? 'eq' }));
+    for (const f of filters) {
+      if (!['eq', 'ne', 'gt', 'ge', 'lt', 'le'].includes(f.operator)) {
+        throw new HttpError(400, `Invalid where operator "${f.operator}"`, 'storage.validation');
+      }
+      if (!Array.isArray(f.values)) throw new HttpError(400, 'whereFilters[].values must be an array', 'storage.validation');
+    }
+    // The fixture has no per-row timestamps: every row changed at the table's lastImportDate.
+    const changed = table.lastImportDate ? Date.parse(String(table.lastImportDate)) : Number.NaN;
+    let selected = rows;
+    if (params.changedSince !== undefined && params.changedSince !== '') {
+      const since = toTime(params.changedSince);
+      if (!(changed >= since)) selected = [];
+    }
+    if (params.changedUntil !== undefined && params.changedUntil !== '') {
+      const until = toTime(params.changedUntil);
+      if (!(changed < until)) selected = [];
+    }
+    selected = selected.filter((row) =>
+      filters.every((f) => {
+        const value = row[f.index] ?? '';
+        const values = f.values.map(String);
+        switch (f.operator) {
+          case 'eq':
+            return values.some((v) => compare(value, v, f.dataType) === 0);
+          case 'ne':
+            return values.every((v) => compare(value, v, f.dataType) !== 0);
+          case 'gt':
+            return values.some((v) => compare(value, v, f.dataType) > 0);
+          case 'ge':
+            return values.some((v) => compare(value, v, f.dataType) >= 0);
+          case 'lt':
+            return values.some((v) => compare(value, v, f.dataType) < 0);
+          default:
+            return values.some((v) => compare(value, v, f.dataType) <= 0);
+        }
+      }),
+    );
+    if (params.limit !== undefined && params.limit !== null && Number(params.limit) > 0) {
+      selected = selected.slice(0, Number(params.limit));
+    }
+    return { columns, rows: selected.map((row) => columnIndexes.map((i) => row[i] ?? '')) };
+  }
+
+  /** Produces the export into S3 and records the file. */
+  async function produceExport(job: StorageJob): Promise<StoredFile> {
+    const table = tableById(job.tableId);
+    const { columns, rows } = await exportRows(table, job.operationParams.export);
+    const id = nextFileId++;
+    const name = `${job.tableId}.csv.gz`;
+    const date = new Date().toISOString().slice(0, 10).replace(/-/g, '/');
+    const key = `${keyPrefix}${projectId}/table-exports/${job.tableId.replace(/\./g, '/')}/${date}/${id}.${name}`;
+    const put = (objectKey: string, body: Buffer | string, type: string): Promise<unknown> =>
+      s3.send(new PutObjectCommand({ Bucket: options.bucket, Key: objectKey, Body: body, ContentType: type }));
+    let sizeBytes = 0;
+    const objectKeys: string[] = [];
+    if (sliced) {
+      const slices: string[] = [];
+      let current = '';
+      for (const row of rows) {
+        current += csvLine(row);
+        if (Buffer.byteLength(current) >= sliceBytes) {
+          slices.push(current);
+          current = '';
+        }
+      }
+      if (current) slices.push(current);
+      for (const [index, text] of slices.entries()) {
+        const sliceKey = `${key}_0_0_${index}.csv.gz`;
+        const body = gzipSync(text);
+        sizeBytes += body.length;
+        await put(sliceKey, body, 'application/gzip');
+        objectKeys.push(sliceKey);
+      }
+      const manifest = { entries: objectKeys.map((k) => ({ url: `s3://${options.bucket}/${k}`, mandatory: true })) };
+      await put(`${key}manifest`, JSON.stringify(manifest), 'application/json');
+    } else {
+      const body = gzipSync(csvLine(columns) + rows.map(csvLine).join(''));
+      sizeBytes = body.length;
+      await put(key, body, 'application/gzip');
+      objectKeys.push(key);
+    }
+    const file: StoredFile = { id, created: kbcTime(), name, key, sliced, objectKeys, sizeBytes, rows: rows.length, tableId: job.tableId };
+    state.files.set(id, file);
+    return file;
+  }
+
+  async function advanceJob(job: StorageJob): Promise<void> {
+    if (job.status === 'success' || job.status === 'error') return;
+    const polls = (state.jobPolls.get(job.id) ?? 0) + 1;
+    state.jobPolls.set(job.id, polls);
+    if (polls <= pollsWaiting) return;
+    job.startTime ??= kbcTime();
+    if (polls <= pollsWaiting + pollsProcessing) {
+      job.status = 'processing';
+      return;
+    }
+    job.endTime = kbcTime();
+    if (state.faults.failingTables?.includes(job.tableId)) {
+      const error = state.faults.jobError ?? { code: 'storage.tableExport.failed', message: `Export of table "${job.tableId}" failed.` };
+      job.status = 'error';
+      job.error = { ...error, exceptionId: exceptionId() };
+      return;
+    }
+    const cacheKey = `${job.tableId} ${JSON.stringify(job.operationParams.export)}`;
+    const cached = useCache ? cache.get(cacheKey) : undefined;
+    if (cached !== undefined) {
+      job.status = 'success';
+      job.results = { file: { id: cached }, cacheHit: true };
+      return;
+    }
+    try {
+      const file = await produceExport(job);
+      if (useCache) cache.set(cacheKey, file.id);
+      job.status = 'success';
+      job.results = { file: { id: file.id }, cacheHit: false };
+    } catch (error) {
+      job.status = 'error';
+      const code = error instanceof HttpError ? error.code : 'storage.tableExport.failed';
+      job.error = { code, message: error instanceof Error ? error.message : String(error), exceptionId: exceptionId() };
+    }
+  }
+
+  function fileResponse(file: StoredFile): Json {
+    const expiration = new Date(state.faults.expiredCredentials ? Date.now() - 60_000 : Date.now() + credentialsTtlMs);
+    const urlKey = file.sliced ? `${file.key}manifest` : file.key;
+    return {
+      id: file.id,
+      created: file.created,
+      isPublic: false,
+      isSliced: file.sliced,
+      isEncrypted: true,
+      name: file.name,
+      url: `${options.s3Endpoint}/${options.bucket}/${urlKey.split('/').map(encodeURIComponent).join('/')}`,
+      provider: 'aws',
+      region: 'us-east-1',
+      sizeBytes: file.sizeBytes,
+      tags: ['table-export'],
+      maxAgeDays: 15,
+      runId: null,
+      runIds: [],
+      creatorToken,
+      fileType: 'csv',
+      s3Path: { bucket: options.bucket, key: file.key },
+      credentials: {
+        AccessKeyId: 'S3RVER',
+        SecretAccessKey: 'S3RVER',
+        SessionToken: randomBytes(24).toString('base64'),
+        Expiration: expiration.toISOString(),
+      },
+    };
+  }
+
+  async function handle(method: string, route: string, match: RegExpMatchArray, url: URL, req: IncomingMessage): Promise<[number, unknown]> {
+    const arg = (i: number): string => decodeURIComponent(match[i] ?? '');
+    switch (route) {
+      case 'GET tokens/verify':
+        return [200, fixture.token];
+      case 'GET dev-branches':
+        return [200, fixture.devBranches];
+      case 'GET buckets': {
+        const inc = includes(url);
+        return [200, fixture.buckets.map((b) => (inc.has('metadata') ? b : pick(b, ['metadata'])))];
+      }
+      case 'GET buckets/{id}': {
+        const bucket = fixture.buckets.find((b) => b.id === arg(1));
+        if (!bucket) throw new HttpError(404, `Bucket ${arg(1)} not found`, 'storage.buckets.notFound');
+        return [200, bucket];
+      }
+      case 'GET buckets/{id}/tables': {
+        if (!fixture.buckets.some((b) => b.id === arg(1))) throw new HttpError(404, `Bucket ${arg(1)} not found`, 'storage.buckets.notFound');
+        const inc = includes(url);
+        return [200, fixture.tables.filter((t) => (t.bucket as Json).id === arg(1)).map((t) => tableForList(t, inc))];
+      }
+      case 'GET tables': {
+        const inc = includes(url);
+        return [200, fixture.tables.map((t) => tableForList(t, inc))];
+      }
+      case 'GET tables/{id}':
+        return [200, tableById(arg(1))];
+      case 'POST tables/{id}/export-async': {
+        const table = tableById(arg(1));
+        const text = await readBody(req);
+        let params: ExportParams = {};
+        if (text.trim()) {
+          const type = req.headers['content-type'] ?? '';
+          if (type.includes('application/x-www-form-urlencoded')) {
+            params = Object.fromEntries(new URLSearchParams(text)) as ExportParams;
+          } else {
+            try {
+              params = JSON.parse(text) as ExportParams;
+            } catch {
+              throw new HttpError(400, 'Invalid JSON body', 'storage.validation');
+            }
+          }
+        }
+        if (params.fileType !== undefined && params.fileType !== 'csv') {
+          throw new HttpError(400, `fileType "${String(params.fileType)}" is not supported by the test server`, 'storage.validation');
+        }
+        if (params.format !== undefined && params.format !== 'rfc') {
+          throw new HttpError(400, `format "${String(params.format)}" is not supported by the test server`, 'storage.validation');
+        }
+        // Validate columns/filters now, like the API does synchronously.
+        await exportRows(table, params);
+        const id = nextJobId++;
+        const job: StorageJob = {
+          id,
+          status: 'waiting',
+          url: `${baseUrl}/v2/storage/jobs/${id}`,
+          tableId: String(table.id),
+          operationName: 'tableExport',
+          operationParams: { export: params, queue: 'main' },
+          createdTime: kbcTime(),
+          startTime: null,
+          endTime: null,
+          runId: null,
+          results: null,
+          creatorToken,
+          metrics: {},
+        };
+        state.jobs.set(id, job);
+        return [202, job];
+      }
+      case 'GET jobs/{id}': {
+        const job = state.jobs.get(Number(arg(1)));
+        if (!job) throw new HttpError(404, `Job ${arg(1)} not found`, 'storage.jobs.notFound');
+        await advanceJob(job);
+        return [200, job];
+      }
+      case 'GET files/{id}': {
+        const file = state.files.get(Number(arg(1)));
+        if (!file) throw new HttpError(404, `File ${arg(1)} not found`, 'storage.files.notFound');
+        const body = fileResponse(file);
+        if (url.searchParams.get('federationToken') !== '1' && url.searchParams.get('federationToken') !== 'true') {
+          delete body.credentials;
+        }
+        return [200, body];
+      }
+      case 'GET components': {
+        const inc = includes(url);
+        return [
+          200,
+          fixture.components.map((component) => ({
+            ...component,
+            configurations: (component.configurations as Json[]).map((config) => {
+              const drop: string[] = [];
+              if (!inc.has('configuration')) drop.push('configuration');
+              if (!inc.has('rows')) drop.push('rows');
+              if (!inc.has('state')) drop.push('state');
+              const out = pick(config, drop);
+              if (inc.has('rows') && !inc.has('state')) out.rows = (config.rows as Json[]).map((r) => pick(r, ['state']));
+              if (inc.has('rows') && !inc.has('configuration')) out.rows = (out.rows as Json[]).map((r) => pick(r, ['configuration']));
+              return out;
+            }),
+          })),
+        ];
+      }
+      case 'GET components/{c}/configs/{id}/versions':
+      case 'GET components/{c}/configs/{id}/rows/{r}/versions': {
+        const component = fixture.components.find((c) => c.id === arg(1));
+        if (!component) throw new HttpError(404, `Component ${arg(1)} not found`, 'storage.components.notFound');
+        const config = (component.configurations as Json[]).find((c) => c.id === arg(2));
+        if (!config) throw new HttpError(404, `Configuration ${arg(2)} not found`, 'storage.components.configurations.notFound');
+        let file = path.join(options.fixtureDir, 'versions', arg(1), `${arg(2)}.json`);
+        if (route.includes('rows')) {
+          if (!(config.rows as Json[]).some((r) => r.id === arg(3))) {
+            throw new HttpError(404, `Row ${arg(3)} not found`, 'storage.components.configurations.rows.notFound');
+          }
+          file = path.join(options.fixtureDir, 'versions', arg(1), arg(2), 'rows', `${arg(3)}.json`);
+        }
+        const versions = await readJson<Json[]>(file).catch(() => [] as Json[]);
+        const inc = includes(url);
+        return [200, page(versions, url).map((v) => versionForList(v, inc))];
+      }
+      default:
+        throw new HttpError(404, `Route ${method} ${url.pathname} not found`, 'notFound');
+    }
+  }
+
+  function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
+    res.end(text);
+  }
+
+  function takeFault<T extends { count: number; endpoint?: string }>(fault: T | undefined, endpoint: string): T | undefined {
+    if (!fault || fault.count <= 0) return undefined;
+    if (fault.endpoint && fault.endpoint !== endpoint) return undefined;
+    fault.count -= 1;
+    return fault;
+  }
+
+  const server = createServer((req, res) => {
+    const method = req.method ?? 'GET';
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    let rest = url.pathname.startsWith('/v2/storage/') ? url.pathname.slice('/v2/storage/'.length) : undefined;
+    if (rest !== undefined) rest = rest.replace(/^branch\/[^/]+\//, '').replace(/\/$/, '');
+    let endpoint = `${method} ${url.pathname}`;
+    let match: RegExpMatchArray | null = null;
+    if (rest !== undefined) {
+      for (const route of ROUTES) {
+        if (route.method !== method) continue;
+        match = rest.match(route.pattern);
+        if (match) {
+          endpoint = route.endpoint;
+          break;
+        }
+      }
+    }
+    state.requests[endpoint] = (state.requests[endpoint] ?? 0) + 1;
+    const entry = { method, endpoint, path: `${url.pathname}${url.search}`, status: 0 };
+    state.log.push(entry);
+    const reply = (status: number, body: unknown, headers?: Record<string, string>): void => {
+      entry.status = status;
+      send(res, status, body, headers);
+    };
+
+    void (async () => {
+      try {
+        const maintenance = takeFault(state.faults.maintenance, endpoint);
+        if (maintenance) {
+          const retryAfter = maintenance.retryAfterSeconds ?? 1;
+          reply(
+            503,
+            {
+              status: 'maintenance',
+              reason: maintenance.reason ?? 'Scheduled maintenance (test fault)',
+              estimatedEndTime: maintenance.estimatedEndTime ?? new Date(Date.now() + retryAfter * 1000).toISOString(),
+            },
+            { 'Retry-After': String(retryAfter) },
+          );
+          return;
+        }
+        const rateLimit = takeFault(state.faults.rateLimit, endpoint);
+        if (rateLimit) {
+          reply(
+            429,
+            { error: 'Too many requests. Please slow down.', code: 'tooManyRequests', exceptionId: exceptionId() },
+            { 'Retry-After': String(rateLimit.retryAfterSeconds ?? 1) },
+          );
+          return;
+        }
+        const token = req.headers['x-storageapi-token'];
+        if (state.faults.badToken || token !== options.token) {
+          // Drain the body so the client sees the answer cleanly.
+          if (method === 'POST') await readBody(req);
+          reply(401, { error: 'Invalid access token', code: 'storage.tokenInvalid', exceptionId: exceptionId() });
+          return;
+        }
+        if (!match) throw new HttpError(404, `Route ${method} ${url.pathname} not found`, 'notFound');
+        const [status, body] = await handle(method, endpoint, match, url, req);
+        reply(status, body);
+      } catch (error) {
+        if (error instanceof HttpError) {
+          reply(error.status, { error: error.message, code: error.code, exceptionId: exceptionId() });
+        } else {
+          reply(500, { error: error instanceof Error ? error.message : String(error), code: 'applicationError', exceptionId: exceptionId() });
+        }
+      }
+    })();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  baseUrl = `http://127.0.0.1:${port}`;
+
+  return {
+    url: baseUrl,
+    state,
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      s3.destroy();
+    },
+  };
+}
+
+/** A fresh random string, handy for `token`. */
+export const randomToken = (): string => `${randomUUID()}-${randomBytes(8).toString('hex')}`;
