@@ -185,3 +185,46 @@ describe('takeout table export from the Storage API', () => {
     }
   });
 });
+
+describe('takeout files download FILE_ID from the Storage API', () => {
+  it('merges a sliced file by id, with the header given by --columns', async () => {
+    const api = await server();
+    try {
+      const dest = join(await tempFolder('kbc-file'), 't');
+      expect((await kbc(api, ['run', '--dest', dest, '-q', '--include', 'in.c-main.orders'])).code).toBe(0);
+      const file = [...api.state.files.values()].find((f) => f.tableId === 'in.c-main.orders')!;
+      const source = parse(await readFile(join(FIXTURE, 'data', 'in.c-main.orders.csv'))) as string[][];
+      const out = join(await tempFolder('kbc-file-out'), 'orders.csv');
+      const result = await kbc(api, ['files', 'download', String(file.id), '-o', out, '-q', '--columns', source[0]!.join(',')]);
+      expect(result.code, result.stderr).toBe(0);
+      expect(parse(await readFile(out))).toEqual(source);
+    } finally {
+      await api.stop();
+    }
+  });
+
+  it('downloads a non-sliced file (one gzip with its own header) without adding another header', async () => {
+    const api = await server({ sliced: false });
+    try {
+      const out = join(await tempFolder('kbc-file-ns'), 'customers.csv');
+      expect((await kbc(api, ['table', 'export', 'in.c-main.customers', '-o', join(out, '..', 'first.csv'), '-q'])).code).toBe(0);
+      const file = [...api.state.files.values()].find((f) => f.tableId === 'in.c-main.customers')!;
+      const result = await kbc(api, ['files', 'download', String(file.id), '-o', out, '-q']);
+      expect(result.code, result.stderr).toBe(0);
+      expect(parse(await readFile(out))).toEqual(parse(await readFile(join(FIXTURE, 'data', 'in.c-main.customers.csv'))));
+    } finally {
+      await api.stop();
+    }
+  });
+
+  it('refuses what is not a file id', async () => {
+    const api = await server();
+    try {
+      const result = await kbc(api, ['files', 'download', '../etc/passwd', '-o', '-', '-q']);
+      expect(result.code).toBe(2);
+      expect(errorLines(result.stderr)).toHaveLength(1);
+    } finally {
+      await api.stop();
+    }
+  });
+});

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { Command } from 'commander';
 import type { Destination, DestinationOptions } from '../destinations/destination.js';
 import { openDestination } from '../destinations/registry.js';
+import { openSource } from '../sources/registry.js';
 import { TakeoutError } from '../errors.js';
 import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../layouts/keboola.js';
 import {
@@ -39,6 +40,8 @@ export const MERGE_OPTIONS: OptionSpec[] = [
 
 const DOWNLOAD_OPTIONS: OptionSpec[] = [
   ...MERGE_OPTIONS,
+  { key: 'source', flags: '-s, --source <uri>', description: 'with a Storage API file id as MANIFEST: the project, keboola+https://STACK', type: 'string' },
+  { key: 'token', flags: '--token <token>', description: 'Keboola Storage API token (prefer KBC_STORAGE_TOKEN)', type: 'string', secret: true },
   { key: 'allowBucket', flags: '--allow-bucket <bucket>', description: "also accept entries in this bucket (default: only the manifest's own bucket)", type: 'list', default: [] },
   { key: 'keepSlices', flags: '--keep-slices <dir>', description: 'also keep the downloaded slices in this folder', type: 'string' },
 ];
@@ -235,7 +238,7 @@ export function filesCommand(context: CommandContext): Command {
   const files = new Command('files').summary('download and merge sliced exports into one file');
 
   const download = new Command('download')
-    .argument('<manifest>', 'a manifest: local path or s3:// URL (Redshift/Storage API form, a takeout\'s manifests/<table>.manifest, or takeout-manifest.json with --table)')
+    .argument('<manifest>', 'a manifest: local path or s3:// URL (Redshift/Storage API form, a takeout\'s manifests/<table>.manifest, or takeout-manifest.json with --table), or a Storage API file id with --source keboola+https://STACK')
     .summary('fetch the slices a manifest lists and merge them into one file')
     .description(
       'Fetch the slices a manifest lists, in parallel, and write them in manifest order to one output: plain CSV\n' +
@@ -251,6 +254,20 @@ export function filesCommand(context: CommandContext): Command {
   download.action(async (manifestArg: string) => {
     const o = resolveOptions(download, downloadSpecs);
     await context.configure(o);
+    if (typeof o.source === 'string') {
+      // A Storage API file by id: its slices (or its one object, which has its own header) from the project's S3.
+      const project = await openSource(o.source, typeof o.token === 'string' ? { token: o.token } : {});
+      context.onClose(async () => project.close?.());
+      if (!project.openFile) throw new TakeoutError('USAGE', `--source ${project.description} has no files to download by id`);
+      const file = await project.openFile(manifestArg, { signal: context.signal });
+      const byLabel = new Map(file.slices.map((slice) => [slice.origin, slice]));
+      const plan: MergePlan = {
+        form: 'redshift',
+        entries: file.slices.map((slice) => ({ location: { kind: 'relative', key: slice.origin }, label: slice.origin, mandatory: true })),
+      };
+      await runMerge(context, file.header ? { ...o, header: false } : o, plan, (entry) => byLabel.get(entry.label)!.open(), o.keepSlices as string | undefined);
+      return;
+    }
     const open = s3Cache(destinationOptions(o));
     const source = await loadManifest(manifestArg, o, open);
     await runMerge(

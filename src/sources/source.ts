@@ -12,6 +12,8 @@ export interface Source {
   project(options?: ProjectOptions): Promise<ProjectDescriptor>;
   /** The body of one table, in the fastest form the source can produce. */
   openTable(table: TableDescriptor, options: OpenTableOptions): Promise<TableBody>;
+  /** Optional: a stored file by id (Storage API files): its slices, or one object that starts with a header. */
+  openFile?(fileId: string, options: OpenTableOptions): Promise<GzipSlicesBody>;
   /** Optional: learn every table that will be opened before the first is, e.g. to queue server-side exports up front. */
   prepare?(tables: TableDescriptor[], options: OpenTableOptions): Promise<void>;
   close?(): Promise<void>;
@@ -167,6 +169,8 @@ export interface CsvBody {
 export interface GzipSlicesBody {
   kind: 'gzip-slices';
   slices: GzipSlice[];
+  /** The data starts with its own header row (a non-sliced Storage API file). */
+  header?: boolean;
 }
 
 export interface GzipSlice {

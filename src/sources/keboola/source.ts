@@ -2,11 +2,12 @@ import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { Destination } from '../../destinations/destination.js';
 import { TakeoutError, toTakeoutError } from '../../errors.js';
-import { parseEntryUrl, parseManifestJson, readRedshiftManifest } from '../../manifests/read.js';
+import { parseManifestJson, readRedshiftManifest } from '../../manifests/read.js';
 import type {
   BucketDescriptor,
   ComponentDescriptor,
   ConfigurationDescriptor,
+  GzipSlicesBody,
   OpenTableOptions,
   ProjectDescriptor,
   Source,
@@ -156,6 +157,30 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
     return Buffer.concat(chunks).toString('utf8');
   }
 
+  /** A file's slices (or its one object, which then starts with a header), read with its temporary credentials. */
+  async function fileBody(fileId: string | number): Promise<GzipSlicesBody> {
+    let current = await fileStore(fileId);
+    const fresh = async (): Promise<Destination> => {
+      if (current.expires - Date.now() < CREDENTIAL_MARGIN_MS) current = await fileStore(fileId);
+      return current.store;
+    };
+    const { s3Path } = current.file;
+    if (!current.file.isSliced) {
+      return { kind: 'gzip-slices', header: true, slices: [{ origin: `file ${fileId}`, open: async () => (await fresh()).get(s3Path!.key) }] };
+    }
+    const manifestKey = `${s3Path!.key}manifest`;
+    const text = await readAll(await current.store.get(manifestKey));
+    const plan = readRedshiftManifest(parseManifestJson(text, `file ${fileId} manifest`), `file ${fileId} manifest`);
+    const slices = plan.entries.map((entry) => {
+      const location = entry.location;
+      if (location.kind !== 's3' || location.bucket !== s3Path!.bucket) {
+        throw new TakeoutError('INTEGRITY', `file ${fileId} manifest: slice ${entry.label} is not in the file's bucket ${s3Path!.bucket}`);
+      }
+      return { origin: entry.label, open: async () => (await fresh()).get(location.key) };
+    });
+    return { kind: 'gzip-slices', slices };
+  }
+
   return {
     description,
 
@@ -256,30 +281,18 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
       const results = job.results as { file?: { id: number | string } } | null | undefined;
       const fileId = results && !Array.isArray(results) ? results.file?.id : undefined;
       if (fileId === undefined) throw new TakeoutError('FAILED', `table ${table.id}: export job ${job.id} finished without a file`);
-      let current = await fileStore(fileId);
-      const fresh = async (): Promise<Destination> => {
-        if (current.expires - Date.now() < CREDENTIAL_MARGIN_MS) current = await fileStore(fileId);
-        return current.store;
-      };
-      const { s3Path } = current.file;
-      if (!current.file.isSliced) {
-        // One object with a header: gunzipped and sliced like any CSV.
-        const raw = await current.store.get(s3Path!.key);
-        const gunzip = createGunzip({ chunkSize: 1 << 20 });
-        raw.on('error', (error) => gunzip.destroy(error));
-        return { kind: 'csv', stream: raw.pipe(gunzip), hasHeader: true, origin: `file ${fileId}` };
-      }
-      const manifestKey = `${s3Path!.key}manifest`;
-      const text = await readAll(await current.store.get(manifestKey));
-      const plan = readRedshiftManifest(parseManifestJson(text, `file ${fileId} manifest`), `file ${fileId} manifest`);
-      const slices = plan.entries.map((entry) => {
-        const location = entry.location.kind === 's3' ? entry.location : parseEntryUrl(entry.label, manifestKey);
-        if (location.kind !== 's3' || location.bucket !== s3Path!.bucket) {
-          throw new TakeoutError('INTEGRITY', `file ${fileId} manifest: slice ${entry.label} is not in the file's bucket ${s3Path!.bucket}`);
-        }
-        return { origin: entry.label, open: async () => (await fresh()).get(location.key) };
-      });
-      return { kind: 'gzip-slices', slices };
+      const file = await fileBody(fileId);
+      if (!file.header) return file;
+      // One object with a header: gunzipped and sliced like any CSV.
+      const raw = await file.slices[0]!.open();
+      const gunzip = createGunzip({ chunkSize: 1 << 20 });
+      raw.on('error', (error) => gunzip.destroy(error));
+      return { kind: 'csv', stream: raw.pipe(gunzip), hasHeader: true, origin: `file ${fileId}` };
+    },
+
+    openFile(fileId: string): Promise<GzipSlicesBody> {
+      if (!/^\d+$/.test(fileId)) throw new TakeoutError('USAGE', `${description}: '${fileId}' is not a Storage API file id`);
+      return fileBody(fileId);
     },
 
     async close(): Promise<void> {
