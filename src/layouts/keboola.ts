@@ -53,6 +53,22 @@ export const BUCKET_ID_PATTERN = /^(in|out|sys)\.c-[A-Za-z0-9_-]+$/;
 /** Keboola table and bucket names: letters, digits, underscore and dash. */
 export const NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
 
+/** A `tables.json` item (a Storage API table) as a table descriptor, the raw object kept for writing back. */
+export function tableFromApi(t: Record<string, unknown>): TableDescriptor {
+  const id = String(t.id);
+  const bucket = t.bucket as { id?: unknown } | undefined;
+  return {
+    id,
+    bucketId: String(bucket?.id ?? id.split('.').slice(0, 2).join('.')),
+    name: String(t.name),
+    columns: (t.columns as string[] | undefined) ?? [],
+    primaryKey: (t.primaryKey as string[] | undefined) ?? [],
+    ...(typeof t.rowsCount === 'number' ? { rowsCount: t.rowsCount } : {}),
+    ...(typeof t.dataSizeBytes === 'number' ? { dataSizeBytes: t.dataSizeBytes } : {}),
+    raw: t,
+  };
+}
+
 export interface TableStats {
   rowsCount: number;
   dataSizeBytes: number;

@@ -15,6 +15,7 @@ import {
   TABLES_FILE,
   TAKEOUT_MANIFEST_FILE,
   sliceKey,
+  tableFromApi,
   tablePath,
 } from '../layouts/keboola.js';
 import type {
@@ -334,17 +335,7 @@ async function readTakeoutFolder(
   const tables: TableDescriptor[] = [];
   const slices = new Map<string, GzipSlice[]>();
   for (const t of rawTables as Record<string, unknown>[]) {
-    const bucket = t.bucket as { id?: string } | undefined;
-    const table: TableDescriptor = {
-      id: String(t.id),
-      bucketId: String(bucket?.id ?? String(t.id).split('.').slice(0, 2).join('.')),
-      name: String(t.name),
-      columns: (t.columns as string[] | undefined) ?? [],
-      primaryKey: (t.primaryKey as string[] | undefined) ?? [],
-      ...(typeof t.rowsCount === 'number' ? { rowsCount: t.rowsCount } : {}),
-      ...(typeof t.dataSizeBytes === 'number' ? { dataSizeBytes: t.dataSizeBytes } : {}),
-      raw: t,
-    };
+    const table = tableFromApi(t);
     tables.push(table);
     slices.set(table.id, await findSlices(folder, table, manifestTables.get(table.id)));
   }

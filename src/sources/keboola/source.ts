@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { Destination } from '../../destinations/destination.js';
 import { TakeoutError, toTakeoutError } from '../../errors.js';
+import { tableFromApi } from '../../layouts/keboola.js';
 import { parseManifestJson, readRedshiftManifest } from '../../manifests/read.js';
 import type {
   BucketDescriptor,
@@ -212,8 +213,8 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
       }
       const tables: TableDescriptor[] = [];
       for (const t of rawTables) {
-        const id = String(t.id);
-        const bucketId = String((t.bucket as Json | undefined)?.id ?? id.split('.').slice(0, 2).join('.'));
+        const table = tableFromApi(t);
+        const { id, bucketId } = table;
         if (skippedBuckets.has(bucketId)) {
           skipped.push({ id, reason: `in ${bucketId}, which is skipped` });
           continue;
@@ -222,16 +223,7 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
           skipped.push({ id, reason: 'alias' });
           continue;
         }
-        tables.push({
-          id,
-          bucketId,
-          name: String(t.name),
-          columns: (t.columns as string[] | undefined) ?? [],
-          primaryKey: (t.primaryKey as string[] | undefined) ?? [],
-          ...(typeof t.rowsCount === 'number' ? { rowsCount: t.rowsCount } : {}),
-          ...(typeof t.dataSizeBytes === 'number' ? { dataSizeBytes: t.dataSizeBytes } : {}),
-          raw: t,
-        });
+        tables.push(table);
       }
       const summaries = await client.get<Json[]>('components', { query: { include: 'configuration' } });
       const full = await client.get<Json[]>('components', { query: { include: 'configuration,rows,state' } });
