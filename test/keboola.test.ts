@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { errorLines, removeTempFolders, runCli, tempFolder } from './helpers/cli.js';
@@ -158,6 +158,26 @@ describe('Storage API failures', () => {
       expect(result.code, result.stderr).toBe(0);
       const fileGets = api.state.log.filter((l) => l.endpoint === 'GET files/{id}').length;
       expect(fileGets).toBeGreaterThan(1);
+    } finally {
+      await api.stop();
+    }
+  });
+});
+
+describe('a slice missing from the project S3', () => {
+  it('fails its table with not found (5), names the slice, and leaves no manifest', async () => {
+    const api = await server();
+    try {
+      const first = await kbc(api, ['run', '--dest', join(await tempFolder('kbc-miss1'), 't'), '-q', '--include', 'in.c-main.orders']);
+      expect(first.code, first.stderr).toBe(0);
+      const file = [...api.state.files.values()].find((f) => f.tableId === 'in.c-main.orders')!;
+      await rawS3Client(s3Endpoint).send(new DeleteObjectCommand({ Bucket: OTHER_BUCKET, Key: file.objectKeys[1]! }));
+      // The same export again is a cache hit on the same file, now with a hole in it.
+      const dest = join(await tempFolder('kbc-miss2'), 't');
+      const result = await kbc(api, ['run', '--dest', dest, '--no-progress', '--include', 'in.c-main.orders']);
+      expect(result.code).toBe(5);
+      expect(result.stderr).toContain(file.objectKeys[1]!.split('/').pop()!);
+      await expect(readFile(join(dest, 'takeout-manifest.json'))).rejects.toThrow();
     } finally {
       await api.stop();
     }
