@@ -7,6 +7,7 @@ import type { GzipSlicesBody, TableBody, TableDescriptor } from '../sources/sour
 import { NO_COMPRESSION, OrderedCompressor } from './compress.js';
 import { Slicer, type SliceRecord } from './slicer.js';
 import { RecordCounter } from './count.js';
+import { coalesce, mapLimitOrFail } from './chunks.js';
 
 /** Smallest block worth compressing on its own: below this gzip's per-member overhead and ratio suffer. */
 const MIN_BLOCK_BYTES = 16 * 1024;
@@ -58,7 +59,7 @@ export async function writeTableSlices(
   try {
     const slices =
       body.kind === 'gzip-slices'
-        ? await copySlices(table, body, { ...options, onSlice })
+        ? await copySlices(body, { ...options, onSlice })
         : await encodeSlices(table, body, { ...options, onSlice });
     return {
       slices,
@@ -130,74 +131,95 @@ async function encodeSlices(
   }
 }
 
+/** Slices copied at once: copies wait on two networks, so a few in flight keep both cores busy (each holds an upload's parts). */
+const COPY_CONCURRENCY = 3;
+
 /** Copies gzipped slices byte for byte, hashing them and counting rows on the way (which also proves the gzip is whole). */
-async function copySlices(table: TableDescriptor, body: GzipSlicesBody, options: TableWriteOptions): Promise<SliceRecord[]> {
+async function copySlices(body: GzipSlicesBody, options: TableWriteOptions): Promise<SliceRecord[]> {
   const records: SliceRecord[] = [];
-  for (const [index, slice] of body.slices.entries()) {
-    options.signal?.throwIfAborted();
-    const key = options.keyFor(index);
-    const writer = await options.destination.writer(key, { contentType: 'application/gzip' });
-    const sha256 = createHash('sha256');
-    const md5 = options.md5 ? createHash('md5') : undefined;
-    const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
-    const counter = new RecordCounter();
-    let rawBytes = 0;
-    const counted = (async () => {
-      for await (const chunk of gunzip as AsyncIterable<Buffer>) {
-        rawBytes += chunk.length;
-        counter.push(chunk);
-      }
-    })();
-    counted.catch(() => undefined);
-    let bytes = 0;
-    try {
-      const stream = await slice.open();
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        options.signal?.throwIfAborted();
-        sha256.update(chunk);
-        md5?.update(chunk);
-        bytes += chunk.length;
-        if (!gunzip.write(chunk)) await new Promise<void>((resolve) => gunzip.once('drain', resolve));
-        await writer.write(chunk);
-        options.onProgress?.({ rawBytes: 0, bytes: chunk.length, rows: 0 });
-      }
-      gunzip.end();
-      try {
-        await counted;
-      } catch (error) {
-        throw new TakeoutError('INTEGRITY', `${slice.origin}: corrupt gzip (${(error as Error).message})`);
-      }
-      const digest = sha256.digest('hex');
-      if (slice.bytes !== undefined && slice.bytes !== bytes) {
-        throw new TakeoutError('INTEGRITY', `${slice.origin}: ${bytes} bytes, the manifest says ${slice.bytes}`);
-      }
-      if (slice.sha256 !== undefined && slice.sha256 !== digest) {
-        throw new TakeoutError('INTEGRITY', `${slice.origin}: sha256 ${digest} does not match the manifest`);
-      }
-      const rows = counter.end();
-      if (slice.rows !== undefined && slice.rows !== rows) {
-        throw new TakeoutError('INTEGRITY', `${slice.origin}: ${rows} rows, the manifest says ${slice.rows}`);
-      }
-      const done = await writer.finish();
-      const record: SliceRecord = {
-        key,
-        index,
-        bytes,
-        rawBytes,
-        rows,
-        sha256: digest,
-        ...(md5 ? { md5: md5.digest('base64') } : {}),
-        ...(done.etag ? { etag: done.etag } : {}),
-      };
-      records.push(record);
-      options.onProgress?.({ rawBytes, bytes: 0, rows });
-      options.onSlice?.(record);
-    } catch (error) {
-      gunzip.destroy();
-      await writer.abort();
-      throw error;
+  const done = new Map<number, SliceRecord>();
+  let reported = 0;
+  // Slices finish in any order; they are reported (and recorded) in slice order.
+  const report = (): void => {
+    for (let next = done.get(reported); next; next = done.get(reported)) {
+      records.push(next);
+      options.onProgress?.({ rawBytes: next.rawBytes, bytes: 0, rows: next.rows });
+      options.onSlice?.(next);
+      done.delete(reported++);
     }
+  };
+  try {
+    await mapLimitOrFail(body.slices, COPY_CONCURRENCY, async (slice, index) => {
+      done.set(index, await copySlice(slice, index, options));
+      report();
+    });
+  } catch (error) {
+    // Slices that landed after a gap were never reported: the caller cannot know to remove them.
+    await options.destination.delete([...done.values()].map((r) => r.key)).catch(() => undefined);
+    throw error;
   }
-  void table;
   return records;
+}
+
+async function copySlice(slice: GzipSlicesBody['slices'][number], index: number, options: TableWriteOptions): Promise<SliceRecord> {
+  options.signal?.throwIfAborted();
+  const key = options.keyFor(index);
+  const writer = await options.destination.writer(key, { contentType: 'application/gzip' });
+  const sha256 = createHash('sha256');
+  const md5 = options.md5 ? createHash('md5') : undefined;
+  const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
+  const counter = new RecordCounter();
+  let rawBytes = 0;
+  const counted = (async () => {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      rawBytes += chunk.length;
+      counter.push(chunk);
+    }
+  })();
+  counted.catch(() => undefined);
+  let bytes = 0;
+  try {
+    const stream = await slice.open();
+    for await (const chunk of coalesce(stream as AsyncIterable<Buffer>)) {
+      options.signal?.throwIfAborted();
+      sha256.update(chunk);
+      md5?.update(chunk);
+      bytes += chunk.length;
+      if (!gunzip.write(chunk)) await new Promise<void>((resolve) => gunzip.once('drain', resolve));
+      await writer.write(chunk);
+      options.onProgress?.({ rawBytes: 0, bytes: chunk.length, rows: 0 });
+    }
+    gunzip.end();
+    try {
+      await counted;
+    } catch (error) {
+      throw new TakeoutError('INTEGRITY', `${slice.origin}: corrupt gzip (${(error as Error).message})`);
+    }
+    const digest = sha256.digest('hex');
+    if (slice.bytes !== undefined && slice.bytes !== bytes) {
+      throw new TakeoutError('INTEGRITY', `${slice.origin}: ${bytes} bytes, the manifest says ${slice.bytes}`);
+    }
+    if (slice.sha256 !== undefined && slice.sha256 !== digest) {
+      throw new TakeoutError('INTEGRITY', `${slice.origin}: sha256 ${digest} does not match the manifest`);
+    }
+    const rows = counter.end();
+    if (slice.rows !== undefined && slice.rows !== rows) {
+      throw new TakeoutError('INTEGRITY', `${slice.origin}: ${rows} rows, the manifest says ${slice.rows}`);
+    }
+    const finished = await writer.finish();
+    return {
+      key,
+      index,
+      bytes,
+      rawBytes,
+      rows,
+      sha256: digest,
+      ...(md5 ? { md5: md5.digest('base64') } : {}),
+      ...(finished.etag ? { etag: finished.etag } : {}),
+    };
+  } catch (error) {
+    gunzip.destroy();
+    await writer.abort();
+    throw error;
+  }
 }
