@@ -26,7 +26,7 @@ import { COMPRESS_IN_FLIGHT } from './compress.js';
 import type { Emit, RunPlan, RunSummary } from './events.js';
 import { mapLimit } from './limit.js';
 import type { SliceRecord } from './slicer.js';
-import { writeTableSlices } from './table.js';
+import { COPY_CONCURRENCY, GUNZIP_CHUNK_BYTES, writeTableSlices } from './table.js';
 import { formatBytes } from './units.js';
 
 export interface RunOptions {
@@ -335,10 +335,11 @@ function blockBytesFor(options: RunOptions): number {
 
 /**
  * The bound on buffered data: per table at most COMPRESS_IN_FLIGHT blocks queued or compressing plus the one
- * being filled (raw and compressed copies: ×2), and the destination's parts in flight plus the one filling.
+ * being filled (raw and compressed copies: ×2) and the destination's parts in flight plus the one filling;
+ * a table whose slices are copied as they are (Storage API) has COPY_CONCURRENCY uploads open instead.
  */
 export function memoryBound(options: Pick<RunOptions, 'sliceBytes' | 'partBytes' | 'partConcurrency'>, tables: number): number {
   const block = Math.min(DEFAULT_BLOCK_BYTES, options.sliceBytes);
   const parts = options.partBytes > 0 ? (options.partConcurrency + 1) * options.partBytes : 0;
-  return tables * ((COMPRESS_IN_FLIGHT + 1) * block * 2 + parts);
+  return tables * Math.max((COMPRESS_IN_FLIGHT + 1) * block * 2 + parts, COPY_CONCURRENCY * (parts + GUNZIP_CHUNK_BYTES));
 }

@@ -12,7 +12,7 @@ import { coalesce, mapLimitOrFail } from './chunks.js';
 /** Smallest block worth compressing on its own: below this gzip's per-member overhead and ratio suffer. */
 const MIN_BLOCK_BYTES = 16 * 1024;
 /** gunzip output chunk for counting rows of copied slices (1 MiB doubles gunzip speed over the default). */
-const GUNZIP_CHUNK_BYTES = 1 << 20;
+export const GUNZIP_CHUNK_BYTES = 1 << 20;
 
 /** What the slicer needs of a destination; a single output file implements just this. */
 export type SliceSink = Pick<Destination, 'writer' | 'delete'>;
@@ -132,7 +132,7 @@ async function encodeSlices(
 }
 
 /** Slices copied at once: copies wait on two networks, so a few in flight keep both cores busy (each holds an upload's parts). */
-const COPY_CONCURRENCY = 3;
+export const COPY_CONCURRENCY = 3;
 
 /** Copies gzipped slices byte for byte, hashing them and counting rows on the way (which also proves the gzip is whole). */
 async function copySlices(body: GzipSlicesBody, options: TableWriteOptions): Promise<SliceRecord[]> {
