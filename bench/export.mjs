@@ -14,15 +14,14 @@
 // (process start to exit, so takeout's Node startup counts). Tools are interleaved within each run
 // and their order rotates from run to run, so machine noise hits all alike; medians are reported.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   BENCH, BUCKET, OUT, ROOT, S3_KEY, awsEnv, checkSummary, cleanEnv, cleanupPaths, disturbed, ensureInput, firstLine, fmtMB, folderBytes, log, lpad, mb,
   measureQuietly, median, note, pad, parseSummary, probeAws, run, snapshotBuild, startS3rver, stopS3rver, tail, waitQuiet, warnIfStaleBuild, which,
-} from './lib.mjs';
+ parseBenchArgs } from './lib.mjs';
 
 // takeout is run from a copy of bin/, dist/ and package.json taken at start (see snapshotBuild), so a
 // rebuild while the benchmark runs cannot mix two builds; node_modules still resolve from ROOT.
@@ -35,49 +34,23 @@ let s3rver;
 // ---------------------------------------------------------------- arguments
 
 function parseArgs(argv) {
-  const env = process.env;
-  const flag = (name) => env[name] !== undefined && env[name] !== '' && env[name] !== '0' && env[name] !== 'false';
-  const o = {
-    size: Number(env.BENCH_SIZE ?? 500),
-    runs: Number(env.BENCH_RUNS ?? 3),
-    rssSize: Number(env.BENCH_RSS_SIZE ?? 2048),
-    skipS3: flag('BENCH_SKIP_S3'),
-    skipRss: flag('BENCH_SKIP_RSS'),
-    keep: flag('BENCH_KEEP'),
-    noWait: flag('BENCH_NO_WAIT'),
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const [name, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) usage(`${name} needs a value`);
-      return v;
-    };
-    switch (name) {
-      case '--size': o.size = Number(value()); break;
-      case '--runs': o.runs = Number(value()); break;
-      case '--rss-size': o.rssSize = Number(value()); break;
-      case '--skip-s3': o.skipS3 = true; break;
-      case '--skip-rss': o.skipRss = true; break;
-      case '--keep': o.keep = true; break;
-      case '--no-wait': o.noWait = true; break;
-      case '-h': case '--help':
-        process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 15).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
-        process.exit(0);
-        break;
-      default: usage(`unknown argument ${a}`);
-    }
-  }
-  if (!(o.size > 0)) usage('--size must be a positive number of MB');
-  if (!(Number.isInteger(o.runs) && o.runs > 0)) usage('--runs must be a positive integer');
-  if (!(o.rssSize > 0)) usage('--rss-size must be a positive number of MB');
-  return o;
-}
-
-function usage(message) {
-  process.stderr.write(`bench/export.mjs: ${message}\nusage: node bench/export.mjs [--size MB] [--runs N] [--rss-size MB] [--skip-s3] [--skip-rss] [--keep] [--no-wait]\n`);
-  process.exit(2);
+  return parseBenchArgs(argv, {
+    script: import.meta.url,
+    spec: {
+      '--size': { key: 'size', type: 'number', env: 'BENCH_SIZE', default: 500 },
+      '--runs': { key: 'runs', type: 'number', env: 'BENCH_RUNS', default: 3 },
+      '--rss-size': { key: 'rssSize', type: 'number', env: 'BENCH_RSS_SIZE', default: 2048 },
+      '--skip-s3': { key: 'skipS3', type: 'flag', env: 'BENCH_SKIP_S3' },
+      '--skip-rss': { key: 'skipRss', type: 'flag', env: 'BENCH_SKIP_RSS' },
+      '--keep': { key: 'keep', type: 'flag', env: 'BENCH_KEEP' },
+      '--no-wait': { key: 'noWait', type: 'flag', env: 'BENCH_NO_WAIT' },
+    },
+    check: (o) =>
+      !(o.size > 0) ? '--size must be a positive number of MB'
+      : !(Number.isInteger(o.runs) && o.runs > 0) ? '--runs must be a positive integer'
+      : !(o.rssSize > 0) ? '--rss-size must be a positive number of MB'
+      : undefined,
+  });
 }
 
 /** Output size of a stdout-only compressor, measured once per input and tool version (untimed) and cached. */

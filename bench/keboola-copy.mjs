@@ -34,18 +34,18 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import {
   BUCKET, OUT, ROOT, S3_KEY, awsEnv, cleanEnv, cleanupPaths, disturbed, firstLine, fmtMB, log, lpad, mb, measureQuietly, median, note, pad,
   parseSummary, probeAws, run, snapshotBuild, startS3rver, stopS3rver, tail, warnIfStaleBuild,
-} from './lib.mjs';
+ parseBenchArgs } from './lib.mjs';
 
 const gzip = promisify(gzipCb);
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -58,45 +58,20 @@ const COLUMNS = ['id', 'payload', 'category', 'amount'];
 // ---------------------------------------------------------------- arguments
 
 function parseArgs(argv) {
-  const env = process.env;
-  const flag = (name) => env[name] !== undefined && env[name] !== '' && env[name] !== '0' && env[name] !== 'false';
-  const o = {
-    gzSize: Number(env.BENCH_GZ_SIZE ?? 1100),
-    sliceSize: Number(env.BENCH_SLICE_SIZE ?? 100),
-    runs: Number(env.BENCH_RUNS ?? 3),
-    noWait: flag('BENCH_NO_WAIT'),
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const [name, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) usage(`${name} needs a value`);
-      return v;
-    };
-    switch (name) {
-      case '--gz-size': o.gzSize = Number(value()); break;
-      case '--slice-size': o.sliceSize = Number(value()); break;
-      case '--runs': o.runs = Number(value()); break;
-      case '--no-wait': o.noWait = true; break;
-      case '-h': case '--help': {
-        const lines = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1);
-        process.stdout.write(lines.slice(0, lines.findIndex((l) => !l.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
-        process.exit(0);
-        break;
-      }
-      default: usage(`unknown argument ${a}`);
-    }
-  }
-  if (!(o.gzSize > 0)) usage('--gz-size must be a positive number of MB');
-  if (!(o.sliceSize > 0)) usage('--slice-size must be a positive number of MB');
-  if (!(Number.isInteger(o.runs) && o.runs > 0)) usage('--runs must be a positive integer');
-  return o;
-}
-
-function usage(message) {
-  process.stderr.write(`bench/keboola-copy.mjs: ${message}\nusage: node bench/keboola-copy.mjs [--gz-size MB] [--slice-size MB] [--runs N] [--no-wait]\n`);
-  process.exit(2);
+  return parseBenchArgs(argv, {
+    script: import.meta.url,
+    spec: {
+      '--gz-size': { key: 'gzSize', type: 'number', env: 'BENCH_GZ_SIZE', default: 1100 },
+      '--slice-size': { key: 'sliceSize', type: 'number', env: 'BENCH_SLICE_SIZE', default: 100 },
+      '--runs': { key: 'runs', type: 'number', env: 'BENCH_RUNS', default: 3 },
+      '--no-wait': { key: 'noWait', type: 'flag', env: 'BENCH_NO_WAIT' },
+    },
+    check: (o) =>
+      !(o.gzSize > 0) ? '--gz-size must be a positive number of MB'
+      : !(o.sliceSize > 0) ? '--slice-size must be a positive number of MB'
+      : !(Number.isInteger(o.runs) && o.runs > 0) ? '--runs must be a positive integer'
+      : undefined,
+  });
 }
 
 // ---------------------------------------------------------------- state

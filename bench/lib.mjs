@@ -462,3 +462,51 @@ export async function measureQuietly(name, attempt, { noWait = false } = {}) {
   }
   return { outcome, discarded };
 }
+
+// ---------------------------------------------------------------- arguments
+
+const truthy = (value) => value !== undefined && value !== '' && value !== '0' && value !== 'false';
+
+/**
+ * Parses a bench script's arguments: `--name value`, `--name=value` and boolean flags, each with an
+ * environment default. `spec` maps a flag to `{ key, type: 'number'|'string'|'flag', env?, default? }`;
+ * `check(o)` returns an error message or undefined. `--help` prints the script's leading `//` comment.
+ */
+export function parseBenchArgs(argv, { script, spec, check = () => undefined }) {
+  const name = path.basename(fileURLToPath(script));
+  const usageLine = Object.entries(spec)
+    .map(([flag, s]) => (s.type === 'flag' ? `[${flag}]` : `[${flag} ${s.key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).toUpperCase()}]`))
+    .join(' ');
+  const usage = (message) => {
+    process.stderr.write(`bench/${name}: ${message}\nusage: node bench/${name} ${usageLine}\n`);
+    process.exit(2);
+  };
+  const o = {};
+  for (const s of Object.values(spec)) {
+    const fromEnv = s.env ? process.env[s.env] : undefined;
+    if (s.type === 'flag') o[s.key] = truthy(fromEnv);
+    else if (fromEnv !== undefined && fromEnv !== '') o[s.key] = s.type === 'number' ? Number(fromEnv) : fromEnv;
+    else o[s.key] = s.default;
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '-h' || arg === '--help') {
+      const lines = readFileSync(fileURLToPath(script), 'utf8').split('\n').slice(1);
+      process.stdout.write(lines.slice(0, lines.findIndex((l) => !l.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+      process.exit(0);
+    }
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const s = spec[flag];
+    if (!s) usage(`unknown argument ${arg}`);
+    if (s.type === 'flag') {
+      o[s.key] = true;
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) usage(`${flag} needs a value`);
+    o[s.key] = s.type === 'number' ? Number(value) : value;
+  }
+  const problem = check(o);
+  if (problem) usage(problem);
+  return o;
+}

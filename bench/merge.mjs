@@ -21,16 +21,15 @@
 // Work folder: bench/out/merge-<tag>/ (git-ignored). MB = 10^6 bytes; MB/s = output bytes / wall-clock
 // seconds of the whole command (process start to exit, so takeout's Node startup counts).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import {
   BUCKET, OUT, ROOT, S3_KEY, awsEnv, checkSummary, cleanupPaths, disturbed, ensureInput, firstLine, fmtMB, log, lpad, mb, measureQuietly,
   median, note, pad, parseSummary, probeAws, run, snapshotBuild, startS3rver, stopS3rver, tail, warnIfStaleBuild, which,
-} from './lib.mjs';
+ parseBenchArgs } from './lib.mjs';
 
 const PREFIX = 'bench-merge';
 const TABLE_KEY = 'in/c-bench';
@@ -45,49 +44,22 @@ const TARGET_RSS_MB = 150;
 // ---------------------------------------------------------------- arguments
 
 function parseArgs(argv) {
-  const env = process.env;
-  const flag = (name) => env[name] !== undefined && env[name] !== '' && env[name] !== '0' && env[name] !== 'false';
-  const o = {
-    size: Number(env.BENCH_SIZE ?? 1024),
-    runs: Number(env.BENCH_RUNS ?? 3),
-    sliceSize: env.BENCH_SLICE_SIZE ?? '32MB',
-    skipSweep: flag('BENCH_SKIP_SWEEP'),
-    keep: flag('BENCH_KEEP'),
-    noWait: flag('BENCH_NO_WAIT'),
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const [name, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) usage(`${name} needs a value`);
-      return v;
-    };
-    switch (name) {
-      case '--size': o.size = Number(value()); break;
-      case '--runs': o.runs = Number(value()); break;
-      case '--slice-size': o.sliceSize = value(); break;
-      case '--skip-sweep': o.skipSweep = true; break;
-      case '--keep': o.keep = true; break;
-      case '--no-wait': o.noWait = true; break;
-      case '-h': case '--help': {
-        const lines = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1);
-        process.stdout.write(lines.slice(0, lines.findIndex((l) => !l.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
-        process.exit(0);
-        break;
-      }
-      default: usage(`unknown argument ${a}`);
-    }
-  }
-  if (!(o.size > 0)) usage('--size must be a positive number of MB');
-  if (!(Number.isInteger(o.runs) && o.runs > 0)) usage('--runs must be a positive integer');
-  if (!/^\d+(\.\d+)?\s*[kKmMgG]?i?[bB]?$/.test(o.sliceSize)) usage('--slice-size must be a size such as 32MB');
-  return o;
-}
-
-function usage(message) {
-  process.stderr.write(`bench/merge.mjs: ${message}\nusage: node bench/merge.mjs [--size MB] [--runs N] [--slice-size SIZE] [--skip-sweep] [--keep] [--no-wait]\n`);
-  process.exit(2);
+  return parseBenchArgs(argv, {
+    script: import.meta.url,
+    spec: {
+      '--size': { key: 'size', type: 'number', env: 'BENCH_SIZE', default: 1024 },
+      '--runs': { key: 'runs', type: 'number', env: 'BENCH_RUNS', default: 3 },
+      '--slice-size': { key: 'sliceSize', type: 'string', env: 'BENCH_SLICE_SIZE', default: '32MB' },
+      '--skip-sweep': { key: 'skipSweep', type: 'flag', env: 'BENCH_SKIP_SWEEP' },
+      '--keep': { key: 'keep', type: 'flag', env: 'BENCH_KEEP' },
+      '--no-wait': { key: 'noWait', type: 'flag', env: 'BENCH_NO_WAIT' },
+    },
+    check: (o) =>
+      !(o.size > 0) ? '--size must be a positive number of MB'
+      : !(Number.isInteger(o.runs) && o.runs > 0) ? '--runs must be a positive integer'
+      : !/^\d+(\.\d+)?\s*[kKmMgG]?i?[bB]?$/.test(o.sliceSize) ? '--slice-size must be a size such as 32MB'
+      : undefined,
+  });
 }
 
 // ---------------------------------------------------------------- state

@@ -23,12 +23,11 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { clearTimeout, setTimeout } from 'node:timers';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import {
   OUT, ROOT, cleanEnv, cleanupPaths, disturbed, firstLine, fmtMB, folderBytes, log, lpad, mb, measureQuietly, median, note, pad, parseSummary, run,
   sleep, snapshotBuild, tail, track, warnIfStaleBuild,
-} from './lib.mjs';
+ parseBenchArgs } from './lib.mjs';
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
 /** The session takeout sets (src/sources/postgres.ts), given to psql too. */
@@ -38,44 +37,20 @@ const COPY = '\\copy (SELECT * FROM public.big) to stdout csv force quote *';
 // ---------------------------------------------------------------- arguments
 
 function parseArgs(argv) {
-  const env = process.env;
-  const flag = (name) => env[name] !== undefined && env[name] !== '' && env[name] !== '0' && env[name] !== 'false';
-  const o = {
-    rows: Number(env.BENCH_PG_ROWS ?? 7_000_000),
-    runs: Number(env.BENCH_RUNS ?? 3),
-    url: env.BENCH_PG_URL || undefined,
-    keep: flag('BENCH_KEEP'),
-    noWait: flag('BENCH_NO_WAIT'),
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const [name, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) usage(`${name} needs a value`);
-      return v;
-    };
-    switch (name) {
-      case '--rows': o.rows = Number(value()); break;
-      case '--runs': o.runs = Number(value()); break;
-      case '--url': o.url = value(); break;
-      case '--keep': o.keep = true; break;
-      case '--no-wait': o.noWait = true; break;
-      case '-h': case '--help':
-        process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 18).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
-        process.exit(0);
-        break;
-      default: usage(`unknown argument ${a}`);
-    }
-  }
-  if (!(Number.isInteger(o.rows) && o.rows > 0)) usage('--rows must be a positive integer');
-  if (!(Number.isInteger(o.runs) && o.runs > 0)) usage('--runs must be a positive integer');
-  return o;
-}
-
-function usage(message) {
-  process.stderr.write(`bench/pg-export.mjs: ${message}\nusage: node bench/pg-export.mjs [--rows N] [--runs N] [--url postgres://…] [--keep] [--no-wait]\n`);
-  process.exit(2);
+  return parseBenchArgs(argv, {
+    script: import.meta.url,
+    spec: {
+      '--rows': { key: 'rows', type: 'number', env: 'BENCH_PG_ROWS', default: 7_000_000 },
+      '--runs': { key: 'runs', type: 'number', env: 'BENCH_RUNS', default: 3 },
+      '--url': { key: 'url', type: 'string', env: 'BENCH_PG_URL' },
+      '--keep': { key: 'keep', type: 'flag', env: 'BENCH_KEEP' },
+      '--no-wait': { key: 'noWait', type: 'flag', env: 'BENCH_NO_WAIT' },
+    },
+    check: (o) =>
+      !(Number.isInteger(o.rows) && o.rows > 0) ? '--rows must be a positive integer'
+      : !(Number.isInteger(o.runs) && o.runs > 0) ? '--runs must be a positive integer'
+      : undefined,
+  });
 }
 
 // ---------------------------------------------------------------- processes
