@@ -8,6 +8,7 @@ import type { Resolved } from './options.js';
 import { filesCommand } from './files.js';
 import { runCommand } from './run.js';
 import { tableCommand } from './table.js';
+import { verifyCommand } from './verify.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -75,6 +76,7 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
     for (const sub of group.commands) sub.exitOverride();
     program.addCommand(group);
   }
+  program.addCommand(verifyCommand(context, io.stderr).exitOverride());
 
   try {
     await program.parseAsync(argv as string[]);

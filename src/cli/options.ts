@@ -57,6 +57,7 @@ export const S3_OPTIONS: OptionSpec[] = [
   { key: 'expectedBucketOwner', flags: '--expected-bucket-owner <account>', description: 'fail unless the bucket belongs to this account id', type: 'string' },
   { key: 'partSize', flags: '--part-size <size>', description: 'multipart part size', type: 'size', default: '8MB', min: MIN_PART_BYTES, max: MAX_PART_BYTES },
   { key: 'partConcurrency', flags: '--part-concurrency <n>', description: 'parts of one upload in flight', type: 'int', default: 4, min: 1, max: 64 },
+  { key: 'requestTimeout', flags: '--request-timeout <ms>', description: 'give up on an S3 request (and retry it) after this many ms without an answer (default: 120000)', type: 'int', min: 100 },
 ];
 
 /** Register options on a command without defaults, so the source of each value can be told apart. */
@@ -194,6 +195,7 @@ export function destinationOptions(o: Resolved): DestinationOptions {
   if (str('expectedBucketOwner')) s3.expectedBucketOwner = str('expectedBucketOwner')!;
   if (typeof o.partSize === 'number') s3.partSize = o.partSize;
   if (typeof o.partConcurrency === 'number') s3.partConcurrency = o.partConcurrency;
+  if (typeof o.requestTimeout === 'number') s3.requestTimeoutMs = o.requestTimeout;
   if (s3.accessKeyId && !s3.secretAccessKey) throw new TakeoutError('USAGE', '--access-key-id needs --secret-access-key');
   if (s3.sseKmsKeyId && s3.sse !== 'aws:kms') throw new TakeoutError('USAGE', '--sse-kms-key-id needs --sse aws:kms');
   return { s3 };

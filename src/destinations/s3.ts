@@ -373,7 +373,8 @@ function buildClient(s3: S3Options, region: string, endpoint: string | undefined
       requestTimeout,
       // Without this a request past requestTimeout only logs a warning and keeps waiting.
       throwOnRequestTimeout: true,
-      socketTimeout: SOCKET_TIMEOUT_MS,
+      // An idle socket never outlives a shorter request timeout.
+      socketTimeout: Math.min(SOCKET_TIMEOUT_MS, requestTimeout),
       logger: SILENT_LOGGER,
     }),
   };
@@ -531,7 +532,10 @@ class S3Writer implements ObjectWriter {
       params: { ...this.context.params(this.fullKey, this.options), Body: body },
       partSize: this.context.partSize,
       queueSize: this.context.queueSize,
-      leavePartsOnError: false,
+      // lib-storage would abort the multipart upload itself, and when that abort fails its error replaces the
+      // part's (the user sees "405 MethodNotAllowed" instead of the 500 that broke the upload). teardown()
+      // aborts the upload and ignores the abort's own failure, so the real error is the one reported.
+      leavePartsOnError: true,
     });
     const outcome = upload.done().then(
       (result): Outcome => ({ ok: true, etag: result.ETag }),

@@ -1,0 +1,117 @@
+import type { Readable } from 'node:stream';
+import { Command } from 'commander';
+import type { Destination } from '../destinations/destination.js';
+import { openDestination } from '../destinations/registry.js';
+import { ERROR_CODES, TakeoutError, toTakeoutError } from '../errors.js';
+import { TAKEOUT_MANIFEST_FILE } from '../layouts/keboola.js';
+import { MAX_MANIFEST_BYTES, parseManifestJson, readTakeoutManifest } from '../manifests/read.js';
+import type { TakeoutManifest } from '../manifests/takeout.js';
+import { problemLine, verifyTakeout, type VerifyReport } from '../manifests/verify.js';
+import { formatBytes } from '../pipeline/units.js';
+import { redact, redactValue } from '../reporting/redact.js';
+import { errorLine } from '../reporting/reporter.js';
+import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec } from './options.js';
+import type { CommandContext } from './context.js';
+
+export const VERIFY_OPTIONS: OptionSpec[] = [
+  { key: 'concurrency', flags: '-c, --concurrency <n>', description: 'files read and checked at once', type: 'int', default: 4, min: 1, max: 16 },
+];
+
+const ALL = [...VERIFY_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS];
+
+async function readManifest(destination: Destination, dest: string): Promise<TakeoutManifest> {
+  const origin = `${dest.replace(/\/+$/, '')}/${TAKEOUT_MANIFEST_FILE}`;
+  const info = await destination.head(TAKEOUT_MANIFEST_FILE);
+  if (!info) {
+    throw new TakeoutError('NOT_FOUND', `${dest}: no ${TAKEOUT_MANIFEST_FILE}: not a takeout, or an unfinished one`, {
+      hint: `${TAKEOUT_MANIFEST_FILE} is written last; a run that was interrupted leaves none`,
+    });
+  }
+  if (info.size > MAX_MANIFEST_BYTES) throw new TakeoutError('INTEGRITY', `${origin}: larger than ${MAX_MANIFEST_BYTES} bytes, not a manifest`);
+  let stream: Readable;
+  try {
+    stream = await destination.get(TAKEOUT_MANIFEST_FILE);
+  } catch (error) {
+    throw toTakeoutError(error, origin);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_MANIFEST_BYTES) {
+        stream.destroy();
+        throw new TakeoutError('INTEGRITY', `${origin}: larger than ${MAX_MANIFEST_BYTES} bytes, not a manifest`);
+      }
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    throw toTakeoutError(error, origin);
+  }
+  const manifest = readTakeoutManifest(parseManifestJson(Buffer.concat(chunks).toString('utf8'), origin), origin);
+  if (manifest.status !== 'complete' && manifest.status !== 'partial') {
+    throw new TakeoutError('INTEGRITY', `${origin}: status ${JSON.stringify(manifest.status)} is neither complete nor partial`);
+  }
+  return manifest;
+}
+
+function failedTables(manifest: TakeoutManifest): string[] {
+  return manifest.tables.filter((t) => t.status === 'failed').map((t) => t.id);
+}
+
+export function verifyCommand(context: CommandContext, stderr: NodeJS.WritableStream): Command {
+  const command = new Command('verify')
+    .argument('<dest>', 'the takeout: a local folder or s3://bucket/prefix')
+    .summary('check a takeout against its manifest: missing, extra and corrupt files')
+    .description(
+      'Re-read a takeout and check every file against takeout-manifest.json: the size and sha256 of every file, and\n' +
+        'for table slices gzip integrity, the bytes they inflate to and their row counts. Files the manifest does not\n' +
+        'list are reported as extra. Exits 6 (integrity) when anything is wrong, 3 when the takeout verifies but is\n' +
+        'partial (some tables failed when it was taken), 0 otherwise. With --json one report goes to stdout.',
+    );
+  addOptions(command, ALL);
+  command.addHelpText(
+    'after',
+    '\nExamples:\n' +
+      '  takeout verify ./takeout-20250101-120000\n' +
+      '  takeout verify s3://backups/kbc/ --region eu-central-1 --json\n',
+  );
+  command.action(async (dest: string) => {
+    const o = resolveOptions(command, ALL);
+    await context.configure(o);
+    const json = o.json === true;
+    const quiet = o.quiet === true;
+    const line = (text: string): void => {
+      stderr.write(`${redact(text)}\n`);
+    };
+    const destination = await openDestination(dest, destinationOptions(o));
+    context.onClose(async () => destination.close?.());
+    const manifest = await readManifest(destination, dest);
+    const report: VerifyReport = await verifyTakeout({ destination, manifest, concurrency: o.concurrency as number, signal: context.signal });
+    const failed = failedTables(manifest);
+
+    if (json) {
+      context.io.stdout.write(
+        `${JSON.stringify(redactValue({ ...report, takeout: manifest.status, ...(manifest.status === 'partial' ? { failedTables: failed } : {}) }))}\n`,
+      );
+    } else {
+      for (const problem of report.problems) line(problemLine(problem));
+    }
+    if (manifest.status === 'partial') {
+      line(`takeout: warning: the takeout is partial: ${failed.length} table${failed.length === 1 ? '' : 's'} failed when it was taken${failed.length ? ` (${failed.join(', ')})` : ''}`);
+    }
+    const files = `${report.checked} file${report.checked === 1 ? '' : 's'}, ${formatBytes(report.bytes)}`;
+    if (report.status === 'problems') {
+      const n = report.problems.length;
+      const error = new TakeoutError('INTEGRITY', `verified ${files}: ${n} problem${n === 1 ? '' : 's'} in ${destination.description}`);
+      if (!json) throw error;
+      // The report on stdout is the whole answer; an error object there too would make it two.
+      stderr.write(`${errorLine(error)}\n`);
+      context.setExitCode(ERROR_CODES.INTEGRITY);
+      return;
+    }
+    if (!quiet && !json) line(`verified ${files}: all good`);
+    if (manifest.status === 'partial') context.setExitCode(ERROR_CODES.PARTIAL);
+  });
+  return command;
+}
