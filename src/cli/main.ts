@@ -5,6 +5,7 @@ import { registerSecret, redact } from '../reporting/redact.js';
 import { createReporter, PlainReporter, type Reporter, type ReporterKind } from '../reporting/reporter.js';
 import type { CommandContext } from './context.js';
 import type { Resolved } from './options.js';
+import { cleanupCommand } from './cleanup.js';
 import { filesCommand } from './files.js';
 import { runCommand } from './run.js';
 import { tableCommand } from './table.js';
@@ -77,6 +78,7 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
     program.addCommand(group);
   }
   program.addCommand(verifyCommand(context, io.stderr).exitOverride());
+  program.addCommand(cleanupCommand(context, io.stderr).exitOverride());
 
   try {
     await program.parseAsync(argv as string[]);

@@ -27,10 +27,28 @@ export interface Destination {
   /** Remove objects; missing ones are not an error. */
   delete(keys: readonly string[]): Promise<void>;
 
+  /**
+   * Optional: what crashed runs left behind (a SIGKILL sends no abort): incomplete multipart uploads
+   * under an S3 prefix, temp files in a local folder. Only items started before `now - olderThanMs`.
+   */
+  leftovers?(olderThanMs: number): AsyncIterable<Leftover>;
+  /** Optional, with `leftovers`: abort the multipart upload or remove the temp file. Gone already is not an error. */
+  removeLeftover?(item: Leftover): Promise<void>;
+
   /** Check the destination can be reached and written, before any data moves. Throws a TakeoutError. */
   preflight?(): Promise<void>;
   /** Release sockets and handles. */
   close?(): Promise<void>;
+}
+
+/** Something a crashed run left behind; `key` is relative to the destination root. */
+export interface Leftover {
+  key: string;
+  kind: 'multipart-upload' | 'temp-file';
+  /** When the upload was initiated, or the temp file last modified. */
+  started?: Date;
+  /** The multipart upload id. */
+  id?: string;
 }
 
 export interface WriteOptions {

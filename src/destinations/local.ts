@@ -10,6 +10,7 @@ import type {
   ByteRange,
   Destination,
   DestinationOptions,
+  Leftover,
   ObjectInfo,
   ObjectWriter,
   WriteOptions,
@@ -474,6 +475,38 @@ class LocalDestination implements Destination {
     }
   }
 
+  /** Temp files (`.<name>.<random>.takeout-tmp`) anywhere below the root, last modified before the cutoff. */
+  async *leftovers(olderThanMs: number): AsyncIterable<Leftover> {
+    const root = await this.readableRoot();
+    if (root === undefined) return;
+    // 0 takes every temp file, even one modified while the folder is walked.
+    const cutoff = olderThanMs > 0 ? Date.now() - olderThanMs : Number.POSITIVE_INFINITY;
+    const found: Leftover[] = [];
+    await this.walkTemps(root, '', cutoff, found);
+    found.sort((a, b) => compareKeys(a.key, b.key));
+    yield* found;
+  }
+
+  async removeLeftover(item: Leftover): Promise<void> {
+    if (item.kind !== 'temp-file' || !isTempName(path.posix.basename(item.key))) {
+      throw new TakeoutError('USAGE', `${item.key} is not a takeout temp file of ${this.description}`, { details: { key: item.key } });
+    }
+    const root = await this.readableRoot();
+    if (root === undefined) return;
+    const file = joinInside(root, item.key);
+    const folder = path.dirname(file);
+    try {
+      if ((await realpath(folder)) !== folder) throw symlinkRefused(folder);
+      const info = await lstat(file);
+      if (!info.isFile()) return;
+      await unlink(file);
+    } catch (error) {
+      const code = errnoOf(error);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw mapFsError(error, file, 'remove');
+    }
+  }
+
   async close(): Promise<void> {
     // Nothing held open between calls.
   }
@@ -570,6 +603,34 @@ class LocalDestination implements Destination {
     }
     if (real !== file) throw symlinkRefused(file);
     return file;
+  }
+
+  private async walkTemps(folder: string, keyPrefix: string, cutoff: number, found: Leftover[]): Promise<void> {
+    let entries;
+    try {
+      entries = await readdir(folder, { withFileTypes: true });
+    } catch (error) {
+      const code = errnoOf(error);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw mapFsError(error, folder, 'list');
+    }
+    for (const entry of entries) {
+      const key = `${keyPrefix}${entry.name}`;
+      // Names takeout could never have written are not its business.
+      if (keyProblem(key) !== undefined) continue;
+      if (entry.isDirectory()) {
+        await this.walkTemps(path.join(folder, entry.name), `${key}/`, cutoff, found);
+      } else if (entry.isFile() && isTempName(entry.name)) {
+        const file = path.join(folder, entry.name);
+        try {
+          const info = await lstat(file);
+          if (info.mtimeMs < cutoff) found.push({ key, kind: 'temp-file', started: info.mtime });
+        } catch (error) {
+          if (errnoOf(error) !== 'ENOENT') throw mapFsError(error, file, 'list');
+        }
+      }
+      // Symlinks are never followed.
+    }
   }
 
   private async walk(folder: string, keyPrefix: string, wanted: string, found: ObjectInfo[]): Promise<void> {

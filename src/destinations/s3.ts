@@ -12,6 +12,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -27,6 +28,7 @@ import type {
   ByteRange,
   Destination,
   DestinationOptions,
+  Leftover,
   ObjectInfo,
   ObjectWriter,
   S3Options,
@@ -826,6 +828,57 @@ class S3Destination implements Destination {
           throw error;
         });
       }
+    }
+  }
+
+  /** Incomplete multipart uploads under the prefix (ListMultipartUploads, every page), initiated before the cutoff. */
+  async *leftovers(olderThanMs: number): AsyncIterable<Leftover> {
+    const cutoff = Date.now() - olderThanMs;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const page = await this.send('ListMultipartUploads', this.prefix || undefined, () =>
+        this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            ...(this.prefix === '' ? {} : { Prefix: this.prefix }),
+            ...(keyMarker === undefined ? {} : { KeyMarker: keyMarker }),
+            ...(uploadIdMarker === undefined ? {} : { UploadIdMarker: uploadIdMarker }),
+            ...this.ownerParam(),
+          }),
+        ),
+      );
+      for (const upload of page.Uploads ?? []) {
+        if (upload.Key === undefined || upload.UploadId === undefined || !upload.Key.startsWith(this.prefix)) continue;
+        const key = upload.Key.slice(this.prefix.length);
+        if (key === '') continue;
+        const started = upload.Initiated;
+        // An upload with no start time cannot be shown to be old: only `--older-than 0` takes it.
+        if (olderThanMs > 0 && (started === undefined || started.getTime() >= cutoff)) continue;
+        yield { key, kind: 'multipart-upload', id: upload.UploadId, ...(started === undefined ? {} : { started }) };
+      }
+      if (!page.IsTruncated) return;
+      if (page.NextKeyMarker === undefined || (page.NextKeyMarker === keyMarker && page.NextUploadIdMarker === uploadIdMarker)) {
+        throw new TakeoutError('FAILED', `listing multipart uploads in s3://${this.bucket}/${this.prefix} was truncated without a new marker`);
+      }
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
+  }
+
+  async removeLeftover(item: Leftover): Promise<void> {
+    if (item.kind !== 'multipart-upload' || item.id === undefined || item.key === '') {
+      throw new TakeoutError('USAGE', `${item.key} is not a multipart upload of ${this.description}`, { details: { key: item.key } });
+    }
+    const fullKey = this.prefix + item.key;
+    try {
+      await this.client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: fullKey, UploadId: item.id, ...this.ownerParam() }),
+      );
+    } catch (error) {
+      // Completed or aborted since it was listed: nothing left to clean.
+      if ((error as SdkErrorShape | undefined)?.name === 'NoSuchUpload' || (error as SdkErrorShape | undefined)?.Code === 'NoSuchUpload') return;
+      throw this.map(error, 'AbortMultipartUpload', fullKey);
     }
   }
 

@@ -105,6 +105,7 @@ export function readTakeoutManifest(value: unknown, origin: string): TakeoutMani
     throw integrity(origin, `manifest format version ${JSON.stringify(value.formatVersion)} is not one this takeout reads (${TAKEOUT_MANIFEST_VERSION})`);
   }
   if (!Array.isArray(value.tables)) throw integrity(origin, 'manifest has no "tables" list');
+  if (!value.tables.every((t) => isRecord(t) && typeof t.id === 'string')) throw integrity(origin, 'every entry of "tables" must be an object with an id');
   return value as unknown as TakeoutManifest;
 }
 

@@ -11,6 +11,8 @@ import type { AddressInfo, Socket } from 'node:net';
 export type FaultAction =
   /** Answer with this status and an S3 XML error body, without forwarding (the request body is drained first). */
   | { kind: 'status'; status: number; code: string; message?: string }
+  /** Answer with exactly this status, headers and body, without forwarding (the request body is drained first). */
+  | { kind: 'respond'; status: number; headers?: Record<string, string>; body?: string }
   /** Accept the request (reading its body) and never answer. */
   | { kind: 'stall' }
   /** Destroy the client socket at once. */
@@ -138,6 +140,16 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
           record.status = action.status;
           const body = s3ErrorBody(action.code, action.message ?? `injected ${action.code}`);
           res.writeHead(action.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+          res.end(body);
+        });
+        return;
+      }
+      case 'respond': {
+        req.resume();
+        req.on('end', () => {
+          record.status = action.status;
+          const body = action.body ?? '';
+          res.writeHead(action.status, { ...action.headers, 'content-length': Buffer.byteLength(body) });
           res.end(body);
         });
         return;

@@ -1,0 +1,113 @@
+import { Command } from 'commander';
+import type { Leftover } from '../destinations/destination.js';
+import { openDestination } from '../destinations/registry.js';
+import { TakeoutError } from '../errors.js';
+import { redact, redactValue } from '../reporting/redact.js';
+import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec } from './options.js';
+import type { CommandContext } from './context.js';
+
+export const CLEANUP_OPTIONS: OptionSpec[] = [
+  { key: 'olderThan', flags: '--older-than <age>', description: 'only leftovers older than this: 30m, 24h, 7d, or 0 for all', type: 'string', default: '24h' },
+  { key: 'dryRun', flags: '-n, --dry-run', description: 'list what would be aborted or removed, change nothing', type: 'boolean', default: false },
+];
+
+const ALL = [...CLEANUP_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS];
+
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `30m`, `24h`, `7d`, `90s` or `0` → milliseconds. */
+export function parseAge(text: string, origin = '--older-than'): number {
+  const trimmed = text.trim().toLowerCase();
+  if (/^0+$/.test(trimmed)) return 0;
+  const match = /^(\d+)\s*([smhd])$/.exec(trimmed);
+  const ms = match ? Number(match[1]) * UNIT_MS[match[2]!]! : Number.NaN;
+  if (!Number.isSafeInteger(ms)) {
+    throw new TakeoutError('USAGE', `${origin}: '${text}' is not an age`, { hint: 'use a number with a unit: 30m, 24h, 7d (or 0 for everything)' });
+  }
+  return ms;
+}
+
+/** A key as it can be shown on one line: quoted when it holds control characters. */
+function shownKey(key: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(key) ? JSON.stringify(key) : key;
+}
+
+function itemLine(item: Leftover, dryRun: boolean): string {
+  const key = shownKey(item.key);
+  if (item.kind === 'multipart-upload') {
+    const started = item.started ? ` (started ${item.started.toISOString()})` : '';
+    return `${dryRun ? 'would abort' : 'aborted'} multipart upload ${key}${started}`;
+  }
+  return `${dryRun ? 'would remove' : 'removed'} temp file ${key}`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+export function cleanupCommand(context: CommandContext, stderr: NodeJS.WritableStream): Command {
+  const command = new Command('cleanup')
+    .argument('<dest>', 'a destination: a local folder or s3://bucket/prefix')
+    .summary('abort incomplete multipart uploads and remove temp files that crashed runs left behind')
+    .description(
+      'A run killed with SIGKILL (or a crashed machine) cannot abort its uploads. Under an S3 prefix this lists the\n' +
+        'incomplete multipart uploads (ListMultipartUploads) initiated more than --older-than ago and aborts them;\n' +
+        'in a local folder it removes takeout temp files (.NAME.RANDOM.takeout-tmp) last modified that long ago.\n' +
+        'Nothing else is touched. --dry-run only lists. With --json one object per item goes to stdout, the summary last.',
+    );
+  addOptions(command, ALL);
+  command.addHelpText(
+    'after',
+    '\nExamples:\n' +
+      '  takeout cleanup s3://backups/kbc/ --region eu-central-1 --dry-run\n' +
+      '  takeout cleanup ./takeouts --older-than 0\n',
+  );
+  command.action(async (dest: string) => {
+    const o = resolveOptions(command, ALL);
+    const olderThanMs = parseAge(String(o.olderThan ?? '24h'));
+    await context.configure(o);
+    const json = o.json === true;
+    const quiet = o.quiet === true;
+    const dryRun = o.dryRun === true;
+    const line = (text: string): void => {
+      stderr.write(`${redact(text)}\n`);
+    };
+    const emit = (value: Record<string, unknown>): void => {
+      context.io.stdout.write(`${JSON.stringify(redactValue(value))}\n`);
+    };
+    const destination = await openDestination(dest, destinationOptions(o));
+    context.onClose(async () => destination.close?.());
+    if (!destination.leftovers || !destination.removeLeftover) {
+      throw new TakeoutError('USAGE', `${destination.description} cannot be cleaned up: it does not list leftovers`);
+    }
+    let uploads = 0;
+    let temps = 0;
+    for await (const item of destination.leftovers(olderThanMs)) {
+      if (context.signal.aborted) throw new TakeoutError('INTERRUPTED', 'cleanup interrupted');
+      if (!dryRun) await destination.removeLeftover(item);
+      if (item.kind === 'multipart-upload') uploads += 1;
+      else temps += 1;
+      if (json) {
+        emit({
+          type: 'cleanup:item',
+          action: item.kind === 'multipart-upload' ? (dryRun ? 'would-abort' : 'aborted') : dryRun ? 'would-remove' : 'removed',
+          kind: item.kind,
+          key: item.key,
+          ...(item.started ? { started: item.started.toISOString() } : {}),
+          ...(item.id === undefined ? {} : { uploadId: item.id }),
+        });
+      } else if (!quiet) {
+        line(itemLine(item, dryRun));
+      }
+    }
+    if (json) {
+      emit({ type: 'cleanup:summary', destination: destination.description, dryRun, olderThanMs, multipartUploads: uploads, tempFiles: temps });
+    } else if (!quiet) {
+      const what = `${plural(uploads, 'incomplete multipart upload')}, ${plural(temps, 'temp file')}`;
+      const age = olderThanMs === 0 ? '' : ` older than ${String(o.olderThan)}`;
+      line(`${dryRun ? 'would clean up' : 'cleaned up'} ${what}${age} in ${destination.description}`);
+    }
+  });
+  return command;
+}
