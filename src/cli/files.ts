@@ -10,8 +10,8 @@ import { openSource } from '../sources/registry.js';
 import { TakeoutError } from '../errors.js';
 import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../layouts/keboola.js';
 import {
-  MAX_MANIFEST_BYTES,
   parseManifestJson,
+  readManifestText,
   readRedshiftManifest,
   readTakeoutManifest,
   takeoutTablePlan,
@@ -75,21 +75,6 @@ function takeoutRootOf(manifestKey: string): string | undefined {
   return dir.slice(0, Math.max(0, dir.length - MANIFESTS_DIR.length)).replace(/\/$/, '');
 }
 
-async function readText(reader: () => Promise<Readable>, origin: string): Promise<string> {
-  const stream = await reader();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_MANIFEST_BYTES) {
-      stream.destroy();
-      throw new TakeoutError('INTEGRITY', `${origin}: larger than ${MAX_MANIFEST_BYTES} bytes, not a manifest`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 async function loadManifest(
   arg: string,
   o: Resolved,
@@ -105,7 +90,7 @@ async function loadManifest(
     baseDest = `s3://${bucket}/`;
     manifestKey = key;
     const store = await open(baseDest);
-    fetch = async (k) => ((await store.head(k)) ? readText(() => store.get(k), `s3://${bucket}/${k}`) : undefined);
+    fetch = async (k) => ((await store.head(k)) ? readManifestText(await store.get(k), `s3://${bucket}/${k}`) : undefined);
   } else {
     const file = resolve(arg);
     const info = await stat(file).catch(() => undefined);

@@ -4,7 +4,8 @@ import type { Destination } from '../destinations/destination.js';
 import { openDestination } from '../destinations/registry.js';
 import { ERROR_CODES, TakeoutError, toTakeoutError } from '../errors.js';
 import { TAKEOUT_MANIFEST_FILE } from '../layouts/keboola.js';
-import { MAX_MANIFEST_BYTES, parseManifestJson, readTakeoutManifest } from '../manifests/read.js';
+import { MAX_MANIFEST_BYTES, parseManifestJson,
+  readManifestText, readTakeoutManifest } from '../manifests/read.js';
 import type { TakeoutManifest } from '../manifests/takeout.js';
 import { problemLine, verifyTakeout, type VerifyReport } from '../manifests/verify.js';
 import { formatBytes } from '../pipeline/units.js';
@@ -34,21 +35,7 @@ async function readManifest(destination: Destination, dest: string): Promise<Tak
   } catch (error) {
     throw toTakeoutError(error, origin);
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_MANIFEST_BYTES) {
-        stream.destroy();
-        throw new TakeoutError('INTEGRITY', `${origin}: larger than ${MAX_MANIFEST_BYTES} bytes, not a manifest`);
-      }
-      chunks.push(chunk);
-    }
-  } catch (error) {
-    throw toTakeoutError(error, origin);
-  }
-  const manifest = readTakeoutManifest(parseManifestJson(Buffer.concat(chunks).toString('utf8'), origin), origin);
+  const manifest = readTakeoutManifest(parseManifestJson(await readManifestText(stream, origin), origin), origin);
   if (manifest.status !== 'complete' && manifest.status !== 'partial') {
     throw new TakeoutError('INTEGRITY', `${origin}: status ${JSON.stringify(manifest.status)} is neither complete nor partial`);
   }

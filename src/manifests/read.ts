@@ -1,4 +1,5 @@
-import { TakeoutError } from '../errors.js';
+import type { Readable } from 'node:stream';
+import { TakeoutError, toTakeoutError } from '../errors.js';
 import { keyProblem } from '../destinations/keys.js';
 import { TAKEOUT_MANIFEST_VERSION, type TakeoutManifest } from './takeout.js';
 
@@ -33,6 +34,25 @@ export interface MergePlan {
 
 function integrity(origin: string, message: string): TakeoutError {
   return new TakeoutError('INTEGRITY', `${origin}: ${message}`);
+}
+
+/** A manifest's text from a stream, refusing anything larger than a manifest can be. */
+export async function readManifestText(stream: Readable, origin: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_MANIFEST_BYTES) {
+        stream.destroy();
+        throw new TakeoutError('INTEGRITY', `${origin}: larger than ${MAX_MANIFEST_BYTES} bytes, not a manifest`);
+      }
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    throw toTakeoutError(error, origin);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 export function parseManifestJson(text: string, origin: string): unknown {

@@ -1,9 +1,8 @@
-import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { Destination } from '../../destinations/destination.js';
 import { TakeoutError, toTakeoutError } from '../../errors.js';
 import { tableFromApi } from '../../layouts/keboola.js';
-import { parseManifestJson, readRedshiftManifest } from '../../manifests/read.js';
+import { parseManifestJson, readManifestText, readRedshiftManifest } from '../../manifests/read.js';
 import type {
   BucketDescriptor,
   ComponentDescriptor,
@@ -152,12 +151,6 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
     return { file, store, expires };
   }
 
-  async function readAll(stream: Readable): Promise<string> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
-    return Buffer.concat(chunks).toString('utf8');
-  }
-
   /** A file's slices (or its one object, which then starts with a header), read with its temporary credentials. */
   async function fileBody(fileId: string | number): Promise<GzipSlicesBody> {
     let current = await fileStore(fileId);
@@ -170,7 +163,7 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
       return { kind: 'gzip-slices', header: true, slices: [{ origin: `file ${fileId}`, open: async () => (await fresh()).get(s3Path!.key) }] };
     }
     const manifestKey = `${s3Path!.key}manifest`;
-    const text = await readAll(await current.store.get(manifestKey));
+    const text = await readManifestText(await current.store.get(manifestKey), `file ${fileId} manifest`);
     const plan = readRedshiftManifest(parseManifestJson(text, `file ${fileId} manifest`), `file ${fileId} manifest`);
     const slices = plan.entries.map((entry) => {
       const location = entry.location;
