@@ -149,3 +149,128 @@ describe('S3 faults (through a fault-injecting proxy)', () => {
     expect(await walkFiles(out)).toEqual([]);
   });
 });
+
+/** Path-style requests: `/bucket` (or `/bucket/`) is about the bucket, `/bucket/key` about an object. */
+function pathParts(url: string | undefined): string[] {
+  return new URL(url ?? '/', 'http://proxy').pathname.split('/').filter(Boolean);
+}
+const isHeadBucket = (method: string | undefined, url: string | undefined): boolean => method === 'HEAD' && pathParts(url).length === 1;
+const isHeadObject = (method: string | undefined, url: string | undefined): boolean => method === 'HEAD' && pathParts(url).length > 1;
+
+describe('S3 error answers (through a fault-injecting proxy)', () => {
+  function runSmall(prefix: string, extra: string[] = [], args: string[] = s3Args(proxy.url)): Promise<CliResult> {
+    return runCli(['run', '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...args, ...extra]);
+  }
+
+  it('reports ExpiredToken as expired credentials (exit 4), naming the bucket', async () => {
+    const prefix = uniquePrefix('faults-expired');
+    const expired = { kind: 'status', status: 400, code: 'ExpiredToken', message: 'The provided token has expired.' } as const;
+    proxy.rules.push(
+      { match: (req) => isHeadBucket(req.method, req.url), action: expired },
+      { match: (req) => isUploadPart(req.method, req.url), action: expired },
+      { match: (req) => isPutObject(req.method, req.url), action: expired },
+    );
+    const result = await runSmall(prefix, ['--session-token', 'old']);
+    expect(result.code).toBe(ERROR_CODES.AUTH);
+    const errors = errorLines(result.stderr);
+    expect(errors).toHaveLength(1);
+    // HeadBucket fails first, and a HEAD answer carries no body: the SDK sees a bare 400 with no code.
+    expect(errors[0]).toMatch(/credentials or session token have probably expired/);
+    expect(errors[0]).toContain(`bucket ${TEST_BUCKET}`);
+    expect(errors[0]).not.toMatch(/failed \(HTTP 400\)/);
+    expect(proxy.requests.some((r) => r.status === 400)).toBe(true);
+    proxy.rules.length = 0;
+    expect(await keysUnder(prefix)).not.toContain('takeout-manifest.json');
+  });
+
+  it('does not take a bodiless 403 on HeadObject (no s3:ListBucket) for an absent takeout: exit 4, access denied', async () => {
+    const prefix = uniquePrefix('faults-head403');
+    proxy.rules.push({ match: (req) => isHeadObject(req.method, req.url), action: { kind: 'respond', status: 403 } });
+    const result = await runSmall(prefix);
+    expect(result.code).toBe(ERROR_CODES.AUTH);
+    const errors = errorLines(result.stderr);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/access denied \(403\) for HeadObject/);
+    expect(errors[0]).toContain(`s3://${TEST_BUCKET}/${prefix}takeout-manifest.json`);
+    expect(errors[0]).toMatch(/missing object also answers 403/);
+    // HeadBucket went through to s3rver and succeeded; the HeadObject was the injected 403.
+    expect(proxy.requests.some((r) => isHeadBucket(r.method, r.url) && r.status === 200)).toBe(true);
+    expect(proxy.requests.some((r) => isHeadObject(r.method, r.url) && r.status === 403)).toBe(true);
+    // Nothing was uploaded after the denied pre-check.
+    expect(proxy.requests.some((r) => r.method === 'PUT' || r.method === 'POST')).toBe(false);
+    proxy.rules.length = 0;
+    expect(await keysUnder(prefix)).not.toContain('takeout-manifest.json');
+  });
+
+  it('fails with exit 4 naming the bucket when HeadBucket is denied under --expected-bucket-owner', async () => {
+    const prefix = uniquePrefix('faults-owner');
+    proxy.rules.push({ match: (req) => isHeadBucket(req.method, req.url), action: { kind: 'status', status: 403, code: 'AccessDenied', message: 'Access Denied' } });
+    const result = await runSmall(prefix, ['--expected-bucket-owner', '111122223333']);
+    expect(result.code).toBe(ERROR_CODES.AUTH);
+    const errors = errorLines(result.stderr);
+    expect(errors).toHaveLength(1);
+    // A HEAD answer carries no body, so the code is not known; the status is reported.
+    expect(errors[0]).toMatch(/access denied \(403\)/);
+    expect(errors[0]).toContain(`bucket ${TEST_BUCKET}`);
+    expect(result.stderr).toContain('--expected-bucket-owner');
+    expect(proxy.requests.some((r) => r.method === 'PUT' || r.method === 'POST')).toBe(false);
+    proxy.rules.length = 0;
+    expect(await keysUnder(prefix)).not.toContain('takeout-manifest.json');
+  });
+
+  it('reports InvalidAccessKeyId on HeadBucket with exit 4 and never prints the secret key', async () => {
+    const prefix = uniquePrefix('faults-badkey');
+    const secret = 'wJalrXUtnFEMI-K7MDENG-bPxRfiCYSECRETVALUE';
+    proxy.rules.push({
+      match: (req) => isHeadBucket(req.method, req.url),
+      action: { kind: 'status', status: 403, code: 'InvalidAccessKeyId', message: 'The AWS Access Key Id you provided does not exist in our records.' },
+    });
+    const args = ['--endpoint-url', proxy.url, '--access-key-id', 'AKIAFAULTPROXYTEST01', '--secret-access-key', secret, '--region', 'us-east-1'];
+    const result = await runSmall(prefix, [], args);
+    expect(result.code).toBe(ERROR_CODES.AUTH);
+    const errors = errorLines(result.stderr);
+    expect(errors).toHaveLength(1);
+    // The InvalidAccessKeyId code is in the body, which a HEAD answer cannot carry: a bare 403 is all the SDK sees.
+    expect(errors[0]).toMatch(/access denied \(403\) for HeadBucket bucket takeout-test/);
+    expect(result.stdout).not.toContain(secret);
+    expect(result.stderr).not.toContain(secret);
+    proxy.rules.length = 0;
+    expect(await keysUnder(prefix)).not.toContain('takeout-manifest.json');
+  });
+
+  it('reports ExpiredToken on PutObject/UploadPart (HeadBucket allowed) as expired credentials, exit 4', async () => {
+    const prefix = uniquePrefix('faults-expired-put');
+    const expired = { kind: 'status', status: 400, code: 'ExpiredToken', message: 'The provided token has expired.' } as const;
+    proxy.rules.push(
+      { match: (req) => isUploadPart(req.method, req.url), action: expired },
+      { match: (req) => isPutObject(req.method, req.url), action: expired },
+    );
+    const result = await runSmall(prefix, ['--session-token', 'old']);
+    expect(result.code).toBe(ERROR_CODES.AUTH);
+    const errors = errorLines(result.stderr);
+    console.log(result.stderr);
+    // Once the bucket check passes, `run` reports each failed table on its own line, then one final line with the exit code.
+    expect(errors.filter((line) => /\[AUTH, exit 4\]$/.test(line))).toHaveLength(1);
+    for (const line of errors) expect(line).toMatch(/the AWS credentials have expired \(ExpiredToken\) for bucket takeout-test/);
+    expect(proxy.requests.some((r) => isHeadBucket(r.method, r.url) && r.status === 200)).toBe(true);
+    proxy.rules.length = 0;
+    expect(await keysUnder(prefix)).not.toContain('takeout-manifest.json');
+  });
+
+  it('reports InvalidAccessKeyId on PutObject/UploadPart by its code with exit 4', async () => {
+    const prefix = uniquePrefix('faults-badkey-put');
+    proxy.rules.push({
+      match: (req) => isPutObject(req.method, req.url) || isUploadPart(req.method, req.url),
+      action: { kind: 'status', status: 403, code: 'InvalidAccessKeyId', message: 'The AWS Access Key Id you provided does not exist in our records.' },
+    });
+    // s3rver checks the real keys on HeadBucket, so the run uses them; the proxy rejects the writes.
+    const result = await runSmall(prefix);
+    expect(result.code).toBe(ERROR_CODES.AUTH);
+    const errors = errorLines(result.stderr);
+    // Once the bucket check passes, `run` reports each failed table on its own line, then one final line with the exit code.
+    expect(errors.filter((line) => /\[AUTH, exit 4\]$/.test(line))).toHaveLength(1);
+    for (const line of errors) expect(line).toMatch(/the AWS access key id is not valid \(InvalidAccessKeyId\) for bucket takeout-test/);
+    proxy.rules.length = 0;
+    expect(await keysUnder(prefix)).not.toContain('takeout-manifest.json');
+  });
+});

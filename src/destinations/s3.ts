@@ -267,12 +267,17 @@ export function mapS3Error(error: unknown, context: S3ErrorContext): TakeoutErro
   if (awsCode === 'SignatureDoesNotMatch') {
     return make('AUTH', `the AWS secret access key does not match the access key id (SignatureDoesNotMatch) for bucket ${context.bucket}`);
   }
+  // A HEAD error has no body, so the SDK knows no code ('Unknown'): S3 answers an expired session token with a bare 400.
+  const bareHead = (context.operation === 'HeadBucket' || context.operation === 'HeadObject') && (!awsCode || awsCode === 'Unknown');
+  if (bareHead && status === 400) {
+    return make('AUTH', `${context.operation} ${target} answered 400 with no error code: the AWS credentials or session token have probably expired (bucket ${context.bucket})`, 'refresh the session credentials and run again; a wrong --region can also cause this');
+  }
   if (AUTH_CODES.has(awsCode) || status === 401 || status === 403) {
     const absentOrDenied =
       context.operation === 'HeadObject' ? ' (without s3:ListBucket a missing object also answers 403)' : '';
     return make(
       'AUTH',
-      `access denied (${awsCode || status}) for ${context.operation} ${target}${absentOrDenied}`,
+      `access denied (${awsCode && awsCode !== 'Unknown' ? awsCode : status}) for ${context.operation} ${target}${absentOrDenied}`,
       'check the credentials, the bucket policy and --expected-bucket-owner',
     );
   }
