@@ -248,8 +248,7 @@ describe('S3 error answers (through a fault-injecting proxy)', () => {
     const result = await runSmall(prefix, ['--session-token', 'old']);
     expect(result.code).toBe(ERROR_CODES.AUTH);
     const errors = errorLines(result.stderr);
-    console.log(result.stderr);
-    // Once the bucket check passes, `run` reports each failed table on its own line, then one final line with the exit code.
+    // The first table to meet the expired credentials stops the others; its line comes before the final one with the exit code.
     expect(errors.filter((line) => /\[AUTH, exit 4\]$/.test(line))).toHaveLength(1);
     for (const line of errors) expect(line).toMatch(/the AWS credentials have expired \(ExpiredToken\) for bucket takeout-test/);
     expect(proxy.requests.some((r) => isHeadBucket(r.method, r.url) && r.status === 200)).toBe(true);
@@ -267,7 +266,7 @@ describe('S3 error answers (through a fault-injecting proxy)', () => {
     const result = await runSmall(prefix);
     expect(result.code).toBe(ERROR_CODES.AUTH);
     const errors = errorLines(result.stderr);
-    // Once the bucket check passes, `run` reports each failed table on its own line, then one final line with the exit code.
+    // The first table to meet the expired credentials stops the others; its line comes before the final one with the exit code.
     expect(errors.filter((line) => /\[AUTH, exit 4\]$/.test(line))).toHaveLength(1);
     for (const line of errors) expect(line).toMatch(/the AWS access key id is not valid \(InvalidAccessKeyId\) for bucket takeout-test/);
     proxy.rules.length = 0;

@@ -132,7 +132,8 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
       if (options.signal?.aborted || failure.code === 'INTERRUPTED') throw new TakeoutError('INTERRUPTED', 'interrupted');
       for (const key of [...written]) if (key.startsWith(sliceKey(table, 0).replace(/0\.csv\.gz$/, ''))) written.delete(key);
       emit({ type: 'table:error', table: table.id, code: failure.code, message: failure.message });
-      if (options.failFast) tablesAbort.abort();
+      // Credentials that fail for one table fail for every table: stop the others instead of repeating the error.
+      if (options.failFast || failure.code === 'AUTH') tablesAbort.abort();
       return { ...base, status: 'failed', rows: 0, rawBytes: 0, bytes: 0, slices: [], error: { code: failure.code, message: failure.message } };
     }
   });
