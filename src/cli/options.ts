@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as YamlModule from 'yaml';
 import { TakeoutError, type Validation } from '../errors.js';
 import type { DestinationOptions } from '../destinations/destination.js';
 import { parseInteger, parseSize } from '../pipeline/units.js';
@@ -100,7 +101,9 @@ function loadConfig(file: string): Record<string, unknown> {
   }
   let parsed: unknown;
   try {
-    parsed = parseYaml(text);
+    // Loaded only when a config file is given: yaml is ~70 modules that `takeout --help` need not load.
+    const yaml = createRequire(import.meta.url)('yaml') as typeof YamlModule;
+    parsed = yaml.parse(text);
   } catch (error) {
     throw new TakeoutError('USAGE', `config file ${file}: ${(error as Error).message.split('\n')[0]}`);
   }
@@ -155,8 +158,7 @@ export function resolveOptions(command: Command, specs: readonly OptionSpec[], e
     const source = command.getOptionValueSource(spec.key);
     if (source === 'cli') {
       value = flags[spec.key];
-      if (typeof value === 'string' && spec.type !== 'string') value = check(fromText(spec, value, `--${kebab(spec.key)}`));
-      else if (typeof value === 'string') value = check(fromText(spec, value, `--${kebab(spec.key)}`));
+      if (typeof value === 'string') value = check(fromText(spec, value, `--${kebab(spec.key)}`));
     } else if (env[envName(spec.key)] !== undefined) {
       value = check(fromText(spec, env[envName(spec.key)]!, envName(spec.key)));
     } else if (config[spec.key] !== undefined || config[kebab(spec.key)] !== undefined) {

@@ -17,6 +17,7 @@ import {
   sliceKey,
   stageOf,
   tableManifestKey,
+  tablePath,
   tablesJson,
   type TableStats,
 } from '../layouts/keboola.js';
@@ -130,7 +131,9 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
     } catch (error) {
       const failure = toTakeoutError(error, `table ${table.id}`);
       if (options.signal?.aborted || failure.code === 'INTERRUPTED') throw new TakeoutError('INTERRUPTED', 'interrupted');
-      for (const key of [...written]) if (key.startsWith(sliceKey(table, 0).replace(/0\.csv\.gz$/, ''))) written.delete(key);
+      // The failed table's slices were removed; an older takeout's parts of it are then stale too.
+      const parts = `${tablePath(table)}.part_`;
+      for (const key of [...written]) if (key.startsWith(parts)) written.delete(key);
       emit({ type: 'table:error', table: table.id, code: failure.code, message: failure.message });
       // Credentials that fail for one table fail for every table: stop the others instead of repeating the error.
       if (options.failFast || failure.code === 'AUTH') tablesAbort.abort();

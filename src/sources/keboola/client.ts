@@ -58,7 +58,8 @@ function retryAfterMs(header: string | null): number | undefined {
 export class StorageClient {
   readonly baseUrl: string;
   private readonly token: string;
-  private readonly wait: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Waits between attempts and between job polls; abortable. */
+  readonly wait: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly maxAttempts: number;
   /** Retries made so far (reported in the summary, checked in tests). */
   retries = 0;

@@ -81,13 +81,7 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
   const description = `keboola+${baseUrl}`;
   if (!token) throw new TakeoutError('USAGE', `${description}: no Storage API token: set KBC_STORAGE_TOKEN or pass --token`);
   const client = new StorageClient({ baseUrl, token, ...(options.sleep ? { sleep: options.sleep } : {}) });
-  const wait = options.sleep ?? ((ms: number, signal?: AbortSignal) => new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(new TakeoutError('INTERRUPTED', 'interrupted'));
-    }, { once: true });
-  }));
+  const wait = client.wait;
   const s3Endpoint = options.s3Endpoint ?? process.env.TAKEOUT_KEBOOLA_S3_ENDPOINT;
   const jobs = new Map<string, Promise<Job>>();
   const stores: Destination[] = [];
