@@ -1,4 +1,4 @@
-import { cp, mkdir, open, writeFile } from 'node:fs/promises';
+import { cp, mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -223,7 +223,7 @@ async function bigProject(): Promise<string> {
 }
 
 describe('Ctrl-C', () => {
-  it('SIGINT after the first progress exits 130 and leaves no manifest, no parts and no temp files', async () => {
+  it('SIGINT after the first progress exits 130 and leaves no manifest and no temp files; the parts that landed are journaled for --resume', async () => {
     const project = await bigProject();
     const out = await dest('sigint');
     // Level 9 and small slices: slow enough to interrupt, with finished slices and one in flight.
@@ -236,7 +236,9 @@ describe('Ctrl-C', () => {
     expect(errorLines(result.stderr)).toHaveLength(1);
     expect(errorLines(result.stderr)[0]).toContain('interrupted');
     await expectNothingComplete(out);
-    expect(await walkFiles(out)).toEqual([]);
+    const journal = JSON.parse(await readFile(path.join(out, 'takeout-journal.json'), 'utf8')) as { tables: Record<string, { slices: { key: string }[] }> };
+    const landed = Object.values(journal.tables).flatMap((t) => t.slices.map((s) => s.key));
+    expect((await walkFiles(out)).sort()).toEqual([...landed, 'takeout-journal.json'].sort());
   }, 60_000);
 });
 

@@ -88,7 +88,9 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
       exitCode = error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : ERROR_CODES.USAGE;
       if (error.code === 'commander.help') exitCode = 0;
     } else {
-      const failure = signal.aborted ? new TakeoutError('INTERRUPTED', 'interrupted: open uploads were aborted and temp files removed') : toTakeoutError(error);
+      const own = toTakeoutError(error);
+      // An interruption the command explained (e.g. how to resume) keeps its words; any other failure after Ctrl-C is the interruption.
+      const failure = !signal.aborted || own.code === 'INTERRUPTED' && own.hint ? own : new TakeoutError('INTERRUPTED', 'interrupted: open uploads were aborted and temp files removed');
       if (failure.details.alreadyReported !== true) reporter.error(failure);
       if (debug && error instanceof Error && error.stack) io.stderr.write(`${redact(error.stack)}\n`);
       exitCode = failure.exitCode;

@@ -61,7 +61,9 @@ export async function openOutput(o: Resolved, io: { stdoutIsTTY: boolean; stdout
   if (existing && o.overwrite !== true) {
     throw new TakeoutError('EXISTS', `${output} already exists`, { hint: 'pass --overwrite to replace it' });
   }
-  const { createLocalDestination } = await import('../destinations/local.js');
+  const { createLocalDestination, removeOrphanTemps } = await import('../destinations/local.js');
+  // A run killed before its rename left a temp file beside the target: this run replaces it.
+  await removeOrphanTemps(file);
   const writer = await createLocalDestination(dirname(file)).writer(basename(file));
   return { writer, label: file };
 }

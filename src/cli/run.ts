@@ -1,11 +1,11 @@
 import { Command } from 'commander';
 import { resolve } from 'node:path';
-import { ERROR_CODES } from '../errors.js';
+import { ERROR_CODES, TakeoutError } from '../errors.js';
 import { openDestination } from '../destinations/registry.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
 import { runTakeout } from '../pipeline/run.js';
 import { openSource } from '../sources/registry.js';
-import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec } from './options.js';
+import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec, type Resolved } from './options.js';
 import type { CommandContext } from './context.js';
 
 const MiB = 1024 * 1024;
@@ -28,6 +28,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { key: 'exclude', flags: '-x, --exclude <glob>', description: 'leave out tables whose id or bucket id matches; wins over --include', type: 'list', default: [] },
   { key: 'dryRun', flags: '-n, --dry-run', description: 'print the plan (tables, estimated bytes, memory bound, keys) and write nothing', type: 'boolean', default: false },
   { key: 'overwrite', flags: '--overwrite', description: 'replace a takeout already at the destination, removing its stale parts', type: 'boolean', default: false },
+  { key: 'resume', flags: '--resume', description: 'go on with an interrupted or partial run at the destination (same options), writing only the slices and tables that are missing', type: 'boolean', default: false },
   { key: 'sliceSize', flags: '--slice-size <size>', description: 'cut slices at this many compressed bytes', type: 'size', default: DEFAULT_SLICE_SIZE, min: MIN_SLICE_BYTES, max: MAX_SLICE_BYTES },
   { key: 'sliceRows', flags: '--slice-rows <n>', description: 'also cut slices at this many rows', type: 'int', min: 1, max: Number.MAX_SAFE_INTEGER },
   { key: 'compressionLevel', flags: '--compression-level <0-9>', description: 'gzip level (0 stores without compressing)', type: 'int', default: DEFAULT_COMPRESSION_LEVEL, min: 0, max: 9 },
@@ -38,6 +39,11 @@ export const RUN_OPTIONS: OptionSpec[] = [
 ];
 
 const ALL = [...RUN_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS];
+
+/** --resume keeps what landed, --overwrite throws it away: together they contradict each other. */
+export function assertResumeOrOverwrite(o: Resolved): void {
+  if (o.resume === true && o.overwrite === true) throw new TakeoutError('USAGE', 'give --resume (go on) or --overwrite (start over), not both');
+}
 
 /** `a/b/`, `/a//b`, `` and `/` → `a/b` or ``. */
 export function normalisePrefix(path: string | undefined): string {
@@ -74,6 +80,7 @@ export function runCommand(context: CommandContext): Command {
   command.action(async () => {
     const o = resolveOptions(command, ALL);
     await context.configure(o);
+    assertResumeOrOverwrite(o);
     const schemas = (o.schema as string[] | undefined) ?? [];
     const source = await openSource(o.source as string | undefined, { ...(schemas.length ? { schemas } : {}), ...(typeof o.token === 'string' ? { token: o.token } : {}) });
     const dest = destinationWithPath((o.dest as string | undefined) ?? defaultDestination(), normalisePrefix(o.path as string | undefined));
@@ -96,6 +103,7 @@ export function runCommand(context: CommandContext): Command {
       requote: o.quoteAll === true,
       concurrency: o.concurrency as number,
       overwrite: o.overwrite === true,
+      resume: o.resume === true,
       dryRun: o.dryRun === true,
       failFast: o.failFast === true,
       partBytes: dest.startsWith('s3://') ? (dOptions.s3?.partSize ?? 8 * MiB) : 0,

@@ -13,7 +13,7 @@ import type { ProjectDescriptor, TableDescriptor, TableQuery } from '../sources/
 import type { CommandContext } from './context.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec, type Resolved } from './options.js';
 import { openOutput } from './output.js';
-import { normalisePrefix, RUN_OPTIONS } from './run.js';
+import { assertResumeOrOverwrite, normalisePrefix, RUN_OPTIONS } from './run.js';
 
 const OPERATORS: Record<string, NonNullable<TableQuery['where']>[number]['operator']> = {
   eq: 'eq', '=': 'eq', '==': 'eq',
@@ -27,7 +27,7 @@ const OPERATORS: Record<string, NonNullable<TableQuery['where']>[number]['operat
 const pick = (keys: string[]): OptionSpec[] => RUN_OPTIONS.filter((o) => keys.includes(o.key));
 
 const TABLE_OPTIONS: OptionSpec[] = [
-  ...pick(['source', 'token', 'dest', 'path', 'sliceSize', 'sliceRows', 'compressionLevel', 'overwrite', 'quoteAll', 'lineEnding']),
+  ...pick(['source', 'token', 'dest', 'path', 'sliceSize', 'sliceRows', 'compressionLevel', 'overwrite', 'resume', 'quoteAll', 'lineEnding']),
   { key: 'output', flags: '-o, --output <file>', description: "merge into one CSV file instead of slices ('-' for stdout)", type: 'string' },
   { key: 'columns', flags: '--columns <a,b,c>', description: 'only these columns, in this order', type: 'list', commaSeparated: true },
   { key: 'where', flags: '-w, --where <filter>', description: 'a filter "column op value[,value…]" with op eq ne gt ge lt le (eq/ne take several values); values are bound as parameters', type: 'list' },
@@ -146,6 +146,8 @@ export function tableCommand(context: CommandContext): Command {
     const o = resolveOptions(exportCommand, ALL);
     await context.configure(o);
     if (o.output !== undefined && o.dest !== undefined) throw new TakeoutError('USAGE', 'give either --dest (slices) or -o (one file), not both');
+    if (o.output !== undefined && o.resume === true) throw new TakeoutError('USAGE', '--resume goes on with sliced exports (--dest); a file given with -o is written whole');
+    assertResumeOrOverwrite(o);
     const query = buildQuery(o);
     const source = await openSource(o.source as string | undefined, typeof o.token === 'string' ? { token: o.token } : {});
     context.onClose(async () => source.close?.());
@@ -174,6 +176,7 @@ export function tableCommand(context: CommandContext): Command {
         requote: o.quoteAll === true,
         concurrency: 1,
         overwrite: o.overwrite === true,
+        resume: o.resume === true,
         dryRun: false,
         failFast: true,
         partBytes: 0,

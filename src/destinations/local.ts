@@ -51,6 +51,44 @@ export function tempNameFor(baseName: string, token: string): string {
   return `.${truncateUtf8(baseName, TEMP_BASENAME_MAX_BYTES)}.${token}${TEMP_SUFFIX}`;
 }
 
+/** `<pid>-<random>`: the pid lets a later run tell a dead process's temp file from a live one's. */
+function tempToken(): string {
+  return `${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+/** True unless `pid` is certainly gone on this machine (EPERM: alive, someone else's). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errnoOf(error) !== 'ESRCH';
+  }
+}
+
+/**
+ * Removes the temp files beside `file` that a takeout process on this machine left when it was killed
+ * (SIGKILL sends no cleanup), so a rerun leaves the folder as clean as an uninterrupted run.
+ * Temp files of live processes, and of other names, are left alone. Returns how many were removed.
+ */
+export async function removeOrphanTemps(file: string): Promise<number> {
+  const folder = path.dirname(file);
+  const lead = tempNameFor(path.basename(file), '');
+  const prefix = lead.slice(0, lead.length - TEMP_SUFFIX.length);
+  let removed = 0;
+  const names = await readdir(folder).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith(TEMP_SUFFIX)) continue;
+    const token = /^(\d+)-[0-9a-f]{12}$/.exec(name.slice(prefix.length, name.length - TEMP_SUFFIX.length));
+    const pid = token ? Number(token[1]) : undefined;
+    if (pid === undefined || pid === process.pid || processAlive(pid)) continue;
+    const info = await lstat(path.join(folder, name)).catch(() => undefined);
+    if (!info?.isFile()) continue;
+    await unlink(path.join(folder, name)).then(() => removed++, () => undefined);
+  }
+  return removed;
+}
+
 export function isTempName(name: string): boolean {
   return name.startsWith('.') && name.endsWith(TEMP_SUFFIX);
 }
@@ -341,7 +379,7 @@ class LocalDestination implements Destination {
     const target = joinInside(root, key);
     const folder = path.dirname(target);
     await this.ensureFolder(root, folder);
-    const tempPath = path.join(folder, tempNameFor(path.basename(target), randomBytes(6).toString('hex')));
+    const tempPath = path.join(folder, tempNameFor(path.basename(target), tempToken()));
     let handle: FileHandle;
     try {
       handle = await openExclusive(tempPath, this.fileMode);

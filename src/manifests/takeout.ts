@@ -8,6 +8,8 @@ export interface TakeoutManifest {
   kind: 'takeout';
   tool: { name: 'takeout'; version: string; node: string };
   runId: string;
+  /** Present when this run resumed an interrupted one: that run's id, and what it had landed that was kept. */
+  resumed?: { runId: string; attempts: number; reusedSlices: number; reusedBytes: number };
   /** `complete` only when every selected table and file landed; this file is the commit record. */
   status: 'complete' | 'partial';
   source: string;

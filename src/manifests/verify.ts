@@ -6,6 +6,8 @@ import { keyProblem } from '../destinations/keys.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { TAKEOUT_MANIFEST_FILE } from '../layouts/keboola.js';
 import { RecordCounter } from '../pipeline/count.js';
+import { JOURNAL_FILE, parseJournal } from './journal.js';
+import { readManifestText } from './read.js';
 import type { TakeoutManifest } from './takeout.js';
 
 /**
@@ -273,13 +275,22 @@ export async function verifyTakeout(options: VerifyOptions): Promise<VerifyRepor
 
   const known = new Set(expected.map((f) => f.key));
   known.add(TAKEOUT_MANIFEST_FILE);
+  const extra: string[] = [];
   try {
     for await (const object of destination.list('')) {
       if (signal?.aborted) throw new TakeoutError('INTERRUPTED', 'interrupted');
-      if (!known.has(object.key)) problems.push({ kind: 'extra', key: object.key, message: 'not in the manifest' });
+      if (!known.has(object.key)) extra.push(object.key);
     }
   } catch (error) {
     throw toTakeoutError(error, 'listing the takeout');
+  }
+  // A partial takeout keeps its journal and the slices it lists for a --resume: those are not strays.
+  if (extra.includes(JOURNAL_FILE)) {
+    const journal = parseJournal(await readManifestText(await destination.get(JOURNAL_FILE), JOURNAL_FILE), JOURNAL_FILE);
+    const kept = new Set([JOURNAL_FILE, ...Object.values(journal.tables).flatMap((t) => t.slices.map((slice) => slice.key))]);
+    for (const key of extra) if (!kept.has(key)) problems.push({ kind: 'extra', key, message: 'not in the manifest' });
+  } else {
+    for (const key of extra) problems.push({ kind: 'extra', key, message: 'not in the manifest' });
   }
   return { status: problems.length === 0 ? 'ok' : 'problems', checked: expected.length, bytes, problems };
 }

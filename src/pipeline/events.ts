@@ -64,4 +64,8 @@ export interface RunSummary {
   throughputMBps: number;
   manifest: string;
   failures: { table: string; code: string; message: string }[];
+  /** A resumed run: slices (and their stored bytes) the interrupted run had landed, kept as they were. */
+  reused?: { slices: number; bytes: number };
+  /** What to do next, when there is something to do (a partial run). */
+  hint?: string;
 }

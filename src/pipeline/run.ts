@@ -21,12 +21,15 @@ import {
   tablesJson,
   type TableStats,
 } from '../layouts/keboola.js';
+import { JOURNAL_FILE } from '../manifests/journal.js';
 import { sliceManifest, TAKEOUT_MANIFEST_VERSION, type ManifestTable, type TakeoutManifest } from '../manifests/takeout.js';
 import type { Source, TableDescriptor, TableQuery } from '../sources/source.js';
 import { COMPRESS_IN_FLIGHT } from './compress.js';
 import type { Emit, RunPlan, RunSummary } from './events.js';
 import { mapLimit } from './limit.js';
-import type { SliceRecord } from './slicer.js';
+import type { JournalWriter } from './journal.js';
+import { checkJournal, startJournal } from './resume.js';
+import { SliceChanged, type SliceRecord } from './slicer.js';
 import { COPY_CONCURRENCY, GUNZIP_CHUNK_BYTES, writeTableSlices } from './table.js';
 import { formatBytes } from './units.js';
 
@@ -45,6 +48,8 @@ export interface RunOptions {
   /** Tables exported at once. */
   concurrency: number;
   overwrite: boolean;
+  /** Go on with the run a journal at the destination records, writing only what is missing. */
+  resume?: boolean;
   dryRun: boolean;
   /** Stop everything at the first failed table instead of finishing the others. */
   failFast: boolean;
@@ -81,186 +86,256 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
   }
 
   await destination.preflight?.();
-  const stale = await prepareDestination(destination, options.overwrite);
+  const fingerprint = fingerprintOf(options, source.description);
+  const previous = await checkJournal(destination, { fingerprint, resume: options.resume === true, overwrite: options.overwrite });
+  const stale = await prepareDestination(destination, { overwrite: options.overwrite || previous !== undefined, resume: options.resume === true });
+  const journal = await startJournal(destination, previous, { runId, fingerprint, emit, ...(options.signal ? { signal: options.signal } : {}) });
   emit({ type: 'run:start', runId, source: source.description, destination: destination.description, tables: selected.length, dryRun: false });
+  if (previous) emit({ type: 'warning', message: `resuming run ${previous.runId} (started ${previous.startedAt})` });
+  const reused = { slices: 0, bytes: 0 };
+  try {
 
-  // Fail-fast stops the other tables through their own signal; Ctrl-C reaches them through the parent's.
-  const tablesAbort = new AbortController();
-  const abortTables = (): void => tablesAbort.abort();
-  options.signal?.addEventListener('abort', abortTables, { once: true });
+    // Fail-fast stops the other tables through their own signal; Ctrl-C reaches them through the parent's.
+    const tablesAbort = new AbortController();
+    const abortTables = (): void => tablesAbort.abort();
+    options.signal?.addEventListener('abort', abortTables, { once: true });
 
-  for (const s of project.skipped ?? []) emit({ type: 'table:skip', table: s.id, reason: s.reason });
-  await source.prepare?.(selected.filter(withData), { signal: tablesAbort.signal, ...(options.query ? { query: options.query } : {}) });
-  const written = new Set<string>();
-  const results = await mapLimit(selected, options.concurrency, async (table): Promise<ManifestTable> => {
-    const base = { id: table.id, columns: table.columns, primaryKey: table.primaryKey };
-    if (!withData(table)) {
-      emit({ type: 'table:skip', table: table.id, reason: 'structure only' });
-      return { ...base, status: 'structure-only', rows: 0, rawBytes: 0, bytes: 0, slices: [] };
-    }
-    tablesAbort.signal.throwIfAborted();
-    const t0 = Date.now();
-    emit({ type: 'table:start', table: table.id, ...(table.dataSizeBytes !== undefined ? { estimatedBytes: table.dataSizeBytes } : {}) });
-    try {
-      const body = await source.openTable(table, { signal: tablesAbort.signal, ...(options.query ? { query: options.query } : {}) });
-      const result = await writeTableSlices(table, body, {
-        destination,
-        keyFor: (index) => sliceKey(table, index),
-        sliceBytes: options.sliceBytes,
-        ...(options.sliceRows !== undefined ? { sliceRows: options.sliceRows } : {}),
-        compressionLevel: options.compressionLevel,
-        lineEnding: options.lineEnding,
-        requote: options.requote,
-        signal: tablesAbort.signal,
-        onSlice: (slice) => {
-          written.add(slice.key);
-          emit({ type: 'table:slice', table: table.id, slice: { key: slice.key, bytes: slice.bytes, rows: slice.rows, sha256: slice.sha256 } });
-        },
-        onProgress: (delta) => emit({ type: 'table:progress', table: table.id, ...delta }),
-      });
-      emit({
-        type: 'table:done',
-        table: table.id,
-        rows: result.rows,
-        rawBytes: result.rawBytes,
-        bytes: result.bytes,
-        slices: result.slices.length,
-        durationMs: Date.now() - t0,
-      });
-      return { ...base, status: 'complete', rows: result.rows, rawBytes: result.rawBytes, bytes: result.bytes, slices: result.slices.map(sliceSummary) };
-    } catch (error) {
-      const failure = toTakeoutError(error, `table ${table.id}`);
-      if (options.signal?.aborted || failure.code === 'INTERRUPTED') throw new TakeoutError('INTERRUPTED', 'interrupted');
-      // The failed table's slices were removed; an older takeout's parts of it are then stale too.
-      const parts = `${tablePath(table)}.part_`;
-      for (const key of [...written]) if (key.startsWith(parts)) written.delete(key);
-      emit({ type: 'table:error', table: table.id, code: failure.code, message: failure.message });
-      // Credentials that fail for one table fail for every table: stop the others instead of repeating the error.
-      if (options.failFast || failure.code === 'AUTH') tablesAbort.abort();
-      return { ...base, status: 'failed', rows: 0, rawBytes: 0, bytes: 0, slices: [], error: { code: failure.code, message: failure.message } };
-    }
-  });
-  options.signal?.removeEventListener('abort', abortTables);
-  if (options.signal?.aborted) throw new TakeoutError('INTERRUPTED', 'interrupted; no manifest was written');
-
-  const tables: ManifestTable[] = results.map((r, i) =>
-    r.status === 'fulfilled'
-      ? r.value
-      : {
-          id: selected[i]!.id,
-          columns: selected[i]!.columns,
-          primaryKey: selected[i]!.primaryKey,
-          status: 'failed',
-          rows: 0,
-          rawBytes: 0,
-          bytes: 0,
-          slices: [],
-          error: { code: toTakeoutError(r.reason).code, message: toTakeoutError(r.reason).message },
-        },
-  );
-  const failed = tables.filter((t) => t.status === 'failed');
-  // When every table failed there is nothing to commit: no layout files and no manifest, which would make
-  // the destination look taken out (and refuse a rerun with EXISTS). Its table:error line was the report.
-  const allFailed = failed.length > 0 && failed.length === tables.length;
-  if ((options.failFast || allFailed) && failed.length > 0) {
-    const first = failed.find((t) => t.error?.code !== 'INTERRUPTED') ?? failed[0]!;
-    throw new TakeoutError((first.error?.code ?? 'FAILED') as TakeoutError['code'], first.error?.message ?? 'failed', {
-      details: { alreadyReported: true },
+    for (const s of project.skipped ?? []) emit({ type: 'table:skip', table: s.id, reason: s.reason });
+    await source.prepare?.(selected.filter(withData), { signal: tablesAbort.signal, ...(options.query ? { query: options.query } : {}) });
+    const written = new Set<string>();
+    const results = await mapLimit(selected, options.concurrency, async (table): Promise<ManifestTable> => {
+      const base = { id: table.id, columns: table.columns, primaryKey: table.primaryKey };
+      if (!withData(table)) {
+        emit({ type: 'table:skip', table: table.id, reason: 'structure only' });
+        return { ...base, status: 'structure-only', rows: 0, rawBytes: 0, bytes: 0, slices: [] };
+      }
+      tablesAbort.signal.throwIfAborted();
+      const finished = journal.table(table.id);
+      if (finished?.status === 'complete' && finished.manifest) {
+        for (const slice of finished.slices) written.add(slice.key);
+        reused.slices += finished.slices.length;
+        reused.bytes += finished.manifest.bytes;
+        emit({ type: 'table:skip', table: table.id, reason: 'taken out before the interruption' });
+        return finished.manifest;
+      }
+      const t0 = Date.now();
+      emit({ type: 'table:start', table: table.id, ...(table.dataSizeBytes !== undefined ? { estimatedBytes: table.dataSizeBytes } : {}) });
+      try {
+        const write = async (resuming: boolean): Promise<Awaited<ReturnType<typeof writeTableSlices>>> => {
+          const landed = new Map((resuming ? (journal.table(table.id)?.slices ?? []) : []).map((s) => [s.index, s]));
+          const body = await source.openTable(table, { signal: tablesAbort.signal, ...(options.query ? { query: options.query } : {}) });
+          return writeTableSlices(table, body, {
+            destination,
+            keyFor: (index) => sliceKey(table, index),
+            sliceBytes: options.sliceBytes,
+            ...(options.sliceRows !== undefined ? { sliceRows: options.sliceRows } : {}),
+            compressionLevel: options.compressionLevel,
+            lineEnding: options.lineEnding,
+            requote: options.requote,
+            signal: tablesAbort.signal,
+            ...(landed.size > 0 ? { landed: (index: number) => landed.get(index) } : {}),
+            keepLanded: true,
+            onSlice: (slice) => {
+              written.add(slice.key);
+              if (slice.reused) {
+                reused.slices++;
+                reused.bytes += slice.bytes;
+                return;
+              }
+              journal.slice(table.id, journalSlice(slice));
+              emit({ type: 'table:slice', table: table.id, slice: { key: slice.key, bytes: slice.bytes, rows: slice.rows, sha256: slice.sha256 } });
+            },
+            onProgress: (delta) => emit({ type: 'table:progress', table: table.id, ...delta }),
+          });
+        };
+        let result: Awaited<ReturnType<typeof writeTableSlices>>;
+        try {
+          result = await write(previous !== undefined);
+        } catch (error) {
+          if (!(error instanceof SliceChanged)) throw error;
+          // The data is not what the interrupted run read: its landed slices cannot be mixed with new ones.
+          emit({ type: 'warning', message: `table ${table.id} changed since the interrupted run; taking it out again from its first slice` });
+          journal.setTable(table.id, undefined);
+          result = await write(false);
+        }
+        emit({
+          type: 'table:done',
+          table: table.id,
+          rows: result.rows,
+          rawBytes: result.rawBytes,
+          bytes: result.bytes,
+          slices: result.slices.length,
+          durationMs: Date.now() - t0,
+        });
+        const entry: ManifestTable = { ...base, status: 'complete', rows: result.rows, rawBytes: result.rawBytes, bytes: result.bytes, slices: result.slices.map(sliceSummary) };
+        journal.complete(entry);
+        return entry;
+      } catch (error) {
+        const failure = toTakeoutError(error, `table ${table.id}`);
+        if (options.signal?.aborted || failure.code === 'INTERRUPTED') throw new TakeoutError('INTERRUPTED', 'interrupted');
+        // The failed table's slices were removed; an older takeout's parts of it are then stale too.
+        const parts = `${tablePath(table)}.part_`;
+        for (const key of [...written]) if (key.startsWith(parts)) written.delete(key);
+        emit({ type: 'table:error', table: table.id, code: failure.code, message: failure.message });
+        // Credentials that fail for one table fail for every table: stop the others instead of repeating the error.
+        if (options.failFast || failure.code === 'AUTH') tablesAbort.abort();
+        return { ...base, status: 'failed', rows: 0, rawBytes: 0, bytes: 0, slices: [], error: { code: failure.code, message: failure.message } };
+      }
     });
-  }
-
-  // The layout's JSON files, with the row counts and sizes this run measured.
-  const stats = new Map<string, TableStats>(tables.filter((t) => t.status === 'complete').map((t) => [t.id, { rowsCount: t.rows, dataSizeBytes: t.bytes }]));
-  const files: TakeoutManifest['files'] = [];
-  const putJson = async (key: string, value: unknown): Promise<void> => {
-    const body = Buffer.from(JSON.stringify(value));
-    await destination.put(key, body, { contentType: 'application/json' });
-    written.add(key);
-    files.push({ key, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
-    emit({ type: 'file:written', key, bytes: body.length });
-  };
-  const selectedBuckets = new Set(selected.map((t) => t.bucketId));
-  const filtering = options.include.length > 0 || options.exclude.length > 0;
-  const buckets = filtering ? project.buckets.filter((b) => selectedBuckets.has(b.id)) : project.buckets;
-  await putJson(BUCKETS_FILE, bucketsJson(buckets, selected, stats));
-  await putJson(TABLES_FILE, tablesJson(selected, buckets, stats));
-  const components = options.configurations === false ? [] : project.components;
-  await putJson(CONFIGURATIONS_FILE, configurationsJson(components));
-  for (const component of components) {
-    for (const config of component.configurations) {
-      await putJson(configurationKey(component.id, config.id), configurationFile(config));
+    options.signal?.removeEventListener('abort', abortTables);
+    if (options.signal?.aborted) {
+      await journal.settle();
+      throw new TakeoutError('INTERRUPTED', 'interrupted: open uploads were aborted, no manifest was written', { hint: 'run again with --resume to go on from the slices that landed' });
     }
-  }
-  for (const t of tables) {
-    if (t.status !== 'complete') continue;
-    const key = tableManifestKey({ id: t.id } as TableDescriptor);
-    await putJson(key, sliceManifest(t.slices as SliceRecord[], t.columns, (k) => destination.urlFor(k), options.toolVersion));
-    t.manifest = key;
-  }
 
-  // Parts of an earlier, larger run would be read back as data: remove what this run did not write.
-  const staleKeys = stale.filter((key) => !written.has(key));
-  if (staleKeys.length > 0) {
-    await destination.delete(staleKeys);
-    emit({ type: 'warning', message: `removed ${staleKeys.length} file(s) left by an earlier takeout at this destination` });
+    const tables: ManifestTable[] = results.map((r, i) =>
+      r.status === 'fulfilled'
+        ? r.value
+        : {
+            id: selected[i]!.id,
+            columns: selected[i]!.columns,
+            primaryKey: selected[i]!.primaryKey,
+            status: 'failed',
+            rows: 0,
+            rawBytes: 0,
+            bytes: 0,
+            slices: [],
+            error: { code: toTakeoutError(r.reason).code, message: toTakeoutError(r.reason).message },
+          },
+    );
+    const failed = tables.filter((t) => t.status === 'failed');
+    // When every table failed there is nothing to commit: no layout files and no manifest, which would make
+    // the destination look taken out (and refuse a rerun with EXISTS). Its table:error line was the report.
+    const allFailed = failed.length > 0 && failed.length === tables.length;
+    if ((options.failFast || allFailed) && failed.length > 0) {
+      await journal.settle();
+      const first = failed.find((t) => t.error?.code !== 'INTERRUPTED') ?? failed[0]!;
+      throw new TakeoutError((first.error?.code ?? 'FAILED') as TakeoutError['code'], first.error?.message ?? 'failed', {
+        details: { alreadyReported: true },
+      });
+    }
+
+    // The layout's JSON files, with the row counts and sizes this run measured.
+    const stats = new Map<string, TableStats>(tables.filter((t) => t.status === 'complete').map((t) => [t.id, { rowsCount: t.rows, dataSizeBytes: t.bytes }]));
+    const files: TakeoutManifest['files'] = [];
+    const putJson = async (key: string, value: unknown): Promise<void> => {
+      const body = Buffer.from(JSON.stringify(value));
+      await destination.put(key, body, { contentType: 'application/json' });
+      written.add(key);
+      files.push({ key, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+      emit({ type: 'file:written', key, bytes: body.length });
+    };
+    const selectedBuckets = new Set(selected.map((t) => t.bucketId));
+    const filtering = options.include.length > 0 || options.exclude.length > 0;
+    const buckets = filtering ? project.buckets.filter((b) => selectedBuckets.has(b.id)) : project.buckets;
+    await putJson(BUCKETS_FILE, bucketsJson(buckets, selected, stats));
+    await putJson(TABLES_FILE, tablesJson(selected, buckets, stats));
+    const components = options.configurations === false ? [] : project.components;
+    await putJson(CONFIGURATIONS_FILE, configurationsJson(components));
+    for (const component of components) {
+      for (const config of component.configurations) {
+        await putJson(configurationKey(component.id, config.id), configurationFile(config));
+      }
+    }
+    for (const t of tables) {
+      if (t.status !== 'complete') continue;
+      const key = tableManifestKey({ id: t.id } as TableDescriptor);
+      await putJson(key, sliceManifest(t.slices as SliceRecord[], t.columns, (k) => destination.urlFor(k), options.toolVersion));
+      t.manifest = key;
+    }
+
+    // Parts of an earlier, larger run would be read back as data: remove what this run did not write,
+    // except the slices the journal keeps for a --resume of the tables that failed.
+    for (const t of failed) for (const slice of journal.table(t.id)?.slices ?? []) written.add(slice.key);
+    const staleKeys = stale.filter((key) => !written.has(key));
+    if (staleKeys.length > 0) {
+      await destination.delete(staleKeys);
+      emit({ type: 'warning', message: `removed ${staleKeys.length} file(s) left by an earlier takeout at this destination` });
+    }
+
+    const finished = new Date();
+    const totals = {
+      tables: tables.length,
+      tablesFailed: failed.length,
+      rows: tables.reduce((n, t) => n + t.rows, 0),
+      rawBytes: tables.reduce((n, t) => n + t.rawBytes, 0),
+      bytes: tables.reduce((n, t) => n + t.bytes, 0),
+      slices: tables.reduce((n, t) => n + t.slices.length, 0),
+    };
+    const manifest: TakeoutManifest = {
+      formatVersion: TAKEOUT_MANIFEST_VERSION,
+      kind: 'takeout',
+      tool: { name: 'takeout', version: options.toolVersion, node: process.version },
+      runId,
+      ...(previous ? { resumed: { runId: previous.runId, attempts: previous.attempts + 1, reusedSlices: reused.slices, reusedBytes: reused.bytes } } : {}),
+      status: failed.length === 0 ? 'complete' : 'partial',
+      source: source.description,
+      destination: destination.description,
+      startedAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      options: options.recordedOptions,
+      project: {
+        ...(project.id !== undefined ? { id: project.id } : {}),
+        ...(project.name !== undefined ? { name: project.name } : {}),
+        ...(project.meta ? { meta: project.meta } : {}),
+        ...(project.skipped?.length ? { skipped: project.skipped } : {}),
+      },
+      totals,
+      tables,
+      files,
+    };
+    await journal.flush();
+    await destination.put(TAKEOUT_MANIFEST_FILE, `${JSON.stringify(manifest, null, 2)}\n`, { contentType: 'application/json' });
+    // A partial run keeps its journal: --resume then retries only the tables that failed.
+    if (failed.length === 0) await journal.remove();
+
+    const durationMs = finished.getTime() - started.getTime();
+    const summary: RunSummary = {
+      runId,
+      status: manifest.status === 'complete' ? 'complete' : totals.tables === failed.length && totals.tables > 0 ? 'failed' : 'partial',
+      source: source.description,
+      destination: destination.description,
+      tables: totals.tables,
+      tablesFailed: failed.length,
+      tablesSkipped: tables.filter((t) => t.status === 'structure-only').length,
+      rows: totals.rows,
+      rawBytes: totals.rawBytes,
+      bytes: totals.bytes,
+      slices: totals.slices,
+      durationMs,
+      throughputMBps: durationMs > 0 ? totals.rawBytes / 1e6 / (durationMs / 1000) : 0,
+      manifest: destination.urlFor(TAKEOUT_MANIFEST_FILE) ?? `${destination.description.replace(/\/?$/, '/')}${TAKEOUT_MANIFEST_FILE}`,
+      failures: failed.map((t) => ({ table: t.id, code: t.error?.code ?? 'FAILED', message: t.error?.message ?? '' })),
+      ...(previous ? { reused } : {}),
+      ...(failed.length > 0 ? { hint: 'run again with --resume to retry only the failed tables' } : {}),
+    };
+    emit({ type: 'run:done', summary });
+    return summary;
+  } catch (error) {
+    await journal.settle();
+    throw error;
   }
-
-  const finished = new Date();
-  const totals = {
-    tables: tables.length,
-    tablesFailed: failed.length,
-    rows: tables.reduce((n, t) => n + t.rows, 0),
-    rawBytes: tables.reduce((n, t) => n + t.rawBytes, 0),
-    bytes: tables.reduce((n, t) => n + t.bytes, 0),
-    slices: tables.reduce((n, t) => n + t.slices.length, 0),
-  };
-  const manifest: TakeoutManifest = {
-    formatVersion: TAKEOUT_MANIFEST_VERSION,
-    kind: 'takeout',
-    tool: { name: 'takeout', version: options.toolVersion, node: process.version },
-    runId,
-    status: failed.length === 0 ? 'complete' : 'partial',
-    source: source.description,
-    destination: destination.description,
-    startedAt: started.toISOString(),
-    finishedAt: finished.toISOString(),
-    options: options.recordedOptions,
-    project: {
-      ...(project.id !== undefined ? { id: project.id } : {}),
-      ...(project.name !== undefined ? { name: project.name } : {}),
-      ...(project.meta ? { meta: project.meta } : {}),
-      ...(project.skipped?.length ? { skipped: project.skipped } : {}),
-    },
-    totals,
-    tables,
-    files,
-  };
-  await destination.put(TAKEOUT_MANIFEST_FILE, `${JSON.stringify(manifest, null, 2)}\n`, { contentType: 'application/json' });
-
-  const durationMs = finished.getTime() - started.getTime();
-  const summary: RunSummary = {
-    runId,
-    status: manifest.status === 'complete' ? 'complete' : totals.tables === failed.length && totals.tables > 0 ? 'failed' : 'partial',
-    source: source.description,
-    destination: destination.description,
-    tables: totals.tables,
-    tablesFailed: failed.length,
-    tablesSkipped: tables.filter((t) => t.status === 'structure-only').length,
-    rows: totals.rows,
-    rawBytes: totals.rawBytes,
-    bytes: totals.bytes,
-    slices: totals.slices,
-    durationMs,
-    throughputMBps: durationMs > 0 ? totals.rawBytes / 1e6 / (durationMs / 1000) : 0,
-    manifest: destination.urlFor(TAKEOUT_MANIFEST_FILE) ?? `${destination.description.replace(/\/?$/, '/')}${TAKEOUT_MANIFEST_FILE}`,
-    failures: failed.map((t) => ({ table: t.id, code: t.error?.code ?? 'FAILED', message: t.error?.message ?? '' })),
-  };
-  emit({ type: 'run:done', summary });
-  return summary;
 }
 
 function sliceSummary(s: SliceRecord): ManifestTable['slices'][number] {
   return { key: s.key, bytes: s.bytes, rawBytes: s.rawBytes, rows: s.rows, sha256: s.sha256 };
+}
+
+function journalSlice(s: SliceRecord): Parameters<JournalWriter['slice']>[1] {
+  return { ...sliceSummary(s), index: s.index, ...(s.etag ? { etag: s.etag } : {}) };
+}
+
+/** What decides the bytes of every slice: a --resume must agree on all of it. */
+function fingerprintOf(options: RunOptions, source: string): Record<string, unknown> {
+  return {
+    source,
+    sliceBytes: options.sliceBytes,
+    sliceRows: options.sliceRows ?? null,
+    compressionLevel: options.compressionLevel,
+    lineEnding: options.lineEnding,
+    requote: options.requote,
+    query: options.query ?? null,
+  };
 }
 
 /**
@@ -283,18 +358,22 @@ export function selectTables(tables: readonly TableDescriptor[], include: readon
     .sort((a, b) => a.id.localeCompare(b.id));
 }
 
-/** Refuses a destination that holds a takeout unless --overwrite; returns the keys an overwrite may leave stale. */
-async function prepareDestination(destination: Destination, overwrite: boolean): Promise<string[]> {
-  const existing = (await destination.head(TAKEOUT_MANIFEST_FILE)) ?? (await destination.head(BUCKETS_FILE));
+/**
+ * Refuses a destination that holds a takeout unless it is replaced (--overwrite) or resumed; returns
+ * the keys that may be left stale. A resumed run lists them too: its slices may now be fewer.
+ */
+async function prepareDestination(destination: Destination, mode: { overwrite: boolean; resume: boolean }): Promise<string[]> {
+  const existing = mode.overwrite ? true : ((await destination.head(TAKEOUT_MANIFEST_FILE)) ?? (await destination.head(BUCKETS_FILE)));
   if (!existing) return [];
-  if (!overwrite) {
-    throw new TakeoutError('EXISTS', `${destination.description} already holds a takeout (${existing.key})`, {
-      hint: 'choose an empty destination, or pass --overwrite to replace it',
+  if (existing !== true) {
+    throw new TakeoutError('EXISTS', `${destination.description} already holds a ${mode.resume ? 'finished ' : ''}takeout (${existing.key})${mode.resume ? ': nothing to resume' : ''}`, {
+      hint: mode.resume ? `check it with takeout verify, or pass --overwrite to take it out again` : 'choose an empty destination, or pass --overwrite to replace it',
     });
   }
   const keys: string[] = [];
   for await (const object of destination.list('')) {
     const k = object.key;
+    if (k === JOURNAL_FILE) continue;
     if (isTableDataKey(k) || k.startsWith(`${MANIFESTS_DIR}/`) || k.startsWith('configurations/') || k === TAKEOUT_MANIFEST_FILE) keys.push(k);
   }
   // Until the new manifest lands, the destination must not look like a complete takeout.

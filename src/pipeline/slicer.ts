@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Destination, ObjectWriter } from '../destinations/destination.js';
+import { TakeoutError } from '../errors.js';
 import type { CompressedBlock } from './compress.js';
 
 /** One finished slice, as it goes into the takeout manifest. */
@@ -15,6 +16,21 @@ export interface SliceRecord {
   /** base64 MD5 of the stored bytes, when asked for (DynamoDB-style manifests use it). */
   md5?: string;
   etag?: string;
+  /** Landed in an interrupted run and found identical: not written again. */
+  reused?: boolean;
+}
+
+/** What a resumed run knows of a slice an interrupted run landed. */
+export type LandedSlice = Pick<SliceRecord, 'key' | 'index' | 'bytes' | 'rawBytes' | 'rows' | 'sha256' | 'etag'>;
+
+/**
+ * A resumed table's data no longer gives the slice the interrupted run landed (the source changed):
+ * the slices already landed cannot be kept, the table must be written again from its start.
+ */
+export class SliceChanged extends TakeoutError {
+  constructor(readonly key: string) {
+    super('INTEGRITY', `${key} differs from the slice the interrupted run wrote: the source changed`);
+  }
 }
 
 export interface SlicerOptions {
@@ -32,12 +48,19 @@ export interface SlicerOptions {
   md5?: boolean;
   /** The blocks are plain CSV, not gzip (NO_COMPRESSION). */
   plain?: boolean;
+  /**
+   * Resume: the slice an interrupted run landed at this index. Its blocks are hashed, not written;
+   * when they come out identical the landed slice is kept, otherwise SliceChanged is thrown.
+   */
+  landed?: (index: number) => LandedSlice | undefined;
 }
 
 interface OpenSlice {
   index: number;
   key: string;
-  writer: ObjectWriter;
+  /** Undefined while checking a slice that already landed. */
+  writer: ObjectWriter | undefined;
+  landed: LandedSlice | undefined;
   sha256: Hash;
   md5: Hash | undefined;
   bytes: number;
@@ -69,7 +92,7 @@ export class Slicer {
     }
     const slice = this.current ?? (await this.open());
     this.options.signal?.throwIfAborted();
-    await slice.writer.write(block.data);
+    await slice.writer?.write(block.data);
     slice.sha256.update(block.data);
     slice.md5?.update(block.data);
     slice.bytes += block.data.length;
@@ -88,20 +111,24 @@ export class Slicer {
   async abort(): Promise<void> {
     const cur = this.current;
     this.current = undefined;
-    if (cur) await cur.writer.abort();
+    if (cur) await cur.writer?.abort();
   }
 
   private async open(): Promise<OpenSlice> {
     const index = this.next++;
     const key = this.options.keyFor(index);
-    const writer = await this.options.destination.writer(key, {
-      contentType: this.options.plain ? 'text/csv' : 'application/gzip',
-      ...(this.options.signal ? { signal: this.options.signal } : {}),
-    });
+    const landed = this.options.landed?.(index);
+    const writer = landed
+      ? undefined
+      : await this.options.destination.writer(key, {
+          contentType: this.options.plain ? 'text/csv' : 'application/gzip',
+          ...(this.options.signal ? { signal: this.options.signal } : {}),
+        });
     this.current = {
       index,
       key,
       writer,
+      landed,
       sha256: createHash('sha256'),
       md5: this.options.md5 ? createHash('md5') : undefined,
       bytes: 0,
@@ -114,17 +141,25 @@ export class Slicer {
   private async closeCurrent(): Promise<void> {
     const cur = this.current;
     if (!cur) return;
-    const written = await cur.writer.finish();
+    const sha256 = cur.sha256.digest('hex');
+    const landed = cur.landed;
+    if (landed && (landed.sha256 !== sha256 || landed.bytes !== cur.bytes || landed.rows !== cur.rows || landed.key !== cur.key)) {
+      this.current = undefined;
+      throw new SliceChanged(cur.key);
+    }
+    const written = cur.writer ? await cur.writer.finish() : undefined;
     this.current = undefined;
+    const etag = written ? written.etag : landed?.etag;
     const record: SliceRecord = {
       key: cur.key,
       index: cur.index,
       bytes: cur.bytes,
       rawBytes: cur.rawBytes,
       rows: cur.rows,
-      sha256: cur.sha256.digest('hex'),
+      sha256,
       ...(cur.md5 ? { md5: cur.md5.digest('base64') } : {}),
-      ...(written.etag ? { etag: written.etag } : {}),
+      ...(etag ? { etag } : {}),
+      ...(landed ? { reused: true } : {}),
     };
     this.slices.push(record);
     this.options.onSlice?.(record);

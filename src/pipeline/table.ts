@@ -5,7 +5,7 @@ import { TakeoutError, toTakeoutError } from '../errors.js';
 import { CsvPassThrough, CsvRowEncoder, CsvScanner, DEFAULT_BLOCK_BYTES, type Block } from '../formats/csv.js';
 import type { GzipSlicesBody, TableBody, TableDescriptor } from '../sources/source.js';
 import { NO_COMPRESSION, OrderedCompressor } from './compress.js';
-import { Slicer, type SliceRecord } from './slicer.js';
+import { Slicer, type LandedSlice, type SliceRecord } from './slicer.js';
 import { RecordCounter } from './count.js';
 import { coalesce, mapLimitOrFail } from './chunks.js';
 
@@ -32,6 +32,10 @@ export interface TableWriteOptions {
   signal?: AbortSignal;
   onSlice?: (slice: SliceRecord) => void;
   onProgress?: (delta: { rawBytes: number; bytes: number; rows: number }) => void;
+  /** Resume: the slice an interrupted run landed at this index, kept when this run gives the same bytes. */
+  landed?: (index: number) => LandedSlice | undefined;
+  /** On failure keep the slices that landed (a journal records them for --resume) instead of removing them. */
+  keepLanded?: boolean;
 }
 
 export interface TableWriteResult {
@@ -68,7 +72,7 @@ export async function writeTableSlices(
       bytes: slices.reduce((n, s) => n + s.bytes, 0),
     };
   } catch (error) {
-    await options.destination.delete(written).catch(() => undefined);
+    if (!options.keepLanded) await options.destination.delete(written).catch(() => undefined);
     throw options.signal?.aborted ? new TakeoutError('INTERRUPTED', 'interrupted') : toTakeoutError(error, `table ${table.id}`);
   }
 }
@@ -86,6 +90,7 @@ async function encodeSlices(
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onSlice ? { onSlice: options.onSlice } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.landed ? { landed: options.landed } : {}),
     md5: options.md5 === true,
     plain: options.compressionLevel === NO_COMPRESSION,
   });
@@ -154,8 +159,9 @@ async function copySlices(body: GzipSlicesBody, options: TableWriteOptions): Pro
       report();
     });
   } catch (error) {
-    // Slices that landed after a gap were never reported: the caller cannot know to remove them.
-    await options.destination.delete([...done.values()].map((r) => r.key)).catch(() => undefined);
+    // Slices that landed after a gap were never reported: the caller cannot know about them.
+    if (options.keepLanded) for (const record of done.values()) options.onSlice?.(record);
+    else await options.destination.delete([...done.values()].map((r) => r.key)).catch(() => undefined);
     throw error;
   }
   return records;
@@ -164,6 +170,11 @@ async function copySlices(body: GzipSlicesBody, options: TableWriteOptions): Pro
 async function copySlice(slice: GzipSlicesBody['slices'][number], index: number, options: TableWriteOptions): Promise<SliceRecord> {
   options.signal?.throwIfAborted();
   const key = options.keyFor(index);
+  // A copied slice is known by its source's sha256 (a takeout as the source): the same bytes landed already.
+  const landed = options.landed?.(index);
+  if (landed && landed.key === key && slice.sha256 !== undefined && slice.sha256 === landed.sha256 && slice.bytes === landed.bytes && !options.md5) {
+    return { ...landed, reused: true };
+  }
   const writer = await options.destination.writer(key, { contentType: 'application/gzip' });
   const sha256 = createHash('sha256');
   const md5 = options.md5 ? createHash('md5') : undefined;

@@ -52,7 +52,9 @@ export function summaryLines(summary: RunSummary): string[] {
       ` in ${summary.slices} slice${summary.slices === 1 ? '' : 's'}, ${formatDuration(summary.durationMs)}, ${summary.throughputMBps.toFixed(1)} MB/s`,
     `manifest: ${summary.manifest}`,
   ];
+  if (summary.reused) lines.push(`resumed: kept ${summary.reused.slices} slice${summary.reused.slices === 1 ? '' : 's'} (${formatBytes(summary.reused.bytes)}) the interrupted run had landed`);
   for (const f of summary.failures) lines.push(`failed: ${f.table}: ${f.message} [${f.code}]`);
+  if (summary.hint) lines.push(`hint: ${summary.hint}`);
   return lines.map(redact);
 }
 
