@@ -202,11 +202,11 @@ describe('files download: a local takeout', () => {
 
   it('--columns overrides the known column names (quoted like Keboola)', async () => {
     const out = await output('local-columns');
-    const result = await takeout(['files', 'download', path.join(local, 'manifests', `${CONTACTS}.manifest`), '--columns', 'a,b "x",č', '-o', out.file]);
+    const result = await takeout(['files', 'download', path.join(local, 'manifests', `${CONTACTS}.manifest`), '--columns', 'a,b "x",č,d,e', '-o', out.file]);
     expectOk(result);
     const data = await readFile(out.file);
-    expect(data.subarray(0, 20).toString('utf8')).toMatch(/^"a","b ""x""","č"\n/);
-    expect(data.equals(referenceMerge(await localParts(CONTACTS), ['a', 'b "x"', 'č']))).toBe(true);
+    expect(data.subarray(0, 30).toString('utf8')).toMatch(/^"a","b ""x""","č","d","e"\n/);
+    expect(data.equals(referenceMerge(await localParts(CONTACTS), ['a', 'b "x"', 'č', 'd', 'e']))).toBe(true);
   });
 
   it('--gzip concatenates the gzip parts as they are, after a gzip member holding the header', async () => {
@@ -341,7 +341,7 @@ describe('files download: from S3', () => {
 
   it('keeps manifest order across many slices fetched in parallel', async () => {
     // Early slices are the largest, so later ones finish downloading first.
-    const slices = Array.from({ length: 24 }, (_, i) => (i % 3 === 2 ? Buffer.from(`plain ${i}\n`) : gz(bigCsv((24 - i) * 300, i))));
+    const slices = Array.from({ length: 24 }, (_, i) => (i % 3 === 2 ? Buffer.from(`plain-${i},"plain ${i}"\n`) : gz(bigCsv((24 - i) * 300, i))));
     const { prefix, urls } = await uploadSlices('hand-many', slices);
     const manifest = await uploadManifest(prefix, redshiftManifest(urls.map((url) => ({ url, mandatory: true }))));
     const out = await output('s3-many');

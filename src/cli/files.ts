@@ -135,9 +135,14 @@ async function loadManifest(
   return { plan: readRedshiftManifest(value, origin), base: { dest: baseDest, prefix: folder }, allowedBuckets: allowed, origin };
 }
 
-function headerColumns(o: Resolved, plan: MergePlan): string[] | undefined {
+/** Column names from --columns, else from the manifest. */
+function knownColumns(o: Resolved, plan: MergePlan): string[] | undefined {
   const given = o.columns as string[] | undefined;
-  const columns = given && given.length > 0 ? given : plan.columns;
+  return given && given.length > 0 ? given : plan.columns;
+}
+
+function headerColumns(o: Resolved, plan: MergePlan): string[] | undefined {
+  const columns = knownColumns(o, plan);
   if (o.header === false) return undefined;
   if (o.header === true && !columns) {
     throw new TakeoutError('USAGE', '--header: the manifest has no column names; give them with --columns a,b,c');
@@ -153,6 +158,7 @@ async function runMerge(
   keepDir?: string,
 ): Promise<MergeResult> {
   const header = headerColumns(o, plan);
+  const columns = knownColumns(o, plan);
   const { writer, label } = await openOutput(o, context.io);
   let keepDest: Destination | undefined;
   const keptNames = new Set<string>();
@@ -170,6 +176,7 @@ async function runMerge(
       gzipOutput: o.gzip === true,
       verifyGzip: o.verify !== false,
       ...(header ? { header } : {}),
+      ...(columns ? { columns: columns.length } : {}),
       concurrency: o.concurrency as number,
       maxRatio: o.maxRatio as number,
       ...(keepDest

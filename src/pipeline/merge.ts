@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { createGzip, createGunzip, gzipSync } from 'node:zlib';
 import type { ObjectWriter } from '../destinations/destination.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
-import { encodeHeader } from '../formats/csv.js';
+import { encodeHeader, parseHeader } from '../formats/csv.js';
 import { coalesce, mapLimitOrFail } from './chunks.js';
 import type { MergePlan, SliceEntry } from '../manifests/read.js';
 
@@ -22,6 +22,12 @@ const GUNZIP_CHUNK_BYTES = 1 << 20;
 export const DEFAULT_MAX_RATIO = 200;
 /** Slack on top of the ratio cap, so tiny slices of repeated values are not mistaken for bombs. */
 const RATIO_SLACK_BYTES = 1024 * 1024;
+/** How far into a slice (decompressed) its first record is looked for; a longer first record leaves the slice unchecked. */
+export const FIRST_RECORD_MAX_BYTES = 1024 * 1024;
+/** Compressed bytes inflated at a time when only the first record is wanted (~200 KiB of CSV). */
+const SIDE_INFLATE_STEP_BYTES = 64 * 1024;
+/** The first record is usually short: parse this much first, so a 1 MiB chunk is not decoded for a 100-byte row. */
+const FIRST_RECORD_QUICK_BYTES = 64 * 1024;
 
 export interface MergeOptions {
   plan: MergePlan;
@@ -32,6 +38,11 @@ export interface MergeOptions {
   gzipOutput: boolean;
   /** Write one header row with these column names first. */
   header?: readonly string[];
+  /**
+   * Fields every slice's first record must have (the table's column count); defaults to the header's.
+   * Unknown: the first slice, in manifest order, that has a record sets it.
+   */
+  columns?: number;
   /** With gzipOutput: inflate slices that have no size or sha256 to check, to prove each gzip whole (default true). */
   verifyGzip?: boolean;
   concurrency: number;
@@ -116,6 +127,123 @@ class ChunkQueue {
   }
 }
 
+/**
+ * Slices must agree on their number of fields. Only the first record of each slice is parsed (quote-aware),
+ * which catches a slice of another table or with a column more or less without parsing the data. A slice's
+ * count is compared as soon as the count it must match is known; with no column count given, that is the
+ * first slice in manifest order with a record, so the slice named in the error is the odd one out
+ * whatever order the slices arrive in.
+ */
+class ColumnCheck {
+  /** Per slice: fields in its first record; null when it has none (empty, skipped, record too long); undefined until known. */
+  private readonly counts: (number | null | undefined)[];
+  /** Slices before this index have all been compared. */
+  private compared = 0;
+  private reference: { count: number; from: string } | undefined;
+  /** The count was given: each slice is compared as soon as it reports. */
+  private readonly given: boolean;
+
+  constructor(
+    private readonly entries: readonly SliceEntry[],
+    expected: number | undefined,
+  ) {
+    this.counts = entries.map(() => undefined);
+    this.given = expected !== undefined;
+    if (expected !== undefined) this.reference = { count: expected, from: 'the column names' };
+  }
+
+  /** Records slice `index`'s count; returns the error this reveals, if any (about this slice or a later one). */
+  report(index: number, count: number | null): TakeoutError | undefined {
+    this.counts[index] = count;
+    if (this.given) return this.compare(index);
+    for (; this.compared < this.counts.length; this.compared++) {
+      const current = this.counts[this.compared];
+      if (current === undefined) return undefined;
+      if (current === null) continue;
+      if (this.reference === undefined) {
+        this.reference = { count: current, from: `slice ${this.entries[this.compared]!.label}` };
+        continue;
+      }
+      const error = this.compare(this.compared);
+      if (error) return error;
+    }
+    return undefined;
+  }
+
+  private compare(index: number): TakeoutError | undefined {
+    const count = this.counts[index];
+    const reference = this.reference;
+    if (count === null || count === undefined || reference === undefined || count === reference.count) return undefined;
+    const label = this.entries[index]!.label;
+    return new TakeoutError(
+      'INTEGRITY',
+      `slice ${label}: ${count} column${count === 1 ? '' : 's'}, expected ${reference.count} as in ${reference.from}`,
+      { details: { slice: label, columns: count, expected: reference.count } },
+    );
+  }
+}
+
+/** Finds the number of fields of a slice's first record in its plain bytes, fed as they come; never throws. */
+class FirstRecordProbe {
+  private head: Buffer[] = [];
+  private bytes = 0;
+  private decided = false;
+  private failure: TakeoutError | undefined;
+
+  constructor(
+    private readonly check: ColumnCheck,
+    private readonly index: number,
+  ) {}
+
+  get done(): boolean {
+    return this.decided;
+  }
+
+  feed(chunk: Buffer): void {
+    if (this.decided || chunk.length === 0) return;
+    const piece = chunk.subarray(0, FIRST_RECORD_MAX_BYTES - this.bytes);
+    this.head.push(piece);
+    this.bytes += piece.length;
+    const head = this.head.length === 1 ? piece : Buffer.concat(this.head, this.bytes);
+    const record = (head.length > FIRST_RECORD_QUICK_BYTES ? parseHeader(head.subarray(0, FIRST_RECORD_QUICK_BYTES)) : undefined) ?? parseHeader(head);
+    if (record) this.decide(record.columns.length);
+    else if (this.bytes >= FIRST_RECORD_MAX_BYTES) this.decide(null);
+  }
+
+  /** The slice ended: a last record without a newline still counts. */
+  end(): void {
+    if (this.decided) return;
+    const record = this.bytes === 0 ? undefined : parseHeader(Buffer.concat([...this.head, Buffer.from('\n')]));
+    this.decide(record ? record.columns.length : null);
+  }
+
+  /** The slice had nothing to read (an optional slice that does not exist). */
+  skip(): void {
+    if (!this.decided) this.decide(null);
+  }
+
+  throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  private decide(count: number | null): void {
+    this.decided = true;
+    this.head = [];
+    this.failure = this.check.report(this.index, count);
+  }
+}
+
+/** Passes chunks on after showing them to the probe. */
+async function* probed(source: AsyncIterable<Buffer>, probe: FirstRecordProbe): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    if (!probe.done) {
+      probe.feed(chunk);
+      probe.throwIfFailed();
+    }
+    yield chunk;
+  }
+}
+
 function isGzip(chunk: Buffer): boolean {
   return chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b;
 }
@@ -138,27 +266,53 @@ async function* through(source: AsyncIterable<Buffer>, first: Buffer, transform:
   }
 }
 
-/** Yields gzip bytes as they are while inflating them on the thread pool; a truncated or corrupt gzip throws at the end. */
-async function* verified(source: AsyncIterable<Buffer>, first: Buffer): AsyncGenerator<Buffer> {
+/**
+ * Yields gzip bytes as they are while inflating them on the thread pool for the probe. With `whole`, every
+ * byte is inflated to prove the gzip whole (a truncated or corrupt gzip throws at the end); without, the
+ * inflating stops as soon as the probe has the first record.
+ */
+async function* inflatedAside(source: AsyncIterable<Buffer>, first: Buffer, probe: FirstRecordProbe, whole: boolean): AsyncGenerator<Buffer> {
   const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
   const done = new Promise<void>((resolve, reject) => {
     gunzip.on('error', reject);
     gunzip.on('end', resolve);
   });
   done.catch(() => undefined);
-  gunzip.resume();
+  gunzip.on('data', (chunk: Buffer) => probe.feed(chunk));
+  let inflating = true;
   const feed = async (chunk: Buffer): Promise<void> => {
-    if (!gunzip.write(chunk)) await Promise.race([once(gunzip, 'drain'), done]);
+    // For the probe alone, a small step at a time, so inflating stops soon after the first record.
+    const step = whole ? chunk.length : SIDE_INFLATE_STEP_BYTES;
+    for (let at = 0; at < chunk.length && inflating; at += step) {
+      if (!whole && probe.done) {
+        inflating = false;
+        gunzip.destroy();
+        return;
+      }
+      try {
+        if (!gunzip.write(chunk.subarray(at, at + step))) await Promise.race([once(gunzip, 'drain'), done]);
+      } catch (error) {
+        if (whole) throw error;
+        inflating = false;
+        probe.skip();
+      }
+    }
   };
   try {
     await feed(first);
+    probe.throwIfFailed();
     yield first;
     for await (const chunk of source) {
       await feed(chunk);
+      probe.throwIfFailed();
       yield chunk;
     }
-    gunzip.end();
-    await done;
+    if (inflating) {
+      gunzip.end();
+      // Not asked to prove the gzip whole (its size or sha256 is checked, or --no-verify): only the probe needed
+      // it, and a gzip that does not inflate leaves the first record unknown rather than cut short.
+      await (whole ? done : done.catch(() => probe.skip()));
+    }
   } finally {
     gunzip.destroy();
   }
@@ -168,6 +322,7 @@ export async function mergeSlices(options: MergeOptions): Promise<MergeResult> {
   const { plan, output } = options;
   const entries = plan.entries;
   const maxRatio = options.maxRatio ?? DEFAULT_MAX_RATIO;
+  const columns = new ColumnCheck(entries, options.columns ?? options.header?.length);
   const skipped: string[] = [];
   let bytes = 0;
   let outputBytes = 0;
@@ -187,6 +342,7 @@ export async function mergeSlices(options: MergeOptions): Promise<MergeResult> {
 
   /** Fetches one slice into `sink`, checking size, sha256 and the decompression cap on the way. */
   const produce = async (entry: SliceEntry, index: number, sink: (chunk: Buffer, at: number) => Promise<void>, done: () => void): Promise<void> => {
+    const probe = new FirstRecordProbe(columns, index);
     let stream: Readable;
     try {
       stream = await options.open(entry);
@@ -195,6 +351,8 @@ export async function mergeSlices(options: MergeOptions): Promise<MergeResult> {
       if (failure.code === 'NOT_FOUND' && !entry.mandatory) {
         skipped.push(entry.label);
         options.onWarning?.(`skipped optional slice ${entry.label}: it does not exist`);
+        probe.skip();
+        probe.throwIfFailed();
         done();
         return;
       }
@@ -226,14 +384,25 @@ export async function mergeSlices(options: MergeOptions): Promise<MergeResult> {
         const gz = isGzip(first);
         let body: AsyncIterable<Buffer>;
         if (options.gzipOutput) {
-          // Copied as they are; with neither a size nor a sha256 to check, inflate on the side to prove each gzip whole.
-          const check = gz && options.verifyGzip !== false && entry.bytes === undefined && entry.sha256 === undefined;
-          body = !gz ? through(source, first, createGzip()) : check ? verified(source, first) : (async function* () { yield first; yield* source; })();
+          // Copied as they are, inflated on the side for the first record; with neither a size nor a sha256 to
+          // check, inflated whole to prove each gzip whole. Plain slices are probed before they are compressed.
+          const whole = gz && options.verifyGzip !== false && entry.bytes === undefined && entry.sha256 === undefined;
+          if (gz) {
+            body = inflatedAside(source, first, probe, whole);
+          } else {
+            probe.feed(first);
+            probe.throwIfFailed();
+            body = through(probed(source, probe), first, createGzip());
+          }
         } else {
           body = gz ? through(source, first, createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES })) : (async function* () { yield first; yield* source; })();
         }
         try {
           for await (const chunk of body) {
+            if (!options.gzipOutput && !probe.done) {
+              probe.feed(chunk);
+              probe.throwIfFailed();
+            }
             const at = raw;
             raw += chunk.length;
             const cap = entry.rawBytes ?? fetched * maxRatio + RATIO_SLACK_BYTES;
@@ -256,6 +425,8 @@ export async function mergeSlices(options: MergeOptions): Promise<MergeResult> {
           throw toTakeoutError(error, `slice ${entry.label}`);
         }
       }
+      probe.end();
+      probe.throwIfFailed();
       if (entry.bytes !== undefined && fetched !== entry.bytes) {
         throw new TakeoutError('INTEGRITY', `slice ${entry.label} has ${fetched} bytes, the manifest says ${entry.bytes}`);
       }
