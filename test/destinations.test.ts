@@ -7,7 +7,8 @@ import { pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { assertSafeKey, assertSafePrefix, joinInside, keyProblem } from '../src/destinations/keys.js';
+import fc from 'fast-check';
+import { assertSafeKey, assertSafePrefix, findCaseCollision, joinInside, keyProblem } from '../src/destinations/keys.js';
 import { createLocalDestination, isTempName, mapFsError, openExclusive, tempNameFor } from '../src/destinations/local.js';
 import { openDestination, parseDestination } from '../src/destinations/registry.js';
 import { createS3Destination, mapS3Error, parseS3Url } from '../src/destinations/s3.js';
@@ -161,6 +162,39 @@ describe('assertSafeKey / joinInside', () => {
     for (const prefix of ['../', '/', '/a', 'a/../b/', 'a\\b', 'a\u0000', 'CON/']) {
       expect(() => assertSafePrefix(prefix), prefix).toThrow(TakeoutError);
     }
+  });
+});
+
+describe('findCaseCollision', () => {
+  it('finds the first two keys that differ only in case or Unicode normalisation, in the order given', () => {
+    expect(findCaseCollision([])).toBeUndefined();
+    expect(findCaseCollision(['in/c-main/orders', 'in/c-main/customers', 'in/c-crm/orders'])).toBeUndefined();
+    expect(findCaseCollision(['a/Orders.csv', 'b', 'a/orders.csv', 'A/ORDERS.CSV'])).toEqual(['a/Orders.csv', 'a/orders.csv']);
+    // "é" precomposed (NFC) and as e + combining acute (NFD, as macOS file names come): one name there.
+    expect(findCaseCollision(['caf\u00e9.csv', 'cafe\u0301.csv'])).toEqual(['caf\u00e9.csv', 'cafe\u0301.csv']);
+    expect(findCaseCollision(['CAF\u00c9', 'cafe\u0301'])).toEqual(['CAF\u00c9', 'cafe\u0301']);
+    expect(findCaseCollision(['same', 'same'])).toEqual(['same', 'same']);
+    expect(findCaseCollision(new Set(['x', 'X']))).toEqual(['x', 'X']);
+    // Different characters that only look alike are different names.
+    expect(findCaseCollision(['a.csv', 'a.csv '])).toBeUndefined();
+  });
+
+  it('property: none among keys distinct after folding; the pair once a case variant of one is added', () => {
+    const fold = (key: string): string => key.normalize('NFC').toLowerCase();
+    const distinct = fc.uniqueArray(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 8 }), { selector: fold, maxLength: 20 });
+    fc.assert(
+      fc.property(distinct, fc.nat(), fc.nat(), (keys, pick, at) => {
+        expect(findCaseCollision(keys)).toBeUndefined();
+        if (keys.length === 0) return;
+        const original = keys[pick % keys.length]!;
+        const variant = original === original.toUpperCase() ? original.toLowerCase() : original.toUpperCase();
+        // Upper-casing can change what folds to (ß → SS); only true variants are added.
+        fc.pre(fold(variant) === fold(original));
+        const position = (pick % keys.length) + 1 + (at % (keys.length - (pick % keys.length)));
+        const withVariant = [...keys.slice(0, position), variant, ...keys.slice(position)];
+        expect(findCaseCollision(withVariant)).toEqual([original, variant]);
+      }),
+    );
   });
 });
 

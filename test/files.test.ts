@@ -517,6 +517,23 @@ describe('failures: exit code, one line naming the slice, nothing left behind', 
     }
   });
 
+  it('--keep-slices with slice names that differ only in case (7): both named, nothing written', async () => {
+    const slices = await tempDir('fail-case');
+    await writeFile(path.join(slices, 'part.csv.gz'), gz('1,a\n'));
+    await mkdir(path.join(slices, 'upper'));
+    await writeFile(path.join(slices, 'upper', 'PART.csv.gz'), gz('2,b\n'));
+    await writeFile(path.join(slices, 'slices.manifest'), redshiftManifest([{ url: 'part.csv.gz' }, { url: 'upper/PART.csv.gz' }]));
+    const out = await output('fail-case-out');
+    const result = await takeout(['files', 'download', path.join(slices, 'slices.manifest'), '--keep-slices', path.join(out.dir, 'kept'), '-o', out.file]);
+    const line = await expectFailure(result, 7, 'slices part.csv.gz and upper/PART.csv.gz differ only in letter case', out.dir);
+    expect(line).toBe(
+      'takeout: error: --keep-slices: slices part.csv.gz and upper/PART.csv.gz differ only in letter case and would be one file on a case-insensitive file system [INVALID_INPUT, exit 7]',
+    );
+    // The same manifest without --keep-slices writes one file, which cannot collide.
+    expectOk(await takeout(['files', 'download', path.join(slices, 'slices.manifest'), '-o', out.file]));
+    expect(await readFile(out.file, 'utf8')).toBe('1,a\n2,b\n');
+  });
+
   it("a slice manifest that disagrees with its takeout's manifest (6)", async () => {
     const copy = path.join(await tempDir('fail-disagree'), 'takeout');
     await cp(local, copy, { recursive: true });

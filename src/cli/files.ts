@@ -5,6 +5,7 @@ import { basename, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Command } from 'commander';
 import type { Destination, DestinationOptions } from '../destinations/destination.js';
+import { findCaseCollision } from '../destinations/keys.js';
 import { openDestination } from '../destinations/registry.js';
 import { openSource } from '../sources/registry.js';
 import { TakeoutError } from '../errors.js';
@@ -150,6 +151,33 @@ function headerColumns(o: Resolved, plan: MergePlan): string[] | undefined {
   return columns;
 }
 
+/**
+ * The names `--keep-slices` stores the slices under: each slice's file name, prefixed with its index when
+ * an earlier slice has the same name. Names that differ only in case (or in Unicode normalisation) would
+ * be one file on macOS or Windows, so they are refused before anything is written.
+ */
+function keptNames(entries: readonly SliceEntry[]): string[] {
+  const names: string[] = [];
+  const taken = new Set<string>();
+  entries.forEach((entry, index) => {
+    let name = basename(entry.label);
+    if (taken.has(name)) name = `${index}_${name}`;
+    taken.add(name);
+    names.push(name);
+  });
+  const collision = findCaseCollision(names);
+  if (collision) {
+    const first = entries[names.indexOf(collision[0])]!.label;
+    const second = entries[names.lastIndexOf(collision[1])]!.label;
+    throw new TakeoutError(
+      'INVALID_INPUT',
+      `--keep-slices: slices ${first} and ${second} differ only in letter case and would be one file on a case-insensitive file system`,
+      { details: { slices: [first, second] } },
+    );
+  }
+  return names;
+}
+
 async function runMerge(
   context: CommandContext,
   o: Resolved,
@@ -159,9 +187,9 @@ async function runMerge(
 ): Promise<MergeResult> {
   const header = headerColumns(o, plan);
   const columns = knownColumns(o, plan);
+  const keepNames = keepDir ? keptNames(plan.entries) : undefined;
   const { writer, label } = await openOutput(o, context.io);
   let keepDest: Destination | undefined;
-  const keptNames = new Set<string>();
   if (keepDir) {
     const { createLocalDestination } = await import('../destinations/local.js');
     keepDest = createLocalDestination(resolve(keepDir));
@@ -179,16 +207,7 @@ async function runMerge(
       ...(columns ? { columns: columns.length } : {}),
       concurrency: o.concurrency as number,
       maxRatio: o.maxRatio as number,
-      ...(keepDest
-        ? {
-            keep: (entry, index) => {
-              let name = basename(entry.label);
-              if (keptNames.has(name)) name = `${index}_${name}`;
-              keptNames.add(name);
-              return keepDest.writer(name);
-            },
-          }
-        : {}),
+      ...(keepDest && keepNames ? { keep: (_entry, index) => keepDest.writer(keepNames[index]!) } : {}),
       signal: context.signal,
       onProgress: (p) => context.reporter.emit({ type: 'merge:progress', ...p }),
       onWarning: (message) => context.reporter.emit({ type: 'warning', message }),

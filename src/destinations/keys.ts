@@ -92,3 +92,21 @@ export function joinInside(root: string, key: string): string {
   }
   return target;
 }
+
+/**
+ * The first two keys that name the same file on a case-insensitive file system (macOS and Windows
+ * by default), compared after NFC normalisation because macOS also treats composed and decomposed
+ * accents as one name. Equal keys are a collision too. Returns them in the order they came, or
+ * undefined when every key is distinct. Only for keys takeout did not choose itself (manifest
+ * entries, table ids): written to one local folder, the second would silently replace the first.
+ */
+export function findCaseCollision(keys: Iterable<string>): [string, string] | undefined {
+  const seen = new Map<string, string>();
+  for (const key of keys) {
+    const folded = key.normalize('NFC').toLowerCase();
+    const earlier = seen.get(folded);
+    if (earlier !== undefined) return [earlier, key];
+    seen.set(folded, key);
+  }
+  return undefined;
+}
