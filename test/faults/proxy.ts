@@ -1,11 +1,12 @@
 /**
  * A fault-injecting HTTP proxy in front of the test s3rver: forwards every request, streaming bodies
  * both ways, unless a rule matches, in which case it answers with an S3 error, stalls, resets the
- * connection or truncates the response body. Tests point takeout at it with `--endpoint-url`.
+ * connection, truncates the response body or rewrites response headers. Tests point takeout at it with
+ * `--endpoint-url`.
  * Depends on nothing in src/.
  */
 import http from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 export type FaultAction =
@@ -18,7 +19,9 @@ export type FaultAction =
   /** Destroy the client socket at once. */
   | { kind: 'reset' }
   /** Forward, but send only the first `afterBytes` bytes of the response body, then destroy the socket. */
-  | { kind: 'truncate'; afterBytes: number };
+  | { kind: 'truncate'; afterBytes: number }
+  /** Forward, adding these response headers or replacing the upstream's (names in lower case). */
+  | { kind: 'headers'; set: Record<string, string> };
 
 export interface FaultRule {
   match: (req: IncomingMessage) => boolean;
@@ -31,6 +34,8 @@ export interface RecordedRequest {
   method: string;
   /** Path and query, as received. */
   url: string;
+  /** Request headers as received (names in lower case). */
+  headers: IncomingHttpHeaders;
   /** The status sent (the upstream's, or the injected one); undefined when stalled, reset or not yet answered. */
   status?: number;
   /** The fault applied, if any. */
@@ -75,7 +80,13 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     return undefined;
   };
 
-  const forward = (req: IncomingMessage, res: ServerResponse, record: RecordedRequest, truncateAfter?: number): void => {
+  const forward = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    record: RecordedRequest,
+    truncateAfter?: number,
+    setHeaders: Record<string, string> = {},
+  ): void => {
     const headers: http.OutgoingHttpHeaders = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (!HOP_BY_HOP.has(name) && value !== undefined) headers[name] = value;
@@ -88,6 +99,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         for (const [name, value] of Object.entries(answer.headers)) {
           if (!HOP_BY_HOP.has(name) && value !== undefined) responseHeaders[name] = value;
         }
+        Object.assign(responseHeaders, setHeaders);
         res.writeHead(answer.statusCode ?? 502, responseHeaders);
         if (truncateAfter === undefined) {
           answer.pipe(res);
@@ -123,7 +135,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   };
 
   const server = http.createServer((req, res) => {
-    const record: RecordedRequest = { method: req.method ?? '', url: req.url ?? '' };
+    const record: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers };
     requests.push(record);
     const action = pick(req);
     if (action) record.fault = action.kind;
@@ -133,6 +145,9 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         return;
       case 'truncate':
         forward(req, res, record, action.afterBytes);
+        return;
+      case 'headers':
+        forward(req, res, record, undefined, action.set);
         return;
       case 'status': {
         req.resume();
