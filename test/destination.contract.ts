@@ -23,6 +23,11 @@ export interface ContractSubject {
    * byte order. When set, ordering across that boundary is not asserted.
    */
   listsFolderOrder?: boolean;
+  /**
+   * The server stores an object even when it exists and the write said `If-None-Match: *` (s3rver 3.7.1).
+   * When set, only the creation of a new key under `ifNoneMatch` is asserted.
+   */
+  ignoresIfNoneMatch?: boolean;
 }
 
 export type ContractFactory = () => Promise<ContractSubject>;
@@ -265,6 +270,28 @@ export function describeDestinationContract(name: string, factory: ContractFacto
       expect(await dest.head('length/x.bin')).toBeUndefined();
       await expectTakeoutError(dest.put('length/y.bin', 'abc', { contentLength: 4 }), 'INTEGRITY');
       expect(await dest.head('length/y.bin')).toBeUndefined();
+    });
+
+    it('with ifNoneMatch, creates a new key but refuses an existing one (EXISTS), keeping its bytes and leaving no temp', async () => {
+      expect(await dest.put('create-only/x.txt', 'first', { ifNoneMatch: true })).toMatchObject({ key: 'create-only/x.txt', size: 5 });
+      const writer = await dest.writer('create-only/y.bin', { ifNoneMatch: true });
+      await writer.write(Buffer.from('new'));
+      expect(await writer.finish()).toMatchObject({ key: 'create-only/y.bin', size: 3 });
+      expect((await readAll(await dest.get('create-only/y.bin'))).toString()).toBe('new');
+      if (subject.ignoresIfNoneMatch) return;
+
+      const error = await expectTakeoutError(dest.put('create-only/x.txt', 'second', { ifNoneMatch: true }), 'EXISTS');
+      expect(error.exitCode).toBe(9);
+      expect(error.message).toMatch(/create-only[/\\]x\.txt already exists at the destination$/);
+      const again = await dest.writer('create-only/x.txt', { ifNoneMatch: true });
+      await again.write(Buffer.from('third'));
+      await expectTakeoutError(again.finish(), 'EXISTS');
+      await again.abort();
+      expect((await readAll(await dest.get('create-only/x.txt'))).toString()).toBe('first');
+      expect((await listAll(dest, 'create-only/')).map((info) => info.key)).toEqual(['create-only/x.txt', 'create-only/y.bin']);
+      if (subject.rawNames) {
+        expect((await subject.rawNames()).filter((name) => name.startsWith('create-only/')).sort()).toEqual(['create-only/x.txt', 'create-only/y.bin']);
+      }
     });
 
     it('rejects unsafe keys before touching anything', async () => {

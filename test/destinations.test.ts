@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { closedPort } from './helpers/cli.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -63,6 +63,7 @@ describeDestinationContract('S3 (s3rver)', async () => {
   return {
     dest,
     listsFolderOrder: true,
+    ignoresIfNoneMatch: true,
     rawNames: async () => {
       const names: string[] = [];
       let token: string | undefined;
@@ -299,6 +300,26 @@ describe('local destination specifics', () => {
     expect(await readFile(victim, 'utf8')).toBe('original');
     expect((await lstat(path.join(root, 'data.csv'))).isFile()).toBe(true);
     expect(await readFile(path.join(root, 'data.csv'), 'utf8')).toBe('new content');
+  });
+
+  it('with ifNoneMatch, refuses a symlink or folder at the final name (EXISTS) without touching it or its target', async () => {
+    const root = await tempFolder('create-only');
+    const victim = path.join(await tempFolder('victim'), 'victim.txt');
+    await writeFile(victim, 'original');
+    await symlink(victim, path.join(root, 'data.csv'));
+    await mkdir(path.join(root, 'folder.csv'));
+    const dest = createLocalDestination(root);
+    const error = await expectTakeoutError(dest.put('data.csv', 'new content', { ifNoneMatch: true }), 'EXISTS');
+    expect(error.message).toBe(`${path.join(await realpath(root), 'data.csv')} already exists at the destination`);
+    await expectTakeoutError(dest.put('folder.csv', 'x', { ifNoneMatch: true }), 'EXISTS');
+    expect(await readlink(path.join(root, 'data.csv'))).toBe(victim);
+    expect(await readFile(victim, 'utf8')).toBe('original');
+    expect((await walkNames(root)).sort()).toEqual(['data.csv']);
+    // A new key is created with the destination's file mode, and the temp name is gone.
+    await dest.put('fresh.csv', 'fresh', { ifNoneMatch: true });
+    expect((await stat(path.join(root, 'fresh.csv'))).mode & 0o777).toBe(0o600);
+    expect((await stat(path.join(root, 'fresh.csv'))).nlink).toBe(1);
+    expect((await walkNames(root)).sort()).toEqual(['data.csv', 'fresh.csv']);
   });
 
   it('refuses to write, read or delete through a symlinked folder inside the root', async () => {

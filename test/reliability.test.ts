@@ -1,20 +1,23 @@
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { mapS3Error } from '../src/destinations/s3.js';
+import type { Destination } from '../src/destinations/destination.js';
+import { createS3Destination, mapS3Error } from '../src/destinations/s3.js';
 import { ERROR_CODES } from '../src/errors.js';
+import { expectTakeoutError, readAll } from './destination.contract.js';
 import { errorLines, removeTempFolders, runCli, s3Store, tempFolder, walkFiles } from './helpers/cli.js';
 import type { CliResult } from './helpers/cli.js';
-import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, s3TestOptions, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 import { startFaultProxy } from './faults/proxy.js';
 import type { FaultProxy } from './faults/proxy.js';
 
 /**
  * S3 reliability cases through the fault proxy (test/faults/proxy.ts) in front of s3rver: a wrong
- * checksum header on a GET.
+ * checksum header on a GET, create-only writes answered 412/409/501.
  */
 
+const MiB = 1024 * 1024;
 const endpoint = inject('s3Endpoint');
 const client = rawS3Client(endpoint);
 let proxy: FaultProxy;
@@ -26,6 +29,17 @@ function s3Args(endpointUrl: string): string[] {
 function context(result: CliResult): string {
   return `exit ${result.code}\nstdout: ${result.stdout.slice(-2000)}\nstderr: ${result.stderr.slice(-3000)}`;
 }
+
+function query(url: string): URLSearchParams {
+  return new URL(url, 'http://proxy').searchParams;
+}
+/** Path-style `/bucket/key…` request for an object (not the bucket). */
+const isObject = (url: string | undefined): boolean => new URL(url ?? '/', 'http://proxy').pathname.split('/').filter(Boolean).length > 1;
+const isPutObject = (r: { method?: string; url?: string }): boolean =>
+  r.method === 'PUT' && isObject(r.url) && !query(r.url ?? '').has('uploadId') && !query(r.url ?? '').has('partNumber');
+const isUploadPart = (r: { method?: string; url?: string }): boolean => r.method === 'PUT' && query(r.url ?? '').has('partNumber');
+const isComplete = (r: { method?: string; url?: string }): boolean => r.method === 'POST' && query(r.url ?? '').has('uploadId');
+const isAbort = (r: { method?: string; url?: string }): boolean => r.method === 'DELETE' && query(r.url ?? '').has('uploadId');
 
 beforeAll(async () => {
   proxy = await startFaultProxy(endpoint);
@@ -41,6 +55,15 @@ afterAll(async () => {
   client.destroy();
   await removeTempFolders();
 });
+
+async function objectExists(key: string): Promise<boolean> {
+  try {
+    await client.send(new HeadObjectCommand({ Bucket: TEST_BUCKET, Key: key }));
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // 1. A wrong x-amz-checksum-crc32 on a GET
@@ -106,5 +129,93 @@ describe('a GET whose x-amz-checksum-crc32 does not match its body', () => {
     expect(error.code).toBe('INTEGRITY');
     expect(error.exitCode).toBe(6);
     expect(error.message).toBe('s3://b/p/k.csv.gz: the bytes received do not match the x-amz-checksum-crc32 header the server sent');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// 2. Create-only writes (ifNoneMatch): 412, 409, 501
+
+describe('create-only writes (ifNoneMatch) on S3, through the proxy', () => {
+  let dest: Destination;
+  let prefix: string;
+
+  beforeAll(() => {
+    prefix = uniquePrefix('reliability-ifnonematch');
+    // 5 MiB parts so 12 MB goes multipart.
+    dest = createS3Destination(`s3://${TEST_BUCKET}/${prefix}`, { s3: s3TestOptions(proxy.url, { partSize: 5 * MiB, partConcurrency: 2 }) });
+  });
+
+  afterAll(async () => {
+    await dest.close?.();
+  });
+
+  it('sends If-None-Match: * on PutObject and maps 412 to EXISTS (exit 9) naming the key', async () => {
+    proxy.rules.push({ match: (req) => isPutObject(req), action: { kind: 'status', status: 412, code: 'PreconditionFailed', message: 'At least one of the pre-conditions you specified did not hold' } });
+    const error = await expectTakeoutError(dest.put('small.json', '{"a":1}', { ifNoneMatch: true }), 'EXISTS');
+    expect(error.exitCode).toBe(9);
+    expect(error.message).toBe(`s3://${TEST_BUCKET}/${prefix}small.json already exists at the destination`);
+    const put = proxy.requests.find(isPutObject);
+    expect(put?.headers['if-none-match']).toBe('*');
+    expect(await objectExists(`${prefix}small.json`)).toBe(false);
+  });
+
+  it('sends no If-None-Match without the option', async () => {
+    await dest.put('plain.json', '{}');
+    expect(proxy.requests.find(isPutObject)?.headers['if-none-match']).toBeUndefined();
+  });
+
+  it('a streamed object that stays in one part is a conditional PutObject too', async () => {
+    proxy.rules.push({ match: (req) => isPutObject(req), action: { kind: 'status', status: 412, code: 'PreconditionFailed' } });
+    const writer = await dest.writer('one-part.bin', { ifNoneMatch: true });
+    await writer.write(Buffer.alloc(100_000, 1));
+    const error = await expectTakeoutError(writer.finish(), 'EXISTS');
+    expect(error.message).toContain(`${prefix}one-part.bin already exists at the destination`);
+    expect(proxy.requests.find(isPutObject)?.headers['if-none-match']).toBe('*');
+  });
+
+  it('a multipart upload carries it on CompleteMultipartUpload only; a 412 there aborts the upload (no orphan parts)', async () => {
+    proxy.rules.push({ match: (req) => isComplete(req), action: { kind: 'status', status: 412, code: 'PreconditionFailed' } });
+    const writer = await dest.writer('multi.bin', { ifNoneMatch: true });
+    const chunk = Buffer.alloc(1 * MiB, 7);
+    for (let i = 0; i < 12; i++) await writer.write(chunk);
+    const error = await expectTakeoutError(writer.finish(), 'EXISTS');
+    expect(error.exitCode).toBe(9);
+    expect(error.message).toBe(`s3://${TEST_BUCKET}/${prefix}multi.bin already exists at the destination`);
+    const parts = proxy.requests.filter(isUploadPart);
+    expect(parts.length).toBe(3);
+    for (const part of parts) expect(part.headers['if-none-match']).toBeUndefined();
+    const complete = proxy.requests.find(isComplete);
+    expect(complete?.headers['if-none-match']).toBe('*');
+    expect(complete?.status).toBe(412);
+    const uploadId = query(complete!.url).get('uploadId');
+    // s3rver answers AbortMultipartUpload 405; what matters is that it was sent for this upload.
+    expect(proxy.requests.filter((r) => isAbort(r) && query(r.url).get('uploadId') === uploadId)).not.toHaveLength(0);
+    expect(await objectExists(`${prefix}multi.bin`)).toBe(false);
+  });
+
+  it('maps 409 ConditionalRequestConflict (a concurrent writer) to EXISTS', async () => {
+    proxy.rules.push({ match: (req) => isPutObject(req), action: { kind: 'status', status: 409, code: 'ConditionalRequestConflict', message: 'A conflicting conditional action is currently in progress against this resource.' } });
+    const error = await expectTakeoutError(dest.put('race.json', '{}', { ifNoneMatch: true }), 'EXISTS');
+    expect(error.message).toBe(`s3://${TEST_BUCKET}/${prefix}race.json was being written by another client at the same time (ConditionalRequestConflict)`);
+  });
+
+  it('a store that answers 501 to If-None-Match: sent again without it, and never again from this destination', async () => {
+    const store = createS3Destination(`s3://${TEST_BUCKET}/${prefix}no-conditions/`, { s3: s3TestOptions(proxy.url) });
+    try {
+      proxy.rules.push({
+        match: (req) => req.headers['if-none-match'] !== undefined,
+        action: { kind: 'status', status: 501, code: 'NotImplemented', message: "A header you provided implies functionality that is not implemented: 'If-None-Match'" },
+      });
+      await store.put('first.json', '{"n":1}', { ifNoneMatch: true });
+      const puts = proxy.requests.filter(isPutObject);
+      expect(puts.map((r) => [r.headers['if-none-match'], r.status])).toEqual([['*', 501], [undefined, 200]]);
+      expect((await readAll(await store.get('first.json'))).toString()).toBe('{"n":1}');
+
+      proxy.requests.length = 0;
+      await store.put('second.json', '{"n":2}', { ifNoneMatch: true });
+      expect(proxy.requests.filter(isPutObject).map((r) => [r.headers['if-none-match'], r.status])).toEqual([[undefined, 200]]);
+    } finally {
+      await store.close?.();
+    }
   });
 });

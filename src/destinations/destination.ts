@@ -55,6 +55,12 @@ export interface WriteOptions {
   contentType?: string;
   /** Total size when known up front (lets S3 avoid multipart for small objects). */
   contentLength?: number;
+  /**
+   * Create only: fail with EXISTS if the key already exists. Checked when the object is committed,
+   * atomically where the store allows it (local: link(2); S3: `If-None-Match: *`). Some S3-compatible
+   * stores ignore the condition (s3rver) and overwrite anyway: pair it with a HEAD before the run.
+   */
+  ifNoneMatch?: boolean;
   signal?: AbortSignal;
 }
 

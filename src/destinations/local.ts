@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, chmod, lstat, mkdir, open, readdir, realpath, rename, unlink } from 'node:fs/promises';
+import { access, chmod, link, lstat, mkdir, open, readdir, realpath, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -28,7 +28,8 @@ import { assertSafeKey, assertSafePrefix, joinInside, keyProblem } from './keys.
  *
  * Symlinks: the root is resolved with realpath once, and nothing below it is followed.
  * - A planted symlink at the temp name makes the exclusive open fail (EEXIST/ELOOP): never written through.
- * - A symlink at the final name is *replaced* by rename(2) (the link itself, not its target).
+ * - A symlink at the final name is *replaced* by rename(2) (the link itself, not its target); with
+ *   `ifNoneMatch` the commit is link(2) instead, which refuses it like any existing name (EXISTS).
  * - A symlinked folder between the root and a key is refused for writes, reads and deletes,
  *   and skipped by `list`.
  */
@@ -169,6 +170,13 @@ function symlinkRefused(file: string): TakeoutError {
   );
 }
 
+/** What link(2) answers on file systems without hard links (FAT and exFAT say EPERM, as do some SMB mounts). */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+function exists(file: string, cause: unknown): TakeoutError {
+  return new TakeoutError('EXISTS', `${file} already exists at the destination`, { cause, details: { path: file } });
+}
+
 function interrupted(file: string): TakeoutError {
   return new TakeoutError('INTERRUPTED', `writing ${file} was aborted`, { details: { path: file } });
 }
@@ -286,7 +294,7 @@ class LocalWriter implements ObjectWriter {
       this.handleClosed = true;
       await this.handle.close();
       if (this.isAborted()) throw interrupted(this.target);
-      await rename(this.tempPath, this.target);
+      await (this.options.ifNoneMatch ? this.commitNew() : rename(this.tempPath, this.target));
     } catch (error) {
       if (this.isAborted()) {
         await this.discard();
@@ -307,6 +315,27 @@ class LocalWriter implements ObjectWriter {
     if (this.state !== 'failed') this.state = 'aborted';
     this.detach();
     await this.discard();
+  }
+
+  /**
+   * Create-only commit: link(2) fails with EEXIST when anything (file, symlink, folder) is at the final
+   * name, atomically, where rename(2) would replace it. The temp name is unlinked afterwards.
+   */
+  private async commitNew(): Promise<void> {
+    try {
+      await link(this.tempPath, this.target);
+    } catch (error) {
+      const code = errnoOf(error);
+      if (code === 'EEXIST') throw exists(this.target, error);
+      if (code === undefined || !NO_HARD_LINKS.has(code)) throw error;
+      // No hard links here (FAT, some network shares): check, then rename. Not atomic, but still refuses
+      // everything except a file created in the instant between the two calls.
+      if (await lstat(this.target).then(() => true, () => false)) throw exists(this.target, error);
+      await rename(this.tempPath, this.target);
+      return;
+    }
+    // The object is committed; a temp name left by a failed unlink is a hard link that cleanup removes.
+    await unlink(this.tempPath).catch(() => undefined);
   }
 
   private isAborted(): boolean {

@@ -290,7 +290,12 @@ export function mapS3Error(error: unknown, context: S3ErrorContext): TakeoutErro
     return make('USAGE', `the requested byte range is outside ${target}`);
   }
   if (awsCode === 'PreconditionFailed' || status === 412) {
-    return make('EXISTS', `${target} already exists`);
+    return make('EXISTS', `${target} already exists at the destination`);
+  }
+  // Another conditional write (or a delete) of the same key raced this one. AWS says to redo the upload,
+  // but a create-only write racing another writer is two runs aiming at one destination: refused as EXISTS.
+  if (awsCode === 'ConditionalRequestConflict') {
+    return make('EXISTS', `${target} was being written by another client at the same time (ConditionalRequestConflict)`, 'make sure only one run writes to this destination, then run again');
   }
   if (awsCode === 'NotImplemented' || status === 501) {
     return make('FAILED', `${context.where} does not implement ${context.operation} (needed for ${target})`);
@@ -422,6 +427,44 @@ function buildClient(s3: S3Options, region: string, endpoint: string | undefined
     config.followRegionRedirects = true;
   }
   return new S3Client(config);
+}
+
+/** A body that can be sent again as it is: none, bytes or text. A stream is used up by the first attempt. */
+function isResendable(body: unknown): boolean {
+  return body === undefined || typeof body === 'string' || body instanceof Uint8Array;
+}
+
+/** What one destination's client has learnt about resending; shared by all its requests. */
+interface ResendPolicy {
+  /** Cleared for good when the store answers 501 to `If-None-Match`: later writes go without it. */
+  conditionalWrites: boolean;
+}
+
+/**
+ * Sends a failed request once more when the SDK's retries leave it alone, and only when its body can be
+ * sent again (our puts and lib-storage's parts are Buffers): a store that answers 501 NotImplemented to
+ * `If-None-Match` gets the request again without it, with no message, and the destination remembers.
+ * The create-only guard then rests on the HEAD made before a run.
+ */
+function installResendOnce(client: S3Client, policy: ResendPolicy): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        const input = args.input as Record<string, unknown>;
+        if (!isResendable(input.Body)) throw error;
+        if (input.IfNoneMatch !== undefined && isNotImplemented(error)) {
+          policy.conditionalWrites = false;
+          const without = { ...input };
+          delete without.IfNoneMatch;
+          return next({ ...args, input: without as typeof args.input });
+        }
+        throw error;
+      }
+    },
+    { step: 'initialize', name: 'takeoutResendOnce', override: true },
+  );
 }
 
 type WriterState = 'open' | 'finishing' | 'finished' | 'aborted' | 'failed';
@@ -652,6 +695,7 @@ class S3Destination implements Destination {
   private readonly partSize: number;
   private readonly queueSize: number;
   private readonly listPageSize: number;
+  private readonly policy: ResendPolicy;
 
   constructor(url: string, options: S3DestinationOptions) {
     const { bucket, prefix } = parseS3Url(url);
@@ -679,6 +723,8 @@ class S3Destination implements Destination {
       throw new TakeoutError('USAGE', 'a KMS key id needs --sse aws:kms, not AES256');
     }
     this.client = buildClient(this.s3, region, this.s3.endpointUrl);
+    this.policy = { conditionalWrites: true };
+    installResendOnce(this.client, this.policy);
   }
 
   urlFor(key: string): string {
@@ -930,6 +976,8 @@ class S3Destination implements Destination {
     const sse = this.s3.sse ?? (this.s3.sseKmsKeyId ? 'aws:kms' : undefined);
     if (sse) params.ServerSideEncryption = sse;
     if (this.s3.sseKmsKeyId) params.SSEKMSKeyId = this.s3.sseKmsKeyId;
+    // lib-storage spreads these into CompleteMultipartUpload too, so a multipart upload is create-only as well.
+    if (options.ifNoneMatch && this.policy.conditionalWrites) params.IfNoneMatch = '*';
     return params;
   }
 
