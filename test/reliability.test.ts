@@ -1,3 +1,4 @@
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
@@ -10,11 +11,12 @@ import { errorLines, removeTempFolders, runCli, s3Store, tempFolder, walkFiles }
 import type { CliResult } from './helpers/cli.js';
 import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, s3TestOptions, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 import { startFaultProxy } from './faults/proxy.js';
-import type { FaultProxy } from './faults/proxy.js';
+import type { FaultProxy, RecordedRequest } from './faults/proxy.js';
 
 /**
  * S3 reliability cases through the fault proxy (test/faults/proxy.ts) in front of s3rver: a wrong
- * checksum header on a GET, create-only writes answered 412/409/501.
+ * checksum header on a GET, create-only writes answered 412/409/501, expired session tokens with
+ * refreshable credentials.
  */
 
 const MiB = 1024 * 1024;
@@ -217,5 +219,86 @@ describe('create-only writes (ifNoneMatch) on S3, through the proxy', () => {
     } finally {
       await store.close?.();
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// 3. ExpiredToken mid-run with refreshable credentials
+
+describe('an expired session token', () => {
+  /** A credential_process that hands out session token `token-<n>`, n counting its calls. */
+  async function credentialProcess(): Promise<{ env: Record<string, string>; calls: () => Promise<number> }> {
+    const folder = await tempFolder('reliability-creds');
+    const counter = path.join(folder, 'calls');
+    const script = path.join(folder, 'creds.mjs');
+    await writeFile(
+      script,
+      [
+        "import { readFileSync, writeFileSync } from 'node:fs';",
+        `const counter = ${JSON.stringify(counter)};`,
+        "let n = 0; try { n = Number(readFileSync(counter, 'utf8')); } catch {}",
+        'n += 1; writeFileSync(counter, String(n));',
+        // An hour ahead: the SDK itself would refresh only within 5 minutes of it.
+        `process.stdout.write(JSON.stringify({ Version: 1, AccessKeyId: '${S3RVER_ACCESS_KEY_ID}', SecretAccessKey: '${S3RVER_SECRET_ACCESS_KEY}', SessionToken: 'token-' + n, Expiration: new Date(Date.now() + 3600e3).toISOString() }));`,
+      ].join('\n'),
+    );
+    const config = path.join(folder, 'config');
+    await writeFile(config, `[profile refreshing]\ncredential_process = "${process.execPath}" "${script}"\nregion = us-east-1\n`);
+    return {
+      env: { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: path.join(folder, 'no-credentials') },
+      calls: async () => Number(await readFile(counter, 'utf8').catch(() => '0')),
+    };
+  }
+  const expired = { kind: 'status', status: 400, code: 'ExpiredToken', message: 'The provided token has expired.' } as const;
+  const token = (r: RecordedRequest): unknown => r.headers['x-amz-security-token'];
+
+  async function expectComplete(prefix: string): Promise<void> {
+    const keys = await s3Store(client, TEST_BUCKET, prefix).list();
+    expect(keys).toContain('takeout-manifest.json');
+    const manifest = JSON.parse((await s3Store(client, TEST_BUCKET, prefix).get('takeout-manifest.json')).toString('utf8')) as { status: string };
+    expect(manifest.status).toBe('complete');
+  }
+
+  it('refused everywhere (HEAD answers a bare 400): refreshed from the profile\'s credential_process, the run succeeds', async () => {
+    const creds = await credentialProcess();
+    const prefix = uniquePrefix('reliability-expired-all');
+    proxy.rules.push({ match: (req) => req.headers['x-amz-security-token'] === 'token-1', action: expired });
+    const result = await runCli(['run', '--dest', `s3://${TEST_BUCKET}/${prefix}`, '--endpoint-url', proxy.url, '--profile', 'refreshing', '--region', 'us-east-1'], { env: creds.env });
+    expect(result.code, context(result)).toBe(0);
+    expect(errorLines(result.stderr)).toEqual([]);
+    expect(await creds.calls()).toBeGreaterThanOrEqual(2);
+    expect(proxy.requests.filter((r) => token(r) === 'token-1' && r.status === 400)).not.toHaveLength(0);
+    expect(proxy.requests.some((r) => token(r) === 'token-2' && r.status === 200)).toBe(true);
+    await expectComplete(prefix);
+  });
+
+  it('refused on writes only (ExpiredToken in the XML): the concurrent failed writes share the refresh and are sent again', async () => {
+    const creds = await credentialProcess();
+    const prefix = uniquePrefix('reliability-expired-writes');
+    proxy.rules.push({ match: (req) => req.headers['x-amz-security-token'] === 'token-1' && (req.method === 'PUT' || req.method === 'POST'), action: expired });
+    const result = await runCli(['run', '--dest', `s3://${TEST_BUCKET}/${prefix}`, '--endpoint-url', proxy.url, '--profile', 'refreshing', '--region', 'us-east-1'], { env: creds.env });
+    expect(result.code, context(result)).toBe(0);
+    const refused = proxy.requests.filter((r) => r.status === 400);
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    expect(refused.every((r) => token(r) === 'token-1')).toBe(true);
+    expect(await creds.calls()).toBeGreaterThanOrEqual(2);
+    await expectComplete(prefix);
+  });
+
+  it('static keys from the environment are not refreshed: exit 4 with the expiry message', async () => {
+    const prefix = uniquePrefix('reliability-expired-env');
+    proxy.rules.push({ match: (req) => req.headers['x-amz-security-token'] === 'token-1' && req.method !== 'HEAD', action: expired });
+    const result = await runCli(['run', '--dest', `s3://${TEST_BUCKET}/${prefix}`, '--endpoint-url', proxy.url, '--region', 'us-east-1'], {
+      env: { AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: S3RVER_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN: 'token-1' },
+    });
+    expect(result.code, context(result)).toBe(ERROR_CODES.AUTH);
+    const errors = errorLines(result.stderr);
+    expect(errors.filter((line) => /\[AUTH, exit 4\]$/.test(line))).toHaveLength(1);
+    for (const line of errors) expect(line).toMatch(/the AWS credentials have expired \(ExpiredToken\) for bucket takeout-test/);
+    // Each refused write was sent once: nothing to refresh static keys from.
+    const refused = proxy.requests.filter((r) => r.status === 400);
+    expect(new Set(refused.map((r) => `${r.method} ${r.url}`)).size).toBe(refused.length);
+    proxy.rules.length = 0;
+    expect(await s3Store(client, TEST_BUCKET, prefix).list()).not.toContain('takeout-manifest.json');
   });
 });

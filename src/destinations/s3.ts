@@ -272,9 +272,7 @@ export function mapS3Error(error: unknown, context: S3ErrorContext): TakeoutErro
   if (awsCode === 'SignatureDoesNotMatch') {
     return make('AUTH', `the AWS secret access key does not match the access key id (SignatureDoesNotMatch) for bucket ${context.bucket}`);
   }
-  // A HEAD error has no body, so the SDK knows no code ('Unknown'): S3 answers an expired session token with a bare 400.
-  const bareHead = (context.operation === 'HeadBucket' || context.operation === 'HeadObject') && (!awsCode || awsCode === 'Unknown');
-  if (bareHead && status === 400) {
+  if (isBareHead400(context.operation, awsCode, status)) {
     return make('AUTH', `${context.operation} ${target} answered 400 with no error code: the AWS credentials or session token have probably expired (bucket ${context.bucket})`, 'refresh the session credentials and run again; a wrong --region can also cause this');
   }
   if (AUTH_CODES.has(awsCode) || status === 401 || status === 403) {
@@ -306,6 +304,11 @@ export function mapS3Error(error: unknown, context: S3ErrorContext): TakeoutErro
 
 /** `Checksum mismatch: expected "…" but received "…" in response header "x-amz-checksum-crc32".` */
 const CHECKSUM_MISMATCH = /^Checksum mismatch\b.*?(?:in response header "([^"]+)")?\.?$/s;
+
+/** A HEAD answer has no body, so an S3 error code cannot reach the SDK: S3 answers an expired session token with a bare 400. */
+function isBareHead400(operation: string, awsCode: string, status: number | undefined): boolean {
+  return (operation === 'HeadBucket' || operation === 'HeadObject') && (!awsCode || awsCode === 'Unknown') && status === 400;
+}
 
 function isNotImplemented(error: unknown): boolean {
   const shape = (error ?? {}) as SdkErrorShape;
@@ -429,6 +432,17 @@ function buildClient(s3: S3Options, region: string, endpoint: string | undefined
   return new S3Client(config);
 }
 
+/** S3 error codes for credentials that were good when the client took them and are not any more. */
+const EXPIRED_CREDENTIAL_CODES = new Set(['ExpiredToken', 'RequestExpired', 'TokenRefreshRequired']);
+
+function isExpiredCredentials(error: unknown, commandName: string | undefined): boolean {
+  const shape = (error ?? {}) as SdkErrorShape;
+  const name = typeof shape.name === 'string' ? shape.name : '';
+  const awsCode = typeof shape.Code === 'string' ? shape.Code : name;
+  if (EXPIRED_CREDENTIAL_CODES.has(awsCode)) return true;
+  return isBareHead400((commandName ?? '').replace(/Command$/, ''), awsCode, shape.$metadata?.httpStatusCode);
+}
+
 /** A body that can be sent again as it is: none, bytes or text. A stream is used up by the first attempt. */
 function isResendable(body: unknown): boolean {
   return body === undefined || typeof body === 'string' || body instanceof Uint8Array;
@@ -438,17 +452,38 @@ function isResendable(body: unknown): boolean {
 interface ResendPolicy {
   /** Cleared for good when the store answers 501 to `If-None-Match`: later writes go without it. */
   conditionalWrites: boolean;
+  /** False for static keys given as flags: there is nothing to refresh them from. */
+  refreshable: boolean;
 }
 
 /**
- * Sends a failed request once more when the SDK's retries leave it alone, and only when its body can be
- * sent again (our puts and lib-storage's parts are Buffers): a store that answers 501 NotImplemented to
- * `If-None-Match` gets the request again without it, with no message, and the destination remembers.
- * The create-only guard then rests on the HEAD made before a run.
+ * Sends a failed request once more in two cases the SDK's retries leave alone, and only when its body can
+ * be sent again (our puts and lib-storage's parts are Buffers):
+ * - Expired credentials that can be refreshed (profile, SSO, role, credential_process): the SDK renews them
+ *   only within 5 minutes of the expiration it was given, so a token that dies earlier keeps failing.
+ *   One forced refresh is shared by every request that failed on the old token. Static keys (no expiration)
+ *   and a refresh that brings back the same keys are not retried: the expiry message tells the user what to do.
+ * - A store that answers 501 NotImplemented to `If-None-Match`: remembered, and the request sent again
+ *   without it, with no message. The create-only guard then rests on the HEAD made before a run.
  */
 function installResendOnce(client: S3Client, policy: ResendPolicy): void {
+  let generation = 0;
+  let refreshed: Promise<boolean> = Promise.resolve(false);
+  const refresh = (seen: number): Promise<boolean> => {
+    // Refreshed since this request was signed: the new credentials are already there.
+    if (seen !== generation) return refreshed;
+    generation += 1;
+    refreshed = (async () => {
+      const before = await client.config.credentials();
+      if (before.expiration === undefined) return false;
+      const after = await client.config.credentials({ forceRefresh: true });
+      return after.accessKeyId !== before.accessKeyId || after.sessionToken !== before.sessionToken;
+    })().catch(() => false);
+    return refreshed;
+  };
   client.middlewareStack.add(
-    (next) => async (args) => {
+    (next, context) => async (args) => {
+      const seen = generation;
       try {
         return await next(args);
       } catch (error) {
@@ -459,6 +494,9 @@ function installResendOnce(client: S3Client, policy: ResendPolicy): void {
           const without = { ...input };
           delete without.IfNoneMatch;
           return next({ ...args, input: without as typeof args.input });
+        }
+        if (policy.refreshable && isExpiredCredentials(error, context.commandName) && (await refresh(seen))) {
+          return next(args);
         }
         throw error;
       }
@@ -723,7 +761,7 @@ class S3Destination implements Destination {
       throw new TakeoutError('USAGE', 'a KMS key id needs --sse aws:kms, not AES256');
     }
     this.client = buildClient(this.s3, region, this.s3.endpointUrl);
-    this.policy = { conditionalWrites: true };
+    this.policy = { conditionalWrites: true, refreshable: this.s3.accessKeyId === undefined && this.s3.secretAccessKey === undefined };
     installResendOnce(this.client, this.policy);
   }
 
