@@ -277,3 +277,17 @@ describe('SIGKILL mid-download', () => {
     expect(data.length).toBe(reference.tables.find((t) => t.id === 'in.c-big.events')!.rawBytes + '"id","hash","note"\n'.length);
   }, 120_000);
 });
+
+describe('create-only writes', () => {
+  it('a fresh run does not replace an object that is already at one of its keys: exit 9 naming it, the object kept', async () => {
+    const out = path.join(await tempFolder('create-only'), 'out');
+    await mkdir(path.join(out, 'in', 'c-main'), { recursive: true });
+    const planted = path.join(out, 'in', 'c-main', 'customers.part_0.csv.gz');
+    await writeFile(planted, 'not ours');
+    const result = await runCli(['run', '--include', 'in.c-main.customers', '--dest', out]);
+    expect(result.code, result.stderr).toBe(ERROR_CODES.EXISTS);
+    expect(errorLines(result.stderr)[0]).toContain('customers.part_0.csv.gz already exists');
+    expect(await readFile(planted, 'utf8')).toBe('not ours');
+    expect(await walkFiles(out)).not.toContain(MANIFEST);
+  });
+});

@@ -93,6 +93,9 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
   emit({ type: 'run:start', runId, source: source.description, destination: destination.description, tables: selected.length, dryRun: false });
   if (previous) emit({ type: 'warning', message: `resuming run ${previous.runId} (started ${previous.startedAt})` });
   const reused = { slices: 0, bytes: 0 };
+  // A fresh run onto a destination checked empty creates every object: one that appears meanwhile (a
+  // concurrent run) is refused by the store instead of replaced. Replacing is what --overwrite and --resume do.
+  const createOnly = !options.overwrite && previous === undefined;
   try {
 
     // Fail-fast stops the other tables through their own signal; Ctrl-C reaches them through the parent's.
@@ -135,6 +138,7 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
             signal: tablesAbort.signal,
             ...(landed.size > 0 ? { landed: (index: number) => landed.get(index) } : {}),
             keepLanded: true,
+            ifNoneMatch: createOnly,
             onSlice: (slice) => {
               written.add(slice.key);
               if (slice.reused) {
@@ -220,7 +224,7 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
     const files: TakeoutManifest['files'] = [];
     const putJson = async (key: string, value: unknown): Promise<void> => {
       const body = Buffer.from(JSON.stringify(value));
-      await destination.put(key, body, { contentType: 'application/json' });
+      await destination.put(key, body, { contentType: 'application/json', ifNoneMatch: createOnly });
       written.add(key);
       files.push({ key, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
       emit({ type: 'file:written', key, bytes: body.length });
@@ -285,7 +289,7 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
       files,
     };
     await journal.flush();
-    await destination.put(TAKEOUT_MANIFEST_FILE, `${JSON.stringify(manifest, null, 2)}\n`, { contentType: 'application/json' });
+    await destination.put(TAKEOUT_MANIFEST_FILE, `${JSON.stringify(manifest, null, 2)}\n`, { contentType: 'application/json', ifNoneMatch: createOnly });
     // A partial run keeps its journal: --resume then retries only the tables that failed.
     if (failed.length === 0) await journal.remove();
 

@@ -53,6 +53,8 @@ export interface SlicerOptions {
    * when they come out identical the landed slice is kept, otherwise SliceChanged is thrown.
    */
   landed?: (index: number) => LandedSlice | undefined;
+  /** Create only: a slice key that already exists fails with EXISTS instead of being replaced. */
+  ifNoneMatch?: boolean;
 }
 
 interface OpenSlice {
@@ -122,6 +124,7 @@ export class Slicer {
       ? undefined
       : await this.options.destination.writer(key, {
           contentType: this.options.plain ? 'text/csv' : 'application/gzip',
+          ...(this.options.ifNoneMatch ? { ifNoneMatch: true } : {}),
           ...(this.options.signal ? { signal: this.options.signal } : {}),
         });
     this.current = {

@@ -34,6 +34,8 @@ export interface TableWriteOptions {
   onProgress?: (delta: { rawBytes: number; bytes: number; rows: number }) => void;
   /** Resume: the slice an interrupted run landed at this index, kept when this run gives the same bytes. */
   landed?: (index: number) => LandedSlice | undefined;
+  /** Create only: a slice key that already exists fails with EXISTS instead of being replaced. */
+  ifNoneMatch?: boolean;
   /** On failure keep the slices that landed (a journal records them for --resume) instead of removing them. */
   keepLanded?: boolean;
 }
@@ -91,6 +93,7 @@ async function encodeSlices(
     ...(options.onSlice ? { onSlice: options.onSlice } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.landed ? { landed: options.landed } : {}),
+    ...(options.ifNoneMatch ? { ifNoneMatch: true } : {}),
     md5: options.md5 === true,
     plain: options.compressionLevel === NO_COMPRESSION,
   });
@@ -175,7 +178,7 @@ async function copySlice(slice: GzipSlicesBody['slices'][number], index: number,
   if (landed && landed.key === key && slice.sha256 !== undefined && slice.sha256 === landed.sha256 && slice.bytes === landed.bytes && !options.md5) {
     return { ...landed, reused: true };
   }
-  const writer = await options.destination.writer(key, { contentType: 'application/gzip' });
+  const writer = await options.destination.writer(key, { contentType: 'application/gzip', ...(options.ifNoneMatch ? { ifNoneMatch: true } : {}) });
   const sha256 = createHash('sha256');
   const md5 = options.md5 ? createHash('md5') : undefined;
   const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
