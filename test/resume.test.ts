@@ -291,3 +291,39 @@ describe('create-only writes', () => {
     expect(await walkFiles(out)).not.toContain(MANIFEST);
   });
 });
+
+describe('tables whose names differ only in case', () => {
+  async function caseProject(): Promise<string> {
+    const root = path.join(await tempFolder('case'), 'project');
+    await mkdir(path.join(root, 'in.c-main'), { recursive: true });
+    await writeFile(path.join(root, 'in.c-main', 'Users.csv'), 'id\n1\n');
+    await writeFile(path.join(root, 'in.c-main', 'users.csv'), 'id\n2\n');
+    return root;
+  }
+
+  it('are both written on a case-sensitive folder, with a warning naming them', async () => {
+    const out = path.join(await tempFolder('case-out'), 'out');
+    const result = await runCli(['run', '--source', await caseProject(), '--dest', out]);
+    expectOk(result);
+    expect(result.stderr).toMatch(/tables in\.c-main\.(Users and in\.c-main\.users|users and in\.c-main\.Users) differ only in case/);
+    const files = await walkFiles(out);
+    expect(files).toContain('in/c-main/Users.part_0.csv.gz');
+    expect(files).toContain('in/c-main/users.part_0.csv.gz');
+  });
+
+  it('are refused before anything is written when the folder ignores case: exit 7 naming both', async () => {
+    const { runTakeout } = await import('../src/pipeline/run.js');
+    const { createLocalDestination } = await import('../src/destinations/local.js');
+    const { openSource } = await import('../src/sources/registry.js');
+    const out = path.join(await tempFolder('case-insensitive'), 'out');
+    // A real folder that reports itself case-insensitive, as one on macOS does.
+    const destination = Object.assign(createLocalDestination(out), { caseInsensitive: async () => true });
+    const source = await openSource(await caseProject(), {});
+    const run = runTakeout({
+      source, destination, structureOnly: false, include: [], exclude: [], sliceBytes: 1 << 20, compressionLevel: 6, lineEnding: '\n', requote: false,
+      concurrency: 1, overwrite: false, dryRun: false, failFast: false, partBytes: 0, partConcurrency: 0, toolVersion: 'test', recordedOptions: {}, emit: () => undefined,
+    });
+    await expect(run).rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/in\.c-main\.(Users and in\.c-main\.users|users and in\.c-main\.Users) differ only in case/) });
+    expect((await walkFiles(out)).filter((f) => !f.includes('case-probe'))).toEqual([]);
+  });
+});

@@ -35,6 +35,8 @@ export interface Destination {
   /** Optional, with `leftovers`: abort the multipart upload or remove the temp file. Gone already is not an error. */
   removeLeftover?(item: Leftover): Promise<void>;
 
+  /** Optional: whether names that differ only in case are the same file (a local folder on macOS or Windows). */
+  caseInsensitive?(): Promise<boolean>;
   /** Check the destination can be reached and written, before any data moves. Throws a TakeoutError. */
   preflight?(): Promise<void>;
   /** Release sockets and handles. */

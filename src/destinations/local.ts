@@ -392,6 +392,19 @@ class LocalDestination implements Destination {
     return undefined;
   }
 
+  /** Whether two names that differ only in case are one file here (macOS and Windows by default): probed with a temp file. */
+  async caseInsensitive(): Promise<boolean> {
+    const root = await this.writableRoot();
+    const probe = path.join(root, tempNameFor('case-probe', tempToken()));
+    const handle = await openExclusive(probe, this.fileMode);
+    await handle.close();
+    try {
+      return (await lstat(path.join(root, probe.slice(root.length + 1).toUpperCase())).catch(() => undefined)) !== undefined;
+    } finally {
+      await unlink(probe).catch(() => undefined);
+    }
+  }
+
   async preflight(): Promise<void> {
     const root = await this.writableRoot();
     try {

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import picomatch from 'picomatch';
 import type { Destination } from '../destinations/destination.js';
+import { findCaseCollision } from '../destinations/keys.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { DEFAULT_BLOCK_BYTES } from '../formats/csv.js';
 import {
@@ -86,6 +87,7 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
   }
 
   await destination.preflight?.();
+  await checkCaseCollisions(destination, selected.filter(withData), emit);
   const fingerprint = fingerprintOf(options, source.description);
   const previous = await checkJournal(destination, { fingerprint, resume: options.resume === true, overwrite: options.overwrite });
   const stale = await prepareDestination(destination, { overwrite: options.overwrite || previous !== undefined, resume: options.resume === true });
@@ -327,6 +329,24 @@ function sliceSummary(s: SliceRecord): ManifestTable['slices'][number] {
 
 function journalSlice(s: SliceRecord): Parameters<JournalWriter['slice']>[1] {
   return { ...sliceSummary(s), index: s.index, ...(s.etag ? { etag: s.etag } : {}) };
+}
+
+/**
+ * Tables whose file names differ only in case (`in.c-main.Users`, `in.c-main.users`): one would replace the
+ * other in a folder on a case-insensitive file system, so that is refused before anything is written; elsewhere
+ * (S3, Linux) both are written and a warning says where they would collide.
+ */
+async function checkCaseCollisions(destination: Destination, tables: readonly TableDescriptor[], emit: Emit): Promise<void> {
+  const byPath = new Map(tables.map((t) => [tablePath(t), t.id]));
+  const collision = findCaseCollision(byPath.keys());
+  if (!collision) return;
+  const [a, b] = collision.map((p) => byPath.get(p) ?? p) as [string, string];
+  if (await destination.caseInsensitive?.()) {
+    throw new TakeoutError('INVALID_INPUT', `tables ${a} and ${b} differ only in case: their files would replace each other at ${destination.description} (a case-insensitive file system)`, {
+      hint: 'leave one out with --exclude, or take out to S3 or a case-sensitive folder',
+    });
+  }
+  emit({ type: 'warning', message: `tables ${a} and ${b} differ only in case: their files collide if this takeout is copied to a case-insensitive file system (macOS, Windows)` });
 }
 
 /** What decides the bytes of every slice: a --resume must agree on all of it. */
