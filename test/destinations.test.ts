@@ -256,7 +256,7 @@ describe('local destination specifics', () => {
     await writer.write(Buffer.from('a,b\n'));
     const names = await readdir(path.join(root, 't'));
     expect(names).toHaveLength(1);
-    expect(names[0]).toMatch(/^\.data\.csv\.[0-9a-f]{12}\.takeout-tmp$/);
+    expect(names[0]).toMatch(/^\.data\.csv\.\d+-[0-9a-f]{12}\.takeout-tmp$/);
     expect(isTempName(names[0] as string)).toBe(true);
     expect((await stat(path.join(root, 't', names[0] as string))).mode & 0o777).toBe(0o600);
     expect(await listAll(dest)).toEqual([]);
