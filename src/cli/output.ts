@@ -64,7 +64,8 @@ export async function openOutput(o: Resolved, io: { stdoutIsTTY: boolean; stdout
   const { createLocalDestination, removeOrphanTemps } = await import('../destinations/local.js');
   // A run killed before its rename left a temp file beside the target: this run replaces it.
   await removeOrphanTemps(file);
-  const writer = await createLocalDestination(dirname(file)).writer(basename(file));
+  // Create-only unless --overwrite: a file that appears at the target meanwhile is refused, not replaced.
+  const writer = await createLocalDestination(dirname(file)).writer(basename(file), { ifNoneMatch: o.overwrite !== true });
   return { writer, label: file };
 }
 
