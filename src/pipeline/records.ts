@@ -1,0 +1,61 @@
+import { createGunzip } from 'node:zlib';
+import { TakeoutError, toTakeoutError } from '../errors.js';
+import { CsvRecordParser } from '../formats/records.js';
+import type { Row, TableBody } from '../sources/source.js';
+
+/** Rows handed on at once: enough to amortise the async hop per batch, small enough to stay a few MB. */
+export const RECORD_BATCH_ROWS = 4096;
+
+/**
+ * A table body as batches of rows, whatever form the source gives it in: value rows as they are, CSV
+ * bytes parsed (NULL kept apart from ''), gzipped slices gunzipped and parsed in order.
+ */
+export async function* recordBatches(body: TableBody, columns: number, signal?: AbortSignal): AsyncIterable<Row[]> {
+  if (body.kind === 'rows') {
+    let batch: Row[] = [];
+    for await (const row of body.rows) {
+      if (row.length !== columns) throw new TakeoutError('INVALID_INPUT', `row has ${row.length} values, the table has ${columns} columns`);
+      batch.push(row);
+      if (batch.length >= RECORD_BATCH_ROWS) {
+        signal?.throwIfAborted();
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
+    return;
+  }
+  if (body.kind === 'csv') {
+    const parser = new CsvRecordParser({ columns, hasHeader: body.hasHeader, origin: body.origin });
+    try {
+      for await (const chunk of body.stream as AsyncIterable<Buffer>) {
+        signal?.throwIfAborted();
+        const rows = parser.push(chunk);
+        if (rows.length > 0) yield rows;
+      }
+    } finally {
+      body.stream.destroy();
+    }
+    const rest = parser.end();
+    if (rest.length > 0) yield rest;
+    return;
+  }
+  for (const [index, slice] of body.slices.entries()) {
+    const parser = new CsvRecordParser({ columns, hasHeader: body.header === true && index === 0, origin: slice.origin });
+    const gunzip = createGunzip();
+    const stream = (await slice.open()).pipe(gunzip);
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        signal?.throwIfAborted();
+        const rows = parser.push(chunk);
+        if (rows.length > 0) yield rows;
+      }
+    } catch (error) {
+      throw toTakeoutError(error, slice.origin);
+    } finally {
+      gunzip.destroy();
+    }
+    const rest = parser.end();
+    if (rest.length > 0) yield rest;
+  }
+}
