@@ -9,6 +9,7 @@ import { cleanupCommand } from './cleanup.js';
 import { filesCommand } from './files.js';
 import { runCommand } from './run.js';
 import { tableCommand } from './table.js';
+import { datasetCommand } from './dataset.js';
 import { verifyCommand } from './verify.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -72,9 +73,13 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
         'Options also come from TAKEOUT_<OPTION> environment variables and --config FILE (YAML); flags win.',
     );
   program.addCommand(runCommand(context).exitOverride());
-  for (const group of [filesCommand(context), tableCommand(context)]) {
-    group.exitOverride();
-    for (const sub of group.commands) sub.exitOverride();
+  // Every level of a command group throws instead of exiting: runCli is the only process.exit.
+  const exitOverrideAll = (command: Command): void => {
+    command.exitOverride();
+    for (const sub of command.commands) exitOverrideAll(sub);
+  };
+  for (const group of [filesCommand(context), tableCommand(context), datasetCommand(context)]) {
+    exitOverrideAll(group);
     program.addCommand(group);
   }
   program.addCommand(verifyCommand(context, io.stderr).exitOverride());

@@ -11,7 +11,7 @@ import { writeTableSlices } from '../pipeline/table.js';
 import { openSource } from '../sources/registry.js';
 import type { ProjectDescriptor, TableDescriptor, TableQuery } from '../sources/source.js';
 import type { CommandContext } from './context.js';
-import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec, type Resolved } from './options.js';
+import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
 import { openOutput } from './output.js';
 import { assertResumeOrOverwrite, normalisePrefix, RUN_OPTIONS } from './run.js';
 
@@ -26,9 +26,8 @@ const OPERATORS: Record<string, NonNullable<TableQuery['where']>[number]['operat
 
 const pick = (keys: string[]): OptionSpec[] => RUN_OPTIONS.filter((o) => keys.includes(o.key));
 
-const TABLE_OPTIONS: OptionSpec[] = [
-  ...pick(['source', 'token', 'dest', 'path', 'sliceSize', 'sliceRows', 'compressionLevel', 'overwrite', 'resume', 'quoteAll', 'lineEnding']),
-  { key: 'output', flags: '-o, --output <file>', description: "merge into one CSV file instead of slices ('-' for stdout)", type: 'string' },
+/** The Storage API's export options: a subset of a table (also taken by dataset exports). */
+export const TABLE_QUERY_OPTIONS: OptionSpec[] = [
   { key: 'columns', flags: '--columns <a,b,c>', description: 'only these columns, in this order', type: 'list', commaSeparated: true },
   { key: 'where', flags: '-w, --where <filter>', description: 'a filter "column op value[,value…]" with op eq ne gt ge lt le (eq/ne take several values); values are bound as parameters', type: 'list' },
   { key: 'changedSince', flags: '--changed-since <time>', description: 'rows whose --changed-column is at or after this time (ISO 8601, unix seconds, or -2h / -3d)', type: 'string' },
@@ -36,11 +35,17 @@ const TABLE_OPTIONS: OptionSpec[] = [
   { key: 'changedColumn', flags: '--changed-column <column>', description: 'the timestamp column --changed-since/--changed-until compare', type: 'string' },
   { key: 'limit', flags: '--limit <n>', description: 'at most n rows', type: 'int', min: 0, max: Number.MAX_SAFE_INTEGER },
   { key: 'orderBy', flags: '--order-by <column[:desc]>', description: 'sort by a column (asc unless :desc)', type: 'list' },
+];
+
+const TABLE_OPTIONS: OptionSpec[] = [
+  ...pick(['source', 'token', 'dest', 'path', 'sliceSize', 'sliceRows', 'compressionLevel', 'overwrite', 'resume', 'quoteAll', 'lineEnding']),
+  { key: 'output', flags: '-o, --output <file>', description: "merge into one CSV file instead of slices ('-' for stdout)", type: 'string' },
+  ...TABLE_QUERY_OPTIONS,
   { key: 'header', flags: '--header', description: 'with -o: write one header row (default); --no-header writes none', type: 'boolean', negatable: true },
   { key: 'gzip', flags: '--gzip', description: 'with -o: gzip the merged file', type: 'boolean', default: false },
 ];
 
-const ALL = [...TABLE_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS];
+const ALL = [...TABLE_OPTIONS, ...S3_OPTIONS, ...DYNAMODB_OPTIONS, ...COMMON_OPTIONS];
 
 /** `col op v1,v2` → a where filter. A value list may also be a JSON array, for values with commas. */
 export function parseWhere(text: string): NonNullable<TableQuery['where']>[number] {
@@ -84,7 +89,7 @@ export function parseTime(text: string, flag: string, now = Date.now()): Date {
   return date;
 }
 
-function buildQuery(o: Resolved): TableQuery {
+export function buildQuery(o: Resolved): TableQuery {
   const query: TableQuery = {};
   const columns = o.columns as string[] | undefined;
   if (columns?.length) {
@@ -149,7 +154,7 @@ export function tableCommand(context: CommandContext): Command {
     if (o.output !== undefined && o.resume === true) throw new TakeoutError('USAGE', '--resume goes on with sliced exports (--dest); a file given with -o is written whole');
     assertResumeOrOverwrite(o);
     const query = buildQuery(o);
-    const source = await openSource(o.source as string | undefined, typeof o.token === 'string' ? { token: o.token } : {});
+    const source = await openSource(o.source as string | undefined, sourceOptions(o));
     context.onClose(async () => source.close?.());
     const project = await source.project(context.signal ? { signal: context.signal } : {});
     const found = findTable(project, tableId);

@@ -80,3 +80,47 @@ export function dynamoJsonEncoder(columns: readonly RecordColumn[], origin: stri
 export function quotedNames(columns: readonly RecordColumn[]): string[] {
   return columns.map((c) => JSON.stringify(c.name));
 }
+
+export interface ChangeColumns {
+  /** Indexes of the key attributes (the primary key). */
+  keys: readonly number[];
+  /** The column whose time is the change's time (WriteTimestampMicros). */
+  changed: number;
+  /** A soft-delete marker: a row where it is set (not NULL, not false) is a delete. */
+  deleted?: number;
+  view: 'NEW_IMAGE' | 'NEW_AND_OLD_IMAGES';
+}
+
+/** Microseconds since the epoch of a timestamp cell, for `WriteTimestampMicros`. */
+export function writeMicros(cell: string | null, parse: (text: string) => Date | undefined): string {
+  const date = cell === null ? undefined : parse(cell);
+  return date ? `${BigInt(date.getTime()) * 1000n}` : '0';
+}
+
+/**
+ * DynamoDB incremental export records, one change per line:
+ * an insert or update is `Keys` + `NewImage`; a delete (the soft-delete column set) is `Keys` + `OldImage`
+ * (`Keys` alone with NEW_IMAGE), as the real format has them. An update's old image needs the row's
+ * history, which a change-timestamp source does not keep: updates carry `NewImage` only.
+ */
+export function dynamoChangeEncoder(
+  columns: readonly RecordColumn[],
+  change: ChangeColumns,
+  parseTime: (text: string) => Date | undefined,
+  origin: string,
+): LineEncoder {
+  const names = quotedNames(columns);
+  const imageIndexes = columns.map((_, i) => i).filter((i) => i !== change.deleted);
+  const image = (row: Row): string => `{${imageIndexes.map((i) => `${names[i]}:${attributeValue(columns[i]!, row[i] ?? null, origin)}`).join(',')}}`;
+  const keys = (row: Row): string => `{${change.keys.map((i) => `${names[i]}:${attributeValue(columns[i]!, row[i] ?? null, origin)}`).join(',')}}`;
+  return {
+    extension: 'json',
+    encode: (row) => {
+      const meta = `{"Metadata":{"WriteTimestampMicros":{"N":"${writeMicros(row[change.changed] ?? null, parseTime)}"}},"Keys":${keys(row)}`;
+      const marker = change.deleted === undefined ? null : (row[change.deleted] ?? null);
+      const deleted = marker !== null && !/^(f|false|0|no|n)$/i.test(marker.trim());
+      if (!deleted) return `${meta},"NewImage":${image(row)}}\n`;
+      return change.view === 'NEW_AND_OLD_IMAGES' ? `${meta},"OldImage":${image(row)}}\n` : `${meta}}\n`;
+    },
+  };
+}

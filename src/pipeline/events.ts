@@ -1,3 +1,4 @@
+import type { JobRecord } from '../manifests/jobs.js';
 import type { SliceRecord } from './slicer.js';
 
 /**
@@ -18,7 +19,9 @@ export type PipelineEvent =
   | { type: 'run:done'; summary: RunSummary }
   | { type: 'merge:start'; slices: number; output: string }
   | { type: 'merge:progress'; slices: number; slicesDone: number; bytes: number; outputBytes: number }
-  | { type: 'merge:done'; summary: MergeSummary };
+  | { type: 'merge:done'; summary: MergeSummary }
+  | { type: 'dataset:start'; exportId: string; layout: string; table: string; destination: string; resumed: boolean }
+  | { type: 'dataset:done'; job: JobRecord };
 
 export interface MergeSummary {
   output: string;

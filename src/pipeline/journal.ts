@@ -5,10 +5,10 @@ import { readManifestText } from '../manifests/read.js';
 import type { ManifestTable } from '../manifests/takeout.js';
 
 /** Reads the journal at a destination, or undefined when there is none. */
-export async function readJournal(destination: Pick<Destination, 'head' | 'get' | 'description'>): Promise<Journal | undefined> {
-  if (!(await destination.head(JOURNAL_FILE))) return undefined;
-  const origin = `${destination.description.replace(/\/?$/, '/')}${JOURNAL_FILE}`;
-  return parseJournal(await readManifestText(await destination.get(JOURNAL_FILE), origin), origin);
+export async function readJournal(destination: Pick<Destination, 'head' | 'get' | 'description'>, key = JOURNAL_FILE): Promise<Journal | undefined> {
+  if (!(await destination.head(key))) return undefined;
+  const origin = `${destination.description.replace(/\/?$/, '/')}${key}`;
+  return parseJournal(await readManifestText(await destination.get(key), origin), origin);
 }
 
 /**
@@ -21,11 +21,13 @@ export class JournalWriter {
   private pending = false;
   private writing: Promise<void> | undefined;
   private failure: unknown;
+  private readonly key: string;
 
   constructor(
     private readonly destination: Pick<Destination, 'put' | 'delete'>,
-    init: { runId: string; fingerprint: Record<string, unknown>; previous?: Journal },
+    init: { runId: string; fingerprint: Record<string, unknown>; previous?: Journal; key?: string },
   ) {
+    this.key = init.key ?? JOURNAL_FILE;
     const now = new Date().toISOString();
     this.journal = init.previous
       ? { ...init.previous, attempts: init.previous.attempts + 1, updatedAt: now }
@@ -79,7 +81,7 @@ export class JournalWriter {
   /** The run committed its manifest: the journal has done its job. */
   async remove(): Promise<void> {
     while (this.writing) await this.writing;
-    await this.destination.delete([JOURNAL_FILE]);
+    await this.destination.delete([this.key]);
   }
 
   private schedule(): void {
@@ -90,9 +92,9 @@ export class JournalWriter {
         this.pending = false;
         this.journal.updatedAt = new Date().toISOString();
         try {
-          await this.destination.put(JOURNAL_FILE, `${JSON.stringify(this.journal)}\n`, { contentType: 'application/json' });
+          await this.destination.put(this.key, `${JSON.stringify(this.journal)}\n`, { contentType: 'application/json' });
         } catch (error) {
-          this.failure = error instanceof TakeoutError ? error : new TakeoutError('FAILED', `could not write ${JOURNAL_FILE}: ${(error as Error).message}`);
+          this.failure = error instanceof TakeoutError ? error : new TakeoutError('FAILED', `could not write ${this.key}: ${(error as Error).message}`);
         }
       }
       this.writing = undefined;

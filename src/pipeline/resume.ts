@@ -44,9 +44,14 @@ export async function checkJournal(
 export async function startJournal(
   destination: Destination,
   previous: Journal | undefined,
-  options: { runId: string; fingerprint: Record<string, unknown>; emit: Emit; signal?: AbortSignal },
+  options: { runId: string; fingerprint: Record<string, unknown>; emit: Emit; signal?: AbortSignal; key?: string },
 ): Promise<JournalWriter> {
-  const journal = new JournalWriter(destination, { runId: options.runId, fingerprint: options.fingerprint, ...(previous ? { previous } : {}) });
+  const journal = new JournalWriter(destination, {
+    runId: options.runId,
+    fingerprint: options.fingerprint,
+    ...(previous ? { previous } : {}),
+    ...(options.key ? { key: options.key } : {}),
+  });
   if (previous) {
     await removeLeftovers(destination, options.emit);
     let dropped = 0;

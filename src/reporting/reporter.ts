@@ -1,3 +1,4 @@
+import type { JobRecord } from '../manifests/jobs.js';
 import type { TakeoutError } from '../errors.js';
 import type { MergeSummary, PipelineEvent, RunPlan, RunSummary } from '../pipeline/events.js';
 import { formatBytes, formatDuration } from '../pipeline/units.js';
@@ -56,6 +57,14 @@ export function summaryLines(summary: RunSummary): string[] {
   for (const f of summary.failures) lines.push(`failed: ${f.table}: ${f.message} [${f.code}]`);
   if (summary.hint) lines.push(`hint: ${summary.hint}`);
   return lines.map(redact);
+}
+
+/** How a dataset export ended, in one line. */
+export function datasetLine(job: JobRecord): string {
+  return redact(
+    `export ${job.exportId} ${job.status}: ${job.itemCount.toLocaleString('en-US')} items, ${formatBytes(job.billedSizeBytes)} in ${job.files} file${job.files === 1 ? '' : 's'}` +
+      ` (${job.layout}, ${job.exportFormat}, ${job.exportType}) → ${job.destination.replace(/\/?$/, '/')}${job.outputPrefix}`,
+  );
 }
 
 export function mergeSummaryLine(s: MergeSummary): string {
@@ -154,6 +163,12 @@ export class PlainReporter implements Reporter {
       }
       case 'merge:done':
         this.line(mergeSummaryLine(event.summary));
+        break;
+      case 'dataset:start':
+        this.line(`takeout: ${event.resumed ? 'going on with' : 'starting'} export ${event.exportId} (${event.layout}) of ${event.table} → ${event.destination}`);
+        break;
+      case 'dataset:done':
+        this.line(datasetLine(event.job));
         break;
       default:
         break;

@@ -2,7 +2,7 @@ import cliProgress from 'cli-progress';
 import type { TakeoutError } from '../errors.js';
 import type { PipelineEvent } from '../pipeline/events.js';
 import { formatBytes } from '../pipeline/units.js';
-import { errorLine, mergeSummaryLine, planLines, summaryLines, type Reporter } from './reporter.js';
+import { errorLine, datasetLine, mergeSummaryLine, planLines, summaryLines, type Reporter } from './reporter.js';
 import { redact } from './redact.js';
 
 /** A terminal: one bar per active table plus a total (bytes, rows, rate, ETA), on stderr. */
@@ -98,6 +98,11 @@ export class TtyReporter implements Reporter {
         this.bars.update();
         this.bars.stop();
         this.err.write(`${mergeSummaryLine(event.summary)}\n`);
+        break;
+      case 'dataset:done':
+        this.bars.update();
+        this.bars.stop();
+        this.err.write(`${datasetLine(event.job)}\n`);
         break;
       case 'run:done':
         // Redraw once so lines logged since the last frame are printed before the bars go.

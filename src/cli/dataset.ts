@@ -1,0 +1,244 @@
+import { Command } from 'commander';
+import { openDestination } from '../destinations/registry.js';
+import { TakeoutError } from '../errors.js';
+import { listJobs, readJob, type JobRecord } from '../manifests/jobs.js';
+import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
+import { formatBytes } from '../pipeline/units.js';
+import { redactValue } from '../reporting/redact.js';
+import { openSource } from '../sources/registry.js';
+import type { CommandContext } from './context.js';
+import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec, type Resolved } from './options.js';
+import { normalisePrefix, RUN_OPTIONS } from './run.js';
+import { buildQuery, findTable, parseTime, TABLE_QUERY_OPTIONS } from './table.js';
+
+/** DynamoDB writes one file per partition and has no size knob; 256 MB keeps files few and each easy to handle. */
+const DEFAULT_MAX_FILE_SIZE = '256MB';
+/** Below this a file holds too little for a good gzip ratio. */
+const MIN_FILE_BYTES = 16 * 1024;
+/** S3 copies objects up to 5 GiB in one request. */
+const MAX_FILE_BYTES = 5 * 1024 * 1024 * 1024;
+/** The account id in ARNs when none is given: a real export's ARN names the table's account. */
+const DEFAULT_ACCOUNT_ID = '000000000000';
+
+const pick = (keys: string[]): OptionSpec[] => RUN_OPTIONS.filter((o) => keys.includes(o.key));
+
+const EXPORT_OPTIONS: OptionSpec[] = [
+  ...pick(['source', 'token', 'compressionLevel']),
+  { key: 'dest', flags: '-d, --dest <dest>', description: 'where the export goes: s3://bucket/prefix or a local folder (required)', type: 'string' },
+  { key: 'path', flags: '--path <prefix>', description: 'prefix inside the destination', type: 'string' },
+  { key: 'layout', flags: '--layout <layout>', description: 'the export layout', type: 'string', default: 'dynamodb', choices: ['dynamodb'] },
+  { key: 'exportFormat', flags: '--export-format <format>', description: 'dynamodb: DYNAMODB_JSON or ION', type: 'string', default: 'DYNAMODB_JSON', choices: ['DYNAMODB_JSON', 'ION'] },
+  { key: 'exportType', flags: '--export-type <type>', description: 'FULL_EXPORT or INCREMENTAL_EXPORT', type: 'string', default: 'FULL_EXPORT', choices: ['FULL_EXPORT', 'INCREMENTAL_EXPORT'] },
+  { key: 'exportTime', flags: '--export-time <time>', description: 'full exports: leave out rows changed after this time (needs --changed-column; default: now)', type: 'string' },
+  { key: 'exportFromTime', flags: '--export-from-time <time>', description: 'incremental exports: changes at or after this time', type: 'string' },
+  { key: 'exportToTime', flags: '--export-to-time <time>', description: 'incremental exports: changes before this time (default: now)', type: 'string' },
+  { key: 'exportViewType', flags: '--export-view-type <view>', description: 'incremental exports: NEW_IMAGE or NEW_AND_OLD_IMAGES', type: 'string', default: 'NEW_AND_OLD_IMAGES', choices: ['NEW_IMAGE', 'NEW_AND_OLD_IMAGES'] },
+  { key: 'deletedColumn', flags: '--deleted-column <column>', description: 'incremental exports: a soft-delete column; rows where it is set are deletes', type: 'string' },
+  { key: 'recurring', flags: '--recurring', description: 'take what changed since the last completed run of this same export (incremental exports)', type: 'boolean', default: false },
+  { key: 'clientToken', flags: '--client-token <token>', description: 'idempotency key: a re-run with the same token and options returns or goes on with the same export', type: 'string' },
+  { key: 'maxFileSize', flags: '--max-file-size <size>', description: 'cut data files at this many compressed bytes', type: 'size', default: DEFAULT_MAX_FILE_SIZE, min: MIN_FILE_BYTES, max: MAX_FILE_BYTES },
+  { key: 's3SseAlgorithm', flags: '--s3-sse-algorithm <algorithm>', description: 'AES256 or KMS (DynamoDB\'s names for --sse)', type: 'string', choices: ['AES256', 'KMS'] },
+  { key: 's3SseKmsKeyId', flags: '--s3-sse-kms-key-id <id>', description: 'KMS key for --s3-sse-algorithm KMS', type: 'string' },
+  { key: 's3BucketOwner', flags: '--s3-bucket-owner <account>', description: 'the account that must own the bucket (as --expected-bucket-owner)', type: 'string' },
+  { key: 'accountId', flags: '--account-id <id>', description: 'account id in the export and table ARNs', type: 'string', default: DEFAULT_ACCOUNT_ID },
+  ...TABLE_QUERY_OPTIONS,
+];
+
+const EXPORT_ALL = [...EXPORT_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS];
+const LIST_OPTIONS: OptionSpec[] = [
+  { key: 'dest', flags: '-d, --dest <dest>', description: 'the destination exports were written to (required)', type: 'string' },
+  { key: 'path', flags: '--path <prefix>', description: 'prefix inside the destination', type: 'string' },
+  { key: 'table', flags: '--table <id>', description: 'only exports of this table', type: 'string' },
+  { key: 'status', flags: '--status <status>', description: 'only exports in this status', type: 'string', choices: ['IN_PROGRESS', 'COMPLETED', 'FAILED', 'STOPPED'] },
+];
+const LIST_ALL = [...LIST_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS];
+
+function destWithPath(o: Resolved): string {
+  const dest = o.dest as string | undefined;
+  if (!dest) throw new TakeoutError('USAGE', 'give --dest s3://bucket/prefix or a folder');
+  const path = normalisePrefix(o.path as string | undefined);
+  if (!path) return dest;
+  return dest.startsWith('s3://') ? `${dest.replace(/\/+$/, '')}/${path}/` : `${dest.replace(/\/+$/, '')}/${path}`;
+}
+
+/** `s3://bucket/a/b/` → bucket and prefix `a/b` as DynamoDB's manifests name them; a folder has neither. */
+function bucketAndPrefix(dest: string): { bucket: string | null; prefix: string } {
+  if (!dest.startsWith('s3://')) return { bucket: null, prefix: '' };
+  const rest = dest.slice('s3://'.length);
+  const slash = rest.indexOf('/');
+  return slash === -1 ? { bucket: rest, prefix: '' } : { bucket: rest.slice(0, slash), prefix: normalisePrefix(rest.slice(slash + 1)) };
+}
+
+/** The dataset options speak DynamoDB's names; the destination speaks S3's. */
+function withS3Aliases(o: Resolved): Resolved {
+  const out: Resolved = { ...o };
+  if (o.s3SseAlgorithm !== undefined) {
+    if (o.sse !== undefined) throw new TakeoutError('USAGE', 'give --s3-sse-algorithm or --sse, not both');
+    out.sse = o.s3SseAlgorithm === 'KMS' ? 'aws:kms' : 'AES256';
+  }
+  if (o.s3SseKmsKeyId !== undefined) out.sseKmsKeyId = o.s3SseKmsKeyId;
+  if (o.s3BucketOwner !== undefined) out.expectedBucketOwner = o.s3BucketOwner;
+  return out;
+}
+
+function describeLines(job: JobRecord): string[] {
+  const lines = [
+    `export ${job.exportId}: ${job.status}`,
+    `  table        ${job.table} (${job.source})`,
+    `  layout       ${job.layout}, ${job.exportFormat}, ${job.exportType}${job.exportViewType ? `, ${job.exportViewType}` : ''}`,
+    `  destination  ${job.destination.replace(/\/?$/, '/')}${job.outputPrefix}`,
+    `  started      ${job.startTime}${job.endTime ? `, ended ${job.endTime}` : ''}`,
+  ];
+  if (job.exportTime) lines.push(`  export time  ${job.exportTime}`);
+  if (job.exportFromTime) lines.push(`  window       ${job.exportFromTime} … ${job.exportToTime ?? ''}`);
+  lines.push(`  items        ${job.itemCount.toLocaleString('en-US')} in ${job.files} file${job.files === 1 ? '' : 's'}, ${formatBytes(job.billedSizeBytes)}`);
+  if (job.manifest) lines.push(`  manifest     ${job.manifest}`);
+  if (job.clientToken) lines.push(`  client token ${job.clientToken}`);
+  if (job.failureCode) lines.push(`  failure      ${job.failureCode}: ${job.failureMessage ?? ''}`);
+  return lines;
+}
+
+/** DescribeExport's shape, for --json. */
+function exportDescription(job: JobRecord): Record<string, unknown> {
+  return {
+    ExportArn: job.exportArn,
+    ExportStatus: job.status,
+    StartTime: job.startTime,
+    ...(job.endTime ? { EndTime: job.endTime } : {}),
+    ...(job.manifest ? { ExportManifest: job.manifest } : {}),
+    ...(job.exportTime ? { ExportTime: job.exportTime } : {}),
+    ...(job.clientToken ? { ClientToken: job.clientToken } : {}),
+    ...(job.failureCode ? { FailureCode: job.failureCode, FailureMessage: job.failureMessage } : {}),
+    ExportFormat: job.exportFormat,
+    ExportType: job.exportType,
+    ...(job.exportFromTime ? { IncrementalExportSpecification: { ExportFromTime: job.exportFromTime, ExportToTime: job.exportToTime, ExportViewType: job.exportViewType } } : {}),
+    BilledSizeBytes: job.billedSizeBytes,
+    ItemCount: job.itemCount,
+    Takeout: job,
+  };
+}
+
+export function datasetCommand(context: CommandContext): Command {
+  const dataset = new Command('dataset').summary('export jobs in the layouts of managed exports (DynamoDB export to S3, …)');
+
+  const exportCommand = new Command('export')
+    .argument('<table-id>', 'the table: in.c-bucket.table, or schema.table for a database source')
+    .summary('export one table as a job in a managed export\'s layout, with a job record at the destination')
+    .description(
+      'Export one table in the layout of DynamoDB\'s export to S3: AWSDynamoDB/<exportId>/_started, data/*.json.gz,\n' +
+        'manifest-files.json and manifest-summary.json (with .md5 files) last. The job record\n' +
+        'takeout-exports/<exportId>.json says IN_PROGRESS, COMPLETED, FAILED or STOPPED.',
+    );
+  addOptions(exportCommand, EXPORT_ALL);
+  exportCommand.addHelpText(
+    'after',
+    '\nExamples:\n' +
+      '  takeout dataset export in.c-main.orders --source ./project --dest s3://exports/ddb/ --client-token nightly-2026-11-23\n' +
+      '  takeout dataset export public.orders --source postgres://… --dest s3://exports/ddb/ --export-type INCREMENTAL_EXPORT --changed-column updated_at --recurring\n',
+  );
+  exportCommand.action(async (tableId: string) => {
+    const o = withS3Aliases(resolveOptions(exportCommand, EXPORT_ALL));
+    await context.configure(o);
+    const dest = destWithPath(o);
+    const query = buildQuery(o);
+    const changedColumn = query.changedColumn;
+    // The export window comes from the export options; --changed-since/--until would cut it again.
+    if (query.changedSince || query.changedUntil) throw new TakeoutError('USAGE', 'use --export-time or --export-from-time/--export-to-time with dataset exports');
+    delete query.changedColumn;
+    if (o.exportType !== 'INCREMENTAL_EXPORT' && (o.exportFromTime !== undefined || o.exportToTime !== undefined || o.recurring === true)) {
+      throw new TakeoutError('USAGE', '--export-from-time, --export-to-time and --recurring go with --export-type INCREMENTAL_EXPORT');
+    }
+    if (o.exportTime !== undefined && !changedColumn) throw new TakeoutError('USAGE', '--export-time needs --changed-column to know which rows changed after it');
+    const time = (key: string, flag: string): Date | undefined => (typeof o[key] === 'string' ? parseTime(o[key] as string, flag) : undefined);
+    const source = await openSource(o.source as string | undefined, typeof o.token === 'string' ? { token: o.token } : {});
+    context.onClose(async () => source.close?.());
+    const destination = await openDestination(dest, destinationOptions(o));
+    context.onClose(async () => destination.close?.());
+    const project = await source.project(context.signal ? { signal: context.signal } : {});
+    const table = findTable(project, tableId);
+    const where = bucketAndPrefix(dest);
+    const exportTime = time('exportTime', '--export-time');
+    const from = time('exportFromTime', '--export-from-time');
+    const to = time('exportToTime', '--export-to-time');
+    // Loaded when used: `takeout --help` stays light.
+    const { runDatasetExport } = await import('../pipeline/dataset.js');
+    await runDatasetExport({
+      source,
+      destination,
+      table,
+      ...(Object.keys(query).length > 0 ? { query } : {}),
+      layout: 'dynamodb',
+      exportFormat: o.exportFormat as 'DYNAMODB_JSON' | 'ION',
+      exportType: o.exportType as 'FULL_EXPORT' | 'INCREMENTAL_EXPORT',
+      ...(exportTime ? { exportTime } : {}),
+      ...(from ? { exportFromTime: from } : {}),
+      ...(to ? { exportToTime: to } : {}),
+      exportViewType: o.exportViewType as 'NEW_IMAGE' | 'NEW_AND_OLD_IMAGES',
+      ...(changedColumn ? { changedColumn } : {}),
+      ...(typeof o.deletedColumn === 'string' ? { deletedColumn: o.deletedColumn } : {}),
+      recurring: o.recurring === true,
+      ...(typeof o.clientToken === 'string' ? { clientToken: o.clientToken } : {}),
+      maxFileBytes: o.maxFileSize as number,
+      compressionLevel: (o.compressionLevel as number | undefined) ?? DEFAULT_COMPRESSION_LEVEL,
+      bucket: where.bucket,
+      prefix: where.prefix,
+      sse: o.sse === 'aws:kms' ? 'KMS' : o.sse === 'AES256' ? 'AES256' : null,
+      sseKmsKeyId: typeof o.sseKmsKeyId === 'string' ? o.sseKmsKeyId : null,
+      region: typeof o.region === 'string' ? o.region : (process.env.AWS_REGION ?? 'us-east-1'),
+      accountId: o.accountId as string,
+      toolVersion: context.version,
+      recordedOptions: {
+        exportFormat: o.exportFormat,
+        exportType: o.exportType,
+        maxFileSize: o.maxFileSize,
+        compressionLevel: o.compressionLevel,
+        query: { ...query },
+        changedColumn: changedColumn ?? null,
+        deletedColumn: o.deletedColumn ?? null,
+        sse: o.sse ?? null,
+        expectedBucketOwner: o.expectedBucketOwner ?? null,
+      },
+      signal: context.signal,
+      emit: (event) => context.reporter.emit(event),
+    });
+  });
+  dataset.addCommand(exportCommand);
+
+  const exportsGroup = new Command('exports').summary('list and describe the export jobs recorded at a destination');
+  const list = new Command('list').summary('every export recorded at the destination, newest first');
+  addOptions(list, LIST_ALL);
+  list.action(async () => {
+    const o = resolveOptions(list, LIST_ALL);
+    await context.configure(o);
+    const destination = await openDestination(destWithPath(o), destinationOptions(o));
+    context.onClose(async () => destination.close?.());
+    const jobs = (await listJobs(destination)).filter((j) => (o.table === undefined || j.table === o.table) && (o.status === undefined || j.status === o.status));
+    if (o.json === true) {
+      context.io.stdout.write(`${JSON.stringify(redactValue({ ExportSummaries: jobs.map((j) => ({ ExportArn: j.exportArn, ExportStatus: j.status, ExportType: j.exportType, Takeout: j })) }))}\n`);
+      return;
+    }
+    if (jobs.length === 0) {
+      context.io.stdout.write('no exports recorded here\n');
+      return;
+    }
+    for (const j of jobs) {
+      context.io.stdout.write(`${j.exportId}  ${j.status.padEnd(11)}  ${j.exportType.padEnd(18)}  ${j.layout}/${j.exportFormat}  ${j.table}  ${j.itemCount.toLocaleString('en-US')} items  ${j.startTime}\n`);
+    }
+  });
+  const describe = new Command('describe').argument('<export-id>', 'the export id (like 01768385930622-efd1a093)').summary('one export\'s record');
+  addOptions(describe, LIST_ALL.filter((s) => s.key !== 'table' && s.key !== 'status'));
+  describe.action(async (exportId: string) => {
+    const o = resolveOptions(describe, LIST_ALL);
+    await context.configure(o);
+    const destination = await openDestination(destWithPath(o), destinationOptions(o));
+    context.onClose(async () => destination.close?.());
+    const job = await readJob(destination, exportId);
+    if (!job) throw new TakeoutError('NOT_FOUND', `export ${exportId} is not recorded at ${destination.description}`, { hint: 'takeout dataset exports list --dest … shows the exports there' });
+    if (o.json === true) context.io.stdout.write(`${JSON.stringify(redactValue({ ExportDescription: exportDescription(job) }))}\n`);
+    else context.io.stdout.write(`${describeLines(job).join('\n')}\n`);
+  });
+  exportsGroup.addCommand(list);
+  exportsGroup.addCommand(describe);
+  dataset.addCommand(exportsGroup);
+  return dataset;
+}
