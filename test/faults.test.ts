@@ -230,8 +230,10 @@ describe('S3 error answers (through a fault-injecting proxy)', () => {
     expect(result.code).toBe(ERROR_CODES.AUTH);
     const errors = errorLines(result.stderr);
     expect(errors).toHaveLength(1);
-    // The InvalidAccessKeyId code is in the body, which a HEAD answer cannot carry: a bare 403 is all the SDK sees.
-    expect(errors[0]).toMatch(/access denied \(403\) for HeadBucket bucket takeout-test/);
+    // The InvalidAccessKeyId code is in the body, which a HEAD answer cannot carry: a bare 403 is all the SDK
+    // sees, so takeout asks again with a listing (a GET), whose answer names the reason.
+    expect(errors[0]).toMatch(/the AWS access key id is not valid \(InvalidAccessKeyId\) for bucket takeout-test/);
+    expect(proxy.requests.some((r) => r.method === 'GET' && r.url.includes('list-type=2'))).toBe(true);
     expect(result.stdout).not.toContain(secret);
     expect(result.stderr).not.toContain(secret);
     proxy.rules.length = 0;

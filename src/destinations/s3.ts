@@ -306,6 +306,9 @@ export function mapS3Error(error: unknown, context: S3ErrorContext): TakeoutErro
 const CHECKSUM_MISMATCH = /^Checksum mismatch\b.*?(?:in response header "([^"]+)")?\.?$/s;
 
 /** A HEAD answer has no body, so an S3 error code cannot reach the SDK: S3 answers an expired session token with a bare 400. */
+/** 403 codes that already say why; a bodiless HEAD 403 carries none of them (the SDK names it Forbidden, 403 or Unknown). */
+const INFORMATIVE_403 = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'AllAccessDisabled']);
+
 function isBareHead400(operation: string, awsCode: string, status: number | undefined): boolean {
   return (operation === 'HeadBucket' || operation === 'HeadObject') && (!awsCode || awsCode === 'Unknown') && status === 400;
 }
@@ -770,9 +773,19 @@ class S3Destination implements Destination {
   }
 
   async preflight(): Promise<void> {
-    await this.send('HeadBucket', undefined, () =>
-      this.client.send(new HeadBucketCommand({ Bucket: this.bucket, ...this.ownerParam() })),
-    );
+    try {
+      await this.send('HeadBucket', undefined, () =>
+        this.client.send(new HeadBucketCommand({ Bucket: this.bucket, ...this.ownerParam() })),
+      );
+    } catch (error) {
+      // A HEAD answer has no body, so a 403 does not say why: a GET of the listing does (a bad key, a
+      // wrong secret, a policy), and that reason is what the user needs to read.
+      if (!(error instanceof TakeoutError) || error.code !== 'AUTH' || error.details.status !== 403 || INFORMATIVE_403.has(String(error.details.awsCode))) throw error;
+      await this.send('ListObjectsV2', this.prefix || undefined, () =>
+        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix || undefined, MaxKeys: 1, ...this.ownerParam() })),
+      );
+      throw error;
+    }
   }
 
   async writer(key: string, options: WriteOptions = {}): Promise<ObjectWriter> {
