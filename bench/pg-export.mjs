@@ -15,18 +15,17 @@
 // byte what psql prints. The two are interleaved and their order alternates from run to run; medians.
 // CPU and peak RSS come from /usr/bin/time (for the pipeline: psql + pigz together, RSS of the larger);
 // the server's CPU (the COPY backend) from the postmaster's reaped children, when the cluster is ours.
-import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { clearTimeout, setTimeout } from 'node:timers';
 import pg from 'pg';
+import { pgFreeEnv, startCluster } from './pg-cluster.mjs';
 import {
-  OUT, ROOT, cleanEnv, cleanupPaths, disturbed, firstLine, fmtMB, folderBytes, log, lpad, mb, measureQuietly, median, note, pad, parseSummary, run,
-  sleep, snapshotBuild, tail, track, warnIfStaleBuild,
+  OUT, ROOT, cleanupPaths, disturbed, firstLine, fmtMB, folderBytes, log, lpad, mb, measureQuietly, median, note, pad, parseSummary, run,
+  sleep, snapshotBuild, tail, warnIfStaleBuild,
  parseBenchArgs } from './lib.mjs';
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
@@ -57,13 +56,6 @@ function parseArgs(argv) {
 
 /** The cluster this script started ({ url, dir, child, version, stop }). */
 let cluster;
-
-/** The environment without PG* variables (they would change what psql and takeout connect to), plus `extra`. */
-function pgFreeEnv(extra = {}) {
-  const env = cleanEnv();
-  for (const name of Object.keys(env)) if (name.startsWith('PG')) delete env[name];
-  return { ...env, ...extra };
-}
 
 /** CPU seconds of a process and its reaped children (the postmaster's exited backends), from /proc/<pid>/stat. */
 function treeCpu(pid) {
@@ -113,90 +105,6 @@ async function waitForOtherBenchmarks() {
 }
 
 // ---------------------------------------------------------------- the cluster (as test/setup/postgres.ts)
-
-function findPgBin() {
-  const base = '/usr/lib/postgresql';
-  if (existsSync(base)) {
-    const versions = readdirSync(base).filter((v) => existsSync(path.join(base, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a));
-    if (versions[0]) return path.join(base, versions[0], 'bin');
-  }
-  const initdb = spawnSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' }).stdout?.trim();
-  return initdb ? path.dirname(initdb) : undefined;
-}
-
-async function freePort() {
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/**
- * initdb in a temp folder, trust authentication, fsync off, wal_level minimal (the table is created and
- * filled in one transaction, so it skips the WAL). As root the binaries run as the postgres user.
- */
-async function startCluster() {
-  const bin = findPgBin();
-  if (!bin) throw new Error('PostgreSQL is not installed (apt-get install postgresql), or pass --url');
-  const dir = mkdtempSync(path.join(tmpdir(), 'takeout-bench-pg-'));
-  cleanupPaths.add(dir);
-  let as = {};
-  if (process.getuid?.() === 0) {
-    const id = (flag) => Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim());
-    chownSync(dir, id('-u'), id('-g'));
-    as = { uid: id('-u'), gid: id('-g'), env: { ...pgFreeEnv(), HOME: dir } };
-  }
-  const data = path.join(dir, 'data');
-  const init = spawnSync(path.join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'takeout', '--no-sync', '-E', 'UTF8', '--locale', 'C'], { encoding: 'utf8', cwd: dir, ...as });
-  if (init.status !== 0) throw new Error(`initdb failed:\n${init.stderr}`);
-  const port = await freePort();
-  const args = [
-    '-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off',
-    '-c', 'full_page_writes=off', '-c', 'wal_level=minimal', '-c', 'max_wal_senders=0', '-c', 'max_wal_size=4GB',
-  ];
-  const child = track(spawn(path.join(bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir, ...as }));
-  let serverLog = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (text) => {
-    serverLog = (serverLog + text).slice(-4000);
-  });
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`PostgreSQL did not start within 30 s\n${serverLog}`)), 30_000);
-    const check = () => {
-      if (/ready to accept connections/.test(serverLog)) {
-        clearTimeout(timer);
-        resolve();
-      } else if (child.exitCode !== null) {
-        clearTimeout(timer);
-        reject(new Error(`PostgreSQL exited (code ${child.exitCode})\n${serverLog}`));
-      } else setTimeout(check, 50);
-    };
-    check();
-  });
-  cluster = {
-    url: `postgres://takeout@127.0.0.1:${port}/postgres`,
-    dir,
-    child,
-    version: firstLine(path.join(bin, 'postgres'), ['--version']),
-    async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGINT');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-        await exited;
-        clearTimeout(timer);
-      }
-      child.stderr.destroy();
-      await rm(dir, { recursive: true, force: true });
-      cleanupPaths.delete(dir);
-      cluster = undefined;
-    },
-  };
-  return cluster;
-}
-
-// ---------------------------------------------------------------- the table
 
 /** About 170 bytes of CSV a row: bigint, uuid, timestamptz, numeric, text with commas/quotes/newlines, jsonb. */
 const CREATE = (rows) => `
@@ -271,7 +179,7 @@ async function main() {
 
   let url = o.url;
   if (!url) {
-    const c = await startCluster();
+    const c = (cluster = await startCluster());
     url = c.url;
     log(`cluster: ${c.version ?? 'postgres'} on ${url} (fsync off), data in ${c.dir}`);
   }
@@ -360,6 +268,7 @@ async function main() {
   log(`takeout table export / psql \\copy | pigz -6 -p2 = ${ratio === undefined ? 'n/a' : `${ratio.toFixed(2)}×`} (target ≥ 1.0, > 1 means takeout is faster)${ratio === undefined ? '' : ratio >= 1.0 ? '  ok' : '  MISSED'}`);
 
   if (cluster) await cluster.stop();
+  cluster = undefined;
   await rm(build.dir, { recursive: true, force: true });
   cleanupPaths.delete(build.dir);
   process.exitCode = tools.some((t) => results.get(t.name).failures.length > 0) ? 1 : 0;
