@@ -4,6 +4,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import * as ion from 'ion-js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
@@ -170,6 +171,33 @@ describe('dataset export --layout dynamodb (full export)', () => {
     const described = await runCli(['dataset', 'exports', 'describe', record.exportId, '--dest', out, '--json']);
     expect((JSON.parse(described.stdout) as { ExportDescription: { Takeout: { attempts: number; status: string } } }).ExportDescription.Takeout).toMatchObject({ attempts: 2, status: 'COMPLETED' });
   }, 60_000);
+
+  it('--export-format ION writes $ion_1_0 lines in .ion.gz files that ion-js reads back, numbers as decimals', async () => {
+    const out = path.join(await tempFolder('ddb-ion'), 'out');
+    const result = await runCli(['dataset', 'export', 'in.c-main.orders', '--source', DEMO_PROJECT, '--dest', out, '--export-format', 'ION', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const exportId = exportIdOf(result.stdout);
+    const store = localStore(out);
+    const summary = JSON.parse((await store.get(`AWSDynamoDB/${exportId}/manifest-summary.json`)).toString()) as { outputFormat: string; itemCount: number };
+    expect(summary.outputFormat).toBe('ION');
+    const files = (await store.get(`AWSDynamoDB/${exportId}/manifest-files.json`)).toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { dataFileS3Key: string; itemCount: number });
+    let count = 0;
+    for (const file of files) {
+      expect(file.dataFileS3Key).toMatch(/\.ion\.gz$/);
+      const lines = gunzipSync(await store.get(file.dataFileS3Key)).toString().split('\n').filter(Boolean);
+      expect(lines).toHaveLength(file.itemCount);
+      for (const line of lines) {
+        expect(line.startsWith('$ion_1_0 ')).toBe(true);
+        const value = ion.load(line) as unknown as { get(name: string): { get(name: string): { getType(): { name: string } } | null } | null };
+        const item = value.get('Item')!;
+        expect(item.get('amount')!.getType().name).toBe('decimal');
+        expect(item.get('status')!.getType().name).toBe('string');
+        count++;
+      }
+    }
+    expect(count).toBe(summary.itemCount);
+    expect(count).toBe(25_000);
+  });
 
   it('a bucket that does not exist: exit 5 with the managed exports\' message', async () => {
     const result = await runCli(['dataset', 'export', 'in.c-main.orders', '--source', DEMO_PROJECT, '--dest', 's3://no-such-bucket-takeout/x/', ...s3Args]);

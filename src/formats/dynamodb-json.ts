@@ -97,6 +97,29 @@ export function writeMicros(cell: string | null, parse: (text: string) => Date |
   return date ? `${BigInt(date.getTime()) * 1000n}` : '0';
 }
 
+/** How a change record is spelled: DynamoDB JSON, or Ion (with `$ion_1_0` lines and decimals). */
+export interface ChangeCodec {
+  extension: string;
+  /** Field names of the columns, quoted for the format. */
+  names: readonly string[];
+  value(column: RecordColumn, cell: string | null, origin: string): string;
+  /** `Metadata` with the change's time in microseconds. */
+  metadata(micros: string): string;
+  field(name: 'Metadata' | 'Keys' | 'NewImage' | 'OldImage'): string;
+  line(body: string): string;
+}
+
+export function jsonChangeCodec(columns: readonly RecordColumn[]): ChangeCodec {
+  return {
+    extension: 'json',
+    names: quotedNames(columns),
+    value: attributeValue,
+    metadata: (micros) => `{"WriteTimestampMicros":{"N":"${micros}"}}`,
+    field: (name) => `"${name}"`,
+    line: (body) => `{${body}}\n`,
+  };
+}
+
 /**
  * DynamoDB incremental export records, one change per line:
  * an insert or update is `Keys` + `NewImage`; a delete (the soft-delete column set) is `Keys` + `OldImage`
@@ -108,19 +131,20 @@ export function dynamoChangeEncoder(
   change: ChangeColumns,
   parseTime: (text: string) => Date | undefined,
   origin: string,
+  codec: ChangeCodec = jsonChangeCodec(columns),
 ): LineEncoder {
-  const names = quotedNames(columns);
+  const { names } = codec;
   const imageIndexes = columns.map((_, i) => i).filter((i) => i !== change.deleted);
-  const image = (row: Row): string => `{${imageIndexes.map((i) => `${names[i]}:${attributeValue(columns[i]!, row[i] ?? null, origin)}`).join(',')}}`;
-  const keys = (row: Row): string => `{${change.keys.map((i) => `${names[i]}:${attributeValue(columns[i]!, row[i] ?? null, origin)}`).join(',')}}`;
+  const map = (indexes: readonly number[], row: Row): string => `{${indexes.map((i) => `${names[i]}:${codec.value(columns[i]!, row[i] ?? null, origin)}`).join(',')}}`;
+  const [metadata, keys, newImage, oldImage] = [codec.field('Metadata'), codec.field('Keys'), codec.field('NewImage'), codec.field('OldImage')];
   return {
-    extension: 'json',
+    extension: codec.extension,
     encode: (row) => {
-      const meta = `{"Metadata":{"WriteTimestampMicros":{"N":"${writeMicros(row[change.changed] ?? null, parseTime)}"}},"Keys":${keys(row)}`;
+      const head = `${metadata}:${codec.metadata(writeMicros(row[change.changed] ?? null, parseTime))},${keys}:${map(change.keys, row)}`;
       const marker = change.deleted === undefined ? null : (row[change.deleted] ?? null);
       const deleted = marker !== null && !/^(f|false|0|no|n)$/i.test(marker.trim());
-      if (!deleted) return `${meta},"NewImage":${image(row)}}\n`;
-      return change.view === 'NEW_AND_OLD_IMAGES' ? `${meta},"OldImage":${image(row)}}\n` : `${meta}}\n`;
+      if (!deleted) return codec.line(`${head},${newImage}:${map(imageIndexes, row)}`);
+      return codec.line(change.view === 'NEW_AND_OLD_IMAGES' ? `${head},${oldImage}:${map(imageIndexes, row)}` : head);
     },
   };
 }

@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Destination } from '../destinations/destination.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { DEFAULT_BLOCK_BYTES } from '../formats/csv.js';
-import { dynamoChangeEncoder, dynamoJsonEncoder } from '../formats/dynamodb-json.js';
+import { dynamoChangeEncoder, dynamoJsonEncoder, type ChangeCodec } from '../formats/dynamodb-json.js';
+import { dynamoIonEncoder, ionAttributeValue, ionDecimal, ionFieldNames, ION_VERSION_MARKER } from '../formats/dynamodb-ion.js';
 import { parseTimestamp, recordColumns, type LineEncoder, type RecordColumn } from '../formats/records.js';
 import * as ddb from '../layouts/dynamodb.js';
 import { jobJournalKey, jobKey, listJobs, newExportId, readJob, readToken, tokenKey, type JobRecord, type JobStatus } from '../manifests/jobs.js';
@@ -284,8 +285,8 @@ async function writeData(
 
 function encoderFor(options: DatasetExportOptions, columns: readonly RecordColumn[]): LineEncoder {
   const origin = options.table.id;
-  if (options.exportFormat === 'ION') throw new TakeoutError('USAGE', '--export-format ION is not available yet');
-  if (options.exportType === 'FULL_EXPORT') return dynamoJsonEncoder(columns, origin);
+  const ion = options.exportFormat === 'ION';
+  if (options.exportType === 'FULL_EXPORT') return ion ? dynamoIonEncoder(columns, origin) : dynamoJsonEncoder(columns, origin);
   const index = (name: string | undefined, flag: string): number => {
     const i = columns.findIndex((c) => c.name === name);
     if (i === -1) throw new TakeoutError('USAGE', `${flag} ${name ?? ''}: no such column in ${origin}`);
@@ -302,7 +303,20 @@ function encoderFor(options: DatasetExportOptions, columns: readonly RecordColum
     },
     parseTimestamp,
     origin,
+    ion ? ionChangeCodec(columns) : undefined,
   );
+}
+
+/** Incremental records in Ion: the JSON records' structure, each line led by the version marker. */
+function ionChangeCodec(columns: readonly RecordColumn[]): ChangeCodec {
+  return {
+    extension: 'ion',
+    names: ionFieldNames(columns),
+    value: ionAttributeValue,
+    metadata: (micros) => `{WriteTimestampMicros:${ionDecimal(micros)}}`,
+    field: (name) => name,
+    line: (body) => `${ION_VERSION_MARKER} {${body}}\n`,
+  };
 }
 
 interface ExportWindow {
