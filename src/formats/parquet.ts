@@ -1,0 +1,209 @@
+import { gzipSync } from 'node:zlib';
+import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
+import { TakeoutError } from '../errors.js';
+import type { Row } from '../sources/source.js';
+import { jsonDocument, plainJsonOfDynamoItem } from './jsonl.js';
+import { numberText, parseBinary, parseBoolean, type RecordColumn } from './records.js';
+
+/**
+ * One Parquet file built in memory from batches of rows, with hyparquet-writer (pure JS, no native parts).
+ * Every column is OPTIONAL (NULL → a null), typed by its kind:
+ * - string, date, timestamp → BYTE_ARRAY UTF8, the cell's text (timestamps keep their digits and zone as written;
+ *   a TIMESTAMP type would need a zone for zoneless values and would cut microseconds to what the unit holds);
+ * - integer → INT64; a value outside the 64-bit range is INVALID_INPUT naming the column (a column's type is
+ *   fixed before all its values are seen, so it cannot fall back to DOUBLE for one value);
+ * - number → DOUBLE: digits past a double's ~15–17 significant ones are rounded (DynamoDB's 38-digit N included);
+ * - boolean → BOOLEAN; binary → BYTE_ARRAY (the bytes);
+ * - json → UTF8 JSON text as the document is written; dynamodb-item → UTF8 plain JSON of the item (as JSON lines).
+ *
+ * Memory: rows wait, converted, until `rowGroupRows` of them fill a row group, which is then encoded and
+ * compressed into the file's buffer; the file as a whole stays in memory until `finish`. The caller bounds it:
+ * check `estimatedBytes` after each `add` and finish the file once it reaches the layout's maximum file size
+ * (CleverTap's 100 MB). The buffer grows by doubling, so a file of N bytes can hold up to 2·N while it is built.
+ */
+export type ParquetCodec = 'GZIP' | 'SNAPPY' | 'UNCOMPRESSED';
+
+export interface ParquetFileOptions {
+  /** Column chunk compression. GZIP is what CleverTap delivers (`.parquet.gzip`). */
+  codec: ParquetCodec;
+  /** Rows per row group (readers scan a row group at a time; more rows = fewer, larger chunks). */
+  rowGroupRows: number;
+}
+
+/** A row group size that keeps a pending group of ~8 small columns to a few MB of JS values. */
+export const DEFAULT_ROW_GROUP_ROWS = 50_000;
+
+/** Footer bytes per column chunk: its metadata, statistics (min/max cut to 16 bytes) and offset index, roughly. */
+const FOOTER_BYTES_PER_CHUNK = 160;
+/** Bytes a boolean, integer or double cell adds before compression (its physical size). */
+const FIXED_CELL_BYTES = 8;
+/** A PLAIN byte array's length prefix, added to its text size. */
+const BYTE_ARRAY_PREFIX_BYTES = 4;
+
+/** gzip level 6 (zlib's default): most of level 9's ratio at a fraction of its time. */
+const GZIP_LEVEL = 6;
+
+type ParquetSchema = ConstructorParameters<typeof ParquetWriter>[0]['schema'];
+type ParquetValue = string | bigint | number | boolean | Uint8Array | null;
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+function schemaOf(columns: readonly RecordColumn[]): ParquetSchema {
+  const schema: ParquetSchema = [{ name: 'root', num_children: columns.length }];
+  for (const { name, kind } of columns) {
+    switch (kind) {
+      case 'integer':
+        schema.push({ name, type: 'INT64', repetition_type: 'OPTIONAL' });
+        break;
+      case 'number':
+        schema.push({ name, type: 'DOUBLE', repetition_type: 'OPTIONAL' });
+        break;
+      case 'boolean':
+        schema.push({ name, type: 'BOOLEAN', repetition_type: 'OPTIONAL' });
+        break;
+      case 'binary':
+        schema.push({ name, type: 'BYTE_ARRAY', repetition_type: 'OPTIONAL' });
+        break;
+      default:
+        schema.push({ name, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' });
+    }
+  }
+  return schema;
+}
+
+function int64(text: string, where: string): bigint {
+  const t = text.trim();
+  let value: bigint | undefined;
+  if (/^[+-]?\d+$/.test(t)) value = BigInt(t);
+  else {
+    // `1.0`, `1e3`: integral values written as numbers.
+    const checked = numberText(t, where);
+    const whole = /^(-?\d+)\.0*$/.exec(checked);
+    if (whole) value = BigInt(whole[1]!);
+    else {
+      const n = Number(checked);
+      if (Number.isSafeInteger(n)) value = BigInt(n);
+    }
+  }
+  if (value === undefined) throw new TakeoutError('INVALID_INPUT', `${where}: '${t.slice(0, 40)}' is not an integer`);
+  if (value < INT64_MIN || value > INT64_MAX) throw new TakeoutError('INVALID_INPUT', `${where}: ${t.slice(0, 40)} does not fit a 64-bit integer`);
+  return value;
+}
+
+export class ParquetFileBuilder {
+  private readonly byteWriter = new ByteWriter();
+  private readonly writer: ParquetWriter;
+  private readonly pending: ParquetValue[][];
+  private readonly wheres: string[];
+  private pendingRows = 0;
+  private pendingBytes = 0;
+  /** Text bytes and file bytes of the row groups written so far: how well the data compresses. */
+  private flushedRaw = 0;
+  private flushedBytes = 0;
+  private rowGroups = 0;
+  private total = 0;
+  private finished = false;
+
+  constructor(
+    private readonly columns: readonly RecordColumn[],
+    private readonly options: ParquetFileOptions,
+    origin: string,
+  ) {
+    if (!Number.isInteger(options.rowGroupRows) || options.rowGroupRows < 1) throw new TakeoutError('USAGE', `rowGroupRows must be a positive integer, not ${options.rowGroupRows}`);
+    this.writer = new ParquetWriter({
+      writer: this.byteWriter,
+      schema: schemaOf(columns),
+      codec: options.codec,
+      compressors: { GZIP: (input: Uint8Array) => gzipSync(input, { level: GZIP_LEVEL }) },
+      createdBy: 'takeout',
+    });
+    this.pending = columns.map(() => []);
+    this.wheres = columns.map((c) => `${origin}: column ${c.name}`);
+  }
+
+  /** Rows written so far, pending ones included. */
+  get rows(): number {
+    return this.total;
+  }
+
+  /**
+   * The file's size if it were finished now: bytes written, plus the pending rows at the compression ratio seen
+   * so far (their text size before the first row group), plus the footer.
+   */
+  get estimatedBytes(): number {
+    const ratio = this.flushedRaw > 0 ? this.flushedBytes / this.flushedRaw : 1;
+    const chunks = (this.rowGroups + (this.pendingRows > 0 ? 1 : 0)) * this.columns.length;
+    return this.byteWriter.offset + Math.ceil(this.pendingBytes * ratio) + chunks * FOOTER_BYTES_PER_CHUNK;
+  }
+
+  add(rows: readonly Row[]): void {
+    if (this.finished) throw new TakeoutError('FAILED', 'ParquetFileBuilder.add after finish');
+    for (const row of rows) {
+      for (let i = 0; i < this.columns.length; i++) {
+        const cell = row[i] ?? null;
+        this.pending[i]!.push(cell === null ? null : this.convert(i, cell));
+      }
+      this.pendingRows++;
+      this.total++;
+      if (this.pendingRows >= this.options.rowGroupRows) this.flush();
+    }
+  }
+
+  /** The whole file. The builder cannot be used after. */
+  finish(): Uint8Array {
+    if (this.finished) throw new TakeoutError('FAILED', 'ParquetFileBuilder.finish called twice');
+    if (this.pendingRows > 0) this.flush();
+    this.finished = true;
+    void this.writer.finish();
+    return this.byteWriter.getBytes();
+  }
+
+  private convert(i: number, cell: string): ParquetValue {
+    const column = this.columns[i]!;
+    switch (column.kind) {
+      case 'integer':
+        this.pendingBytes += FIXED_CELL_BYTES;
+        return int64(cell, this.wheres[i]!);
+      case 'number':
+        this.pendingBytes += FIXED_CELL_BYTES;
+        return Number(numberText(cell, this.wheres[i]!));
+      case 'boolean':
+        this.pendingBytes += 1;
+        return parseBoolean(cell);
+      case 'binary': {
+        const bytes = parseBinary(cell);
+        this.pendingBytes += bytes.length + BYTE_ARRAY_PREFIX_BYTES;
+        return bytes;
+      }
+      case 'json': {
+        const text = jsonDocument(cell, this.wheres[i]!);
+        this.pendingBytes += text.length + BYTE_ARRAY_PREFIX_BYTES;
+        return text;
+      }
+      case 'dynamodb-item': {
+        const text = plainJsonOfDynamoItem(cell, this.wheres[i]!);
+        this.pendingBytes += text.length + BYTE_ARRAY_PREFIX_BYTES;
+        return text;
+      }
+      default:
+        // UTF-16 units: UTF-8 bytes for ASCII, an under-count for other text (the ratio of written groups corrects it).
+        this.pendingBytes += cell.length + BYTE_ARRAY_PREFIX_BYTES;
+        return cell;
+    }
+  }
+
+  private flush(): void {
+    const before = this.byteWriter.offset;
+    void this.writer.write({
+      columnData: this.columns.map((c, i) => ({ name: c.name, data: this.pending[i]! })),
+      rowGroupSize: this.pendingRows,
+    });
+    this.flushedRaw += this.pendingBytes;
+    this.flushedBytes += this.byteWriter.offset - before;
+    this.rowGroups++;
+    for (const values of this.pending) values.length = 0;
+    this.pendingRows = 0;
+    this.pendingBytes = 0;
+  }
+}
