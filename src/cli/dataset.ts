@@ -4,6 +4,7 @@ import { TakeoutError } from '../errors.js';
 import { listJobs, readJob, type JobRecord } from '../manifests/jobs.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
 import { formatBytes } from '../pipeline/units.js';
+import type { DynamoLayoutOptions } from '../layouts/dynamodb.js';
 import { redactValue } from '../reporting/redact.js';
 import { openSource } from '../sources/registry.js';
 import type { CommandContext } from './context.js';
@@ -156,40 +157,50 @@ export function datasetCommand(context: CommandContext): Command {
     context.onClose(async () => destination.close?.());
     const project = await source.project(context.signal ? { signal: context.signal } : {});
     const table = findTable(project, tableId);
+    // Loaded when used: `takeout --help` stays light.
+    const { runDatasetExport } = await import('../pipeline/dataset.js');
+    const { dynamodbLayout, exportArn } = await import('../layouts/dynamodb.js');
     const where = bucketAndPrefix(dest);
     const exportTime = time('exportTime', '--export-time');
     const from = time('exportFromTime', '--export-from-time');
     const to = time('exportToTime', '--export-to-time');
     // Loaded when used: `takeout --help` stays light.
-    const { runDatasetExport } = await import('../pipeline/dataset.js');
+    const layoutOptions: DynamoLayoutOptions = {
+      format: o.exportFormat as DynamoLayoutOptions['format'],
+      type: o.exportType as DynamoLayoutOptions['type'],
+      view: o.exportViewType as DynamoLayoutOptions['view'],
+      ...(changedColumn ? { changedColumn } : {}),
+      ...(typeof o.deletedColumn === 'string' ? { deletedColumn: o.deletedColumn } : {}),
+      sse: o.sse === 'aws:kms' ? 'KMS' : o.sse === 'AES256' ? 'AES256' : null,
+      sseKmsKeyId: typeof o.sseKmsKeyId === 'string' ? o.sseKmsKeyId : null,
+      region: typeof o.region === 'string' ? o.region : (process.env.AWS_REGION ?? 'us-east-1'),
+      accountId: o.accountId as string,
+    };
     await runDatasetExport({
       source,
       destination,
       table,
       ...(Object.keys(query).length > 0 ? { query } : {}),
-      layout: 'dynamodb',
-      exportFormat: o.exportFormat as 'DYNAMODB_JSON' | 'ION',
-      exportType: o.exportType as 'FULL_EXPORT' | 'INCREMENTAL_EXPORT',
+      layoutName: 'dynamodb',
+      layoutOptions: { format: layoutOptions.format, view: layoutOptions.view, deletedColumn: layoutOptions.deletedColumn ?? null },
+      buildLayout: (ctx) => dynamodbLayout(ctx, layoutOptions),
+      exportType: layoutOptions.type,
+      ...(changedColumn ? { windowColumn: changedColumn } : {}),
       ...(exportTime ? { exportTime } : {}),
       ...(from ? { exportFromTime: from } : {}),
       ...(to ? { exportToTime: to } : {}),
-      exportViewType: o.exportViewType as 'NEW_IMAGE' | 'NEW_AND_OLD_IMAGES',
-      ...(changedColumn ? { changedColumn } : {}),
-      ...(typeof o.deletedColumn === 'string' ? { deletedColumn: o.deletedColumn } : {}),
       recurring: o.recurring === true,
       ...(typeof o.clientToken === 'string' ? { clientToken: o.clientToken } : {}),
       maxFileBytes: o.maxFileSize as number,
       compressionLevel: (o.compressionLevel as number | undefined) ?? DEFAULT_COMPRESSION_LEVEL,
       bucket: where.bucket,
       prefix: where.prefix,
-      sse: o.sse === 'aws:kms' ? 'KMS' : o.sse === 'AES256' ? 'AES256' : null,
-      sseKmsKeyId: typeof o.sseKmsKeyId === 'string' ? o.sseKmsKeyId : null,
-      region: typeof o.region === 'string' ? o.region : (process.env.AWS_REGION ?? 'us-east-1'),
-      accountId: o.accountId as string,
+      exportArn: (exportId) => exportArn(table, layoutOptions, exportId),
       toolVersion: context.version,
       recordedOptions: {
         exportFormat: o.exportFormat,
         exportType: o.exportType,
+        exportViewType: o.exportType === 'INCREMENTAL_EXPORT' ? o.exportViewType : null,
         maxFileSize: o.maxFileSize,
         compressionLevel: o.compressionLevel,
         query: { ...query },

@@ -1,5 +1,10 @@
 import { createHash } from 'node:crypto';
+import { TakeoutError } from '../errors.js';
+import { dynamoIonEncoder, ionAttributeValue, ionDecimal, ionFieldNames, ION_VERSION_MARKER } from '../formats/dynamodb-ion.js';
+import { dynamoChangeEncoder, dynamoJsonEncoder, type ChangeCodec } from '../formats/dynamodb-json.js';
+import { parseTimestamp, type LineEncoder, type RecordColumn } from '../formats/records.js';
 import type { SliceRecord } from '../pipeline/slicer.js';
+import type { DatasetLayout, LayoutContext } from './dataset.js';
 
 /**
  * The DynamoDB export-to-S3 layout (see ../shared/design/export-formats.md §1):
@@ -111,4 +116,111 @@ export function manifestSummary(f: SummaryFields): Record<string, unknown> {
 export function tableUuid(seed: string): string {
   const h = createHash('sha256').update(seed).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+export interface DynamoLayoutOptions {
+  format: DynamoFormat;
+  type: DynamoExportType;
+  view: DynamoViewType;
+  /** Incremental exports: the change-time column and an optional soft-delete column. */
+  changedColumn?: string;
+  deletedColumn?: string;
+  sse: 'AES256' | 'KMS' | null;
+  sseKmsKeyId: string | null;
+  region: string;
+  accountId: string;
+}
+
+/** The DynamoDB export-to-S3 layout for one export. */
+export function dynamodbLayout(ctx: LayoutContext, o: DynamoLayoutOptions): DatasetLayout {
+  const tableName = ctx.table.displayName ?? ctx.table.name;
+  const tableArn = `arn:aws:dynamodb:${o.region}:${o.accountId}:table/${tableName}`;
+  const bucketKey = (key: string): string => `${ctx.prefix ? `${ctx.prefix}/` : ''}${key}`;
+  const filesKey = manifestFilesKey(ctx.exportId);
+  const summaryKey = manifestSummaryKey(ctx.exportId);
+  return {
+    name: 'dynamodb',
+    exportFormat: o.format,
+    outputPrefix: `${exportFolder(ctx.exportId)}/`,
+    manifestKey: summaryKey,
+    startFiles: () => [{ key: startedKey(ctx.exportId), body: '' }],
+    data: {
+      kind: 'lines',
+      encoder: dynamoEncoder(ctx, o),
+      fileKey: (_series, index) => dataKey(ctx.exportId, o.type, o.format, index),
+      gzip: true,
+    },
+    finishFiles(files, job) {
+      const filesBody = manifestFiles(files, bucketKey);
+      const summary = `${JSON.stringify(
+        manifestSummary({
+          exportArn: job.exportArn,
+          tableArn,
+          tableId: tableUuid(`${ctx.source}#${ctx.table.id}`),
+          startTime: job.startTime,
+          endTime: job.endTime ?? new Date().toISOString(),
+          ...(job.exportTime ? { exportTime: job.exportTime } : {}),
+          ...(job.exportFromTime ? { exportFromTime: job.exportFromTime, exportToTime: job.exportToTime } : {}),
+          s3Bucket: ctx.bucket,
+          s3Prefix: ctx.prefix || null,
+          s3SseAlgorithm: o.sse,
+          s3SseKmsKeyId: o.sseKmsKeyId,
+          manifestFilesS3Key: bucketKey(filesKey),
+          billedSizeBytes: files.reduce((n, f) => n + f.bytes, 0),
+          itemCount: files.reduce((n, f) => n + f.rows, 0),
+          outputFormat: o.format,
+          exportType: o.type,
+          outputView: o.view,
+        }),
+      )}\n`;
+      return [
+        { key: filesKey, body: filesBody, contentType: 'application/json' },
+        { key: md5Key(filesKey), body: md5Base64(filesBody), contentType: 'text/plain' },
+        { key: summaryKey, body: summary, contentType: 'application/json' },
+        { key: md5Key(summaryKey), body: md5Base64(summary), contentType: 'text/plain' },
+      ];
+    },
+  };
+}
+
+/** The ARN DynamoDB gives an export of this table. */
+export function exportArn(table: { displayName?: string; name: string }, o: Pick<DynamoLayoutOptions, 'region' | 'accountId'>, exportId: string): string {
+  return `arn:aws:dynamodb:${o.region}:${o.accountId}:table/${table.displayName ?? table.name}/export/${exportId}`;
+}
+
+function dynamoEncoder(ctx: LayoutContext, o: DynamoLayoutOptions): LineEncoder {
+  const { columns } = ctx;
+  const origin = ctx.table.id;
+  const ion = o.format === 'ION';
+  if (o.type === 'FULL_EXPORT') return ion ? dynamoIonEncoder(columns, origin) : dynamoJsonEncoder(columns, origin);
+  const index = (name: string | undefined, flag: string): number => {
+    const i = columns.findIndex((c) => c.name === name);
+    if (i === -1) throw new TakeoutError('USAGE', `${flag} ${name ?? ''}: no such column in ${origin}`);
+    return i;
+  };
+  if (ctx.table.primaryKey.length === 0) throw new TakeoutError('USAGE', `incremental exports need the table's primary key, and ${origin} has none`);
+  return dynamoChangeEncoder(
+    columns,
+    {
+      keys: ctx.table.primaryKey.map((k) => index(k, 'primary key column')),
+      changed: index(o.changedColumn, '--changed-column'),
+      ...(o.deletedColumn !== undefined ? { deleted: index(o.deletedColumn, '--deleted-column') } : {}),
+      view: o.view,
+    },
+    parseTimestamp,
+    origin,
+    ion ? ionChangeCodec(columns) : undefined,
+  );
+}
+
+/** Incremental records in Ion: the JSON records' structure, each line led by the version marker. */
+function ionChangeCodec(columns: readonly RecordColumn[]): ChangeCodec {
+  return {
+    extension: 'ion',
+    names: ionFieldNames(columns),
+    value: ionAttributeValue,
+    metadata: (micros) => `{WriteTimestampMicros:${ionDecimal(micros)}}`,
+    field: (name) => name,
+    line: (body) => `${ION_VERSION_MARKER} {${body}}\n`,
+  };
 }

@@ -1,24 +1,29 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import type { Destination } from '../destinations/destination.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { DEFAULT_BLOCK_BYTES } from '../formats/csv.js';
-import { dynamoChangeEncoder, dynamoJsonEncoder, type ChangeCodec } from '../formats/dynamodb-json.js';
-import { dynamoIonEncoder, ionAttributeValue, ionDecimal, ionFieldNames, ION_VERSION_MARKER } from '../formats/dynamodb-ion.js';
-import { parseTimestamp, recordColumns, type LineEncoder, type RecordColumn } from '../formats/records.js';
-import * as ddb from '../layouts/dynamodb.js';
+import { recordColumns, type RecordColumn } from '../formats/records.js';
+import type { BlockFiles, DataFile, DatasetLayout, LayoutContext, LineFiles } from '../layouts/dataset.js';
 import { jobJournalKey, jobKey, listJobs, newExportId, readJob, readToken, tokenKey, type JobRecord, type JobStatus } from '../manifests/jobs.js';
-import type { Source, TableDescriptor, TableQuery } from '../sources/source.js';
-import { OrderedCompressor } from './compress.js';
+import type { Row, Source, TableDescriptor, TableQuery } from '../sources/source.js';
+import { NO_COMPRESSION, OrderedCompressor, type CompressedBlock } from './compress.js';
 import type { Emit } from './events.js';
+import type { JournalWriter } from './journal.js';
 import { readJournal } from './journal.js';
 import { recordBatches } from './records.js';
 import { startJournal } from './resume.js';
-import { SliceChanged, Slicer, type SliceRecord } from './slicer.js';
+import { SliceChanged, Slicer, type LandedSlice } from './slicer.js';
 
 /** Encoded text gathered before it becomes a block: the same 2 MiB the CSV pipeline compresses at once. */
 const BLOCK_CHARS = DEFAULT_BLOCK_BYTES;
 /** Smallest block worth compressing on its own (per-member gzip overhead); blocks shrink to this for small files. */
 const MIN_BLOCK_CHARS = 16 * 1024;
+/**
+ * Series (CleverTap: event names) written at once. Each holds a block being filled and its own upload, so
+ * memory grows with them; past this many the export fails instead of exhausting memory.
+ */
+export const MAX_OPEN_SERIES = 256;
 
 export interface DatasetExportOptions {
   source: Source;
@@ -26,28 +31,26 @@ export interface DatasetExportOptions {
   table: TableDescriptor;
   /** Columns and filters (the table export options); the export window is added to it. */
   query?: TableQuery;
-  layout: 'dynamodb';
-  exportFormat: ddb.DynamoFormat;
-  exportType: ddb.DynamoExportType;
-  /** Full exports: rows changed after it are left out (needs changedColumn). Default: the start time. */
+  /** The layout's name and every layout option that changes its files (for the definition and the client token). */
+  layoutName: string;
+  layoutOptions: Record<string, unknown>;
+  buildLayout(ctx: LayoutContext): DatasetLayout;
+  /** FULL_EXPORT takes every row (up to exportTime, with a change column); INCREMENTAL_EXPORT a window. */
+  exportType: 'FULL_EXPORT' | 'INCREMENTAL_EXPORT';
+  /** The column the window is on (a row's change time, or an event's time). */
+  windowColumn?: string;
   exportTime?: Date;
   exportFromTime?: Date;
   exportToTime?: Date;
-  exportViewType: ddb.DynamoViewType;
-  changedColumn?: string;
-  deletedColumn?: string;
   /** Each run takes what changed since the last completed run of the same definition. */
   recurring: boolean;
   clientToken?: string;
   maxFileBytes: number;
   compressionLevel: number;
-  /** Where the files are, for the manifests' bucket, prefix and keys; null for a local folder. */
+  /** For the manifests' bucket and keys: null and '' for a local folder. */
   bucket: string | null;
   prefix: string;
-  sse: 'AES256' | 'KMS' | null;
-  sseKmsKeyId: string | null;
-  region: string;
-  accountId: string;
+  exportArn(exportId: string): string;
   toolVersion: string;
   /** Recorded in the job record as given (already free of secrets). */
   recordedOptions: Record<string, unknown>;
@@ -57,7 +60,7 @@ export interface DatasetExportOptions {
 
 /**
  * One dataset export job: a record at the destination (IN_PROGRESS first, COMPLETED last, FAILED or
- * STOPPED on the way out), the layout's start marker, data files through the one pipeline (encode →
+ * STOPPED on the way out), the layout's start files, data files through the one pipeline (encode →
  * gzip → slicer → destination) with a journal so a re-run with the same --client-token goes on with it,
  * and the layout's manifests last.
  */
@@ -115,24 +118,31 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
   const started = new Date();
   const exportId = previous?.exportId ?? newExportId(started, randomBytes(4).toString('hex'));
   const window = previous ? windowOf(previous, options) : await exportWindow(options, definitionId, started);
-  const tableName = options.table.displayName ?? options.table.name;
-  const tableArn = `arn:aws:dynamodb:${options.region}:${options.accountId}:table/${tableName}`;
+  const columns = recordColumns(options.table, window.query?.columns ?? options.table.columns);
+  const layout = options.buildLayout({
+    exportId,
+    table: options.table,
+    columns,
+    source: options.source.description,
+    bucket: options.bucket,
+    prefix: options.prefix,
+    startTime: previous ? new Date(previous.startTime) : started,
+  });
   const job: JobRecord = {
     formatVersion: 1,
     kind: 'takeout-dataset-export',
     exportId,
-    exportArn: `${tableArn}/export/${exportId}`,
+    exportArn: options.exportArn(exportId),
     status: 'IN_PROGRESS',
-    layout: options.layout,
-    exportFormat: options.exportFormat,
+    layout: layout.name,
+    exportFormat: layout.exportFormat,
     exportType: options.exportType,
     table: options.table.id,
     source: options.source.description,
     destination: destination.description,
-    outputPrefix: `${ddb.exportFolder(exportId)}/`,
+    outputPrefix: layout.outputPrefix,
     startTime: previous?.startTime ?? started.toISOString(),
     ...window.fields,
-    ...(options.exportType === 'INCREMENTAL_EXPORT' ? { exportViewType: options.exportViewType } : {}),
     itemCount: 0,
     billedSizeBytes: 0,
     files: 0,
@@ -150,7 +160,7 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
   if (options.clientToken !== undefined && !previous) {
     await destination.put(tokenKey(options.clientToken), `${JSON.stringify({ exportId, parameters })}\n`, { contentType: 'application/json' });
   }
-  emit({ type: 'dataset:start', exportId, layout: options.layout, table: options.table.id, destination: destination.description, resumed: previous !== undefined });
+  emit({ type: 'dataset:start', exportId, layout: layout.name, table: options.table.id, destination: destination.description, resumed: previous !== undefined });
 
   const journalKey = jobJournalKey(exportId);
   const landedBefore = previous ? await readJournal(destination, journalKey) : undefined;
@@ -162,44 +172,15 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
     ...(options.signal ? { signal: options.signal } : {}),
   });
   try {
-    await destination.put(ddb.startedKey(exportId), '');
-    const files = await writeData(options, exportId, window.query, journal);
-    const bytes = files.reduce((n, f) => n + f.bytes, 0);
+    for (const file of layout.startFiles?.() ?? []) await destination.put(file.key, file.body, file.contentType ? { contentType: file.contentType } : {});
+    const files = await writeData(options, layout, columns, window.query, journal);
     job.itemCount = files.reduce((n, f) => n + f.rows, 0);
-    job.billedSizeBytes = bytes;
+    job.billedSizeBytes = files.reduce((n, f) => n + f.bytes, 0);
     job.files = files.length;
-    const bucketKey = (key: string): string => `${options.prefix ? `${options.prefix}/` : ''}${key}`;
-    const filesBody = ddb.manifestFiles(files, bucketKey);
-    const filesKey = ddb.manifestFilesKey(exportId);
-    await destination.put(filesKey, filesBody, { contentType: 'application/json' });
-    await destination.put(ddb.md5Key(filesKey), ddb.md5Base64(filesBody), { contentType: 'text/plain' });
-    const ended = new Date();
-    const summary = `${JSON.stringify(
-      ddb.manifestSummary({
-        exportArn: job.exportArn,
-        tableArn,
-        tableId: ddb.tableUuid(`${options.source.description}#${options.table.id}`),
-        startTime: job.startTime,
-        endTime: ended.toISOString(),
-        ...window.fields,
-        s3Bucket: options.bucket,
-        s3Prefix: options.prefix || null,
-        s3SseAlgorithm: options.sse,
-        s3SseKmsKeyId: options.sseKmsKeyId,
-        manifestFilesS3Key: bucketKey(filesKey),
-        billedSizeBytes: bytes,
-        itemCount: job.itemCount,
-        outputFormat: options.exportFormat,
-        exportType: options.exportType,
-        outputView: options.exportViewType,
-      }),
-    )}\n`;
-    const summaryKey = ddb.manifestSummaryKey(exportId);
-    await destination.put(summaryKey, summary, { contentType: 'application/json' });
-    await destination.put(ddb.md5Key(summaryKey), ddb.md5Base64(summary), { contentType: 'text/plain' });
-    job.manifest = summaryKey;
+    job.endTime = new Date().toISOString();
+    for (const file of layout.finishFiles(files, job)) await destination.put(file.key, file.body, file.contentType ? { contentType: file.contentType } : {});
+    job.manifest = layout.manifestKey;
     job.status = 'COMPLETED';
-    job.endTime = ended.toISOString();
     await saveJob();
     await journal.remove();
     emit({ type: 'dataset:done', job });
@@ -220,103 +201,194 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
   }
 }
 
-/** The data files: rows → encoder → 2 MiB blocks → parallel gzip → slicer (cut at --max-file-size). */
+/** A series' files in the journal: one journal "table" per series. */
+const journalName = (series: string): string => `series:${series}`;
+
+/** One series of files being written: its encoded text, compressor and slicer. */
+interface LineSeries {
+  text: string;
+  rows: number;
+  compressor: OrderedCompressor;
+  slicer: Slicer;
+}
+
+/** The data files: rows → encoder → blocks → parallel gzip → slicer per series (cut at --max-file-size). */
 async function writeData(
   options: DatasetExportOptions,
-  exportId: string,
+  layout: DatasetLayout,
+  columns: readonly RecordColumn[],
   query: TableQuery | undefined,
-  journal: Awaited<ReturnType<typeof startJournal>>,
-): Promise<SliceRecord[]> {
-  const { table } = options;
-  const names = query?.columns ?? table.columns;
-  const columns = recordColumns(table, names);
-  const encoder = encoderFor(options, columns);
-  // Files are cut between blocks: blocks no larger than a file keep files close to --max-file-size.
-  const blockChars = Math.max(MIN_BLOCK_CHARS, Math.min(BLOCK_CHARS, options.maxFileBytes));
-  const attempt = async (resuming: boolean): Promise<SliceRecord[]> => {
-    const landed = new Map((resuming ? (journal.table(table.id)?.slices ?? []) : []).map((s) => [s.index, s]));
-    const slicer = new Slicer({
-      destination: options.destination,
-      keyFor: (index) => ddb.dataKey(exportId, options.exportType, options.exportFormat, index),
-      sliceBytes: options.maxFileBytes,
-      md5: true,
-      ...(landed.size > 0 ? { landed: (index: number) => landed.get(index) } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-      onSlice: (slice) => {
-        if (!slice.reused) journal.slice(table.id, { key: slice.key, index: slice.index, bytes: slice.bytes, rawBytes: slice.rawBytes, rows: slice.rows, sha256: slice.sha256, ...(slice.etag ? { etag: slice.etag } : {}) });
-        options.emit({ type: 'table:slice', table: table.id, slice: { key: slice.key, bytes: slice.bytes, rows: slice.rows, sha256: slice.sha256 } });
-      },
-      onProgress: (delta) => options.emit({ type: 'table:progress', table: table.id, ...delta }),
-    });
-    const compressor = new OrderedCompressor(options.compressionLevel, (block) => slicer.write(block));
-    try {
-      const body = await options.source.openTable(table, { ...(options.signal ? { signal: options.signal } : {}), ...(query ? { query } : {}) });
-      let text = '';
-      let rows = 0;
-      for await (const batch of recordBatches(body, columns.length, options.signal)) {
-        for (const row of batch) {
-          text += encoder.encode(row);
-          rows++;
-          if (text.length >= blockChars) {
-            await compressor.push({ data: Buffer.from(text), rows });
-            text = '';
-            rows = 0;
-          }
-        }
-      }
-      if (rows > 0) await compressor.push({ data: Buffer.from(text), rows });
-      await compressor.flush();
-      return await slicer.finish();
-    } catch (error) {
-      await slicer.abort();
-      throw error;
-    }
+  journal: JournalWriter,
+): Promise<DataFile[]> {
+  const { table, emit } = options;
+  const open = async (): Promise<AsyncIterable<Row[]>> =>
+    recordBatches(await options.source.openTable(table, { ...(options.signal ? { signal: options.signal } : {}), ...(query ? { query } : {}) }), columns.length, options.signal);
+  const filter = layout.filter;
+  if (filter?.observe) {
+    // A first read for filters that decide on the whole export (newest record per id).
+    for await (const batch of await open()) for (const row of batch) filter.observe(row);
+  }
+  emit({ type: 'table:start', table: table.id, ...(table.dataSizeBytes !== undefined ? { estimatedBytes: table.dataSizeBytes } : {}) });
+  const attempt = async (resuming: boolean): Promise<DataFile[]> => {
+    const landed = (series: string): Map<number, LandedSlice> =>
+      new Map((resuming ? (journal.table(journalName(series))?.slices ?? []) : []).map((s) => [s.index, s]));
+    const record = (series: string, slice: DataFile): void => {
+      if (!slice.reused) journal.slice(journalName(series), { key: slice.key, index: slice.index, bytes: slice.bytes, rawBytes: slice.rawBytes, rows: slice.rows, sha256: slice.sha256, ...(slice.etag ? { etag: slice.etag } : {}) });
+      emit({ type: 'table:slice', table: table.id, slice: { key: slice.key, bytes: slice.bytes, rows: slice.rows, sha256: slice.sha256 } });
+    };
+    return layout.data.kind === 'lines'
+      ? writeLines(options, layout.data, await open(), filter?.keep.bind(filter), landed, record)
+      : writeBlocks(options, layout.data, await open(), filter?.keep.bind(filter), landed, record);
   };
-  options.emit({ type: 'table:start', table: table.id, ...(table.dataSizeBytes !== undefined ? { estimatedBytes: table.dataSizeBytes } : {}) });
   try {
     return await attempt(true);
   } catch (error) {
     if (!(error instanceof SliceChanged)) throw error;
-    options.emit({ type: 'warning', message: `${table.id} changed since the interrupted run; exporting it again from its first file` });
-    journal.setTable(table.id, undefined);
+    emit({ type: 'warning', message: `${table.id} changed since the interrupted run; exporting it again from its first file` });
+    for (const name of journal.tableNames()) journal.setTable(name, undefined);
     return attempt(false);
   }
 }
 
-function encoderFor(options: DatasetExportOptions, columns: readonly RecordColumn[]): LineEncoder {
-  const origin = options.table.id;
-  const ion = options.exportFormat === 'ION';
-  if (options.exportType === 'FULL_EXPORT') return ion ? dynamoIonEncoder(columns, origin) : dynamoJsonEncoder(columns, origin);
-  const index = (name: string | undefined, flag: string): number => {
-    const i = columns.findIndex((c) => c.name === name);
-    if (i === -1) throw new TakeoutError('USAGE', `${flag} ${name ?? ''}: no such column in ${origin}`);
-    return i;
+async function writeLines(
+  options: DatasetExportOptions,
+  spec: LineFiles,
+  batches: AsyncIterable<Row[]>,
+  keep: ((row: Row) => boolean) | undefined,
+  landed: (series: string) => Map<number, LandedSlice>,
+  record: (series: string, slice: DataFile) => void,
+): Promise<DataFile[]> {
+  const level = spec.gzip ? options.compressionLevel : NO_COMPRESSION;
+  const framed = (text: string | undefined): CompressedBlock | undefined => {
+    if (!text) return undefined;
+    const raw = Buffer.from(text);
+    return { data: spec.gzip ? gzipSync(raw, { level: options.compressionLevel }) : raw, rawBytes: raw.length, rows: 0 };
   };
-  if (options.table.primaryKey.length === 0) throw new TakeoutError('USAGE', `incremental exports need the table's primary key, and ${origin} has none`);
-  return dynamoChangeEncoder(
-    columns,
-    {
-      keys: options.table.primaryKey.map((k) => index(k, 'primary key column')),
-      changed: index(options.changedColumn, '--changed-column'),
-      ...(options.deletedColumn !== undefined ? { deleted: index(options.deletedColumn, '--deleted-column') } : {}),
-      view: options.exportViewType,
-    },
-    parseTimestamp,
-    origin,
-    ion ? ionChangeCodec(columns) : undefined,
-  );
+  const blockChars = Math.max(MIN_BLOCK_CHARS, Math.min(BLOCK_CHARS, options.maxFileBytes));
+  const series = new Map<string, LineSeries>();
+  const files: DataFile[] = [];
+  const seriesFor = (name: string): LineSeries => {
+    let s = series.get(name);
+    if (s) return s;
+    if (series.size >= MAX_OPEN_SERIES) throw new TakeoutError('INVALID_INPUT', `${options.table.id}: more than ${MAX_OPEN_SERIES} series (e.g. event names) in one export`);
+    const before = landed(name);
+    const prologue = framed(spec.prologue?.(name));
+    const epilogue = framed(spec.epilogue?.(name));
+    const slicer = new Slicer({
+      destination: options.destination,
+      keyFor: (index) => spec.fileKey(name, index),
+      sliceBytes: options.maxFileBytes,
+      md5: true,
+      plain: !spec.gzip,
+      ...(prologue ? { prologue } : {}),
+      ...(epilogue ? { epilogue } : {}),
+      ...(before.size > 0 ? { landed: (index: number) => before.get(index) } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      onSlice: (slice) => {
+        const file = { ...slice, series: name };
+        files.push(file);
+        record(name, file);
+      },
+      onProgress: (delta) => options.emit({ type: 'table:progress', table: options.table.id, ...delta }),
+    });
+    s = { text: '', rows: 0, slicer, compressor: new OrderedCompressor(level, (block) => slicer.write(block)) };
+    series.set(name, s);
+    return s;
+  };
+  const flush = async (s: LineSeries): Promise<void> => {
+    if (s.rows === 0) return;
+    const block = { data: Buffer.from(s.text), rows: s.rows };
+    s.text = '';
+    s.rows = 0;
+    await s.compressor.push(block);
+  };
+  try {
+    for await (const batch of batches) {
+      for (const row of batch) {
+        if (keep && !keep(row)) continue;
+        const s = seriesFor(spec.seriesOf?.(row) ?? '');
+        s.text += spec.encoder.encode(row);
+        s.rows++;
+        if (s.text.length >= blockChars) await flush(s);
+      }
+    }
+    for (const s of series.values()) {
+      await flush(s);
+      await s.compressor.flush();
+      await s.slicer.finish();
+    }
+  } catch (error) {
+    for (const s of series.values()) await s.slicer.abort();
+    throw error;
+  }
+  return files.sort((a, b) => a.series.localeCompare(b.series) || a.index - b.index);
 }
 
-/** Incremental records in Ion: the JSON records' structure, each line led by the version marker. */
-function ionChangeCodec(columns: readonly RecordColumn[]): ChangeCodec {
-  return {
-    extension: 'ion',
-    names: ionFieldNames(columns),
-    value: ionAttributeValue,
-    metadata: (micros) => `{WriteTimestampMicros:${ionDecimal(micros)}}`,
-    field: (name) => name,
-    line: (body) => `${ION_VERSION_MARKER} {${body}}\n`,
+async function writeBlocks(
+  options: DatasetExportOptions,
+  spec: BlockFiles,
+  batches: AsyncIterable<Row[]>,
+  keep: ((row: Row) => boolean) | undefined,
+  landed: (series: string) => Map<number, LandedSlice>,
+  record: (series: string, slice: DataFile) => void,
+): Promise<DataFile[]> {
+  const open = new Map<string, { builder: ReturnType<BlockFiles['open']>; index: number; rows: number }>();
+  const files: DataFile[] = [];
+  const close = async (name: string): Promise<void> => {
+    const current = open.get(name);
+    if (!current || current.rows === 0) return;
+    const bytes = Buffer.from(current.builder.finish());
+    const index = current.index;
+    const key = spec.fileKey(name, index);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const before = landed(name).get(index);
+    let etag: string | undefined;
+    if (before && before.sha256 === sha256 && before.key === key) {
+      etag = before.etag;
+    } else {
+      if (before) throw new SliceChanged(key);
+      etag = (await options.destination.put(key, bytes, { contentType: 'application/octet-stream' })).etag;
+    }
+    const file: DataFile = {
+      key,
+      index,
+      bytes: bytes.length,
+      rawBytes: bytes.length,
+      rows: current.rows,
+      sha256,
+      md5: createHash('md5').update(bytes).digest('base64'),
+      ...(etag ? { etag } : {}),
+      ...(before ? { reused: true } : {}),
+      series: name,
+    };
+    files.push(file);
+    record(name, file);
+    open.set(name, { builder: spec.open(name), index: index + 1, rows: 0 });
   };
+  for await (const batch of batches) {
+    options.signal?.throwIfAborted();
+    const groups = new Map<string, Row[]>();
+    for (const row of batch) {
+      if (keep && !keep(row)) continue;
+      const name = spec.seriesOf?.(row) ?? '';
+      let rows = groups.get(name);
+      if (!rows) groups.set(name, (rows = []));
+      rows.push(row);
+    }
+    for (const [name, rows] of groups) {
+      if (!open.has(name)) {
+        if (open.size >= MAX_OPEN_SERIES) throw new TakeoutError('INVALID_INPUT', `${options.table.id}: more than ${MAX_OPEN_SERIES} series (e.g. event names) in one export`);
+        open.set(name, { builder: spec.open(name), index: 0, rows: 0 });
+      }
+      const current = open.get(name)!;
+      current.builder.add(rows);
+      current.rows += rows.length;
+      options.emit({ type: 'table:progress', table: options.table.id, rawBytes: 0, bytes: 0, rows: rows.length });
+      if (current.builder.estimatedBytes >= options.maxFileBytes) await close(name);
+    }
+  }
+  for (const name of [...open.keys()]) await close(name);
+  return files.sort((a, b) => a.series.localeCompare(b.series) || a.index - b.index);
 }
 
 interface ExportWindow {
@@ -325,21 +397,21 @@ interface ExportWindow {
 }
 
 function windowQuery(options: DatasetExportOptions, since: Date | undefined, until: Date | undefined): TableQuery | undefined {
-  if (!options.changedColumn) return options.query;
-  return { ...options.query, changedColumn: options.changedColumn, ...(since ? { changedSince: since } : {}), ...(until ? { changedUntil: until } : {}) };
+  if (!options.windowColumn) return options.query;
+  return { ...options.query, changedColumn: options.windowColumn, ...(since ? { changedSince: since } : {}), ...(until ? { changedUntil: until } : {}) };
 }
 
 /**
- * The rows an export takes. Full: everything (or, with a change column, what changed before the export
+ * The rows an export takes. Full: everything (or, with a window column, what changed before the export
  * time). Incremental: what changed in [from, to); --recurring starts where the last completed run of the
  * same definition ended, so consecutive runs leave no gap and take nothing twice.
  */
 async function exportWindow(options: DatasetExportOptions, definitionId: string, started: Date): Promise<ExportWindow> {
   if (options.exportType === 'FULL_EXPORT') {
     const at = options.exportTime ?? started;
-    return { fields: { exportTime: at.toISOString() }, query: windowQuery(options, undefined, options.changedColumn ? at : undefined) };
+    return { fields: { exportTime: at.toISOString() }, query: windowQuery(options, undefined, options.windowColumn ? at : undefined) };
   }
-  if (!options.changedColumn) throw new TakeoutError('USAGE', 'incremental exports need --changed-column (the column with each row\'s last change time)');
+  if (!options.windowColumn) throw new TakeoutError('USAGE', 'incremental exports need --changed-column (the column with each row\'s last change time)');
   let from = options.exportFromTime;
   if (options.recurring) {
     const last = (await listJobs(options.destination)).find((j) => j.definitionId === definitionId && j.status === 'COMPLETED' && j.exportToTime);
@@ -357,21 +429,19 @@ function windowOf(job: JobRecord, options: DatasetExportOptions): ExportWindow {
     return { fields: { exportFromTime: job.exportFromTime, exportToTime: job.exportToTime }, query: windowQuery(options, new Date(job.exportFromTime), new Date(job.exportToTime)) };
   }
   const at = new Date(job.exportTime ?? job.startTime);
-  return { fields: { exportTime: at.toISOString() }, query: windowQuery(options, undefined, options.changedColumn ? at : undefined) };
+  return { fields: { exportTime: at.toISOString() }, query: windowQuery(options, undefined, options.windowColumn ? at : undefined) };
 }
 
 /** What makes two runs the same export definition (recurring runs share it). */
 function definitionOf(o: DatasetExportOptions): Record<string, unknown> {
   return {
-    layout: o.layout,
+    layout: o.layoutName,
+    layoutOptions: o.layoutOptions,
     table: o.table.id,
     source: o.source.description,
     destination: o.destination.description,
-    format: o.exportFormat,
     type: o.exportType,
-    view: o.exportViewType,
-    changedColumn: o.changedColumn ?? null,
-    deletedColumn: o.deletedColumn ?? null,
+    windowColumn: o.windowColumn ?? null,
     query: o.query ?? null,
   };
 }

@@ -38,6 +38,10 @@ export class JournalWriter {
     return this.journal.runId;
   }
 
+  tableNames(): string[] {
+    return Object.keys(this.journal.tables);
+  }
+
   table(id: string): JournalTable | undefined {
     return this.journal.tables[id];
   }

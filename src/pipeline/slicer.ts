@@ -55,6 +55,10 @@ export interface SlicerOptions {
   landed?: (index: number) => LandedSlice | undefined;
   /** Create only: a slice key that already exists fails with EXISTS instead of being replaced. */
   ifNoneMatch?: boolean;
+  /** Bytes that start every slice (a header), already compressed like the blocks; not rows. */
+  prologue?: CompressedBlock;
+  /** Bytes that end every slice (a closing element); counted in the cut, so a slice stays within sliceBytes. */
+  epilogue?: CompressedBlock;
 }
 
 interface OpenSlice {
@@ -85,22 +89,31 @@ export class Slicer {
   async write(block: CompressedBlock): Promise<void> {
     const { sliceBytes, sliceRows } = this.options;
     const cur = this.current;
+    const tail = this.options.epilogue?.data.length ?? 0;
     if (
       cur &&
-      cur.bytes > 0 &&
-      (cur.bytes + block.data.length > sliceBytes || (sliceRows !== undefined && cur.rows + block.rows > sliceRows))
+      cur.rows > 0 &&
+      (cur.bytes + block.data.length + tail > sliceBytes || (sliceRows !== undefined && cur.rows + block.rows > sliceRows))
     ) {
       await this.closeCurrent();
     }
-    const slice = this.current ?? (await this.open());
+    let slice = this.current;
+    if (!slice) {
+      slice = await this.open();
+      if (this.options.prologue) await this.append(slice, this.options.prologue);
+    }
     this.options.signal?.throwIfAborted();
+    await this.append(slice, block);
+    this.options.onProgress?.({ rawBytes: block.rawBytes, bytes: block.data.length, rows: block.rows });
+  }
+
+  private async append(slice: OpenSlice, block: CompressedBlock): Promise<void> {
     await slice.writer?.write(block.data);
     slice.sha256.update(block.data);
     slice.md5?.update(block.data);
     slice.bytes += block.data.length;
     slice.rawBytes += block.rawBytes;
     slice.rows += block.rows;
-    this.options.onProgress?.({ rawBytes: block.rawBytes, bytes: block.data.length, rows: block.rows });
   }
 
   /** Commit the last slice. */
@@ -144,6 +157,7 @@ export class Slicer {
   private async closeCurrent(): Promise<void> {
     const cur = this.current;
     if (!cur) return;
+    if (this.options.epilogue) await this.append(cur, this.options.epilogue);
     const sha256 = cur.sha256.digest('hex');
     const landed = cur.landed;
     if (landed && (landed.sha256 !== sha256 || landed.bytes !== cur.bytes || landed.rows !== cur.rows || landed.key !== cur.key)) {
