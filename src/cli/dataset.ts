@@ -4,13 +4,13 @@ import { TakeoutError } from '../errors.js';
 import { listJobs, readJob, type JobRecord } from '../manifests/jobs.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
 import { formatBytes } from '../pipeline/units.js';
-import type { DynamoLayoutOptions } from '../layouts/dynamodb.js';
 import { redactValue } from '../reporting/redact.js';
 import { openSource } from '../sources/registry.js';
 import type { CommandContext } from './context.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec, type Resolved } from './options.js';
 import { normalisePrefix, RUN_OPTIONS } from './run.js';
 import { buildQuery, findTable, parseTime, TABLE_QUERY_OPTIONS } from './table.js';
+import { LAYOUTS } from './dataset-layouts.js';
 
 /** DynamoDB writes one file per partition and has no size knob; 256 MB keeps files few and each easy to handle. */
 const DEFAULT_MAX_FILE_SIZE = '256MB';
@@ -27,14 +27,12 @@ const EXPORT_OPTIONS: OptionSpec[] = [
   ...pick(['source', 'token', 'compressionLevel']),
   { key: 'dest', flags: '-d, --dest <dest>', description: 'where the export goes: s3://bucket/prefix or a local folder (required)', type: 'string' },
   { key: 'path', flags: '--path <prefix>', description: 'prefix inside the destination', type: 'string' },
-  { key: 'layout', flags: '--layout <layout>', description: 'the export layout', type: 'string', default: 'dynamodb', choices: ['dynamodb'] },
-  { key: 'exportFormat', flags: '--export-format <format>', description: 'dynamodb: DYNAMODB_JSON or ION', type: 'string', default: 'DYNAMODB_JSON', choices: ['DYNAMODB_JSON', 'ION'] },
+  { key: 'layout', flags: '--layout <layout>', description: 'the export layout', type: 'string', default: 'dynamodb', choices: Object.keys(LAYOUTS) },
+  { key: 'exportFormat', flags: '--export-format <format>', description: 'the file format; each layout takes some (dynamodb: DYNAMODB_JSON or ION)', type: 'string' },
   { key: 'exportType', flags: '--export-type <type>', description: 'FULL_EXPORT or INCREMENTAL_EXPORT', type: 'string', default: 'FULL_EXPORT', choices: ['FULL_EXPORT', 'INCREMENTAL_EXPORT'] },
   { key: 'exportTime', flags: '--export-time <time>', description: 'full exports: leave out rows changed after this time (needs --changed-column; default: now)', type: 'string' },
   { key: 'exportFromTime', flags: '--export-from-time <time>', description: 'incremental exports: changes at or after this time', type: 'string' },
   { key: 'exportToTime', flags: '--export-to-time <time>', description: 'incremental exports: changes before this time (default: now)', type: 'string' },
-  { key: 'exportViewType', flags: '--export-view-type <view>', description: 'incremental exports: NEW_IMAGE or NEW_AND_OLD_IMAGES', type: 'string', default: 'NEW_AND_OLD_IMAGES', choices: ['NEW_IMAGE', 'NEW_AND_OLD_IMAGES'] },
-  { key: 'deletedColumn', flags: '--deleted-column <column>', description: 'incremental exports: a soft-delete column; rows where it is set are deletes', type: 'string' },
   { key: 'recurring', flags: '--recurring', description: 'take what changed since the last completed run of this same export (incremental exports)', type: 'boolean', default: false },
   { key: 'clientToken', flags: '--client-token <token>', description: 'idempotency key: a re-run with the same token and options returns or goes on with the same export', type: 'string' },
   { key: 'maxFileSize', flags: '--max-file-size <size>', description: 'cut data files at this many compressed bytes', type: 'size', default: DEFAULT_MAX_FILE_SIZE, min: MIN_FILE_BYTES, max: MAX_FILE_BYTES },
@@ -43,6 +41,7 @@ const EXPORT_OPTIONS: OptionSpec[] = [
   { key: 's3BucketOwner', flags: '--s3-bucket-owner <account>', description: 'the account that must own the bucket (as --expected-bucket-owner)', type: 'string' },
   { key: 'accountId', flags: '--account-id <id>', description: 'account id in the export and table ARNs', type: 'string', default: DEFAULT_ACCOUNT_ID },
   ...TABLE_QUERY_OPTIONS,
+  ...Object.values(LAYOUTS).flatMap((l) => l.options),
 ];
 
 const EXPORT_ALL = [...EXPORT_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS];
@@ -159,33 +158,30 @@ export function datasetCommand(context: CommandContext): Command {
     const table = findTable(project, tableId);
     // Loaded when used: `takeout --help` stays light.
     const { runDatasetExport } = await import('../pipeline/dataset.js');
-    const { dynamodbLayout, exportArn } = await import('../layouts/dynamodb.js');
     const where = bucketAndPrefix(dest);
     const exportTime = time('exportTime', '--export-time');
     const from = time('exportFromTime', '--export-from-time');
     const to = time('exportToTime', '--export-to-time');
-    // Loaded when used: `takeout --help` stays light.
-    const layoutOptions: DynamoLayoutOptions = {
-      format: o.exportFormat as DynamoLayoutOptions['format'],
-      type: o.exportType as DynamoLayoutOptions['type'],
-      view: o.exportViewType as DynamoLayoutOptions['view'],
+    const layout = LAYOUTS[o.layout as string];
+    if (!layout) throw new TakeoutError('USAGE', `--layout ${String(o.layout)} is not one of ${Object.keys(LAYOUTS).join(', ')}`);
+    const plan = await layout.plan(o, {
+      table,
       ...(changedColumn ? { changedColumn } : {}),
-      ...(typeof o.deletedColumn === 'string' ? { deletedColumn: o.deletedColumn } : {}),
-      sse: o.sse === 'aws:kms' ? 'KMS' : o.sse === 'AES256' ? 'AES256' : null,
-      sseKmsKeyId: typeof o.sseKmsKeyId === 'string' ? o.sseKmsKeyId : null,
       region: typeof o.region === 'string' ? o.region : (process.env.AWS_REGION ?? 'us-east-1'),
       accountId: o.accountId as string,
-    };
+      sse: o.sse === 'aws:kms' ? 'KMS' : o.sse === 'AES256' ? 'AES256' : null,
+      sseKmsKeyId: typeof o.sseKmsKeyId === 'string' ? o.sseKmsKeyId : null,
+    });
     await runDatasetExport({
       source,
       destination,
       table,
       ...(Object.keys(query).length > 0 ? { query } : {}),
-      layoutName: 'dynamodb',
-      layoutOptions: { format: layoutOptions.format, view: layoutOptions.view, deletedColumn: layoutOptions.deletedColumn ?? null },
-      buildLayout: (ctx) => dynamodbLayout(ctx, layoutOptions),
-      exportType: layoutOptions.type,
-      ...(changedColumn ? { windowColumn: changedColumn } : {}),
+      layoutName: plan.layoutName,
+      layoutOptions: plan.layoutOptions,
+      buildLayout: plan.buildLayout,
+      exportType: o.exportType as 'FULL_EXPORT' | 'INCREMENTAL_EXPORT',
+      ...(plan.windowColumn ? { windowColumn: plan.windowColumn } : {}),
       ...(exportTime ? { exportTime } : {}),
       ...(from ? { exportFromTime: from } : {}),
       ...(to ? { exportToTime: to } : {}),
@@ -195,17 +191,16 @@ export function datasetCommand(context: CommandContext): Command {
       compressionLevel: (o.compressionLevel as number | undefined) ?? DEFAULT_COMPRESSION_LEVEL,
       bucket: where.bucket,
       prefix: where.prefix,
-      exportArn: (exportId) => exportArn(table, layoutOptions, exportId),
+      exportArn: plan.exportArn,
       toolVersion: context.version,
       recordedOptions: {
-        exportFormat: o.exportFormat,
+        layout: plan.layoutName,
+        ...plan.layoutOptions,
         exportType: o.exportType,
-        exportViewType: o.exportType === 'INCREMENTAL_EXPORT' ? o.exportViewType : null,
         maxFileSize: o.maxFileSize,
         compressionLevel: o.compressionLevel,
         query: { ...query },
         changedColumn: changedColumn ?? null,
-        deletedColumn: o.deletedColumn ?? null,
         sse: o.sse ?? null,
         expectedBucketOwner: o.expectedBucketOwner ?? null,
       },
