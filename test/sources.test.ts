@@ -71,7 +71,7 @@ describe('source registry', () => {
 
   it('refuses source kinds it does not have, without echoing credentials', async () => {
     const error = await openSource('dynamodb:orders?secret=hunter2-secret').catch((e: unknown) => e as Error);
-    expect(String(error)).toMatch(/DynamoDB source is not available/);
+    expect(String(error)).toMatch(/not a DynamoDB table name/);
     expect(String(error)).not.toContain('hunter2');
     expect((await openSource('sqlite:/tmp/x.db')).description).toBe('sqlite:/tmp/x.db');
     expect((await openSource('postgres://user:hunter2-secret@db:5432/app')).description).toBe('postgres://user@db:5432/app');

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import type * as YamlModule from 'yaml';
 import { TakeoutError, type Validation } from '../errors.js';
 import type { DestinationOptions } from '../destinations/destination.js';
+import type { SourceOptions } from '../sources/registry.js';
 import { parseInteger, parseSize } from '../pipeline/units.js';
 import { registerSecret } from '../reporting/redact.js';
 
@@ -58,7 +59,21 @@ export const S3_OPTIONS: OptionSpec[] = [
   { key: 'expectedBucketOwner', flags: '--expected-bucket-owner <account>', description: 'fail unless the bucket belongs to this account id', type: 'string' },
   { key: 'partSize', flags: '--part-size <size>', description: 'multipart part size', type: 'size', default: '8MB', min: MIN_PART_BYTES, max: MAX_PART_BYTES },
   { key: 'partConcurrency', flags: '--part-concurrency <n>', description: 'parts of one upload in flight', type: 'int', default: 4, min: 1, max: 64 },
-  { key: 'requestTimeout', flags: '--request-timeout <ms>', description: 'give up on an S3 request (and retry it) after this many ms without an answer (default: 120000)', type: 'int', min: 100 },
+  { key: 'requestTimeout', flags: '--request-timeout <ms>', description: 'give up on an S3 or DynamoDB request (and retry it) after this many ms without an answer (default: 120000 for S3, 30000 for DynamoDB)', type: 'int', min: 100 },
+];
+
+/** The most parallel scan segments per table: each holds a socket and up to one 1 MB page in memory. */
+const MAX_SCAN_SEGMENTS = 1000;
+
+export const DYNAMODB_OPTIONS: OptionSpec[] = [
+  {
+    key: 'dynamodbEndpointUrl',
+    flags: '--dynamodb-endpoint-url <url>',
+    description: 'dynamodb: sources: a DynamoDB-compatible endpoint (default: AWS_ENDPOINT_URL_DYNAMODB; --endpoint-url when the destination is not S3)',
+    type: 'string',
+  },
+  { key: 'segments', flags: '--segments <n>', description: 'dynamodb: sources: parallel scan segments per table', type: 'int', default: 4, min: 1, max: MAX_SCAN_SEGMENTS },
+  { key: 'consistentRead', flags: '--consistent-read', description: 'dynamodb: sources: strongly consistent scans (twice the read capacity)', type: 'boolean', default: false },
 ];
 
 /** Register options on a command without defaults, so the source of each value can be told apart. */
@@ -201,4 +216,28 @@ export function destinationOptions(o: Resolved): DestinationOptions {
   if (s3.accessKeyId && !s3.secretAccessKey) throw new TakeoutError('USAGE', '--access-key-id needs --secret-access-key');
   if (s3.sseKmsKeyId && s3.sse !== 'aws:kms') throw new TakeoutError('USAGE', '--sse-kms-key-id needs --sse aws:kms');
   return { s3 };
+}
+
+/**
+ * What `openSource` takes. DynamoDB uses the same AWS region and credentials as S3; `--endpoint-url`
+ * serves DynamoDB too when the destination is not S3 (one local emulator, no second flag).
+ */
+export function sourceOptions(o: Resolved): SourceOptions {
+  const str = (k: string): string | undefined => (typeof o[k] === 'string' && o[k] !== '' ? (o[k] as string) : undefined);
+  const options: SourceOptions = {};
+  const schemas = Array.isArray(o.schema) ? o.schema : [];
+  if (schemas.length) options.schemas = schemas;
+  if (str('token')) options.token = str('token')!;
+  const dynamodb: NonNullable<SourceOptions['dynamodb']> = {};
+  for (const key of ['region', 'profile', 'accessKeyId', 'secretAccessKey', 'sessionToken'] as const) {
+    const value = str(key);
+    if (value !== undefined) dynamodb[key] = value;
+  }
+  const endpoint = str('dynamodbEndpointUrl') ?? (str('dest')?.startsWith('s3://') ? undefined : str('endpointUrl'));
+  if (endpoint !== undefined) dynamodb.endpointUrl = endpoint;
+  if (typeof o.segments === 'number') dynamodb.segments = o.segments;
+  if (o.consistentRead === true) dynamodb.consistentRead = true;
+  if (typeof o.requestTimeout === 'number') dynamodb.requestTimeoutMs = o.requestTimeout;
+  options.dynamodb = dynamodb;
+  return options;
 }

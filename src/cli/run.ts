@@ -5,7 +5,7 @@ import { openDestination } from '../destinations/registry.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
 import { runTakeout } from '../pipeline/run.js';
 import { openSource } from '../sources/registry.js';
-import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec, type Resolved } from './options.js';
+import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
 import type { CommandContext } from './context.js';
 
 const MiB = 1024 * 1024;
@@ -18,7 +18,7 @@ const MIN_SLICE_BYTES = 16 * 1024;
 const MAX_SLICE_BYTES = 5 * 1024 * MiB;
 
 export const RUN_OPTIONS: OptionSpec[] = [
-  { key: 'source', flags: '-s, --source <uri>', description: 'project to take out: a folder (or dir:PATH) of CSV files, an existing takeout, postgres://user@host:port/db, sqlite:PATH or keboola+https://STACK (default: the bundled demo project)', type: 'string' },
+  { key: 'source', flags: '-s, --source <uri>', description: 'project to take out: a folder (or dir:PATH) of CSV files, an existing takeout, postgres://user@host:port/db, sqlite:PATH, keboola+https://STACK or dynamodb:TABLE (dynamodb: for every table) (default: the bundled demo project)', type: 'string' },
   { key: 'schema', flags: '--schema <name>', description: 'database sources: only this schema', type: 'list' },
   { key: 'token', flags: '--token <token>', description: 'Keboola Storage API token (prefer KBC_STORAGE_TOKEN)', type: 'string', secret: true },
   { key: 'dest', flags: '-d, --dest <dest>', description: 'a local folder or s3://bucket/prefix (default: a new folder ./takeout-<time>)', type: 'string' },
@@ -38,7 +38,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { key: 'failFast', flags: '--fail-fast', description: 'stop at the first failed table (default: finish the others, exit 3)', type: 'boolean', default: false },
 ];
 
-const ALL = [...RUN_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS];
+const ALL = [...RUN_OPTIONS, ...S3_OPTIONS, ...DYNAMODB_OPTIONS, ...COMMON_OPTIONS];
 
 /** --resume keeps what landed, --overwrite throws it away: together they contradict each other. */
 export function assertResumeOrOverwrite(o: Resolved): void {
@@ -81,8 +81,7 @@ export function runCommand(context: CommandContext): Command {
     const o = resolveOptions(command, ALL);
     await context.configure(o);
     assertResumeOrOverwrite(o);
-    const schemas = (o.schema as string[] | undefined) ?? [];
-    const source = await openSource(o.source as string | undefined, { ...(schemas.length ? { schemas } : {}), ...(typeof o.token === 'string' ? { token: o.token } : {}) });
+    const source = await openSource(o.source as string | undefined, sourceOptions(o));
     const dest = destinationWithPath((o.dest as string | undefined) ?? defaultDestination(), normalisePrefix(o.path as string | undefined));
     const dOptions = destinationOptions(o);
     const destination = await openDestination(dest, dOptions);

@@ -1,21 +1,20 @@
 import { fileURLToPath } from 'node:url';
 import { TakeoutError } from '../errors.js';
+import type { DynamoDbSourceOptions } from './dynamodb.js';
 import type { Source } from './source.js';
 
 /** The bundled demo project: `takeout run` with no --source takes it out, with no credentials and no network. */
 export const DEMO_PROJECT_DIR = fileURLToPath(new URL('../../fixtures/demo-project', import.meta.url));
 
-/** Source kinds by URI scheme; an adapter's module is loaded only when a source of its kind is opened. */
-const PLANNED: Record<string, string> = {
-  'dynamodb:': 'DynamoDB',
-};
-
 export interface SourceOptions {
   token?: string;
   /** Database sources: only these schemas. */
   schemas?: readonly string[];
+  /** `dynamodb:` sources: region, endpoint, credentials, scan segments. */
+  dynamodb?: DynamoDbSourceOptions;
 }
 
+/** A source by URI scheme; an adapter's module is loaded only when a source of its kind is opened. */
 export async function openSource(uri: string | undefined, options: SourceOptions = {}): Promise<Source> {
   if (uri === undefined || uri === '' || uri === 'demo') {
     const { createDirSource } = await import('./dir.js');
@@ -39,8 +38,10 @@ export async function openSource(uri: string | undefined, options: SourceOptions
     const { createKeboolaSource } = await import('./keboola/source.js');
     return createKeboolaSource(uri, options.token ? { token: options.token } : {});
   }
-  const planned = PLANNED[scheme];
-  if (planned) throw new TakeoutError('USAGE', `--source ${scheme}…: the ${planned} source is not available in this version`);
+  if (scheme === 'dynamodb:') {
+    const { createDynamoDbSource } = await import('./dynamodb.js');
+    return createDynamoDbSource(uri, options.dynamodb ?? {});
+  }
   throw new TakeoutError('USAGE', `--source '${uri}': unknown source kind '${scheme}'`, {
     hint: 'use a folder path (or dir:PATH); see takeout run --help',
   });
