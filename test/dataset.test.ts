@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
@@ -157,6 +157,9 @@ describe('dataset export --layout dynamodb (full export)', () => {
     const record = JSON.parse(await readFile(path.join(out, files.find((f) => /^takeout-exports\/\d{14}-[0-9a-f]{8}\.json$/.test(f))!), 'utf8')) as { status: string; exportId: string; failureCode: string };
     expect(record.status).toBe('STOPPED');
     expect(record.failureCode).toBe('INTERRUPTED');
+    const unfinished = await runCli(['verify', out]);
+    expect(unfinished.code).toBe(ERROR_CODES.PARTIAL);
+    expect(unfinished.stderr).toContain(`export ${record.exportId} is STOPPED (INTERRUPTED): not complete, not checked`);
 
     const resumed = await runCli([...args, '--json']);
     expect(resumed.code, resumed.stderr).toBe(0);
@@ -168,6 +171,14 @@ describe('dataset export --layout dynamodb (full export)', () => {
     // Exactly the files the manifest lists are in the export's data folder: none from the interrupted run left over.
     const data = (await walkFiles(out)).filter((f) => f.startsWith(`AWSDynamoDB/${record.exportId}/data/`));
     expect(data.sort()).toEqual(exported.files.map((f) => f.dataFileS3Key).sort());
+    // takeout verify re-reads every file of the export against its job record.
+    const verified = await runCli(['verify', out]);
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(verified.stderr).toMatch(/verified \d+ files of 1 export, .*: all good/);
+    await writeFile(path.join(out, data[0]!), 'garbage');
+    const corrupt = await runCli(['verify', out, '--export', record.exportId]);
+    expect(corrupt.code).toBe(ERROR_CODES.INTEGRITY);
+    expect(corrupt.stderr).toContain(data[0]!);
     const described = await runCli(['dataset', 'exports', 'describe', record.exportId, '--dest', out, '--json']);
     expect((JSON.parse(described.stdout) as { ExportDescription: { Takeout: { attempts: number; status: string } } }).ExportDescription.Takeout).toMatchObject({ attempts: 2, status: 'COMPLETED' });
   }, 60_000);

@@ -7,7 +7,8 @@ import { TAKEOUT_MANIFEST_FILE } from '../layouts/keboola.js';
 import { MAX_MANIFEST_BYTES, parseManifestJson,
   readManifestText, readTakeoutManifest } from '../manifests/read.js';
 import type { TakeoutManifest } from '../manifests/takeout.js';
-import { problemLine, verifyTakeout, type VerifyReport } from '../manifests/verify.js';
+import { listJobs, readJob, type JobRecord } from '../manifests/jobs.js';
+import { problemLine, verifyExports, verifyTakeout, type VerifyReport } from '../manifests/verify.js';
 import { formatBytes } from '../pipeline/units.js';
 import { redact, redactValue } from '../reporting/redact.js';
 import { errorLine } from '../reporting/reporter.js';
@@ -16,6 +17,7 @@ import type { CommandContext } from './context.js';
 
 export const VERIFY_OPTIONS: OptionSpec[] = [
   { key: 'concurrency', flags: '-c, --concurrency <n>', description: 'files read and checked at once', type: 'int', default: 4, min: 1, max: 16 },
+  { key: 'export', flags: '--export <export-id>', description: 'check this dataset export (default: every export recorded there, when DEST holds no takeout)', type: 'string' },
 ];
 
 const ALL = [...VERIFY_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS];
@@ -49,12 +51,14 @@ function failedTables(manifest: TakeoutManifest): string[] {
 export function verifyCommand(context: CommandContext, stderr: NodeJS.WritableStream): Command {
   const command = new Command('verify')
     .argument('<dest>', 'the takeout: a local folder or s3://bucket/prefix')
-    .summary('check a takeout against its manifest: missing, extra and corrupt files')
+    .summary('check a takeout or dataset exports against their manifests: missing, extra and corrupt files')
     .description(
       'Re-read a takeout and check every file against takeout-manifest.json: the size and sha256 of every file, and\n' +
         'for table slices gzip integrity, the bytes they inflate to and their row counts. Files the manifest does not\n' +
         'list are reported as extra. Exits 6 (integrity) when anything is wrong, 3 when the takeout verifies but is\n' +
-        'partial (some tables failed when it was taken), 0 otherwise. With --json one report goes to stdout.',
+        'partial (some tables failed when it was taken), 0 otherwise. With --json one report goes to stdout.\n' +
+        'A destination of dataset exports (takeout-exports/) is checked against the job records: every file of each\n' +
+        'COMPLETED export (size and sha256); unfinished exports are named and make the exit code 3.',
     );
   addOptions(command, ALL);
   command.addHelpText(
@@ -73,6 +77,14 @@ export function verifyCommand(context: CommandContext, stderr: NodeJS.WritableSt
     };
     const destination = await openDestination(dest, destinationOptions(o));
     context.onClose(async () => destination.close?.());
+    if (typeof o.export === 'string' || !(await destination.head(TAKEOUT_MANIFEST_FILE))) {
+      const jobs = typeof o.export === 'string' ? [await readJob(destination, o.export)].filter((j): j is JobRecord => j !== undefined) : await listJobs(destination);
+      if (typeof o.export === 'string' && jobs.length === 0) throw new TakeoutError('NOT_FOUND', `export ${o.export} is not recorded at ${destination.description}`);
+      if (jobs.length > 0) {
+        await verifyDatasetExports(context, destination, jobs, { json, quiet, concurrency: o.concurrency as number, line, stderr });
+        return;
+      }
+    }
     const manifest = await readManifest(destination, dest);
     const report: VerifyReport = await verifyTakeout({ destination, manifest, concurrency: o.concurrency as number, signal: context.signal });
     const failed = failedTables(manifest);
@@ -101,4 +113,32 @@ export function verifyCommand(context: CommandContext, stderr: NodeJS.WritableSt
     if (manifest.status === 'partial') context.setExitCode(ERROR_CODES.PARTIAL);
   });
   return command;
+}
+
+/** `takeout verify` of dataset exports: every file of each COMPLETED export against its job record. */
+async function verifyDatasetExports(
+  context: CommandContext,
+  destination: Destination,
+  jobs: readonly JobRecord[],
+  o: { json: boolean; quiet: boolean; concurrency: number; line: (text: string) => void; stderr: NodeJS.WritableStream },
+): Promise<void> {
+  const report = await verifyExports({ destination, jobs, concurrency: o.concurrency, signal: context.signal });
+  const unfinished = jobs.filter((j) => j.status !== 'COMPLETED');
+  if (o.json) {
+    context.io.stdout.write(`${JSON.stringify(redactValue({ ...report, exports: jobs.map((j) => ({ exportId: j.exportId, status: j.status, files: j.dataFiles?.length ?? 0 })) }))}\n`);
+  } else {
+    for (const problem of report.problems) o.line(problemLine(problem));
+  }
+  for (const job of unfinished) o.line(`takeout: warning: export ${job.exportId} is ${job.status}${job.failureCode ? ` (${job.failureCode})` : ''}: not complete, not checked`);
+  const files = `${report.checked} file${report.checked === 1 ? '' : 's'} of ${jobs.length - unfinished.length} export${jobs.length - unfinished.length === 1 ? '' : 's'}, ${formatBytes(report.bytes)}`;
+  if (report.status === 'problems') {
+    const n = report.problems.length;
+    const error = new TakeoutError('INTEGRITY', `verified ${files}: ${n} problem${n === 1 ? '' : 's'} in ${destination.description}`);
+    if (!o.json) throw error;
+    o.stderr.write(`${errorLine(error)}\n`);
+    context.setExitCode(ERROR_CODES.INTEGRITY);
+    return;
+  }
+  if (!o.quiet && !o.json) o.line(`verified ${files}: all good`);
+  if (unfinished.length > 0) context.setExitCode(ERROR_CODES.PARTIAL);
 }

@@ -48,6 +48,9 @@ export interface JobRecord {
   failureMessage?: string;
   /** Runs that worked on this export: a re-run with the same --client-token goes on with it. */
   attempts: number;
+  /** Once COMPLETED: every data file and every file of the layout, so `takeout verify` can check them all. */
+  dataFiles?: { key: string; bytes: number; rows: number; sha256: string; md5?: string }[];
+  layoutFiles?: { key: string; bytes: number; sha256: string }[];
   options: Record<string, unknown>;
   tool: { name: 'takeout'; version: string };
 }

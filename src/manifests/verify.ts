@@ -8,6 +8,7 @@ import { TAKEOUT_MANIFEST_FILE } from '../layouts/keboola.js';
 import { RecordCounter } from '../pipeline/count.js';
 import { JOURNAL_FILE, parseJournal } from './journal.js';
 import { readManifestText } from './read.js';
+import type { JobRecord } from './jobs.js';
 import type { TakeoutManifest } from './takeout.js';
 
 /**
@@ -299,4 +300,26 @@ export async function verifyTakeout(options: VerifyOptions): Promise<VerifyRepor
 export function problemLine(problem: VerifyProblem): string {
   if (problem.kind === 'missing' || problem.kind === 'extra') return `${problem.kind}: ${problem.key}`;
   return `corrupt: ${problem.key}: ${problem.message}`;
+}
+
+/** Checks every file of the completed dataset exports against their job records (size and sha256). */
+export async function verifyExports(options: { destination: Pick<Destination, 'get' | 'head'>; jobs: readonly JobRecord[]; concurrency: number; signal?: AbortSignal }): Promise<VerifyReport> {
+  const expected: ExpectedFile[] = [];
+  for (const job of options.jobs) {
+    if (job.status !== 'COMPLETED') continue;
+    for (const f of [...(job.dataFiles ?? []), ...(job.layoutFiles ?? [])]) {
+      const problem = keyProblem(f.key);
+      if (problem) throw new TakeoutError('INTEGRITY', `export ${job.exportId}: ${JSON.stringify(f.key)} is not a safe relative key (${problem})`);
+      expected.push({ key: f.key, bytes: f.bytes, sha256: f.sha256 });
+    }
+  }
+  const found: (VerifyProblem | undefined)[] = new Array<VerifyProblem | undefined>(expected.length);
+  let bytes = 0;
+  await pool(expected, options.concurrency, options.signal, async (file, index) => {
+    const result = await checkFile(options.destination, file);
+    bytes += result.bytes;
+    found[index] = result.problem;
+  });
+  const problems = found.filter((p): p is VerifyProblem => p !== undefined);
+  return { status: problems.length === 0 ? 'ok' : 'problems', checked: expected.length, bytes, problems };
 }

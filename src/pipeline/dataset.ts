@@ -4,7 +4,7 @@ import type { Destination } from '../destinations/destination.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { DEFAULT_BLOCK_BYTES } from '../formats/csv.js';
 import { recordColumns, type RecordColumn } from '../formats/records.js';
-import type { BlockFiles, DataFile, DatasetLayout, LayoutContext, LineFiles } from '../layouts/dataset.js';
+import type { BlockFiles, DataFile, DatasetLayout, LayoutContext, LayoutFile, LineFiles } from '../layouts/dataset.js';
 import { jobJournalKey, jobKey, listJobs, newExportId, readJob, readToken, tokenKey, type JobRecord, type JobStatus } from '../manifests/jobs.js';
 import type { Row, Source, TableDescriptor, TableQuery } from '../sources/source.js';
 import { NO_COMPRESSION, OrderedCompressor, type CompressedBlock } from './compress.js';
@@ -172,13 +172,21 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
     ...(options.signal ? { signal: options.signal } : {}),
   });
   try {
-    for (const file of layout.startFiles?.() ?? []) await destination.put(file.key, file.body, file.contentType ? { contentType: file.contentType } : {});
+    const layoutFiles: NonNullable<JobRecord['layoutFiles']> = [];
+    const putLayoutFile = async (file: LayoutFile): Promise<void> => {
+      await destination.put(file.key, file.body, file.contentType ? { contentType: file.contentType } : {});
+      const body = typeof file.body === 'string' ? Buffer.from(file.body) : file.body;
+      layoutFiles.push({ key: file.key, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+    };
+    for (const file of layout.startFiles?.() ?? []) await putLayoutFile(file);
     const files = await writeData(options, layout, columns, window.query, journal);
     job.itemCount = files.reduce((n, f) => n + f.rows, 0);
     job.billedSizeBytes = files.reduce((n, f) => n + f.bytes, 0);
     job.files = files.length;
     job.endTime = new Date().toISOString();
-    for (const file of layout.finishFiles(files, job)) await destination.put(file.key, file.body, file.contentType ? { contentType: file.contentType } : {});
+    for (const file of layout.finishFiles(files, job)) await putLayoutFile(file);
+    job.dataFiles = files.map((f) => ({ key: f.key, bytes: f.bytes, rows: f.rows, sha256: f.sha256, ...(f.md5 ? { md5: f.md5 } : {}) }));
+    job.layoutFiles = layoutFiles;
     job.manifest = layout.manifestKey;
     job.status = 'COMPLETED';
     await saveJob();
