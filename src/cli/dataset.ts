@@ -7,7 +7,7 @@ import { formatBytes } from '../pipeline/units.js';
 import { redactValue } from '../reporting/redact.js';
 import { openSource } from '../sources/registry.js';
 import type { CommandContext } from './context.js';
-import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec, type Resolved } from './options.js';
+import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
 import { normalisePrefix, RUN_OPTIONS } from './run.js';
 import { buildQuery, findTable, parseTime, TABLE_QUERY_OPTIONS } from './table.js';
 import { LAYOUTS } from './dataset-layouts.js';
@@ -44,7 +44,7 @@ const EXPORT_OPTIONS: OptionSpec[] = [
   ...Object.values(LAYOUTS).flatMap((l) => l.options),
 ];
 
-const EXPORT_ALL = [...EXPORT_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS];
+const EXPORT_ALL = [...EXPORT_OPTIONS, ...S3_OPTIONS, ...DYNAMODB_OPTIONS, ...COMMON_OPTIONS];
 const LIST_OPTIONS: OptionSpec[] = [
   { key: 'dest', flags: '-d, --dest <dest>', description: 'the destination exports were written to (required)', type: 'string' },
   { key: 'path', flags: '--path <prefix>', description: 'prefix inside the destination', type: 'string' },
@@ -150,7 +150,7 @@ export function datasetCommand(context: CommandContext): Command {
     }
     if (o.exportTime !== undefined && !changedColumn) throw new TakeoutError('USAGE', '--export-time needs --changed-column to know which rows changed after it');
     const time = (key: string, flag: string): Date | undefined => (typeof o[key] === 'string' ? parseTime(o[key] as string, flag) : undefined);
-    const source = await openSource(o.source as string | undefined, typeof o.token === 'string' ? { token: o.token } : {});
+    const source = await openSource(o.source as string | undefined, sourceOptions(o));
     context.onClose(async () => source.close?.());
     const destination = await openDestination(dest, destinationOptions(o));
     context.onClose(async () => destination.close?.());
