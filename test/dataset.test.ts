@@ -9,6 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
 import { DEMO_PROJECT, errorLines, jsonLines, parseCsv, removeTempFolders, runCli, s3Store, startCli, tempFolder, walkFiles, localStore, type Store } from './helpers/cli.js';
+import { startFaultProxy } from './faults/proxy.js';
 import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /**
@@ -214,6 +215,27 @@ describe('dataset export --layout dynamodb (full export)', () => {
     const result = await runCli(['dataset', 'export', 'in.c-main.orders', '--source', DEMO_PROJECT, '--dest', 's3://no-such-bucket-takeout/x/', ...s3Args]);
     expect(result.code).toBe(ERROR_CODES.NOT_FOUND);
     expect(errorLines(result.stderr)[0]).toContain('404 The specified S3 bucket does not exist');
+  });
+
+  it('access denied while writing data: exit 4 "All access to this object has been disabled", the job record FAILED with the code', async () => {
+    const prefix = uniquePrefix('ddb-denied');
+    const proxy = await startFaultProxy(endpoint);
+    try {
+      proxy.rules.push({ match: (req) => req.method === 'PUT' && (req.url ?? '').includes('/data/'), action: { kind: 'status', status: 403, code: 'AccessDenied', message: 'Access Denied' } });
+      const args = s3Args.map((a) => (a === endpoint ? proxy.url : a));
+      const result = await runCli(['dataset', 'export', 'in.c-main.orders', '--source', DEMO_PROJECT, '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...args]);
+      expect(result.code).toBe(ERROR_CODES.AUTH);
+      expect(errorLines(result.stderr)[0]).toContain('403 All access to this object has been disabled');
+    } finally {
+      await proxy.stop();
+    }
+    const store = s3Store(client, TEST_BUCKET, prefix);
+    const keys = await store.list();
+    expect(keys.some((k) => k.endsWith('manifest-summary.json'))).toBe(false);
+    const recordKey = keys.find((k) => /^takeout-exports\/\d{14}-[0-9a-f]{8}\.json$/.test(k))!;
+    const record = JSON.parse((await store.get(recordKey)).toString()) as { status: string; failureCode: string; failureMessage: string };
+    expect(record).toMatchObject({ status: 'FAILED', failureCode: 'AUTH' });
+    expect(record.failureMessage).toContain('403 All access to this object has been disabled');
   });
 
   it('refused credentials: exit 4 with "Invalid AWS credentials"', async () => {
