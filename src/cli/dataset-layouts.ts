@@ -68,4 +68,50 @@ const dynamodb: LayoutCli = {
   },
 };
 
-export const LAYOUTS: Record<string, LayoutCli> = { dynamodb };
+const personalize: LayoutCli = {
+  options: [
+    { key: 'datasetType', flags: '--dataset-type <type>', description: 'personalize: interactions, items or users (required)', type: 'string', choices: ['interactions', 'items', 'users'] },
+    { key: 'ingestionMode', flags: '--ingestion-mode <mode>', description: 'personalize: the records to export: BULK (imports), PUT (PutEvents/PutItems/PutUsers) or ALL', type: 'string', default: 'PUT', choices: ['BULK', 'PUT', 'ALL'] },
+    { key: 'ingestionColumn', flags: '--ingestion-column <column>', description: 'personalize: the column saying bulk or put for each record (not exported)', type: 'string' },
+    { key: 'idColumn', flags: '--id-column <[field=]column>', description: 'personalize: the column of an id field when its name differs (items/users: COLUMN; interactions: USER_ID=COLUMN, ITEM_ID=COLUMN, TIMESTAMP=COLUMN)', type: 'list' },
+    { key: 'timestampColumn', flags: '--timestamp-column <column>', description: 'personalize ALL items/users: the column that says which record of an id is newest (items: CREATION_TIMESTAMP when present)', type: 'string' },
+    { key: 'jobName', flags: '--job-name <name>', description: 'personalize: the job name: a folder above the export\'s and the ARN\'s last part', type: 'string' },
+    { key: 'gzip', flags: '--gzip', description: 'personalize: gzip the CSV files (.csv.gz; Personalize writes them plain)', type: 'boolean', default: false },
+  ],
+  async plan(o, context) {
+    const { checkPersonalizeOptions, personalizeArn, personalizeLayout } = await import('../layouts/personalize.js');
+    formatFor(o, 'personalize', ['CSV']);
+    if (typeof o.datasetType !== 'string') throw new TakeoutError('USAGE', 'the personalize layout needs --dataset-type interactions, items or users');
+    if (o.exportType === 'INCREMENTAL_EXPORT') throw new TakeoutError('USAGE', '--export-type INCREMENTAL_EXPORT: Personalize dataset exports are full exports');
+    const options = {
+      datasetType: o.datasetType as 'interactions' | 'items' | 'users',
+      ingestionMode: o.ingestionMode as 'BULK' | 'PUT' | 'ALL',
+      ...(typeof o.ingestionColumn === 'string' ? { ingestionColumn: o.ingestionColumn } : {}),
+      idColumns: Array.isArray(o.idColumn) ? o.idColumn : [],
+      ...(typeof o.timestampColumn === 'string' ? { timestampColumn: o.timestampColumn } : {}),
+      ...(typeof o.jobName === 'string' ? { jobName: o.jobName } : {}),
+      gzip: o.gzip === true,
+      region: context.region,
+      accountId: context.accountId,
+    };
+    checkPersonalizeOptions(options);
+    return {
+      layoutName: 'personalize',
+      layoutOptions: {
+        exportFormat: 'CSV',
+        datasetType: options.datasetType,
+        ingestionMode: options.ingestionMode,
+        ingestionColumn: options.ingestionColumn ?? null,
+        idColumns: options.idColumns,
+        timestampColumn: options.timestampColumn ?? null,
+        jobName: options.jobName ?? null,
+        gzip: options.gzip,
+      },
+      buildLayout: (ctx) => personalizeLayout(ctx, options),
+      ...(context.changedColumn ? { windowColumn: context.changedColumn } : {}),
+      exportArn: (exportId) => personalizeArn(options, exportId),
+    };
+  },
+};
+
+export const LAYOUTS: Record<string, LayoutCli> = { dynamodb, personalize };

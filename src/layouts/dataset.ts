@@ -70,6 +70,11 @@ export interface FileBuilder {
 export interface RowFilter {
   observe?(row: Row): void;
   keep(row: Row): boolean;
+  /**
+   * Called before each read `keep` decides on: a resumed export whose source changed reads the table again
+   * from its start, and a `keep` with state (records already written) must forget it.
+   */
+  rewind?(): void;
 }
 
 /** What a layout is built from. */

@@ -244,6 +244,7 @@ async function writeData(
   }
   emit({ type: 'table:start', table: table.id, ...(table.dataSizeBytes !== undefined ? { estimatedBytes: table.dataSizeBytes } : {}) });
   const attempt = async (resuming: boolean): Promise<DataFile[]> => {
+    filter?.rewind?.();
     const landed = (series: string): Map<number, LandedSlice> =>
       new Map((resuming ? (journal.table(journalName(series))?.slices ?? []) : []).map((s) => [s.index, s]));
     const record = (series: string, slice: DataFile): void => {
