@@ -114,4 +114,47 @@ const personalize: LayoutCli = {
   },
 };
 
-export const LAYOUTS: Record<string, LayoutCli> = { dynamodb, personalize };
+/** The plain layout's keys unless --key-template says otherwise: one folder per export. */
+const PLAIN_KEY_TEMPLATE = '{table}/{export_id}/part-{part:05}';
+
+const plain: LayoutCli = {
+  options: [
+    { key: 'keyTemplate', flags: '--key-template <template>', description: 'plain: data file keys from {table}, {export_id}, {date}, {part} or {part:05}, {partitions}; the extension is added', type: 'string', default: PLAIN_KEY_TEMPLATE },
+    { key: 'partitionBy', flags: '--partition-by <column>', description: 'plain: Hive folders COLUMN=value/ per value of this column (NULL: __HIVE_DEFAULT_PARTITION__)', type: 'list' },
+    { key: 'includePartitionColumns', flags: '--include-partition-columns', description: 'plain: keep --partition-by columns in the files too', type: 'boolean', default: false },
+    { key: 'compression', flags: '--compression <codec>', description: 'plain: CSV and JSONL: gzip (default) or none; PARQUET: snappy (default), gzip or none', type: 'string', choices: ['gzip', 'none', 'snappy'] },
+    { key: 'header', flags: '--header', description: 'plain CSV: a header row in each file (default); --no-header writes none', type: 'boolean', negatable: true },
+  ],
+  async plan(o, context) {
+    const { checkPlainOptions, plainArn, plainLayout } = await import('../layouts/plain.js');
+    const format = formatFor(o, 'plain', ['CSV', 'JSONL', 'PARQUET']) as 'CSV' | 'JSONL' | 'PARQUET';
+    if (typeof o.header === 'boolean' && format !== 'CSV') throw new TakeoutError('USAGE', `--${o.header ? '' : 'no-'}header is for CSV files, not ${format}`);
+    const options = {
+      keyTemplate: o.keyTemplate as string,
+      format,
+      compression: (typeof o.compression === 'string' ? o.compression : format === 'PARQUET' ? 'snappy' : 'gzip') as 'gzip' | 'none' | 'snappy',
+      header: o.header !== false,
+      partitionBy: Array.isArray(o.partitionBy) ? o.partitionBy : [],
+      includePartitionColumns: o.includePartitionColumns === true,
+      region: context.region,
+      accountId: context.accountId,
+    };
+    checkPlainOptions(options);
+    return {
+      layoutName: 'plain',
+      layoutOptions: {
+        exportFormat: format,
+        keyTemplate: options.keyTemplate,
+        compression: options.compression,
+        header: format === 'CSV' ? options.header : null,
+        partitionBy: options.partitionBy,
+        includePartitionColumns: options.includePartitionColumns,
+      },
+      buildLayout: (ctx) => plainLayout(ctx, options),
+      ...(context.changedColumn ? { windowColumn: context.changedColumn } : {}),
+      exportArn: (exportId) => plainArn(context.table, options, exportId),
+    };
+  },
+};
+
+export const LAYOUTS: Record<string, LayoutCli> = { dynamodb, personalize, plain };
