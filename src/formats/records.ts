@@ -72,7 +72,9 @@ export function numberText(text: string, origin: string): string {
 /** A timestamp cell (`2024-05-01 10:00:00+00`, ISO 8601, with or without zone; UTC when none) as a Date. */
 export function parseTimestamp(text: string): Date | undefined {
   const t = text.trim().replace(' ', 'T');
-  const withZone = /[zZ]$|[+-]\d\d(:?\d\d)?$/.test(t) ? t.replace(/([+-]\d\d)$/, '$1:00') : `${t}Z`;
+  // A date alone is midnight UTC; its `-01` is a day, not a zone.
+  if (/^\d{4}-\d{2}-\d{2}$/.test(t)) return parseTimestamp(`${t}T00:00:00Z`);
+  const withZone = /T.*([zZ]|[+-]\d\d(:?\d\d)?)$/.test(t) ? t.replace(/([+-]\d\d)$/, '$1:00') : `${t}Z`;
   const date = new Date(withZone);
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
