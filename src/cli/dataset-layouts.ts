@@ -11,6 +11,8 @@ export interface LayoutCli {
   /** Options only this layout takes; their descriptions start with the layout's name. */
   options: OptionSpec[];
   plan(o: Resolved, context: PlanContext): Promise<LayoutPlan>;
+  /** The status as the managed service names it, for `dataset exports describe` (CleverTap: DONE for COMPLETED). */
+  statusName?(status: string): string;
 }
 
 export interface PlanContext {
@@ -30,6 +32,15 @@ export interface LayoutPlan {
   buildLayout(ctx: LayoutContext): DatasetLayout;
   /** The column the export window is on (default: --changed-column). */
   windowColumn?: string;
+  /** false: the layout applies the window to the rows itself (the source cannot filter on the column). */
+  windowInSource?: boolean;
+  /**
+   * The window from the layout's own time options (clevertap's --from/--until), instead of --export-type,
+   * --export-time and --export-from-time/--export-to-time, which such a layout refuses. --recurring still applies.
+   */
+  window?: { type: 'FULL_EXPORT' | 'INCREMENTAL_EXPORT'; from?: Date; to?: Date };
+  /** --max-file-size when none is given (CleverTap: 100 MB). */
+  defaultMaxFileBytes?: number;
   exportArn(exportId: string): string;
 }
 

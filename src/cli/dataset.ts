@@ -13,7 +13,7 @@ import { buildQuery, findTable, parseTime, TABLE_QUERY_OPTIONS } from './table.j
 import { LAYOUTS } from './dataset-layouts.js';
 
 /** DynamoDB writes one file per partition and has no size knob; 256 MB keeps files few and each easy to handle. */
-const DEFAULT_MAX_FILE_SIZE = '256MB';
+const DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024;
 /** Below this a file holds too little for a good gzip ratio. */
 const MIN_FILE_BYTES = 16 * 1024;
 /** S3 copies objects up to 5 GiB in one request. */
@@ -35,7 +35,8 @@ const EXPORT_OPTIONS: OptionSpec[] = [
   { key: 'exportToTime', flags: '--export-to-time <time>', description: 'incremental exports: changes before this time (default: now)', type: 'string' },
   { key: 'recurring', flags: '--recurring', description: 'take what changed since the last completed run of this same export (incremental exports)', type: 'boolean', default: false },
   { key: 'clientToken', flags: '--client-token <token>', description: 'idempotency key: a re-run with the same token and options returns or goes on with the same export', type: 'string' },
-  { key: 'maxFileSize', flags: '--max-file-size <size>', description: 'cut data files at this many compressed bytes', type: 'size', default: DEFAULT_MAX_FILE_SIZE, min: MIN_FILE_BYTES, max: MAX_FILE_BYTES },
+  // No default here: a layout may bring its own (clevertap: 100MB).
+  { key: 'maxFileSize', flags: '--max-file-size <size>', description: 'cut data files at this many compressed bytes (default: 256MB; clevertap: 100MB)', type: 'size', min: MIN_FILE_BYTES, max: MAX_FILE_BYTES },
   { key: 's3SseAlgorithm', flags: '--s3-sse-algorithm <algorithm>', description: 'AES256 or KMS (DynamoDB\'s names for --sse)', type: 'string', choices: ['AES256', 'KMS'] },
   { key: 's3SseKmsKeyId', flags: '--s3-sse-kms-key-id <id>', description: 'KMS key for --s3-sse-algorithm KMS', type: 'string' },
   { key: 's3BucketOwner', flags: '--s3-bucket-owner <account>', description: 'the account that must own the bucket (as --expected-bucket-owner)', type: 'string' },
@@ -81,9 +82,15 @@ function withS3Aliases(o: Resolved): Resolved {
   return out;
 }
 
+/** The status in the managed service's words when the layout has its own (clevertap: DONE for COMPLETED). */
+function layoutStatus(job: JobRecord): string | undefined {
+  return LAYOUTS[job.layout]?.statusName?.(job.status);
+}
+
 function describeLines(job: JobRecord): string[] {
+  const shown = layoutStatus(job);
   const lines = [
-    `export ${job.exportId}: ${job.status}`,
+    `export ${job.exportId}: ${job.status}${shown !== undefined ? ` (${job.layout}: ${shown})` : ''}`,
     `  table        ${job.table} (${job.source})`,
     `  layout       ${job.layout}, ${job.exportFormat}, ${job.exportType}${job.exportViewType ? `, ${job.exportViewType}` : ''}`,
     `  destination  ${job.destination.replace(/\/?$/, '/')}${job.outputPrefix}`,
@@ -103,6 +110,7 @@ function exportDescription(job: JobRecord): Record<string, unknown> {
   return {
     ExportArn: job.exportArn,
     ExportStatus: job.status,
+    ...(layoutStatus(job) !== undefined ? { [`${job.layout.charAt(0).toUpperCase()}${job.layout.slice(1)}Status`]: layoutStatus(job) } : {}),
     StartTime: job.startTime,
     ...(job.endTime ? { EndTime: job.endTime } : {}),
     ...(job.manifest ? { ExportManifest: job.manifest } : {}),
@@ -145,10 +153,6 @@ export function datasetCommand(context: CommandContext): Command {
     // The export window comes from the export options; --changed-since/--until would cut it again.
     if (query.changedSince || query.changedUntil) throw new TakeoutError('USAGE', 'use --export-time or --export-from-time/--export-to-time with dataset exports');
     delete query.changedColumn;
-    if (o.exportType !== 'INCREMENTAL_EXPORT' && (o.exportFromTime !== undefined || o.exportToTime !== undefined || o.recurring === true)) {
-      throw new TakeoutError('USAGE', '--export-from-time, --export-to-time and --recurring go with --export-type INCREMENTAL_EXPORT');
-    }
-    if (o.exportTime !== undefined && !changedColumn) throw new TakeoutError('USAGE', '--export-time needs --changed-column to know which rows changed after it');
     const time = (key: string, flag: string): Date | undefined => (typeof o[key] === 'string' ? parseTime(o[key] as string, flag) : undefined);
     const source = await openSource(o.source as string | undefined, sourceOptions(o));
     context.onClose(async () => source.close?.());
@@ -172,6 +176,13 @@ export function datasetCommand(context: CommandContext): Command {
       sse: o.sse === 'aws:kms' ? 'KMS' : o.sse === 'AES256' ? 'AES256' : null,
       sseKmsKeyId: typeof o.sseKmsKeyId === 'string' ? o.sseKmsKeyId : null,
     });
+    // DynamoDB's window options, unless the layout has its own (clevertap: --from/--until).
+    if (!plan.window && o.exportType !== 'INCREMENTAL_EXPORT' && (from !== undefined || to !== undefined || o.recurring === true)) {
+      throw new TakeoutError('USAGE', '--export-from-time, --export-to-time and --recurring go with --export-type INCREMENTAL_EXPORT');
+    }
+    if (!plan.window && exportTime !== undefined && !changedColumn) throw new TakeoutError('USAGE', '--export-time needs --changed-column to know which rows changed after it');
+    const window = plan.window ?? { type: o.exportType as 'FULL_EXPORT' | 'INCREMENTAL_EXPORT', ...(from ? { from } : {}), ...(to ? { to } : {}) };
+    const maxFileBytes = (o.maxFileSize as number | undefined) ?? plan.defaultMaxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     await runDatasetExport({
       source,
       destination,
@@ -180,14 +191,15 @@ export function datasetCommand(context: CommandContext): Command {
       layoutName: plan.layoutName,
       layoutOptions: plan.layoutOptions,
       buildLayout: plan.buildLayout,
-      exportType: o.exportType as 'FULL_EXPORT' | 'INCREMENTAL_EXPORT',
+      exportType: window.type,
       ...(plan.windowColumn ? { windowColumn: plan.windowColumn } : {}),
+      ...(plan.windowInSource === false ? { windowInSource: false } : {}),
       ...(exportTime ? { exportTime } : {}),
-      ...(from ? { exportFromTime: from } : {}),
-      ...(to ? { exportToTime: to } : {}),
+      ...(window.from ? { exportFromTime: window.from } : {}),
+      ...(window.to ? { exportToTime: window.to } : {}),
       recurring: o.recurring === true,
       ...(typeof o.clientToken === 'string' ? { clientToken: o.clientToken } : {}),
-      maxFileBytes: o.maxFileSize as number,
+      maxFileBytes,
       compressionLevel: (o.compressionLevel as number | undefined) ?? DEFAULT_COMPRESSION_LEVEL,
       bucket: where.bucket,
       prefix: where.prefix,
@@ -196,8 +208,8 @@ export function datasetCommand(context: CommandContext): Command {
       recordedOptions: {
         layout: plan.layoutName,
         ...plan.layoutOptions,
-        exportType: o.exportType,
-        maxFileSize: o.maxFileSize,
+        exportType: window.type,
+        maxFileSize: maxFileBytes,
         compressionLevel: o.compressionLevel,
         query: { ...query },
         changedColumn: changedColumn ?? null,

@@ -88,4 +88,9 @@ export interface LayoutContext {
   bucket: string | null;
   prefix: string;
   startTime: Date;
+  /**
+   * The export window on the window column, [from, to), as the job record states it. The source applies it,
+   * unless the export was started with `windowInSource: false`: then the layout keeps only those rows itself.
+   */
+  window?: { from?: Date; to?: Date };
 }

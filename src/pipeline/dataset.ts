@@ -39,6 +39,11 @@ export interface DatasetExportOptions {
   exportType: 'FULL_EXPORT' | 'INCREMENTAL_EXPORT';
   /** The column the window is on (a row's change time, or an event's time). */
   windowColumn?: string;
+  /**
+   * false: the source is not asked to filter on the window column (it cannot, or cannot read the column's
+   * values as times); the layout gets the window in its context and keeps the rows in it itself.
+   */
+  windowInSource?: boolean;
   exportTime?: Date;
   exportFromTime?: Date;
   exportToTime?: Date;
@@ -127,6 +132,7 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
     bucket: options.bucket,
     prefix: options.prefix,
     startTime: previous ? new Date(previous.startTime) : started,
+    window: windowRange(window.fields, options),
   });
   const job: JobRecord = {
     formatVersion: 1,
@@ -416,7 +422,7 @@ interface ExportWindow {
 }
 
 function windowQuery(options: DatasetExportOptions, since: Date | undefined, until: Date | undefined): TableQuery | undefined {
-  if (!options.windowColumn) return options.query;
+  if (!options.windowColumn || options.windowInSource === false) return options.query;
   return { ...options.query, changedColumn: options.windowColumn, ...(since ? { changedSince: since } : {}), ...(until ? { changedUntil: until } : {}) };
 }
 
@@ -440,6 +446,12 @@ async function exportWindow(options: DatasetExportOptions, definitionId: string,
   const to = options.recurring ? started : (options.exportToTime ?? started);
   if (to.getTime() <= from.getTime()) throw new TakeoutError('USAGE', `--export-to-time ${to.toISOString()} is not after --export-from-time ${from.toISOString()}`);
   return { fields: { exportFromTime: from.toISOString(), exportToTime: to.toISOString() }, query: windowQuery(options, from, to) };
+}
+
+/** The window as times, for the layout: [from, to), or up to the export time when a full export has a window column. */
+function windowRange(fields: ExportWindow['fields'], options: DatasetExportOptions): { from?: Date; to?: Date } {
+  if (fields.exportFromTime && fields.exportToTime) return { from: new Date(fields.exportFromTime), to: new Date(fields.exportToTime) };
+  return options.windowColumn && fields.exportTime ? { to: new Date(fields.exportTime) } : {};
 }
 
 /** A resumed export takes the window it was started with, so it writes the same rows again. */
