@@ -168,4 +168,85 @@ const plain: LayoutCli = {
   },
 };
 
-export const LAYOUTS: Record<string, LayoutCli> = { dynamodb, personalize, plain };
+/** CleverTap's identity fields in its order of preference. */
+const CLEVERTAP_IDENTITY_PRIORITY = ['identity', 'email', 'phone'];
+
+/** CleverTap's status names: RUNNING, DONE, STOPPED (it has no FAILED; PENDING is a recurring export between runs). */
+const CLEVERTAP_STATUS: Record<string, string> = { IN_PROGRESS: 'RUNNING', COMPLETED: 'DONE' };
+
+const clevertap: LayoutCli = {
+  options: [
+    { key: 'eventColumn', flags: '--event-column <column>', description: 'clevertap: the column with the event name (any case)', type: 'string', default: 'eventName' },
+    { key: 'tsColumn', flags: '--ts-column <column>', description: 'clevertap: the event time column (any case): a timestamp, or epoch seconds or milliseconds', type: 'string', default: 'ts' },
+    { key: 'identityPriority', flags: '--identity-priority <a,b,c>', description: 'clevertap: profile.identity is the first non-empty of these columns (those the table has)', type: 'list', commaSeparated: true, default: CLEVERTAP_IDENTITY_PRIORITY },
+    { key: 'profileColumns', flags: '--profile-columns <a,b>', description: 'clevertap: more columns under profile{} (the --identity-priority ones are there already)', type: 'list', commaSeparated: true },
+    { key: 'deviceColumns', flags: '--device-columns <a,b>', description: 'clevertap: columns under deviceInfo{}', type: 'list', commaSeparated: true },
+    { key: 'from', flags: '--from <date>', description: 'clevertap: events from 00:00 UTC of this day (YYYY-MM-DD), at most 60 days back (default: 60 days back)', type: 'string' },
+    { key: 'until', flags: '--until <date>', description: 'clevertap: events up to the end of this day, UTC (YYYY-MM-DD; default: now)', type: 'string' },
+    // Commander puts --no-limit on `limit` (--limit <n> is a table option): --no-limit reads as limit === false.
+    { key: 'noLimit', flags: '--no-limit', description: 'clevertap: any --from, not only the last 60 days (without --from: every event)', type: 'boolean' },
+    { key: 'databaseId', flags: '--database-id <id>', description: 'clevertap: the <database-id> in file names (default: a hash of the source)', type: 'string' },
+  ],
+  async plan(o, context) {
+    const ct = await import('../layouts/clevertap.js');
+    const format = formatFor(o, 'clevertap', ct.CLEVERTAP_FORMATS) as (typeof ct.CLEVERTAP_FORMATS)[number];
+    const dynamoWindow = { exportTime: '--export-time', exportFromTime: '--export-from-time', exportToTime: '--export-to-time' };
+    for (const [key, flag] of Object.entries(dynamoWindow)) if (o[key] !== undefined) throw new TakeoutError('USAGE', `${flag}: the clevertap layout takes --from and --until (dates)`);
+    if (o.exportType === 'INCREMENTAL_EXPORT') throw new TakeoutError('USAGE', '--export-type: clevertap exports take --from/--until (one-time) or --recurring');
+    if (context.changedColumn) throw new TakeoutError('USAGE', '--changed-column: the clevertap layout\'s window is on --ts-column');
+    const { table } = context;
+    const column = (name: string, flag: string): string => {
+      const found = ct.resolveColumn(table.columns, name, flag);
+      if (found === undefined) throw new TakeoutError('USAGE', `${flag} ${name}: ${table.id} has no such column (${table.columns.join(', ')})`);
+      return found;
+    };
+    const list = (value: unknown): string[] => (Array.isArray(value) ? value.map(String) : []);
+    const wanted = list(o.identityPriority);
+    const identityPriority = wanted.flatMap((name) => ct.resolveColumn(table.columns, name, '--identity-priority') ?? []);
+    if (identityPriority.length === 0) throw new TakeoutError('USAGE', `--identity-priority ${wanted.join(',')}: ${table.id} has none of these columns; name the ones that identify a user`);
+    const tsColumn = column(o.tsColumn as string, '--ts-column');
+    const range = ct.clevertapWindow(
+      {
+        ...(typeof o.from === 'string' ? { from: o.from } : {}),
+        ...(typeof o.until === 'string' ? { until: o.until } : {}),
+        noLimit: o.limit === false || o.noLimit === true,
+        recurring: o.recurring === true,
+      },
+      new Date(),
+    );
+    const windowInSource = ct.sourceFiltersWindow(typeof o.source === 'string' ? o.source : undefined, table, tsColumn);
+    const options = {
+      format,
+      eventColumn: column(o.eventColumn as string, '--event-column'),
+      tsColumn,
+      identityPriority,
+      profileColumns: list(o.profileColumns).map((c) => column(c, '--profile-columns')),
+      deviceColumns: list(o.deviceColumns).map((c) => column(c, '--device-columns')),
+      ...(typeof o.databaseId === 'string' ? { databaseId: ct.checkDatabaseId(o.databaseId) } : {}),
+      // CleverTap's files are always compressed (--gzip is personalize's, off by default).
+      gzip: true,
+      filterWindow: !windowInSource,
+    };
+    return {
+      layoutName: 'clevertap',
+      layoutOptions: {
+        exportFormat: format,
+        eventColumn: options.eventColumn,
+        tsColumn,
+        identityPriority,
+        profileColumns: options.profileColumns,
+        deviceColumns: options.deviceColumns,
+        databaseId: options.databaseId ?? null,
+      },
+      buildLayout: (ctx) => ct.clevertapLayout(ctx, options),
+      windowColumn: tsColumn,
+      windowInSource,
+      window: { type: 'INCREMENTAL_EXPORT', from: range.from, ...(range.to ? { to: range.to } : {}) },
+      defaultMaxFileBytes: ct.CLEVERTAP_MAX_FILE_BYTES,
+      exportArn: (exportId) => `clevertap:table/${table.displayName ?? table.name}/export/${exportId}`,
+    };
+  },
+  statusName: (status) => CLEVERTAP_STATUS[status] ?? status,
+};
+
+export const LAYOUTS: Record<string, LayoutCli> = { dynamodb, personalize, plain, clevertap };

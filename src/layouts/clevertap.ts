@@ -1,0 +1,533 @@
+import { createHash } from 'node:crypto';
+import { TakeoutError } from '../errors.js';
+import { clevertapText, clevertapTs } from '../formats/clevertap.js';
+import { CLEVERTAP_XML_FOOTER, CLEVERTAP_XML_HEADER, clevertapXmlEncoder } from '../formats/clevertap-xml.js';
+import { jsonDocument, jsonValue, plainJsonOfDynamoItem } from '../formats/jsonl.js';
+import { DEFAULT_ROW_GROUP_ROWS, ParquetFileBuilder } from '../formats/parquet.js';
+import { numberText, parseBinary, parseBoolean, parseTimestamp, recordColumns, type LineEncoder, type RecordColumn } from '../formats/records.js';
+import type { Row, TableDescriptor } from '../sources/source.js';
+import type { DatasetLayout, FileBuilder, LayoutContext, RowFilter } from './dataset.js';
+
+/**
+ * CleverTap's S3 event export (see ../shared/design/export-formats.md §4), written from any table of events:
+ *
+ *   <exportId>/<exportId>-<run epoch s>-<event name>-<yyyymmdd>-<file index>-<database id>.json.gz   one series per event
+ *   <exportId>/_manifest.json                                                                      takeout's commit record, last
+ *
+ * - Files are split per event name (after the character rules) and cut at --max-file-size; the index counts
+ *   from 0 within each event. The run timestamp and the date are the export's start (UTC), so a resumed export
+ *   names its files as the interrupted run did.
+ * - JSON: the first line of each file is the event name, then one object per line,
+ *   `{"profile":{"identity":…,…},"ts":yyyyMMddHHmmss,"eventName":…,"eventProps":{…},"deviceInfo":{…}}`.
+ *   CSV: a header row, then one event per row, the same fields flat (`profile.identity`, `eventProps.amount`).
+ *   XML: CleverTap's `<Events><Event>…` (formats/clevertap-xml.ts). PARQUET: the flat fields as typed columns,
+ *   GZIP-compressed column chunks in `.parquet.gzip` files (CleverTap's name for them).
+ * - Character rules (whitespace, tab, `/`, NUL → `-`; other controls → `?`) apply to the event name: in the file
+ *   name, the JSON first line and every record's eventName, so a file and its events always agree. Other values
+ *   are data and are written as they are (each format escapes what it must); CleverTap's documentation does not
+ *   say the rules apply to them, and changing them could not be undone.
+ * - profile.identity is the first non-empty (not NULL, not blank) of the --identity-priority columns, as text;
+ *   a row with none is kept with identity null (an anonymous event still happened; refusing it would fail the
+ *   whole export over one row).
+ */
+export const CLEVERTAP_FORMATS = ['JSON', 'CSV', 'XML', 'PARQUET'] as const;
+export type ClevertapFormat = (typeof CLEVERTAP_FORMATS)[number];
+
+/** CleverTap cuts event files at 100 MB (takeout's MB, 2^20 bytes, as --max-file-size 100MB reads it). */
+export const CLEVERTAP_MAX_FILE_BYTES = 100 * 1024 * 1024;
+/** CleverTap's one-time exports reach back at most this many days. */
+export const ONE_TIME_DAYS_BACK = 60;
+/** "Everything" for --no-limit without --from: the first day a yyyyMMddHHmmss ts can hold. */
+export const BEGINNING_OF_TIME = new Date('0001-01-01T00:00:00.000Z');
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** An event name takes at most this many bytes of a file name (a segment may hold 255), the rest is the template. */
+const MAX_NAME_BYTES = 128;
+/** Hex digits of the hash that tells apart event names whose file-name form had to change. */
+const NAME_HASH_CHARS = 8;
+/** Hex digits of the default database id, a hash of the source. */
+const DATABASE_ID_CHARS = 8;
+
+export interface ClevertapLayoutOptions {
+  format: ClevertapFormat;
+  /** Column names as the table has them (resolved ignoring case by `resolveColumn`). */
+  eventColumn: string;
+  tsColumn: string;
+  identityPriority: readonly string[];
+  profileColumns: readonly string[];
+  deviceColumns: readonly string[];
+  /** The `<database-id>` of the file names; default: a hash of the source's description (which holds no secrets). */
+  databaseId?: string;
+  gzip: boolean;
+  /** The source cannot filter on the ts column: the layout keeps only the rows in the export window itself. */
+  filterWindow: boolean;
+}
+
+/** The table's column `name` ignoring case: an exact match first, else the one column equal ignoring case. */
+export function resolveColumn(columns: readonly string[], name: string, flag: string): string | undefined {
+  if (columns.includes(name)) return name;
+  const matches = columns.filter((c) => c.toLowerCase() === name.toLowerCase());
+  if (matches.length > 1) throw new TakeoutError('USAGE', `${flag} ${name}: the table has ${matches.join(' and ')}, which differ only in case; give the exact name`);
+  return matches[0];
+}
+
+/**
+ * Whether the source filters on the ts column itself: PostgreSQL compares timestamp and date columns (in UTC);
+ * other sources, and times kept as numbers, are filtered by the layout as it reads each ts.
+ */
+export function sourceFiltersWindow(source: string | undefined, table: TableDescriptor, tsColumn: string): boolean {
+  const kind = recordColumns(table, [tsColumn])[0]?.kind;
+  return /^postgres(ql)?:/i.test(source ?? '') && (kind === 'timestamp' || kind === 'date');
+}
+
+/** The default --database-id: a short hash of the source, so exports of one database share it. */
+export function defaultDatabaseId(source: string): string {
+  return createHash('sha256').update(source).digest('hex').slice(0, DATABASE_ID_CHARS);
+}
+
+const DATABASE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+export function checkDatabaseId(id: string): string {
+  if (!DATABASE_ID.test(id)) throw new TakeoutError('USAGE', `--database-id '${id}': use 1–64 letters, digits, '_' or '-' (it goes into every file name)`);
+  return id;
+}
+
+/** `YYYY-MM-DD` as 00:00 UTC of that day. */
+export function parseDay(text: string, flag: string): Date {
+  const m = /^(\d{4})-(\d\d)-(\d\d)$/.exec(text.trim());
+  const day = m ? new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : undefined;
+  if (!m || !day || day.getUTCFullYear() !== Number(m[1]) || day.getUTCMonth() !== Number(m[2]) - 1 || day.getUTCDate() !== Number(m[3])) {
+    throw new TakeoutError('USAGE', `${flag} '${text}' is not a date (YYYY-MM-DD, UTC)`);
+  }
+  return day;
+}
+
+const isoDay = (d: Date): string => d.toISOString().slice(0, 10);
+
+export interface WindowRequest {
+  from?: string;
+  until?: string;
+  noLimit: boolean;
+  recurring: boolean;
+}
+
+/**
+ * --from/--until as the runner's window [from, to): `--from` is 00:00 UTC of its day, `--until` includes its whole
+ * day (the window ends at 00:00 of the next), and no --until ends at the export's start. Without --from: 60 days
+ * back (CleverTap's limit), everything with --no-limit. A `--from` more than 60 days back is refused unless
+ * --no-limit. Recurring runs chain from the last completed run; --from only starts the first one.
+ */
+export function clevertapWindow(request: WindowRequest, now: Date): { from: Date; to?: Date } {
+  const today = new Date(Math.floor(now.getTime() / DAY_MS) * DAY_MS);
+  const earliest = new Date(today.getTime() - ONE_TIME_DAYS_BACK * DAY_MS);
+  const limitHint = { hint: 'give --no-limit to export any range' };
+  let from = request.noLimit ? BEGINNING_OF_TIME : earliest;
+  if (request.from !== undefined) {
+    from = parseDay(request.from, '--from');
+    if (!request.noLimit && from.getTime() < earliest.getTime()) {
+      throw new TakeoutError(
+        'USAGE',
+        `--from ${request.from} is more than ${ONE_TIME_DAYS_BACK} days back: CleverTap's one-time exports start at most ${ONE_TIME_DAYS_BACK} days before today (${isoDay(earliest)} at the earliest)`,
+        limitHint,
+      );
+    }
+    if (from.getTime() > now.getTime()) throw new TakeoutError('USAGE', `--from ${request.from} is in the future`);
+  }
+  if (request.until === undefined) return { from };
+  if (request.recurring) throw new TakeoutError('USAGE', '--until does not go with --recurring: each recurring run ends at its own start');
+  const to = new Date(parseDay(request.until, '--until').getTime() + DAY_MS);
+  if (to.getTime() <= from.getTime()) {
+    if (!request.noLimit && request.from === undefined) {
+      throw new TakeoutError('USAGE', `--until ${request.until} is more than ${ONE_TIME_DAYS_BACK} days back: CleverTap's one-time exports start at most ${ONE_TIME_DAYS_BACK} days before today (${isoDay(earliest)} at the earliest)`, limitHint);
+    }
+    throw new TakeoutError('USAGE', `--until ${request.until} is before --from ${request.from ?? isoDay(from)}`);
+  }
+  return { from, to };
+}
+
+/** CleverTap's ts of 14 digits, yyyyMMddHHmmss (UTC). */
+const TS_DIGITS = 14;
+/** Epoch times of up to 11 digits are seconds, 12–13 digits milliseconds (as clevertapTs reads them). */
+const EPOCH_SECONDS_MAX_DIGITS = 11;
+const EPOCH_MILLIS_MAX_DIGITS = 13;
+
+/**
+ * An event time cell in epoch milliseconds, read as `clevertapTs` reads it (so the window and the written ts
+ * agree), but to the millisecond: the window's bounds are, and a row must fall on one side of each.
+ */
+export function eventMillis(text: string, where: string): number {
+  const t = text.trim();
+  let ms: number | undefined;
+  if (/^\d+$/.test(t) && t.length === TS_DIGITS) {
+    ms = Date.UTC(Number(t.slice(0, 4)), Number(t.slice(4, 6)) - 1, Number(t.slice(6, 8)), Number(t.slice(8, 10)), Number(t.slice(10, 12)), Number(t.slice(12, 14)));
+    // Date.UTC maps years 0–99 to 1900–1999.
+    if (Number(t.slice(0, 4)) < 100) ms = new Date(ms).setUTCFullYear(Number(t.slice(0, 4)));
+  } else if (/^\d+$/.test(t) && t.length <= EPOCH_MILLIS_MAX_DIGITS) {
+    ms = t.length <= EPOCH_SECONDS_MAX_DIGITS ? Number(t) * 1000 : Number(t);
+  } else {
+    ms = parseTimestamp(/^\d{4}-\d\d-\d\d$/.test(t) ? `${t}T00:00:00Z` : t)?.getTime();
+  }
+  if (ms === undefined || Number.isNaN(ms)) throw new TakeoutError('INVALID_INPUT', `${where}: '${text.slice(0, 40)}' is not a time CleverTap's ts can hold`);
+  return ms;
+}
+
+const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+
+/** The run's date in file names: yyyymmdd (UTC). */
+export function fileDate(d: Date): string {
+  return `${pad(d.getUTCFullYear(), 4)}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}`;
+}
+
+/**
+ * An event name (already through the character rules) as it goes into a file name: as it is when it is a safe
+ * key part (no backslash) of at most MAX_NAME_BYTES; otherwise made safe, cut, and followed by `~` and a hash of
+ * the whole name, so two event names never share a file name.
+ */
+export function fileEventName(series: string): string {
+  if (!series.includes('\\') && Buffer.byteLength(series) <= MAX_NAME_BYTES) return series;
+  let name = '';
+  let bytes = 0;
+  const room = MAX_NAME_BYTES - NAME_HASH_CHARS - 1;
+  for (const ch of series.replaceAll('\\', '-')) {
+    const size = Buffer.byteLength(ch);
+    if (bytes + size > room) break;
+    name += ch;
+    bytes += size;
+  }
+  return `${name}~${createHash('sha256').update(series).digest('hex').slice(0, NAME_HASH_CHARS)}`;
+}
+
+export const exportFolder = (exportId: string): string => `${exportId}/`;
+export const manifestKey = (exportId: string): string => `${exportFolder(exportId)}_manifest.json`;
+
+function extensionOf(format: ClevertapFormat, gzip: boolean): string {
+  if (format === 'PARQUET') return gzip ? 'parquet.gzip' : 'parquet';
+  return `${format.toLowerCase()}${gzip ? '.gz' : ''}`;
+}
+
+interface Field {
+  /** Index in the exported columns. */
+  index: number;
+  column: RecordColumn;
+}
+
+/** Where each exported column goes in an event: the derived row is `eventName, ts, identity, profile…, device…, props…`. */
+interface Shape {
+  event: number;
+  ts: number;
+  identity: number[];
+  profile: Field[];
+  device: Field[];
+  props: Field[];
+  /** The derived row's columns, flat (CSV and Parquet): `eventName`, `ts`, `profile.identity`, `profile.email`, … */
+  flat: RecordColumn[];
+}
+
+function shapeOf(columns: readonly RecordColumn[], o: ClevertapLayoutOptions, origin: string): Shape {
+  const index = (name: string, flag: string): number => {
+    const i = columns.findIndex((c) => c.name === name);
+    if (i === -1) throw new TakeoutError('USAGE', `${flag} ${name} is not among the exported columns of ${origin} (${columns.map((c) => c.name).join(', ')})`);
+    return i;
+  };
+  const event = index(o.eventColumn, '--event-column');
+  const ts = index(o.tsColumn, '--ts-column');
+  if (event === ts) throw new TakeoutError('USAGE', `--event-column and --ts-column are both ${o.eventColumn}`);
+  const claimed = new Map<number, string>([
+    [event, '--event-column'],
+    [ts, '--ts-column'],
+  ]);
+  const claim = (name: string, flag: string, shared?: string): number => {
+    const i = index(name, flag);
+    const by = claimed.get(i);
+    if (by !== undefined && by !== shared) throw new TakeoutError('USAGE', `${flag} ${name}: the column is already taken by ${by}`);
+    claimed.set(i, by ?? flag);
+    return i;
+  };
+  const identity = o.identityPriority.map((name) => claim(name, '--identity-priority'));
+  // profile.identity is the layout's: a column of that name elsewhere would shadow it (and XML names elements by column).
+  for (const name of [...o.profileColumns, ...o.deviceColumns]) {
+    if (name === 'identity' && !o.identityPriority.includes(name)) throw new TakeoutError('USAGE', `column ${name}: profile.identity comes from --identity-priority; add ${name} there`);
+  }
+  // The priority columns are profile fields too (CleverTap's profile.email, profile.phone); one named identity only fills identity.
+  const profileIndexes: number[] = [];
+  for (const [k, name] of o.identityPriority.entries()) if (name.toLowerCase() !== 'identity') profileIndexes.push(identity[k]!);
+  for (const name of o.profileColumns) {
+    const i = claim(name, '--profile-columns', '--identity-priority');
+    if (!profileIndexes.includes(i)) profileIndexes.push(i);
+  }
+  const device = o.deviceColumns.map((name) => claim(name, '--device-columns'));
+  const field = (i: number): Field => ({ index: i, column: columns[i]! });
+  const profile = profileIndexes.map(field);
+  const props = columns.flatMap((_, i) => (claimed.has(i) ? [] : [field(i)]));
+  const flat: RecordColumn[] = [
+    { name: 'eventName', kind: 'string' },
+    { name: 'ts', kind: 'integer' },
+    { name: 'profile.identity', kind: 'string' },
+    ...profile.map((f) => ({ name: `profile.${f.column.name}`, kind: f.column.kind })),
+    ...device.map((i) => ({ name: `deviceInfo.${columns[i]!.name}`, kind: columns[i]!.kind })),
+    ...props.map((f) => ({ name: `eventProps.${f.column.name}`, kind: f.column.kind })),
+  ];
+  return { event, ts, identity, profile, device: device.map(field), props, flat };
+}
+
+/** Names for the XML encoder's event and ts columns that no table column can take (they name no element). */
+const XML_EVENT = '\u0000event';
+const XML_TS = '\u0000ts';
+
+/** A cell as CSV text: typed kinds normalized as XML and JSON write them, the rest as it is. */
+function plainText(column: RecordColumn, cell: string, origin: string): string {
+  const where = `${origin}: column ${column.name}`;
+  switch (column.kind) {
+    case 'integer':
+    case 'number':
+      return numberText(cell, where);
+    case 'boolean':
+      return parseBoolean(cell) ? 'true' : 'false';
+    case 'binary':
+      return parseBinary(cell).toString('base64');
+    case 'json':
+      return jsonDocument(cell, where);
+    case 'dynamodb-item':
+      return plainJsonOfDynamoItem(cell, where);
+    default:
+      return cell;
+  }
+}
+
+/** One CSV field: NULL as nothing, every value quoted (so NULL and '' stay apart), quotes doubled. */
+const csvField = (value: string | null): string => (value === null ? '' : `"${value.includes('"') ? value.replaceAll('"', '""') : value}"`);
+
+/** Reads events out of source rows: the name, the time, the identity, and the whole event as a flat row. */
+class Events {
+  constructor(
+    private readonly columns: readonly RecordColumn[],
+    readonly shape: Shape,
+    private readonly origin: string,
+  ) {}
+
+  private required(row: Row, index: number): string {
+    const cell = row[index] ?? null;
+    if (cell === null || cell === '') throw new TakeoutError('INVALID_INPUT', `${this.origin}: column ${this.columns[index]!.name} is empty; every CleverTap event has one`);
+    return cell;
+  }
+
+  name(row: Row): string {
+    return clevertapText(this.required(row, this.shape.event));
+  }
+
+  ts(row: Row): string {
+    const column = this.shape.ts;
+    return clevertapTs(this.required(row, column), `${this.origin}: column ${this.columns[column]!.name}`);
+  }
+
+  millis(row: Row): number {
+    const column = this.shape.ts;
+    return eventMillis(this.required(row, column), `${this.origin}: column ${this.columns[column]!.name}`);
+  }
+
+  identity(row: Row): string | null {
+    for (const i of this.shape.identity) {
+      const cell = row[i] ?? null;
+      if (cell !== null && cell.trim() !== '') return cell;
+    }
+    return null;
+  }
+
+  /** `eventName, ts, identity, profile…, deviceInfo…, eventProps…`: the columns of `shape.flat`. */
+  flat(row: Row): Row {
+    const out: (string | null)[] = [this.name(row), this.ts(row), this.identity(row)];
+    for (const group of [this.shape.profile, this.shape.device, this.shape.props]) for (const f of group) out.push(row[f.index] ?? null);
+    return out;
+  }
+}
+
+function jsonEncoder(events: Events, origin: string): LineEncoder {
+  const { shape } = events;
+  const members = (fields: readonly Field[]): ((row: Row) => string) => {
+    const keys = fields.map((f) => `${JSON.stringify(f.column.name)}:`);
+    return (row) => {
+      let text = '';
+      for (let i = 0; i < fields.length; i++) text += `${i === 0 ? '' : ','}${keys[i]}${jsonValue(fields[i]!.column, row[fields[i]!.index] ?? null, origin)}`;
+      return text;
+    };
+  };
+  const profile = members(shape.profile);
+  const props = members(shape.props);
+  const device = members(shape.device);
+  const more = shape.profile.length > 0 ? ',' : '';
+  return {
+    extension: 'json',
+    encode: (row) => {
+      const identity = events.identity(row);
+      return (
+        `{"profile":{"identity":${identity === null ? 'null' : JSON.stringify(identity)}${more}${profile(row)}},` +
+        `"ts":${Number(events.ts(row))},"eventName":${JSON.stringify(events.name(row))},` +
+        `"eventProps":{${props(row)}},"deviceInfo":{${device(row)}}}\n`
+      );
+    },
+  };
+}
+
+function csvEncoder(events: Events, origin: string): LineEncoder {
+  const flat = events.shape.flat;
+  return {
+    extension: 'csv',
+    header: `${flat.map((c) => csvField(c.name)).join(',')}\n`,
+    encode: (row) => {
+      const values = events.flat(row);
+      let line = '';
+      for (let i = 0; i < flat.length; i++) {
+        const cell = values[i] ?? null;
+        line += `${i === 0 ? '' : ','}${csvField(cell === null ? null : plainText(flat[i]!, cell, origin))}`;
+      }
+      return `${line}\n`;
+    },
+  };
+}
+
+function xmlEncoder(events: Events, origin: string): LineEncoder {
+  const { shape } = events;
+  // The flat row in the encoder's terms: elements named by the source's column names, as CleverTap's are.
+  const columns: RecordColumn[] = [
+    { name: XML_EVENT, kind: 'string' },
+    { name: XML_TS, kind: 'string' },
+    { name: 'identity', kind: 'string' },
+    ...[...shape.profile, ...shape.device, ...shape.props].map((f) => f.column),
+  ];
+  const xml = clevertapXmlEncoder(
+    columns,
+    { eventColumn: XML_EVENT, tsColumn: XML_TS, profileColumns: ['identity', ...shape.profile.map((f) => f.column.name)], deviceColumns: shape.device.map((f) => f.column.name) },
+    origin,
+  );
+  return { extension: 'xml', encode: (row) => xml.encode(events.flat(row)) };
+}
+
+/**
+ * A Parquet file of events. The runner adds a whole batch of a series' rows, then closes the file once
+ * `estimatedBytes` reaches --max-file-size; reporting the size with one more batch of the largest kind seen keeps
+ * files under the cap (a file passes it only when a single batch alone is larger).
+ */
+class EventParquet implements FileBuilder {
+  private largestAdd = 0;
+
+  constructor(
+    private readonly builder: ParquetFileBuilder,
+    private readonly events: Events,
+  ) {}
+
+  add(rows: readonly Row[]): void {
+    this.builder.add(rows.map((row) => this.events.flat(row)));
+    this.largestAdd = Math.max(this.largestAdd, rows.length);
+  }
+
+  get estimatedBytes(): number {
+    const bytes = this.builder.estimatedBytes;
+    const rows = this.builder.rows;
+    return rows === 0 ? bytes : bytes + Math.ceil((bytes / rows) * this.largestAdd);
+  }
+
+  finish(): Uint8Array {
+    return this.builder.finish();
+  }
+}
+
+/** `_manifest.json`: takeout's addition (CleverTap writes no commit record), written after every data file. */
+export interface ClevertapManifest {
+  layout: 'clevertap';
+  exportId: string;
+  table: string;
+  exportFormat: ClevertapFormat;
+  databaseId: string;
+  /** The `<timestamp of run>` of the file names: the export's start in epoch seconds. */
+  runTimestamp: number;
+  startTime: string;
+  endTime: string;
+  /** The events taken: ts in [from, to). */
+  window: { from: string | null; to: string | null };
+  recurring: boolean;
+  itemCount: number;
+  /** Every data file, by event then index: its name in this folder, rows, stored bytes, MD5 and SHA-256 (hex). */
+  files: { name: string; event: string; index: number; rows: number; bytes: number; md5: string | null; sha256: string }[];
+}
+
+/** The clevertap layout for one export. */
+export function clevertapLayout(ctx: LayoutContext, o: ClevertapLayoutOptions): DatasetLayout {
+  const origin = ctx.table.id;
+  const events = new Events(ctx.columns, shapeOf(ctx.columns, o, origin), origin);
+  const folder = exportFolder(ctx.exportId);
+  const runTimestamp = Math.floor(ctx.startTime.getTime() / 1000);
+  const date = fileDate(ctx.startTime);
+  const extension = extensionOf(o.format, o.gzip);
+  const databaseId = o.databaseId ?? defaultDatabaseId(ctx.source);
+  const fileKey = (series: string, index: number): string => `${folder}${ctx.exportId}-${runTimestamp}-${fileEventName(series)}-${date}-${index}-${databaseId}.${extension}`;
+  const seriesOf = (row: Row): string => events.name(row);
+
+  let data: DatasetLayout['data'];
+  if (o.format === 'PARQUET') {
+    data = {
+      kind: 'blocks',
+      seriesOf,
+      open: () => new EventParquet(new ParquetFileBuilder(events.shape.flat, { codec: o.gzip ? 'GZIP' : 'UNCOMPRESSED', rowGroupRows: DEFAULT_ROW_GROUP_ROWS }, origin), events),
+      fileKey,
+    };
+  } else {
+    const encoder = o.format === 'JSON' ? jsonEncoder(events, origin) : o.format === 'CSV' ? csvEncoder(events, origin) : xmlEncoder(events, origin);
+    data = {
+      kind: 'lines',
+      seriesOf,
+      encoder,
+      // JSON: "the first line of the file contains the event name" (the name has no line breaks after the rules).
+      prologue: (series) => (o.format === 'JSON' ? `${series}\n` : o.format === 'XML' ? CLEVERTAP_XML_HEADER : (encoder.header ?? '')),
+      ...(o.format === 'XML' ? { epilogue: () => CLEVERTAP_XML_FOOTER } : {}),
+      fileKey,
+      gzip: o.gzip,
+    };
+  }
+
+  const from = ctx.window?.from?.getTime();
+  const to = ctx.window?.to?.getTime();
+  const filter: RowFilter | undefined =
+    o.filterWindow && (from !== undefined || to !== undefined)
+      ? {
+          keep: (row) => {
+            const t = events.millis(row);
+            return (from === undefined || t >= from) && (to === undefined || t < to);
+          },
+        }
+      : undefined;
+
+  const manifest = manifestKey(ctx.exportId);
+  return {
+    name: 'clevertap',
+    exportFormat: o.format,
+    outputPrefix: folder,
+    manifestKey: manifest,
+    data,
+    ...(filter ? { filter } : {}),
+    finishFiles(files, job) {
+      const body: ClevertapManifest = {
+        layout: 'clevertap',
+        exportId: ctx.exportId,
+        table: ctx.table.id,
+        exportFormat: o.format,
+        databaseId,
+        runTimestamp,
+        startTime: job.startTime,
+        endTime: job.endTime ?? new Date().toISOString(),
+        window: { from: job.exportFromTime ?? null, to: job.exportToTime ?? job.exportTime ?? null },
+        recurring: job.recurring === true,
+        itemCount: files.reduce((n, f) => n + f.rows, 0),
+        files: files.map((f) => ({
+          name: f.key.slice(folder.length),
+          event: f.series,
+          index: f.index,
+          rows: f.rows,
+          bytes: f.bytes,
+          md5: f.md5 !== undefined ? Buffer.from(f.md5, 'base64').toString('hex') : null,
+          sha256: f.sha256,
+        })),
+      };
+      return [{ key: manifest, body: `${JSON.stringify(body, null, 2)}\n`, contentType: 'application/json' }];
+    },
+  };
+}
