@@ -386,3 +386,28 @@ describe('dedup tables (src/layouts/digests.ts)', () => {
     expect(table.take(id(1), rec('1c'))).toBe(true);
   });
 });
+
+describe('dataset export --layout personalize from bulk/ and put/ folders', () => {
+  let folders: string;
+  beforeAll(async () => {
+    // The same records as in.c-pz.items, kept by origin: bulk/items.csv and put/items.csv, no origin column.
+    folders = await tempFolder('pz-folders');
+    for (const label of ['bulk', 'put']) {
+      await mkdir(path.join(folders, label));
+      const rows = ITEMS.records.map((r) => r.cells).filter((cells) => String(cells.at(-1)).toLowerCase() === label).map((cells) => cells.slice(0, -1));
+      await writeFile(path.join(folders, label, 'items.csv'), toCsv(ITEMS.columns.slice(0, -1), rows));
+    }
+  });
+
+  for (const mode of ['BULK', 'PUT', 'ALL'] as const) {
+    it(`a bare table name reads both folders, each record's origin from its folder (--ingestion-mode ${mode})`, async () => {
+      const out = path.join(await tempFolder('pz-folders-out'), 'out');
+      const result = await runCli(['dataset', 'export', 'items', '--source', folders, '--dest', out, '--layout', 'personalize', '--dataset-type', 'items', '--ingestion-mode', mode, '--json']);
+      expect(result.code, result.stderr).toBe(0);
+      const exportId = exportIdOf(result.stdout);
+      const read = await readExport(localStore(out), `${exportId}/`);
+      expect(read.header).toEqual(['ITEM_ID', 'genres', 'CREATION_TIMESTAMP', 'description']);
+      expect(read.rows).toEqual(expected(ITEMS, 'items', mode, epochOf(2)));
+    });
+  }
+});

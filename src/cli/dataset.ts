@@ -6,6 +6,7 @@ import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
 import { formatBytes } from '../pipeline/units.js';
 import { redactValue } from '../reporting/redact.js';
 import { openSource } from '../sources/registry.js';
+import type { ProjectDescriptor, TableDescriptor } from '../sources/source.js';
 import type { CommandContext } from './context.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
 import { normalisePrefix, RUN_OPTIONS } from './run.js';
@@ -53,6 +54,23 @@ const LIST_OPTIONS: OptionSpec[] = [
   { key: 'status', flags: '--status <status>', description: 'only exports in this status', type: 'string', choices: ['IN_PROGRESS', 'COMPLETED', 'FAILED', 'STOPPED'] },
 ];
 const LIST_ALL = [...LIST_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS];
+
+/** The column a bulk/put union adds: the record's origin, read by the personalize layout and not exported. */
+const INGESTION_ORIGIN_COLUMN = 'takeout_ingestion_origin';
+
+/**
+ * A project folder keeps Personalize records by origin in `bulk/` and `put/` (buckets in.c-bulk and in.c-put):
+ * a bare table name with tables there names both. Empty when the name is a table id, or neither exists.
+ */
+function bulkAndPut(project: ProjectDescriptor, tableId: string): { label: string; table: TableDescriptor }[] {
+  if (tableId.includes('.')) return [];
+  const parts: { label: string; table: TableDescriptor }[] = [];
+  for (const label of ['bulk', 'put']) {
+    const table = project.tables.find((t) => t.bucketId === `in.c-${label}` && (t.name === tableId || t.displayName === tableId));
+    if (table) parts.push({ label, table });
+  }
+  return parts;
+}
 
 function destWithPath(o: Resolved): string {
   const dest = o.dest as string | undefined;
@@ -159,7 +177,12 @@ export function datasetCommand(context: CommandContext): Command {
     const destination = await openDestination(dest, destinationOptions(o));
     context.onClose(async () => destination.close?.());
     const project = await source.project(context.signal ? { signal: context.signal } : {});
-    const table = findTable(project, tableId);
+    const parts = o.layout === 'personalize' && o.ingestionColumn === undefined ? bulkAndPut(project, tableId) : [];
+    const { unionSource, unionTable } = await import('../sources/union.js');
+    const table = parts.length > 0 ? unionTable(parts, INGESTION_ORIGIN_COLUMN) : findTable(project, tableId);
+    // Personalize's bulk/ and put/ folders: one table of both, each record labelled with where it came from.
+    if (parts.length > 0) o.ingestionColumn = INGESTION_ORIGIN_COLUMN;
+    const exportSource = parts.length > 0 ? unionSource(source, project, table, parts) : source;
     // Loaded when used: `takeout --help` stays light.
     const { runDatasetExport } = await import('../pipeline/dataset.js');
     const where = bucketAndPrefix(dest);
@@ -184,7 +207,7 @@ export function datasetCommand(context: CommandContext): Command {
     const window = plan.window ?? { type: o.exportType as 'FULL_EXPORT' | 'INCREMENTAL_EXPORT', ...(from ? { from } : {}), ...(to ? { to } : {}) };
     const maxFileBytes = (o.maxFileSize as number | undefined) ?? plan.defaultMaxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     await runDatasetExport({
-      source,
+      source: exportSource,
       destination,
       table,
       ...(Object.keys(query).length > 0 ? { query } : {}),
