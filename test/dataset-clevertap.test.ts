@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
 import { clevertapTs } from '../src/formats/clevertap.js';
 import { clevertapWindow, eventMillis, fileEventName } from '../src/layouts/clevertap.js';
-import { errorLines, jsonLines, localStore, removeTempFolders, runCli, s3Store, tempFolder, type Store } from './helpers/cli.js';
+import { errorLines, localStore, removeTempFolders, runCli, s3Store, tempFolder, type Store, exportIdOf } from './helpers/cli.js';
 import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /**
@@ -61,11 +61,6 @@ const EVENTS: Record<string, string> = {
 const RAW_NAMES = Object.keys(EVENTS);
 const md5Hex = (data: Buffer): string => createHash('md5').update(data).digest('hex');
 
-function exportIdOf(stdout: string): string {
-  const done = jsonLines(stdout).find((e) => e.type === 'dataset:done');
-  expect(done, stdout).toBeDefined();
-  return (done!.job as { exportId: string }).exportId;
-}
 
 interface JobFields {
   exportId: string;

@@ -6,7 +6,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
-import { errorLines, jsonLines, localStore, removeTempFolders, runCli, s3Store, tempFolder, walkFiles, type Store } from './helpers/cli.js';
+import { errorLines, localStore, removeTempFolders, runCli, s3Store, tempFolder, walkFiles, type Store, exportIdOf } from './helpers/cli.js';
 import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /**
@@ -68,11 +68,6 @@ beforeAll(async () => {
   );
 });
 
-function exportIdOf(stdout: string): string {
-  const done = jsonLines(stdout).find((e) => e.type === 'dataset:done');
-  expect(done, stdout).toBeDefined();
-  return (done!.job as { exportId: string }).exportId;
-}
 
 interface ManifestFile {
   key: string;

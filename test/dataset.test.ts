@@ -8,7 +8,7 @@ import * as ion from 'ion-js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
-import { DEMO_PROJECT, errorLines, jsonLines, parseCsv, removeTempFolders, runCli, s3Store, startCli, tempFolder, walkFiles, localStore, type Store } from './helpers/cli.js';
+import { DEMO_PROJECT, errorLines, jsonLines, parseCsv, removeTempFolders, runCli, s3Store, startCli, tempFolder, walkFiles, localStore, type Store, exportIdOf } from './helpers/cli.js';
 import { startFaultProxy } from './faults/proxy.js';
 import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
@@ -62,11 +62,6 @@ async function readExport(store: Store, exportId: string, prefix = ''): Promise<
   return { exportId, keys, summary, files, records, items: records.map((r) => (r.Item ? unmarshall(r.Item) : {})) };
 }
 
-function exportIdOf(stdout: string): string {
-  const done = jsonLines(stdout).find((e) => e.type === 'dataset:done');
-  expect(done, stdout).toBeDefined();
-  return (done!.job as { exportId: string }).exportId;
-}
 
 describe('dataset export --layout dynamodb (full export)', () => {
   it('writes the DynamoDB export layout to S3 that unmarshall reads back row for row', async () => {

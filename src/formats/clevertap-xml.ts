@@ -1,8 +1,8 @@
 import { TakeoutError } from '../errors.js';
 import type { Row } from '../sources/source.js';
 import { clevertapTs } from './clevertap.js';
-import { jsonDocument, plainJsonOfDynamoItem } from './jsonl.js';
-import { numberText, parseBinary, parseBoolean, type LineEncoder, type RecordColumn } from './records.js';
+import { textOfCell } from './jsonl.js';
+import type { LineEncoder, RecordColumn } from './records.js';
 
 /**
  * CleverTap's XML event export: `<Events>` holding one `<Event>` per record, each
@@ -68,25 +68,6 @@ const NAME_START = 'A-Z_a-z\\u00c0-\\u00d6\\u00d8-\\u00f6\\u00f8-\\u02ff\\u0370-
 // eslint-disable-next-line no-misleading-character-class -- the spec's NameChar ranges include combining marks and ZWJ on purpose
 const XML_NAME = new RegExp(`^[${NAME_START}][${NAME_START}\\-.0-9\\u00b7\\u0300-\\u036f\\u203f\\u2040]*$`);
 
-/** One cell's text as CleverTap's XML carries it: typed kinds normalized, the rest as it is. */
-function cellText(column: RecordColumn, cell: string, origin: string): string {
-  const where = `${origin}: column ${column.name}`;
-  switch (column.kind) {
-    case 'integer':
-    case 'number':
-      return numberText(cell, where);
-    case 'boolean':
-      return parseBoolean(cell) ? 'true' : 'false';
-    case 'binary':
-      return parseBinary(cell).toString('base64');
-    case 'json':
-      return jsonDocument(cell, where);
-    case 'dynamodb-item':
-      return plainJsonOfDynamoItem(cell, where);
-    default:
-      return cell;
-  }
-}
 
 function columnIndex(columns: readonly RecordColumn[], name: string, role: string): number {
   const i = columns.findIndex((c) => c.name === name);
@@ -117,7 +98,7 @@ export function clevertapXmlEncoder(columns: readonly RecordColumn[], options: C
     let text = `<${tag}>`;
     for (const f of list) {
       const cell = row[f.index] ?? null;
-      if (cell !== null) text += `${f.open}${xmlText(cellText(columns[f.index]!, cell, origin))}${f.close}`;
+      if (cell !== null) text += `${f.open}${xmlText(textOfCell(columns[f.index]!, cell, origin))}${f.close}`;
     }
     return `${text}</${tag}>`;
   };
@@ -133,7 +114,7 @@ export function clevertapXmlEncoder(columns: readonly RecordColumn[], options: C
       text += '<eventProps>';
       for (const p of props) {
         const cell = row[p.index] ?? null;
-        if (cell !== null) text += `${p.key}${xmlText(cellText(columns[p.index]!, cell, origin))}</value></entry>`;
+        if (cell !== null) text += `${p.key}${xmlText(textOfCell(columns[p.index]!, cell, origin))}</value></entry>`;
       }
       return `${text}</eventProps></Event>\n`;
     },

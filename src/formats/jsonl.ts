@@ -168,3 +168,27 @@ export function jsonLinesEncoder(columns: readonly RecordColumn[], origin: strin
     },
   };
 }
+
+/**
+ * One cell as plain text, typed kinds normalised as JSON writes them (numbers checked, booleans true/false,
+ * bytes base64, documents on one line, DynamoDB items as plain JSON), the rest as it is: for CSV and XML
+ * outputs that carry values as text.
+ */
+export function textOfCell(column: RecordColumn, cell: string, origin: string): string {
+  const where = `${origin}: column ${column.name}`;
+  switch (column.kind) {
+    case 'integer':
+    case 'number':
+      return numberText(cell, where);
+    case 'boolean':
+      return parseBoolean(cell) ? 'true' : 'false';
+    case 'binary':
+      return parseBinary(cell).toString('base64');
+    case 'json':
+      return jsonDocument(cell, where);
+    case 'dynamodb-item':
+      return plainJsonOfDynamoItem(cell, where);
+    default:
+      return cell;
+  }
+}

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { TakeoutError } from '../errors.js';
 import { clevertapText, clevertapTs } from '../formats/clevertap.js';
 import { CLEVERTAP_XML_FOOTER, CLEVERTAP_XML_HEADER, clevertapXmlEncoder } from '../formats/clevertap-xml.js';
-import { jsonDocument, jsonValue, plainJsonOfDynamoItem } from '../formats/jsonl.js';
+import { jsonValue, textOfCell } from '../formats/jsonl.js';
 import { DEFAULT_ROW_GROUP_ROWS, ParquetFileBuilder } from '../formats/parquet.js';
-import { numberText, parseBinary, parseBoolean, parseTimestamp, recordColumns, type LineEncoder, type RecordColumn } from '../formats/records.js';
+import { parseTimestamp, recordColumns, type LineEncoder, type RecordColumn } from '../formats/records.js';
 import type { Row, TableDescriptor } from '../sources/source.js';
 import type { DatasetLayout, FileBuilder, LayoutContext, RowFilter } from './dataset.js';
 
@@ -274,25 +274,6 @@ function shapeOf(columns: readonly RecordColumn[], o: ClevertapLayoutOptions, or
 const XML_EVENT = '\u0000event';
 const XML_TS = '\u0000ts';
 
-/** A cell as CSV text: typed kinds normalized as XML and JSON write them, the rest as it is. */
-function plainText(column: RecordColumn, cell: string, origin: string): string {
-  const where = `${origin}: column ${column.name}`;
-  switch (column.kind) {
-    case 'integer':
-    case 'number':
-      return numberText(cell, where);
-    case 'boolean':
-      return parseBoolean(cell) ? 'true' : 'false';
-    case 'binary':
-      return parseBinary(cell).toString('base64');
-    case 'json':
-      return jsonDocument(cell, where);
-    case 'dynamodb-item':
-      return plainJsonOfDynamoItem(cell, where);
-    default:
-      return cell;
-  }
-}
 
 /** One CSV field: NULL as nothing, every value quoted (so NULL and '' stay apart), quotes doubled. */
 const csvField = (value: string | null): string => (value === null ? '' : `"${value.includes('"') ? value.replaceAll('"', '""') : value}"`);
@@ -378,7 +359,7 @@ function csvEncoder(events: Events, origin: string): LineEncoder {
       let line = '';
       for (let i = 0; i < flat.length; i++) {
         const cell = values[i] ?? null;
-        line += `${i === 0 ? '' : ','}${csvField(cell === null ? null : plainText(flat[i]!, cell, origin))}`;
+        line += `${i === 0 ? '' : ','}${csvField(cell === null ? null : textOfCell(flat[i]!, cell, origin))}`;
       }
       return `${line}\n`;
     },

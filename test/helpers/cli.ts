@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { expect } from 'vitest';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { parse } from 'csv-parse/sync';
 import type { SliceManifest, TakeoutManifest } from '../../src/manifests/takeout.js';
@@ -385,4 +386,11 @@ export async function snapshot(root: string): Promise<Record<string, string>> {
     out[key] = `${sha256(await readFile(file))} ${info.mtimeMs}`;
   }
   return out;
+}
+
+/** The export id of a `dataset export --json` run, from its dataset:done event. */
+export function exportIdOf(stdout: string): string {
+  const done = jsonLines(stdout).find((e) => e.type === 'dataset:done');
+  expect(done, stdout).toBeDefined();
+  return (done!.job as { exportId: string }).exportId;
 }
