@@ -28,7 +28,7 @@ const EXPORT_OPTIONS: OptionSpec[] = [
   ...pick(['source', 'token', 'compressionLevel']),
   { key: 'dest', flags: '-d, --dest <dest>', description: 'where the export goes: s3://bucket/prefix or a local folder (required)', type: 'string' },
   { key: 'path', flags: '--path <prefix>', description: 'prefix inside the destination', type: 'string' },
-  { key: 'layout', flags: '--layout <layout>', description: 'the export layout', type: 'string', default: 'dynamodb', choices: Object.keys(LAYOUTS) },
+  { key: 'layout', flags: '--layout <layout>', description: `the export layout: ${Object.keys(LAYOUTS).join(', ')}`, type: 'string', default: 'dynamodb', choices: Object.keys(LAYOUTS) },
   { key: 'exportFormat', flags: '--export-format <format>', description: 'the file format; each layout takes some (dynamodb: DYNAMODB_JSON or ION)', type: 'string' },
   { key: 'exportType', flags: '--export-type <type>', description: 'FULL_EXPORT or INCREMENTAL_EXPORT', type: 'string', default: 'FULL_EXPORT', choices: ['FULL_EXPORT', 'INCREMENTAL_EXPORT'] },
   { key: 'exportTime', flags: '--export-time <time>', description: 'full exports: leave out rows changed after this time (needs --changed-column; default: now)', type: 'string' },
@@ -151,9 +151,7 @@ export function datasetCommand(context: CommandContext): Command {
     .argument('<table-id>', 'the table: in.c-bucket.table, or schema.table for a database source')
     .summary('export one table as a job in a managed export\'s layout, with a job record at the destination')
     .description(
-      'Export one table in the layout of DynamoDB\'s export to S3: AWSDynamoDB/<exportId>/_started, data/*.json.gz,\n' +
-        'manifest-files.json and manifest-summary.json (with .md5 files) last. The job record\n' +
-        'takeout-exports/<exportId>.json says IN_PROGRESS, COMPLETED, FAILED or STOPPED.',
+      'Export one table as a job in a managed export\'s layout: --layout dynamodb (DynamoDB\'s export to S3, DYNAMODB_JSON or ION, full or incremental), personalize (Amazon Personalize CSV with its deduplication), clevertap (CleverTap event files per event name: JSON, CSV, XML, Parquet) or plain (a key template, CSV, JSON lines or Parquet, Hive partitions). Each export has a record, takeout-exports/<exportId>.json: IN_PROGRESS, COMPLETED, FAILED or STOPPED; `dataset exports list|describe` read it.',
     );
   addOptions(exportCommand, EXPORT_ALL);
   exportCommand.addHelpText(
