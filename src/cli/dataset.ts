@@ -9,7 +9,7 @@ import { openSource } from '../sources/registry.js';
 import type { ProjectDescriptor, TableDescriptor } from '../sources/source.js';
 import type { CommandContext } from './context.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
-import { normalisePrefix, RUN_OPTIONS } from './run.js';
+import { destinationWithPath, normalisePrefix, RUN_OPTIONS } from './run.js';
 import { buildQuery, findTable, parseTime, TABLE_QUERY_OPTIONS } from './table.js';
 import { LAYOUTS } from './dataset-layouts.js';
 
@@ -75,17 +75,18 @@ function bulkAndPut(project: ProjectDescriptor, tableId: string): { label: strin
 function destWithPath(o: Resolved): string {
   const dest = o.dest as string | undefined;
   if (!dest) throw new TakeoutError('USAGE', 'give --dest s3://bucket/prefix or a folder');
-  const path = normalisePrefix(o.path as string | undefined);
-  if (!path) return dest;
-  return dest.startsWith('s3://') ? `${dest.replace(/\/+$/, '')}/${path}/` : `${dest.replace(/\/+$/, '')}/${path}`;
+  return destinationWithPath(dest, normalisePrefix(o.path as string | undefined));
 }
 
-/** `s3://bucket/a/b/` → bucket and prefix `a/b` as DynamoDB's manifests name them; a folder has neither. */
-function bucketAndPrefix(dest: string): { bucket: string | null; prefix: string } {
+/**
+ * `s3://bucket/a/b/` → bucket and prefix `a/b` as DynamoDB's manifests name them; a folder has neither.
+ * Called once the destination is open: for S3 its module (and the SDK) is loaded already.
+ */
+async function bucketAndPrefix(dest: string): Promise<{ bucket: string | null; prefix: string }> {
   if (!dest.startsWith('s3://')) return { bucket: null, prefix: '' };
-  const rest = dest.slice('s3://'.length);
-  const slash = rest.indexOf('/');
-  return slash === -1 ? { bucket: rest, prefix: '' } : { bucket: rest.slice(0, slash), prefix: normalisePrefix(rest.slice(slash + 1)) };
+  const { parseS3Url } = await import('../destinations/s3.js');
+  const { bucket, prefix } = parseS3Url(dest);
+  return { bucket, prefix: prefix.replace(/\/$/, '') };
 }
 
 /** The dataset options speak DynamoDB's names; the destination speaks S3's. */
@@ -176,14 +177,20 @@ export function datasetCommand(context: CommandContext): Command {
     context.onClose(async () => destination.close?.());
     const project = await source.project(context.signal ? { signal: context.signal } : {});
     const parts = o.layout === 'personalize' && o.ingestionColumn === undefined ? bulkAndPut(project, tableId) : [];
-    const { unionSource, unionTable } = await import('../sources/union.js');
-    const table = parts.length > 0 ? unionTable(parts, INGESTION_ORIGIN_COLUMN) : findTable(project, tableId);
-    // Personalize's bulk/ and put/ folders: one table of both, each record labelled with where it came from.
-    if (parts.length > 0) o.ingestionColumn = INGESTION_ORIGIN_COLUMN;
-    const exportSource = parts.length > 0 ? unionSource(source, project, table, parts) : source;
+    let table: TableDescriptor;
+    let exportSource = source;
+    if (parts.length > 0) {
+      // Personalize's bulk/ and put/ folders: one table of both, each record labelled with where it came from.
+      const { unionSource, unionTable } = await import('../sources/union.js');
+      table = unionTable(parts, INGESTION_ORIGIN_COLUMN);
+      exportSource = unionSource(source, project, table, parts);
+      o.ingestionColumn = INGESTION_ORIGIN_COLUMN;
+    } else {
+      table = findTable(project, tableId);
+    }
     // Loaded when used: `takeout --help` stays light.
     const { runDatasetExport } = await import('../pipeline/dataset.js');
-    const where = bucketAndPrefix(dest);
+    const where = await bucketAndPrefix(dest);
     const exportTime = time('exportTime', '--export-time');
     const from = time('exportFromTime', '--export-from-time');
     const to = time('exportToTime', '--export-to-time');

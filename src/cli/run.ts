@@ -50,10 +50,10 @@ export function normalisePrefix(path: string | undefined): string {
   return (path ?? '').split(/[\\/]+/).filter(Boolean).join('/');
 }
 
-function destinationWithPath(dest: string, path: string): string {
+/** `--dest` with `--path` inside it (`path` already normalised): a sub-prefix of an S3 URL, or a subfolder. */
+export function destinationWithPath(dest: string, path: string): string {
   if (!path) return dest;
-  if (dest.startsWith('s3://')) return `${dest.replace(/\/+$/, '')}/${path}/`;
-  return resolve(dest, path);
+  return dest.startsWith('s3://') ? `${dest.replace(/\/+$/, '')}/${path}/` : `${dest.replace(/\/+$/, '')}/${path}`;
 }
 
 function defaultDestination(): string {

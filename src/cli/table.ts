@@ -13,7 +13,7 @@ import type { ProjectDescriptor, TableDescriptor, TableQuery } from '../sources/
 import type { CommandContext } from './context.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
 import { openOutput } from './output.js';
-import { assertResumeOrOverwrite, normalisePrefix, RUN_OPTIONS } from './run.js';
+import { assertResumeOrOverwrite, destinationWithPath, normalisePrefix, RUN_OPTIONS } from './run.js';
 
 const OPERATORS: Record<string, NonNullable<TableQuery['where']>[number]['operator']> = {
   eq: 'eq', '=': 'eq', '==': 'eq',
@@ -162,9 +162,7 @@ export function tableCommand(context: CommandContext): Command {
     if (o.output === undefined) {
       const dest = o.dest as string | undefined;
       if (!dest) throw new TakeoutError('USAGE', 'give --dest DIR|s3://… for slices, or -o FILE for one file');
-      const path = normalisePrefix(o.path as string | undefined);
-      const full = path ? (dest.startsWith('s3://') ? `${dest.replace(/\/+$/, '')}/${path}/` : `${dest.replace(/\/+$/, '')}/${path}`) : dest;
-      const destination = await openDestination(full, destinationOptions(o));
+      const destination = await openDestination(destinationWithPath(dest, normalisePrefix(o.path as string | undefined)), destinationOptions(o));
       context.onClose(async () => destination.close?.());
       // The project is listed once already; hand the same listing to the run.
       const listed: typeof source = { ...source, project: async () => project };

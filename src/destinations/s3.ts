@@ -1,8 +1,8 @@
 /**
  * An S3 (or S3-compatible) prefix as a destination.
  *
- * This is the only file that imports `@aws-sdk/*`: the registry loads it with a dynamic import,
- * so the CLI pays for the SDK only when an s3:// destination is used.
+ * It imports `@aws-sdk/*` (as the DynamoDB source does); both are loaded by their registries with a
+ * dynamic import, so the CLI pays for the SDK only when an s3:// destination or a dynamodb: source is used.
  */
 import { PassThrough, Readable } from 'node:stream';
 import {

@@ -1,4 +1,7 @@
+import type { Destination } from '../destinations/destination.js';
 import { TakeoutError } from '../errors.js';
+import type { LandedSlice } from '../pipeline/slicer.js';
+import { readManifestText } from './read.js';
 import type { ManifestTable } from './takeout.js';
 
 /**
@@ -10,16 +13,8 @@ import type { ManifestTable } from './takeout.js';
 export const JOURNAL_FILE = 'takeout-journal.json';
 export const JOURNAL_VERSION = 1;
 
-export interface JournalSlice {
-  key: string;
-  index: number;
-  bytes: number;
-  rawBytes: number;
-  rows: number;
-  sha256: string;
-  /** As the store returned it when the slice landed: a resumed run compares it to a HEAD. */
-  etag?: string;
-}
+/** A landed slice: key, index, bytes, raw bytes, rows, sha256, and the ETag the store returned (a resume compares it to a HEAD). */
+export type JournalSlice = LandedSlice;
 
 export interface JournalTable {
   /** `complete`: every slice landed and `manifest` holds the table's manifest entry. */
@@ -101,4 +96,11 @@ export function fingerprintDifference(recorded: Record<string, unknown>, current
     if (JSON.stringify(recorded[key] ?? null) !== JSON.stringify(current[key] ?? null)) return FINGERPRINT_FLAGS[key] ?? key;
   }
   return undefined;
+}
+
+/** Reads the journal at a destination, or undefined when there is none. Errors name the destination when it has a description. */
+export async function readJournal(destination: Pick<Destination, 'head' | 'get'> & { description?: string }, key = JOURNAL_FILE): Promise<Journal | undefined> {
+  if (!(await destination.head(key))) return undefined;
+  const origin = destination.description ? `${destination.description.replace(/\/?$/, '/')}${key}` : key;
+  return parseJournal(await readManifestText(await destination.get(key), origin), origin);
 }

@@ -6,8 +6,7 @@ import { keyProblem } from '../destinations/keys.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { TAKEOUT_MANIFEST_FILE } from '../layouts/keboola.js';
 import { RecordCounter } from '../pipeline/count.js';
-import { JOURNAL_FILE, parseJournal } from './journal.js';
-import { readManifestText } from './read.js';
+import { JOURNAL_FILE, readJournal } from './journal.js';
 import type { JobRecord } from './jobs.js';
 import type { TakeoutManifest } from './takeout.js';
 
@@ -287,8 +286,8 @@ export async function verifyTakeout(options: VerifyOptions): Promise<VerifyRepor
   }
   // A partial takeout keeps its journal and the slices it lists for a --resume: those are not strays.
   if (extra.includes(JOURNAL_FILE)) {
-    const journal = parseJournal(await readManifestText(await destination.get(JOURNAL_FILE), JOURNAL_FILE), JOURNAL_FILE);
-    const kept = new Set([JOURNAL_FILE, ...Object.values(journal.tables).flatMap((t) => t.slices.map((slice) => slice.key))]);
+    const journal = await readJournal(destination);
+    const kept = new Set([JOURNAL_FILE, ...Object.values(journal?.tables ?? {}).flatMap((t) => t.slices.map((slice) => slice.key))]);
     for (const key of extra) if (!kept.has(key)) problems.push({ kind: 'extra', key, message: 'not in the manifest' });
   } else {
     for (const key of extra) problems.push({ kind: 'extra', key, message: 'not in the manifest' });

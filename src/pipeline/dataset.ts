@@ -5,15 +5,15 @@ import { TakeoutError, toTakeoutError } from '../errors.js';
 import { DEFAULT_BLOCK_BYTES } from '../formats/csv.js';
 import { recordColumns, type RecordColumn } from '../formats/records.js';
 import type { BlockFiles, DataFile, DatasetLayout, LayoutContext, LayoutFile, LineFiles } from '../layouts/dataset.js';
+import { readJournal } from '../manifests/journal.js';
 import { jobJournalKey, jobKey, listJobs, newExportId, readJob, readToken, tokenKey, type JobRecord, type JobStatus } from '../manifests/jobs.js';
 import type { Row, Source, TableDescriptor, TableQuery } from '../sources/source.js';
 import { NO_COMPRESSION, OrderedCompressor, type CompressedBlock } from './compress.js';
 import type { Emit } from './events.js';
 import type { JournalWriter } from './journal.js';
-import { readJournal } from './journal.js';
 import { recordBatches } from './records.js';
 import { startJournal } from './resume.js';
-import { SliceChanged, Slicer, type LandedSlice } from './slicer.js';
+import { landedSlice, SliceChanged, Slicer, type LandedSlice } from './slicer.js';
 
 /** Encoded records gathered before they are compressed: the same 2 MiB the CSV pipeline compresses at once. */
 const BLOCK_BYTES = DEFAULT_BLOCK_BYTES;
@@ -254,7 +254,7 @@ async function writeData(
     const landed = (series: string): Map<number, LandedSlice> =>
       new Map((resuming ? (journal.table(journalName(series))?.slices ?? []) : []).map((s) => [s.index, s]));
     const record = (series: string, slice: DataFile): void => {
-      if (!slice.reused) journal.slice(journalName(series), { key: slice.key, index: slice.index, bytes: slice.bytes, rawBytes: slice.rawBytes, rows: slice.rows, sha256: slice.sha256, ...(slice.etag ? { etag: slice.etag } : {}) });
+      if (!slice.reused) journal.slice(journalName(series), landedSlice(slice));
       emit({ type: 'table:slice', table: table.id, slice: { key: slice.key, bytes: slice.bytes, rows: slice.rows, sha256: slice.sha256 } });
     };
     return layout.data.kind === 'lines'

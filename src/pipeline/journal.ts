@@ -1,15 +1,7 @@
 import type { Destination } from '../destinations/destination.js';
 import { TakeoutError } from '../errors.js';
-import { JOURNAL_FILE, JOURNAL_VERSION, parseJournal, type Journal, type JournalSlice, type JournalTable } from '../manifests/journal.js';
-import { readManifestText } from '../manifests/read.js';
+import { JOURNAL_FILE, JOURNAL_VERSION, type Journal, type JournalSlice, type JournalTable } from '../manifests/journal.js';
 import type { ManifestTable } from '../manifests/takeout.js';
-
-/** Reads the journal at a destination, or undefined when there is none. */
-export async function readJournal(destination: Pick<Destination, 'head' | 'get' | 'description'>, key = JOURNAL_FILE): Promise<Journal | undefined> {
-  if (!(await destination.head(key))) return undefined;
-  const origin = `${destination.description.replace(/\/?$/, '/')}${key}`;
-  return parseJournal(await readManifestText(await destination.get(key), origin), origin);
-}
 
 /**
  * Keeps the journal at the destination current. Each change schedules a rewrite; rewrites are

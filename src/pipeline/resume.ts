@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Destination } from '../destinations/destination.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
-import { fingerprintDifference, type Journal, type JournalSlice } from '../manifests/journal.js';
+import { fingerprintDifference, readJournal, type Journal, type JournalSlice } from '../manifests/journal.js';
 import type { Emit } from './events.js';
-import { JournalWriter, readJournal } from './journal.js';
+import { JournalWriter } from './journal.js';
 import { mapLimit } from './limit.js';
 
 /** Landed slices checked at once when a run resumes (HEADs, or local reads). */

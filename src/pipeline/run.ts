@@ -22,15 +22,13 @@ import {
   tablesJson,
   type TableStats,
 } from '../layouts/keboola.js';
-import { JOURNAL_FILE } from '../manifests/journal.js';
 import { sliceManifest, TAKEOUT_MANIFEST_VERSION, type ManifestTable, type TakeoutManifest } from '../manifests/takeout.js';
 import type { Source, TableDescriptor, TableQuery } from '../sources/source.js';
 import { COMPRESS_IN_FLIGHT } from './compress.js';
 import type { Emit, RunPlan, RunSummary } from './events.js';
 import { mapLimit } from './limit.js';
-import type { JournalWriter } from './journal.js';
 import { checkJournal, startJournal } from './resume.js';
-import { SliceChanged, type SliceRecord } from './slicer.js';
+import { landedSlice, SliceChanged, type SliceRecord } from './slicer.js';
 import { COPY_CONCURRENCY, GUNZIP_CHUNK_BYTES, writeTableSlices } from './table.js';
 import { formatBytes } from './units.js';
 
@@ -148,7 +146,7 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
                 reused.bytes += slice.bytes;
                 return;
               }
-              journal.slice(table.id, journalSlice(slice));
+              journal.slice(table.id, landedSlice(slice));
               emit({ type: 'table:slice', table: table.id, slice: { key: slice.key, bytes: slice.bytes, rows: slice.rows, sha256: slice.sha256 } });
             },
             onProgress: (delta) => emit({ type: 'table:progress', table: table.id, ...delta }),
@@ -190,7 +188,6 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
     });
     options.signal?.removeEventListener('abort', abortTables);
     if (options.signal?.aborted) {
-      await journal.settle();
       throw new TakeoutError('INTERRUPTED', 'interrupted: open uploads were aborted, no manifest was written', { hint: 'run again with --resume to go on from the slices that landed' });
     }
 
@@ -214,7 +211,6 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
     // the destination look taken out (and refuse a rerun with EXISTS). Its table:error line was the report.
     const allFailed = failed.length > 0 && failed.length === tables.length;
     if ((options.failFast || allFailed) && failed.length > 0) {
-      await journal.settle();
       const first = failed.find((t) => t.error?.code !== 'INTERRUPTED') ?? failed[0]!;
       throw new TakeoutError((first.error?.code ?? 'FAILED') as TakeoutError['code'], first.error?.message ?? 'failed', {
         details: { alreadyReported: true },
@@ -327,10 +323,6 @@ function sliceSummary(s: SliceRecord): ManifestTable['slices'][number] {
   return { key: s.key, bytes: s.bytes, rawBytes: s.rawBytes, rows: s.rows, sha256: s.sha256 };
 }
 
-function journalSlice(s: SliceRecord): Parameters<JournalWriter['slice']>[1] {
-  return { ...sliceSummary(s), index: s.index, ...(s.etag ? { etag: s.etag } : {}) };
-}
-
 /**
  * Tables whose file names differ only in case (`in.c-main.Users`, `in.c-main.users`): one would replace the
  * other in a folder on a case-insensitive file system, so that is refused before anything is written; elsewhere
@@ -387,9 +379,9 @@ export function selectTables(tables: readonly TableDescriptor[], include: readon
  * the keys that may be left stale. A resumed run lists them too: its slices may now be fewer.
  */
 async function prepareDestination(destination: Destination, mode: { overwrite: boolean; resume: boolean }): Promise<string[]> {
-  const existing = mode.overwrite ? true : ((await destination.head(TAKEOUT_MANIFEST_FILE)) ?? (await destination.head(BUCKETS_FILE)));
-  if (!existing) return [];
-  if (existing !== true) {
+  if (!mode.overwrite) {
+    const existing = (await destination.head(TAKEOUT_MANIFEST_FILE)) ?? (await destination.head(BUCKETS_FILE));
+    if (!existing) return [];
     throw new TakeoutError('EXISTS', `${destination.description} already holds a ${mode.resume ? 'finished ' : ''}takeout (${existing.key})${mode.resume ? ': nothing to resume' : ''}`, {
       hint: mode.resume ? `check it with takeout verify, or pass --overwrite to take it out again` : 'choose an empty destination, or pass --overwrite to replace it',
     });
@@ -397,7 +389,6 @@ async function prepareDestination(destination: Destination, mode: { overwrite: b
   const keys: string[] = [];
   for await (const object of destination.list('')) {
     const k = object.key;
-    if (k === JOURNAL_FILE) continue;
     if (isTableDataKey(k) || k.startsWith(`${MANIFESTS_DIR}/`) || k.startsWith('configurations/') || k === TAKEOUT_MANIFEST_FILE) keys.push(k);
   }
   // Until the new manifest lands, the destination must not look like a complete takeout.

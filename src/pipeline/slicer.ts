@@ -20,8 +20,13 @@ export interface SliceRecord {
   reused?: boolean;
 }
 
-/** What a resumed run knows of a slice an interrupted run landed. */
+/** What a resumed run knows of a slice an interrupted run landed (what the journal records of it). */
 export type LandedSlice = Pick<SliceRecord, 'key' | 'index' | 'bytes' | 'rawBytes' | 'rows' | 'sha256' | 'etag'>;
+
+/** The journal's record of a slice that just landed. */
+export function landedSlice(s: SliceRecord): LandedSlice {
+  return { key: s.key, index: s.index, bytes: s.bytes, rawBytes: s.rawBytes, rows: s.rows, sha256: s.sha256, ...(s.etag ? { etag: s.etag } : {}) };
+}
 
 /**
  * A resumed table's data no longer gives the slice the interrupted run landed (the source changed):
