@@ -1,11 +1,8 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { BIN, cleanEnv, REPO_ROOT, tempFolder } from './cli.js';
 
 /**
  * Helpers for the `takeout files download|merge` tests: run the built CLI (`node bin/takeout.js`,
@@ -13,8 +10,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
  * outputs with node:zlib alone, and look for leftovers (temp files) in an output folder.
  */
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = path.join(REPO_ROOT, 'bin', 'takeout.js');
+export { REPO_ROOT };
 
 export interface FilesResult {
   code: number;
@@ -22,18 +18,6 @@ export interface FilesResult {
   stdout: Buffer;
   stderr: string;
   durationMs: number;
-}
-
-/** The environment minus anything that changes takeout's behaviour, plus CI=true. */
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (/^(TAKEOUT_|AWS_|KBC_)/.test(name) || name === 'CI' || name === 'FORCE_COLOR' || name === 'NO_COLOR') continue;
-    env[name] = value;
-  }
-  env.CI = 'true';
-  env.AWS_EC2_METADATA_DISABLED = 'true';
-  return env;
 }
 
 /** Run `takeout <args>` to completion (killed after `timeoutMs`). */
@@ -66,27 +50,13 @@ export function takeout(args: readonly string[], options: { cwd?: string; timeou
   });
 }
 
-/** Lines of stderr that report an error. */
-export function errorLines(stderr: string): string[] {
-  return stderr.split('\n').filter((line) => line.startsWith('takeout: error:'));
-}
-
 export function warningLines(stderr: string): string[] {
   return stderr.split('\n').filter((line) => line.startsWith('takeout: warning:'));
 }
 
-const temps: string[] = [];
-
 /** A fresh folder under the OS temp folder, removed by `removeTemps`. */
-export async function tempDir(name: string): Promise<string> {
-  const folder = await mkdtemp(path.join(tmpdir(), `takeout-files-${name}-`));
-  temps.push(folder);
-  return folder;
-}
-
-export async function removeTemps(): Promise<void> {
-  await Promise.all(temps.splice(0).map((folder) => rm(folder, { recursive: true, force: true })));
-}
+export const tempDir = (name: string): Promise<string> => tempFolder(`files-${name}`);
+export { errorLines, removeTempFolders as removeTemps } from './cli.js';
 
 /** Every file under `root` (hidden ones and temp files included), relative, sorted. */
 export { walkFiles as allFiles } from './cli.js';
