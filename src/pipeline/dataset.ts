@@ -177,6 +177,9 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
     key: journalKey,
     ...(options.signal ? { signal: options.signal } : {}),
   });
+  /** The layout's finishing files (its manifests) written so far. */
+  const finished: string[] = [];
+  let committed = false;
   try {
     const layoutFiles: NonNullable<JobRecord['layoutFiles']> = [];
     const putLayoutFile = async (file: LayoutFile): Promise<void> => {
@@ -185,22 +188,37 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
       layoutFiles.push({ key: file.key, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
     };
     for (const file of layout.startFiles?.() ?? []) await putLayoutFile(file);
-    const files = await writeData(options, layout, columns, window.query, journal);
+    // A journal that can no longer be written stops the data too: files it does not record could not be resumed.
+    const dataSignal = options.signal ? AbortSignal.any([options.signal, journal.failed]) : journal.failed;
+    const files = await writeData({ ...options, signal: dataSignal }, layout, columns, window.query, journal);
+    // Every journal write ended well before the layout's manifests claim the export done.
+    await journal.drain();
     job.itemCount = files.reduce((n, f) => n + f.rows, 0);
     job.billedSizeBytes = files.reduce((n, f) => n + f.bytes, 0);
     job.files = files.length;
     job.endTime = new Date().toISOString();
-    for (const file of layout.finishFiles(files, job)) await putLayoutFile(file);
+    for (const file of layout.finishFiles(files, job)) {
+      await putLayoutFile(file);
+      finished.push(file.key);
+    }
     job.dataFiles = files.map((f) => ({ key: f.key, bytes: f.bytes, rows: f.rows, sha256: f.sha256, ...(f.md5 ? { md5: f.md5 } : {}) }));
     job.layoutFiles = layoutFiles;
     job.manifest = layout.manifestKey;
     job.status = 'COMPLETED';
     await saveJob();
-    await journal.remove();
+    committed = true;
+    // The COMPLETED record is the commit: a journal that cannot be removed after it is a leftover to mention.
+    await journal.remove().catch((error: unknown) => {
+      emit({ type: 'warning', message: `export ${exportId} is complete, but its journal could not be removed: ${toTakeoutError(error).message}` });
+    });
     emit({ type: 'dataset:done', job });
     return job;
   } catch (error) {
-    const failure = options.signal?.aborted ? new TakeoutError('INTERRUPTED', 'interrupted') : managedError(toTakeoutError(error, `export ${exportId}`));
+    if (committed) throw error;
+    const cause = journal.failed.aborted ? (journal.failed.reason as unknown) : error;
+    const failure = options.signal?.aborted ? new TakeoutError('INTERRUPTED', 'interrupted') : managedError(toTakeoutError(cause, `export ${exportId}`));
+    // The layout's manifests (written last, as its commit) must not stand beside a record that is not COMPLETED.
+    if (finished.length > 0) await destination.delete(finished).catch(() => undefined);
     await journal.settle();
     job.status = (failure.code === 'INTERRUPTED' ? 'STOPPED' : 'FAILED') satisfies JobStatus;
     job.endTime = new Date().toISOString();

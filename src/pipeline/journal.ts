@@ -13,6 +13,7 @@ export class JournalWriter {
   private pending = false;
   private writing: Promise<void> | undefined;
   private failure: unknown;
+  private readonly failedController = new AbortController();
   private readonly key: string;
 
   constructor(
@@ -58,11 +59,30 @@ export class JournalWriter {
     this.schedule();
   }
 
+  /**
+   * Aborted with the error of the first write that failed: the run stops its tables at once instead of
+   * moving data that no journal records (and learns why from `check()`).
+   */
+  get failed(): AbortSignal {
+    return this.failedController.signal;
+  }
+
+  /** Throws the error of the first failed write, if one failed. */
+  check(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Waits for the writes in flight; throws the error of the first one that failed. */
+  async drain(): Promise<void> {
+    await this.idle();
+    this.check();
+  }
+
   /** Write now (the first write, before any data moves, so a run killed at once still leaves a journal). */
   async flush(): Promise<void> {
     this.schedule();
-    while (this.writing) await this.writing;
-    if (this.failure !== undefined) throw this.failure;
+    await this.idle();
+    this.check();
   }
 
   /**
@@ -76,24 +96,47 @@ export class JournalWriter {
 
   /** The run committed its manifest: the journal has done its job. */
   async remove(): Promise<void> {
-    while (this.writing) await this.writing;
+    await this.idle();
     await this.destination.delete([this.key]);
+  }
+
+  /**
+   * Waits for the write in flight (and the rewrites it coalesced). Each turn awaits a write loop that
+   * `schedule()` started after the previous one was cleared, so this ends: it never awaits one settled
+   * promise again and again, which would spin on microtasks without ever yielding to I/O or signals.
+   */
+  private async idle(): Promise<void> {
+    for (let loop = this.writing; loop !== undefined; ) {
+      await loop;
+      const next = this.writing;
+      if (next === loop) break;
+      loop = next;
+    }
   }
 
   private schedule(): void {
     this.pending = true;
-    if (this.writing) return;
-    this.writing = (async () => {
-      while (this.pending && this.failure === undefined) {
-        this.pending = false;
-        this.journal.updatedAt = new Date().toISOString();
-        try {
-          await this.destination.put(this.key, `${JSON.stringify(this.journal)}\n`, { contentType: 'application/json' });
-        } catch (error) {
-          this.failure = error instanceof TakeoutError ? error : new TakeoutError('FAILED', `could not write ${this.key}: ${(error as Error).message}`);
-        }
+    // After a failure nothing more is written: the run is ending, and the first error is the one reported.
+    if (this.writing !== undefined || this.failure !== undefined) return;
+    const loop = this.writeLoop();
+    this.writing = loop;
+    // Cleared from outside the loop, after it is stored: a loop that ends without awaiting (nothing
+    // pending) must not leave its settled promise behind as "a write in flight".
+    void loop.then(() => {
+      if (this.writing === loop) this.writing = undefined;
+    });
+  }
+
+  private async writeLoop(): Promise<void> {
+    while (this.pending && this.failure === undefined) {
+      this.pending = false;
+      this.journal.updatedAt = new Date().toISOString();
+      try {
+        await this.destination.put(this.key, `${JSON.stringify(this.journal)}\n`, { contentType: 'application/json' });
+      } catch (error) {
+        this.failure = error instanceof TakeoutError ? error : new TakeoutError('FAILED', `could not write ${this.key}: ${(error as Error).message}`, { cause: error });
+        this.failedController.abort(this.failure);
       }
-      this.writing = undefined;
-    })();
+    }
   }
 }

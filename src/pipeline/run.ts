@@ -96,12 +96,17 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
   // A fresh run onto a destination checked empty creates every object: one that appears meanwhile (a
   // concurrent run) is refused by the store instead of replaced. Replacing is what --overwrite and --resume do.
   const createOnly = !options.overwrite && previous === undefined;
+  /** Layout files (buckets.json, tables.json, …) this run wrote; removed again when the run fails before its manifest. */
+  const layoutKeys: string[] = [];
+  let committed = false;
   try {
 
     // Fail-fast stops the other tables through their own signal; Ctrl-C reaches them through the parent's.
     const tablesAbort = new AbortController();
     const abortTables = (): void => tablesAbort.abort();
     options.signal?.addEventListener('abort', abortTables, { once: true });
+    // A journal that can no longer be written stops the tables too: data it does not record could not be resumed.
+    journal.failed.addEventListener('abort', abortTables, { once: true });
 
     for (const s of project.skipped ?? []) emit({ type: 'table:skip', table: s.id, reason: s.reason });
     await source.prepare?.(selected.filter(withData), { signal: tablesAbort.signal, ...(options.query ? { query: options.query } : {}) });
@@ -187,6 +192,8 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
       }
     });
     options.signal?.removeEventListener('abort', abortTables);
+    journal.failed.removeEventListener('abort', abortTables);
+    if (!options.signal?.aborted) journal.check();
     if (options.signal?.aborted) {
       throw new TakeoutError('INTERRUPTED', 'interrupted: open uploads were aborted, no manifest was written', { hint: 'run again with --resume to go on from the slices that landed' });
     }
@@ -223,6 +230,7 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
     const putJson = async (key: string, value: unknown): Promise<void> => {
       const body = Buffer.from(JSON.stringify(value));
       await destination.put(key, body, { contentType: 'application/json', ifNoneMatch: createOnly });
+      layoutKeys.push(key);
       written.add(key);
       files.push({ key, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
       emit({ type: 'file:written', key, bytes: body.length });
@@ -288,8 +296,14 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
     };
     await journal.flush();
     await destination.put(TAKEOUT_MANIFEST_FILE, `${JSON.stringify(manifest, null, 2)}\n`, { contentType: 'application/json', ifNoneMatch: createOnly });
-    // A partial run keeps its journal: --resume then retries only the tables that failed.
-    if (failed.length === 0) await journal.remove();
+    committed = true;
+    // A partial run keeps its journal: --resume then retries only the tables that failed. The manifest is
+    // the commit: a journal that cannot be removed after it is a leftover to mention, not a failed run.
+    if (failed.length === 0) {
+      await journal.remove().catch((error: unknown) => {
+        emit({ type: 'warning', message: `the takeout is complete, but its journal could not be removed: ${toTakeoutError(error).message}` });
+      });
+    }
 
     const durationMs = finished.getTime() - started.getTime();
     const summary: RunSummary = {
@@ -314,6 +328,9 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
     emit({ type: 'run:done', summary });
     return summary;
   } catch (error) {
+    // The layout's JSON files without the manifest would make the destination look taken out (a rerun
+    // is refused with EXISTS): remove the ones this run wrote. The slices stay, for --resume.
+    if (!committed && layoutKeys.length > 0) await destination.delete(layoutKeys).catch(() => undefined);
     await journal.settle();
     throw error;
   }
