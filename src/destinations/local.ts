@@ -199,6 +199,36 @@ function withMappedErrors(source: Readable, map: (error: unknown) => TakeoutErro
   return out;
 }
 
+/**
+ * `mkdir -p` that always ends; returns whether it created `folder`. Node's own `mkdir(…, { recursive: true })`
+ * steps back to the parent on ENOENT and forward again on EEXIST (nodejs/node src/node_file.cc, MKDirpAsync):
+ * under /proc, or below a dangling symlink, the parent exists but the child can never be made, and it loops
+ * forever at full CPU without settling (`takeout run --dest /proc/nope` never ended). Here each folder
+ * from the nearest existing one down is made once, and an ENOENT after its parent exists is final.
+ */
+export async function makeFolders(folder: string, mode: number): Promise<boolean> {
+  const missing: string[] = [];
+  for (let current = path.resolve(folder); ; current = path.dirname(current)) {
+    const info = await lstat(current).catch((error: unknown) => {
+      if (errnoOf(error) === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (info !== undefined) break;
+    missing.unshift(current);
+    // The file system root always exists; a path whose root is missing (a Windows drive) stops here.
+    if (path.dirname(current) === current) break;
+  }
+  for (const current of missing) {
+    try {
+      await mkdir(current, { mode });
+    } catch (error) {
+      // Made meanwhile by someone else: fine. Anything else (ENOENT included) is the answer.
+      if (errnoOf(error) !== 'EEXIST') throw error;
+    }
+  }
+  return missing.length > 0;
+}
+
 /** Byte-wise (UTF-8) order, the order S3 lists keys in. */
 function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
@@ -595,11 +625,18 @@ class LocalDestination implements Destination {
   private writableRoot(): Promise<string> {
     this.writableRootPromise ??= (async () => {
       try {
-        const created = await mkdir(this.root, { recursive: true, mode: this.dirMode });
-        if (created !== undefined) await chmod(this.root, this.dirMode);
+        if (await makeFolders(this.root, this.dirMode)) await chmod(this.root, this.dirMode);
       } catch (error) {
         if (errnoOf(error) === 'EEXIST') {
           throw new TakeoutError('FAILED', `${this.root} exists and is not a folder`, { cause: error });
+        }
+        if (errnoOf(error) === 'ENOENT') {
+          // makeFolders found every parent, yet the folder cannot be made: /proc, /sys, a dangling symlink.
+          throw new TakeoutError('NOT_FOUND', `cannot create folder ${this.root}: its parent folder does not take new folders`, {
+            cause: error,
+            hint: 'choose a destination on a regular file system',
+            details: { path: this.root, errno: 'ENOENT' },
+          });
         }
         throw mapFsError(error, this.root, 'create folder');
       }
