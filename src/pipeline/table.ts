@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { createGunzip } from 'node:zlib';
 import type { Destination } from '../destinations/destination.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
@@ -199,7 +200,12 @@ async function copySlice(slice: GzipSlicesBody['slices'][number], index: number,
       sha256.update(chunk);
       md5?.update(chunk);
       bytes += chunk.length;
-      if (!gunzip.write(chunk)) await new Promise<void>((resolve) => gunzip.once('drain', resolve));
+      // once() rejects on 'error': a corrupt gzip member never drains, and waiting for 'drain' alone would hang.
+      if (!gunzip.write(chunk)) {
+        await once(gunzip, 'drain').catch((error: unknown) => {
+          throw new TakeoutError('INTEGRITY', `${slice.origin}: corrupt gzip (${(error as Error).message})`);
+        });
+      }
       await writer.write(chunk);
       options.onProgress?.({ rawBytes: 0, bytes: chunk.length, rows: 0 });
     }
