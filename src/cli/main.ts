@@ -107,15 +107,30 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
   return exitCode;
 }
 
+/**
+ * How long the graceful shutdown after the first Ctrl-C/SIGTERM may take. Aborting uploads and removing temp
+ * files takes a few round trips; 15 s leaves room for a slow AbortMultipartUpload yet stays well inside the
+ * 30 s grace period orchestrators give before SIGKILL (Kubernetes terminationGracePeriodSeconds, docker stop's -t).
+ */
+export const SHUTDOWN_DEADLINE_MS = 15_000;
+
 /** The process entry: wires signals, runs, flushes output, exits. The only place that exits the process. */
 export async function runCli(argv: readonly string[] = process.argv): Promise<void> {
   const controller = new AbortController();
   let interrupts = 0;
+  // TAKEOUT_SHUTDOWN_DEADLINE_MS is for tests that prove the deadline holds without waiting 15 s.
+  const deadlineMs = shutdownDeadline(process.env.TAKEOUT_SHUTDOWN_DEADLINE_MS);
   const onSignal = (): void => {
     interrupts++;
     if (interrupts > 1) process.exit(ERROR_CODES.INTERRUPTED);
     process.stderr.write('\ntakeout: interrupting: aborting uploads and removing temp files (press Ctrl-C again to quit at once)\n');
     controller.abort();
+    // Cleanup that is itself stuck (a hung socket, a file system that stopped answering) must not keep
+    // the process alive: after the deadline it exits anyway. unref: a shutdown that finishes is not delayed.
+    setTimeout(() => {
+      process.stderr.write(`takeout: shutdown did not finish within ${deadlineMs / 1000} s: quitting; temp files or open uploads may be left (takeout cleanup removes them)\n`);
+      process.exit(ERROR_CODES.INTERRUPTED);
+    }, deadlineMs).unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -126,4 +141,9 @@ export async function runCli(argv: readonly string[] = process.argv): Promise<vo
   const code = await main(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env }, controller.signal);
   if (!process.stdout.destroyed && process.stdout.writable) await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
   process.exit(controller.signal.aborted && code !== 0 ? ERROR_CODES.INTERRUPTED : code);
+}
+
+function shutdownDeadline(text: string | undefined): number {
+  const value = text === undefined ? NaN : Number(text);
+  return Number.isSafeInteger(value) && value > 0 ? value : SHUTDOWN_DEADLINE_MS;
 }
