@@ -37,8 +37,21 @@ export interface CliOptions {
   cwd?: string;
   /** Written to stdin, then stdin is closed (by default stdin is closed at once). */
   input?: string;
-  /** Kill the process (SIGKILL) and fail after this long. Default 60 s. */
+  /** Kill the process (SIGKILL) and fail after this long. Default: WATCHDOG_MS. */
   timeoutMs?: number;
+  /** Node options before the script, e.g. `--import` of a test-only module hook. */
+  nodeArgs?: readonly string[];
+}
+
+/** No CLI run in a test may take longer than this: the child is SIGKILLed and the test fails. */
+export const WATCHDOG_MS = 60_000;
+
+/**
+ * Every wait in the helpers is bounded: WATCHDOG_MS unless the caller names a bound itself. A longer one is for
+ * the few big-data acceptance runs that ask for it explicitly (test/postgres.acceptance.test.ts: 120 s).
+ */
+export function watchdogMs(timeoutMs: number | undefined): number {
+  return timeoutMs !== undefined && Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : WATCHDOG_MS;
 }
 
 const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
@@ -73,7 +86,7 @@ export interface RunningCli {
 
 export function startCli(args: readonly string[], options: CliOptions = {}): RunningCli {
   const started = Date.now();
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], {
     cwd: options.cwd ?? REPO_ROOT,
     env: cleanEnv(options.env),
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -93,7 +106,7 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Run
   child.stdin!.on('error', () => undefined);
   child.stdin!.end(options.input ?? '');
 
-  const timeoutMs = options.timeoutMs ?? 60_000;
+  const timeoutMs = watchdogMs(options.timeoutMs);
   const done = new Promise<CliResult>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');

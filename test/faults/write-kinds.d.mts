@@ -1,0 +1,2 @@
+export type WriteKind = 'lock' | 'journal' | 'job' | 'manifest' | 'slice' | 'layout' | 'dataset-file' | 'dataset-layout' | 'other';
+export function writeKind(key: string): WriteKind;
