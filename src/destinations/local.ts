@@ -177,6 +177,14 @@ function exists(file: string, cause: unknown): TakeoutError {
   return new TakeoutError('EXISTS', `${file} already exists at the destination`, { cause, details: { path: file } });
 }
 
+/**
+ * write(2) that accepts nothing (a misbehaving FUSE or network file system): retrying the rest would loop
+ * forever without an error, so it is one, mapped like any failed write.
+ */
+function noProgress(): NodeJS.ErrnoException {
+  return Object.assign(new Error('write(2) wrote 0 bytes'), { code: 'EIO', syscall: 'write' });
+}
+
 function interrupted(file: string): TakeoutError {
   return new TakeoutError('INTERRUPTED', `writing ${file} was aborted`, { details: { path: file } });
 }
@@ -277,6 +285,7 @@ class LocalWriter implements ObjectWriter {
       let offset = 0;
       while (offset < chunk.length) {
         const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset);
+        if (bytesWritten === 0) throw noProgress();
         offset += bytesWritten;
       }
       this.bytes += chunk.length;
@@ -298,6 +307,7 @@ class LocalWriter implements ObjectWriter {
       let offset = 0;
       while (offset < chunk.length) {
         const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset, position + offset);
+        if (bytesWritten === 0) throw noProgress();
         offset += bytesWritten;
       }
       this.bytes = Math.max(this.bytes, position + chunk.length);
