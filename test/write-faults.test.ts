@@ -241,7 +241,9 @@ describe('a destination that can never be created ends at once', () => {
     await symlink(path.join(root, 'gone'), path.join(root, 'link'));
     const result = await runCli(['run', '--dest', path.join(root, 'link', 'dest')], { timeoutMs: 20_000 });
     expect(result.code, result.stderr).toBe(ERROR_CODES.NOT_FOUND);
-    expect(errorLines(result.stderr)).toHaveLength(1);
+    const lines = errorLines(result.stderr);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/link is a symlink to a folder that does not exist/);
   });
 });
 

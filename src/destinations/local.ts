@@ -642,7 +642,10 @@ class LocalDestination implements Destination {
         }
         if (errnoOf(error) === 'ENOENT') {
           // makeFolders found every parent, yet the folder cannot be made: /proc, /sys, a dangling symlink.
-          throw new TakeoutError('NOT_FOUND', `cannot create folder ${this.root}: its parent folder does not take new folders`, {
+          const parent = path.dirname(this.root);
+          const dangling = await lstat(parent).then((info) => info.isSymbolicLink(), () => false);
+          const why = dangling ? `${parent} is a symlink to a folder that does not exist` : 'its parent folder does not take new folders';
+          throw new TakeoutError('NOT_FOUND', `cannot create folder ${this.root}: ${why}`, {
             cause: error,
             hint: 'choose a destination on a regular file system',
             details: { path: this.root, errno: 'ENOENT' },
