@@ -247,6 +247,26 @@ describe('a destination that can never be created ends at once', () => {
   });
 });
 
+describe('a read that fails while a copy waits on back-pressure', () => {
+  it('a corrupt gzip slice in a takeout used as the source: one INTEGRITY line, exit 3, no temp files (it waited for a drain that never came, and Node exited 13 without a word)', async () => {
+    const root = await tempFolder('write-faults-corrupt');
+    const first = await runCli(['run', '--source', DEMO_PROJECT, '--dest', path.join(root, 'a'), '--quiet'], { timeoutMs: WATCHDOG_MS });
+    expect(first.code, first.stderr).toBe(0);
+    // Garbage early in the deflate data: gunzip fails while its input buffer is still full.
+    const slice = path.join(root, 'a', 'in', 'c-main', 'orders.part_0.csv.gz');
+    const bytes = await readFile(slice);
+    bytes.fill(0xff, 200, 4000);
+    await writeFile(slice, bytes);
+    const dest = path.join(root, 'b');
+    const result = await runCli(['run', '--source', path.join(root, 'a'), '--dest', dest], { timeoutMs: WATCHDOG_MS });
+    expect(result.code, result.stderr).toBe(ERROR_CODES.PARTIAL);
+    const lines = errorLines(result.stderr);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/in\/c-main\/orders\.part_0\.csv\.gz: corrupt gzip .*\[INTEGRITY\]/);
+    expect((await allFiles(dest)).filter((f) => f.endsWith('.takeout-tmp'))).toEqual([]);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // S3: the real CLI against s3rver through the fault proxy
 
