@@ -1,3 +1,5 @@
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { keyProblem } from '../destinations/keys.js';
@@ -9,7 +11,10 @@ import { TAKEOUT_MANIFEST_VERSION, type TakeoutManifest } from './takeout.js';
  * takeout's own `takeout-manifest.json` (with a table id). Only ever throws TakeoutError.
  */
 
-/** Manifests are small JSON files; anything larger is refused before it is parsed. */
+/**
+ * Manifests are small JSON files; anything larger is refused before it is parsed, wherever it is read
+ * from (S3, a local file, a takeout folder). 64 MiB holds ~450,000 Redshift entries of 150 bytes.
+ */
 export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 
 export interface SliceEntry {
@@ -45,7 +50,7 @@ export async function readManifestText(stream: Readable, origin: string): Promis
       size += chunk.length;
       if (size > MAX_MANIFEST_BYTES) {
         stream.destroy();
-        throw new TakeoutError('INTEGRITY', `${origin}: larger than ${MAX_MANIFEST_BYTES} bytes, not a manifest`);
+        throw tooLarge(origin);
       }
       chunks.push(chunk);
     }
@@ -53,6 +58,47 @@ export async function readManifestText(stream: Readable, origin: string): Promis
     throw toTakeoutError(error, origin);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * A local manifest's text, or undefined when the file does not exist. Its size is checked on the open
+ * handle before a byte is read (and again while reading, for a file that grows), with the same cap as S3.
+ */
+export async function readManifestFile(file: string, origin: string): Promise<string | undefined> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw toTakeoutError(error, origin);
+  }
+  try {
+    const info = await handle.stat();
+    if (info.isDirectory()) throw new TakeoutError('USAGE', `${origin} is a folder, not a manifest`);
+    if (info.size > MAX_MANIFEST_BYTES) throw tooLarge(origin);
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    throw toTakeoutError(error, origin);
+  }
+  return readManifestText(createReadStream('', { fd: handle, autoClose: true }), origin);
+}
+
+function tooLarge(origin: string): TakeoutError {
+  return new TakeoutError('INTEGRITY', `${origin}: larger than ${MAX_MANIFEST_BYTES} bytes, not a manifest`, {
+    hint: 'a manifest lists slices; split a larger export into several',
+  });
+}
+
+/**
+ * The entries listed more than once (same url or key), each with how many times: Redshift COPY loads a
+ * repeated entry once per listing, and so does a merge, so the data would appear twice.
+ */
+export function duplicateEntries(entries: readonly SliceEntry[]): { label: string; count: number }[] {
+  const counts = new Map<string, number>();
+  for (const entry of entries) counts.set(entry.label, (counts.get(entry.label) ?? 0) + 1);
+  const out: { label: string; count: number }[] = [];
+  for (const [label, count] of counts) if (count > 1) out.push({ label, count });
+  return out;
 }
 
 export function parseManifestJson(text: string, origin: string): unknown {

@@ -5,6 +5,7 @@ import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
 import { TakeoutError, toTakeoutError } from '../errors.js';
+import { readManifestFile } from '../manifests/read.js';
 import { parseHeader } from '../formats/csv.js';
 import {
   BUCKETS_FILE,
@@ -287,13 +288,10 @@ async function readCsvFolder(folder: string, label: string): Promise<ProjectDesc
   };
 }
 
+/** A takeout's JSON files (manifest, tables, buckets), read with the manifests' size cap. */
 async function readJson(file: string, label: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw toTakeoutError(error, label);
-  }
+  const text = await readManifestFile(file, label);
+  if (text === undefined) throw new TakeoutError('NOT_FOUND', `${label} does not exist`);
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
