@@ -18,8 +18,9 @@ import { numberText, parseBinary, parseBoolean, type RecordColumn } from './reco
  *
  * Memory: rows wait, converted, until `rowGroupRows` of them fill a row group, which is then encoded and
  * compressed into the file's buffer; the file as a whole stays in memory until `finish`. The caller bounds it:
- * check `estimatedBytes` after each `add` and finish the file once it reaches the layout's maximum file size
- * (CleverTap's 100 MB). The buffer grows by doubling, so a file of N bytes can hold up to 2·N while it is built.
+ * add rows one at a time and, once `estimatedBytes + nextRowBytes` reaches the layout's maximum file size
+ * (CleverTap's 100 MB), `settle` the pending rows (their size is then known, not estimated) and finish the file
+ * if it is still there. The buffer grows by doubling, so a file of N bytes can hold up to 2·N while it is built.
  */
 export type ParquetCodec = 'GZIP' | 'SNAPPY' | 'UNCOMPRESSED';
 
@@ -35,6 +36,15 @@ export const DEFAULT_ROW_GROUP_ROWS = 50_000;
 
 /** Footer bytes per column chunk: its metadata, statistics (min/max cut to 16 bytes) and offset index, roughly. */
 const FOOTER_BYTES_PER_CHUNK = 160;
+/**
+ * Bytes a column chunk adds besides its values: the page header (Thrift, ~30 bytes), definition levels
+ * (RLE runs) and, with GZIP, the gzip header and trailer (18 bytes, RFC 1952 §2.3). Small files are mostly this.
+ */
+const PAGE_OVERHEAD_BYTES_PER_CHUNK = 64;
+/** The file's own frame: `PAR1` at both ends, the footer length, the row group list and `created_by`. */
+const FILE_OVERHEAD_BYTES = 128;
+/** Footer bytes per column in the schema besides its name: type, repetition, converted type. */
+const SCHEMA_BYTES_PER_COLUMN = 16;
 /** Bytes a boolean, integer or double cell adds before compression (its physical size). */
 const FIXED_CELL_BYTES = 8;
 /** A PLAIN byte array's length prefix, added to its text size. */
@@ -103,6 +113,9 @@ export class ParquetFileBuilder {
   private flushedBytes = 0;
   private rowGroups = 0;
   private total = 0;
+  /** The most text bytes one row has added: the room the next row is given (see `nextRowBytes`). */
+  private largestRow = 0;
+  private readonly schemaBytes: number;
   private finished = false;
 
   constructor(
@@ -119,6 +132,7 @@ export class ParquetFileBuilder {
       createdBy: 'takeout',
     });
     this.pending = columns.map(() => []);
+    this.schemaBytes = FILE_OVERHEAD_BYTES + columns.reduce((n, c) => n + Buffer.byteLength(c.name) + SCHEMA_BYTES_PER_COLUMN, 0);
     this.wheres = columns.map((c) => `${origin}: column ${c.name}`);
   }
 
@@ -132,22 +146,48 @@ export class ParquetFileBuilder {
    * so far (their text size before the first row group), plus the footer.
    */
   get estimatedBytes(): number {
-    const ratio = this.flushedRaw > 0 ? this.flushedBytes / this.flushedRaw : 1;
     const chunks = (this.rowGroups + (this.pendingRows > 0 ? 1 : 0)) * this.columns.length;
-    return this.byteWriter.offset + Math.ceil(this.pendingBytes * ratio) + chunks * FOOTER_BYTES_PER_CHUNK;
+    return (
+      this.byteWriter.offset +
+      Math.ceil(this.pendingBytes * this.ratio()) +
+      chunks * (FOOTER_BYTES_PER_CHUNK + (this.pendingRows > 0 ? PAGE_OVERHEAD_BYTES_PER_CHUNK : 0)) +
+      this.schemaBytes
+    );
+  }
+
+  /**
+   * Room for one more row: the largest row so far at the compression seen so far. A runner that closes the
+   * file once `estimatedBytes + nextRowBytes` reaches its cap keeps every file under it, rows added one by one.
+   */
+  get nextRowBytes(): number {
+    // A row alone compresses worse than a row group: it is given its text size at least.
+    return Math.ceil(this.largestRow * Math.max(1, this.ratio()));
+  }
+
+  /** File bytes per text byte of the row groups written so far; 1 before the first (no compression assumed). */
+  private ratio(): number {
+    return this.flushedRaw > 0 ? this.flushedBytes / this.flushedRaw : 1;
   }
 
   add(rows: readonly Row[]): void {
     if (this.finished) throw new TakeoutError('FAILED', 'ParquetFileBuilder.add after finish');
     for (const row of rows) {
+      const before = this.pendingBytes;
       for (let i = 0; i < this.columns.length; i++) {
         const cell = row[i] ?? null;
         this.pending[i]!.push(cell === null ? null : this.convert(i, cell));
       }
+      this.largestRow = Math.max(this.largestRow, this.pendingBytes - before);
       this.pendingRows++;
       this.total++;
       if (this.pendingRows >= this.options.rowGroupRows) this.flush();
     }
+  }
+
+  /** Write the pending rows as a row group now, so `estimatedBytes` is bytes written plus the footer. */
+  settle(): void {
+    if (this.finished) throw new TakeoutError('FAILED', 'ParquetFileBuilder.settle after finish');
+    if (this.pendingRows > 0) this.flush();
   }
 
   /** The whole file. The builder cannot be used after. */

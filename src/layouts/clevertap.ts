@@ -383,14 +383,8 @@ function xmlEncoder(events: Events, origin: string): LineEncoder {
   return { extension: 'xml', encode: (row) => xml.encode(events.flat(row)) };
 }
 
-/**
- * A Parquet file of events. The runner adds a whole batch of a series' rows, then closes the file once
- * `estimatedBytes` reaches --max-file-size; reporting the size with one more batch of the largest kind seen keeps
- * files under the cap (a file passes it only when a single batch alone is larger).
- */
+/** A Parquet file of events, flattened as the CSV form; the runner keeps it under --max-file-size (see FileBuilder). */
 class EventParquet implements FileBuilder {
-  private largestAdd = 0;
-
   constructor(
     private readonly builder: ParquetFileBuilder,
     private readonly events: Events,
@@ -398,13 +392,18 @@ class EventParquet implements FileBuilder {
 
   add(rows: readonly Row[]): void {
     this.builder.add(rows.map((row) => this.events.flat(row)));
-    this.largestAdd = Math.max(this.largestAdd, rows.length);
   }
 
   get estimatedBytes(): number {
-    const bytes = this.builder.estimatedBytes;
-    const rows = this.builder.rows;
-    return rows === 0 ? bytes : bytes + Math.ceil((bytes / rows) * this.largestAdd);
+    return this.builder.estimatedBytes;
+  }
+
+  get nextRowBytes(): number {
+    return this.builder.nextRowBytes;
+  }
+
+  settle(): void {
+    this.builder.settle();
   }
 
   finish(): Uint8Array {

@@ -62,8 +62,12 @@ export interface BlockFiles {
 
 export interface FileBuilder {
   add(rows: readonly Row[]): void;
-  /** The file's size so far, as it would be written now; the runner closes it past --max-file-size. */
+  /** The file's size so far, as it would be written now (an estimate while rows are pending). */
   readonly estimatedBytes: number;
+  /** Room to keep for one more row: the runner adds rows one by one and closes the file before it could pass --max-file-size. */
+  readonly nextRowBytes: number;
+  /** Encode what is pending, so `estimatedBytes` is exact but for the footer. */
+  settle(): void;
   finish(): Uint8Array;
 }
 

@@ -262,6 +262,10 @@ export function plainLayout(ctx: LayoutContext, o: PlainLayoutOptions): DatasetL
           get estimatedBytes() {
             return builder.estimatedBytes;
           },
+          get nextRowBytes() {
+            return builder.nextRowBytes;
+          },
+          settle: () => builder.settle(),
           finish: () => builder.finish(),
         };
       },

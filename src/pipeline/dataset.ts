@@ -365,6 +365,16 @@ async function writeBlocks(
     const bytes = Buffer.from(current.builder.finish());
     const index = current.index;
     const key = spec.fileKey(name, index);
+    if (bytes.length > options.maxFileBytes) {
+      // A row cannot be cut: one larger than the cap is a file of its own, said out loud. More rows over the
+      // cap means the size estimate was wrong; refused rather than delivered over the limit.
+      if (current.rows > 1) {
+        throw new TakeoutError('FAILED', `${key}: ${bytes.length} bytes with ${current.rows} rows, over --max-file-size ${options.maxFileBytes}`, {
+          hint: 'raise --max-file-size; please report this with the table\'s shape',
+        });
+      }
+      options.emit({ type: 'warning', message: `${key}: one row of ${bytes.length} bytes, larger than --max-file-size ${options.maxFileBytes}: written as a file of its own` });
+    }
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const before = landed(name).get(index);
     let etag: string | undefined;
@@ -405,11 +415,19 @@ async function writeBlocks(
         if (open.size >= MAX_OPEN_SERIES) throw new TakeoutError('INVALID_INPUT', `${options.table.id}: more than ${MAX_OPEN_SERIES} series (e.g. event names) in one export`);
         open.set(name, { builder: spec.open(name), index: 0, rows: 0 });
       }
-      const current = open.get(name)!;
-      current.builder.add(rows);
-      current.rows += rows.length;
+      // One row at a time, so a file is closed before the row that would take it past --max-file-size:
+      // a whole batch added at once overshot small caps (a 185 KB file at 16 KB).
+      for (const row of rows) {
+        const current = open.get(name)!;
+        current.builder.add([row]);
+        current.rows++;
+        const cap = options.maxFileBytes;
+        if (current.builder.estimatedBytes + current.builder.nextRowBytes >= cap) {
+          current.builder.settle();
+          if (current.builder.estimatedBytes + current.builder.nextRowBytes >= cap) await close(name);
+        }
+      }
       options.emit({ type: 'table:progress', table: options.table.id, rawBytes: 0, bytes: 0, rows: rows.length });
-      if (current.builder.estimatedBytes >= options.maxFileBytes) await close(name);
     }
   }
   for (const name of [...open.keys()]) await close(name);
