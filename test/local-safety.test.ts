@@ -5,11 +5,12 @@ import { Readable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ObjectWriter } from '../src/destinations/destination.js';
 import { createLocalDestination, mapFsError } from '../src/destinations/local.js';
 import { ERROR_CODES, TakeoutError } from '../src/errors.js';
-import { MAX_MANIFEST_BYTES, readRedshiftManifest } from '../src/manifests/read.js';
+import { MAX_MANIFEST_BYTES, readManifestDocument, readRedshiftManifest, type MergePlan } from '../src/manifests/read.js';
 import { mergeSlices } from '../src/pipeline/merge.js';
 import { DEMO_PROJECT, errorLines, removeTempFolders, runCli, tempFolder, walkFiles, type CliResult } from './helpers/cli.js';
 import { redshiftManifest, warningLines } from './helpers/files-cli.js';
@@ -265,4 +266,80 @@ describe('merging a manifest of many entries in bounded memory', () => {
     console.log(`merge of ${n} slices: heap ${((quarter - before) / 1e6).toFixed(1)} MB after 1/4, +${perSlice.toFixed(0)} B per slice written from 1/4 to 3/4`);
     expect(perSlice).toBeLessThan(64);
   }, 60_000);
+});
+
+describe('readManifestDocument: each entry parsed alone, the same documents accepted as by JSON.parse', () => {
+  /** What JSON.parse then readRedshiftManifest make of a text: the plan, the value, or a refusal. */
+  function reference(text: string): unknown {
+    let value: unknown;
+    try {
+      value = JSON.parse(text) as unknown;
+    } catch {
+      return 'refused';
+    }
+    if (typeof value === 'object' && value !== null && !Array.isArray(value) && Array.isArray((value as { entries?: unknown }).entries)) {
+      try {
+        return readRedshiftManifest(value, 'm');
+      } catch {
+        return 'refused';
+      }
+    }
+    return value;
+  }
+
+  function scanned(text: string): unknown {
+    try {
+      const document = readManifestDocument(text, 'm');
+      return document.redshift ?? document.value;
+    } catch (error) {
+      expect(error).toBeInstanceOf(TakeoutError);
+      expect((error as TakeoutError).code).toBe('INTEGRITY');
+      return 'refused';
+    }
+  }
+
+  const entry = fc.record(
+    {
+      url: fc.oneof(fc.constantFrom('a.csv.gz', 'dir/b.gz', 's3://bucket/k/c.gz', 'http://x/y', '../up', ''), fc.string()),
+      mandatory: fc.oneof(fc.boolean(), fc.constant('yes')),
+      meta: fc.record({ content_length: fc.oneof(fc.nat(), fc.constant(-1)), record_count: fc.nat() }, { requiredKeys: [] }),
+    },
+    { requiredKeys: ['url'] },
+  );
+  const documents = fc
+    .record({ entries: fc.array(entry, { maxLength: 6 }), schema: fc.jsonValue(), other: fc.jsonValue() }, { requiredKeys: [] })
+    .chain((doc) => fc.constantFrom(JSON.stringify(doc), JSON.stringify(doc, null, 2), ` \n${JSON.stringify(doc)}\t`));
+
+  it('valid documents: the same plan (or value) as JSON.parse then readRedshiftManifest', () => {
+    fc.assert(
+      fc.property(documents, (text) => {
+        expect(scanned(text)).toEqual(reference(text));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('damaged documents (a character cut, doubled or replaced): refused exactly when JSON.parse refuses them', () => {
+    const damaged = documents.chain((text) =>
+      fc.tuple(fc.nat({ max: Math.max(0, text.length - 1) }), fc.constantFrom('cut', 'double', ',', '}', ']', '"', ':', '\\', 'x')).map(([at, how]) => {
+        if (how === 'cut') return text.slice(0, at) + text.slice(at + 1);
+        if (how === 'double') return text.slice(0, at + 1) + text.slice(at);
+        return text.slice(0, at) + how + text.slice(at + 1);
+      }),
+    );
+    fc.assert(
+      fc.property(damaged, (text) => {
+        const expected = reference(text);
+        const actual = scanned(text);
+        if (expected === 'refused' || actual === 'refused') expect(actual).toBe(expected);
+        else expect(actual).toEqual(expected);
+      }),
+      { numRuns: 1000 },
+    );
+    for (const text of ['{"entries":[{"url":"a"},]}', '{"entries":[{"url":"a"}]', '{"entries":[{"url":"a"}]} x', '{"a":1,}', '{"entries":[{"url":"a"} {"url":"b"}]}', '{"entries" [] }', '']) {
+      expect(scanned(text), text).toBe('refused');
+    }
+    // A repeated key keeps its last value, as in JSON.parse.
+    expect((scanned('{"entries":[{"url":"a"}],"entries":[{"url":"b"},{"url":"c"}]}') as MergePlan).entries.map((e) => e.label)).toEqual(['b', 'c']);
+  });
 });

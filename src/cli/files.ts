@@ -14,9 +14,10 @@ import {
   duplicateEntries,
   parseManifestJson,
   readManifestFile,
+  readManifestDocument,
   readManifestText,
-  readRedshiftManifest,
   readTakeoutManifest,
+  redshiftPlan,
   takeoutTablePlan,
   type MergePlan,
   type SliceEntry,
@@ -106,7 +107,8 @@ async function loadManifest(
   const origin = arg;
   const text = await fetch(manifestKey);
   if (text === undefined) throw new TakeoutError('NOT_FOUND', `manifest ${arg} does not exist`);
-  const value = parseManifestJson(text, origin);
+  const document = readManifestDocument(text, origin);
+  const value = document.value;
   const folder = manifestKey.includes('/') ? manifestKey.slice(0, manifestKey.lastIndexOf('/')) : '';
   const table = o.table as string | undefined;
 
@@ -125,7 +127,7 @@ async function loadManifest(
       const takeout = readTakeoutManifest(parseManifestJson(outer, `${TAKEOUT_MANIFEST_FILE} beside ${origin}`), TAKEOUT_MANIFEST_FILE);
       if (takeout.tables.some((t) => t.id === tableId)) {
         const fromTakeout = takeoutTablePlan(takeout, tableId, TAKEOUT_MANIFEST_FILE);
-        const own = readRedshiftManifest(value, origin);
+        const own = redshiftPlan(document, origin);
         // The two must list the same slices; a slice manifest that disagrees is not trusted.
         if (own.entries.length !== fromTakeout.entries.length) {
           throw new TakeoutError('INTEGRITY', `${origin} lists ${own.entries.length} slices, ${TAKEOUT_MANIFEST_FILE} ${fromTakeout.entries.length}`);
@@ -133,9 +135,9 @@ async function loadManifest(
         return { plan: fromTakeout, base: { dest: baseDest, prefix: root }, allowedBuckets: allowed, origin };
       }
     }
-    return { plan: readRedshiftManifest(value, origin), base: { dest: baseDest, prefix: root }, allowedBuckets: allowed, origin };
+    return { plan: redshiftPlan(document, origin), base: { dest: baseDest, prefix: root }, allowedBuckets: allowed, origin };
   }
-  return { plan: readRedshiftManifest(value, origin), base: { dest: baseDest, prefix: folder }, allowedBuckets: allowed, origin };
+  return { plan: redshiftPlan(document, origin), base: { dest: baseDest, prefix: folder }, allowedBuckets: allowed, origin };
 }
 
 /** Column names from --columns, else from the manifest. */
