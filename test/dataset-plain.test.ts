@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -6,7 +6,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
-import { errorLines, localStore, removeTempFolders, runCli, s3Store, tempFolder, walkFiles, type Store, exportIdOf } from './helpers/cli.js';
+import { errorLines, jsonLines, localStore, removeTempFolders, runCli, s3Store, tempFolder, walkFiles, type Store, exportIdOf } from './helpers/cli.js';
 import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /**
@@ -54,6 +54,9 @@ beforeAll(async () => {
   const big: Cell[][] = [];
   for (let i = 0; i < 4000; i++) big.push([String(i), createHash('md5').update(String(i)).digest('hex'), String(i % 10)]);
   await writeFile(path.join(project, 'shop', 'big.csv'), toCsv(['id', 'hash', 'bucket'], big));
+  // Row 150 alone is larger than 16 KB (random hex does not compress below it).
+  const wide: Cell[][] = Array.from({ length: 300 }, (_, i) => [String(i), i === 150 ? randomBytes(20_000).toString('hex') : `note ${i}`]);
+  await writeFile(path.join(project, 'shop', 'wide.csv'), toCsv(['id', 'note'], wide));
   await writeFile(
     path.join(project, 'project.yaml'),
     [
@@ -165,6 +168,21 @@ describe('dataset export --layout plain', () => {
       const ids = (await duck.runAndReadAll(`SELECT id FROM read_parquet('${path.join(out, folder)}*.parquet') ORDER BY CAST(id AS INTEGER)`)).getRowObjects();
       expect(ids.map((r) => Number(r.id))).toEqual(Array.from({ length: 4000 }, (_, i) => i));
     }
+  });
+
+  it('PARQUET: a row larger than --max-file-size is a file of its own, with a warning naming it; the others stay under', async () => {
+    const out = path.join(await tempFolder('plain-parquet-wide'), 'out');
+    const result = await runCli(['dataset', 'export', 'in.c-shop.wide', '--source', project, '--dest', out, '--layout', 'plain', '--export-format', 'PARQUET', '--max-file-size', '16KB', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const exportId = exportIdOf(result.stdout);
+    const folder = `wide/${exportId}/`;
+    const { manifest, bodies } = await readManifests(localStore(out), folder);
+    const over = manifest.files.filter((f) => bodies.get(f.key)!.length > 16 * 1024);
+    expect(over.map((f) => f.rows)).toEqual([1]);
+    const warnings = jsonLines(result.stdout).filter((e) => e.type === 'warning').map((e) => e.message);
+    expect(warnings).toEqual([`${over[0]!.key}: one row of ${over[0]!.bytes} bytes, larger than --max-file-size 16384: written as a file of its own`]);
+    const ids = (await duck.runAndReadAll(`SELECT id FROM read_parquet('${path.join(out, folder)}*.parquet') ORDER BY CAST(id AS INTEGER)`)).getRowObjects();
+    expect(ids.map((r) => Number(r.id))).toEqual(Array.from({ length: 300 }, (_, i) => i));
   });
 
   it('JSONL: one object per line, typed by the column types, gzip or none', async () => {

@@ -385,21 +385,25 @@ function xmlEncoder(events: Events, origin: string): LineEncoder {
 
 /** A Parquet file of events, flattened as the CSV form; the runner keeps it under --max-file-size (see FileBuilder). */
 class EventParquet implements FileBuilder {
+  /** The last row measured and its flat form, so a row is flattened once for rowBytes and add. */
+  private measured: { row: Row; flat: Row } | undefined;
+
   constructor(
     private readonly builder: ParquetFileBuilder,
     private readonly events: Events,
   ) {}
 
   add(rows: readonly Row[]): void {
-    this.builder.add(rows.map((row) => this.events.flat(row)));
+    this.builder.add(rows.map((row) => this.flat(row)));
+    this.measured = undefined;
   }
 
-  get estimatedBytes(): number {
-    return this.builder.estimatedBytes;
+  get boundBytes(): number {
+    return this.builder.boundBytes;
   }
 
-  get nextRowBytes(): number {
-    return this.builder.nextRowBytes;
+  rowBytes(row: Row): number {
+    return this.builder.rowBytes(this.flat(row));
   }
 
   settle(): void {
@@ -408,6 +412,11 @@ class EventParquet implements FileBuilder {
 
   finish(): Uint8Array {
     return this.builder.finish();
+  }
+
+  private flat(row: Row): Row {
+    if (this.measured?.row !== row) this.measured = { row, flat: this.events.flat(row) };
+    return this.measured.flat;
   }
 }
 

@@ -62,11 +62,11 @@ export interface BlockFiles {
 
 export interface FileBuilder {
   add(rows: readonly Row[]): void;
-  /** The file's size so far, as it would be written now (an estimate while rows are pending). */
-  readonly estimatedBytes: number;
-  /** Room to keep for one more row: the runner adds rows one by one and closes the file before it could pass --max-file-size. */
-  readonly nextRowBytes: number;
-  /** Encode what is pending, so `estimatedBytes` is exact but for the footer. */
+  /** At most the file's size if it were finished now (pending rows counted at their text size). */
+  readonly boundBytes: number;
+  /** At most what adding `row` adds to `boundBytes`: the runner closes the file first when it would pass --max-file-size. */
+  rowBytes(row: Row): number;
+  /** Encode what is pending, so `boundBytes` is exact but for the footer. */
   settle(): void;
   finish(): Uint8Array;
 }

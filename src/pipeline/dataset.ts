@@ -415,17 +415,23 @@ async function writeBlocks(
         if (open.size >= MAX_OPEN_SERIES) throw new TakeoutError('INVALID_INPUT', `${options.table.id}: more than ${MAX_OPEN_SERIES} series (e.g. event names) in one export`);
         open.set(name, { builder: spec.open(name), index: 0, rows: 0 });
       }
-      // One row at a time, so a file is closed before the row that would take it past --max-file-size:
-      // a whole batch added at once overshot small caps (a 185 KB file at 16 KB).
+      // One row at a time, and the file closed before a row that could take it past --max-file-size: a whole
+      // batch added at once overshot small caps (a 185 KB file at 16 KB). The pending rows are settled into a
+      // row group first, so the file is not closed on an estimate of them.
       for (const row of rows) {
-        const current = open.get(name)!;
+        let current = open.get(name)!;
+        if (current.rows > 0) {
+          const room = options.maxFileBytes - current.builder.rowBytes(row);
+          if (current.builder.boundBytes > room) {
+            current.builder.settle();
+            if (current.builder.boundBytes > room) {
+              await close(name);
+              current = open.get(name)!;
+            }
+          }
+        }
         current.builder.add([row]);
         current.rows++;
-        const cap = options.maxFileBytes;
-        if (current.builder.estimatedBytes + current.builder.nextRowBytes >= cap) {
-          current.builder.settle();
-          if (current.builder.estimatedBytes + current.builder.nextRowBytes >= cap) await close(name);
-        }
       }
       options.emit({ type: 'table:progress', table: options.table.id, rawBytes: 0, bytes: 0, rows: rows.length });
     }
