@@ -209,6 +209,19 @@ describe('manifests: capped wherever they are read, entries listed twice said ou
     expect(await walkFiles(dir)).toEqual(['huge.manifest']);
   });
 
+  it('a takeout folder as the source: an oversized takeout-manifest.json fails the run (exit 6) instead of being ignored', async () => {
+    const parent = await tempFolder('big-takeout-manifest');
+    const first = path.join(parent, 'first');
+    expect((await runCli(['run', '--source', DEMO_PROJECT, '--dest', first, '--no-progress'])).code).toBe(0);
+    const manifest = path.join(first, 'takeout-manifest.json');
+    const handle = await open(manifest, 'r+');
+    await handle.truncate(MAX_MANIFEST_BYTES + 1);
+    await handle.close();
+    const again = path.join(parent, 'again');
+    expectError(await runCli(['run', '--source', first, '--dest', again, '--no-progress']), ERROR_CODES.INTEGRITY, manifest, /larger than 67108864 bytes/);
+    expect(await walkFiles(parent).then((files) => files.filter((f) => f.startsWith('again/')))).toEqual([]);
+  });
+
   it('an entry listed twice gets one warning naming it, and is merged twice (as Redshift COPY loads it)', async () => {
     const { dir, manifest } = await slicesWithManifest('dup-manifest', ['a.csv.gz', 'b.csv.gz', 'a.csv.gz', 'a.csv.gz']);
     const out = path.join(dir, 'out.csv');

@@ -319,9 +319,12 @@ async function readTakeoutFolder(
       throw error;
     },
   );
-  const manifest = (await readJson(join(folder, TAKEOUT_MANIFEST_FILE), TAKEOUT_MANIFEST_FILE).catch(() => undefined)) as
-    | { tables?: ManifestTable[] }
-    | undefined;
+  // No manifest: the slices are read unchecked. One that cannot be read (too large, not JSON) fails the
+  // source instead of silently dropping the sizes and checksums it holds.
+  const manifest = (await readJson(join(folder, TAKEOUT_MANIFEST_FILE), `${label}/${TAKEOUT_MANIFEST_FILE}`).catch((error: unknown) => {
+    if (error instanceof TakeoutError && error.code === 'NOT_FOUND') return undefined;
+    throw error;
+  })) as { tables?: ManifestTable[] } | undefined;
   const manifestTables = new Map((manifest?.tables ?? []).map((t) => [t.id, t]));
 
   const buckets: BucketDescriptor[] = rawBuckets.map((b: Record<string, unknown>) => ({
