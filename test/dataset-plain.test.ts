@@ -6,7 +6,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
-import { errorLines, jsonLines, localStore, removeTempFolders, runCli, s3Store, tempFolder, walkFiles, type Store, exportIdOf } from './helpers/cli.js';
+import { errorLines, jsonLines, localStore, removeTempFolders, runCli, s3Store, snapshot, tempFolder, walkFiles, type Store, exportIdOf } from './helpers/cli.js';
 import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /**
@@ -81,7 +81,7 @@ interface ManifestFile {
   md5: string;
 }
 interface Manifests {
-  manifest: { format: string; compression: string; columns: { name: string; kind: string }[]; files: ManifestFile[]; totals: { rows: number } };
+  manifest: { exportId: string; format: string; compression: string; columns: { name: string; kind: string }[]; files: ManifestFile[]; totals: { rows: number } };
   redshift: { entries: { url: string; mandatory: boolean; meta: { content_length: number; record_count: number } }[]; schema: { elements: { name: string; type: { base: string } }[] }; meta: { record_count: number } };
   /** Each listed file's bytes, as stored, checked against both manifests. */
   bodies: Map<string, Buffer>;
@@ -183,6 +183,20 @@ describe('dataset export --layout plain', () => {
     expect(warnings).toEqual([`${over[0]!.key}: one row of ${over[0]!.bytes} bytes, larger than --max-file-size 16384: written as a file of its own`]);
     const ids = (await duck.runAndReadAll(`SELECT id FROM read_parquet('${path.join(out, folder)}*.parquet') ORDER BY CAST(id AS INTEGER)`)).getRowObjects();
     expect(ids.map((r) => Number(r.id))).toEqual(Array.from({ length: 300 }, (_, i) => i));
+  });
+
+  it('a --key-template without {export_id} onto an earlier export: refused (exit 9) before anything is written; --overwrite replaces it', async () => {
+    const out = path.join(await tempFolder('plain-again'), 'out');
+    const args = ['in.c-shop.big', '--key-template', 'x/{table}/p{part}', '--max-file-size', '16KB'];
+    await exportTo(out, args);
+    const before = await snapshot(out);
+    const again = await runCli(['dataset', 'export', ...args, '--source', project, '--dest', out, '--layout', 'plain']);
+    expect(again.code, again.stderr).toBe(ERROR_CODES.EXISTS);
+    expect(errorLines(again.stderr)).toEqual([`takeout: error: ${path.join(out, 'x', 'big', '_manifest.json')} already exists: an earlier export wrote there [EXISTS, exit 9]`]);
+    expect(await snapshot(out)).toEqual(before);
+    const exportId = await exportTo(out, [...args, '--overwrite']);
+    const { manifest } = await readManifests(localStore(out), 'x/big/');
+    expect(manifest.exportId).toBe(exportId);
   });
 
   it('JSONL: one object per line, typed by the column types, gzip or none', async () => {

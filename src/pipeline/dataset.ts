@@ -50,6 +50,12 @@ export interface DatasetExportOptions {
   /** Each run takes what changed since the last completed run of the same definition. */
   recurring: boolean;
   clientToken?: string;
+  /**
+   * Replace files an earlier export left at the same keys (a key template without {export_id}). Without it a
+   * fresh export writes create-only: its manifest key taken is refused before anything is written (EXISTS),
+   * and a data file or manifest that appears meanwhile at commit. A resumed export replaces its own files.
+   */
+  overwrite?: boolean;
   maxFileBytes: number;
   compressionLevel: number;
   /** For the manifests' bucket and keys: null and '' for a local folder. */
@@ -159,6 +165,14 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
     options: options.recordedOptions,
     tool: { name: 'takeout', version: options.toolVersion },
   };
+  const createOnly = previous === undefined && options.overwrite !== true;
+  if (createOnly && (await destination.head(layout.manifestKey)) !== undefined) {
+    throw new TakeoutError('EXISTS', `${destination.description}${layout.manifestKey} already exists: an earlier export wrote there`, {
+      hint: 'put {export_id} in --key-template, choose another destination, or pass --overwrite to replace its files',
+      details: { key: layout.manifestKey },
+    });
+  }
+  const write = createOnly ? { ifNoneMatch: true } : {};
   const saveJob = async (): Promise<void> => {
     await destination.put(jobKey(exportId), `${JSON.stringify(job, null, 2)}\n`, { contentType: 'application/json' });
   };
@@ -180,12 +194,12 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
   try {
     const layoutFiles: NonNullable<JobRecord['layoutFiles']> = [];
     const putLayoutFile = async (file: LayoutFile): Promise<void> => {
-      await destination.put(file.key, file.body, file.contentType ? { contentType: file.contentType } : {});
+      await destination.put(file.key, file.body, { ...(file.contentType ? { contentType: file.contentType } : {}), ...write });
       const body = typeof file.body === 'string' ? Buffer.from(file.body) : file.body;
       layoutFiles.push({ key: file.key, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
     };
     for (const file of layout.startFiles?.() ?? []) await putLayoutFile(file);
-    const files = await writeData(options, layout, columns, window.query, journal);
+    const files = await writeData(options, layout, columns, window.query, journal, createOnly);
     job.itemCount = files.reduce((n, f) => n + f.rows, 0);
     job.billedSizeBytes = files.reduce((n, f) => n + f.bytes, 0);
     job.files = files.length;
@@ -239,6 +253,7 @@ async function writeData(
   columns: readonly RecordColumn[],
   query: TableQuery | undefined,
   journal: JournalWriter,
+  createOnly: boolean,
 ): Promise<DataFile[]> {
   const { table, emit } = options;
   const open = async (): Promise<AsyncIterable<Row[]>> =>
@@ -258,8 +273,8 @@ async function writeData(
       emit({ type: 'table:slice', table: table.id, slice: { key: slice.key, bytes: slice.bytes, rows: slice.rows, sha256: slice.sha256 } });
     };
     return layout.data.kind === 'lines'
-      ? writeLines(options, layout.data, await open(), filter?.keep.bind(filter), landed, record)
-      : writeBlocks(options, layout.data, await open(), filter?.keep.bind(filter), landed, record);
+      ? writeLines(options, layout.data, await open(), filter?.keep.bind(filter), landed, record, createOnly)
+      : writeBlocks(options, layout.data, await open(), filter?.keep.bind(filter), landed, record, createOnly);
   };
   try {
     return await attempt(true);
@@ -278,6 +293,7 @@ async function writeLines(
   keep: ((row: Row) => boolean) | undefined,
   landed: (series: string) => Map<number, LandedSlice>,
   record: (series: string, slice: DataFile) => void,
+  createOnly: boolean,
 ): Promise<DataFile[]> {
   const level = spec.gzip ? options.compressionLevel : NO_COMPRESSION;
   const framed = (text: string | undefined): CompressedBlock | undefined => {
@@ -300,6 +316,7 @@ async function writeLines(
       keyFor: (index) => spec.fileKey(name, index),
       sliceBytes: options.maxFileBytes,
       md5: true,
+      ...(createOnly ? { ifNoneMatch: true } : {}),
       plain: !spec.gzip,
       ...(prologue ? { prologue } : {}),
       ...(epilogue ? { epilogue } : {}),
@@ -356,6 +373,7 @@ async function writeBlocks(
   keep: ((row: Row) => boolean) | undefined,
   landed: (series: string) => Map<number, LandedSlice>,
   record: (series: string, slice: DataFile) => void,
+  createOnly: boolean,
 ): Promise<DataFile[]> {
   const open = new Map<string, { builder: ReturnType<BlockFiles['open']>; index: number; rows: number }>();
   const files: DataFile[] = [];
@@ -382,7 +400,7 @@ async function writeBlocks(
       etag = before.etag;
     } else {
       if (before) throw new SliceChanged(key);
-      etag = (await options.destination.put(key, bytes, { contentType: 'application/octet-stream' })).etag;
+      etag = (await options.destination.put(key, bytes, { contentType: 'application/octet-stream', ...(createOnly ? { ifNoneMatch: true } : {}) })).etag;
     }
     const file: DataFile = {
       key,
