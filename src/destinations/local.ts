@@ -676,11 +676,20 @@ class LocalDestination implements Destination {
       if (code === 'ENOTDIR') throw fileInTheWay(folder, await fileAbove(folder));
       if (code !== 'EEXIST') throw mapFsError(error, folder, 'create folder');
     }
+    if (process.platform === 'win32') {
+      // Windows opens no folder with open(2), and has no modes to set: lstat is the check there.
+      const info = await lstat(folder).catch((error: unknown) => {
+        throw mapFsError(error, folder, 'open folder');
+      });
+      if (info.isSymbolicLink() && !follow) throw symlinkRefused(folder);
+      if (!info.isDirectory() && !info.isSymbolicLink()) throw fileInTheWay(folder, folder);
+      return;
+    }
     let handle: FileHandle | undefined;
     try {
       handle = await open(folder, constants.O_RDONLY | O_DIRECTORY | (follow ? 0 : O_NOFOLLOW));
-      // open(2) of a folder cannot tell a symlink from a folder where O_NOFOLLOW is missing (Windows).
-      if (!follow && (await lstat(folder)).isSymbolicLink()) throw symlinkRefused(folder);
+      // Where O_NOFOLLOW is missing, open(2) cannot tell a symlink from a folder.
+      if (!follow && O_NOFOLLOW === 0 && (await lstat(folder)).isSymbolicLink()) throw symlinkRefused(folder);
       // mkdir(2) applies the umask; set the mode we were asked for exactly.
       if (created) await handle.chmod(this.dirMode);
     } catch (error) {
