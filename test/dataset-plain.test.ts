@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -6,7 +6,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
-import { errorLines, localStore, removeTempFolders, runCli, s3Store, tempFolder, walkFiles, type Store, exportIdOf } from './helpers/cli.js';
+import { errorLines, jsonLines, localStore, removeTempFolders, runCli, s3Store, snapshot, tempFolder, walkFiles, type Store, exportIdOf } from './helpers/cli.js';
 import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /**
@@ -54,6 +54,9 @@ beforeAll(async () => {
   const big: Cell[][] = [];
   for (let i = 0; i < 4000; i++) big.push([String(i), createHash('md5').update(String(i)).digest('hex'), String(i % 10)]);
   await writeFile(path.join(project, 'shop', 'big.csv'), toCsv(['id', 'hash', 'bucket'], big));
+  // Row 150 alone is larger than 16 KB (random hex does not compress below it).
+  const wide: Cell[][] = Array.from({ length: 300 }, (_, i) => [String(i), i === 150 ? randomBytes(20_000).toString('hex') : `note ${i}`]);
+  await writeFile(path.join(project, 'shop', 'wide.csv'), toCsv(['id', 'note'], wide));
   await writeFile(
     path.join(project, 'project.yaml'),
     [
@@ -78,7 +81,7 @@ interface ManifestFile {
   md5: string;
 }
 interface Manifests {
-  manifest: { format: string; compression: string; columns: { name: string; kind: string }[]; files: ManifestFile[]; totals: { rows: number } };
+  manifest: { exportId: string; format: string; compression: string; columns: { name: string; kind: string }[]; files: ManifestFile[]; totals: { rows: number } };
   redshift: { entries: { url: string; mandatory: boolean; meta: { content_length: number; record_count: number } }[]; schema: { elements: { name: string; type: { base: string } }[] }; meta: { record_count: number } };
   /** Each listed file's bytes, as stored, checked against both manifests. */
   bodies: Map<string, Buffer>;
@@ -151,6 +154,49 @@ describe('dataset export --layout plain', () => {
     const rows = manifest.files.flatMap((f) => csvRecords(bodies.get(f.key)!, false));
     expect(rows).toHaveLength(4000);
     expect(rows[0]).toEqual(['0', createHash('md5').update('0').digest('hex'), '0']);
+  });
+
+  // Rows go into a Parquet file one at a time: a whole batch added at once overshot small caps many times over.
+  it('PARQUET cut at --max-file-size 16KB (each codec): every file under the cap, every row once, read back with DuckDB', async () => {
+    for (const compression of ['snappy', 'gzip', 'none']) {
+      const out = path.join(await tempFolder('plain-parquet-cap'), 'out');
+      const exportId = await exportTo(out, ['in.c-shop.big', '--export-format', 'PARQUET', '--compression', compression, '--max-file-size', '16KB']);
+      const folder = `big/${exportId}/`;
+      const { manifest, bodies } = await readManifests(localStore(out), folder);
+      expect(manifest.files.length, compression).toBeGreaterThan(2);
+      for (const f of manifest.files) expect(bodies.get(f.key)!.length, `${compression} ${f.key}`).toBeLessThanOrEqual(16 * 1024);
+      const ids = (await duck.runAndReadAll(`SELECT id FROM read_parquet('${path.join(out, folder)}*.parquet') ORDER BY CAST(id AS INTEGER)`)).getRowObjects();
+      expect(ids.map((r) => Number(r.id))).toEqual(Array.from({ length: 4000 }, (_, i) => i));
+    }
+  });
+
+  it('PARQUET: a row larger than --max-file-size is a file of its own, with a warning naming it; the others stay under', async () => {
+    const out = path.join(await tempFolder('plain-parquet-wide'), 'out');
+    const result = await runCli(['dataset', 'export', 'in.c-shop.wide', '--source', project, '--dest', out, '--layout', 'plain', '--export-format', 'PARQUET', '--max-file-size', '16KB', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const exportId = exportIdOf(result.stdout);
+    const folder = `wide/${exportId}/`;
+    const { manifest, bodies } = await readManifests(localStore(out), folder);
+    const over = manifest.files.filter((f) => bodies.get(f.key)!.length > 16 * 1024);
+    expect(over.map((f) => f.rows)).toEqual([1]);
+    const warnings = jsonLines(result.stdout).filter((e) => e.type === 'warning').map((e) => e.message);
+    expect(warnings).toEqual([`${over[0]!.key}: one row of ${over[0]!.bytes} bytes, larger than --max-file-size 16384: written as a file of its own`]);
+    const ids = (await duck.runAndReadAll(`SELECT id FROM read_parquet('${path.join(out, folder)}*.parquet') ORDER BY CAST(id AS INTEGER)`)).getRowObjects();
+    expect(ids.map((r) => Number(r.id))).toEqual(Array.from({ length: 300 }, (_, i) => i));
+  });
+
+  it('a --key-template without {export_id} onto an earlier export: refused (exit 9) before anything is written; --overwrite replaces it', async () => {
+    const out = path.join(await tempFolder('plain-again'), 'out');
+    const args = ['in.c-shop.big', '--key-template', 'x/{table}/p{part}', '--max-file-size', '16KB'];
+    await exportTo(out, args);
+    const before = await snapshot(out);
+    const again = await runCli(['dataset', 'export', ...args, '--source', project, '--dest', out, '--layout', 'plain']);
+    expect(again.code, again.stderr).toBe(ERROR_CODES.EXISTS);
+    expect(errorLines(again.stderr)).toEqual([`takeout: error: ${path.join(out, 'x', 'big', '_manifest.json')} already exists: an earlier export wrote there [EXISTS, exit 9]`]);
+    expect(await snapshot(out)).toEqual(before);
+    const exportId = await exportTo(out, [...args, '--overwrite']);
+    const { manifest } = await readManifests(localStore(out), 'x/big/');
+    expect(manifest.exportId).toBe(exportId);
   });
 
   it('JSONL: one object per line, typed by the column types, gzip or none', async () => {

@@ -165,6 +165,35 @@ describe('Parquet file builder', () => {
     }
   });
 
+  // What the dataset runner does: before each row, settle and close when boundBytes + rowBytes(row) passes the cap.
+  it('boundBytes and rowBytes keep every file of a cutting caller under its cap, any codec, non-ASCII text included', () => {
+    const { rows } = makeRows(6_000, 5);
+    for (const codec of ['GZIP', 'SNAPPY', 'UNCOMPRESSED'] as ParquetCodec[]) {
+      for (const cap of [4 * 1024, 16 * 1024, 64 * 1024]) {
+        const sizes: number[] = [];
+        let builder = new ParquetFileBuilder(columns, { codec, rowGroupRows: DEFAULT_ROW_GROUP_ROWS }, 't');
+        let inFile = 0;
+        for (const row of rows) {
+          if (inFile > 0 && builder.boundBytes > cap - builder.rowBytes(row)) {
+            builder.settle();
+            if (builder.boundBytes > cap - builder.rowBytes(row)) {
+              sizes.push(builder.finish().length);
+              builder = new ParquetFileBuilder(columns, { codec, rowGroupRows: DEFAULT_ROW_GROUP_ROWS }, 't');
+              inFile = 0;
+            }
+          }
+          builder.add([row]);
+          inFile++;
+        }
+        sizes.push(builder.finish().length);
+        expect(sizes.length, `${codec} ${cap}`).toBeGreaterThan(2);
+        for (const size of sizes) expect(size, `${codec} ${cap}`).toBeLessThanOrEqual(cap);
+        // Not needlessly small: files but the last fill most of the cap (at 4 KiB, rows of up to ~1 KiB make that coarse).
+        if (cap >= 16 * 1024) expect(Math.min(...sizes.slice(0, -1)) / cap, `${codec} ${cap}`).toBeGreaterThan(0.6);
+      }
+    }
+  });
+
   it('refuses cells their kind cannot read, naming the column, and misuse', () => {
     const cases: [RecordColumn, string, RegExp][] = [
       [{ name: 'id', kind: 'integer' }, '9223372036854775808', /in\.c-main\.t: column id: 9223372036854775808 does not fit a 64-bit integer/],

@@ -36,6 +36,7 @@ const EXPORT_OPTIONS: OptionSpec[] = [
   { key: 'exportToTime', flags: '--export-to-time <time>', description: 'incremental exports: changes before this time (default: now)', type: 'string' },
   { key: 'recurring', flags: '--recurring', description: 'take what changed since the last completed run of this same export (incremental exports)', type: 'boolean', default: false },
   { key: 'clientToken', flags: '--client-token <token>', description: 'idempotency key: a re-run with the same token and options returns or goes on with the same export', type: 'string' },
+  { key: 'overwrite', flags: '--overwrite', description: 'replace the files an earlier export left at the same keys (a --key-template without {export_id}); without it they are refused', type: 'boolean', default: false },
   // No default here: a layout may bring its own (clevertap: 100MB).
   { key: 'maxFileSize', flags: '--max-file-size <size>', description: 'cut data files at this many compressed bytes (default: 256MB; clevertap: 100MB)', type: 'size', min: MIN_FILE_BYTES, max: MAX_FILE_BYTES },
   { key: 's3SseAlgorithm', flags: '--s3-sse-algorithm <algorithm>', description: 'AES256 or KMS (DynamoDB\'s names for --sse)', type: 'string', choices: ['AES256', 'KMS'] },
@@ -227,6 +228,7 @@ export function datasetCommand(context: CommandContext): Command {
       ...(window.to ? { exportToTime: window.to } : {}),
       recurring: o.recurring === true,
       ...(typeof o.clientToken === 'string' ? { clientToken: o.clientToken } : {}),
+      ...(o.overwrite === true ? { overwrite: true } : {}),
       maxFileBytes,
       compressionLevel: (o.compressionLevel as number | undefined) ?? DEFAULT_COMPRESSION_LEVEL,
       bucket: where.bucket,

@@ -1,20 +1,23 @@
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Command } from 'commander';
 import type { Destination, DestinationOptions } from '../destinations/destination.js';
-import { findCaseCollision } from '../destinations/keys.js';
+import { findCaseCollision, printableKey } from '../destinations/keys.js';
 import { openDestination } from '../destinations/registry.js';
 import { openSource } from '../sources/registry.js';
 import { TakeoutError } from '../errors.js';
 import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../layouts/keboola.js';
 import {
+  duplicateEntries,
   parseManifestJson,
+  readManifestFile,
+  readManifestDocument,
   readManifestText,
-  readRedshiftManifest,
   readTakeoutManifest,
+  redshiftPlan,
   takeoutTablePlan,
   type MergePlan,
   type SliceEntry,
@@ -35,7 +38,7 @@ export const MERGE_OPTIONS: OptionSpec[] = [
   { key: 'table', flags: '-t, --table <id>', description: "the table to merge when MANIFEST is a takeout's takeout-manifest.json", type: 'string' },
   { key: 'concurrency', flags: '-c, --concurrency <n>', description: 'slices fetched and decompressed at once (more uses more memory: about 20 MB each)', type: 'int', default: DEFAULT_MERGE_CONCURRENCY, min: 1, max: 64 },
   { key: 'maxRatio', flags: '--max-ratio <n>', description: 'refuse a slice that decompresses to more than n× its size (gzip bomb guard) when the manifest does not give its size', type: 'int', default: DEFAULT_MAX_RATIO, min: 2, max: 100_000 },
-  { key: 'overwrite', flags: '--overwrite', description: 'replace an existing output file', type: 'boolean', default: false },
+  { key: 'overwrite', flags: '--overwrite', description: 'replace an existing output file (and, with --keep-slices, existing kept slices)', type: 'boolean', default: false },
   { key: 'verify', flags: '--no-verify', description: 'with --gzip: do not inflate slices that have no size or sha256 to check (by default each is inflated on the side to prove it whole)', type: 'boolean', default: true },
 ];
 
@@ -99,12 +102,13 @@ async function loadManifest(
     if (info.isDirectory()) throw new TakeoutError('USAGE', `manifest ${arg} is a folder; give its takeout-manifest.json or a manifests/<table>.manifest`);
     baseDest = '/';
     manifestKey = file.slice(1);
-    fetch = async (k) => readFile(`/${k}`, 'utf8').catch(() => undefined);
+    fetch = async (k) => readManifestFile(`/${k}`, k === manifestKey ? arg : `/${k}`);
   }
   const origin = arg;
   const text = await fetch(manifestKey);
   if (text === undefined) throw new TakeoutError('NOT_FOUND', `manifest ${arg} does not exist`);
-  const value = parseManifestJson(text, origin);
+  const document = readManifestDocument(text, origin);
+  const value = document.value;
   const folder = manifestKey.includes('/') ? manifestKey.slice(0, manifestKey.lastIndexOf('/')) : '';
   const table = o.table as string | undefined;
 
@@ -123,7 +127,7 @@ async function loadManifest(
       const takeout = readTakeoutManifest(parseManifestJson(outer, `${TAKEOUT_MANIFEST_FILE} beside ${origin}`), TAKEOUT_MANIFEST_FILE);
       if (takeout.tables.some((t) => t.id === tableId)) {
         const fromTakeout = takeoutTablePlan(takeout, tableId, TAKEOUT_MANIFEST_FILE);
-        const own = readRedshiftManifest(value, origin);
+        const own = redshiftPlan(document, origin);
         // The two must list the same slices; a slice manifest that disagrees is not trusted.
         if (own.entries.length !== fromTakeout.entries.length) {
           throw new TakeoutError('INTEGRITY', `${origin} lists ${own.entries.length} slices, ${TAKEOUT_MANIFEST_FILE} ${fromTakeout.entries.length}`);
@@ -131,9 +135,9 @@ async function loadManifest(
         return { plan: fromTakeout, base: { dest: baseDest, prefix: root }, allowedBuckets: allowed, origin };
       }
     }
-    return { plan: readRedshiftManifest(value, origin), base: { dest: baseDest, prefix: root }, allowedBuckets: allowed, origin };
+    return { plan: redshiftPlan(document, origin), base: { dest: baseDest, prefix: root }, allowedBuckets: allowed, origin };
   }
-  return { plan: readRedshiftManifest(value, origin), base: { dest: baseDest, prefix: folder }, allowedBuckets: allowed, origin };
+  return { plan: redshiftPlan(document, origin), base: { dest: baseDest, prefix: folder }, allowedBuckets: allowed, origin };
 }
 
 /** Column names from --columns, else from the manifest. */
@@ -178,6 +182,17 @@ function keptNames(entries: readonly SliceEntry[]): string[] {
   return names;
 }
 
+/** --keep-slices without --overwrite: refuse before anything is fetched when a kept name is already taken. */
+async function refuseKeptOverwrite(keepDest: Destination, names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    if ((await keepDest.head(name)) === undefined) continue;
+    throw new TakeoutError('EXISTS', `--keep-slices: ${keepDest.description}${name} already exists`, {
+      hint: 'choose an empty folder, or pass --overwrite to replace the kept slices',
+      details: { path: `${keepDest.description}${name}` },
+    });
+  }
+}
+
 async function runMerge(
   context: CommandContext,
   o: Resolved,
@@ -188,13 +203,17 @@ async function runMerge(
   const header = headerColumns(o, plan);
   const columns = knownColumns(o, plan);
   const keepNames = keepDir ? keptNames(plan.entries) : undefined;
-  const { writer, label } = await openOutput(o, context.io);
   let keepDest: Destination | undefined;
   if (keepDir) {
     const { createLocalDestination } = await import('../destinations/local.js');
     keepDest = createLocalDestination(resolve(keepDir));
+    if (o.overwrite !== true) await refuseKeptOverwrite(keepDest, keepNames ?? []);
   }
+  const { writer, label } = await openOutput(o, context.io);
   context.reporter.emit({ type: 'merge:start', slices: plan.entries.length, output: label });
+  for (const { label: entry, count } of duplicateEntries(plan.entries)) {
+    context.reporter.emit({ type: 'warning', message: `slice ${printableKey(entry)} is listed ${count} times: its rows are merged ${count} times, as Redshift COPY would load them` });
+  }
   const t0 = Date.now();
   try {
     const result = await mergeSlices({
@@ -207,7 +226,8 @@ async function runMerge(
       ...(columns ? { columns: columns.length } : {}),
       concurrency: o.concurrency as number,
       maxRatio: o.maxRatio as number,
-      ...(keepDest && keepNames ? { keep: (_entry, index) => keepDest.writer(keepNames[index]!) } : {}),
+      // Create-only unless --overwrite, like -o: a file that appears meanwhile is refused at commit, not replaced.
+      ...(keepDest && keepNames ? { keep: (_entry, index) => keepDest.writer(keepNames[index]!, { ifNoneMatch: o.overwrite !== true }) } : {}),
       signal: context.signal,
       onProgress: (p) => context.reporter.emit({ type: 'merge:progress', ...p }),
       onWarning: (message) => context.reporter.emit({ type: 'warning', message }),

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, chmod, link, lstat, mkdir, open, readdir, realpath, rename, unlink } from 'node:fs/promises';
+import { access, link, lstat, mkdir, open, readdir, realpath, rename, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -46,6 +46,8 @@ const TEMP_BASENAME_MAX_BYTES = 200;
 const DELETE_CONCURRENCY = 32;
 /** O_NOFOLLOW does not exist on Windows; there the exclusive create alone guards the temp name. */
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+/** O_DIRECTORY makes open(2) of anything but a folder fail with ENOTDIR; absent on Windows. */
+const O_DIRECTORY = constants.O_DIRECTORY ?? 0;
 
 /** `.<basename>.<token>.takeout-tmp`, with the basename shortened so the name fits in 255 bytes. */
 export function tempNameFor(baseName: string, token: string): string {
@@ -142,7 +144,8 @@ export function mapFsError(error: unknown, file: string, action: string): Takeou
     case 'EDQUOT':
       return new TakeoutError('FAILED', `disk quota exceeded: cannot ${action} ${file}`, options);
     case 'ELOOP':
-      return new TakeoutError('FAILED', `${file} is a symlink: takeout does not follow symlinks inside a destination`, options);
+      // Too many symlinks on the way (a loop), or a symlink opened where takeout follows none (O_NOFOLLOW).
+      return new TakeoutError('FAILED', `cannot ${action} ${file}: a symlink loop, or a symlink where takeout follows none`, options);
     case 'EEXIST':
       return new TakeoutError('FAILED', `cannot ${action} ${file}: something already exists there`, options);
     case 'ENOTDIR':
@@ -160,6 +163,22 @@ export function mapFsError(error: unknown, file: string, action: string): Takeou
       return new TakeoutError('FAILED', oneLine(`cannot ${action} ${file}: ${message}`), options);
     }
   }
+}
+
+/** The nearest ancestor of `target` that exists and is not a folder (ENOTDIR names no path), or `target`'s parent. */
+async function fileAbove(target: string): Promise<string> {
+  for (let current = path.dirname(target); ; current = path.dirname(current)) {
+    const info = await lstat(current).catch(() => undefined);
+    if (info && !info.isDirectory()) return current;
+    if (info || path.dirname(current) === current) return path.dirname(target);
+  }
+}
+
+function fileInTheWay(folder: string, file: string): TakeoutError {
+  return new TakeoutError('FAILED', `cannot create folder ${folder}: ${file} is a file, not a folder`, {
+    details: { path: folder, inTheWay: file },
+    hint: 'move the file away or choose another destination',
+  });
 }
 
 function symlinkRefused(file: string): TakeoutError {
@@ -205,36 +224,6 @@ function withMappedErrors(source: Readable, map: (error: unknown) => TakeoutErro
   });
   source.pipe(out);
   return out;
-}
-
-/**
- * `mkdir -p` that always ends; returns whether it created `folder`. Node's own `mkdir(…, { recursive: true })`
- * steps back to the parent on ENOENT and forward again on EEXIST (nodejs/node src/node_file.cc, MKDirpAsync):
- * under /proc, or below a dangling symlink, the parent exists but the child can never be made, and it loops
- * forever at full CPU without settling (`takeout run --dest /proc/nope` never ended). Here each folder
- * from the nearest existing one down is made once, and an ENOENT after its parent exists is final.
- */
-export async function makeFolders(folder: string, mode: number): Promise<boolean> {
-  const missing: string[] = [];
-  for (let current = path.resolve(folder); ; current = path.dirname(current)) {
-    const info = await lstat(current).catch((error: unknown) => {
-      if (errnoOf(error) === 'ENOENT') return undefined;
-      throw error;
-    });
-    if (info !== undefined) break;
-    missing.unshift(current);
-    // The file system root always exists; a path whose root is missing (a Windows drive) stops here.
-    if (path.dirname(current) === current) break;
-  }
-  for (const current of missing) {
-    try {
-      await mkdir(current, { mode });
-    } catch (error) {
-      // Made meanwhile by someone else: fine. Anything else (ENOENT included) is the answer.
-      if (errnoOf(error) !== 'EEXIST') throw error;
-    }
-  }
-  return missing.length > 0;
 }
 
 /** Byte-wise (UTF-8) order, the order S3 lists keys in. */
@@ -631,28 +620,41 @@ class LocalDestination implements Destination {
     // Nothing held open between calls.
   }
 
-  /** Create the root (mode dirMode) on first write and resolve it once with realpath. */
+  /**
+   * Create the root (mode dirMode) on first write and resolve it once with realpath. The missing folders
+   * are made one at a time, not with `mkdir -p`: Node's recursive mkdir reports ENOENT for a parent on a
+   * read-only mount ("does not exist"), where one mkdir(2) per folder says EROFS, EACCES or ENOTDIR and
+   * names the folder it happened to. Existing parents are followed: the user named this path.
+   */
   private writableRoot(): Promise<string> {
     this.writableRootPromise ??= (async () => {
-      try {
-        if (await makeFolders(this.root, this.dirMode)) await chmod(this.root, this.dirMode);
-      } catch (error) {
-        if (errnoOf(error) === 'EEXIST') {
-          throw new TakeoutError('FAILED', `${this.root} exists and is not a folder`, { cause: error });
+      const missing: string[] = [];
+      let existing = this.root;
+      for (;;) {
+        const info = await stat(existing).catch((error: unknown) => {
+          const code = errnoOf(error);
+          if (code === 'ENOENT') return undefined;
+          if (code === 'ENOTDIR') return 'not-a-folder' as const;
+          throw mapFsError(error, existing, 'open folder');
+        });
+        if (info === 'not-a-folder') {
+          // A file somewhere above: keep climbing to name it.
+          missing.unshift(existing);
+        } else if (info !== undefined) {
+          if (!info.isDirectory()) {
+            throw existing === this.root
+              ? new TakeoutError('FAILED', `${this.root} exists and is not a folder`, { details: { path: this.root } })
+              : fileInTheWay(missing[0] ?? this.root, existing);
+          }
+          break;
+        } else {
+          missing.unshift(existing);
         }
-        if (errnoOf(error) === 'ENOENT') {
-          // makeFolders found every parent, yet the folder cannot be made: /proc, /sys, a dangling symlink.
-          const parent = path.dirname(this.root);
-          const dangling = await lstat(parent).then((info) => info.isSymbolicLink(), () => false);
-          const why = dangling ? `${parent} is a symlink to a folder that does not exist` : 'its parent folder does not take new folders';
-          throw new TakeoutError('NOT_FOUND', `cannot create folder ${this.root}: ${why}`, {
-            cause: error,
-            hint: 'choose a destination on a regular file system',
-            details: { path: this.root, errno: 'ENOENT' },
-          });
-        }
-        throw mapFsError(error, this.root, 'create folder');
+        const parent = path.dirname(existing);
+        if (parent === existing) break;
+        existing = parent;
       }
+      for (const folder of missing) await this.makeFolder(folder, true);
       try {
         const real = await realpath(this.root);
         const info = await lstat(real);
@@ -666,6 +668,52 @@ class LocalDestination implements Destination {
       this.writableRootPromise = undefined;
     });
     return this.writableRootPromise;
+  }
+
+  /**
+   * Make one folder (mode dirMode) whose parent exists, or accept the folder already there. Inside the
+   * destination (`follow` false) the folder is opened with O_DIRECTORY|O_NOFOLLOW, so a symlink or a file
+   * at its name is refused before anything is created below it; the mode is set on that open handle,
+   * never through a name that could have been swapped for a link meanwhile.
+   */
+  private async makeFolder(folder: string, follow: boolean): Promise<void> {
+    let created = false;
+    try {
+      await mkdir(folder, { mode: this.dirMode });
+      created = true;
+    } catch (error) {
+      const code = errnoOf(error);
+      if (code === 'ENOTDIR') throw fileInTheWay(folder, await fileAbove(folder));
+      if (code !== 'EEXIST') throw mapFsError(error, folder, 'create folder');
+    }
+    if (process.platform === 'win32') {
+      // Windows opens no folder with open(2), and has no modes to set: lstat is the check there.
+      const info = await lstat(folder).catch((error: unknown) => {
+        throw mapFsError(error, folder, 'open folder');
+      });
+      if (info.isSymbolicLink() && !follow) throw symlinkRefused(folder);
+      if (!info.isDirectory() && !info.isSymbolicLink()) throw fileInTheWay(folder, folder);
+      return;
+    }
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(folder, constants.O_RDONLY | O_DIRECTORY | (follow ? 0 : O_NOFOLLOW));
+      // Where O_NOFOLLOW is missing, open(2) cannot tell a symlink from a folder.
+      if (!follow && O_NOFOLLOW === 0 && (await lstat(folder)).isSymbolicLink()) throw symlinkRefused(folder);
+      // mkdir(2) applies the umask; set the mode we were asked for exactly.
+      if (created) await handle.chmod(this.dirMode);
+    } catch (error) {
+      if (error instanceof TakeoutError) throw error;
+      const code = errnoOf(error);
+      // O_DIRECTORY|O_NOFOLLOW on a symlink says ENOTDIR on Linux, ELOOP on macOS, EMLINK on FreeBSD.
+      if (code === 'ELOOP' || code === 'EMLINK' || code === 'ENOTDIR') {
+        if ((await lstat(folder).catch(() => undefined))?.isSymbolicLink()) throw symlinkRefused(folder);
+        if (code === 'ENOTDIR') throw fileInTheWay(folder, folder);
+      }
+      throw mapFsError(error, folder, 'open folder');
+    } finally {
+      await handle?.close().catch(() => undefined);
+    }
   }
 
   /** The real root when it exists; reading never creates it. */
@@ -685,36 +733,30 @@ class LocalDestination implements Destination {
     }
   }
 
-  /** Create the folders between the root and `folder` (mode dirMode), refusing symlinks among them. */
+  /**
+   * Create the folders between the root and `folder` (mode dirMode) one at a time, each checked to be a
+   * real folder (no symlink, no file) before the next is made inside it: a link planted at `dest/in`
+   * is refused without creating anything where it points.
+   */
   private async ensureFolder(root: string, folder: string): Promise<void> {
-    if (folder !== root && !this.knownFolders.has(folder)) {
-      let current = root;
-      for (const segment of path.relative(root, folder).split(path.sep)) {
-        current = path.join(current, segment);
-        if (this.knownFolders.has(current)) continue;
-        try {
-          await mkdir(current, { mode: this.dirMode });
-          await chmod(current, this.dirMode);
-        } catch (error) {
-          if (errnoOf(error) !== 'EEXIST') throw mapFsError(error, current, 'create folder');
-        }
-      }
+    if (folder === root || this.knownFolders.has(folder)) return;
+    let current = root;
+    for (const segment of path.relative(root, folder).split(path.sep)) {
+      current = path.join(current, segment);
+      if (this.knownFolders.has(current)) continue;
+      await this.makeFolder(current, false);
+      this.knownFolders.add(current);
     }
+    // Belt and braces: the whole chain resolves to itself (no component was swapped for a link meanwhile).
     let real: string;
     try {
       real = await realpath(folder);
     } catch (error) {
       throw mapFsError(error, folder, 'open folder');
     }
-    if (real !== folder) throw symlinkRefused(folder);
-    const info = await lstat(folder).catch((error: unknown) => {
-      throw mapFsError(error, folder, 'open folder');
-    });
-    if (!info.isDirectory()) {
-      throw new TakeoutError('FAILED', `cannot create folder ${folder}: a file is in the way`, { details: { path: folder } });
-    }
-    for (let current = folder; current !== root && current.length > root.length; current = path.dirname(current)) {
-      this.knownFolders.add(current);
+    if (real !== folder) {
+      for (let f = folder; f.length > root.length; f = path.dirname(f)) this.knownFolders.delete(f);
+      throw symlinkRefused(folder);
     }
   }
 

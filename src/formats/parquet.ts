@@ -18,8 +18,9 @@ import { numberText, parseBinary, parseBoolean, type RecordColumn } from './reco
  *
  * Memory: rows wait, converted, until `rowGroupRows` of them fill a row group, which is then encoded and
  * compressed into the file's buffer; the file as a whole stays in memory until `finish`. The caller bounds it:
- * check `estimatedBytes` after each `add` and finish the file once it reaches the layout's maximum file size
- * (CleverTap's 100 MB). The buffer grows by doubling, so a file of N bytes can hold up to 2·N while it is built.
+ * add rows one at a time and, when `boundBytes + rowBytes(row)` would reach the layout's maximum file size
+ * (CleverTap's 100 MB), `settle` the pending rows (their size is then known, not estimated) and finish the file
+ * before adding the row if it still would. The buffer grows by doubling, so a file of N bytes can hold up to 2·N while it is built.
  */
 export type ParquetCodec = 'GZIP' | 'SNAPPY' | 'UNCOMPRESSED';
 
@@ -33,8 +34,24 @@ export interface ParquetFileOptions {
 /** A row group size that keeps a pending group of ~8 small columns to a few MB of JS values. */
 export const DEFAULT_ROW_GROUP_ROWS = 50_000;
 
-/** Footer bytes per column chunk: its metadata, statistics (min/max cut to 16 bytes) and offset index, roughly. */
+/**
+ * Footer bytes per column chunk besides the column's name (repeated in its path_in_schema): its metadata and
+ * statistics (hyparquet-writer cuts byte-array min/max to 16 bytes: STATS_TRUNCATE_LENGTH in src/unconvert.js).
+ */
 const FOOTER_BYTES_PER_CHUNK = 160;
+/** hyparquet-writer's page size (`pageSize` in ParquetWriter.write): a chunk has a page per this many bytes. */
+const PAGE_BYTES = 1024 * 1024;
+/** An offset index entry per page (offset, size, first row as Thrift varints), written at the end when a chunk has several. */
+const OFFSET_INDEX_BYTES_PER_PAGE = 24;
+/**
+ * Bytes a column chunk adds besides its values: the page header (Thrift, ~30 bytes), definition levels
+ * (RLE runs) and, with GZIP, the gzip header and trailer (18 bytes, RFC 1952 §2.3). Small files are mostly this.
+ */
+const PAGE_OVERHEAD_BYTES_PER_CHUNK = 64;
+/** The file's own frame: `PAR1` at both ends, the footer length, the row group list and `created_by`. */
+const FILE_OVERHEAD_BYTES = 128;
+/** Footer bytes per column in the schema besides its name: type, repetition, converted type. */
+const SCHEMA_BYTES_PER_COLUMN = 16;
 /** Bytes a boolean, integer or double cell adds before compression (its physical size). */
 const FIXED_CELL_BYTES = 8;
 /** A PLAIN byte array's length prefix, added to its text size. */
@@ -91,6 +108,19 @@ function int64(text: string, where: string): bigint {
   return value;
 }
 
+/** A cell's size before encoding, as `convert` counts it (JSON and binary cells by their text, at least as long). */
+function cellBytes(kind: RecordColumn['kind'], cell: string): number {
+  switch (kind) {
+    case 'integer':
+    case 'number':
+      return FIXED_CELL_BYTES;
+    case 'boolean':
+      return 1;
+    default:
+      return Buffer.byteLength(cell, 'utf8') + BYTE_ARRAY_PREFIX_BYTES;
+  }
+}
+
 export class ParquetFileBuilder {
   private readonly byteWriter = new ByteWriter();
   private readonly writer: ParquetWriter;
@@ -103,6 +133,9 @@ export class ParquetFileBuilder {
   private flushedBytes = 0;
   private rowGroups = 0;
   private total = 0;
+  private readonly schemaBytes: number;
+  /** Footer bytes of one row group: every column's chunk metadata. */
+  private readonly chunkFooterBytes: number;
   private finished = false;
 
   constructor(
@@ -119,6 +152,9 @@ export class ParquetFileBuilder {
       createdBy: 'takeout',
     });
     this.pending = columns.map(() => []);
+    const names = columns.reduce((n, c) => n + Buffer.byteLength(c.name), 0);
+    this.schemaBytes = FILE_OVERHEAD_BYTES + names + columns.length * SCHEMA_BYTES_PER_COLUMN;
+    this.chunkFooterBytes = FOOTER_BYTES_PER_CHUNK * columns.length + names;
     this.wheres = columns.map((c) => `${origin}: column ${c.name}`);
   }
 
@@ -132,9 +168,51 @@ export class ParquetFileBuilder {
    * so far (their text size before the first row group), plus the footer.
    */
   get estimatedBytes(): number {
-    const ratio = this.flushedRaw > 0 ? this.flushedBytes / this.flushedRaw : 1;
-    const chunks = (this.rowGroups + (this.pendingRows > 0 ? 1 : 0)) * this.columns.length;
-    return this.byteWriter.offset + Math.ceil(this.pendingBytes * ratio) + chunks * FOOTER_BYTES_PER_CHUNK;
+    return this.sizeWith(this.ratio());
+  }
+
+  /**
+   * What the file can at most be if finished now, for a size cap: the pending rows at their text size (a few
+   * rows compress worse than the row groups before them) or worse if the data so far grew when encoded, plus
+   * definition levels, page headers, the footer and the offset indexes. Exact but for the footer once `settle`d.
+   */
+  get boundBytes(): number {
+    return this.sizeWith(Math.max(1, this.ratio()));
+  }
+
+  private sizeWith(pendingRatio: number): number {
+    const groups = this.rowGroups + (this.pendingRows > 0 ? 1 : 0);
+    // Definition levels: a bit per cell of an OPTIONAL column (RLE/bit-packed, Parquet's Encodings.md).
+    const levels = this.pendingRows > 0 ? Math.ceil((this.pendingRows * this.columns.length) / 8) : 0;
+    const pages = Math.ceil((this.flushedRaw + this.pendingBytes) / PAGE_BYTES) + groups * this.columns.length;
+    return (
+      this.byteWriter.offset +
+      Math.ceil(this.pendingBytes * pendingRatio) +
+      levels +
+      (this.pendingRows > 0 ? PAGE_OVERHEAD_BYTES_PER_CHUNK * this.columns.length : 0) +
+      groups * this.chunkFooterBytes +
+      pages * OFFSET_INDEX_BYTES_PER_PAGE +
+      this.schemaBytes
+    );
+  }
+
+  /**
+   * What adding `row` can at most add to `boundBytes`: its text size, at the compression seen so far if that
+   * grew the data, plus its definition levels. A runner that settles and closes the file when `boundBytes +
+   * rowBytes(row)` would reach its cap, before adding the row, keeps every file of more than one row under it.
+   */
+  rowBytes(row: Row): number {
+    let bytes = 0;
+    for (let i = 0; i < this.columns.length; i++) {
+      const cell = row[i] ?? null;
+      if (cell !== null) bytes += cellBytes(this.columns[i]!.kind, cell);
+    }
+    return Math.ceil(bytes * Math.max(1, this.ratio())) + Math.ceil(this.columns.length / 8);
+  }
+
+  /** File bytes per text byte of the row groups written so far; 1 before the first (no compression assumed). */
+  private ratio(): number {
+    return this.flushedRaw > 0 ? this.flushedBytes / this.flushedRaw : 1;
   }
 
   add(rows: readonly Row[]): void {
@@ -148,6 +226,12 @@ export class ParquetFileBuilder {
       this.total++;
       if (this.pendingRows >= this.options.rowGroupRows) this.flush();
     }
+  }
+
+  /** Write the pending rows as a row group now, so `boundBytes` is bytes written plus the footer. */
+  settle(): void {
+    if (this.finished) throw new TakeoutError('FAILED', 'ParquetFileBuilder.settle after finish');
+    if (this.pendingRows > 0) this.flush();
   }
 
   /** The whole file. The builder cannot be used after. */
@@ -187,8 +271,8 @@ export class ParquetFileBuilder {
         return text;
       }
       default:
-        // UTF-16 units: UTF-8 bytes for ASCII, an under-count for other text (the ratio of written groups corrects it).
-        this.pendingBytes += cell.length + BYTE_ARRAY_PREFIX_BYTES;
+        // UTF-8 bytes, as written: UTF-16 units would under-count other text than ASCII up to 3 times.
+        this.pendingBytes += Buffer.byteLength(cell, 'utf8') + BYTE_ARRAY_PREFIX_BYTES;
         return cell;
     }
   }

@@ -383,13 +383,10 @@ function xmlEncoder(events: Events, origin: string): LineEncoder {
   return { extension: 'xml', encode: (row) => xml.encode(events.flat(row)) };
 }
 
-/**
- * A Parquet file of events. The runner adds a whole batch of a series' rows, then closes the file once
- * `estimatedBytes` reaches --max-file-size; reporting the size with one more batch of the largest kind seen keeps
- * files under the cap (a file passes it only when a single batch alone is larger).
- */
+/** A Parquet file of events, flattened as the CSV form; the runner keeps it under --max-file-size (see FileBuilder). */
 class EventParquet implements FileBuilder {
-  private largestAdd = 0;
+  /** The last row measured and its flat form, so a row is flattened once for rowBytes and add. */
+  private measured: { row: Row; flat: Row } | undefined;
 
   constructor(
     private readonly builder: ParquetFileBuilder,
@@ -397,18 +394,29 @@ class EventParquet implements FileBuilder {
   ) {}
 
   add(rows: readonly Row[]): void {
-    this.builder.add(rows.map((row) => this.events.flat(row)));
-    this.largestAdd = Math.max(this.largestAdd, rows.length);
+    this.builder.add(rows.map((row) => this.flat(row)));
+    this.measured = undefined;
   }
 
-  get estimatedBytes(): number {
-    const bytes = this.builder.estimatedBytes;
-    const rows = this.builder.rows;
-    return rows === 0 ? bytes : bytes + Math.ceil((bytes / rows) * this.largestAdd);
+  get boundBytes(): number {
+    return this.builder.boundBytes;
+  }
+
+  rowBytes(row: Row): number {
+    return this.builder.rowBytes(this.flat(row));
+  }
+
+  settle(): void {
+    this.builder.settle();
   }
 
   finish(): Uint8Array {
     return this.builder.finish();
+  }
+
+  private flat(row: Row): Row {
+    if (this.measured?.row !== row) this.measured = { row, flat: this.events.flat(row) };
+    return this.measured.flat;
   }
 }
 

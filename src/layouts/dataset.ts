@@ -62,8 +62,12 @@ export interface BlockFiles {
 
 export interface FileBuilder {
   add(rows: readonly Row[]): void;
-  /** The file's size so far, as it would be written now; the runner closes it past --max-file-size. */
-  readonly estimatedBytes: number;
+  /** At most the file's size if it were finished now (pending rows counted at their text size). */
+  readonly boundBytes: number;
+  /** At most what adding `row` adds to `boundBytes`: the runner closes the file first when it would pass --max-file-size. */
+  rowBytes(row: Row): number;
+  /** Encode what is pending, so `boundBytes` is exact but for the footer. */
+  settle(): void;
   finish(): Uint8Array;
 }
 

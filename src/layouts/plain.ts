@@ -259,9 +259,11 @@ export function plainLayout(ctx: LayoutContext, o: PlainLayoutOptions): DatasetL
         const builder = new ParquetFileBuilder(fileColumns, { codec, rowGroupRows: DEFAULT_ROW_GROUP_ROWS }, origin);
         return {
           add: (rows) => builder.add(keep.length === ctx.columns.length ? rows : rows.map(project)),
-          get estimatedBytes() {
-            return builder.estimatedBytes;
+          get boundBytes() {
+            return builder.boundBytes;
           },
+          rowBytes: (row) => builder.rowBytes(keep.length === ctx.columns.length ? row : project(row)),
+          settle: () => builder.settle(),
           finish: () => builder.finish(),
         };
       },

@@ -1,3 +1,5 @@
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { keyProblem } from '../destinations/keys.js';
@@ -9,7 +11,10 @@ import { TAKEOUT_MANIFEST_VERSION, type TakeoutManifest } from './takeout.js';
  * takeout's own `takeout-manifest.json` (with a table id). Only ever throws TakeoutError.
  */
 
-/** Manifests are small JSON files; anything larger is refused before it is parsed. */
+/**
+ * Manifests are small JSON files; anything larger is refused before it is parsed, wherever it is read
+ * from (S3, a local file, a takeout folder). 64 MiB holds ~450,000 Redshift entries of 150 bytes.
+ */
 export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 
 export interface SliceEntry {
@@ -45,7 +50,7 @@ export async function readManifestText(stream: Readable, origin: string): Promis
       size += chunk.length;
       if (size > MAX_MANIFEST_BYTES) {
         stream.destroy();
-        throw new TakeoutError('INTEGRITY', `${origin}: larger than ${MAX_MANIFEST_BYTES} bytes, not a manifest`);
+        throw tooLarge(origin);
       }
       chunks.push(chunk);
     }
@@ -53,6 +58,47 @@ export async function readManifestText(stream: Readable, origin: string): Promis
     throw toTakeoutError(error, origin);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * A local manifest's text, or undefined when the file does not exist. Its size is checked on the open
+ * handle before a byte is read (and again while reading, for a file that grows), with the same cap as S3.
+ */
+export async function readManifestFile(file: string, origin: string): Promise<string | undefined> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw toTakeoutError(error, origin);
+  }
+  try {
+    const info = await handle.stat();
+    if (info.isDirectory()) throw new TakeoutError('USAGE', `${origin} is a folder, not a manifest`);
+    if (info.size > MAX_MANIFEST_BYTES) throw tooLarge(origin);
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    throw toTakeoutError(error, origin);
+  }
+  return readManifestText(createReadStream('', { fd: handle, autoClose: true }), origin);
+}
+
+function tooLarge(origin: string): TakeoutError {
+  return new TakeoutError('INTEGRITY', `${origin}: larger than ${MAX_MANIFEST_BYTES} bytes, not a manifest`, {
+    hint: 'a manifest lists slices; split a larger export into several',
+  });
+}
+
+/**
+ * The entries listed more than once (same url or key), each with how many times: Redshift COPY loads a
+ * repeated entry once per listing, and so does a merge, so the data would appear twice.
+ */
+export function duplicateEntries(entries: readonly SliceEntry[]): { label: string; count: number }[] {
+  const counts = new Map<string, number>();
+  for (const entry of entries) counts.set(entry.label, (counts.get(entry.label) ?? 0) + 1);
+  const out: { label: string; count: number }[] = [];
+  for (const [label, count] of counts) if (count > 1) out.push({ label, count });
+  return out;
 }
 
 export function parseManifestJson(text: string, origin: string): unknown {
@@ -91,24 +137,23 @@ export function parseEntryUrl(url: string, origin: string): SliceEntry['location
   return { kind: 'relative', key: url };
 }
 
-/** The Redshift COPY manifest form (also the Storage API's sliced-file manifest). */
-export function readRedshiftManifest(value: unknown, origin: string): MergePlan {
-  if (!isRecord(value) || !Array.isArray(value.entries)) throw integrity(origin, 'expected an object with an "entries" array');
-  const entries = value.entries.map((entry: unknown, i): SliceEntry => {
-    if (!isRecord(entry) || typeof entry.url !== 'string' || entry.url === '') throw integrity(origin, `entry ${i + 1} has no "url"`);
-    if (entry.mandatory !== undefined && typeof entry.mandatory !== 'boolean') throw integrity(origin, `entry ${i + 1}: "mandatory" is not true or false`);
-    const meta = isRecord(entry.meta) ? entry.meta : {};
-    const bytes = optionalCount(meta.content_length, `entry ${i + 1} content_length`, origin);
-    const rows = optionalCount(meta.record_count, `entry ${i + 1} record_count`, origin);
-    return {
-      location: parseEntryUrl(entry.url, origin),
-      label: entry.url,
-      // Redshift's default is false; the Storage API always writes true.
-      mandatory: entry.mandatory === true,
-      ...(bytes !== undefined ? { bytes } : {}),
-      ...(rows !== undefined ? { rows } : {}),
-    };
-  });
+function redshiftEntry(entry: unknown, i: number, origin: string): SliceEntry {
+  if (!isRecord(entry) || typeof entry.url !== 'string' || entry.url === '') throw integrity(origin, `entry ${i + 1} has no "url"`);
+  if (entry.mandatory !== undefined && typeof entry.mandatory !== 'boolean') throw integrity(origin, `entry ${i + 1}: "mandatory" is not true or false`);
+  const meta = isRecord(entry.meta) ? entry.meta : {};
+  const bytes = optionalCount(meta.content_length, `entry ${i + 1} content_length`, origin);
+  const rows = optionalCount(meta.record_count, `entry ${i + 1} record_count`, origin);
+  return {
+    location: parseEntryUrl(entry.url, origin),
+    label: entry.url,
+    // Redshift's default is false; the Storage API always writes true.
+    mandatory: entry.mandatory === true,
+    ...(bytes !== undefined ? { bytes } : {}),
+    ...(rows !== undefined ? { rows } : {}),
+  };
+}
+
+function redshiftPlanOf(value: Record<string, unknown>, entries: SliceEntry[]): MergePlan {
   const schema = isRecord(value.schema) && Array.isArray(value.schema.elements) ? value.schema.elements : undefined;
   const columns = schema?.map((e: unknown) => (isRecord(e) && typeof e.name === 'string' ? e.name : undefined));
   return {
@@ -116,6 +161,144 @@ export function readRedshiftManifest(value: unknown, origin: string): MergePlan 
     form: 'redshift',
     ...(columns && columns.every((c): c is string => c !== undefined) ? { columns } : {}),
   };
+}
+
+/** The Redshift COPY manifest form (also the Storage API's sliced-file manifest). */
+export function readRedshiftManifest(value: unknown, origin: string): MergePlan {
+  if (!isRecord(value) || !Array.isArray(value.entries)) throw integrity(origin, 'expected an object with an "entries" array');
+  return redshiftPlanOf(value, value.entries.map((entry: unknown, i) => redshiftEntry(entry, i, origin)));
+}
+
+/** A manifest's JSON, with the Redshift form's entries already read (see `readManifestDocument`). */
+export interface ManifestDocument {
+  /** The document; for an object with an "entries" array, everything but the entries (an empty array in their place). */
+  value: unknown;
+  /** The Redshift form: the "entries" array read as slice entries, with the schema's column names. */
+  redshift?: MergePlan;
+}
+
+/** The Redshift plan of a document, or INTEGRITY when it has no "entries" array. */
+export function redshiftPlan(document: ManifestDocument, origin: string): MergePlan {
+  if (document.redshift) return document.redshift;
+  return readRedshiftManifest(document.value, origin);
+}
+
+/**
+ * Parses a manifest without building the JSON tree of all its entries at once. JSON.parse of a manifest of
+ * 200,000 entries holds ~400 objects and strings per 1,000 entries alongside the slice entries made from
+ * them; here each element of the top-level "entries" array is parsed alone and turned into its slice entry at
+ * once, so the peak is the text plus the entries. Every member and element still goes through JSON.parse,
+ * and the object's structure (keys, colons, commas, nothing after the end) is checked here, so the same
+ * documents are accepted as by JSON.parse. A repeated top-level key keeps its last value, as JSON.parse does.
+ */
+export function readManifestDocument(text: string, origin: string): ManifestDocument {
+  let i = skipSpace(text, 0);
+  if (text.charCodeAt(i) !== 0x7b /* { */) return { value: parseManifestJson(text, origin) };
+  const members: Record<string, unknown> = {};
+  let entries: SliceEntry[] | undefined;
+  const fail = (what: string, at: number): never => {
+    throw integrity(origin, `not valid JSON (${what} at position ${at})`);
+  };
+  const parse = (start: number, end: number): unknown => {
+    try {
+      return JSON.parse(text.slice(start, end)) as unknown;
+    } catch (error) {
+      return fail((error as Error).message.replace(/ in JSON at position \d+.*$/, ''), start);
+    }
+  };
+  i = skipSpace(text, i + 1);
+  if (text.charCodeAt(i) === 0x7d /* } */) i++;
+  else {
+    for (;;) {
+      if (text.charCodeAt(i) !== 0x22 /* " */) fail('expected a member name', i);
+      const keyEnd = stringEnd(text, i);
+      const key = parse(i, keyEnd) as string;
+      i = skipSpace(text, keyEnd);
+      if (text.charCodeAt(i) !== 0x3a /* : */) fail("expected ':'", i);
+      i = skipSpace(text, i + 1);
+      if (key === 'entries' && text.charCodeAt(i) === 0x5b /* [ */) {
+        entries = [];
+        members.entries = [];
+        i = skipSpace(text, i + 1);
+        if (text.charCodeAt(i) === 0x5d /* ] */) i++;
+        else {
+          for (;;) {
+            const end = valueEnd(text, i);
+            if (end === i) fail('expected an entry', i);
+            entries.push(redshiftEntry(parse(i, end), entries.length, origin));
+            i = skipSpace(text, end);
+            const c = text.charCodeAt(i);
+            if (c === 0x5d /* ] */) {
+              i++;
+              break;
+            }
+            if (c !== 0x2c /* , */) fail("expected ',' or ']'", i);
+            i = skipSpace(text, i + 1);
+          }
+        }
+      } else {
+        const end = valueEnd(text, i);
+        if (end === i) fail('expected a value', i);
+        if (key === 'entries') entries = undefined;
+        // Own property even for "__proto__", as JSON.parse makes it.
+        Object.defineProperty(members, key, { value: parse(i, end), enumerable: true, writable: true, configurable: true });
+        i = end;
+      }
+      i = skipSpace(text, i);
+      const c = text.charCodeAt(i);
+      if (c === 0x7d /* } */) {
+        i++;
+        break;
+      }
+      if (c !== 0x2c /* , */) fail("expected ',' or '}'", i);
+      i = skipSpace(text, i + 1);
+    }
+  }
+  if (skipSpace(text, i) !== text.length) fail('unexpected text after the end', skipSpace(text, i));
+  return entries ? { value: members, redshift: redshiftPlanOf(members, entries) } : { value: members };
+}
+
+function skipSpace(text: string, i: number): number {
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+  }
+  return i;
+}
+
+/** Index just past the string starting at `i` (a quote); the text's end when it is not closed. */
+function stringEnd(text: string, i: number): number {
+  for (let j = i + 1; j < text.length; j++) {
+    const c = text.charCodeAt(j);
+    if (c === 0x5c /* \ */) j++;
+    else if (c === 0x22) return j + 1;
+  }
+  return text.length;
+}
+
+/**
+ * Index just past the JSON value starting at `i`, found by matching brackets outside strings; what lies
+ * between is left to JSON.parse to judge (a wrong bracket makes a slice it refuses).
+ */
+function valueEnd(text: string, i: number): number {
+  const first = text.charCodeAt(i);
+  if (first === 0x22) return stringEnd(text, i);
+  if (first === 0x7b || first === 0x5b) {
+    let depth = 0;
+    for (let j = i; j < text.length; j++) {
+      const c = text.charCodeAt(j);
+      if (c === 0x22) j = stringEnd(text, j) - 1;
+      else if (c === 0x7b || c === 0x5b) depth++;
+      else if ((c === 0x7d || c === 0x5d) && --depth === 0) return j + 1;
+    }
+    return text.length;
+  }
+  let j = i;
+  for (; j < text.length; j++) {
+    const c = text.charCodeAt(j);
+    if (c === 0x2c || c === 0x7d || c === 0x5d || c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) break;
+  }
+  return j;
 }
 
 /** Checks a takeout manifest's version and returns it typed. */

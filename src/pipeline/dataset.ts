@@ -50,6 +50,12 @@ export interface DatasetExportOptions {
   /** Each run takes what changed since the last completed run of the same definition. */
   recurring: boolean;
   clientToken?: string;
+  /**
+   * Replace files an earlier export left at the same keys (a key template without {export_id}). Without it a
+   * fresh export writes create-only: its manifest key taken is refused before anything is written (EXISTS),
+   * and a data file or manifest that appears meanwhile at commit. A resumed export replaces its own files.
+   */
+  overwrite?: boolean;
   maxFileBytes: number;
   compressionLevel: number;
   /** For the manifests' bucket and keys: null and '' for a local folder. */
@@ -159,6 +165,14 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
     options: options.recordedOptions,
     tool: { name: 'takeout', version: options.toolVersion },
   };
+  const createOnly = previous === undefined && options.overwrite !== true;
+  if (createOnly && (await destination.head(layout.manifestKey)) !== undefined) {
+    throw new TakeoutError('EXISTS', `${destination.description}${layout.manifestKey} already exists: an earlier export wrote there`, {
+      hint: 'put {export_id} in --key-template, choose another destination, or pass --overwrite to replace its files',
+      details: { key: layout.manifestKey },
+    });
+  }
+  const write = createOnly ? { ifNoneMatch: true } : {};
   const saveJob = async (): Promise<void> => {
     await destination.put(jobKey(exportId), `${JSON.stringify(job, null, 2)}\n`, { contentType: 'application/json' });
   };
@@ -183,14 +197,14 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
   try {
     const layoutFiles: NonNullable<JobRecord['layoutFiles']> = [];
     const putLayoutFile = async (file: LayoutFile): Promise<void> => {
-      await destination.put(file.key, file.body, file.contentType ? { contentType: file.contentType } : {});
+      await destination.put(file.key, file.body, { ...(file.contentType ? { contentType: file.contentType } : {}), ...write });
       const body = typeof file.body === 'string' ? Buffer.from(file.body) : file.body;
       layoutFiles.push({ key: file.key, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
     };
     for (const file of layout.startFiles?.() ?? []) await putLayoutFile(file);
     // A journal that can no longer be written stops the data too: files it does not record could not be resumed.
     const dataSignal = options.signal ? AbortSignal.any([options.signal, journal.failed]) : journal.failed;
-    const files = await writeData({ ...options, signal: dataSignal }, layout, columns, window.query, journal);
+    const files = await writeData({ ...options, signal: dataSignal }, layout, columns, window.query, journal, createOnly);
     // Every journal write ended well before the layout's manifests claim the export done.
     await journal.drain();
     job.itemCount = files.reduce((n, f) => n + f.rows, 0);
@@ -257,6 +271,7 @@ async function writeData(
   columns: readonly RecordColumn[],
   query: TableQuery | undefined,
   journal: JournalWriter,
+  createOnly: boolean,
 ): Promise<DataFile[]> {
   const { table, emit } = options;
   const open = async (): Promise<AsyncIterable<Row[]>> =>
@@ -276,8 +291,8 @@ async function writeData(
       emit({ type: 'table:slice', table: table.id, slice: { key: slice.key, bytes: slice.bytes, rows: slice.rows, sha256: slice.sha256 } });
     };
     return layout.data.kind === 'lines'
-      ? writeLines(options, layout.data, await open(), filter?.keep.bind(filter), landed, record)
-      : writeBlocks(options, layout.data, await open(), filter?.keep.bind(filter), landed, record);
+      ? writeLines(options, layout.data, await open(), filter?.keep.bind(filter), landed, record, createOnly)
+      : writeBlocks(options, layout.data, await open(), filter?.keep.bind(filter), landed, record, createOnly);
   };
   try {
     return await attempt(true);
@@ -296,6 +311,7 @@ async function writeLines(
   keep: ((row: Row) => boolean) | undefined,
   landed: (series: string) => Map<number, LandedSlice>,
   record: (series: string, slice: DataFile) => void,
+  createOnly: boolean,
 ): Promise<DataFile[]> {
   const level = spec.gzip ? options.compressionLevel : NO_COMPRESSION;
   const framed = (text: string | undefined): CompressedBlock | undefined => {
@@ -318,6 +334,7 @@ async function writeLines(
       keyFor: (index) => spec.fileKey(name, index),
       sliceBytes: options.maxFileBytes,
       md5: true,
+      ...(createOnly ? { ifNoneMatch: true } : {}),
       plain: !spec.gzip,
       ...(prologue ? { prologue } : {}),
       ...(epilogue ? { epilogue } : {}),
@@ -374,6 +391,7 @@ async function writeBlocks(
   keep: ((row: Row) => boolean) | undefined,
   landed: (series: string) => Map<number, LandedSlice>,
   record: (series: string, slice: DataFile) => void,
+  createOnly: boolean,
 ): Promise<DataFile[]> {
   const open = new Map<string, { builder: ReturnType<BlockFiles['open']>; index: number; rows: number }>();
   const files: DataFile[] = [];
@@ -383,6 +401,16 @@ async function writeBlocks(
     const bytes = Buffer.from(current.builder.finish());
     const index = current.index;
     const key = spec.fileKey(name, index);
+    if (bytes.length > options.maxFileBytes) {
+      // A row cannot be cut: one larger than the cap is a file of its own, said out loud. More rows over the
+      // cap means the size estimate was wrong; refused rather than delivered over the limit.
+      if (current.rows > 1) {
+        throw new TakeoutError('FAILED', `${key}: ${bytes.length} bytes with ${current.rows} rows, over --max-file-size ${options.maxFileBytes}`, {
+          hint: 'raise --max-file-size; please report this with the table\'s shape',
+        });
+      }
+      options.emit({ type: 'warning', message: `${key}: one row of ${bytes.length} bytes, larger than --max-file-size ${options.maxFileBytes}: written as a file of its own` });
+    }
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const before = landed(name).get(index);
     let etag: string | undefined;
@@ -390,7 +418,7 @@ async function writeBlocks(
       etag = before.etag;
     } else {
       if (before) throw new SliceChanged(key);
-      etag = (await options.destination.put(key, bytes, { contentType: 'application/octet-stream' })).etag;
+      etag = (await options.destination.put(key, bytes, { contentType: 'application/octet-stream', ...(createOnly ? { ifNoneMatch: true } : {}) })).etag;
     }
     const file: DataFile = {
       key,
@@ -423,11 +451,25 @@ async function writeBlocks(
         if (open.size >= MAX_OPEN_SERIES) throw new TakeoutError('INVALID_INPUT', `${options.table.id}: more than ${MAX_OPEN_SERIES} series (e.g. event names) in one export`);
         open.set(name, { builder: spec.open(name), index: 0, rows: 0 });
       }
-      const current = open.get(name)!;
-      current.builder.add(rows);
-      current.rows += rows.length;
+      // One row at a time, and the file closed before a row that could take it past --max-file-size: a whole
+      // batch added at once overshot small caps (a 185 KB file at 16 KB). The pending rows are settled into a
+      // row group first, so the file is not closed on an estimate of them.
+      for (const row of rows) {
+        let current = open.get(name)!;
+        if (current.rows > 0) {
+          const room = options.maxFileBytes - current.builder.rowBytes(row);
+          if (current.builder.boundBytes > room) {
+            current.builder.settle();
+            if (current.builder.boundBytes > room) {
+              await close(name);
+              current = open.get(name)!;
+            }
+          }
+        }
+        current.builder.add([row]);
+        current.rows++;
+      }
       options.emit({ type: 'table:progress', table: options.table.id, rawBytes: 0, bytes: 0, rows: rows.length });
-      if (current.builder.estimatedBytes >= options.maxFileBytes) await close(name);
     }
   }
   for (const name of [...open.keys()]) await close(name);

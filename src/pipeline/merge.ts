@@ -448,27 +448,30 @@ export async function mergeSlices(options: MergeOptions): Promise<MergeResult> {
 
   /** Slices of unknown size: fetched ahead into bounded queues, written strictly in order. */
   async function sequentialMerge(concurrency: number): Promise<void> {
-    const queues: ChunkQueue[] = [];
-    const producers: Promise<void>[] = [];
+    // Only the slices in flight are held: a written slice's queue and promise are dropped, so memory
+    // does not grow with the number of slices (a manifest may list hundreds of thousands).
+    const inFlight = new Map<number, { queue: ChunkQueue; producer: Promise<void> }>();
     let launched = 0;
     const launch = (upTo: number): void => {
       while (launched < entries.length && launched < upTo) {
         const index = launched++;
         const queue = new ChunkQueue();
-        queues[index] = queue;
-        producers[index] = produce(entries[index]!, index, (chunk) => queue.push(chunk), () => queue.end()).catch((error: unknown) => queue.fail(error));
+        const producer = produce(entries[index]!, index, (chunk) => queue.push(chunk), () => queue.end()).catch((error: unknown) => queue.fail(error));
+        inFlight.set(index, { queue, producer });
       }
     };
     try {
       for (let i = 0; i < entries.length; i++) {
         launch(i + concurrency);
-        for await (const chunk of queues[i]!.drain()) await write(chunk);
+        for await (const chunk of inFlight.get(i)!.queue.drain()) await write(chunk);
+        await inFlight.get(i)!.producer;
+        inFlight.delete(i);
         slicesDone++;
         report();
       }
     } catch (error) {
-      for (const q of queues) q?.cancel();
-      await Promise.allSettled(producers);
+      for (const { queue } of inFlight.values()) queue.cancel();
+      await Promise.allSettled([...inFlight.values()].map((f) => f.producer));
       throw error;
     }
   }

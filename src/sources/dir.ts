@@ -5,6 +5,7 @@ import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
 import { TakeoutError, toTakeoutError } from '../errors.js';
+import { readManifestFile } from '../manifests/read.js';
 import { parseHeader } from '../formats/csv.js';
 import {
   BUCKETS_FILE,
@@ -287,13 +288,10 @@ async function readCsvFolder(folder: string, label: string): Promise<ProjectDesc
   };
 }
 
+/** A takeout's JSON files (manifest, tables, buckets), read with the manifests' size cap. */
 async function readJson(file: string, label: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw toTakeoutError(error, label);
-  }
+  const text = await readManifestFile(file, label);
+  if (text === undefined) throw new TakeoutError('NOT_FOUND', `${label} does not exist`);
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
@@ -321,9 +319,12 @@ async function readTakeoutFolder(
       throw error;
     },
   );
-  const manifest = (await readJson(join(folder, TAKEOUT_MANIFEST_FILE), TAKEOUT_MANIFEST_FILE).catch(() => undefined)) as
-    | { tables?: ManifestTable[] }
-    | undefined;
+  // No manifest: the slices are read unchecked. One that cannot be read (too large, not JSON) fails the
+  // source instead of silently dropping the sizes and checksums it holds.
+  const manifest = (await readJson(join(folder, TAKEOUT_MANIFEST_FILE), `${label}/${TAKEOUT_MANIFEST_FILE}`).catch((error: unknown) => {
+    if (error instanceof TakeoutError && error.code === 'NOT_FOUND') return undefined;
+    throw error;
+  })) as { tables?: ManifestTable[] } | undefined;
   const manifestTables = new Map((manifest?.tables ?? []).map((t) => [t.id, t]));
 
   const buckets: BucketDescriptor[] = rawBuckets.map((b: Record<string, unknown>) => ({

@@ -2,7 +2,7 @@ import { createGunzip } from 'node:zlib';
 import type { Destination } from '../../destinations/destination.js';
 import { TakeoutError, toTakeoutError } from '../../errors.js';
 import { tableFromApi } from '../../layouts/keboola.js';
-import { parseManifestJson, readManifestText, readRedshiftManifest } from '../../manifests/read.js';
+import { readManifestDocument, readManifestText, redshiftPlan } from '../../manifests/read.js';
 import type {
   BucketDescriptor,
   ComponentDescriptor,
@@ -158,7 +158,7 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
     }
     const manifestKey = `${s3Path!.key}manifest`;
     const text = await readManifestText(await current.store.get(manifestKey), `file ${fileId} manifest`);
-    const plan = readRedshiftManifest(parseManifestJson(text, `file ${fileId} manifest`), `file ${fileId} manifest`);
+    const plan = redshiftPlan(readManifestDocument(text, `file ${fileId} manifest`), `file ${fileId} manifest`);
     const slices = plan.entries.map((entry) => {
       const location = entry.location;
       if (location.kind !== 's3' || location.bucket !== s3Path!.bucket) {
