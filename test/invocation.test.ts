@@ -2,6 +2,8 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { mkdir, statfs, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { closest, editDistance } from '../src/cli/env.js';
+import { mistypedUrl } from '../src/destinations/registry.js';
 import { startFaultProxy, type FaultProxy } from './faults/proxy.js';
 import { DEMO_PROJECT, errorLines, jsonLines, removeTempFolders, runCli, s3Store, tempFolder, walkFiles, type CliResult } from './helpers/cli.js';
 import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
@@ -36,6 +38,25 @@ function expectExit(result: CliResult, code: number): void {
 function s3Keys(prefix: string): Promise<string[]> {
   return s3Store(client, TEST_BUCKET, prefix).list();
 }
+
+describe('mistyped URLs and names (units)', () => {
+  it('mistypedUrl: URL-like typos and drive letters on POSIX, plain paths and Windows paths on Windows', () => {
+    for (const typo of ['s3:/b/x', 's3:b', 'S3:/b', 's3//b', 'gs//b', 'foo:bar', 'C:\\x', 'c:/x']) expect(mistypedUrl(typo, '--dest', 'linux'), typo).toBeDefined();
+    for (const plain of ['./s3:odd', '/abs/s3:x', 'out', 'a/b:c', 's3://b/x', 'file:///x', 'weird://x']) expect(mistypedUrl(plain, '--dest', 'linux'), plain).toBeUndefined();
+    expect(mistypedUrl('C:\\backups', '--dest', 'win32')).toBeUndefined();
+    expect(mistypedUrl('s3:/b/x', '--dest', 'win32')?.hint).toContain('did you mean "s3://b/x"');
+  });
+
+  it('closest: a did-you-mean only for a name a few edits away', () => {
+    const known = ['TAKEOUT_SOURCE', 'TAKEOUT_DEST', 'TAKEOUT_DRY_RUN', 'TAKEOUT_SSE'];
+    expect(editDistance('SOUCRE', 'SOURCE')).toBe(1);
+    expect(closest('TAKEOUT_SORCE', known)).toBe('TAKEOUT_SOURCE');
+    expect(closest('TAKEOUT_DRYRUN', known)).toBe('TAKEOUT_DRY_RUN');
+    expect(closest('TAKEOUT_DESR', known)).toBe('TAKEOUT_DEST');
+    expect(closest('TAKEOUT_ZZZ', known)).toBeUndefined();
+    expect(closest('TAKEOUT_SOMETHING_ELSE', known)).toBeUndefined();
+  });
+});
 
 describe('refused invocations', () => {
   it('--dest without --source exits 2 with a hint and puts nothing in the bucket (the demo is not a default)', async () => {
