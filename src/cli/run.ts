@@ -18,7 +18,7 @@ const MIN_SLICE_BYTES = 16 * 1024;
 const MAX_SLICE_BYTES = 5 * 1024 * MiB;
 
 export const RUN_OPTIONS: OptionSpec[] = [
-  { key: 'source', flags: '-s, --source <uri>', description: 'project to take out: a folder (or dir:PATH) of CSV files, an existing takeout, postgres://user@host:port/db, sqlite:PATH, keboola+https://STACK or dynamodb:TABLE (dynamodb: for every table) or demo (the bundled demo project; the default only when --dest is not given either)', type: 'string' },
+  { key: 'source', flags: '-s, --source <uri>', description: 'project to take out: a folder (or dir:PATH) of CSV files, an existing takeout, postgres://user@host:port/db, sqlite:PATH, keboola+https://STACK, dynamodb:TABLE (dynamodb: for every table), or demo (the bundled demo project, which a bare `takeout run` takes out)', type: 'string' },
   { key: 'schema', flags: '--schema <name>', description: 'database sources: only this schema', type: 'list' },
   { key: 'token', flags: '--token <token>', description: 'Keboola Storage API token (prefer KBC_STORAGE_TOKEN)', type: 'string', secret: true },
   { key: 'dest', flags: '-d, --dest <dest>', description: 'a local folder or s3://bucket/prefix (default: a new folder ./takeout-<time>)', type: 'string' },
@@ -26,7 +26,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { key: 'structureOnly', flags: '--structure-only', description: 'metadata and configurations only (plus sys-stage table data, as Keboola does)', type: 'boolean', default: false },
   { key: 'include', flags: '-i, --include <glob>', description: 'take only tables whose id or bucket id matches (* any characters, ? one, {a,b} either)', type: 'list', default: [] },
   { key: 'exclude', flags: '-x, --exclude <glob>', description: 'leave out tables whose id or bucket id matches; wins over --include', type: 'list', default: [] },
-  { key: 'dryRun', flags: '-n, --dry-run', description: 'print the plan (tables, estimated bytes, memory bound, keys) and write nothing', type: 'boolean', default: false },
+  { key: 'dryRun', flags: '-n, --dry-run', description: 'a preflight: check the destination as the run would (credentials, bucket, a takeout or other files there, overlap with the source folder, free disk space), print the plan (tables, estimated bytes, memory bound, keys); write nothing; exit as the run would', type: 'boolean', default: false },
   { key: 'overwrite', flags: '--overwrite', description: 'replace a takeout already at the destination, removing its stale parts', type: 'boolean', default: false },
   { key: 'resume', flags: '--resume', description: 'go on with an interrupted or partial run at the destination (same options), writing only the slices and tables that are missing', type: 'boolean', default: false },
   { key: 'sliceSize', flags: '--slice-size <size>', description: 'cut slices at this many compressed bytes', type: 'size', default: DEFAULT_SLICE_SIZE, min: MIN_SLICE_BYTES, max: MAX_SLICE_BYTES },
