@@ -248,7 +248,7 @@ describe('--dry-run is a preflight', () => {
     expect(real.stderr).toContain(warning);
   });
 
-  it('a destination inside the source folder, or around it, exits 2 in the dry run and in the real run', async () => {
+  it('a destination inside the source folder, or around it, exits 2 in the dry run and in the real run, table and dataset export too', async () => {
     const root = await tempFolder('overlap');
     const project = path.join(root, 'project');
     await mkdir(path.join(project, 'in.c-main'), { recursive: true });
@@ -263,6 +263,14 @@ describe('--dry-run is a preflight', () => {
         expectExit(result, 2);
         expect(result.stderr).toContain(message);
       }
+    }
+    for (const args of [
+      ['table', 'export', 'in.c-main.orders', '--source', project, '--dest', path.join(project, 'out')],
+      ['dataset', 'export', 'in.c-main.orders', '--source', project, '--dest', path.join(project, 'out')],
+    ]) {
+      const result = await runCli(args);
+      expectExit(result, 2);
+      expect(result.stderr, args.join(' ')).toContain('is inside the source folder');
     }
     expect(await walkFiles(root)).toEqual(['project/in.c-main/orders.csv']);
   });

@@ -80,7 +80,7 @@ function inside(child: string, parent: string): boolean {
  * A destination folder inside the source folder is read back as source data by the next run; a source
  * inside the destination can lose files to --overwrite's removal of stale parts. Both are refused.
  */
-async function checkOverlap(source: Source, destination: Destination): Promise<string | undefined> {
+export async function checkOverlap(source: Source, destination: Destination): Promise<string | undefined> {
   if (source.localPath === undefined || destination.localPath === undefined) return undefined;
   const from = await realish(source.localPath);
   const to = await realish(destination.localPath);
