@@ -127,12 +127,15 @@ describe('refused invocations', () => {
     ['sqlite://shop.db', /give sqlite:PATH/],
     ['', /--source is empty/],
     ['s3//bucket/x', /left out/],
+    ['postgres:/reader:CANARY-PW@db/shop', /did you mean "postgres:\/\/\*\*\*@db\/shop"/],
+    ['ftp://reader:CANARY-PW@host/x', /unknown source kind 'ftp:'/],
   ];
   it.each(sources)('--source %j exits 2', async (given, message) => {
     const cwd = await tempFolder('src');
     const result = await runCli(['run', '--source', given, '--dest', path.join(cwd, 'out')], { cwd });
     expectExit(result, 2);
     expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toContain('CANARY-PW');
     expect(await walkFiles(cwd)).toEqual([]);
   });
 

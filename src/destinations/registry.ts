@@ -30,9 +30,12 @@ const SCHEME_COLON = /^([a-z][a-z0-9+.-]*):/i;
 /** A store scheme whose colon was left out: `s3//bucket/x`. */
 const SCHEME_NO_COLON = /^(s3|file|gs|gcs|az|azure|abfss?|wasbs?|https?)\/\/+/i;
 
-function shown(text: string): string {
-  // No user info (a password in an endpoint-like URL) and no control characters on the terminal.
-  return JSON.stringify(text.replace(/\/\/[^/@]*@/, '//***@'));
+/** `scheme:` or `scheme://` followed by user info (`user:password@`), which no message repeats. */
+const USER_INFO = /^([a-z][a-z0-9+.-]*:\/*)[^/@]*@/i;
+
+/** A URL-like value fit for messages: its user info masked, quoted so control characters are escaped. */
+export function shown(text: string): string {
+  return JSON.stringify(text.replace(USER_INFO, '$1***@'));
 }
 
 /**
@@ -42,7 +45,7 @@ function shown(text: string): string {
  * A leading `./` or an absolute path is always a plain path: that is how to name a folder `s3:odd`.
  */
 export function mistypedUrl(value: string, what: string, platform: NodeJS.Platform = process.platform): TakeoutError | undefined {
-  const literal = `write ./${value} for a local path of that name`;
+  const literal = `write ./${value.replace(USER_INFO, '$1***@')} for a local path of that name`;
   const missing = SCHEME_NO_COLON.exec(value);
   if (missing) {
     const scheme = missing[1]!.toLowerCase();

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { mistypedUrl } from '../destinations/registry.js';
+import { mistypedUrl, shown } from '../destinations/registry.js';
 import { TakeoutError } from '../errors.js';
 import type { DynamoDbSourceOptions } from './dynamodb.js';
 import type { Source } from './source.js';
@@ -39,13 +39,13 @@ export async function openSource(uri: string | undefined, options: SourceOptions
   }
   const scheme = /^([a-z][a-z0-9+.-]*:)/i.exec(uri)?.[1]?.toLowerCase();
   if (scheme !== undefined && NEEDS_SLASHES.has(scheme) && !uri.slice(scheme.length).startsWith('//')) {
-    throw new TakeoutError('USAGE', `--source ${JSON.stringify(uri)} looks like a mistyped URL`, {
-      hint: `did you mean ${JSON.stringify(`${scheme}//${uri.slice(scheme.length).replace(/^\/+/, '')}`)}?`,
+    throw new TakeoutError('USAGE', `--source ${shown(uri)} looks like a mistyped URL`, {
+      hint: `did you mean ${shown(`${scheme}//${uri.slice(scheme.length).replace(/^\/+/, '')}`)}?`,
     });
   }
   if (scheme === 'sqlite:' && /^sqlite:\/\/(?!\/)/i.test(uri)) {
     // sqlite:///abs names /abs; sqlite://x would silently name the absolute //x.
-    throw new TakeoutError('USAGE', `--source ${JSON.stringify(uri)}: give sqlite:PATH (sqlite:./shop.db) or sqlite:///ABSOLUTE/PATH`);
+    throw new TakeoutError('USAGE', `--source ${shown(uri)}: give sqlite:PATH (sqlite:./shop.db) or sqlite:///ABSOLUTE/PATH`);
   }
   if (scheme === 'dir:' || scheme === 'file:' || scheme === undefined || (process.platform === 'win32' && /^[a-z]:[\\/]/i.test(uri))) {
     if (scheme === undefined) {
@@ -75,7 +75,7 @@ export async function openSource(uri: string | undefined, options: SourceOptions
   // `C:\x` on POSIX: said to be a Windows path rather than an unknown kind 'c:'.
   const windows = scheme.length === 2 ? mistypedUrl(uri, '--source') : undefined;
   if (windows) throw windows;
-  throw new TakeoutError('USAGE', `--source ${JSON.stringify(uri)}: unknown source kind '${scheme}'`, {
-    hint: `use ${SOURCE_KINDS}; write ./${uri} for a local folder of that name`,
+  throw new TakeoutError('USAGE', `--source ${shown(uri)}: unknown source kind '${scheme}'`, {
+    hint: `use ${SOURCE_KINDS}${uri.includes('//') ? '' : `; write ./${uri} for a local folder of that name`}`,
   });
 }
