@@ -205,7 +205,7 @@ describe('findCaseCollision', () => {
 describe('registry', () => {
   it('parses destinations', () => {
     expect(parseDestination('s3://bucket/prefix')).toEqual({ kind: 's3', url: 's3://bucket/prefix' });
-    expect(parseDestination('S3://bucket')).toEqual({ kind: 's3', url: 'S3://bucket' });
+    expect(parseDestination('S3://bucket')).toEqual({ kind: 's3', url: 's3://bucket' });
     expect(parseDestination('out/dir')).toEqual({ kind: 'local', path: path.resolve('out/dir') });
     expect(parseDestination('/abs/dir')).toEqual({ kind: 'local', path: path.resolve('/abs/dir') });
     expect(parseDestination(pathToFileURL('/tmp/x y').href)).toEqual({ kind: 'local', path: path.resolve('/tmp/x y') });

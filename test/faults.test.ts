@@ -121,7 +121,7 @@ describe('S3 faults (through a fault-injecting proxy)', () => {
   });
 
   it('rejects --request-timeout under 100 ms as a usage error', async () => {
-    const result = await runCli(['run', '--dest', `s3://${TEST_BUCKET}/${uniquePrefix('faults-usage')}`, '--request-timeout', '50', ...s3Args(proxy.url)]);
+    const result = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${uniquePrefix('faults-usage')}`, '--request-timeout', '50', ...s3Args(proxy.url)]);
     expect(result.code).toBe(ERROR_CODES.USAGE);
     expect(errorLines(result.stderr)).toHaveLength(1);
     expect(errorLines(result.stderr)[0]).toContain('request-timeout');
@@ -130,7 +130,7 @@ describe('S3 faults (through a fault-injecting proxy)', () => {
 
   it('fails a download whose slice GET is cut mid-body, leaving no output and no temp file', async () => {
     const prefix = uniquePrefix('faults-truncate');
-    const made = await runCli(['run', '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...s3Args(endpoint)]);
+    const made = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...s3Args(endpoint)]);
     expect(made.code).toBe(0);
     const out = await tempFolder('faults-download');
     proxy.rules.push({ match: (req) => req.method === 'GET' && /\.csv\.gz(\?|$)/.test(req.url ?? ''), action: { kind: 'truncate', afterBytes: 200 } });
@@ -159,7 +159,7 @@ const isHeadObject = (method: string | undefined, url: string | undefined): bool
 
 describe('S3 error answers (through a fault-injecting proxy)', () => {
   function runSmall(prefix: string, extra: string[] = [], args: string[] = s3Args(proxy.url)): Promise<CliResult> {
-    return runCli(['run', '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...args, ...extra]);
+    return runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...args, ...extra]);
   }
 
   it('reports ExpiredToken as expired credentials (exit 4), naming the bucket', async () => {

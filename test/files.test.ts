@@ -137,8 +137,8 @@ beforeAll(async () => {
   local = path.join(root, 'local');
   s3Root = uniquePrefix('files-takeout');
   const [a, b] = await Promise.all([
-    takeout(['run', '--dest', local, '--slice-size', '64KB', '-q']),
-    takeout(['run', '--dest', `s3://${TEST_BUCKET}/${s3Root}`, '--slice-size', '64KB', '-q', ...S3]),
+    takeout(['run', '--source', 'demo', '--dest', local, '--slice-size', '64KB', '-q']),
+    takeout(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${s3Root}`, '--slice-size', '64KB', '-q', ...S3]),
   ]);
   expectOk(a);
   expectOk(b);

@@ -126,7 +126,7 @@ describe('a full disk (ENOSPC on a 256 KiB tmpfs)', () => {
       skipReason = 'not running as root: cannot mount a tmpfs';
       return;
     }
-    for (const name of ['run', 'merge']) {
+    for (const name of ['run', '--source', 'demo', 'merge']) {
       const dir = await tempFolder(`hostile-enospc-${name}`);
       try {
         execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dir], { stdio: 'pipe' });
@@ -213,7 +213,7 @@ describe('secrets with --debug', () => {
     const port = await closedPort();
     const result = await runCli(
       [
-        'run',
+        'run', '--source', 'demo',
         '--dest', 's3://takeout-test/x/',
         '--endpoint-url', `http://127.0.0.1:${port}`,
         '--access-key-id', 'S3RVER',

@@ -83,7 +83,7 @@ describe('a GET whose x-amz-checksum-crc32 does not match its body', () => {
 
   beforeAll(async () => {
     prefix = uniquePrefix('reliability-crc');
-    const made = await runCli(['run', '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...s3Args(endpoint)]);
+    const made = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...s3Args(endpoint)]);
     expect(made.code, context(made)).toBe(0);
   });
 
@@ -263,7 +263,7 @@ describe('an expired session token', () => {
     const creds = await credentialProcess();
     const prefix = uniquePrefix('reliability-expired-all');
     proxy.rules.push({ match: (req) => req.headers['x-amz-security-token'] === 'token-1', action: expired });
-    const result = await runCli(['run', '--dest', `s3://${TEST_BUCKET}/${prefix}`, '--endpoint-url', proxy.url, '--profile', 'refreshing', '--region', 'us-east-1'], { env: creds.env });
+    const result = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${prefix}`, '--endpoint-url', proxy.url, '--profile', 'refreshing', '--region', 'us-east-1'], { env: creds.env });
     expect(result.code, context(result)).toBe(0);
     expect(errorLines(result.stderr)).toEqual([]);
     expect(await creds.calls()).toBeGreaterThanOrEqual(2);
@@ -276,7 +276,7 @@ describe('an expired session token', () => {
     const creds = await credentialProcess();
     const prefix = uniquePrefix('reliability-expired-writes');
     proxy.rules.push({ match: (req) => req.headers['x-amz-security-token'] === 'token-1' && (req.method === 'PUT' || req.method === 'POST'), action: expired });
-    const result = await runCli(['run', '--dest', `s3://${TEST_BUCKET}/${prefix}`, '--endpoint-url', proxy.url, '--profile', 'refreshing', '--region', 'us-east-1'], { env: creds.env });
+    const result = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${prefix}`, '--endpoint-url', proxy.url, '--profile', 'refreshing', '--region', 'us-east-1'], { env: creds.env });
     expect(result.code, context(result)).toBe(0);
     const refused = proxy.requests.filter((r) => r.status === 400);
     expect(refused.length).toBeGreaterThanOrEqual(1);
@@ -288,7 +288,7 @@ describe('an expired session token', () => {
   it('static keys from the environment are not refreshed: exit 4 with the expiry message', async () => {
     const prefix = uniquePrefix('reliability-expired-env');
     proxy.rules.push({ match: (req) => req.headers['x-amz-security-token'] === 'token-1' && req.method !== 'HEAD', action: expired });
-    const result = await runCli(['run', '--dest', `s3://${TEST_BUCKET}/${prefix}`, '--endpoint-url', proxy.url, '--region', 'us-east-1'], {
+    const result = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${prefix}`, '--endpoint-url', proxy.url, '--region', 'us-east-1'], {
       env: { AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: S3RVER_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN: 'token-1' },
     });
     expect(result.code, context(result)).toBe(ERROR_CODES.AUTH);

@@ -196,12 +196,12 @@ describe('resume rules', () => {
 
   it('--resume and --overwrite together are a usage error; --resume on a finished takeout has nothing to do', async () => {
     const out = path.join(await tempFolder('resume-finished'), 'out');
-    const both = await runCli(['run', '--dest', out, '--resume', '--overwrite']);
+    const both = await runCli(['run', '--source', 'demo', '--dest', out, '--resume', '--overwrite']);
     expect(both.code).toBe(ERROR_CODES.USAGE);
     expect(errorLines(both.stderr)[0]).toContain('not both');
     // On an empty destination --resume is a fresh run.
-    expectOk(await runCli(['run', '--dest', out, '--resume']));
-    const again = await runCli(['run', '--dest', out, '--resume']);
+    expectOk(await runCli(['run', '--source', 'demo', '--dest', out, '--resume']));
+    const again = await runCli(['run', '--source', 'demo', '--dest', out, '--resume']);
     expect(again.code).toBe(ERROR_CODES.EXISTS);
     expect(errorLines(again.stderr)[0]).toContain('nothing to resume');
   });
@@ -284,7 +284,7 @@ describe('create-only writes', () => {
     await mkdir(path.join(out, 'in', 'c-main'), { recursive: true });
     const planted = path.join(out, 'in', 'c-main', 'customers.part_0.csv.gz');
     await writeFile(planted, 'not ours');
-    const result = await runCli(['run', '--include', 'in.c-main.customers', '--dest', out]);
+    const result = await runCli(['run', '--source', 'demo', '--include', 'in.c-main.customers', '--dest', out]);
     expect(result.code, result.stderr).toBe(ERROR_CODES.EXISTS);
     expect(errorLines(result.stderr)[0]).toContain('customers.part_0.csv.gz already exists');
     expect(await readFile(planted, 'utf8')).toBe('not ours');

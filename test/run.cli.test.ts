@@ -71,7 +71,7 @@ describe('--help', () => {
 describe('--dry-run', () => {
   it('prints the plan with the memory bound and writes nothing', async () => {
     const out = await dest('dry');
-    const result = await runCli(['run', '--dest', out, '--dry-run']);
+    const result = await runCli(['run', '--source', 'demo', '--dest', out, '--dry-run']);
     expectExit(result, 0);
     expect(await walkFiles(path.dirname(out))).toEqual([]);
     expect(result.stdout).toBe('');
@@ -83,7 +83,7 @@ describe('--dry-run', () => {
 
   it('with --json prints one run:plan event and nothing else on stdout', async () => {
     const out = await dest('dry-json');
-    const result = await runCli(['run', '--dest', out, '--dry-run', '--json', '--include', 'in.c-main']);
+    const result = await runCli(['run', '--source', 'demo', '--dest', out, '--dry-run', '--json', '--include', 'in.c-main']);
     expectExit(result, 0);
     const events = jsonLines(result.stdout);
     expect(events).toHaveLength(1);
@@ -99,7 +99,7 @@ describe('--dry-run', () => {
 
   it('against S3 writes nothing', async () => {
     const prefix = uniquePrefix('dry');
-    const result = await runCli(['run', '--dest', `s3://${TEST_BUCKET}/${prefix}`, '--dry-run', ...S3_ARGS]);
+    const result = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${prefix}`, '--dry-run', ...S3_ARGS]);
     expectExit(result, 0);
     expect(result.stderr).toContain('memory bound:');
     expect(await s3Store(client, TEST_BUCKET, prefix).list()).toEqual([]);
@@ -109,7 +109,7 @@ describe('--dry-run', () => {
 describe('--json', () => {
   it('gives one JSON object per stdout line, run:done with the summary last, nothing human on stdout', async () => {
     const out = await dest('json');
-    const result = await runCli(['run', '--dest', out, '--json', '--slice-size', '64KB']);
+    const result = await runCli(['run', '--source', 'demo', '--dest', out, '--json', '--slice-size', '64KB']);
     expectExit(result, 0);
     expect(result.stdout.endsWith('\n')).toBe(true);
     const events = jsonLines(result.stdout);
@@ -138,7 +138,7 @@ describe('--json', () => {
 describe('--structure-only', () => {
   it('writes metadata and configurations, and table data only for the sys stage (legacy Keboola rule)', async () => {
     const out = await dest('structure');
-    const result = await runCli(['run', '--dest', out, '--structure-only']);
+    const result = await runCli(['run', '--source', 'demo', '--dest', out, '--structure-only']);
     expectExit(result, 0);
     const takeout = await readTakeout(out);
     expect(takeout.manifest.status).toBe('complete');
@@ -158,7 +158,7 @@ describe('--structure-only', () => {
 describe('--include / --exclude', () => {
   it('select by bucket id and table id globs; an exclude wins', async () => {
     const out = await dest('select');
-    const result = await runCli(['run', '--dest', out, '--include', 'in.c-main', '--include', '*.c-crm.p*', '--include', 'sys.*', '--exclude', '*.orders']);
+    const result = await runCli(['run', '--source', 'demo', '--dest', out, '--include', 'in.c-main', '--include', '*.c-crm.p*', '--include', 'sys.*', '--exclude', '*.orders']);
     expectExit(result, 0);
     const takeout = await readTakeout(out);
     const ids = ['in.c-crm.products', 'in.c-main.customers', 'sys.c-keboola.component_runs'];
@@ -175,14 +175,14 @@ describe('--include / --exclude', () => {
 
   it('--exclude alone leaves out a whole bucket', async () => {
     const out = await dest('exclude');
-    expectExit(await runCli(['run', '--dest', out, '--exclude', 'in.c-main', '--exclude', 'in.c-crm']), 0);
+    expectExit(await runCli(['run', '--source', 'demo', '--dest', out, '--exclude', 'in.c-main', '--exclude', 'in.c-crm']), 0);
     const takeout = await readTakeout(out);
     expect(takeout.manifest.tables.map((t) => t.id)).toEqual(['out.c-reports.daily_revenue', 'sys.c-keboola.component_runs']);
   });
 
   it('an --include that matches nothing exits 2, naming the pattern, and writes nothing', async () => {
     const out = await dest('include-none');
-    const result = await runCli(['run', '--dest', out, '--include', 'in.c-main', '--include', 'in.c-nothing.*']);
+    const result = await runCli(['run', '--source', 'demo', '--dest', out, '--include', 'in.c-main', '--include', 'in.c-nothing.*']);
     expectExit(result, 2);
     const errors = errorLines(result.stderr);
     expect(errors).toHaveLength(1);
@@ -210,13 +210,13 @@ describe('--path normalisation', () => {
 
   it.each(CASES)('local: --path %j writes under %j', async (given, expected) => {
     const out = await dest('path');
-    expectExit(await runCli(['run', '--dest', out, '--path', given, '--include', 'in.c-crm.products']), 0);
+    expectExit(await runCli(['run', '--source', 'demo', '--dest', out, '--path', given, '--include', 'in.c-crm.products']), 0);
     await expectUnder(localStore(out), expected);
   });
 
   it.each(CASES)('S3: --path %j writes under %j', async (given, expected) => {
     const prefix = uniquePrefix('path');
-    const result = await runCli(['run', '--dest', `s3://${TEST_BUCKET}/${prefix}`, '--path', given, '--include', 'in.c-crm.products', ...S3_ARGS]);
+    const result = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${prefix}`, '--path', given, '--include', 'in.c-crm.products', ...S3_ARGS]);
     expectExit(result, 0);
     const store = s3Store(client, TEST_BUCKET, prefix);
     await expectUnder(store, expected);
@@ -228,9 +228,9 @@ describe('--path normalisation', () => {
 describe('a second run to the same destination', () => {
   it('local: exits 9 (EXISTS) and changes nothing', async () => {
     const out = await dest('exists');
-    expectExit(await runCli(['run', '--dest', out, '--include', 'in.c-crm']), 0);
+    expectExit(await runCli(['run', '--source', 'demo', '--dest', out, '--include', 'in.c-crm']), 0);
     const before = await snapshot(out);
-    const result = await runCli(['run', '--dest', out, '--slice-size', '64KB']);
+    const result = await runCli(['run', '--source', 'demo', '--dest', out, '--slice-size', '64KB']);
     expectExit(result, 9);
     const errors = errorLines(result.stderr);
     expect(errors).toHaveLength(1);
@@ -242,11 +242,11 @@ describe('a second run to the same destination', () => {
   it('S3: exits 9 (EXISTS) and changes nothing', async () => {
     const prefix = uniquePrefix('exists');
     const target = ['--dest', `s3://${TEST_BUCKET}/${prefix}`, ...S3_ARGS];
-    expectExit(await runCli(['run', ...target, '--include', 'in.c-crm']), 0);
+    expectExit(await runCli(['run', '--source', 'demo', ...target, '--include', 'in.c-crm']), 0);
     const store = s3Store(client, TEST_BUCKET, prefix);
     const keys = await store.list();
     const bodies = await Promise.all(keys.map((k) => store.get(k)));
-    const result = await runCli(['run', ...target]);
+    const result = await runCli(['run', '--source', 'demo', ...target]);
     expectExit(result, 9);
     expect(await store.list()).toEqual(keys);
     const after = await Promise.all(keys.map((k) => store.get(k)));
@@ -278,13 +278,13 @@ describe('--overwrite', () => {
 
   it('local: removes the stale part_N files of an earlier run with more slices', async () => {
     const out = await dest('overwrite');
-    await expectOverwriteRemovesStale(localStore(out), (args) => runCli(['run', '--dest', out, ...args]));
+    await expectOverwriteRemovesStale(localStore(out), (args) => runCli(['run', '--source', 'demo', '--dest', out, ...args]));
   });
 
   it('S3: removes the stale part_N objects of an earlier run with more slices', async () => {
     const prefix = uniquePrefix('overwrite');
     await expectOverwriteRemovesStale(s3Store(client, TEST_BUCKET, prefix), (args) =>
-      runCli(['run', '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...S3_ARGS, ...args]),
+      runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...S3_ARGS, ...args]),
     );
   });
 });
@@ -294,7 +294,7 @@ describe('configuration precedence: flags > TAKEOUT_* environment > --config YAM
 
   async function options(args: string[], env: Record<string, string> = {}): Promise<Record<string, unknown>> {
     const out = await dest('config');
-    const result = await runCli(['run', '--dest', out, ...SMALL, ...args], { env });
+    const result = await runCli(['run', '--source', 'demo', '--dest', out, ...SMALL, ...args], { env });
     expectExit(result, 0);
     return (await readTakeout(out)).manifest.options;
   }
@@ -339,7 +339,7 @@ describe('configuration precedence: flags > TAKEOUT_* environment > --config YAM
   it('a slice size from the YAML file really cuts the slices', async () => {
     const file = await yaml('slice-size: 64KB\n');
     const out = await dest('config-slices');
-    expectExit(await runCli(['run', '--dest', out, '--include', 'in.c-main.orders', '--config', file]), 0);
+    expectExit(await runCli(['run', '--source', 'demo', '--dest', out, '--include', 'in.c-main.orders', '--config', file]), 0);
     const orders = (await readTakeout(out)).manifest.tables[0]!;
     expect(orders.slices.length).toBeGreaterThanOrEqual(4);
   });
@@ -347,11 +347,11 @@ describe('configuration precedence: flags > TAKEOUT_* environment > --config YAM
   it('TAKEOUT_DRY_RUN=false is false (even over dry-run: true in YAML); TAKEOUT_DRY_RUN=true is true', async () => {
     const file = await yaml('dry-run: true\n');
     const real = await dest('dry-false');
-    expectExit(await runCli(['run', '--dest', real, ...SMALL, '--config', file], { env: { TAKEOUT_DRY_RUN: 'false' } }), 0);
+    expectExit(await runCli(['run', '--source', 'demo', '--dest', real, ...SMALL, '--config', file], { env: { TAKEOUT_DRY_RUN: 'false' } }), 0);
     expect(await walkFiles(real)).toContain(MANIFEST);
 
     const dry = await dest('dry-true');
-    const result = await runCli(['run', '--dest', dry, ...SMALL], { env: { TAKEOUT_DRY_RUN: 'true' } });
+    const result = await runCli(['run', '--source', 'demo', '--dest', dry, ...SMALL], { env: { TAKEOUT_DRY_RUN: 'true' } });
     expectExit(result, 0);
     expect(result.stderr).toContain('nothing was written');
     expect(await walkFiles(path.dirname(dry))).toEqual([]);
@@ -360,7 +360,7 @@ describe('configuration precedence: flags > TAKEOUT_* environment > --config YAM
   it('an unknown key in the YAML file exits 2 naming it, and writes nothing', async () => {
     const file = await yaml('slice-size: 64KB\nslcie-rows: 10\n');
     const out = await dest('config-unknown');
-    const result = await runCli(['run', '--dest', out, '--config', file]);
+    const result = await runCli(['run', '--source', 'demo', '--dest', out, '--config', file]);
     expectExit(result, 2);
     const errors = errorLines(result.stderr);
     expect(errors).toHaveLength(1);
@@ -370,7 +370,7 @@ describe('configuration precedence: flags > TAKEOUT_* environment > --config YAM
 
   it('a TAKEOUT_* boolean that is not a boolean exits 2 naming the variable', async () => {
     const out = await dest('env-bad');
-    const result = await runCli(['run', '--dest', out], { env: { TAKEOUT_DRY_RUN: 'maybe' } });
+    const result = await runCli(['run', '--source', 'demo', '--dest', out], { env: { TAKEOUT_DRY_RUN: 'maybe' } });
     expectExit(result, 2);
     expect(errorLines(result.stderr).join('\n')).toContain('TAKEOUT_DRY_RUN');
   });
@@ -379,7 +379,7 @@ describe('configuration precedence: flags > TAKEOUT_* environment > --config YAM
 describe('CI=true output', () => {
   it('has no carriage returns: plain lines only, per table start and finish and a summary', async () => {
     const out = await dest('ci');
-    const result = await runCli(['run', '--dest', out, '--slice-size', '64KB']);
+    const result = await runCli(['run', '--source', 'demo', '--dest', out, '--slice-size', '64KB']);
     expectExit(result, 0);
     expect(result.stdout).toBe('');
     expect(result.stderr).not.toContain('\r');

@@ -125,13 +125,13 @@ describe('bad options', () => {
     [['--line-ending', 'cr'], "--line-ending: 'cr' is not one of lf, crlf"],
   ])('%j exits 2 naming the option', async (args, message) => {
     const out = await dest('options');
-    const result = await runCli(['run', '--dest', out, ...args]);
+    const result = await runCli(['run', '--source', 'demo', '--dest', out, ...args]);
     expectFailure(result, 2, message);
     expect(await walkFiles(path.dirname(out))).toEqual([]);
   });
 
   it('an unknown flag exits 2', async () => {
-    const result = await runCli(['run', '--slice-szie', '64KB']);
+    const result = await runCli(['run', '--source', 'demo', '--slice-szie', '64KB']);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("unknown option '--slice-szie'");
   });
@@ -139,20 +139,20 @@ describe('bad options', () => {
 
 describe('bad S3 destinations', () => {
   it('a bucket that does not exist exits 5 naming it', async () => {
-    const result = await runCli(['run', '--dest', 's3://takeout-no-such-bucket/x/', ...s3Args()]);
+    const result = await runCli(['run', '--source', 'demo', '--dest', 's3://takeout-no-such-bucket/x/', ...s3Args()]);
     expectFailure(result, 5, /bucket takeout-no-such-bucket does not exist/);
   });
 
   it('wrong credentials (an access key id other than S3RVER) exit 4 and write nothing', async () => {
     const prefix = uniquePrefix('auth');
-    const result = await runCli(['run', '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...s3Args({ accessKeyId: 'NOT-S3RVER' })]);
+    const result = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...s3Args({ accessKeyId: 'NOT-S3RVER' })]);
     expectFailure(result, 4, TEST_BUCKET);
     expect(await s3Store(client, TEST_BUCKET, prefix).list()).toEqual([]);
   });
 
   it('an unreachable endpoint (a closed loopback port) exits 8 quickly', async () => {
     const port = await closedPort();
-    const result = await runCli(['run', '--dest', `s3://${TEST_BUCKET}/x/`, ...s3Args({ endpoint: `http://127.0.0.1:${port}` })]);
+    const result = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/x/`, ...s3Args({ endpoint: `http://127.0.0.1:${port}` })]);
     expectFailure(result, 8, `http://127.0.0.1:${port}`);
     expect(result.durationMs).toBeLessThan(8_000);
   });
@@ -252,7 +252,7 @@ describe('secrets', () => {
     ['a refused access key, --json --debug', async () => endpoint, 'NOT-S3RVER', ['--json', '--debug'], 4],
   ] as [string, () => Promise<string>, string, string[], number][])('the secret access key never appears in the output: %s', async (_name, where, accessKeyId, extra, code) => {
     const args = ['--endpoint-url', await where(), '--access-key-id', accessKeyId, '--secret-access-key', CANARY, '--region', 'us-east-1', ...extra];
-    const result = await runCli(['run', '--dest', `s3://${TEST_BUCKET}/canary/`, ...args]);
+    const result = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/canary/`, ...args]);
     expect(result.code, result.stderr).toBe(code);
     expect(result.stderr.length + result.stdout.length).toBeGreaterThan(0);
     expect(result.stdout).not.toContain(CANARY);
@@ -266,7 +266,7 @@ describe('secrets', () => {
 
   it('a secret given through TAKEOUT_SECRET_ACCESS_KEY stays out of the output too', async () => {
     const port = await closedPort();
-    const result = await runCli(['run', '--dest', `s3://${TEST_BUCKET}/canary/`, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--endpoint-url', `http://127.0.0.1:${port}`, '--json', '--debug'], {
+    const result = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/canary/`, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--endpoint-url', `http://127.0.0.1:${port}`, '--json', '--debug'], {
       env: { TAKEOUT_SECRET_ACCESS_KEY: CANARY },
     });
     expect(result.code).toBe(8);

@@ -251,7 +251,7 @@ describe('takeout run → local folder', () => {
     const root = await tempFolder('roundtrip');
     const run = async (name: string, args: string[]): Promise<Takeout> => {
       const dest = path.join(root, name);
-      expectOk(await runCli(['run', '--dest', dest, ...args]));
+      expectOk(await runCli(['run', '--source', 'demo', '--dest', dest, ...args]));
       return readTakeout(dest);
     };
     [small, small2, byDefault, quoted] = await Promise.all([
@@ -336,8 +336,8 @@ describe('takeout run → S3 (s3rver)', () => {
     const root = await tempFolder('roundtrip-s3');
     const s3Args = ['--endpoint-url', endpoint, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
     const [remote, nearby] = await Promise.all([
-      runCli(['run', '--dest', `s3://${TEST_BUCKET}/${prefix}`, '--slice-size', SMALL_SLICE, ...s3Args]),
-      runCli(['run', '--dest', path.join(root, 'local'), '--slice-size', SMALL_SLICE]),
+      runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${prefix}`, '--slice-size', SMALL_SLICE, ...s3Args]),
+      runCli(['run', '--source', 'demo', '--dest', path.join(root, 'local'), '--slice-size', SMALL_SLICE]),
     ]);
     expectOk(remote);
     expectOk(nearby);

@@ -63,8 +63,10 @@ describeSourceContract('dir (an existing takeout)', async () => {
 });
 
 describe('source registry', () => {
-  it('opens the demo project by default and folders by path or dir:', async () => {
-    expect((await openSource(undefined)).description).toBe('dir:demo-project');
+  it('opens the demo project by name only (no default) and folders by path or dir:', async () => {
+    expect((await openSource('demo')).description).toBe('dir:demo-project');
+    await expect(openSource(undefined)).rejects.toMatchObject({ code: 'USAGE', message: 'no --source given' });
+    await expect(openSource('')).rejects.toMatchObject({ code: 'USAGE', message: '--source is empty' });
     expect((await openSource(`dir:${DEMO_PROJECT_DIR}`)).description).toBe(`dir:${DEMO_PROJECT_DIR}`);
     expect((await openSource(DEMO_PROJECT_DIR)).description).toBe(`dir:${DEMO_PROJECT_DIR}`);
   });

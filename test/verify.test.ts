@@ -62,7 +62,7 @@ function escape(key: string): string {
 
 beforeAll(async () => {
   pristine = path.join(await tempFolder('verify-pristine'), 'takeout');
-  const result = await runCli(['run', '--dest', pristine, '--slice-size', '64KB', '-q']);
+  const result = await runCli(['run', '--source', 'demo', '--dest', pristine, '--slice-size', '64KB', '-q']);
   expect(result.code, context(result)).toBe(0);
   manifest = JSON.parse(await readFile(file(pristine, MANIFEST), 'utf8')) as TakeoutManifest;
   expect(manifest.tables.find((t) => t.id === ORDERS)!.slices.length).toBeGreaterThan(2);
@@ -222,7 +222,7 @@ describe('takeout verify on S3', () => {
   it('a clean S3 takeout verifies; a deleted part and a stray object exit 6', async () => {
     const prefix = uniquePrefix('verify');
     const dest = `s3://${TEST_BUCKET}/${prefix}`;
-    const run = await runCli(['run', '--dest', dest, '--include', 'in.c-main.*', '--slice-size', '64KB', '-q', ...S3]);
+    const run = await runCli(['run', '--source', 'demo', '--dest', dest, '--include', 'in.c-main.*', '--slice-size', '64KB', '-q', ...S3]);
     expect(run.code, context(run)).toBe(0);
     const clean = await runCli(['verify', dest, ...S3]);
     expect(clean.code, context(clean)).toBe(0);

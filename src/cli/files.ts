@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { Command } from 'commander';
 import type { Destination, DestinationOptions } from '../destinations/destination.js';
 import { findCaseCollision, printableKey } from '../destinations/keys.js';
-import { openDestination } from '../destinations/registry.js';
+import { mistypedUrl, openDestination } from '../destinations/registry.js';
 import { openSource } from '../sources/registry.js';
 import { TakeoutError } from '../errors.js';
 import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../layouts/keboola.js';
@@ -88,14 +88,17 @@ async function loadManifest(
   let fetch: (key: string) => Promise<string | undefined>;
   let baseDest: string;
   let manifestKey: string;
-  if (arg.startsWith('s3://')) {
-    const { bucket, key } = splitS3(arg);
+  if (/^s3:\/\//i.test(arg)) {
+    const { bucket, key } = splitS3(`s3://${arg.slice('s3://'.length)}`);
     allowed.add(bucket);
     baseDest = `s3://${bucket}/`;
     manifestKey = key;
     const store = await open(baseDest);
     fetch = async (k) => ((await store.head(k)) ? readManifestText(await store.get(k), `s3://${bucket}/${k}`) : undefined);
   } else {
+    // A mistyped URL (`s3:/b/m.manifest`) is a usage error, not a missing local file.
+    const mistyped = /^[a-z][a-z0-9+.-]*:\/\//i.test(arg) ? new TakeoutError('USAGE', `manifest ${JSON.stringify(arg)}: only s3:// URLs and local paths are read`) : mistypedUrl(arg, 'manifest');
+    if (mistyped) throw mistyped;
     const file = resolve(arg);
     const info = await stat(file).catch(() => undefined);
     if (!info) throw new TakeoutError('NOT_FOUND', `manifest ${arg} does not exist`);

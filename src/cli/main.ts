@@ -10,6 +10,7 @@ import { filesCommand } from './files.js';
 import { runCommand } from './run.js';
 import { tableCommand } from './table.js';
 import { datasetCommand } from './dataset.js';
+import { knownEnvNames, unknownEnvWarnings } from './env.js';
 import { verifyCommand } from './verify.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -37,6 +38,11 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
   let debug = false;
   const closers: (() => Promise<void>)[] = [];
   let reporter: Reporter = new PlainReporter(io.stderr, false);
+  // Unknown TAKEOUT_* variables, said once the reporter is set up (a warning event in --json), or at the end.
+  let envWarnings: string[] = [];
+  const flushEnvWarnings = (): void => {
+    for (const message of envWarnings.splice(0)) reporter.emit({ type: 'warning', message });
+  };
 
   const context: CommandContext = {
     version: VERSION,
@@ -48,6 +54,7 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
     async configure(o) {
       debug = o.debug === true;
       reporter = await createReporter({ kind: reporterKind(o, io), quiet: o.quiet === true, stdout: io.stdout, stderr: io.stderr });
+      flushEnvWarnings();
     },
     onClose(task) {
       closers.push(task);
@@ -84,10 +91,12 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
   }
   program.addCommand(verifyCommand(context, io.stderr).exitOverride());
   program.addCommand(cleanupCommand(context, io.stderr).exitOverride());
+  envWarnings = unknownEnvWarnings(io.env, knownEnvNames(program));
 
   try {
     await program.parseAsync(argv as string[]);
   } catch (error) {
+    flushEnvWarnings();
     if (error instanceof CommanderError) {
       // Help and version are successes; every other commander error is a usage error it already printed.
       exitCode = error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : ERROR_CODES.USAGE;
@@ -101,6 +110,7 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
       exitCode = failure.exitCode;
     }
   } finally {
+    flushEnvWarnings();
     for (const close of closers) await close().catch(() => undefined);
     await reporter.close();
   }

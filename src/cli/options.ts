@@ -96,7 +96,8 @@ export function addOptions(command: Command, specs: readonly OptionSpec[]): Comm
 const TRUE = new Set(['1', 'true', 'yes', 'on']);
 const FALSE = new Set(['0', 'false', 'no', 'off', '']);
 
-function envName(key: string): string {
+/** `dryRun` → `TAKEOUT_DRY_RUN`: the variable that sets an option. */
+export function envName(key: string): string {
   return `TAKEOUT_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
 
@@ -233,7 +234,7 @@ export function sourceOptions(o: Resolved): SourceOptions {
     const value = str(key);
     if (value !== undefined) dynamodb[key] = value;
   }
-  const endpoint = str('dynamodbEndpointUrl') ?? (str('dest')?.startsWith('s3://') ? undefined : str('endpointUrl'));
+  const endpoint = str('dynamodbEndpointUrl') ?? (/^s3:\/\//i.test(str('dest') ?? '') ? undefined : str('endpointUrl'));
   if (endpoint !== undefined) dynamodb.endpointUrl = endpoint;
   if (typeof o.segments === 'number') dynamodb.segments = o.segments;
   if (o.consistentRead === true) dynamodb.consistentRead = true;

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { ObjectWriter } from '../destinations/destination.js';
+import { mistypedUrl } from '../destinations/registry.js';
 import { TakeoutError } from '../errors.js';
 import type { Resolved } from './options.js';
 
@@ -44,6 +45,17 @@ function stdoutWriter(stdout: NodeJS.WritableStream): ObjectWriter {
   };
 }
 
+/** `-o` names a local file or `-`: a URL (`s3://…`) or a mistyped one (`s3:/b/x.csv`) is a usage error, not a file. */
+export function checkOutputPath(o: Resolved): void {
+  const output = o.output as string | undefined;
+  if (output === undefined || output === '-') return;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(output) && !/^file:/i.test(output)) {
+    throw new TakeoutError('USAGE', `-o ${JSON.stringify(output)}: -o writes one local file`, { hint: 'write slices to a store with --dest DEST' });
+  }
+  const mistyped = /^file:/i.test(output) ? undefined : mistypedUrl(output, '-o');
+  if (mistyped) throw mistyped;
+}
+
 export async function openOutput(o: Resolved, io: { stdoutIsTTY: boolean; stdout: NodeJS.WritableStream }): Promise<{ writer: ObjectWriter; label: string }> {
   const output = o.output as string | undefined;
   if ((output === undefined || output === '-') && o.json === true) {
@@ -55,6 +67,7 @@ export async function openOutput(o: Resolved, io: { stdoutIsTTY: boolean; stdout
     }
     return { writer: stdoutWriter(io.stdout), label: 'stdout' };
   }
+  checkOutputPath(o);
   const file = resolve(output);
   const existing = await stat(file).catch(() => undefined);
   if (existing?.isDirectory()) throw new TakeoutError('USAGE', `-o ${output} is a folder`);

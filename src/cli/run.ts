@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import { resolve } from 'node:path';
 import { ERROR_CODES, TakeoutError } from '../errors.js';
-import { openDestination } from '../destinations/registry.js';
+import { checkedDestination, openDestination } from '../destinations/registry.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
 import { runTakeout } from '../pipeline/run.js';
-import { openSource } from '../sources/registry.js';
+import { DEMO_SOURCE, openSource } from '../sources/registry.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
 import type { CommandContext } from './context.js';
 
@@ -18,7 +18,7 @@ const MIN_SLICE_BYTES = 16 * 1024;
 const MAX_SLICE_BYTES = 5 * 1024 * MiB;
 
 export const RUN_OPTIONS: OptionSpec[] = [
-  { key: 'source', flags: '-s, --source <uri>', description: 'project to take out: a folder (or dir:PATH) of CSV files, an existing takeout, postgres://user@host:port/db, sqlite:PATH, keboola+https://STACK or dynamodb:TABLE (dynamodb: for every table) (default: the bundled demo project)', type: 'string' },
+  { key: 'source', flags: '-s, --source <uri>', description: 'project to take out: a folder (or dir:PATH) of CSV files, an existing takeout, postgres://user@host:port/db, sqlite:PATH, keboola+https://STACK, dynamodb:TABLE (dynamodb: for every table), or demo (the bundled demo project, which a bare `takeout run` takes out)', type: 'string' },
   { key: 'schema', flags: '--schema <name>', description: 'database sources: only this schema', type: 'list' },
   { key: 'token', flags: '--token <token>', description: 'Keboola Storage API token (prefer KBC_STORAGE_TOKEN)', type: 'string', secret: true },
   { key: 'dest', flags: '-d, --dest <dest>', description: 'a local folder or s3://bucket/prefix (default: a new folder ./takeout-<time>)', type: 'string' },
@@ -26,7 +26,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { key: 'structureOnly', flags: '--structure-only', description: 'metadata and configurations only (plus sys-stage table data, as Keboola does)', type: 'boolean', default: false },
   { key: 'include', flags: '-i, --include <glob>', description: 'take only tables whose id or bucket id matches (* any characters, ? one, {a,b} either)', type: 'list', default: [] },
   { key: 'exclude', flags: '-x, --exclude <glob>', description: 'leave out tables whose id or bucket id matches; wins over --include', type: 'list', default: [] },
-  { key: 'dryRun', flags: '-n, --dry-run', description: 'print the plan (tables, estimated bytes, memory bound, keys) and write nothing', type: 'boolean', default: false },
+  { key: 'dryRun', flags: '-n, --dry-run', description: 'a preflight: check the destination as the run would (credentials, bucket, a takeout or other files there, overlap with the source folder, free disk space), print the plan (tables, estimated bytes, memory bound, keys); write nothing; exit as the run would', type: 'boolean', default: false },
   { key: 'overwrite', flags: '--overwrite', description: 'replace a takeout already at the destination, removing its stale parts', type: 'boolean', default: false },
   { key: 'resume', flags: '--resume', description: 'go on with an interrupted or partial run at the destination (same options), writing only the slices and tables that are missing', type: 'boolean', default: false },
   { key: 'sliceSize', flags: '--slice-size <size>', description: 'cut slices at this many compressed bytes', type: 'size', default: DEFAULT_SLICE_SIZE, min: MIN_SLICE_BYTES, max: MAX_SLICE_BYTES },
@@ -50,10 +50,30 @@ export function normalisePrefix(path: string | undefined): string {
   return (path ?? '').split(/[\\/]+/).filter(Boolean).join('/');
 }
 
-/** `--dest` with `--path` inside it (`path` already normalised): a sub-prefix of an S3 URL, or a subfolder. */
-export function destinationWithPath(dest: string, path: string): string {
+/**
+ * `--dest` with `--path` inside it (`path` already normalised): a sub-prefix of an S3 URL, or a subfolder.
+ * The destination is checked first: a mistyped URL (`s3:/b/x`) is a usage error, not a folder.
+ */
+export function destinationWithPath(given: string, path: string): string {
+  const dest = checkedDestination(given);
   if (!path) return dest;
   return dest.startsWith('s3://') ? `${dest.replace(/\/+$/, '')}/${path}/` : `${dest.replace(/\/+$/, '')}/${path}`;
+}
+
+/**
+ * The demo project is taken out only by a bare `takeout run` (the README's first command, into a new local
+ * folder) or by `--source demo`: `--dest` without a source is refused, so a forgotten or misspelled source
+ * (`TAKEOUT_SORCE`) never puts the demo into someone's bucket.
+ */
+export function sourceOrDemo(o: Resolved): string {
+  const source = o.source as string | undefined;
+  if (source !== undefined) return source;
+  if (o.dest !== undefined) {
+    throw new TakeoutError('USAGE', '--dest without --source: nothing says what to take out', {
+      hint: 'give --source (a folder, postgres://…, sqlite:PATH, keboola+https://STACK, dynamodb:TABLE), or --source demo for the bundled demo project',
+    });
+  }
+  return DEMO_SOURCE;
 }
 
 function defaultDestination(): string {
@@ -74,6 +94,7 @@ export function runCommand(context: CommandContext): Command {
     'after',
     '\nExamples:\n' +
       '  takeout run                                    # the bundled demo project into ./takeout-<time>\n' +
+      '  takeout run --source demo --dest s3://scratch/demo/\n' +
       '  takeout run --source ./project --dest s3://backups/kbc/ --region eu-central-1\n' +
       "  takeout run --source ./project --include 'in.c-main.*' --exclude '*.tmp_*' --dry-run\n",
   );
@@ -81,8 +102,9 @@ export function runCommand(context: CommandContext): Command {
     const o = resolveOptions(command, ALL);
     await context.configure(o);
     assertResumeOrOverwrite(o);
-    const source = await openSource(o.source as string | undefined, sourceOptions(o));
     const dest = destinationWithPath((o.dest as string | undefined) ?? defaultDestination(), normalisePrefix(o.path as string | undefined));
+    const sourceUri = sourceOrDemo(o);
+    const source = await openSource(sourceUri, sourceOptions(o));
     const dOptions = destinationOptions(o);
     const destination = await openDestination(dest, dOptions);
     context.onClose(async () => {

@@ -12,7 +12,7 @@ import { openSource } from '../sources/registry.js';
 import type { ProjectDescriptor, TableDescriptor, TableQuery } from '../sources/source.js';
 import type { CommandContext } from './context.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
-import { openOutput } from './output.js';
+import { checkOutputPath, openOutput } from './output.js';
 import { assertResumeOrOverwrite, destinationWithPath, normalisePrefix, RUN_OPTIONS } from './run.js';
 
 const OPERATORS: Record<string, NonNullable<TableQuery['where']>[number]['operator']> = {
@@ -154,15 +154,17 @@ export function tableCommand(context: CommandContext): Command {
     if (o.output !== undefined && o.resume === true) throw new TakeoutError('USAGE', '--resume goes on with sliced exports (--dest); a file given with -o is written whole');
     assertResumeOrOverwrite(o);
     const query = buildQuery(o);
+    // Usage errors before the source is reached: a mistyped --dest or -o, no --source (no demo default here).
+    const destWithPrefix = o.output === undefined && typeof o.dest === 'string' ? destinationWithPath(o.dest, normalisePrefix(o.path as string | undefined)) : undefined;
+    checkOutputPath(o);
     const source = await openSource(o.source as string | undefined, sourceOptions(o));
     context.onClose(async () => source.close?.());
     const project = await source.project(context.signal ? { signal: context.signal } : {});
     const found = findTable(project, tableId);
 
     if (o.output === undefined) {
-      const dest = o.dest as string | undefined;
-      if (!dest) throw new TakeoutError('USAGE', 'give --dest DIR|s3://… for slices, or -o FILE for one file');
-      const destination = await openDestination(destinationWithPath(dest, normalisePrefix(o.path as string | undefined)), destinationOptions(o));
+      if (!destWithPrefix) throw new TakeoutError('USAGE', 'give --dest DIR|s3://… for slices, or -o FILE for one file');
+      const destination = await openDestination(destWithPrefix, destinationOptions(o));
       context.onClose(async () => destination.close?.());
       // The project is listed once already; hand the same listing to the run.
       const listed: typeof source = { ...source, project: async () => project };

@@ -37,8 +37,15 @@ export interface Destination {
 
   /** Optional: whether names that differ only in case are the same file (a local folder on macOS or Windows). */
   caseInsensitive?(): Promise<boolean>;
-  /** Check the destination can be reached and written, before any data moves. Throws a TakeoutError. */
-  preflight?(): Promise<void>;
+  /**
+   * Check the destination can be reached and written, before any data moves. Throws a TakeoutError.
+   * `readOnly` (a dry run): the same checks with nothing created, not even the destination folder.
+   */
+  preflight?(options?: { readOnly?: boolean }): Promise<void>;
+  /** Local folders: the absolute path of the root (it may not exist yet), to tell overlap with a source folder. */
+  readonly localPath?: string;
+  /** Optional: bytes free for new files (a local file system's statfs), or undefined when unknown. Creates nothing. */
+  freeBytes?(): Promise<number | undefined>;
   /** Release sockets and handles. */
   close?(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, link, lstat, mkdir, open, readdir, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { access, link, lstat, mkdir, open, readdir, realpath, rename, stat, statfs, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -434,7 +434,26 @@ class LocalDestination implements Destination {
     }
   }
 
-  async preflight(): Promise<void> {
+  get localPath(): string {
+    return this.root;
+  }
+
+  async preflight(options: { readOnly?: boolean } = {}): Promise<void> {
+    if (options.readOnly) {
+      // What mkdir -p and the first write would meet, found without creating anything.
+      const { folder, info } = await this.nearestExisting();
+      if (!info.isDirectory()) {
+        throw folder === this.root
+          ? new TakeoutError('FAILED', `${this.root} exists and is not a folder`)
+          : mapFsError(Object.assign(new Error('not a folder'), { code: 'ENOTDIR' }), this.root, 'create folder');
+      }
+      try {
+        await access(folder, constants.W_OK | constants.X_OK);
+      } catch (error) {
+        throw mapFsError(error, this.root, folder === this.root ? 'write into' : 'create folder');
+      }
+      return;
+    }
     const root = await this.writableRoot();
     try {
       await access(root, constants.W_OK | constants.X_OK);
@@ -713,6 +732,26 @@ class LocalDestination implements Destination {
       throw mapFsError(error, folder, 'open folder');
     } finally {
       await handle?.close().catch(() => undefined);
+    }
+  }
+
+  async freeBytes(): Promise<number | undefined> {
+    const { folder } = await this.nearestExisting();
+    const fs = await statfs(folder).catch(() => undefined);
+    return fs === undefined ? undefined : fs.bavail * fs.bsize;
+  }
+
+  /** The root, or its closest ancestor that exists: where a write would first land. */
+  private async nearestExisting(): Promise<{ folder: string; info: Awaited<ReturnType<typeof stat>> }> {
+    let folder = this.root;
+    for (;;) {
+      try {
+        return { folder, info: await stat(folder) };
+      } catch (error) {
+        const parent = path.dirname(folder);
+        if (errnoOf(error) !== 'ENOENT' || parent === folder) throw mapFsError(error, this.root, 'create folder');
+        folder = parent;
+      }
     }
   }
 

@@ -11,6 +11,7 @@ import type { Row, Source, TableDescriptor, TableQuery } from '../sources/source
 import { NO_COMPRESSION, OrderedCompressor, type CompressedBlock } from './compress.js';
 import type { Emit } from './events.js';
 import type { JournalWriter } from './journal.js';
+import { checkOverlap } from './preflight.js';
 import { recordBatches } from './records.js';
 import { startJournal } from './resume.js';
 import { landedSlice, SliceChanged, Slicer, type LandedSlice } from './slicer.js';
@@ -103,6 +104,7 @@ export function managedError(error: TakeoutError): TakeoutError {
 
 async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
   const { destination, emit } = options;
+  await checkOverlap(options.source, destination);
   await destination.preflight?.();
   const parameters = parametersOf(options);
   const definitionId = createHash('sha256').update(JSON.stringify(definitionOf(options))).digest('hex').slice(0, 16);

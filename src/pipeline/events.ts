@@ -48,6 +48,8 @@ export interface RunPlan {
   memoryBoundBytes: number;
   memoryBound: string;
   files: string[];
+  /** What the dry run checked at the source and destination (the real run's preflight, read-only). */
+  checks?: string[];
 }
 
 export interface RunSummary {

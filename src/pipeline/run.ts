@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import picomatch from 'picomatch';
 import type { Destination } from '../destinations/destination.js';
-import { findCaseCollision } from '../destinations/keys.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { DEFAULT_BLOCK_BYTES } from '../formats/csv.js';
 import {
@@ -27,7 +26,8 @@ import type { Source, TableDescriptor, TableQuery } from '../sources/source.js';
 import { COMPRESS_IN_FLIGHT } from './compress.js';
 import type { Emit, RunPlan, RunSummary } from './events.js';
 import { mapLimit } from './limit.js';
-import { checkJournal, startJournal } from './resume.js';
+import { preflight } from './preflight.js';
+import { startJournal } from './resume.js';
 import { landedSlice, SliceChanged, type SliceRecord } from './slicer.js';
 import { COPY_CONCURRENCY, GUNZIP_CHUNK_BYTES, writeTableSlices } from './table.js';
 import { formatBytes } from './units.js';
@@ -78,16 +78,18 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
   const selected = selectTables(project.tables, options.include, options.exclude).map(narrow);
   const withData = (t: TableDescriptor): boolean => !options.structureOnly || stageOf(t.bucketId) === 'sys';
 
+  const fingerprint = fingerprintOf(options, source.description);
+  // One set of checks before any data moves, read-only in a dry run: see preflight.ts.
+  const checked = (dryRun: boolean): ReturnType<typeof preflight> =>
+    preflight({ source, destination, tables: selected.filter(withData), fingerprint, overwrite: options.overwrite, resume: options.resume === true, dryRun, estimatedBytes: estimateOf(selected, withData), emit });
   if (options.dryRun) {
     const plan = buildPlan(options, selected, project.tables, project.components.reduce((n, c) => n + c.configurations.length, 0), withData);
+    plan.checks = (await checked(true)).checks;
     emit({ type: 'run:plan', plan });
     return plan;
   }
 
-  await destination.preflight?.();
-  await checkCaseCollisions(destination, selected.filter(withData), emit);
-  const fingerprint = fingerprintOf(options, source.description);
-  const previous = await checkJournal(destination, { fingerprint, resume: options.resume === true, overwrite: options.overwrite });
+  const { previous } = await checked(false);
   const stale = await prepareDestination(destination, { overwrite: options.overwrite || previous !== undefined, resume: options.resume === true });
   const journal = await startJournal(destination, previous, { runId, fingerprint, emit, ...(options.signal ? { signal: options.signal } : {}) });
   emit({ type: 'run:start', runId, source: source.description, destination: destination.description, tables: selected.length, dryRun: false });
@@ -340,24 +342,6 @@ function sliceSummary(s: SliceRecord): ManifestTable['slices'][number] {
   return { key: s.key, bytes: s.bytes, rawBytes: s.rawBytes, rows: s.rows, sha256: s.sha256 };
 }
 
-/**
- * Tables whose file names differ only in case (`in.c-main.Users`, `in.c-main.users`): one would replace the
- * other in a folder on a case-insensitive file system, so that is refused before anything is written; elsewhere
- * (S3, Linux) both are written and a warning says where they would collide.
- */
-async function checkCaseCollisions(destination: Destination, tables: readonly TableDescriptor[], emit: Emit): Promise<void> {
-  const byPath = new Map(tables.map((t) => [tablePath(t), t.id]));
-  const collision = findCaseCollision(byPath.keys());
-  if (!collision) return;
-  const [a, b] = collision.map((p) => byPath.get(p) ?? p) as [string, string];
-  if (await destination.caseInsensitive?.()) {
-    throw new TakeoutError('INVALID_INPUT', `tables ${a} and ${b} differ only in case: their files would replace each other at ${destination.description} (a case-insensitive file system)`, {
-      hint: 'leave one out with --exclude, or take out to S3 or a case-sensitive folder',
-    });
-  }
-  emit({ type: 'warning', message: `tables ${a} and ${b} differ only in case: their files collide if this takeout is copied to a case-insensitive file system (macOS, Windows)` });
-}
-
 /** What decides the bytes of every slice: a --resume must agree on all of it. */
 function fingerprintOf(options: RunOptions, source: string): Record<string, unknown> {
   return {
@@ -392,17 +376,11 @@ export function selectTables(tables: readonly TableDescriptor[], include: readon
 }
 
 /**
- * Refuses a destination that holds a takeout unless it is replaced (--overwrite) or resumed; returns
- * the keys that may be left stale. A resumed run lists them too: its slices may now be fewer.
+ * The keys a replaced (--overwrite) or resumed takeout may leave stale: a resumed run lists them too, its
+ * slices may now be fewer. A destination holding a takeout without either was refused by the preflight.
  */
 async function prepareDestination(destination: Destination, mode: { overwrite: boolean; resume: boolean }): Promise<string[]> {
-  if (!mode.overwrite) {
-    const existing = (await destination.head(TAKEOUT_MANIFEST_FILE)) ?? (await destination.head(BUCKETS_FILE));
-    if (!existing) return [];
-    throw new TakeoutError('EXISTS', `${destination.description} already holds a ${mode.resume ? 'finished ' : ''}takeout (${existing.key})${mode.resume ? ': nothing to resume' : ''}`, {
-      hint: mode.resume ? `check it with takeout verify, or pass --overwrite to take it out again` : 'choose an empty destination, or pass --overwrite to replace it',
-    });
-  }
+  if (!mode.overwrite) return [];
   const keys: string[] = [];
   for await (const object of destination.list('')) {
     const k = object.key;
@@ -435,13 +413,18 @@ function buildPlan(
     tables,
     skipped: all.filter((t) => !selectedIds.has(t.id)).map((t) => ({ id: t.id, reason: 'not selected' })),
     configurations,
-    estimatedBytes: tables.reduce((n, t) => n + (t.data ? (t.estimatedBytes ?? 0) : 0), 0),
+    estimatedBytes: estimateOf(selected, withData),
     memoryBoundBytes: bound,
     memoryBound:
       `${formatBytes(bound)} = ${Math.min(options.concurrency, Math.max(1, selected.length))} tables × (${COMPRESS_IN_FLIGHT + 1} blocks × ${formatBytes(blockBytesFor(options))} × 2` +
       (options.partBytes > 0 ? ` + ${options.partConcurrency + 1} upload parts × ${formatBytes(options.partBytes)})` : ')'),
     files: [BUCKETS_FILE, TABLES_FILE, CONFIGURATIONS_FILE, 'configurations/<componentId>/<configId>.json', `${MANIFESTS_DIR}/<tableId>.manifest`, TAKEOUT_MANIFEST_FILE],
   };
+}
+
+/** The selected tables' data as the source sizes it (before compression); tables of unknown size count 0. */
+function estimateOf(selected: readonly TableDescriptor[], withData: (t: TableDescriptor) => boolean): number {
+  return selected.reduce((n, t) => n + (withData(t) ? (t.dataSizeBytes ?? 0) : 0), 0);
 }
 
 function blockBytesFor(options: RunOptions): number {

@@ -84,6 +84,7 @@ export function planLines(plan: RunPlan): string[] {
   lines.push(`  files: ${plan.files.join(', ')}`);
   lines.push(`  estimated data: ${formatBytes(plan.estimatedBytes)} before compression`);
   lines.push(`  memory bound: ${plan.memoryBound}`);
+  for (const check of plan.checks ?? []) lines.push(`  checked: ${check}`);
   lines.push('  nothing was written');
   return lines.map(redact);
 }

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { open, readFile, readdir, stat } from 'node:fs/promises';
-import { isAbsolute, join, relative, sep } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
@@ -55,6 +55,7 @@ export function createDirSource(folder: string, label = folder): Source {
 
   return {
     description: `dir:${label}`,
+    localPath: resolve(folder),
 
     async project() {
       const info = await stat(folder).catch((error: unknown) => {

@@ -8,6 +8,8 @@ import type { Readable } from 'node:stream';
 export interface Source {
   /** Description with no secrets, e.g. `dir:fixtures/demo-project` or `postgres://user@host/db`. */
   readonly description: string;
+  /** A folder source: its absolute path, so a destination inside it (or around it) is refused. */
+  readonly localPath?: string;
   /** Buckets, tables (descriptors only) and configurations. */
   project(options?: ProjectOptions): Promise<ProjectDescriptor>;
   /** The body of one table, in the fastest form the source can produce. */

@@ -28,6 +28,7 @@ export function unionTable(parts: readonly { label: string; table: TableDescript
 export function unionSource(source: Source, project: ProjectDescriptor, union: TableDescriptor, parts: readonly { label: string; table: TableDescriptor }[]): Source {
   return {
     description: source.description,
+    ...(source.localPath !== undefined ? { localPath: source.localPath } : {}),
     project: async () => project,
     async openTable(table: TableDescriptor, options: OpenTableOptions): Promise<TableBody> {
       if (table.id !== union.id) return source.openTable(table, options);

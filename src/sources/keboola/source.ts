@@ -16,6 +16,7 @@ import type {
   TableQuery,
 } from '../source.js';
 import { StorageClient, stackUrl } from './client.js';
+import { KEBOOLA_S3_ENDPOINT_ENV } from '../registry.js';
 
 /**
  * A Keboola Connection project through its Storage API. Tables are exported with `export-async`
@@ -82,7 +83,7 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
   if (!token) throw new TakeoutError('USAGE', `${description}: no Storage API token: set KBC_STORAGE_TOKEN or pass --token`);
   const client = new StorageClient({ baseUrl, token, ...(options.sleep ? { sleep: options.sleep } : {}) });
   const wait = client.wait;
-  const s3Endpoint = options.s3Endpoint ?? process.env.TAKEOUT_KEBOOLA_S3_ENDPOINT;
+  const s3Endpoint = options.s3Endpoint ?? process.env[KEBOOLA_S3_ENDPOINT_ENV];
   const jobs = new Map<string, Promise<Job>>();
   const stores: Destination[] = [];
 
