@@ -81,7 +81,7 @@ export function runCommand(context: CommandContext): Command {
     const o = resolveOptions(command, ALL);
     await context.configure(o);
     assertResumeOrOverwrite(o);
-    const source = await openSource(o.source as string | undefined, sourceOptions(o));
+    const source = await openSource(o.source as string | undefined, { ...sourceOptions(o), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
     const dest = destinationWithPath((o.dest as string | undefined) ?? defaultDestination(), normalisePrefix(o.path as string | undefined));
     const dOptions = destinationOptions(o);
     const destination = await openDestination(dest, dOptions);

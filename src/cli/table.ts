@@ -154,7 +154,7 @@ export function tableCommand(context: CommandContext): Command {
     if (o.output !== undefined && o.resume === true) throw new TakeoutError('USAGE', '--resume goes on with sliced exports (--dest); a file given with -o is written whole');
     assertResumeOrOverwrite(o);
     const query = buildQuery(o);
-    const source = await openSource(o.source as string | undefined, sourceOptions(o));
+    const source = await openSource(o.source as string | undefined, { ...sourceOptions(o), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
     context.onClose(async () => source.close?.());
     const project = await source.project(context.signal ? { signal: context.signal } : {});
     const found = findTable(project, tableId);
