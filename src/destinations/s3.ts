@@ -97,7 +97,7 @@ export function parseS3Url(url: string): S3Location {
     // Registered before anything names the URL, then refused: a URL is printed, logged and kept in manifests.
     registerSecret(userInfo[2]);
     registerSecret(userInfo[1]);
-    throw new TakeoutError('USAGE', `s3://${rest.slice(userInfo[0].length).split('/')[0] ?? ''}/: credentials do not belong in an s3:// URL`, {
+    throw new TakeoutError('USAGE', `s3://***@${rest.slice(userInfo[0].length).split('/')[0] ?? ''}/: credentials do not belong in an s3:// URL`, {
       hint: 'give them as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, --profile, or --access-key-id and --secret-access-key',
     });
   }
