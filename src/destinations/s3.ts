@@ -454,7 +454,10 @@ function buildClient(s3: S3Options, region: string, endpoint: string | undefined
     config.responseChecksumValidation = 'WHEN_REQUIRED';
   } else {
     if (s3.forcePathStyle) config.forcePathStyle = true;
-    // A bucket in another region answers 301; let the SDK follow it instead of failing.
+    // A bucket in another region answers 301; let the SDK follow it instead of failing. This never
+    // follows a Location: the SDK re-signs for the region in x-amz-bucket-region and builds the AWS
+    // endpoint of that region itself (@aws-sdk/middleware-sdk-s3, region-redirect-middleware).
+    // Any other 3xx is an error: node-http-handler uses http.request, which does not follow redirects.
     config.followRegionRedirects = true;
   }
   return new S3Client(config);
