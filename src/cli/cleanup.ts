@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { Leftover } from '../destinations/destination.js';
 import { openDestination } from '../destinations/registry.js';
 import { TakeoutError } from '../errors.js';
-import { redact, redactValue } from '../reporting/redact.js';
+import { jsonLine, terminalLine } from '../reporting/redact.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec } from './options.js';
 import type { CommandContext } from './context.js';
 
@@ -71,10 +71,10 @@ export function cleanupCommand(context: CommandContext, stderr: NodeJS.WritableS
     const quiet = o.quiet === true;
     const dryRun = o.dryRun === true;
     const line = (text: string): void => {
-      stderr.write(`${redact(text)}\n`);
+      stderr.write(`${terminalLine(text)}\n`);
     };
     const emit = (value: Record<string, unknown>): void => {
-      context.io.stdout.write(`${JSON.stringify(redactValue(value))}\n`);
+      context.io.stdout.write(`${jsonLine(value)}\n`);
     };
     const destination = await openDestination(dest, destinationOptions(o));
     context.onClose(async () => destination.close?.());

@@ -4,7 +4,7 @@ import { TakeoutError } from '../errors.js';
 import { listJobs, readJob, type JobRecord } from '../manifests/jobs.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
 import { formatBytes } from '../pipeline/units.js';
-import { redactValue } from '../reporting/redact.js';
+import { jsonLine, terminalLine } from '../reporting/redact.js';
 import { openSource } from '../sources/registry.js';
 import type { ProjectDescriptor, TableDescriptor } from '../sources/source.js';
 import type { CommandContext } from './context.js';
@@ -172,7 +172,7 @@ export function datasetCommand(context: CommandContext): Command {
     if (query.changedSince || query.changedUntil) throw new TakeoutError('USAGE', 'use --export-time or --export-from-time/--export-to-time with dataset exports');
     delete query.changedColumn;
     const time = (key: string, flag: string): Date | undefined => (typeof o[key] === 'string' ? parseTime(o[key] as string, flag) : undefined);
-    const source = await openSource(o.source as string | undefined, sourceOptions(o));
+    const source = await openSource(o.source as string | undefined, { ...sourceOptions(o), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
     context.onClose(async () => source.close?.());
     const destination = await openDestination(dest, destinationOptions(o));
     context.onClose(async () => destination.close?.());
@@ -262,7 +262,7 @@ export function datasetCommand(context: CommandContext): Command {
     context.onClose(async () => destination.close?.());
     const jobs = (await listJobs(destination)).filter((j) => (o.table === undefined || j.table === o.table) && (o.status === undefined || j.status === o.status));
     if (o.json === true) {
-      context.io.stdout.write(`${JSON.stringify(redactValue({ ExportSummaries: jobs.map((j) => ({ ExportArn: j.exportArn, ExportStatus: j.status, ExportType: j.exportType, Takeout: j })) }))}\n`);
+      context.io.stdout.write(`${jsonLine({ ExportSummaries: jobs.map((j) => ({ ExportArn: j.exportArn, ExportStatus: j.status, ExportType: j.exportType, Takeout: j })) })}\n`);
       return;
     }
     if (jobs.length === 0) {
@@ -270,7 +270,7 @@ export function datasetCommand(context: CommandContext): Command {
       return;
     }
     for (const j of jobs) {
-      context.io.stdout.write(`${j.exportId}  ${j.status.padEnd(11)}  ${j.exportType.padEnd(18)}  ${j.layout}/${j.exportFormat}  ${j.table}  ${j.itemCount.toLocaleString('en-US')} items  ${j.startTime}\n`);
+      context.io.stdout.write(`${terminalLine(`${j.exportId}  ${j.status.padEnd(11)}  ${j.exportType.padEnd(18)}  ${j.layout}/${j.exportFormat}  ${j.table}  ${j.itemCount.toLocaleString('en-US')} items  ${j.startTime}`)}\n`);
     }
   });
   const describe = new Command('describe').argument('<export-id>', 'the export id (like 01768385930622-efd1a093)').summary('one export\'s record');
@@ -282,8 +282,8 @@ export function datasetCommand(context: CommandContext): Command {
     context.onClose(async () => destination.close?.());
     const job = await readJob(destination, exportId);
     if (!job) throw new TakeoutError('NOT_FOUND', `export ${exportId} is not recorded at ${destination.description}`, { hint: 'takeout dataset exports list --dest … shows the exports there' });
-    if (o.json === true) context.io.stdout.write(`${JSON.stringify(redactValue({ ExportDescription: exportDescription(job) }))}\n`);
-    else context.io.stdout.write(`${describeLines(job).join('\n')}\n`);
+    if (o.json === true) context.io.stdout.write(`${jsonLine({ ExportDescription: exportDescription(job) })}\n`);
+    else context.io.stdout.write(`${describeLines(job).map(terminalLine).join('\n')}\n`);
   });
   exportsGroup.addCommand(list);
   exportsGroup.addCommand(describe);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ERROR_CODES, TakeoutError, toTakeoutError } from '../errors.js';
-import { registerSecret, redact } from '../reporting/redact.js';
+import { registerSecret, terminalText } from '../reporting/redact.js';
 import { createReporter, PlainReporter, type Reporter, type ReporterKind } from '../reporting/reporter.js';
 import type { CommandContext } from './context.js';
 import type { Resolved } from './options.js';
@@ -70,7 +70,7 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
-      writeErr: (s) => io.stderr.write(redact(s)),
+      writeErr: (s) => io.stderr.write(terminalText(s)),
     })
     .exitOverride()
     .addHelpText(
@@ -106,7 +106,7 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
       // An interruption the command explained (e.g. how to resume) keeps its words; any other failure after Ctrl-C is the interruption.
       const failure = !signal.aborted || own.code === 'INTERRUPTED' && own.hint ? own : new TakeoutError('INTERRUPTED', 'interrupted: open uploads were aborted and temp files removed');
       if (failure.details.alreadyReported !== true) reporter.error(failure);
-      if (debug && error instanceof Error && error.stack) io.stderr.write(`${redact(error.stack)}\n`);
+      if (debug && error instanceof Error && error.stack) io.stderr.write(`${terminalText(error.stack)}\n`);
       exitCode = failure.exitCode;
     }
   } finally {

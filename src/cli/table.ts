@@ -157,7 +157,7 @@ export function tableCommand(context: CommandContext): Command {
     // Usage errors before the source is reached: a mistyped --dest or -o, no --source (no demo default here).
     const destWithPrefix = o.output === undefined && typeof o.dest === 'string' ? destinationWithPath(o.dest, normalisePrefix(o.path as string | undefined)) : undefined;
     checkOutputPath(o);
-    const source = await openSource(o.source as string | undefined, sourceOptions(o));
+    const source = await openSource(o.source as string | undefined, { ...sourceOptions(o), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
     context.onClose(async () => source.close?.());
     const project = await source.project(context.signal ? { signal: context.signal } : {});
     const found = findTable(project, tableId);

@@ -10,7 +10,7 @@ import type { TakeoutManifest } from '../manifests/takeout.js';
 import { listJobs, readJob, type JobRecord } from '../manifests/jobs.js';
 import { problemLine, verifyExports, verifyTakeout, type VerifyReport } from '../manifests/verify.js';
 import { formatBytes } from '../pipeline/units.js';
-import { redact, redactValue } from '../reporting/redact.js';
+import { jsonLine, terminalLine } from '../reporting/redact.js';
 import { errorLine } from '../reporting/reporter.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec } from './options.js';
 import type { CommandContext } from './context.js';
@@ -73,7 +73,7 @@ export function verifyCommand(context: CommandContext, stderr: NodeJS.WritableSt
     const json = o.json === true;
     const quiet = o.quiet === true;
     const line = (text: string): void => {
-      stderr.write(`${redact(text)}\n`);
+      stderr.write(`${terminalLine(text)}\n`);
     };
     const destination = await openDestination(dest, destinationOptions(o));
     context.onClose(async () => destination.close?.());
@@ -91,7 +91,7 @@ export function verifyCommand(context: CommandContext, stderr: NodeJS.WritableSt
 
     if (json) {
       context.io.stdout.write(
-        `${JSON.stringify(redactValue({ ...report, takeout: manifest.status, ...(manifest.status === 'partial' ? { failedTables: failed } : {}) }))}\n`,
+        `${jsonLine({ ...report, takeout: manifest.status, ...(manifest.status === 'partial' ? { failedTables: failed } : {}) })}\n`,
       );
     } else {
       for (const problem of report.problems) line(problemLine(problem));
@@ -125,7 +125,7 @@ async function verifyDatasetExports(
   const report = await verifyExports({ destination, jobs, concurrency: o.concurrency, signal: context.signal });
   const unfinished = jobs.filter((j) => j.status !== 'COMPLETED');
   if (o.json) {
-    context.io.stdout.write(`${JSON.stringify(redactValue({ ...report, exports: jobs.map((j) => ({ exportId: j.exportId, status: j.status, files: j.dataFiles?.length ?? 0 })) }))}\n`);
+    context.io.stdout.write(`${jsonLine({ ...report, exports: jobs.map((j) => ({ exportId: j.exportId, status: j.status, files: j.dataFiles?.length ?? 0 })) })}\n`);
   } else {
     for (const problem of report.problems) o.line(problemLine(problem));
   }

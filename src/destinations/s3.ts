@@ -23,7 +23,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { TakeoutError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import { redact } from '../reporting/redact.js';
+import { redact, registerSecret } from '../reporting/redact.js';
 import type {
   ByteRange,
   Destination,
@@ -91,6 +91,16 @@ export function parseS3Url(url: string): S3Location {
     throw new TakeoutError('USAGE', `not an s3:// URL: ${redact(url)}`);
   }
   const rest = url.slice('s3://'.length);
+  // `s3://KEY:SECRET@bucket/`: the user never has a '/', the secret may (AWS secret keys do, unencoded).
+  const userInfo = /^([^:/@]*):([^@]*)@/.exec(rest);
+  if (userInfo) {
+    // Registered before anything names the URL, then refused: a URL is printed, logged and kept in manifests.
+    registerSecret(userInfo[2]);
+    registerSecret(userInfo[1]);
+    throw new TakeoutError('USAGE', `s3://***@${rest.slice(userInfo[0].length).split('/')[0] ?? ''}/: credentials do not belong in an s3:// URL`, {
+      hint: 'give them as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, --profile, or --access-key-id and --secret-access-key',
+    });
+  }
   const slash = rest.indexOf('/');
   const bucket = slash === -1 ? rest : rest.slice(0, slash);
   if (!BUCKET_NAME.test(bucket)) {
@@ -387,6 +397,21 @@ function sliceStream(source: Readable, skip: number, length: number): Readable {
   return out;
 }
 
+type CredentialProvider = ReturnType<typeof fromNodeProviderChain>;
+
+/**
+ * Keys found by the SDK (a profile, the shared credentials file, SSO, a container or instance role) are
+ * registered with the redactor as they are resolved, like the keys given as flags or environment variables.
+ */
+function registeringSecrets(provider: CredentialProvider): CredentialProvider {
+  return async (...args) => {
+    const identity = await provider(...args);
+    registerSecret(identity.secretAccessKey);
+    registerSecret(identity.sessionToken);
+    return identity;
+  };
+}
+
 function buildClient(s3: S3Options, region: string, endpoint: string | undefined): S3Client {
   // Node 20 would otherwise print a support warning on the first client.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -416,9 +441,9 @@ function buildClient(s3: S3Options, region: string, endpoint: string | undefined
       ...(s3.sessionToken ? { sessionToken: s3.sessionToken } : {}),
     };
   } else if (s3.profile) {
-    config.credentials = fromIni({ profile: s3.profile });
+    config.credentials = registeringSecrets(fromIni({ profile: s3.profile }));
   } else {
-    config.credentials = fromNodeProviderChain();
+    config.credentials = registeringSecrets(fromNodeProviderChain());
   }
   if (endpoint !== undefined) {
     config.endpoint = endpoint;
@@ -429,7 +454,10 @@ function buildClient(s3: S3Options, region: string, endpoint: string | undefined
     config.responseChecksumValidation = 'WHEN_REQUIRED';
   } else {
     if (s3.forcePathStyle) config.forcePathStyle = true;
-    // A bucket in another region answers 301; let the SDK follow it instead of failing.
+    // A bucket in another region answers 301; let the SDK follow it instead of failing. This never
+    // follows a Location: the SDK re-signs for the region in x-amz-bucket-region and builds the AWS
+    // endpoint of that region itself (@aws-sdk/middleware-sdk-s3, region-redirect-middleware).
+    // Any other 3xx is an error: node-http-handler uses http.request, which does not follow redirects.
     config.followRegionRedirects = true;
   }
   return new S3Client(config);

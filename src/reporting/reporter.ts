@@ -2,7 +2,7 @@ import type { JobRecord } from '../manifests/jobs.js';
 import type { TakeoutError } from '../errors.js';
 import type { MergeSummary, PipelineEvent, RunPlan, RunSummary } from '../pipeline/events.js';
 import { formatBytes, formatDuration } from '../pipeline/units.js';
-import { redact, redactValue } from './redact.js';
+import { jsonLine, terminalLine } from './redact.js';
 
 /** Renders pipeline events. The pipeline knows nothing of terminals; reporters know nothing of S3. */
 export interface Reporter {
@@ -40,8 +40,9 @@ export async function createReporter(options: ReporterOptions): Promise<Reporter
 }
 
 export function errorLine(error: TakeoutError): string {
-  const hint = error.hint ? `\n  hint: ${error.hint}` : '';
-  return redact(`takeout: error: ${error.message} [${error.code}, exit ${error.exitCode}]${hint}`);
+  // Message and hint each as one escaped line: a name holding a line break cannot fake a second error.
+  const hint = error.hint ? `\n  hint: ${terminalLine(error.hint)}` : '';
+  return `${terminalLine(`takeout: error: ${error.message} [${error.code}, exit ${error.exitCode}]`)}${hint}`;
 }
 
 export function summaryLines(summary: RunSummary): string[] {
@@ -56,19 +57,19 @@ export function summaryLines(summary: RunSummary): string[] {
   if (summary.reused) lines.push(`resumed: kept ${summary.reused.slices} slice${summary.reused.slices === 1 ? '' : 's'} (${formatBytes(summary.reused.bytes)}) the interrupted run had landed`);
   for (const f of summary.failures) lines.push(`failed: ${f.table}: ${f.message} [${f.code}]`);
   if (summary.hint) lines.push(`hint: ${summary.hint}`);
-  return lines.map(redact);
+  return lines.map(terminalLine);
 }
 
 /** How a dataset export ended, in one line. */
 export function datasetLine(job: JobRecord): string {
-  return redact(
+  return terminalLine(
     `export ${job.exportId} ${job.status}: ${job.itemCount.toLocaleString('en-US')} items, ${formatBytes(job.billedSizeBytes)} in ${job.files} file${job.files === 1 ? '' : 's'}` +
       ` (${job.layout}, ${job.exportFormat}, ${job.exportType}) → ${job.destination.replace(/\/?$/, '/')}${job.outputPrefix}`,
   );
 }
 
 export function mergeSummaryLine(s: MergeSummary): string {
-  return redact(
+  return terminalLine(
     `merged ${s.slices} slice${s.slices === 1 ? '' : 's'}${s.skipped ? ` (${s.skipped} optional skipped)` : ''}: ` +
       `${formatBytes(s.bytes)} fetched → ${formatBytes(s.outputBytes)} written to ${s.output}, ${formatDuration(s.durationMs)}, ${s.throughputMBps.toFixed(1)} MB/s`,
   );
@@ -86,7 +87,7 @@ export function planLines(plan: RunPlan): string[] {
   lines.push(`  memory bound: ${plan.memoryBound}`);
   for (const check of plan.checks ?? []) lines.push(`  checked: ${check}`);
   lines.push('  nothing was written');
-  return lines.map(redact);
+  return lines.map(terminalLine);
 }
 
 /** Seconds between the periodic total lines of the plain reporter. */
@@ -105,7 +106,7 @@ export class PlainReporter implements Reporter {
   ) {}
 
   private line(text: string): void {
-    this.err.write(`${redact(text)}\n`);
+    this.err.write(`${terminalLine(text)}\n`);
   }
 
   emit(event: PipelineEvent): void {
@@ -197,7 +198,7 @@ export class JsonReporter implements Reporter {
   ) {}
 
   private write(value: unknown): void {
-    this.out.write(`${JSON.stringify(redactValue(value))}\n`);
+    this.out.write(`${jsonLine(value)}\n`);
   }
 
   emit(event: PipelineEvent): void {

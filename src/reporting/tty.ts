@@ -3,7 +3,7 @@ import type { TakeoutError } from '../errors.js';
 import type { PipelineEvent } from '../pipeline/events.js';
 import { formatBytes } from '../pipeline/units.js';
 import { errorLine, datasetLine, mergeSummaryLine, planLines, summaryLines, type Reporter } from './reporter.js';
-import { redact } from './redact.js';
+import { printable, terminalLine } from './redact.js';
 
 /** A terminal: one bar per active table plus a total (bytes, rows, rate, ETA), on stderr. */
 export class TtyReporter implements Reporter {
@@ -31,12 +31,12 @@ export class TtyReporter implements Reporter {
   }
 
   private log(text: string): void {
-    this.bars.log(`${redact(text)}\n`);
+    this.bars.log(`${terminalLine(text)}\n`);
   }
 
   private payload(name: string, raw: number, rows: number): Record<string, string> {
     const secs = Math.max(0.001, (Date.now() - this.started) / 1000);
-    return { name: name.padEnd(32).slice(0, 32), done: formatBytes(raw), rows: rows.toLocaleString('en-US'), rate: `${(this.totalRaw / 1e6 / secs).toFixed(1)} MB/s` };
+    return { name: printable(name).padEnd(32).slice(0, 32), done: formatBytes(raw), rows: rows.toLocaleString('en-US'), rate: `${(this.totalRaw / 1e6 / secs).toFixed(1)} MB/s` };
   }
 
   emit(event: PipelineEvent): void {

@@ -27,6 +27,8 @@ export interface SourceOptions {
   schemas?: readonly string[];
   /** `dynamodb:` sources: region, endpoint, credentials, scan segments. */
   dynamodb?: DynamoDbSourceOptions;
+  /** Warnings a source gives when it is opened (e.g. a Keboola token over plain http), for the reporter. */
+  onWarning?: (message: string) => void;
 }
 
 /** A source by URI scheme; an adapter's module is loaded only when a source of its kind is opened. */
@@ -66,7 +68,7 @@ export async function openSource(uri: string | undefined, options: SourceOptions
   }
   if (scheme === 'keboola+https:' || scheme === 'keboola+http:') {
     const { createKeboolaSource } = await import('./keboola/source.js');
-    return createKeboolaSource(uri, options.token ? { token: options.token } : {});
+    return createKeboolaSource(uri, { ...(options.token ? { token: options.token } : {}), ...(options.onWarning ? { onWarning: options.onWarning } : {}) });
   }
   if (scheme === 'dynamodb:') {
     const { createDynamoDbSource } = await import('./dynamodb.js');

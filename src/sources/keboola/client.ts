@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TakeoutError, type ErrorCode } from '../../errors.js';
 import { registerSecret } from '../../reporting/redact.js';
@@ -16,6 +17,13 @@ export const MAX_ATTEMPTS = 8;
 const BACKOFF_BASE_MS = 250;
 /** No single wait is longer, whatever Retry-After says (maintenance can take long: the run then fails clearly). */
 const BACKOFF_CAP_MS = 30_000;
+/**
+ * Same-origin redirects followed per request. The Storage API answers without redirects; a few hops
+ * cover a proxy or a load balancer moving a path, and a loop ends here instead of at fetch's 20.
+ */
+export const MAX_REDIRECTS = 5;
+/** Statuses that redirect (RFC 9110 §15.4); 300 and 304 are not followed by fetch either. */
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 export interface StorageClientOptions {
   /** `https://connection.keboola.com` (the stack), no path. */
@@ -37,6 +45,46 @@ export function stackUrl(uri: string): string {
   const url = new URL(uri.replace(/^keboola\+/, ''));
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TakeoutError('USAGE', `--source ${uri}: expected keboola+https://<stack host>`);
   return `${url.protocol}//${url.host}`;
+}
+
+/**
+ * Where a redirect answer points, checked before anything is sent there. fetch's own `redirect: 'follow'`
+ * goes to any host and keeps custom headers such as `X-StorageApi-Token` (only `Authorization` and cookies
+ * are dropped across origins, WHATWG fetch §4.4 "HTTP-redirect fetch"), so takeout follows redirects
+ * itself: to the same origin only (scheme, host and port, RFC 6454), a bounded number of times.
+ * Origins are printed without user info, paths or queries, which may hold secrets.
+ */
+export function redirectTarget(from: string, location: string | null, status: number, hops: number, shown: string): URL {
+  const origin = new URL(from).origin;
+  if (!location) throw new TakeoutError('FAILED', `${shown}: HTTP ${status} redirect from ${origin} without a Location`);
+  let target: URL;
+  try {
+    target = new URL(location, from);
+  } catch {
+    throw new TakeoutError('FAILED', `${shown}: HTTP ${status} redirect from ${origin} to an invalid Location`);
+  }
+  if (target.origin !== origin) {
+    throw new TakeoutError('USAGE', `${shown}: ${origin} redirects to another origin, ${target.origin === 'null' ? target.protocol : target.origin}; the token is not sent there`, {
+      hint: `if ${target.origin === 'null' ? 'that' : target.origin} is the stack you mean, name it in --source`,
+      details: { from: origin, to: target.origin, status },
+    });
+  }
+  if (hops >= MAX_REDIRECTS) throw new TakeoutError('FAILED', `${shown}: more than ${MAX_REDIRECTS} redirects within ${origin}`);
+  return target;
+}
+
+/** Loopback hosts, where a token in clear text never leaves the machine: localhost, 127.0.0.0/8 and ::1. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  if (host === 'localhost' || host === '::1') return true;
+  return isIPv4(host) && host.startsWith('127.');
+}
+
+/** The warning for a stack reached over plain http on another machine, or undefined. */
+export function cleartextWarning(baseUrl: string): string | undefined {
+  const url = new URL(baseUrl);
+  if (url.protocol !== 'http:' || isLoopbackHost(url.hostname)) return undefined;
+  return `keboola+${url.origin}: the Storage API token travels in clear text over http to ${url.host}; use keboola+https://`;
 }
 
 function errorCodeFor(status: number): ErrorCode {
@@ -95,6 +143,35 @@ export class StorageClient {
     return url.toString();
   }
 
+  /** One exchange, following same-origin redirects only (see redirectTarget). */
+  private async exchange(url: string, method: string, options: RequestOptions, shown: string): Promise<Response> {
+    let target = url;
+    let verb = method;
+    let body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    for (let hops = 0; ; hops++) {
+      const signals = [AbortSignal.timeout(REQUEST_TIMEOUT_MS), ...(options.signal ? [options.signal] : [])];
+      const response = await fetch(target, {
+        method: verb,
+        redirect: 'manual',
+        headers: {
+          'X-StorageApi-Token': this.token,
+          Accept: 'application/json',
+          ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+        },
+        ...(body !== undefined ? { body } : {}),
+        signal: AbortSignal.any(signals),
+      });
+      if (!REDIRECT_STATUSES.has(response.status)) return response;
+      await response.body?.cancel().catch(() => undefined);
+      target = redirectTarget(target, response.headers.get('location'), response.status, hops, `Storage API ${shown}`).toString();
+      // 303, and 301/302 after a POST, continue as a GET without a body (RFC 9110 §15.4.2-4, as fetch does).
+      if (response.status === 303 || ((response.status === 301 || response.status === 302) && verb === 'POST')) {
+        verb = 'GET';
+        body = undefined;
+      }
+    }
+  }
+
   private async send<T>(method: string, path: string, options: RequestOptions, read: (response: Response) => Promise<T>): Promise<T> {
     const url = this.url(path, options.query);
     const shown = `${method} ${path.split('?')[0]}`;
@@ -102,19 +179,10 @@ export class StorageClient {
       options.signal?.throwIfAborted();
       let response: Response;
       try {
-        const signals = [AbortSignal.timeout(REQUEST_TIMEOUT_MS), ...(options.signal ? [options.signal] : [])];
-        response = await fetch(url, {
-          method,
-          headers: {
-            'X-StorageApi-Token': this.token,
-            Accept: 'application/json',
-            ...(options.body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-          },
-          ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
-          signal: AbortSignal.any(signals),
-        });
+        response = await this.exchange(url, method, options, shown);
       } catch (error) {
         if (options.signal?.aborted) throw new TakeoutError('INTERRUPTED', 'interrupted');
+        if (error instanceof TakeoutError) throw error;
         if (attempt >= this.maxAttempts) {
           throw new TakeoutError('NETWORK', `Storage API ${shown}: ${(error as Error).message} (${this.baseUrl}, ${attempt} attempts)`, { cause: error });
         }

@@ -2,6 +2,7 @@ import { createGunzip } from 'node:zlib';
 import type { Destination } from '../../destinations/destination.js';
 import { TakeoutError, toTakeoutError } from '../../errors.js';
 import { tableFromApi } from '../../layouts/keboola.js';
+import { registerSecret } from '../../reporting/redact.js';
 import { readManifestDocument, readManifestText, redshiftPlan } from '../../manifests/read.js';
 import type {
   BucketDescriptor,
@@ -15,7 +16,7 @@ import type {
   TableDescriptor,
   TableQuery,
 } from '../source.js';
-import { StorageClient, stackUrl } from './client.js';
+import { StorageClient, cleartextWarning, stackUrl } from './client.js';
 import { KEBOOLA_S3_ENDPOINT_ENV } from '../registry.js';
 
 /**
@@ -48,6 +49,27 @@ interface StorageFile {
   region?: string;
   s3Path?: { bucket: string; key: string };
   credentials?: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string; Expiration?: string };
+  /** Azure stacks (keboola/storage-api-php-client, Files: `absCredentials`). */
+  absCredentials?: { SASConnectionString?: string; expiration?: string };
+  /** GCP stacks (keboola/storage-api-php-client, Files: `gcsCredentials`). */
+  gcsCredentials?: { access_token?: string; token_type?: string; projectId?: string };
+}
+
+/**
+ * The temporary credentials of a `files/{id}?federationToken=1` answer, registered with the redactor
+ * before anything else is done with the answer: no later error, warning or --debug trace can show them.
+ * The Azure and GCS shapes are registered too, though only AWS stacks are read today.
+ */
+export function registerFileSecrets(file: StorageFile | undefined | null): void {
+  if (!file || typeof file !== 'object') return;
+  registerSecret(file.credentials?.AccessKeyId);
+  registerSecret(file.credentials?.SecretAccessKey);
+  registerSecret(file.credentials?.SessionToken);
+  const sas = file.absCredentials?.SASConnectionString;
+  registerSecret(sas);
+  // The SAS itself also travels alone (as a query string), so it is a secret of its own.
+  registerSecret(typeof sas === 'string' ? /SharedAccessSignature=([^;]+)/i.exec(sas)?.[1] : undefined);
+  registerSecret(file.gcsCredentials?.access_token);
 }
 
 export interface KeboolaSourceOptions {
@@ -55,6 +77,8 @@ export interface KeboolaSourceOptions {
   /** S3 endpoint of the project's file storage, for S3-compatible test stacks (env TAKEOUT_KEBOOLA_S3_ENDPOINT). */
   s3Endpoint?: string;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Told once, when the source is created, of risks the run goes on with (a token sent in clear text). */
+  onWarning?: (message: string) => void;
 }
 
 /** The Storage API's export options from a TableQuery. */
@@ -81,6 +105,8 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
   const baseUrl = stackUrl(uri);
   const description = `keboola+${baseUrl}`;
   if (!token) throw new TakeoutError('USAGE', `${description}: no Storage API token: set KBC_STORAGE_TOKEN or pass --token`);
+  const cleartext = cleartextWarning(baseUrl);
+  if (cleartext !== undefined) options.onWarning?.(cleartext);
   const client = new StorageClient({ baseUrl, token, ...(options.sleep ? { sleep: options.sleep } : {}) });
   const wait = client.wait;
   const s3Endpoint = options.s3Endpoint ?? process.env[KEBOOLA_S3_ENDPOINT_ENV];
@@ -127,6 +153,7 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
   /** The file with fresh temporary credentials, and a reader of its bucket. */
   async function fileStore(fileId: string | number): Promise<{ file: StorageFile; store: Destination; expires: number }> {
     const file = await client.get<StorageFile>(`files/${fileId}`, { query: { federationToken: 1 } });
+    registerFileSecrets(file);
     if (file.provider !== undefined && file.provider !== 'aws') {
       throw new TakeoutError('USAGE', `${description}: file ${fileId} is on ${file.provider}; only AWS stacks are supported`);
     }
