@@ -199,3 +199,63 @@ describe('a run that selects no table', () => {
     expect(takeout.keys).toContain('configurations/keboola.ex-http/1.json');
   });
 });
+
+describe('an existing takeout as the source', () => {
+  /** A Keboola takeout as Keboola's own tool writes it: no takeout-manifest.json, one table sliced, one not. */
+  async function keboolaTakeout(): Promise<string> {
+    const folder = path.join(await tempFolder('dirsrc-takeout'), 'takeout');
+    await mkdir(path.join(folder, 'in', 'c-main', 'nested'), { recursive: true });
+    await mkdir(path.join(folder, 'configurations', 'keboola.ex-http'), { recursive: true });
+    await mkdir(path.join(folder, 'files'), { recursive: true });
+    const bucket = { id: 'in.c-main', stage: 'in', name: 'c-main' };
+    const table = (name: string): Record<string, unknown> => ({ id: `in.c-main.${name}`, name, bucket, columns: ['id', 'name'], primaryKey: [] });
+    await writeFile(path.join(folder, 'buckets.json'), JSON.stringify([bucket]));
+    await writeFile(path.join(folder, 'tables.json'), JSON.stringify([table('sliced'), table('whole')]));
+    await writeFile(
+      path.join(folder, 'configurations.json'),
+      JSON.stringify([{ id: 'keboola.ex-http', type: 'extractor', name: 'HTTP', configurations: [{ id: '1', name: 'a' }, { id: '2', name: 'b' }] }]),
+    );
+    await writeFile(path.join(folder, 'configurations', 'keboola.ex-http', '1.json'), JSON.stringify({ id: '1', name: 'a', rows: [], _versions: [] }));
+    await writeFile(path.join(folder, 'configurations', 'keboola.ex-http', '2.json'), '{ broken');
+    await writeFile(path.join(folder, 'configurations', 'keboola.ex-http', '3.json'), '{}');
+    await writeFile(path.join(folder, 'in', 'c-main', 'sliced.part_0.csv.gz'), gzipSync('"1","a"\n'));
+    await writeFile(path.join(folder, 'in', 'c-main', 'sliced.part_1.csv.gz'), gzipSync('"2","b"\n'));
+    await writeFile(path.join(folder, 'in', 'c-main', 'whole.csv.gz'), gzipSync('"id","name"\n"3","c"\n'));
+    await writeFile(path.join(folder, 'in', 'c-main', 'gone.part_0.csv.gz'), gzipSync('"4","d"\n'));
+    await writeFile(path.join(folder, 'in', 'c-main', 'nested', 'x.csv.gz'), gzipSync(''));
+    await writeFile(path.join(folder, 'triggers.json'), '[]');
+    await writeFile(path.join(folder, 'files', '123'), 'x');
+    return folder;
+  }
+
+  it('reads a table exported unsliced (one gzip with its header) instead of taking it as empty', async () => {
+    const folder = await keboolaTakeout();
+    const dest = path.join(folder, '..', 'out');
+    const result = await runCli(['run', '--source', folder, '--dest', dest, '--no-progress']);
+    expect(result.code, result.stderr).toBe(0);
+    const takeout = await readTakeout(dest);
+    expect(parseCsv(await takeout.tableData('in.c-main.whole'))).toEqual([['3', 'c']]);
+    expect(parseCsv(await takeout.tableData('in.c-main.sliced'))).toEqual([['1', 'a'], ['2', 'b']]);
+  });
+
+  it('names every file no table or configuration takes, and warns of a broken configuration file', async () => {
+    const folder = await keboolaTakeout();
+    const listed = await createDirSource(folder).project();
+    expect(listed.skipped?.map((s) => s.id)).toEqual([
+      'configurations/keboola.ex-http/3.json',
+      'files',
+      'in/c-main/gone.part_0.csv.gz',
+      'in/c-main/nested',
+      'triggers.json',
+    ]);
+    expect(listed.skipped?.find((s) => s.id === 'in/c-main/gone.part_0.csv.gz')?.reason).toBe('no table in tables.json has this file');
+    expect(listed.warnings).toEqual([expect.stringMatching(/keboola\.ex-http\/2\.json: not valid JSON .*configuration 2 of keboola\.ex-http is taken as configurations\.json lists it/)]);
+  });
+
+  it('warns when takeout-manifest.json is broken and the parts are found by listing', async () => {
+    const folder = await keboolaTakeout();
+    await writeFile(path.join(folder, 'takeout-manifest.json'), '{ not json');
+    const listed = await createDirSource(folder).project();
+    expect(listed.warnings).toContainEqual(expect.stringMatching(/takeout-manifest\.json: not valid JSON .*found by listing the folder, without their checksums/));
+  });
+});

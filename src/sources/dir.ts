@@ -13,13 +13,16 @@ import {
   BUCKET_ID_PATTERN,
   CONFIGURATIONS_DIR,
   CONFIGURATIONS_FILE,
+  MANIFESTS_DIR,
   NAME_PATTERN,
   TABLES_FILE,
   TAKEOUT_MANIFEST_FILE,
   sliceKey,
+  stageOf,
   tableFromApi,
   tablePath,
 } from '../layouts/keboola.js';
+import { JOURNAL_FILE } from '../manifests/journal.js';
 import type {
   BucketDescriptor,
   ComponentDescriptor,
@@ -478,6 +481,9 @@ interface ManifestTable {
   slices?: { key: string; bytes: number; rows: number; sha256: string }[];
 }
 
+/** What a takeout folder holds at its root beside the stage folders: read, or written by takeout itself. */
+const TAKEOUT_ROOT_ENTRIES = new Set([BUCKETS_FILE, TABLES_FILE, CONFIGURATIONS_FILE, CONFIGURATIONS_DIR, TAKEOUT_MANIFEST_FILE, MANIFESTS_DIR, JOURNAL_FILE]);
+
 async function readTakeoutFolder(
   folder: string,
   label: string,
@@ -493,9 +499,15 @@ async function readTakeoutFolder(
       throw error;
     },
   );
-  const manifest = (await readJson(join(folder, TAKEOUT_MANIFEST_FILE), TAKEOUT_MANIFEST_FILE).catch(() => undefined)) as
-    | { tables?: ManifestTable[] }
-    | undefined;
+  const warnings: string[] = [];
+  // A takeout without its manifest (Keboola's own) is read by listing its parts; one whose manifest is
+  // broken is read the same way, but said so: the parts are then taken without their checksums.
+  const manifest = (await readJson(join(folder, TAKEOUT_MANIFEST_FILE), `${label}/${TAKEOUT_MANIFEST_FILE}`).catch((error: unknown) => {
+    if (!(error instanceof TakeoutError && error.code === 'NOT_FOUND')) {
+      warnings.push(`${toTakeoutError(error).message}: the parts are found by listing the folder, without their checksums`);
+    }
+    return undefined;
+  })) as { tables?: ManifestTable[] } | undefined;
   const manifestTables = new Map((manifest?.tables ?? []).map((t) => [t.id, t]));
 
   const buckets: BucketDescriptor[] = rawBuckets.map((b: Record<string, unknown>) => ({
@@ -504,12 +516,25 @@ async function readTakeoutFolder(
     name: String(b.name),
     raw: b,
   }));
-  const tables: TableDescriptor[] = [];
+  const tables: DirTable[] = [];
   const slices = new Map<string, GzipSlice[]>();
+  /** Every file of the folder that a table takes, to name the ones none does. */
+  const claimed = new Set<string>();
   for (const t of rawTables as Record<string, unknown>[]) {
-    const table = tableFromApi(t);
+    const table: DirTable = tableFromApi(t);
+    const found = await findSlices(folder, table, manifestTables.get(table.id));
+    for (const slice of found) claimed.add(slice.origin);
+    if (found.length === 0) {
+      // Keboola writes a table exported unsliced as one gzip with its header (design: "non-sliced export").
+      const single = `${tablePath(table)}.csv.gz`;
+      if (await stat(join(folder, single)).then((i) => i.isFile(), () => false)) {
+        table.file = join(folder, single);
+        table.gzip = true;
+        claimed.add(single);
+      }
+    }
     tables.push(table);
-    slices.set(table.id, await findSlices(folder, table, manifestTables.get(table.id)));
+    slices.set(table.id, found);
   }
 
   const components: ComponentDescriptor[] = [];
@@ -518,12 +543,50 @@ async function readTakeoutFolder(
     for (const cfg of (c.configurations as Record<string, unknown>[] | undefined) ?? []) {
       const id = String(cfg.id);
       const key = `${CONFIGURATIONS_DIR}/${String(c.id)}/${id}.json`;
-      const full = (await readJson(join(folder, key), `${label}/${key}`).catch(() => undefined)) as Record<string, unknown> | undefined;
+      claimed.add(key);
+      const full = (await readJson(join(folder, key), `${label}/${key}`).catch((error: unknown) => {
+        warnings.push(`${toTakeoutError(error).message}: configuration ${id} of ${String(c.id)} is taken as configurations.json lists it, without rows, state and versions`);
+        return undefined;
+      })) as Record<string, unknown> | undefined;
       configs.push({ id, name: String(cfg.name ?? ''), configuration: {}, raw: full ?? cfg });
     }
     components.push({ id: String(c.id), type: String(c.type ?? ''), name: String(c.name ?? ''), configurations: configs, raw: c });
   }
-  return { project: { buckets, tables, components }, slices };
+  const stages = new Set([...buckets.map((b) => b.stage), ...tables.map((t) => stageOf(t.bucketId)), 'in', 'out', 'sys']);
+  const skipped = await unclaimedEntries(folder, label, stages, claimed);
+  return {
+    project: { buckets, tables, components, ...(skipped.length ? { skipped } : {}), ...(warnings.length ? { warnings } : {}) },
+    slices,
+  };
+}
+
+/**
+ * The entries of a takeout folder that no table or configuration takes, each with why: a stray part,
+ * a file in a stage folder no table claims, the files Keboola's newer takeouts add (triggers.json,
+ * files/) that this reader does not take, hidden entries.
+ */
+async function unclaimedEntries(folder: string, label: string, stages: Set<string>, claimed: Set<string>): Promise<{ id: string; reason: string }[]> {
+  const root = await realpath(folder);
+  const skipped: { id: string; reason: string }[] = [];
+  const skip = (entry: { rel: string }, reason: string): void => {
+    skipped.push({ id: shownName(entry.rel), reason });
+  };
+  const walk = async (entry: FoundEntry, depth: number, unclaimed: string): Promise<void> => {
+    for (const inner of await listFolder(root, entry.path, entry.rel, label)) {
+      if (inner.kind === 'skip') skip(inner, inner.reason);
+      else if (inner.kind === 'folder' && depth > 1) await walk(inner, depth - 1, unclaimed);
+      else if (inner.kind === 'folder') skip(inner, 'a folder where the takeout layout has files');
+      else if (!claimed.has(inner.rel)) skip(inner, unclaimed);
+    }
+  };
+  for (const entry of await listFolder(root, folder, '', label)) {
+    if (entry.kind === 'skip') skip(entry, entry.reason);
+    else if (TAKEOUT_ROOT_ENTRIES.has(entry.name)) {
+      if (entry.name === CONFIGURATIONS_DIR && entry.kind === 'folder') await walk(entry, 2, 'a configuration that configurations.json does not list');
+    } else if (stages.has(entry.name) && entry.kind === 'folder') await walk(entry, 2, 'no table in tables.json has this file');
+    else skip(entry, 'not part of what takeout reads from a takeout (buckets, tables, their data and configurations)');
+  }
+  return skipped;
 }
 
 async function findSlices(folder: string, table: TableDescriptor, fromManifest: ManifestTable | undefined): Promise<GzipSlice[]> {
