@@ -102,6 +102,16 @@ describe('a project folder with every kind of entry', () => {
     expect(parseCsv(await takeout.tableData(`${ROOT_BUCKET_ID}.root`))).toEqual([['7', 'root']]);
   });
 
+  it('table export -o and dataset export say so too when a symlink reads from outside the folder', async () => {
+    const exported = await runCli(['table', 'export', 'in.c-main.outside_link', '--source', project, '-o', '-']);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(parseCsv(exported.stdout)).toEqual([['id', 'name'], ['8', 'outside']]);
+    expect(exported.stderr).toMatch(/^takeout: warning: .*outside_link\.csv is a symlink to .*outside the source folder/m);
+    const dataset = await runCli(['dataset', 'export', 'in.c-main.UPPER', '--source', project, '--dest', path.join(root, 'dataset'), '--layout', 'plain']);
+    expect(dataset.code, dataset.stderr).toBe(0);
+    expect(dataset.stderr).toMatch(/^takeout: warning: .*outside_link\.csv is a symlink to .*outside the source folder/m);
+  });
+
   it('names the entries it leaves out in a dry run too', async () => {
     const result = await runCli(['run', '--source', project, '--dest', path.join(root, 'dry'), '--dry-run', '--json']);
     expect(result.code, result.stderr).toBe(0);
