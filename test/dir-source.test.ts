@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TakeoutError } from '../src/errors.js';
 import { createDirSource, ROOT_BUCKET_ID } from '../src/sources/dir.js';
@@ -192,6 +193,15 @@ describe('a run that selects no table', () => {
     expect(existsSync(dest)).toBe(false);
     const dry = await runCli(['run', '--source', folder, '--dest', dest, '--exclude', '*', '--dry-run', '--no-progress']);
     expect(dry.code, dry.stderr).toBe(2);
+  });
+
+  it('refuses a database source with no table too (an empty SQLite file): exit 2', async () => {
+    const folder = await tempFolder('dirsrc-sqlite');
+    const file = path.join(folder, 'empty.db');
+    new Database(file).close();
+    const result = await runCli(['run', '--source', `sqlite:${file}`, '--dest', path.join(folder, 'out'), '--no-progress']);
+    expect(result.code, result.stderr).toBe(2);
+    expect(errorLines(result.stderr)).toEqual([expect.stringMatching(/sqlite:.*empty\.db has no table and no configuration: nothing to take out/)]);
   });
 
   it('takes out a structure-only project (configurations, no table) with exit 0', async () => {
