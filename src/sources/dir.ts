@@ -38,8 +38,10 @@ import type {
 
 /**
  * A local project folder, in one of two forms:
- * (a) CSV files `<folder>/<bucket>/<table>.csv[.gz]` with a header row, plus an optional `project.yaml`;
+ * (a) CSV files `<folder>/<bucket>/<table>.csv[.gz]` (any case of the extension) with a header row, CSV
+ *     files at the root as tables of ROOT_BUCKET_ID, plus an optional `project.yaml`;
  * (b) an existing takeout (it has `buckets.json`): its JSON files and gzipped parts are passed through.
+ * Either way every entry is taken, refused with an error, or named in `skipped` with the reason.
  */
 
 /** How much of a file is read to find its header row; a longer header is refused. */
