@@ -177,6 +177,7 @@ export function datasetCommand(context: CommandContext): Command {
     const destination = await openDestination(dest, destinationOptions(o));
     context.onClose(async () => destination.close?.());
     const project = await source.project(context.signal ? { signal: context.signal } : {});
+    for (const message of project.warnings ?? []) context.reporter.emit({ type: 'warning', message });
     const parts = o.layout === 'personalize' && o.ingestionColumn === undefined ? bulkAndPut(project, tableId) : [];
     let table: TableDescriptor;
     let exportSource = source;

@@ -115,8 +115,10 @@ export function buildQuery(o: Resolved): TableQuery {
 
 /** A table by its id (`in.c-main.orders`) or, for database sources, `schema.table`. */
 export function findTable(project: ProjectDescriptor, id: string): TableDescriptor {
-  const exact = project.tables.find((t) => t.id === id);
+  const exact = project.tables.find((t) => t.id === id) ?? project.exportableSkipped?.find((t) => t.id === id);
   if (exact) return exact;
+  const skipped = project.skipped?.find((s) => s.id === id);
+  if (skipped) throw new TakeoutError('NOT_FOUND', `${id} is left out by the source (${skipped.reason}): it is not a table that can be exported`);
   const dot = id.indexOf('.');
   if (dot > 0 && id.indexOf('.', dot + 1) === -1) {
     const [schema, name] = [id.slice(0, dot), id.slice(dot + 1)];
@@ -161,13 +163,26 @@ export function tableCommand(context: CommandContext): Command {
     context.onClose(async () => source.close?.());
     const project = await source.project(context.signal ? { signal: context.signal } : {});
     const found = findTable(project, tableId);
+    const leftOut = project.tables.includes(found) ? undefined : project.skipped?.find((s) => s.id === found.id);
+    if (leftOut) context.reporter.emit({ type: 'warning', message: `takeout run leaves ${found.id} out: ${leftOut.reason}; exported here as the source serves it` });
 
     if (o.output === undefined) {
       if (!destWithPrefix) throw new TakeoutError('USAGE', 'give --dest DIR|s3://… for slices, or -o FILE for one file');
       const destination = await openDestination(destWithPrefix, destinationOptions(o));
       context.onClose(async () => destination.close?.());
       // The project is listed once already; hand the same listing to the run.
-      const listed: typeof source = { ...source, project: async () => project };
+      // A table that run leaves out is, for this export, a table like any other, and its bucket (linked,
+      // external) is written to buckets.json as the API describes it in the table (include=buckets).
+      const rawBucket = found.raw?.bucket as Record<string, unknown> | undefined;
+      const buckets =
+        leftOut && rawBucket && !project.buckets.some((b) => b.id === found.bucketId)
+          ? [...project.buckets, { id: found.bucketId, stage: String(rawBucket.stage), name: String(rawBucket.name), raw: rawBucket }]
+          : project.buckets;
+      const listed: typeof source = {
+        ...source,
+        project: async () =>
+          leftOut ? { ...project, buckets, tables: [...project.tables, found], skipped: (project.skipped ?? []).filter((s) => s !== leftOut) } : project,
+      };
       await runTakeout({
         source: listed,
         destination,
@@ -197,6 +212,7 @@ export function tableCommand(context: CommandContext): Command {
     }
 
     // One file: header, then the rows, plain or gzip; written beside the target and renamed when complete.
+    for (const message of project.warnings ?? []) context.reporter.emit({ type: 'warning', message });
     const narrowed: TableDescriptor = query.columns ? { ...found, columns: query.columns } : found;
     const { writer, label } = await openOutput(o, context.io);
     const gzip = o.gzip === true;

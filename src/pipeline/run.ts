@@ -22,7 +22,7 @@ import {
   type TableStats,
 } from '../layouts/keboola.js';
 import { sliceManifest, TAKEOUT_MANIFEST_VERSION, type ManifestTable, type TakeoutManifest } from '../manifests/takeout.js';
-import type { Source, TableDescriptor, TableQuery } from '../sources/source.js';
+import type { ProjectDescriptor, Source, TableDescriptor, TableQuery } from '../sources/source.js';
 import { COMPRESS_IN_FLIGHT } from './compress.js';
 import type { Emit, RunPlan, RunSummary } from './events.js';
 import { mapLimit } from './limit.js';
@@ -76,6 +76,7 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
   // With --columns the slices hold only those columns, and every listing must say so.
   const narrow = (t: TableDescriptor): TableDescriptor => (columns?.length ? { ...t, columns: [...columns], primaryKey: t.primaryKey.filter((k) => columns.includes(k)) } : t);
   const selected = selectTables(project.tables, options.include, options.exclude).map(narrow);
+  assertSomethingToTakeOut(source.description, project, selected.length);
   const withData = (t: TableDescriptor): boolean => !options.structureOnly || stageOf(t.bucketId) === 'sys';
 
   const fingerprint = fingerprintOf(options, source.description);
@@ -83,7 +84,8 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
   const checked = (dryRun: boolean): ReturnType<typeof preflight> =>
     preflight({ source, destination, tables: selected.filter(withData), fingerprint, overwrite: options.overwrite, resume: options.resume === true, dryRun, estimatedBytes: estimateOf(selected, withData), emit });
   if (options.dryRun) {
-    const plan = buildPlan(options, selected, project.tables, project.components.reduce((n, c) => n + c.configurations.length, 0), withData);
+    for (const message of project.warnings ?? []) emit({ type: 'warning', message });
+    const plan = buildPlan(options, selected, project, withData);
     plan.checks = (await checked(true)).checks;
     emit({ type: 'run:plan', plan });
     return plan;
@@ -110,6 +112,7 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
     // A journal that can no longer be written stops the tables too: data it does not record could not be resumed.
     journal.failed.addEventListener('abort', abortTables, { once: true });
 
+    for (const message of project.warnings ?? []) emit({ type: 'warning', message });
     for (const s of project.skipped ?? []) emit({ type: 'table:skip', table: s.id, reason: s.reason });
     await source.prepare?.(selected.filter(withData), { signal: tablesAbort.signal, ...(options.query ? { query: options.query } : {}) });
     const written = new Set<string>();
@@ -376,6 +379,27 @@ export function selectTables(tables: readonly TableDescriptor[], include: readon
 }
 
 /**
+ * A run that takes out nothing is a mistake (an empty folder, a wrong schema, patterns that exclude every
+ * table), not a success: it is refused. A project with configurations and no table is a structure-only
+ * project, which Keboola allows, and its takeout is its configurations.
+ */
+export function assertSomethingToTakeOut(source: string, project: ProjectDescriptor, selected: number): void {
+  if (selected > 0) return;
+  const configurations = project.components.reduce((n, c) => n + c.configurations.length, 0);
+  if (project.tables.length === 0) {
+    if (configurations > 0) return;
+    const skipped = project.skipped ?? [];
+    const named = skipped.slice(0, 5).map((s) => `${s.id} (${s.reason})`);
+    throw new TakeoutError('USAGE', `${source} has no table and no configuration: nothing to take out`, {
+      hint: named.length ? `left out: ${named.join(', ')}${skipped.length > named.length ? ` and ${skipped.length - named.length} more` : ''}` : 'check --source',
+    });
+  }
+  throw new TakeoutError('USAGE', `--include/--exclude leave none of the ${project.tables.length} table${project.tables.length === 1 ? '' : 's'} of ${source}`, {
+    hint: `see what they select with --dry-run${configurations > 0 ? '; to take out the configurations alone, use --structure-only' : ''}`,
+  });
+}
+
+/**
  * The keys a replaced (--overwrite) or resumed takeout may leave stale: a resumed run lists them too, its
  * slices may now be fewer. A destination holding a takeout without either was refused by the preflight.
  */
@@ -391,13 +415,8 @@ async function prepareDestination(destination: Destination, mode: { overwrite: b
   return keys.filter((k) => k !== TAKEOUT_MANIFEST_FILE);
 }
 
-function buildPlan(
-  options: RunOptions,
-  selected: readonly TableDescriptor[],
-  all: readonly TableDescriptor[],
-  configurations: number,
-  withData: (t: TableDescriptor) => boolean,
-): RunPlan {
+function buildPlan(options: RunOptions, selected: readonly TableDescriptor[], project: ProjectDescriptor, withData: (t: TableDescriptor) => boolean): RunPlan {
+  const configurations = project.components.reduce((n, c) => n + c.configurations.length, 0);
   const tables = selected.map((t) => ({
     id: t.id,
     estimatedBytes: t.dataSizeBytes ?? null,
@@ -411,7 +430,7 @@ function buildPlan(
     source: options.source.description,
     destination: options.destination.description,
     tables,
-    skipped: all.filter((t) => !selectedIds.has(t.id)).map((t) => ({ id: t.id, reason: 'not selected' })),
+    skipped: [...(project.skipped ?? []), ...project.tables.filter((t) => !selectedIds.has(t.id)).map((t) => ({ id: t.id, reason: 'not selected' }))],
     configurations,
     estimatedBytes: estimateOf(selected, withData),
     memoryBoundBytes: bound,

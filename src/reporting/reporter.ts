@@ -80,7 +80,9 @@ export function planLines(plan: RunPlan): string[] {
   for (const t of plan.tables) {
     lines.push(`  ${t.id}  ${t.columns} columns  ~${t.estimatedBytes === null ? '?' : formatBytes(t.estimatedBytes)}  → ${t.keyPattern}`);
   }
-  if (plan.skipped.length > 0) lines.push(`  not selected: ${plan.skipped.map((s) => s.id).join(', ')}`);
+  const notSelected = plan.skipped.filter((s) => s.reason === 'not selected');
+  for (const s of plan.skipped) if (s.reason !== 'not selected') lines.push(`  left out: ${s.id}: ${s.reason}`);
+  if (notSelected.length > 0) lines.push(`  not selected: ${notSelected.map((s) => s.id).join(', ')}`);
   lines.push(`  configurations: ${plan.configurations}`);
   lines.push(`  files: ${plan.files.join(', ')}`);
   lines.push(`  estimated data: ${formatBytes(plan.estimatedBytes)} before compression`);

@@ -1,8 +1,10 @@
 import { createReadStream } from 'node:fs';
-import { open, readFile, readdir, stat } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { open, readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
+import picomatch from 'picomatch';
 import { parse as parseYaml } from 'yaml';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { readManifestFile } from '../manifests/read.js';
@@ -12,13 +14,16 @@ import {
   BUCKET_ID_PATTERN,
   CONFIGURATIONS_DIR,
   CONFIGURATIONS_FILE,
+  MANIFESTS_DIR,
   NAME_PATTERN,
   TABLES_FILE,
   TAKEOUT_MANIFEST_FILE,
   sliceKey,
+  stageOf,
   tableFromApi,
   tablePath,
 } from '../layouts/keboola.js';
+import { JOURNAL_FILE } from '../manifests/journal.js';
 import type {
   BucketDescriptor,
   ComponentDescriptor,
@@ -34,8 +39,10 @@ import type {
 
 /**
  * A local project folder, in one of two forms:
- * (a) CSV files `<folder>/<bucket>/<table>.csv[.gz]` with a header row, plus an optional `project.yaml`;
+ * (a) CSV files `<folder>/<bucket>/<table>.csv[.gz]` (any case of the extension) with a header row, CSV
+ *     files at the root as tables of ROOT_BUCKET_ID, plus an optional `project.yaml`;
  * (b) an existing takeout (it has `buckets.json`): its JSON files and gzipped parts are passed through.
+ * Either way every entry is taken, refused with an error, or named in `skipped` with the reason.
  */
 
 /** How much of a file is read to find its header row; a longer header is refused. */
@@ -149,6 +156,8 @@ function bucketFromFolder(name: string): { id: string; stage: string; name: stri
 
 interface ProjectYaml {
   project?: { id?: string | number; name?: string };
+  /** Entries of the folder that are not part of the project (README.md, docs/): globs on their path in the folder. */
+  ignore?: string[];
   buckets?: Record<string, Partial<BucketDescriptor>>;
   tables?: Record<string, { primaryKey?: string[]; description?: string; displayName?: string; metadata?: MetadataEntry[]; columnMetadata?: Record<string, MetadataEntry[]> }>;
   components?: YamlComponent[];
@@ -207,86 +216,254 @@ function toComponents(list: YamlComponent[] | undefined, label: string): Compone
   });
 }
 
+/** An entry of the folder as it is read: what a symlink points at is resolved first. */
+interface FoundEntry {
+  kind: 'file' | 'folder';
+  path: string;
+  /** The path in the source folder, `/`-separated. */
+  rel: string;
+  name: string;
+  /** Where a symlink leads when that is outside the source folder. */
+  outside?: string;
+}
+type Entry = FoundEntry | { kind: 'skip'; rel: string; reason: string };
+
+/** A name as it can be shown on one line: quoted when it holds control characters (a newline would end the line). */
+export function shownName(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(name) ? JSON.stringify(name) : name;
+}
+
+/**
+ * `<table>.csv` or `<table>.csv.gz`, the extension in any case (`UPPER.CSV`, `t.csv.GZ`): exports from
+ * Windows tools often come upper-case, and the case of an extension never means anything else.
+ */
+const CSV_FILE = /^(.*)\.csv(\.gz)?$/is;
+
+const isInside = (root: string, target: string): boolean => {
+  const rel = relative(root, target);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
+};
+
+/**
+ * What one directory entry is. A symlink is followed: to a file or a folder it is read like one (and
+ * a target outside the source folder is noted, since the takeout then holds data from elsewhere); a
+ * loop, a dangling link or a link to the folder itself or a parent of it is skipped with that reason.
+ */
+async function classify(root: string, parent: string, relParent: string, dirent: Dirent): Promise<Entry> {
+  const path = join(parent, dirent.name);
+  const rel = relParent ? `${relParent}/${dirent.name}` : dirent.name;
+  if (dirent.name.startsWith('.')) return { kind: 'skip', rel, reason: 'hidden (its name starts with a dot)' };
+  if (dirent.isSymbolicLink()) {
+    let target: string;
+    try {
+      target = await realpath(path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') return { kind: 'skip', rel, reason: 'a symlink loop' };
+      if (code === 'ENOENT') return { kind: 'skip', rel, reason: 'a broken symlink (its target does not exist)' };
+      throw toTakeoutError(error, `symlink ${shownName(rel)}`);
+    }
+    const info = await stat(target);
+    if (info.isDirectory() && isInside(target, root)) {
+      return { kind: 'skip', rel, reason: 'a symlink to the source folder itself or one of its parents (a loop)' };
+    }
+    const outside = isInside(root, target) ? {} : { outside: target };
+    if (info.isFile()) return { kind: 'file', path, rel, name: dirent.name, ...outside };
+    if (info.isDirectory()) return { kind: 'folder', path, rel, name: dirent.name, ...outside };
+    return { kind: 'skip', rel, reason: 'a symlink to something that is neither a file nor a folder' };
+  }
+  if (dirent.isFile()) return { kind: 'file', path, rel, name: dirent.name };
+  if (dirent.isDirectory()) return { kind: 'folder', path, rel, name: dirent.name };
+  return { kind: 'skip', rel, reason: 'neither a file nor a folder (a FIFO, socket or device)' };
+}
+
+async function listFolder(root: string, folder: string, rel: string, label: string): Promise<Entry[]> {
+  let dirents: Dirent[];
+  try {
+    dirents = await readdir(folder, { withFileTypes: true });
+  } catch (error) {
+    throw toTakeoutError(error, `${label}${rel ? `/${shownName(rel)}` : ''}: cannot list the folder`);
+  }
+  dirents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const entries: Entry[] = [];
+  for (const dirent of dirents) entries.push(await classify(root, folder, rel, dirent));
+  return entries;
+}
+
+/**
+ * CSV files at the folder's root are tables of this bucket: a Keboola table always lives in a bucket,
+ * and a flat folder of CSV files is the commonest project folder there is. The name says where they came from.
+ */
+export const ROOT_BUCKET_ID = 'in.c-default';
+
+/**
+ * The project-folder layout: `<bucket>/<table>.csv[.gz]` (a bucket folder is a bucket id such as
+ * `in.c-main`, or a bare name such as `main` for `in.c-main`), CSV files at the root in ROOT_BUCKET_ID,
+ * and `project.yaml`. An entry that looks like a table (a .csv or .csv.gz file) is taken or refused
+ * with an error; any other entry is skipped and named in `skipped` with the reason.
+ */
+/** project.yaml's `ignore` globs as one test on a path in the folder; such entries are neither taken nor named. */
+function ignoreMatcher(yaml: ProjectYaml, label: string): (rel: string) => boolean {
+  const patterns = yaml.ignore ?? [];
+  if (!Array.isArray(patterns) || patterns.some((p) => typeof p !== 'string' || p === '')) {
+    throw new TakeoutError('INVALID_INPUT', `${label}/${PROJECT_FILE}: ignore must be a list of globs (README.md, docs/**)`);
+  }
+  const tests = patterns.map((p) => picomatch(p.replace(/\/+$/, ''), { dot: true }));
+  return (rel) => tests.some((test) => test(rel));
+}
+
 async function readCsvFolder(folder: string, label: string): Promise<ProjectDescriptor> {
   const yaml = await readProjectYaml(folder, label);
+  const ignored = ignoreMatcher(yaml, label);
+  const root = await realpath(folder);
+  const skipped: { id: string; reason: string }[] = [];
+  const warnings: string[] = [];
+  const skip = (entry: { rel: string }, reason: string): void => {
+    skipped.push({ id: shownName(entry.rel), reason });
+  };
+  const noteOutside = (entry: { rel: string; outside?: string }): void => {
+    if (entry.outside !== undefined) {
+      warnings.push(`${shownName(`${label}/${entry.rel}`)} is a symlink to ${shownName(entry.outside)}, outside the source folder: it is read all the same`);
+    }
+  };
+  /** Files by bucket id, in the order met. */
+  const byBucket = new Map<string, { bucket: { id: string; stage: string; name: string }; files: FoundEntry[] }>();
+  const bucketOf = (bucket: { id: string; stage: string; name: string }): FoundEntry[] => {
+    let known = byBucket.get(bucket.id);
+    if (!known) byBucket.set(bucket.id, (known = { bucket, files: [] }));
+    return known.files;
+  };
+
+  for (const entry of await listFolder(root, folder, '', label)) {
+    if (ignored(entry.rel)) continue;
+    if (entry.kind === 'skip') {
+      skip(entry, entry.reason);
+    } else if (entry.kind === 'file') {
+      if (entry.name === PROJECT_FILE) continue;
+      if (!CSV_FILE.test(entry.name)) {
+        skip(entry, 'not a .csv or .csv.gz file');
+        continue;
+      }
+      noteOutside(entry);
+      bucketOf({ id: ROOT_BUCKET_ID, stage: 'in', name: ROOT_BUCKET_ID.slice(3) }).push(entry);
+    } else {
+      const bucket = bucketFromFolder(entry.name);
+      if (!bucket) {
+        throw new TakeoutError('INVALID_INPUT', `${shownName(`${label}/${entry.name}`)}: not a valid bucket folder name`, {
+          hint: 'a bucket folder is named with letters, digits, _ and - only (main), or is a bucket id (in.c-main); rename it or move it out of the folder',
+        });
+      }
+      noteOutside(entry);
+      const files = bucketOf(bucket);
+      for (const inner of await listFolder(root, entry.path, entry.rel, label)) {
+        if (ignored(inner.rel)) continue;
+        if (inner.kind === 'skip') skip(inner, inner.reason);
+        else if (inner.kind === 'folder') skip(inner, `a folder inside a bucket folder: tables are ${shownName(entry.name)}/<table>.csv, one level deep`);
+        else if (!CSV_FILE.test(inner.name)) skip(inner, 'not a .csv or .csv.gz file');
+        else {
+          noteOutside(inner);
+          files.push(inner);
+        }
+      }
+    }
+  }
+
   const buckets: BucketDescriptor[] = [];
   const tables: DirTable[] = [];
-  const entries = (await readdir(folder, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
-  for (const entry of entries) {
-    if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
-    const bucket = bucketFromFolder(entry.name);
-    if (!bucket) {
-      throw new TakeoutError(
-        'INVALID_INPUT',
-        `${label}/${entry.name}: not a valid bucket folder name (letters, digits, _ and - only, or a bucket id like in.c-main)`,
-      );
-    }
+  for (const { bucket, files } of byBucket.values()) {
     const extra = yaml.buckets?.[bucket.id] ?? {};
-    const bucketTables: DirTable[] = [];
-    const files = (await readdir(join(folder, entry.name), { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
-    for (const f of files) {
-      if (!f.isFile()) continue;
-      const match = /^(.*)\.csv(\.gz)?$/.exec(f.name);
-      if (!match) continue;
-      const name = match[1]!;
-      const gzip = match[2] !== undefined;
-      const file = join(folder, entry.name, f.name);
-      const shown = `${label}/${entry.name}/${f.name}`;
-      if (!NAME_PATTERN.test(name)) {
-        throw new TakeoutError('INVALID_INPUT', `${shown}: table names may hold letters, digits, _ and - only`);
-      }
-      const id = `${bucket.id}.${name}`;
-      if (tables.some((t) => t.id === id) || bucketTables.some((t) => t.id === id)) {
-        throw new TakeoutError('INVALID_INPUT', `${shown}: table ${id} is given twice (.csv and .csv.gz?)`);
-      }
-      const head = await readHead(file, gzip);
-      const header = head.length === 0 ? undefined : parseHeader(head) ?? (head.length < HEADER_PROBE_BYTES ? parseHeader(Buffer.concat([head, Buffer.from('\n')])) : undefined);
-      if (!header) throw new TakeoutError('INVALID_INPUT', `${shown}: no header row`);
-      const columns = header.columns;
-      const seen = new Set<string>();
-      for (const column of columns) {
-        if (column === '') throw new TakeoutError('INVALID_INPUT', `${shown}: the header has an empty column name`);
-        if (seen.has(column)) throw new TakeoutError('INVALID_INPUT', `${shown}: column "${column}" appears twice in the header`);
-        seen.add(column);
-      }
-      const meta = yaml.tables?.[id] ?? {};
-      const info = await stat(file);
-      const table: DirTable = {
-        id,
-        bucketId: bucket.id,
-        name,
-        columns,
-        primaryKey: meta.primaryKey ?? [],
-        dataSizeBytes: info.size,
-        created: info.birthtime.toISOString(),
-        lastChangeDate: info.mtime.toISOString(),
-        file,
-        gzip,
-        ...(meta.description ? { description: meta.description } : {}),
-        ...(meta.displayName ? { displayName: meta.displayName } : {}),
-        ...(meta.metadata ? { metadata: meta.metadata } : {}),
-        ...(meta.columnMetadata ? { columnMetadata: meta.columnMetadata } : {}),
-      };
-      for (const key of table.primaryKey) {
-        if (!seen.has(key)) throw new TakeoutError('INVALID_INPUT', `${label}/${PROJECT_FILE}: primary key column "${key}" is not in ${id}`);
-      }
-      bucketTables.push(table);
-    }
+    for (const f of files) tables.push(await readCsvTable(f, bucket.id, label, yaml, tables));
     buckets.push({
       ...bucket,
       ...(extra.displayName ? { displayName: extra.displayName } : {}),
       ...(extra.description ? { description: extra.description } : {}),
       ...(extra.metadata ? { metadata: extra.metadata } : {}),
     });
-    tables.push(...bucketTables);
+  }
+  buckets.sort((a, b) => a.id.localeCompare(b.id));
+  const components = toComponents(yaml.components, label);
+  if (tables.length === 0 && components.length === 0) {
+    const named = skipped.slice(0, 5).map((s) => `${s.id} (${s.reason})`);
+    throw new TakeoutError('USAGE', `${label}: no table and no configuration found: nothing to take out`, {
+      hint:
+        'a project folder holds CSV files with a header row, in bucket folders (in.c-main/customers.csv) or at its root' +
+        (named.length ? `; not taken: ${named.join(', ')}${skipped.length > named.length ? ` and ${skipped.length - named.length} more` : ''}` : ''),
+    });
   }
   return {
     ...(yaml.project?.id !== undefined ? { id: yaml.project.id } : {}),
     ...(yaml.project?.name !== undefined ? { name: yaml.project.name } : {}),
     buckets,
     tables,
-    components: toComponents(yaml.components, label),
+    components,
+    ...(skipped.length ? { skipped } : {}),
+    ...(warnings.length ? { warnings } : {}),
   };
+}
+
+/** One CSV file as a table: its name checked, its header read. */
+async function readCsvTable(
+  f: FoundEntry,
+  bucketId: string,
+  label: string,
+  yaml: ProjectYaml,
+  known: readonly DirTable[],
+): Promise<DirTable> {
+  const match = CSV_FILE.exec(f.name)!;
+  const name = match[1]!;
+  const gzip = match[2] !== undefined;
+  const file = f.path;
+  const shown = shownName(`${label}/${f.rel}`);
+  if (!NAME_PATTERN.test(name)) {
+    throw new TakeoutError('INVALID_INPUT', `${shown}: ${shownName(name)} cannot be a table name: letters, digits, _ and - only`, {
+      hint: 'rename the file, or move it out of the folder',
+    });
+  }
+  const id = `${bucketId}.${name}`;
+  const twin = known.find((t) => t.id === id);
+  if (twin) {
+    throw new TakeoutError('INVALID_INPUT', `${shown}: table ${id} is given twice (also ${shownPath(twin.file!)})`, {
+      hint: 'keep one of the two files (.csv and .csv.gz, or a bucket folder named both main and in.c-main)',
+    });
+  }
+  let head: Buffer;
+  try {
+    head = await readHead(file, gzip);
+  } catch (error) {
+    throw toTakeoutError(error, shown);
+  }
+  const header = head.length === 0 ? undefined : parseHeader(head) ?? (head.length < HEADER_PROBE_BYTES ? parseHeader(Buffer.concat([head, Buffer.from('\n')])) : undefined);
+  if (!header) throw new TakeoutError('INVALID_INPUT', `${shown}: no header row`);
+  const columns = header.columns;
+  const seen = new Set<string>();
+  for (const column of columns) {
+    if (column === '') throw new TakeoutError('INVALID_INPUT', `${shown}: the header has an empty column name`);
+    if (seen.has(column)) throw new TakeoutError('INVALID_INPUT', `${shown}: column "${column}" appears twice in the header`);
+    seen.add(column);
+  }
+  const meta = yaml.tables?.[id] ?? {};
+  const info = await stat(file);
+  const table: DirTable = {
+    id,
+    bucketId,
+    name,
+    columns,
+    primaryKey: meta.primaryKey ?? [],
+    dataSizeBytes: info.size,
+    created: info.birthtime.toISOString(),
+    lastChangeDate: info.mtime.toISOString(),
+    file,
+    gzip,
+    ...(meta.description ? { description: meta.description } : {}),
+    ...(meta.displayName ? { displayName: meta.displayName } : {}),
+    ...(meta.metadata ? { metadata: meta.metadata } : {}),
+    ...(meta.columnMetadata ? { columnMetadata: meta.columnMetadata } : {}),
+  };
+  for (const key of table.primaryKey) {
+    if (!seen.has(key)) throw new TakeoutError('INVALID_INPUT', `${label}/${PROJECT_FILE}: primary key column "${key}" is not in ${id}`);
+  }
+  return table;
 }
 
 /** A takeout's JSON files (manifest, tables, buckets), read with the manifests' size cap. */
@@ -305,6 +482,9 @@ interface ManifestTable {
   slices?: { key: string; bytes: number; rows: number; sha256: string }[];
 }
 
+/** What a takeout folder holds at its root beside the stage folders: read, or written by takeout itself. */
+const TAKEOUT_ROOT_ENTRIES = new Set([BUCKETS_FILE, TABLES_FILE, CONFIGURATIONS_FILE, CONFIGURATIONS_DIR, TAKEOUT_MANIFEST_FILE, MANIFESTS_DIR, JOURNAL_FILE]);
+
 async function readTakeoutFolder(
   folder: string,
   label: string,
@@ -320,8 +500,10 @@ async function readTakeoutFolder(
       throw error;
     },
   );
-  // No manifest: the slices are read unchecked. One that cannot be read (too large, not JSON) fails the
-  // source instead of silently dropping the sizes and checksums it holds.
+  const warnings: string[] = [];
+  // No manifest (Keboola's own takeouts have none): the parts are found by listing, unchecked. One that
+  // cannot be read (too large, not JSON) fails the source instead of silently dropping the sizes and
+  // checksums it holds.
   const manifest = (await readJson(join(folder, TAKEOUT_MANIFEST_FILE), `${label}/${TAKEOUT_MANIFEST_FILE}`).catch((error: unknown) => {
     if (error instanceof TakeoutError && error.code === 'NOT_FOUND') return undefined;
     throw error;
@@ -334,12 +516,25 @@ async function readTakeoutFolder(
     name: String(b.name),
     raw: b,
   }));
-  const tables: TableDescriptor[] = [];
+  const tables: DirTable[] = [];
   const slices = new Map<string, GzipSlice[]>();
+  /** Every file of the folder that a table takes, to name the ones none does. */
+  const claimed = new Set<string>();
   for (const t of rawTables as Record<string, unknown>[]) {
-    const table = tableFromApi(t);
+    const table: DirTable = tableFromApi(t);
+    const found = await findSlices(folder, table, manifestTables.get(table.id));
+    for (const slice of found) claimed.add(slice.origin);
+    if (found.length === 0) {
+      // Keboola writes a table exported unsliced as one gzip with its header (design: "non-sliced export").
+      const single = `${tablePath(table)}.csv.gz`;
+      if (await stat(join(folder, single)).then((i) => i.isFile(), () => false)) {
+        table.file = join(folder, single);
+        table.gzip = true;
+        claimed.add(single);
+      }
+    }
     tables.push(table);
-    slices.set(table.id, await findSlices(folder, table, manifestTables.get(table.id)));
+    slices.set(table.id, found);
   }
 
   const components: ComponentDescriptor[] = [];
@@ -348,12 +543,50 @@ async function readTakeoutFolder(
     for (const cfg of (c.configurations as Record<string, unknown>[] | undefined) ?? []) {
       const id = String(cfg.id);
       const key = `${CONFIGURATIONS_DIR}/${String(c.id)}/${id}.json`;
-      const full = (await readJson(join(folder, key), `${label}/${key}`).catch(() => undefined)) as Record<string, unknown> | undefined;
+      claimed.add(key);
+      const full = (await readJson(join(folder, key), `${label}/${key}`).catch((error: unknown) => {
+        warnings.push(`${toTakeoutError(error).message}: configuration ${id} of ${String(c.id)} is taken as configurations.json lists it, without rows, state and versions`);
+        return undefined;
+      })) as Record<string, unknown> | undefined;
       configs.push({ id, name: String(cfg.name ?? ''), configuration: {}, raw: full ?? cfg });
     }
     components.push({ id: String(c.id), type: String(c.type ?? ''), name: String(c.name ?? ''), configurations: configs, raw: c });
   }
-  return { project: { buckets, tables, components }, slices };
+  const stages = new Set([...buckets.map((b) => b.stage), ...tables.map((t) => stageOf(t.bucketId)), 'in', 'out', 'sys']);
+  const skipped = await unclaimedEntries(folder, label, stages, claimed);
+  return {
+    project: { buckets, tables, components, ...(skipped.length ? { skipped } : {}), ...(warnings.length ? { warnings } : {}) },
+    slices,
+  };
+}
+
+/**
+ * The entries of a takeout folder that no table or configuration takes, each with why: a stray part,
+ * a file in a stage folder no table claims, the files Keboola's newer takeouts add (triggers.json,
+ * files/) that this reader does not take, hidden entries.
+ */
+async function unclaimedEntries(folder: string, label: string, stages: Set<string>, claimed: Set<string>): Promise<{ id: string; reason: string }[]> {
+  const root = await realpath(folder);
+  const skipped: { id: string; reason: string }[] = [];
+  const skip = (entry: { rel: string }, reason: string): void => {
+    skipped.push({ id: shownName(entry.rel), reason });
+  };
+  const walk = async (entry: FoundEntry, depth: number, unclaimed: string): Promise<void> => {
+    for (const inner of await listFolder(root, entry.path, entry.rel, label)) {
+      if (inner.kind === 'skip') skip(inner, inner.reason);
+      else if (inner.kind === 'folder' && depth > 1) await walk(inner, depth - 1, unclaimed);
+      else if (inner.kind === 'folder') skip(inner, 'a folder where the takeout layout has files');
+      else if (!claimed.has(inner.rel)) skip(inner, unclaimed);
+    }
+  };
+  for (const entry of await listFolder(root, folder, '', label)) {
+    if (entry.kind === 'skip') skip(entry, entry.reason);
+    else if (TAKEOUT_ROOT_ENTRIES.has(entry.name)) {
+      if (entry.name === CONFIGURATIONS_DIR && entry.kind === 'folder') await walk(entry, 2, 'a configuration that configurations.json does not list');
+    } else if (stages.has(entry.name) && entry.kind === 'folder') await walk(entry, 2, 'no table in tables.json has this file');
+    else skip(entry, 'not part of what takeout reads from a takeout (buckets, tables, their data and configurations)');
+  }
+  return skipped;
 }
 
 async function findSlices(folder: string, table: TableDescriptor, fromManifest: ManifestTable | undefined): Promise<GzipSlice[]> {

@@ -52,8 +52,18 @@ export interface ProjectDescriptor {
   components: ComponentDescriptor[];
   /** Extra facts for the manifest (e.g. a database snapshot time). */
   meta?: Record<string, unknown>;
-  /** Buckets and tables the source leaves out on purpose (linked buckets, aliases), with why. */
+  /**
+   * What the source leaves out on purpose, with why: buckets and tables (linked buckets, aliases), and the
+   * entries of a project folder that are not tables (by their path in the folder).
+   */
   skipped?: { id: string; reason: string }[];
+  /** What the user should know about what is taken (a symlink read from outside the folder): one line each. */
+  warnings?: string[];
+  /**
+   * Tables that `run` leaves out (they are in `skipped`) but that can be exported one by one with
+   * `takeout table export`: Storage API aliases and tables of linked or external-schema buckets.
+   */
+  exportableSkipped?: TableDescriptor[];
 }
 
 export interface MetadataEntry {

@@ -335,6 +335,14 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     }
     const records = parse(text, { relax_column_count: false }) as string[][];
     const [header = [], ...rows] = records;
+    // A filtered alias serves only its source's rows that pass the filter (storage-api-php-client
+    // tests/Backend/CommonPart2/SimpleAliasTest.php, testTableAliasFilterModifications: column, values, eq|ne).
+    const filter = table.isAlias ? (table.aliasFilter as { column: string; values: string[]; operator?: string } | null | undefined) : undefined;
+    if (filter) {
+      const index = header.indexOf(filter.column);
+      const keep = (row: string[]): boolean => filter.values.includes(row[index] ?? '') === (filter.operator !== 'ne');
+      return { header, rows: rows.filter(keep) };
+    }
     return { header, rows };
   }
 

@@ -214,28 +214,36 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
         for (const b of rawBuckets) rawTables.push(...(await client.get<Json[]>(`buckets/${encodeURIComponent(String(b.id))}/tables`, { query: { include } })));
       }
       const skipped: { id: string; reason: string }[] = [];
-      const skippedBuckets = new Set<string>();
+      const skippedBuckets = new Map<string, string>();
       const buckets: BucketDescriptor[] = [];
       for (const b of rawBuckets) {
         const id = String(b.id);
         if (b.sourceBucket) {
           skipped.push({ id, reason: 'linked bucket' });
-          skippedBuckets.add(id);
+          skippedBuckets.set(id, 'linked bucket');
         } else if (b.hasExternalSchema === true) {
           skipped.push({ id, reason: 'external schema' });
-          skippedBuckets.add(id);
+          skippedBuckets.set(id, 'external schema');
         } else buckets.push({ id, stage: String(b.stage), name: String(b.name), raw: b });
       }
       const tables: TableDescriptor[] = [];
+      // Left out of a takeout like Keboola's own (php-kbc-project-backup), yet readable with export-async:
+      // aliases export their source's rows (storage-api-php-client tests/Backend/CommonPart2/SimpleAliasTest.php),
+      // tables of linked buckets work like aliases (connection-docs src/content/docs/catalog/index.md), and
+      // tables of external buckets export too (tests/Backend/ExternalBuckets/SnowflakeRegisterBucketTest.php).
+      const exportableSkipped: TableDescriptor[] = [];
       for (const t of rawTables) {
         const table = tableFromApi(t);
         const { id, bucketId } = table;
-        if (skippedBuckets.has(bucketId)) {
-          skipped.push({ id, reason: `in ${bucketId}, which is skipped` });
+        const bucketReason = skippedBuckets.get(bucketId);
+        if (bucketReason !== undefined) {
+          skipped.push({ id, reason: `in ${bucketId} (${bucketReason})` });
+          exportableSkipped.push(table);
           continue;
         }
         if (t.isAlias === true) {
-          skipped.push({ id, reason: 'alias' });
+          skipped.push({ id, reason: `alias of ${String((t.sourceTable as Json | undefined)?.id ?? 'another table')}` });
+          exportableSkipped.push(table);
           continue;
         }
         tables.push(table);
@@ -268,6 +276,7 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
         tables,
         components,
         skipped,
+        exportableSkipped,
         meta: { stack: baseUrl, region: verified.owner?.region ?? null },
       };
     },
