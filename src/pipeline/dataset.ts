@@ -12,6 +12,7 @@ import { NO_COMPRESSION, OrderedCompressor, type CompressedBlock } from './compr
 import type { Emit } from './events.js';
 import type { JournalWriter } from './journal.js';
 import { recordBatches } from './records.js';
+import { acquireLease, describeHolder, liveLeases, type Lease } from './lease.js';
 import { startJournal } from './resume.js';
 import { landedSlice, SliceChanged, Slicer, type LandedSlice } from './slicer.js';
 
@@ -159,6 +160,42 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
     options: options.recordedOptions,
     tool: { name: 'takeout', version: options.toolVersion },
   };
+  // This export's own lease: other exports to the prefix may run beside it, the same export twice may not.
+  const lease = await acquireLease(destination, {
+    runId: exportId,
+    command: 'dataset export',
+    toolVersion: options.toolVersion,
+    scope: { kind: 'export', exportId },
+    takeOver: previous !== undefined,
+    emit,
+  });
+  // A lost lease stops the export like Ctrl-C does, and is then the error reported.
+  const signal = options.signal ? AbortSignal.any([options.signal, lease.signal]) : lease.signal;
+  try {
+    return await leasedJob({ ...options, signal }, { job, layout, columns, window, previous, parameters, lease });
+  } catch (error) {
+    throw lease.failure ? managedError(lease.failure) : error;
+  } finally {
+    await lease.release(emit);
+  }
+}
+
+/** The export once it holds its lease: every write to the destination happens in here. */
+async function leasedJob(
+  options: DatasetExportOptions,
+  held: {
+    job: JobRecord;
+    layout: DatasetLayout;
+    columns: readonly RecordColumn[];
+    window: Awaited<ReturnType<typeof exportWindow>>;
+    previous: JobRecord | undefined;
+    parameters: string;
+    lease: Lease;
+  },
+): Promise<JobRecord> {
+  const { destination, emit } = options;
+  const { job, layout, columns, window, previous, parameters } = held;
+  const exportId = job.exportId;
   const saveJob = async (): Promise<void> => {
     await destination.put(jobKey(exportId), `${JSON.stringify(job, null, 2)}\n`, { contentType: 'application/json' });
   };
@@ -176,6 +213,11 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
     emit,
     key: journalKey,
     ...(options.signal ? { signal: options.signal } : {}),
+    // Another export writing to this prefix now: its multipart uploads look just like the dead run's.
+    removeLeftovers: async () => {
+      const [other] = await liveLeases(destination, held.lease.key);
+      return other ? `${describeHolder(other)} is writing to ${destination.description}` : undefined;
+    },
   });
   try {
     const layoutFiles: NonNullable<JobRecord['layoutFiles']> = [];

@@ -27,6 +27,7 @@ import type { Source, TableDescriptor, TableQuery } from '../sources/source.js';
 import { COMPRESS_IN_FLIGHT } from './compress.js';
 import type { Emit, RunPlan, RunSummary } from './events.js';
 import { mapLimit } from './limit.js';
+import { acquireLease, describeHolder, liveLeases } from './lease.js';
 import { checkJournal, startJournal } from './resume.js';
 import { landedSlice, SliceChanged, type SliceRecord } from './slicer.js';
 import { COPY_CONCURRENCY, GUNZIP_CHUNK_BYTES, writeTableSlices } from './table.js';
@@ -58,6 +59,8 @@ export interface RunOptions {
   toolVersion: string;
   /** Recorded in the manifest as given (already free of secrets). */
   recordedOptions: Record<string, unknown>;
+  /** The command as typed (`run`, `table export`), recorded in the lease. */
+  command?: string;
   /** A subset of each table (`takeout table export`). */
   query?: TableQuery;
   /** Write component configurations (default true; a single-table export leaves them out). */
@@ -80,11 +83,42 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
 
   if (options.dryRun) {
     const plan = buildPlan(options, selected, project.tables, project.components.reduce((n, c) => n + c.configurations.length, 0), withData);
+    // A dry run writes nothing, no lease either; it only says that a real run would be refused now.
+    for (const holder of await liveLeases(destination).catch(() => [])) {
+      emit({ type: 'warning', message: `${destination.description} is in use by ${describeHolder(holder)}: a run now would be refused` });
+    }
     emit({ type: 'run:plan', plan });
     return plan;
   }
 
   await destination.preflight?.();
+  // The lease first: nothing else is read or written at the destination by a run that does not hold it.
+  const lease = await acquireLease(destination, {
+    runId,
+    command: options.command ?? 'run',
+    toolVersion: options.toolVersion,
+    scope: { kind: 'run' },
+    takeOver: options.resume === true || options.overwrite,
+    emit,
+  });
+  // A lost lease stops the run like Ctrl-C does, and is then the error reported.
+  const signal = options.signal ? AbortSignal.any([options.signal, lease.signal]) : lease.signal;
+  try {
+    return await leasedTakeout({ ...options, signal }, { runId, started, project, selected, withData });
+  } catch (error) {
+    throw lease.failure ?? error;
+  } finally {
+    await lease.release(emit);
+  }
+}
+
+/** The run once it holds the lease: every write to the destination happens in here. */
+async function leasedTakeout(
+  options: RunOptions,
+  run: { runId: string; started: Date; project: Awaited<ReturnType<Source['project']>>; selected: TableDescriptor[]; withData: (t: TableDescriptor) => boolean },
+): Promise<RunSummary> {
+  const { source, destination, emit } = options;
+  const { runId, started, project, selected, withData } = run;
   await checkCaseCollisions(destination, selected.filter(withData), emit);
   const fingerprint = fingerprintOf(options, source.description);
   const previous = await checkJournal(destination, { fingerprint, resume: options.resume === true, overwrite: options.overwrite });
