@@ -242,6 +242,65 @@ describe('cleanup and a live lease', () => {
   }, 30_000);
 });
 
+describe('dataset exports', () => {
+  const exportArgs = (out: string, table: string, ...extra: string[]): string[] => [
+    'dataset', 'export', table, '--source', project, '--dest', out, '--max-file-size', '256KB', '--compression-level', '9', ...extra,
+  ];
+
+  it('two exports to one prefix run at once; the same export twice, and a run there, are refused naming it', async () => {
+    const prefix = uniquePrefix('lease-dataset');
+    const dest = `s3://${TEST_BUCKET}/${prefix}`;
+    // The first export's manifest-summary.json (after its data) is held for a few seconds: the time the others try.
+    const proxy = await startFaultProxy(endpoint);
+    let exportId: string;
+    try {
+      proxy.rules.push({ match: (req) => req.method === 'PUT' && (req.url ?? '').includes('manifest-summary.json'), times: 1, action: { kind: 'stall' } });
+      const viaProxy = s3Args.map((a) => (a === endpoint ? proxy.url : a));
+      const first = startCli([...exportArgs(dest, 'in.c-big.events', '--client-token', 'nightly'), '--json', '--request-timeout', '8000', ...viaProxy]);
+      while (!proxy.requests.some((r) => r.fault === 'stall')) await new Promise((resolve) => setTimeout(resolve, 20));
+      exportId = String(jsonLines(first.stdout).find((e) => e.type === 'dataset:start')!.exportId);
+      expect(await s3Store(client, TEST_BUCKET, prefix).list()).toContain(`takeout-exports/${exportId}.lease.json`);
+
+      const [other, same, run] = await Promise.all([
+        runCli([...exportArgs(dest, 'in.c-crm.products'), ...s3Args]),
+        runCli([...exportArgs(dest, 'in.c-big.events', '--client-token', 'nightly'), '--request-timeout', '8000', ...viaProxy]),
+        runCli(['run', '--source', project, '--dest', dest, ...s3Args]),
+      ]);
+      expectOk(other);
+      expect(same.code, same.stderr).toBe(ERROR_CODES.EXISTS);
+      expect(errorLines(same.stderr)[0]).toContain(`is in use: run ${exportId} (takeout dataset export) on host ${hostname()}, pid ${first.child.pid}`);
+      expect(run.code, run.stderr).toBe(ERROR_CODES.EXISTS);
+      expect(errorLines(run.stderr)[0]).toContain(`is in use: a dataset export is writing here: run ${exportId}`);
+      expect(proxy.requests.some((r) => r.fault === 'stall' && r.status === undefined)).toBe(true);
+      expectOk(await first.done);
+    } finally {
+      await proxy.stop();
+    }
+    expect((await s3Store(client, TEST_BUCKET, prefix).list()).filter((f) => f.endsWith('.lease.json') || f === LEASE_FILE)).toEqual([]);
+    const verified = await runCli(['verify', dest, ...s3Args]);
+    expect(verified.stderr).toMatch(/verified \d+ files of 2 exports, .*: all good/);
+  }, 90_000);
+
+  it('an export resumed with its client token leaves the temp files alone while another export writes to the prefix', async () => {
+    const out = path.join(await tempFolder('lease-dataset-kill'), 'out');
+    const args = exportArgs(out, 'in.c-big.events', '--client-token', 'killed');
+    const first = startCli([...args, '--json']);
+    await first.waitForStdout((stdout) => stdout.split('"type":"table:slice"').length > 2);
+    first.child.kill('SIGKILL');
+    await first.done;
+    // Another export, alive on another host, with a temp file of an upload it is writing.
+    await writeFile(path.join(out, 'takeout-exports', '20261204070000-0badf00d.lease.json'), JSON.stringify(leaseOf({ runId: '20261204070000-0badf00d', command: 'dataset export' })));
+    const theirs = await oldTempFile(path.join(out, 'AWSDynamoDB', '20261204070000-0badf00d', 'data'), 'part.json.gz');
+
+    const resumed = await runCli([...args, '--json']);
+    expectOk(resumed);
+    const warnings = jsonLines(resumed.stdout).filter((e) => e.type === 'warning').map((e) => String(e.message));
+    expect(warnings.some((w) => /^taking over the lease of run \d{14}-[0-9a-f]{8} \(takeout dataset export\).*: its process \d+ on .* is gone$/.test(w))).toBe(true);
+    expect(warnings).toContainEqual(expect.stringMatching(/^left unfinished uploads and temp files alone: run 20261204070000-0badf00d \(takeout dataset export\) on host other-host\.example.* is writing to /));
+    expect(await exists(theirs)).toBe(true);
+  }, 90_000);
+});
+
 describe('the lease itself (in process)', () => {
   const events: PipelineEvent[] = [];
   const emit = (event: PipelineEvent): void => void events.push(event);
