@@ -4,11 +4,14 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Destination } from '../src/destinations/destination.js';
+import { createLocalDestination } from '../src/destinations/local.js';
 import { openDestination } from '../src/destinations/registry.js';
 import { ERROR_CODES, TakeoutError } from '../src/errors.js';
 import { LEASE_FILE, type LeaseRecord } from '../src/manifests/lease.js';
 import { acquireLease, LEASE_GIVE_UP_MS, LEASE_HEARTBEAT_MS, LEASE_STALE_MS } from '../src/pipeline/lease.js';
 import type { PipelineEvent } from '../src/pipeline/events.js';
+import { runTakeout } from '../src/pipeline/run.js';
+import { createDirSource } from '../src/sources/dir.js';
 import { BAD_FIXTURES, DEMO_PROJECT, errorLines, jsonLines, removeTempFolders, runCli, s3Store, startCli, tempFolder, walkFiles, type CliResult } from './helpers/cli.js';
 import { startFaultProxy } from './faults/proxy.js';
 import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
@@ -195,7 +198,7 @@ describe('the lease is released on every way out', () => {
     expect(files).not.toContain(LEASE_FILE);
   }, 60_000);
 
-  it('a failed run (invalid input) and a partial one leave no lease', async () => {
+  it('a failed run (invalid input) leaves no lease', async () => {
     const out = path.join(await tempFolder('lease-failed'), 'out');
     const failed = await runCli(['run', '--source', path.join(BAD_FIXTURES, 'ragged-row'), '--dest', out]);
     expect(failed.code).toBe(ERROR_CODES.INVALID_INPUT);
@@ -304,7 +307,7 @@ describe('dataset exports', () => {
 describe('the lease itself (in process)', () => {
   const events: PipelineEvent[] = [];
   const emit = (event: PipelineEvent): void => void events.push(event);
-  const fast = { heartbeatMs: 50, retryMs: 20, giveUpMs: 300, staleAfterMs: 2_000 };
+  const fast = { heartbeatMs: 50, retryMs: 20, giveUpMs: 1_000, staleAfterMs: 5_000 };
 
   /** A destination whose writes of the lease can be made to fail, or to be overtaken by another writer. */
   function faulty(inner: Destination): Destination & { failLease: boolean; afterLeasePut?: () => Promise<void> } {
@@ -328,7 +331,7 @@ describe('the lease itself (in process)', () => {
     const destination = await openDestination(out);
     const lease = await acquireLease(destination, { runId: 'r-1', command: 'run', toolVersion: 't', scope: { kind: 'run' }, takeOver: false, emit, timing: fast });
     const first = JSON.parse(await readFile(path.join(out, LEASE_FILE), 'utf8')) as LeaseRecord;
-    expect(first).toMatchObject({ runId: 'r-1', host: hostname(), pid: process.pid, heartbeatMs: 50, staleAfterMs: 2_000 });
+    expect(first).toMatchObject({ runId: 'r-1', host: hostname(), pid: process.pid, heartbeatMs: 50, staleAfterMs: 5_000 });
     await new Promise((resolve) => setTimeout(resolve, 200));
     const later = JSON.parse(await readFile(path.join(out, LEASE_FILE), 'utf8')) as LeaseRecord;
     expect(Date.parse(later.heartbeatAt)).toBeGreaterThan(Date.parse(first.heartbeatAt));
@@ -352,6 +355,57 @@ describe('the lease itself (in process)', () => {
     await lease.release();
     expect(LEASE_GIVE_UP_MS).toBeLessThan(LEASE_STALE_MS);
   });
+
+  it('a run whose lease cannot be renewed stops with that error (not hanging, not silent), keeping its journal for --resume', async () => {
+    const out = path.join(await tempFolder('lease-run-fail'), 'out');
+    const destination = faulty(createLocalDestination(out));
+    // Once the lease fails, slices land slowly: the run is still going when it gives up.
+    const inner = destination.writer.bind(destination);
+    destination.writer = async (key, options) => {
+      const writer = await inner(key, options);
+      if (!destination.failLease) return writer;
+      return { ...writer, write: writer.write.bind(writer), abort: writer.abort.bind(writer), finish: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        return writer.finish();
+      } };
+    };
+    const seen: PipelineEvent[] = [];
+    const run = runTakeout({
+      source: createDirSource(project),
+      destination,
+      structureOnly: false,
+      include: ['in.c-big.events'],
+      exclude: [],
+      sliceBytes: 1024 * 1024,
+      compressionLevel: 9,
+      lineEnding: '\n',
+      requote: false,
+      concurrency: 1,
+      overwrite: false,
+      dryRun: false,
+      failFast: false,
+      partBytes: 0,
+      partConcurrency: 0,
+      toolVersion: 'test',
+      recordedOptions: {},
+      leaseTiming: fast,
+      emit: (event) => {
+        seen.push(event);
+        // Once data moves, the store stops taking the lease's writes.
+        if (event.type === 'table:slice') destination.failLease = true;
+      },
+    });
+    const t0 = Date.now();
+    await expect(run).rejects.toMatchObject({ code: 'NETWORK', message: expect.stringMatching(/^could not renew the lease takeout-lease\.json for \d+ s/) });
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    const files = await walkFiles(out);
+    expect(files).not.toContain('takeout-manifest.json');
+    expect(files, JSON.stringify(seen.filter((e) => e.type !== 'table:progress'))).toContain('takeout-journal.json');
+    expect(files.filter((f) => f.endsWith('.takeout-tmp'))).toEqual([]);
+    // Still this run's lease, so it is removed on the way out, if the store lets it.
+    expect(files).not.toContain(LEASE_FILE);
+    expect(seen.some((e) => e.type === 'run:done')).toBe(false);
+  }, 30_000);
 
   it('a store that ignores If-None-Match: the run whose id is not read back is refused; one overtaken later stops at its next heartbeat', async () => {
     const out = path.join(await tempFolder('lease-race'), 'out');

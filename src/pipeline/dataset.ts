@@ -242,7 +242,8 @@ async function leasedJob(
     emit({ type: 'dataset:done', job });
     return job;
   } catch (error) {
-    const failure = options.signal?.aborted ? new TakeoutError('INTERRUPTED', 'interrupted') : managedError(toTakeoutError(error, `export ${exportId}`));
+    // A lost lease aborts the signal too, but the record says why: the lease, not an interruption.
+    const failure = held.lease.failure ?? (options.signal?.aborted ? new TakeoutError('INTERRUPTED', 'interrupted') : managedError(toTakeoutError(error, `export ${exportId}`)));
     await journal.settle();
     job.status = (failure.code === 'INTERRUPTED' ? 'STOPPED' : 'FAILED') satisfies JobStatus;
     job.endTime = new Date().toISOString();

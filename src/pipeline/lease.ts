@@ -217,6 +217,7 @@ export class Lease {
   private lastRenewed = Date.now();
   private released = false;
   private lostWith: TakeoutError | undefined;
+  private overtaken = false;
 
   constructor(
     private readonly destination: LeaseStore,
@@ -247,7 +248,8 @@ export class Lease {
     this.released = true;
     clearTimeout(this.timer);
     await this.beating;
-    if (this.lostWith) return;
+    // Another run's lease now: never remove it. One that could not be renewed is still ours, if the store lets us.
+    if (this.overtaken) return;
     try {
       const read = await readLease(this.destination, this.key);
       if (read.state === 'held' && read.lease.runId === this.record.runId) await this.destination.delete([this.key]);
@@ -271,6 +273,7 @@ export class Lease {
     try {
       const read = await readLease(this.destination, this.key);
       if (read.state === 'held' && read.lease.runId !== this.record.runId) {
+        this.overtaken = true;
         this.lose(new TakeoutError('EXISTS', `${this.destination.description}: another run took the lease: ${describeHolder(read.lease)}; stopping, so that two runs do not write here`, {
           hint: 'make sure only one run writes here, then run again with --resume',
         }));

@@ -27,7 +27,7 @@ import type { Source, TableDescriptor, TableQuery } from '../sources/source.js';
 import { COMPRESS_IN_FLIGHT } from './compress.js';
 import type { Emit, RunPlan, RunSummary } from './events.js';
 import { mapLimit } from './limit.js';
-import { acquireLease, describeHolder, liveLeases } from './lease.js';
+import { acquireLease, describeHolder, liveLeases, type LeaseTiming } from './lease.js';
 import { checkJournal, startJournal } from './resume.js';
 import { landedSlice, SliceChanged, type SliceRecord } from './slicer.js';
 import { COPY_CONCURRENCY, GUNZIP_CHUNK_BYTES, writeTableSlices } from './table.js';
@@ -61,6 +61,8 @@ export interface RunOptions {
   recordedOptions: Record<string, unknown>;
   /** The command as typed (`run`, `table export`), recorded in the lease. */
   command?: string;
+  /** The lease's heartbeat and stale times; the defaults (LEASE_HEARTBEAT_MS, LEASE_STALE_MS) unless a test shortens them. */
+  leaseTiming?: Partial<LeaseTiming>;
   /** A subset of each table (`takeout table export`). */
   query?: TableQuery;
   /** Write component configurations (default true; a single-table export leaves them out). */
@@ -100,6 +102,7 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
     scope: { kind: 'run' },
     takeOver: options.resume === true || options.overwrite,
     emit,
+    ...(options.leaseTiming ? { timing: options.leaseTiming } : {}),
   });
   // A lost lease stops the run like Ctrl-C does, and is then the error reported.
   const signal = options.signal ? AbortSignal.any([options.signal, lease.signal]) : lease.signal;
