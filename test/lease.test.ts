@@ -108,7 +108,7 @@ describe('two runs on one destination', () => {
     try {
       proxy.rules.push({ match: (req) => req.method === 'PUT' && (req.url ?? '').includes('buckets.json'), times: 1, action: { kind: 'stall' } });
       const viaProxy = s3Args.map((a) => (a === endpoint ? proxy.url : a));
-      const first = startCli(['run', '--source', project, ...SLOW, '--json', '--dest', dest, '--request-timeout', '8000', ...viaProxy]);
+      const first = startCli(['run', '--source', project, ...SLOW, '--json', '--dest', dest, '--request-timeout', '6000', ...viaProxy]);
       while (!proxy.requests.some((r) => r.fault === 'stall')) await new Promise((resolve) => setTimeout(resolve, 20));
       const runId = String(jsonLines(first.stdout).find((e) => e.type === 'run:start')!.runId);
 
@@ -154,7 +154,7 @@ describe('two runs on one destination', () => {
   it('a stale lease (no heartbeat for longer than its stale time) is refused without --resume and taken over with it', async () => {
     const out = path.join(await tempFolder('lease-stale'), 'out');
     const old = new Date(Date.now() - LEASE_STALE_MS - 60_000).toISOString();
-    await writeLease(out, leaseOf({ startedAt: old, heartbeatAt: old }));
+    await writeLease(out, leaseOf({ startedAt: old, heartbeatAt: old, heartbeatMs: 1_000 }));
     const plain = await runCli(['run', '--dest', out]);
     expect(plain.code).toBe(ERROR_CODES.EXISTS);
     expect(errorLines(plain.stderr)[0]).toMatch(/holds the lease of run 20261204T070000-0badf00d .* which looks dead \(no heartbeat for \d+ s\)/);
@@ -220,7 +220,7 @@ describe('cleanup and a live lease', () => {
     expect(await exists(temp)).toBe(true);
 
     const old = new Date(Date.now() - LEASE_STALE_MS - 60_000).toISOString();
-    await writeLease(out, leaseOf({ heartbeatAt: old }));
+    await writeLease(out, leaseOf({ heartbeatAt: old, heartbeatMs: 1_000 }));
     const cleaned = await runCli(['cleanup', out, '--older-than', '0']);
     expectOk(cleaned);
     expect(cleaned.stderr).toMatch(/warning: taking over the lease of run 20261204T070000-0badf00d/);
@@ -259,14 +259,14 @@ describe('dataset exports', () => {
     try {
       proxy.rules.push({ match: (req) => req.method === 'PUT' && (req.url ?? '').includes('manifest-summary.json'), times: 1, action: { kind: 'stall' } });
       const viaProxy = s3Args.map((a) => (a === endpoint ? proxy.url : a));
-      const first = startCli([...exportArgs(dest, 'in.c-big.events', '--client-token', 'nightly'), '--json', '--request-timeout', '8000', ...viaProxy]);
+      const first = startCli([...exportArgs(dest, 'in.c-big.events', '--client-token', 'nightly'), '--json', '--request-timeout', '6000', ...viaProxy]);
       while (!proxy.requests.some((r) => r.fault === 'stall')) await new Promise((resolve) => setTimeout(resolve, 20));
       exportId = String(jsonLines(first.stdout).find((e) => e.type === 'dataset:start')!.exportId);
       expect(await s3Store(client, TEST_BUCKET, prefix).list()).toContain(`takeout-exports/${exportId}.lease.json`);
 
       const [other, same, run] = await Promise.all([
         runCli([...exportArgs(dest, 'in.c-crm.products'), ...s3Args]),
-        runCli([...exportArgs(dest, 'in.c-big.events', '--client-token', 'nightly'), '--request-timeout', '8000', ...viaProxy]),
+        runCli([...exportArgs(dest, 'in.c-big.events', '--client-token', 'nightly'), '--request-timeout', '6000', ...viaProxy]),
         runCli(['run', '--source', project, '--dest', dest, ...s3Args]),
       ]);
       expectOk(other);
@@ -324,6 +324,16 @@ describe('the lease itself (in process)', () => {
       return written;
     };
     return wrapped;
+  }
+
+  /** A folder holding a lease this process took (and left, as a killed run would). */
+  async function leaseHere(): Promise<string> {
+    const out = path.join(await tempFolder('lease-here'), 'out');
+    const lease = await acquireLease(await openDestination(out), { runId: 'r-here', command: 'run', toolVersion: 't', scope: { kind: 'run' }, takeOver: false, emit, timing: fast });
+    const text = await readFile(path.join(out, LEASE_FILE));
+    await lease.release();
+    await writeFile(path.join(out, LEASE_FILE), text);
+    return out;
   }
 
   it('is renewed by its heartbeat, and removed on release', async () => {
@@ -406,6 +416,30 @@ describe('the lease itself (in process)', () => {
     expect(files).not.toContain(LEASE_FILE);
     expect(seen.some((e) => e.type === 'run:done')).toBe(false);
   }, 30_000);
+
+  it('a lease that only looks stale (this clock ahead of the holder\'s) is watched, and refused when it is renewed meanwhile', async () => {
+    const out = path.join(await tempFolder('lease-skew'), 'out');
+    const destination = await openDestination(out);
+    const old = new Date(Date.now() - LEASE_STALE_MS - 60_000).toISOString();
+    await writeLease(out, leaseOf({ heartbeatAt: old, heartbeatMs: 300 }));
+    const seen: PipelineEvent[] = [];
+    const taking = acquireLease(destination, { runId: 'r-1', command: 'run', toolVersion: 't', scope: { kind: 'run' }, takeOver: true, emit: (e) => void seen.push(e), timing: fast });
+    // The holder renews, by its clock still in the past of ours.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await writeLease(out, leaseOf({ heartbeatAt: new Date(Date.parse(old) + 300).toISOString(), heartbeatMs: 300 }));
+    await expect(taking).rejects.toMatchObject({ code: 'EXISTS', message: expect.stringContaining('the lease is being renewed (is a clock off?): run 20261204T070000-0badf00d') });
+    expect(seen.map((e) => (e.type === 'warning' ? e.message : ''))).toContainEqual(expect.stringMatching(/looks stale; watching it for \d+ s to make sure nobody renews it/));
+  });
+
+  it('a pid is only looked up on the same host and in the same pid namespace', async () => {
+    const { leaseLiveness } = await import('../src/pipeline/lease.js');
+    const here = JSON.parse(await readFile(path.join(await leaseHere(), LEASE_FILE), 'utf8')) as LeaseRecord;
+    const gone = { ...here, pid: 2 ** 22 + 7 };
+    expect(leaseLiveness(gone)).toMatchObject({ live: false, dead: true });
+    // Another container on this host name (host networking): its pid means nothing here; the heartbeat decides.
+    expect(leaseLiveness({ ...gone, pidNamespace: 'pid:[1]' })).toEqual({ live: true });
+    expect(leaseLiveness({ ...gone, host: 'elsewhere' })).toEqual({ live: true });
+  });
 
   it('a store that ignores If-None-Match: the run whose id is not read back is refused; one overtaken later stops at its next heartbeat', async () => {
     const out = path.join(await tempFolder('lease-race'), 'out');

@@ -32,6 +32,8 @@ export interface LeaseRecord {
   command: string;
   host: string;
   pid: number;
+  /** Linux: the holder's pid namespace (`pid:[4026531836]`), so that a pid is only looked up where it means the same process. */
+  pidNamespace?: string;
   user: string;
   startedAt: string;
   /** Renewed every `heartbeatMs` while the run lives. */
@@ -56,6 +58,7 @@ export function parseLease(text: string): LeaseRecord | undefined {
   }
   if (!isRecord(value) || value.kind !== 'takeout-lease' || value.formatVersion !== LEASE_VERSION) return undefined;
   if (typeof value.runId !== 'string' || typeof value.command !== 'string' || typeof value.host !== 'string' || typeof value.user !== 'string') return undefined;
+  if (value.pidNamespace !== undefined && typeof value.pidNamespace !== 'string') return undefined;
   if (!isPositive(value.pid) || !isTime(value.startedAt) || !isTime(value.heartbeatAt) || !isPositive(value.heartbeatMs) || !isPositive(value.staleAfterMs)) return undefined;
   return value as unknown as LeaseRecord;
 }

@@ -168,6 +168,7 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
     scope: { kind: 'export', exportId },
     takeOver: previous !== undefined,
     emit,
+    ...(options.signal ? { signal: options.signal } : {}),
   });
   // A lost lease stops the export like Ctrl-C does, and is then the error reported.
   const signal = options.signal ? AbortSignal.any([options.signal, lease.signal]) : lease.signal;

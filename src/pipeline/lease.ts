@@ -1,3 +1,4 @@
+import { readlinkSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import type { Destination } from '../destinations/destination.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
@@ -32,12 +33,39 @@ const DEFAULT_TIMING: LeaseTiming = { heartbeatMs: LEASE_HEARTBEAT_MS, staleAfte
 
 type LeaseStore = Pick<Destination, 'description' | 'head' | 'get' | 'put' | 'delete' | 'list'>;
 
-/** Whether a lease's holder still runs, and if not, why it is taken for dead. */
-export function leaseLiveness(lease: LeaseRecord, now = Date.now()): { live: true } | { live: false; why: string } {
-  if (lease.host === hostname() && lease.pid !== process.pid && !processAlive(lease.pid)) return { live: false, why: `its process ${lease.pid} on ${lease.host} is gone` };
+/**
+ * A holder whose heartbeat only looks stale (by this machine's clock, which may run ahead of the holder's) is
+ * watched for its heartbeat interval × this before it is taken over: one beat plus a fifth for its write (30 s → 36 s).
+ */
+export const LEASE_WATCH_FACTOR = 1.2;
+/** The watch never lasts longer than this, whatever heartbeat interval a lease file claims. */
+const MAX_WATCH_MS = 2 * LEASE_HEARTBEAT_MS;
+
+/**
+ * Whether a lease's holder still runs, and if not, why it is taken for dead. `dead`: its process is gone
+ * (same host and process namespace: certain); `silent`: no heartbeat for its stale time (by this machine's clock).
+ */
+export function leaseLiveness(lease: LeaseRecord, now = Date.now()): { live: true } | { live: false; dead: boolean; why: string } {
+  if (sameMachine(lease) && lease.pid !== process.pid && !processAlive(lease.pid)) return { live: false, dead: true, why: `its process ${lease.pid} on ${shown(lease.host)} is gone` };
   const silent = now - Date.parse(lease.heartbeatAt);
-  if (silent > lease.staleAfterMs) return { live: false, why: `no heartbeat for ${seconds(silent)}` };
+  if (silent > lease.staleAfterMs) return { live: false, dead: false, why: `no heartbeat for ${seconds(silent)}` };
   return { live: true };
+}
+
+/**
+ * Pids are only comparable on one host and in one pid namespace: containers sharing a host name (host
+ * networking) each have their own. Linux names the namespace in /proc/self/ns/pid (namespaces(7)).
+ */
+const PID_NAMESPACE = ((): string | undefined => {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return undefined;
+  }
+})();
+
+function sameMachine(lease: LeaseRecord): boolean {
+  return lease.host === hostname() && (lease.pidNamespace ?? undefined) === PID_NAMESPACE;
 }
 
 function processAlive(pid: number): boolean {
@@ -126,6 +154,8 @@ export interface AcquireOptions {
   takeOver: boolean;
   emit: Emit;
   timing?: Partial<LeaseTiming>;
+  /** Ctrl-C while watching a stale-looking lease. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -153,6 +183,7 @@ export async function acquireLease(destination: LeaseStore, options: AcquireOpti
     command: options.command,
     host: hostname(),
     pid: process.pid,
+    ...(PID_NAMESPACE !== undefined ? { pidNamespace: PID_NAMESPACE } : {}),
     user: userName(),
     startedAt: now,
     heartbeatAt: now,
@@ -182,7 +213,8 @@ export async function acquireLease(destination: LeaseStore, options: AcquireOpti
           details: { lease: found.lease.runId },
         });
       }
-      options.emit({ type: 'warning', message: `taking over the lease of ${describeHolder(found.lease)}: ${liveness.why.startsWith('no heartbeat') ? 'taken for dead' : liveness.why}` });
+      if (!liveness.dead) await watchSilence(destination, key, found.lease, options);
+      options.emit({ type: 'warning', message: `taking over the lease of ${describeHolder(found.lease)}: ${liveness.dead ? liveness.why : 'nobody renews it'}` });
     } else {
       if (!options.takeOver) {
         throw new TakeoutError('EXISTS', `${destination.description} holds a lease file this version cannot read (${key})`, { hint: 'pass --resume to take it over, or remove it if no run writes here' });
@@ -198,6 +230,26 @@ export async function acquireLease(destination: LeaseStore, options: AcquireOpti
     throw new TakeoutError('EXISTS', `${destination.description}: the lease ${key} was not there when read back; another run may be starting`, { hint: 'make sure only one run writes here, then run again' });
   }
   return new Lease(destination, key, record, timing, body);
+}
+
+/**
+ * A lease that looks stale by this machine's clock is watched for one heartbeat interval: if it is renewed
+ * meanwhile its holder lives (the clocks differ) and the takeover is refused.
+ */
+async function watchSilence(destination: LeaseStore, key: string, seen: LeaseRecord, options: AcquireOptions): Promise<void> {
+  const waitMs = Math.min(Math.round(seen.heartbeatMs * LEASE_WATCH_FACTOR), MAX_WATCH_MS);
+  options.emit({ type: 'warning', message: `the lease of run ${shown(seen.runId)} looks stale; watching it for ${seconds(waitMs)} to make sure nobody renews it` });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(resolve, waitMs);
+    options.signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(new TakeoutError('INTERRUPTED', 'interrupted while watching the lease'));
+    }, { once: true });
+  });
+  const again = await readLease(destination, key);
+  if (again.state === 'held' && (again.lease.runId !== seen.runId || again.lease.heartbeatAt !== seen.heartbeatAt)) {
+    throw heldBy(destination, again.lease, 'the lease is being renewed (is a clock off?): ');
+  }
 }
 
 function userName(): string {

@@ -103,6 +103,7 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
     takeOver: options.resume === true || options.overwrite,
     emit,
     ...(options.leaseTiming ? { timing: options.leaseTiming } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
   });
   // A lost lease stops the run like Ctrl-C does, and is then the error reported.
   const signal = options.signal ? AbortSignal.any([options.signal, lease.signal]) : lease.signal;
