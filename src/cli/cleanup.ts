@@ -56,7 +56,9 @@ export function cleanupCommand(context: CommandContext, stderr: NodeJS.WritableS
       'A run killed with SIGKILL (or a crashed machine) cannot abort its uploads. Under an S3 prefix this lists the\n' +
         'incomplete multipart uploads (ListMultipartUploads) initiated more than --older-than ago and aborts them;\n' +
         'in a local folder it removes takeout temp files (.NAME.RANDOM.takeout-tmp) last modified that long ago.\n' +
-        'Nothing else is touched. --dry-run only lists. With --json one object per item goes to stdout, the summary last.',
+        'Nothing else is touched. --dry-run only lists. With --json one object per item goes to stdout, the summary last.\n' +
+        'A run in progress holds a lease (takeout-lease.json): cleanup is refused (exit 9) while a run holds the\n' +
+        "destination's, and leaves alone what lies under a folder whose lease is live; a stale lease is taken over.",
     );
   addOptions(command, ALL);
   command.addHelpText(
