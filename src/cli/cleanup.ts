@@ -139,7 +139,7 @@ export function cleanupCommand(context: CommandContext, stderr: NodeJS.WritableS
     }
     const lease = dryRun || found.length === 0
       ? undefined
-      : await acquireLease(destination, { runId, command: 'cleanup', toolVersion: context.version, scope: { kind: 'run' }, takeOver: true, emit: (event) => context.reporter.emit(event), signal: context.signal });
+      : await acquireLease(destination, { runId, command: 'cleanup', toolVersion: context.version, scope: { kind: 'run' }, takeOver: true, takeOverWith: 'cleanup', emit: (event) => context.reporter.emit(event), signal: context.signal });
     if (dryRun) {
       for (const holder of await liveLeases(destination)) line(`${destination.description} is in use by ${describeHolder(holder)}: a cleanup now would be refused`);
     }

@@ -167,6 +167,7 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
     toolVersion: options.toolVersion,
     scope: { kind: 'export', exportId },
     takeOver: previous !== undefined,
+    takeOverWith: options.clientToken !== undefined ? `the same --client-token ${options.clientToken}` : 'a re-run with its --client-token',
     emit,
     ...(options.signal ? { signal: options.signal } : {}),
   });

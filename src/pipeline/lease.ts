@@ -94,9 +94,9 @@ function shown(text: string): string {
   return /[\u0000-\u001f\u007f-\u009f]/.test(text) ? JSON.stringify(text) : text;
 }
 
-function heldBy(destination: LeaseStore, lease: LeaseRecord, what: string): TakeoutError {
+function heldBy(destination: LeaseStore, lease: LeaseRecord, what: string, takeOverWith = '--resume'): TakeoutError {
   return new TakeoutError('EXISTS', `${destination.description} is in use: ${what}${describeHolder(lease)}`, {
-    hint: `wait for it to finish; if it died, --resume takes over once its lease is stale (${seconds(lease.staleAfterMs)} without a heartbeat)`,
+    hint: `wait for it to finish; if it died, ${takeOverWith} takes over once its lease is stale (${seconds(lease.staleAfterMs)} without a heartbeat)`,
     details: { lease: lease.runId, host: lease.host, pid: lease.pid },
   });
 }
@@ -152,6 +152,8 @@ export interface AcquireOptions {
   scope: { kind: 'run' } | { kind: 'export'; exportId: string };
   /** A stale lease may be replaced (--resume, --overwrite, cleanup, a re-run of the same export). */
   takeOver: boolean;
+  /** How a user takes over a dead run's lease with this command, for the hint (default `--resume`). */
+  takeOverWith?: string;
   emit: Emit;
   timing?: Partial<LeaseTiming>;
   /** Ctrl-C while watching a stale-looking lease. */
@@ -169,10 +171,10 @@ export async function acquireLease(destination: LeaseStore, options: AcquireOpti
   const key = options.scope.kind === 'run' ? LEASE_FILE : exportLeaseKey(options.scope.exportId);
   if (options.scope.kind === 'run') {
     const [other] = await liveLeases(destination, LEASE_FILE);
-    if (other) throw heldBy(destination, other, 'a dataset export is writing here: ');
+    if (other) throw heldBy(destination, other, 'a dataset export is writing here: ', options.takeOverWith);
   } else {
     const root = await readLease(destination, LEASE_FILE);
-    if (root.state === 'held' && leaseLiveness(root.lease).live) throw heldBy(destination, root.lease, '');
+    if (root.state === 'held' && leaseLiveness(root.lease).live) throw heldBy(destination, root.lease, '', options.takeOverWith);
   }
 
   const now = new Date().toISOString();
@@ -200,13 +202,13 @@ export async function acquireLease(destination: LeaseStore, options: AcquireOpti
       if (toTakeoutError(error).code !== 'EXISTS') throw toTakeoutError(error, `taking the lease ${key}`);
       // Another run created it in the meantime.
       const winner = await readLease(destination, key);
-      if (winner.state === 'held') throw heldBy(destination, winner.lease, '');
+      if (winner.state === 'held') throw heldBy(destination, winner.lease, '', options.takeOverWith);
       throw new TakeoutError('EXISTS', `${destination.description} is in use: another run created ${key} at the same moment`, { hint: 'make sure only one run writes here, then run again' });
     }
   } else {
     if (found.state === 'held') {
       const liveness = leaseLiveness(found.lease);
-      if (liveness.live) throw heldBy(destination, found.lease, '');
+      if (liveness.live) throw heldBy(destination, found.lease, '', options.takeOverWith);
       if (!options.takeOver) {
         throw new TakeoutError('EXISTS', `${destination.description} holds the lease of ${describeHolder(found.lease)}, which looks dead (${liveness.why})`, {
           hint: 'if that run is really gone, pass --resume to take over and go on with it (or --overwrite to start over)',
@@ -226,7 +228,7 @@ export async function acquireLease(destination: LeaseStore, options: AcquireOpti
   // Stores that ignore If-None-Match let the later writer win: only the run whose id is read back holds it.
   const back = await readLease(destination, key);
   if (back.state !== 'held' || back.lease.runId !== record.runId) {
-    if (back.state === 'held') throw heldBy(destination, back.lease, 'another run took the lease at the same moment: ');
+    if (back.state === 'held') throw heldBy(destination, back.lease, 'another run took the lease at the same moment: ', options.takeOverWith);
     throw new TakeoutError('EXISTS', `${destination.description}: the lease ${key} was not there when read back; another run may be starting`, { hint: 'make sure only one run writes here, then run again' });
   }
   return new Lease(destination, key, record, timing, body);
@@ -248,7 +250,7 @@ async function watchSilence(destination: LeaseStore, key: string, seen: LeaseRec
   });
   const again = await readLease(destination, key);
   if (again.state === 'held' && (again.lease.runId !== seen.runId || again.lease.heartbeatAt !== seen.heartbeatAt)) {
-    throw heldBy(destination, again.lease, 'the lease is being renewed (is a clock off?): ');
+    throw heldBy(destination, again.lease, 'the lease is being renewed (is a clock off?): ', options.takeOverWith);
   }
 }
 
