@@ -207,6 +207,20 @@ describe('the lease is released on every way out', () => {
     const again = await runCli(['run', '--source', path.join(BAD_FIXTURES, 'ragged-row'), '--dest', out]);
     expect(again.code).toBe(ERROR_CODES.INVALID_INPUT);
   }, 30_000);
+  it('S3: a lease that cannot be written stops the run before any data moves (exit 4 naming the lease)', async () => {
+    const prefix = uniquePrefix('lease-denied');
+    const proxy = await startFaultProxy(endpoint);
+    try {
+      proxy.rules.push({ match: (req) => req.method === 'PUT' && (req.url ?? '').includes(LEASE_FILE), action: { kind: 'status', status: 403, code: 'AccessDenied', message: 'Access Denied' } });
+      const viaProxy = s3Args.map((a) => (a === endpoint ? proxy.url : a));
+      const result = await runCli(['run', '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...viaProxy]);
+      expect(result.code, result.stderr).toBe(ERROR_CODES.AUTH);
+      expect(errorLines(result.stderr)[0]).toContain(`${prefix}${LEASE_FILE}`);
+    } finally {
+      await proxy.stop();
+    }
+    expect(await s3Store(client, TEST_BUCKET, prefix).list()).toEqual([]);
+  }, 30_000);
 });
 
 describe('cleanup and a live lease', () => {
