@@ -19,7 +19,7 @@ export const ERROR_CODES = {
   INVALID_INPUT: 7,
   /** An endpoint that cannot be reached, or that stopped answering (timeouts). */
   NETWORK: 8,
-  /** The destination already holds a takeout and --overwrite was not given. */
+  /** The destination already holds a takeout and --overwrite was not given, or another run holds its lease. */
   EXISTS: 9,
   /** SIGINT/SIGTERM: open uploads aborted, temp files removed. */
   INTERRUPTED: 130,

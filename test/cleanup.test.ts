@@ -2,7 +2,8 @@ import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { errorLines, jsonLines, removeTempFolders, runCli, snapshot, tempFolder, walkFiles, type CliResult } from './helpers/cli.js';
-import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 import { startFaultProxy, type FaultProxy } from './faults/proxy.js';
 
 /**
@@ -176,7 +177,8 @@ describe('takeout cleanup on an S3 prefix', () => {
     const dry = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, '--dry-run', ...s3Args(proxy.url)]);
     expect(dry.code, context(dry)).toBe(0);
     expect(proxy.requests.filter((r) => isAbort(r.method, r.url)), context(dry)).toHaveLength(0);
-    expect(proxy.requests.filter((r) => r.method !== 'GET'), context(dry)).toHaveLength(0);
+    // Reads only (listing, and looking for the lease of a run in progress): nothing written, nothing removed.
+    expect(proxy.requests.filter((r) => r.method !== 'GET' && r.method !== 'HEAD'), context(dry)).toHaveLength(0);
     expect(dry.stderr).toMatch(/^would abort multipart upload in\/c-main\/orders\.part_0\.csv\.gz \(started /m);
     expect(dry.stderr).toMatch(/would clean up 1 incomplete multipart upload/);
 
@@ -209,5 +211,41 @@ describe('takeout cleanup on an S3 prefix', () => {
     const denied = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, ...s3Args(proxy.url)]);
     expect(denied.code, context(denied)).toBe(4);
     expect(errorLines(denied.stderr)[0], context(denied)).toContain('ListMultipartUploads');
+  });
+  /** The lease of a run in progress elsewhere (another host, a heartbeat just now). */
+  async function liveLease(key: string): Promise<void> {
+    const now = new Date().toISOString();
+    const lease = { formatVersion: 1, kind: 'takeout-lease', runId: '20261204T070000-0badf00d', command: 'run', host: 'other-host.example', pid: 4242, user: 'ana', startedAt: now, heartbeatAt: now, heartbeatMs: 30_000, staleAfterMs: 120_000, tool: { name: 'takeout', version: '0.0.0' } };
+    const client = rawS3Client(endpoint);
+    try {
+      await client.send(new PutObjectCommand({ Bucket: TEST_BUCKET, Key: key, Body: JSON.stringify(lease) }));
+    } finally {
+      client.destroy();
+    }
+  }
+
+  it('a run in progress at the prefix: exit 9 naming it, and no upload aborted', async () => {
+    const prefix = uniquePrefix('cleanup-live');
+    planUploads(prefix);
+    await liveLease(`${prefix}takeout-lease.json`);
+    const refused = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, '--older-than', '0', ...s3Args(proxy.url)]);
+    expect(refused.code, context(refused)).toBe(9);
+    expect(errorLines(refused.stderr)[0], context(refused)).toContain('is in use: run 20261204T070000-0badf00d (takeout run) on host other-host.example, pid 4242');
+    expect(proxy.requests.filter((r) => isAbort(r.method, r.url))).toHaveLength(0);
+    const dry = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, '--older-than', '0', '--dry-run', ...s3Args(proxy.url)]);
+    expect(dry.stderr).toMatch(/is in use by run 20261204T070000-0badf00d .*: a cleanup now would be refused/);
+  });
+
+  it('over a parent prefix: the uploads under a prefix with a live lease are left alone, and the output says so', async () => {
+    const prefix = uniquePrefix('cleanup-nested');
+    const ids = planUploads(prefix);
+    // planUploads puts both uploads under in/c-main/: a run writing to <prefix>in/ holds them.
+    await liveLease(`${prefix}in/takeout-lease.json`);
+    const result = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, '--older-than', '0', ...s3Args(proxy.url)]);
+    expect(result.code, context(result)).toBe(0);
+    expect(proxy.requests.filter((r) => isAbort(r.method, r.url))).toHaveLength(0);
+    expect(result.stderr).toMatch(/^left alone multipart upload in\/c-main\/orders\.part_0\.csv\.gz: in\/ is in use by run 20261204T070000-0badf00d/m);
+    expect(result.stderr).toMatch(/cleaned up 0 incomplete multipart uploads, 0 temp files in s3:\/\/.*; left 2 alone \(runs in progress\)/);
+    expect(result.stderr).not.toContain(ids.old);
   });
 });

@@ -191,7 +191,8 @@ describe('S3 error answers (through a fault-injecting proxy)', () => {
     const errors = errorLines(result.stderr);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(/access denied \(403\) for HeadObject/);
-    expect(errors[0]).toContain(`s3://${TEST_BUCKET}/${prefix}takeout-journal.json`);
+    // The lease is the first object a run looks at.
+    expect(errors[0]).toContain(`s3://${TEST_BUCKET}/${prefix}takeout-lease.json`);
     expect(errors[0]).toMatch(/missing object also answers 403/);
     // HeadBucket went through to s3rver and succeeded; the HeadObject was the injected 403.
     expect(proxy.requests.some((r) => isHeadBucket(r.method, r.url) && r.status === 200)).toBe(true);

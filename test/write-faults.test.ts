@@ -121,8 +121,8 @@ describe('a failing write on a local folder ends the run (faulty destination in 
   });
 
   it('classifies every write of a run and of a dataset export (a new kind of write needs a row here)', () => {
-    expect([...totals.run.keys()].sort()).toEqual(['journal', 'layout', 'manifest', 'slice']);
-    expect([...totals.dataset.keys()].sort()).toEqual(['dataset-file', 'dataset-layout', 'job', 'journal']);
+    expect([...totals.run.keys()].sort()).toEqual(['journal', 'layout', 'lock', 'manifest', 'slice']);
+    expect([...totals.dataset.keys()].sort()).toEqual(['dataset-file', 'dataset-layout', 'job', 'journal', 'lock']);
     for (const count of [...totals.run.values(), ...totals.dataset.values()]) expect(count).toBeGreaterThan(0);
   });
 
@@ -138,10 +138,12 @@ describe('a failing write on a local folder ends the run (faulty destination in 
     { command: 'run', kind: 'journal' },
     { command: 'run', kind: 'layout' },
     { command: 'run', kind: 'manifest' },
+    { command: 'run', kind: 'lock' },
     { command: 'dataset', kind: 'job' },
     { command: 'dataset', kind: 'journal' },
     { command: 'dataset', kind: 'dataset-file' },
     { command: 'dataset', kind: 'dataset-layout' },
+    { command: 'dataset', kind: 'lock' },
   ];
   const cases = ROWS.flatMap((row, r) => OCCURRENCES.map((occurrence, o) => ({ ...row, occurrence, errno: ERRNOS[(r + o) % ERRNOS.length]! })));
 
@@ -192,10 +194,6 @@ describe('a failing write on a local folder ends the run (faulty destination in 
       expect(files.filter((f) => writeKind(f) === 'dataset-layout')).toEqual([]);
     }
   });
-
-  // The lease file another change adds (a create-only lock object at the destination) is one more row:
-  // { command: 'run', kind: 'lock' }. There is no lease on this branch yet, so the row would never reach its fault.
-  it.skip('run: the lease (lock) write fails — add { command: "run", kind: "lock" } to ROWS once runs take a lease', () => undefined);
 });
 
 describe('a real full disk (tmpfs)', () => {
@@ -345,7 +343,7 @@ describe('a failing write on S3 ends the run (fault proxy in front of s3rver)', 
   });
 
   it('classifies every object a run puts', () => {
-    expect([...totals.keys()].sort()).toEqual(['journal', 'layout', 'manifest', 'slice']);
+    expect([...totals.keys()].sort()).toEqual(['journal', 'layout', 'lock', 'manifest', 'slice']);
   });
 
   const ACTIONS: { name: string; action: FaultAction; exit: number }[] = [
@@ -357,11 +355,12 @@ describe('a failing write on S3 ends the run (fault proxy in front of s3rver)', 
     { kind: 'journal', op: 'PutObject' },
     { kind: 'layout', op: 'PutObject' },
     { kind: 'manifest', op: 'PutObject' },
+    { kind: 'lock', op: 'PutObject' },
     { kind: 'part', op: 'UploadPart' },
     { kind: 'part', op: 'CompleteMultipartUpload' },
   ];
   // One manifest per run, and one multipart upload (the big slice): those have a first occurrence only.
-  const once = (row: (typeof ROWS)[number]): boolean => row.kind === 'manifest' || row.op === 'CompleteMultipartUpload';
+  const once = (row: (typeof ROWS)[number]): boolean => row.kind === 'manifest' || row.kind === 'lock' || row.op === 'CompleteMultipartUpload';
   const cases = ROWS.flatMap((row, r) =>
     OCCURRENCES.filter((o) => !once(row) || o === 'first').map((occurrence, o) => ({ ...row, occurrence, ...ACTIONS[(r + o) % ACTIONS.length]! })),
   );

@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { Command } from 'commander';
 import type { Leftover } from '../destinations/destination.js';
 import { openDestination } from '../destinations/registry.js';
 import { TakeoutError } from '../errors.js';
+import { acquireLease, describeHolder, liveLeases, nestedLeases } from '../pipeline/lease.js';
 import { jsonLine, terminalLine } from '../reporting/redact.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec } from './options.js';
 import type { CommandContext } from './context.js';
@@ -54,7 +56,9 @@ export function cleanupCommand(context: CommandContext, stderr: NodeJS.WritableS
       'A run killed with SIGKILL (or a crashed machine) cannot abort its uploads. Under an S3 prefix this lists the\n' +
         'incomplete multipart uploads (ListMultipartUploads) initiated more than --older-than ago and aborts them;\n' +
         'in a local folder it removes takeout temp files (.NAME.RANDOM.takeout-tmp) last modified that long ago.\n' +
-        'Nothing else is touched. --dry-run only lists. With --json one object per item goes to stdout, the summary last.',
+        'Nothing else is touched. --dry-run only lists. With --json one object per item goes to stdout, the summary last.\n' +
+        'A run in progress holds a lease (takeout-lease.json): cleanup is refused (exit 9) while a run holds the\n' +
+        "destination's, and leaves alone what lies under a folder whose lease is live; a stale lease is taken over.",
     );
   addOptions(command, ALL);
   command.addHelpText(
@@ -81,33 +85,70 @@ export function cleanupCommand(context: CommandContext, stderr: NodeJS.WritableS
     if (!destination.leftovers || !destination.removeLeftover) {
       throw new TakeoutError('USAGE', `${destination.description} cannot be cleaned up: it does not list leftovers`);
     }
+    const leftovers = destination.leftovers.bind(destination);
+    const removeLeftover = destination.removeLeftover.bind(destination);
     let uploads = 0;
     let temps = 0;
-    for await (const item of destination.leftovers(olderThanMs)) {
-      if (context.signal.aborted) throw new TakeoutError('INTERRUPTED', 'cleanup interrupted');
-      if (!dryRun) await destination.removeLeftover(item);
-      if (item.kind === 'multipart-upload') uploads += 1;
-      else temps += 1;
-      if (json) {
-        emit({
-          type: 'cleanup:item',
-          action: item.kind === 'multipart-upload' ? (dryRun ? 'would-abort' : 'aborted') : dryRun ? 'would-remove' : 'removed',
-          kind: item.kind,
-          key: item.key,
-          ...(item.started ? { started: item.started.toISOString() } : {}),
-          ...(item.id === undefined ? {} : { uploadId: item.id }),
-        });
-      } else if (!quiet) {
-        line(itemLine(item, dryRun));
+    let kept = 0;
+    const clean = async (): Promise<void> => {
+      // A run under a folder of this prefix (cleanup s3://backups/ while a run writes to s3://backups/kbc/).
+      const holderOf = nestedLeases(destination);
+      for (const item of found) {
+        if (context.signal.aborted) throw new TakeoutError('INTERRUPTED', 'cleanup interrupted');
+        if (lease?.failure) throw lease.failure;
+        const holder = await holderOf(item.key);
+        if (holder) {
+          kept += 1;
+          if (json) emit({ type: 'cleanup:item', action: 'kept', kind: item.kind, key: item.key, reason: `live lease of ${holder.folder}`, holder: holder.lease.runId });
+          else if (!quiet) line(`left alone ${item.kind === 'multipart-upload' ? 'multipart upload' : 'temp file'} ${shownKey(item.key)}: ${shownKey(holder.folder)} is in use by ${describeHolder(holder.lease)}`);
+          continue;
+        }
+        if (!dryRun) await removeLeftover(item);
+        if (item.kind === 'multipart-upload') uploads += 1;
+        else temps += 1;
+        if (json) {
+          emit({
+            type: 'cleanup:item',
+            action: item.kind === 'multipart-upload' ? (dryRun ? 'would-abort' : 'aborted') : dryRun ? 'would-remove' : 'removed',
+            kind: item.kind,
+            key: item.key,
+            ...(item.started ? { started: item.started.toISOString() } : {}),
+            ...(item.id === undefined ? {} : { uploadId: item.id }),
+          });
+        } else if (!quiet) {
+          line(itemLine(item, dryRun));
+        }
       }
+      if (json) {
+        emit({ type: 'cleanup:summary', destination: destination.description, dryRun, olderThanMs, multipartUploads: uploads, tempFiles: temps, keptForLiveRuns: kept });
+      } else if (!quiet) {
+        const what = `${plural(uploads, 'incomplete multipart upload')}, ${plural(temps, 'temp file')}`;
+        const age = olderThanMs === 0 ? '' : ` older than ${String(o.olderThan)}`;
+        const left = kept > 0 ? `; left ${kept} alone (runs in progress)` : '';
+        line(`${dryRun ? 'would clean up' : 'cleaned up'} ${what}${age} in ${destination.description}${left}`);
+      }
+    };
+    // A live run's uploads look just like a dead one's: cleanup holds the lease while it works, so no run
+    // starts meanwhile, and is refused (exit 9) while a run holds it. A dry run only says so.
+    const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomUUID().slice(0, 8)}`;
+    // Listed first: a folder with nothing to clean is not created by writing a lease into it.
+    const found: Leftover[] = [];
+    for await (const item of leftovers(olderThanMs)) {
+      if (context.signal.aborted) throw new TakeoutError('INTERRUPTED', 'cleanup interrupted');
+      found.push(item);
     }
-    if (json) {
-      emit({ type: 'cleanup:summary', destination: destination.description, dryRun, olderThanMs, multipartUploads: uploads, tempFiles: temps });
-    } else if (!quiet) {
-      const what = `${plural(uploads, 'incomplete multipart upload')}, ${plural(temps, 'temp file')}`;
-      const age = olderThanMs === 0 ? '' : ` older than ${String(o.olderThan)}`;
-      line(`${dryRun ? 'would clean up' : 'cleaned up'} ${what}${age} in ${destination.description}`);
+    const lease = dryRun || found.length === 0
+      ? undefined
+      : await acquireLease(destination, { runId, command: 'cleanup', toolVersion: context.version, scope: { kind: 'run' }, takeOver: true, takeOverWith: 'cleanup', emit: (event) => context.reporter.emit(event), signal: context.signal });
+    if (dryRun) {
+      for (const holder of await liveLeases(destination)) line(`${destination.description} is in use by ${describeHolder(holder)}: a cleanup now would be refused`);
+    }
+    try {
+      await clean();
+    } finally {
+      await lease?.release((event) => context.reporter.emit(event));
     }
   });
   return command;
 }
+

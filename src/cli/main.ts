@@ -76,7 +76,7 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
     .addHelpText(
       'after',
       '\nExit codes: 0 ok · 1 failed · 2 usage · 3 partial (some tables failed) · 4 auth/permission · 5 not found\n' +
-        '            6 integrity · 7 invalid input data · 8 network/timeout · 9 destination exists · 130 interrupted\n' +
+        '            6 integrity · 7 invalid input data · 8 network/timeout · 9 destination exists or in use · 130 interrupted\n' +
         'Options also come from TAKEOUT_<OPTION> environment variables and --config FILE (YAML); flags win.',
     );
   program.addCommand(runCommand(context).exitOverride());

@@ -28,7 +28,7 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { key: 'exclude', flags: '-x, --exclude <glob>', description: 'leave out tables whose id or bucket id matches; wins over --include', type: 'list', default: [] },
   { key: 'dryRun', flags: '-n, --dry-run', description: 'a preflight: check the destination as the run would (credentials, bucket, a takeout or other files there, overlap with the source folder, free disk space), print the plan (tables, estimated bytes, memory bound, keys); write nothing; exit as the run would', type: 'boolean', default: false },
   { key: 'overwrite', flags: '--overwrite', description: 'replace a takeout already at the destination, removing its stale parts', type: 'boolean', default: false },
-  { key: 'resume', flags: '--resume', description: 'go on with an interrupted or partial run at the destination (same options), writing only the slices and tables that are missing', type: 'boolean', default: false },
+  { key: 'resume', flags: '--resume', description: 'go on with an interrupted or partial run at the destination (same options), writing only the slices and tables that are missing; takes over the lease of a run that died', type: 'boolean', default: false },
   { key: 'sliceSize', flags: '--slice-size <size>', description: 'cut slices at this many compressed bytes', type: 'size', default: DEFAULT_SLICE_SIZE, min: MIN_SLICE_BYTES, max: MAX_SLICE_BYTES },
   { key: 'sliceRows', flags: '--slice-rows <n>', description: 'also cut slices at this many rows', type: 'int', min: 1, max: Number.MAX_SAFE_INTEGER },
   { key: 'compressionLevel', flags: '--compression-level <0-9>', description: 'gzip level (0 stores without compressing)', type: 'int', default: DEFAULT_COMPRESSION_LEVEL, min: 0, max: 9 },

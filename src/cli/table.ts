@@ -205,6 +205,7 @@ export function tableCommand(context: CommandContext): Command {
         recordedOptions: { table: found.id, query: { ...query, changedSince: query.changedSince?.toISOString(), changedUntil: query.changedUntil?.toISOString() } },
         query,
         configurations: false,
+        command: 'table export',
         signal: context.signal,
         emit: (event) => context.reporter.emit(event),
       });

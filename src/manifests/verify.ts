@@ -7,6 +7,7 @@ import { TakeoutError, toTakeoutError } from '../errors.js';
 import { TAKEOUT_MANIFEST_FILE } from '../layouts/keboola.js';
 import { RecordCounter } from '../pipeline/count.js';
 import { JOURNAL_FILE, readJournal } from './journal.js';
+import { isLeaseKey } from './lease.js';
 import type { JobRecord } from './jobs.js';
 import type { TakeoutManifest } from './takeout.js';
 
@@ -279,7 +280,8 @@ export async function verifyTakeout(options: VerifyOptions): Promise<VerifyRepor
   try {
     for await (const object of destination.list('')) {
       if (signal?.aborted) throw new TakeoutError('INTERRUPTED', 'interrupted');
-      if (!known.has(object.key)) extra.push(object.key);
+      // The lease of a run writing here (or one that died) is not part of any takeout.
+      if (!known.has(object.key) && !isLeaseKey(object.key)) extra.push(object.key);
     }
   } catch (error) {
     throw toTakeoutError(error, 'listing the takeout');

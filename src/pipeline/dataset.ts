@@ -13,6 +13,7 @@ import type { Emit } from './events.js';
 import type { JournalWriter } from './journal.js';
 import { checkOverlap } from './preflight.js';
 import { recordBatches } from './records.js';
+import { acquireLease, describeHolder, liveLeases, type Lease } from './lease.js';
 import { startJournal } from './resume.js';
 import { landedSlice, SliceChanged, Slicer, type LandedSlice } from './slicer.js';
 
@@ -167,6 +168,44 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
     options: options.recordedOptions,
     tool: { name: 'takeout', version: options.toolVersion },
   };
+  // This export's own lease: other exports to the prefix may run beside it, the same export twice may not.
+  const lease = await acquireLease(destination, {
+    runId: exportId,
+    command: 'dataset export',
+    toolVersion: options.toolVersion,
+    scope: { kind: 'export', exportId },
+    takeOver: previous !== undefined,
+    takeOverWith: options.clientToken !== undefined ? `the same --client-token ${options.clientToken}` : 'a re-run with its --client-token',
+    emit,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  // A lost lease stops the export like Ctrl-C does, and is then the error reported.
+  const signal = options.signal ? AbortSignal.any([options.signal, lease.signal]) : lease.signal;
+  try {
+    return await leasedJob({ ...options, signal }, { job, layout, columns, window, previous, parameters, lease });
+  } catch (error) {
+    throw lease.failure ? managedError(lease.failure) : error;
+  } finally {
+    await lease.release(emit);
+  }
+}
+
+/** The export once it holds its lease: every write to the destination happens in here. */
+async function leasedJob(
+  options: DatasetExportOptions,
+  held: {
+    job: JobRecord;
+    layout: DatasetLayout;
+    columns: readonly RecordColumn[];
+    window: Awaited<ReturnType<typeof exportWindow>>;
+    previous: JobRecord | undefined;
+    parameters: string;
+    lease: Lease;
+  },
+): Promise<JobRecord> {
+  const { destination, emit } = options;
+  const { job, layout, columns, window, previous, parameters } = held;
+  const exportId = job.exportId;
   const createOnly = previous === undefined && options.overwrite !== true;
   if (createOnly && (await destination.head(layout.manifestKey)) !== undefined) {
     throw new TakeoutError('EXISTS', `${destination.description}${layout.manifestKey} already exists: an earlier export wrote there`, {
@@ -192,6 +231,11 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
     emit,
     key: journalKey,
     ...(options.signal ? { signal: options.signal } : {}),
+    // Another export writing to this prefix now: its multipart uploads look just like the dead run's.
+    removeLeftovers: async () => {
+      const [other] = await liveLeases(destination, held.lease.key);
+      return other ? `${describeHolder(other)} is writing to ${destination.description}` : undefined;
+    },
   });
   /** The layout's finishing files (its manifests) written so far. */
   const finished: string[] = [];
@@ -232,7 +276,9 @@ async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
   } catch (error) {
     if (committed) throw error;
     const cause = journal.failed.aborted ? (journal.failed.reason as unknown) : error;
-    const failure = options.signal?.aborted ? new TakeoutError('INTERRUPTED', 'interrupted') : managedError(toTakeoutError(cause, `export ${exportId}`));
+    // A lost lease aborts the signal too, but the record says why: the lease, not an interruption.
+    const failure =
+      held.lease.failure ?? (options.signal?.aborted ? new TakeoutError('INTERRUPTED', 'interrupted') : managedError(toTakeoutError(cause, `export ${exportId}`)));
     // The layout's manifests (written last, as its commit) must not stand beside a record that is not COMPLETED.
     if (finished.length > 0) await destination.delete(finished).catch(() => undefined);
     await journal.settle();

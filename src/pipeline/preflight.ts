@@ -5,6 +5,7 @@ import { findCaseCollision } from '../destinations/keys.js';
 import { TakeoutError } from '../errors.js';
 import { BUCKETS_FILE, CONFIGURATIONS_FILE, MANIFESTS_DIR, TABLES_FILE, TAKEOUT_MANIFEST_FILE, isTableDataKey, tablePath } from '../layouts/keboola.js';
 import { JOURNAL_FILE, type Journal } from '../manifests/journal.js';
+import { isLeaseKey } from '../manifests/lease.js';
 import type { Source, TableDescriptor } from '../sources/source.js';
 import type { Emit } from './events.js';
 import { checkJournal } from './resume.js';
@@ -28,6 +29,8 @@ export interface PreflightOptions {
   overwrite: boolean;
   resume: boolean;
   dryRun: boolean;
+  /** The overlap and reach checks already passed (a real run makes them before it writes its lease). */
+  reached?: boolean;
   /** The plan's estimate of the data, before compression. */
   estimatedBytes: number;
   emit: Emit;
@@ -43,9 +46,11 @@ export interface PreflightResult {
 export async function preflight(options: PreflightOptions): Promise<PreflightResult> {
   const { destination, emit, dryRun } = options;
   const checks: string[] = [];
-  const overlap = await checkOverlap(options.source, destination);
-  if (overlap) checks.push(overlap);
-  await destination.preflight?.({ readOnly: dryRun });
+  if (!options.reached) {
+    const overlap = await checkOverlap(options.source, destination);
+    if (overlap) checks.push(overlap);
+    await destination.preflight?.({ readOnly: dryRun });
+  }
   checks.push(`${destination.description} can be reached${destination.localPath === undefined ? ' with these credentials' : ' and written'}`);
   await checkCaseCollisions(destination, options.tables, emit, dryRun);
   const previous = await checkJournal(destination, { fingerprint: options.fingerprint, resume: options.resume, overwrite: options.overwrite });
@@ -150,6 +155,8 @@ async function checkExisting(
   let other: string | undefined;
   for await (const object of destination.list('')) {
     if (takeout >= OTHER_CONTENT_PROBE_KEYS) break;
+    // Leases are not content: this run's own, or an export's beside it (which the lease check has weighed).
+    if (isLeaseKey(object.key)) continue;
     if (isTakeoutKey(object.key)) takeout++;
     else {
       other = object.key;

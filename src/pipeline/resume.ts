@@ -44,7 +44,15 @@ export async function checkJournal(
 export async function startJournal(
   destination: Destination,
   previous: Journal | undefined,
-  options: { runId: string; fingerprint: Record<string, unknown>; emit: Emit; signal?: AbortSignal; key?: string },
+  options: {
+    runId: string;
+    fingerprint: Record<string, unknown>;
+    emit: Emit;
+    signal?: AbortSignal;
+    key?: string;
+    /** Says why the dead run's leftovers must stay (another live run writes to the destination), if they must. */
+    removeLeftovers?: () => Promise<string | undefined>;
+  },
 ): Promise<JournalWriter> {
   const journal = new JournalWriter(destination, {
     runId: options.runId,
@@ -53,7 +61,9 @@ export async function startJournal(
     ...(options.key ? { key: options.key } : {}),
   });
   if (previous) {
-    await removeLeftovers(destination, options.emit);
+    const keep = await options.removeLeftovers?.();
+    if (keep === undefined) await removeLeftovers(destination, options.emit);
+    else options.emit({ type: 'warning', message: `left unfinished uploads and temp files alone: ${keep}; takeout cleanup removes them later` });
     let dropped = 0;
     for (const [id, table] of Object.entries(previous.tables)) {
       options.signal?.throwIfAborted();

@@ -26,7 +26,8 @@ import type { ProjectDescriptor, Source, TableDescriptor, TableQuery } from '../
 import { COMPRESS_IN_FLIGHT } from './compress.js';
 import type { Emit, RunPlan, RunSummary } from './events.js';
 import { mapLimit } from './limit.js';
-import { preflight } from './preflight.js';
+import { acquireLease, assertNoLiveLease, type LeaseTiming } from './lease.js';
+import { checkOverlap, preflight } from './preflight.js';
 import { startJournal } from './resume.js';
 import { landedSlice, SliceChanged, type SliceRecord } from './slicer.js';
 import { COPY_CONCURRENCY, GUNZIP_CHUNK_BYTES, writeTableSlices } from './table.js';
@@ -58,6 +59,10 @@ export interface RunOptions {
   toolVersion: string;
   /** Recorded in the manifest as given (already free of secrets). */
   recordedOptions: Record<string, unknown>;
+  /** The command as typed (`run`, `table export`), recorded in the lease. */
+  command?: string;
+  /** The lease's heartbeat and stale times; the defaults (LEASE_HEARTBEAT_MS, LEASE_STALE_MS) unless a test shortens them. */
+  leaseTiming?: Partial<LeaseTiming>;
   /** A subset of each table (`takeout table export`). */
   query?: TableQuery;
   /** Write component configurations (default true; a single-table export leaves them out). */
@@ -81,17 +86,60 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
 
   const fingerprint = fingerprintOf(options, source.description);
   // One set of checks before any data moves, read-only in a dry run: see preflight.ts.
-  const checked = (dryRun: boolean): ReturnType<typeof preflight> =>
-    preflight({ source, destination, tables: selected.filter(withData), fingerprint, overwrite: options.overwrite, resume: options.resume === true, dryRun, estimatedBytes: estimateOf(selected, withData), emit });
+  const checked = (dryRun: boolean, reached = false): ReturnType<typeof preflight> =>
+    preflight({ source, destination, tables: selected.filter(withData), fingerprint, overwrite: options.overwrite, resume: options.resume === true, dryRun, reached, estimatedBytes: estimateOf(selected, withData), emit });
   if (options.dryRun) {
     for (const message of project.warnings ?? []) emit({ type: 'warning', message });
     const plan = buildPlan(options, selected, project, withData);
     plan.checks = (await checked(true)).checks;
+    // A dry run writes nothing, no lease either; a live one refuses it as it would refuse the run.
+    plan.checks.push(await assertNoLiveLease(destination));
     emit({ type: 'run:plan', plan });
     return plan;
   }
 
-  const { previous } = await checked(false);
+  // Can the destination be reached at all (credentials, the bucket, a folder that can be made)? Asked
+  // before the lease is written, so that the error names the cause rather than the lease file.
+  await checkOverlap(source, destination);
+  await destination.preflight?.();
+  // The lease first: nothing else is read or written at the destination by a run that does not hold it.
+  const lease = await acquireLease(destination, {
+    runId,
+    command: options.command ?? 'run',
+    toolVersion: options.toolVersion,
+    scope: { kind: 'run' },
+    takeOver: options.resume === true || options.overwrite,
+    emit,
+    ...(options.leaseTiming ? { timing: options.leaseTiming } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  // A lost lease stops the run like Ctrl-C does, and is then the error reported.
+  const signal = options.signal ? AbortSignal.any([options.signal, lease.signal]) : lease.signal;
+  try {
+    return await leasedTakeout({ ...options, signal }, { runId, started, project, selected, withData, checked });
+  } catch (error) {
+    throw lease.failure ?? error;
+  } finally {
+    await lease.release(emit);
+  }
+}
+
+/** The run once it holds the lease: every write to the destination happens in here. */
+async function leasedTakeout(
+  options: RunOptions,
+  run: {
+    runId: string;
+    started: Date;
+    project: Awaited<ReturnType<Source['project']>>;
+    selected: TableDescriptor[];
+    withData: (t: TableDescriptor) => boolean;
+    checked: (dryRun: boolean, reached: boolean) => ReturnType<typeof preflight>;
+  },
+): Promise<RunSummary> {
+  const { source, destination, emit } = options;
+  const { runId, started, project, selected, withData } = run;
+  const fingerprint = fingerprintOf(options, source.description);
+  const { previous } = await run.checked(false, true);
   const stale = await prepareDestination(destination, { overwrite: options.overwrite || previous !== undefined, resume: options.resume === true });
   const journal = await startJournal(destination, previous, { runId, fingerprint, emit, ...(options.signal ? { signal: options.signal } : {}) });
   emit({ type: 'run:start', runId, source: source.description, destination: destination.description, tables: selected.length, dryRun: false });
