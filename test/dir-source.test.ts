@@ -272,10 +272,9 @@ describe('an existing takeout as the source', () => {
     expect(listed.warnings).toEqual([expect.stringMatching(/keboola\.ex-http\/2\.json: not valid JSON .*configuration 2 of keboola\.ex-http is taken as configurations\.json lists it/)]);
   });
 
-  it('warns when takeout-manifest.json is broken and the parts are found by listing', async () => {
+  it('refuses a broken takeout-manifest.json rather than drop the checksums it holds', async () => {
     const folder = await keboolaTakeout();
     await writeFile(path.join(folder, 'takeout-manifest.json'), '{ not json');
-    const listed = await createDirSource(folder).project();
-    expect(listed.warnings).toContainEqual(expect.stringMatching(/takeout-manifest\.json: not valid JSON .*found by listing the folder, without their checksums/));
+    await expect(createDirSource(folder).project()).rejects.toMatchObject({ code: 'INTEGRITY', message: expect.stringMatching(/takeout-manifest\.json: not valid JSON/) });
   });
 });

@@ -196,7 +196,7 @@ describe('--dry-run is a preflight', () => {
     expectExit(result, 0);
     const plan = jsonLines(result.stdout).find((e) => e.type === 'run:plan')?.plan as { checks: string[] };
     const at = `s3://${TEST_BUCKET}/${prefix} at ${endpoint}`;
-    expect(plan.checks).toEqual([`${at} can be reached with these credentials`, `${at} is empty`]);
+    expect(plan.checks).toEqual([`${at} can be reached with these credentials`, `${at} is empty`, `no run or export holds ${at}`]);
     expect(await s3Keys(prefix)).toEqual([]);
 
     const root = await tempFolder('dry-local');

@@ -135,18 +135,19 @@ describe('two runs on one destination', () => {
     expectOk(await runCli(['verify', dest, ...s3Args]));
   }, 90_000);
 
-  it('a live lease of another host: refused; --dry-run writes nothing and says a run would be refused', async () => {
+  it('a live lease of another host: refused, and so is --dry-run, which writes nothing', async () => {
     const out = path.join(await tempFolder('lease-other-host'), 'out');
     const lease = leaseOf({ user: 'ana\u001b[31m' });
     await writeLease(out, lease);
-    const refused = await runCli(['run', '--dest', out, '--resume']);
+    const refused = await runCli(['run', '--source', 'demo', '--dest', out, '--resume']);
     expect(refused.code).toBe(ERROR_CODES.EXISTS);
     expect(errorLines(refused.stderr)[0]).toContain(`run ${lease.runId} (takeout run) on host other-host.example, pid 4242, user "ana\\u001b[31m"`);
     expect(refused.stderr).not.toContain('\u001b[31m');
 
-    const dry = await runCli(['run', '--dest', out, '--dry-run']);
-    expectOk(dry);
-    expect(dry.stderr).toMatch(/is in use by run 20261204T070000-0badf00d .*: a run now would be refused/);
+    // The dry run is a preflight: refused with the exit code the run would give.
+    const dry = await runCli(['run', '--source', 'demo', '--dest', out, '--dry-run']);
+    expect(dry.code).toBe(ERROR_CODES.EXISTS);
+    expect(errorLines(dry.stderr)[0]).toContain(`is in use: run ${lease.runId} (takeout run) on host other-host.example`);
     expect(await walkFiles(out)).toEqual([LEASE_FILE]);
     expect(JSON.parse(await readFile(path.join(out, LEASE_FILE), 'utf8'))).toEqual(lease);
   }, 30_000);
@@ -155,12 +156,12 @@ describe('two runs on one destination', () => {
     const out = path.join(await tempFolder('lease-stale'), 'out');
     const old = new Date(Date.now() - LEASE_STALE_MS - 60_000).toISOString();
     await writeLease(out, leaseOf({ startedAt: old, heartbeatAt: old, heartbeatMs: 1_000 }));
-    const plain = await runCli(['run', '--dest', out]);
+    const plain = await runCli(['run', '--source', 'demo', '--dest', out]);
     expect(plain.code).toBe(ERROR_CODES.EXISTS);
     expect(errorLines(plain.stderr)[0]).toMatch(/holds the lease of run 20261204T070000-0badf00d .* which looks dead \(no heartbeat for \d+ s\)/);
     expect(plain.stderr).toContain('pass --resume to take over');
 
-    const resumed = await runCli(['run', '--dest', out, '--resume']);
+    const resumed = await runCli(['run', '--source', 'demo', '--dest', out, '--resume']);
     expectOk(resumed);
     expect(resumed.stderr).toMatch(/warning: taking over the lease of run 20261204T070000-0badf00d/);
     expect(await walkFiles(out)).not.toContain(LEASE_FILE);
@@ -213,7 +214,7 @@ describe('the lease is released on every way out', () => {
     try {
       proxy.rules.push({ match: (req) => req.method === 'PUT' && (req.url ?? '').includes(LEASE_FILE), action: { kind: 'status', status: 403, code: 'AccessDenied', message: 'Access Denied' } });
       const viaProxy = s3Args.map((a) => (a === endpoint ? proxy.url : a));
-      const result = await runCli(['run', '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...viaProxy]);
+      const result = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...viaProxy]);
       expect(result.code, result.stderr).toBe(ERROR_CODES.AUTH);
       expect(errorLines(result.stderr)[0]).toContain(`${prefix}${LEASE_FILE}`);
     } finally {

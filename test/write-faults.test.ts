@@ -226,7 +226,7 @@ describe('a real full disk (tmpfs)', () => {
 
 describe('a destination that can never be created ends at once', () => {
   it('--dest under /proc: one NOT_FOUND error line, exit 5 (Node’s recursive mkdir looped there forever)', async () => {
-    const result = await runCli(['run', '--dest', `/proc/takeout-${randomBytes(4).toString('hex')}`], { timeoutMs: 20_000 });
+    const result = await runCli(['run', '--source', 'demo', '--dest', `/proc/takeout-${randomBytes(4).toString('hex')}`], { timeoutMs: 20_000 });
     expect(result.code, result.stderr).toBe(ERROR_CODES.NOT_FOUND);
     const lines = errorLines(result.stderr);
     expect(lines).toHaveLength(1);
@@ -237,11 +237,11 @@ describe('a destination that can never be created ends at once', () => {
     const root = await tempFolder('write-faults-dangling');
     const { symlink } = await import('node:fs/promises');
     await symlink(path.join(root, 'gone'), path.join(root, 'link'));
-    const result = await runCli(['run', '--dest', path.join(root, 'link', 'dest')], { timeoutMs: 20_000 });
+    const result = await runCli(['run', '--source', 'demo', '--dest', path.join(root, 'link', 'dest')], { timeoutMs: 20_000 });
     expect(result.code, result.stderr).toBe(ERROR_CODES.NOT_FOUND);
     const lines = errorLines(result.stderr);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/link is a symlink to a folder that does not exist/);
+    expect(lines[0]).toMatch(/link: it is a symlink to a folder that does not exist/);
   });
 });
 

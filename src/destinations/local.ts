@@ -204,6 +204,39 @@ function noProgress(): NodeJS.ErrnoException {
   return Object.assign(new Error('write(2) wrote 0 bytes'), { code: 'EIO', syscall: 'write' });
 }
 
+/**
+ * mkdir(2) said ENOENT though the folders above were found: the parent is a dangling symlink, or a file
+ * system that takes no new folders (/proc, /sys). "does not exist" would send the user looking for the wrong thing.
+ */
+async function cannotCreate(folder: string, cause: unknown): Promise<TakeoutError> {
+  const parent = path.dirname(folder);
+  if (await isDanglingLink(parent)) return danglingLink(parent, cause);
+  return new TakeoutError('NOT_FOUND', `cannot create folder ${folder}: its parent folder does not take new folders`, {
+    cause,
+    hint: 'choose a destination on a regular file system',
+    details: { path: folder, errno: 'ENOENT' },
+  });
+}
+
+async function isDanglingLink(file: string): Promise<boolean> {
+  const link = await lstat(file).then((info) => info.isSymbolicLink(), () => false);
+  return link && (await stat(file).then(() => false, (error: unknown) => errnoOf(error) === 'ENOENT'));
+}
+
+function danglingLink(link: string, cause?: unknown): TakeoutError {
+  return new TakeoutError('NOT_FOUND', `cannot create folder below ${link}: it is a symlink to a folder that does not exist`, {
+    ...(cause === undefined ? {} : { cause }),
+    hint: 'point the symlink at an existing folder, or choose another destination',
+    details: { path: link, errno: 'ENOENT' },
+  });
+}
+
+/**
+ * Pseudo file systems that exist but take no new folders (statfs f_type, linux/magic.h): a dry run cannot
+ * try mkdir, so it asks what the nearest existing folder is on.
+ */
+const NO_NEW_FOLDERS_FS = new Set([0x9fa0 /* proc */, 0x62656572 /* sysfs */, 0x27e0eb /* cgroup */, 0x63677270 /* cgroup2 */, 0x64626720 /* debugfs */]);
+
 function interrupted(file: string): TakeoutError {
   return new TakeoutError('INTERRUPTED', `writing ${file} was aborted`, { details: { path: file } });
 }
@@ -442,6 +475,12 @@ class LocalDestination implements Destination {
     if (options.readOnly) {
       // What mkdir -p and the first write would meet, found without creating anything.
       const { folder, info } = await this.nearestExisting();
+      if (folder !== this.root && NO_NEW_FOLDERS_FS.has((await statfs(folder).catch(() => undefined))?.type ?? -1)) {
+        throw new TakeoutError('NOT_FOUND', `cannot create folder ${this.root}: ${folder} is on a file system that takes no new folders`, {
+          hint: 'choose a destination on a regular file system',
+          details: { path: this.root },
+        });
+      }
       if (!info.isDirectory()) {
         throw folder === this.root
           ? new TakeoutError('FAILED', `${this.root} exists and is not a folder`)
@@ -703,6 +742,7 @@ class LocalDestination implements Destination {
     } catch (error) {
       const code = errnoOf(error);
       if (code === 'ENOTDIR') throw fileInTheWay(folder, await fileAbove(folder));
+      if (code === 'ENOENT') throw await cannotCreate(folder, error);
       if (code !== 'EEXIST') throw mapFsError(error, folder, 'create folder');
     }
     if (process.platform === 'win32') {
@@ -729,6 +769,7 @@ class LocalDestination implements Destination {
         if ((await lstat(folder).catch(() => undefined))?.isSymbolicLink()) throw symlinkRefused(folder);
         if (code === 'ENOTDIR') throw fileInTheWay(folder, folder);
       }
+      if (code === 'ENOENT' && (await isDanglingLink(folder))) throw danglingLink(folder, error);
       throw mapFsError(error, folder, 'open folder');
     } finally {
       await handle?.close().catch(() => undefined);
@@ -750,6 +791,8 @@ class LocalDestination implements Destination {
       } catch (error) {
         const parent = path.dirname(folder);
         if (errnoOf(error) !== 'ENOENT' || parent === folder) throw mapFsError(error, this.root, 'create folder');
+        // A dangling symlink is there but leads nowhere: the run's mkdir would stop at it.
+        if (await isDanglingLink(folder)) throw danglingLink(folder, error);
         folder = parent;
       }
     }
