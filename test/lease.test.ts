@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { cp, mkdir, open, readFile, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -12,7 +11,8 @@ import { acquireLease, LEASE_GIVE_UP_MS, LEASE_HEARTBEAT_MS, LEASE_STALE_MS } fr
 import type { PipelineEvent } from '../src/pipeline/events.js';
 import { runTakeout } from '../src/pipeline/run.js';
 import { createDirSource } from '../src/sources/dir.js';
-import { BAD_FIXTURES, DEMO_PROJECT, errorLines, jsonLines, removeTempFolders, runCli, s3Store, startCli, tempFolder, walkFiles, type CliResult } from './helpers/cli.js';
+import { BAD_FIXTURES, errorLines, jsonLines, removeTempFolders, runCli, s3Store, startCli, tempFolder, walkFiles } from './helpers/cli.js';
+import { demoWithBigTable, expectOk } from './helpers/projects.js';
 import { startFaultProxy } from './faults/proxy.js';
 import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
@@ -29,29 +29,7 @@ const s3Args = ['--endpoint-url', endpoint, '--access-key-id', S3RVER_ACCESS_KEY
 const SLOW = ['--compression-level', '9', '--slice-size', '1MB', '--concurrency', '1'];
 
 let project: string;
-
-/** The demo project plus one ~8 MB table of poorly compressible rows. */
-async function bigProject(name: string): Promise<string> {
-  const root = path.join(await tempFolder(name), 'project');
-  await cp(DEMO_PROJECT, root, { recursive: true });
-  await mkdir(path.join(root, 'in.c-big'), { recursive: true });
-  const handle = await open(path.join(root, 'in.c-big', 'events.csv'), 'w');
-  try {
-    await handle.write('id,hash,note\n');
-    for (let block = 0; block < 8; block++) {
-      const rows: string[] = [];
-      for (let i = 0; i < 12_000; i++) rows.push(`${block * 12_000 + i},${randomBytes(24).toString('hex')},"note ${i}"\n`);
-      await handle.write(rows.join(''));
-    }
-  } finally {
-    await handle.close();
-  }
-  return root;
-}
-
-function expectOk(result: CliResult): void {
-  expect(result.code, `stdout: ${result.stdout.slice(-2000)}\nstderr: ${result.stderr}`).toBe(0);
-}
+const bigProject = (name: string): Promise<string> => demoWithBigTable(name, 8);
 
 /** A lease as another run would have written it. */
 function leaseOf(overrides: Partial<LeaseRecord> = {}): LeaseRecord {

@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import { appendFile, cp, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
 import type { Journal } from '../src/manifests/journal.js';
 import type { TakeoutManifest } from '../src/manifests/takeout.js';
 import { DEMO_PROJECT, errorLines, jsonLines, readTakeout, removeTempFolders, runCli, s3Store, startCli, tempFolder, walkFiles, type CliResult } from './helpers/cli.js';
+import { demoWithBigTable, expectOk } from './helpers/projects.js';
 import { startFaultProxy } from './faults/proxy.js';
 import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
@@ -23,38 +23,16 @@ const MANIFEST = 'takeout-manifest.json';
 const SLOW = ['--compression-level', '9', '--slice-size', '1MB', '--concurrency', '1'];
 
 let project: string;
+const bigProject = (name: string): Promise<string> => demoWithBigTable(name, 24, (i) => `"note ${i}, ""quoted"""`);
 let reference: TakeoutManifest;
 
 const s3Args = ['--endpoint-url', endpoint, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
-
-/** A project: the demo's tables plus one ~24 MB table of poorly compressible rows. */
-async function bigProject(name: string): Promise<string> {
-  const root = path.join(await tempFolder(name), 'project');
-  await cp(DEMO_PROJECT, root, { recursive: true });
-  await mkdir(path.join(root, 'in.c-big'), { recursive: true });
-  const handle = await open(path.join(root, 'in.c-big', 'events.csv'), 'w');
-  try {
-    await handle.write('id,hash,note\n');
-    for (let block = 0; block < 24; block++) {
-      const rows: string[] = [];
-      for (let i = 0; i < 12_000; i++) rows.push(`${block * 12_000 + i},${randomBytes(24).toString('hex')},"note ${i}, ""quoted"""\n`);
-      await handle.write(rows.join(''));
-    }
-  } finally {
-    await handle.close();
-  }
-  return root;
-}
 
 const slicesOf = (m: TakeoutManifest): Record<string, { key: string; sha256: string; bytes: number; rows: number }[]> =>
   Object.fromEntries(m.tables.map((t) => [t.id, t.slices.map((s) => ({ key: s.key, sha256: s.sha256, bytes: s.bytes, rows: s.rows }))]));
 
 async function readJournal(root: string): Promise<Journal> {
   return JSON.parse(await readFile(path.join(root, JOURNAL), 'utf8')) as Journal;
-}
-
-function expectOk(result: CliResult): void {
-  expect(result.code, `stdout: ${result.stdout.slice(-2000)}\nstderr: ${result.stderr}`).toBe(0);
 }
 
 /** Starts a slow run and stops it with `signal` once `slices` slices have landed. */

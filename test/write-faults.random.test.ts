@@ -1,8 +1,8 @@
 import { randomInt } from 'node:crypto';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_PROJECT, errorLines, REPO_ROOT, removeTempFolders, runCli, tempFolder, WATCHDOG_MS } from './helpers/cli.js';
+import { DEMO_PROJECT, errorLines, REPO_ROOT, removeTempFolders, runCli, tempFolder, walkFiles, WATCHDOG_MS } from './helpers/cli.js';
 import { FAILED_WRITE_EXITS, prng, randomFault } from './faults/random-faults.mjs';
 import type { RandomFault } from './faults/random-faults.mjs';
 
@@ -22,17 +22,6 @@ const PARALLEL = 4;
 const ARGS = ['run', '--source', DEMO_PROJECT, '--slice-rows', '10000'];
 
 let writes = 0;
-
-async function allFiles(root: string, prefix = ''): Promise<string[]> {
-  const entries = await readdir(path.join(root, prefix), { withFileTypes: true }).catch(() => []);
-  const out: string[] = [];
-  for (const entry of entries) {
-    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) out.push(...(await allFiles(root, rel)));
-    else out.push(rel);
-  }
-  return out;
-}
 
 beforeAll(async () => {
   const root = await tempFolder('write-faults-random-count');
@@ -75,7 +64,7 @@ describe(`every write fails from a random point on (seed ${SEED}, ${RUNS} runs)`
           continue;
         }
         reached++;
-        const files = await allFiles(dest);
+        const files = await walkFiles(dest);
         const lines = errorLines(result.stderr);
         if (!FAILED_WRITE_EXITS.includes(result.code)) problems.push(`${where}: exit ${result.code}\n${result.stderr}`);
         if (lines.length === 0) problems.push(`${where}: no error line\n${result.stderr}`);

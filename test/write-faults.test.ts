@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
-import { DEMO_PROJECT, errorLines, REPO_ROOT, removeTempFolders, runCli, s3Store, startCli, tempFolder, WATCHDOG_MS } from './helpers/cli.js';
+import { DEMO_PROJECT, errorLines, REPO_ROOT, removeTempFolders, runCli, s3Store, startCli, tempFolder, walkFiles, WATCHDOG_MS } from './helpers/cli.js';
 import type { CliResult } from './helpers/cli.js';
 import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 import { startFaultProxy } from './faults/proxy.js';
@@ -63,18 +63,6 @@ function countsOf(log: readonly { kind: string }[]): Map<string, number> {
   const counts = new Map<string, number>();
   for (const { kind } of log) if (kind !== 'HIT') counts.set(kind, (counts.get(kind) ?? 0) + 1);
   return counts;
-}
-
-/** Every file below `root`, hidden ones included, relative and '/'-separated. */
-async function allFiles(root: string, prefix = ''): Promise<string[]> {
-  const entries = await readdir(path.join(root, prefix), { withFileTypes: true }).catch(() => []);
-  const out: string[] = [];
-  for (const entry of entries) {
-    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) out.push(...(await allFiles(root, rel)));
-    else out.push(rel);
-  }
-  return out;
 }
 
 const ERRNOS: readonly Errno[] = ['ENOSPC', 'EIO', 'EACCES'];
@@ -163,7 +151,7 @@ describe('a failing write on a local folder ends the run (faulty destination in 
     const hits = (await writeLog(log)).filter((w) => w.kind === 'HIT');
     expect(hits.length, `the ${kind} fault was not reached`).toBeGreaterThan(0);
     expect(writeKind(hits[0]!.key)).toBe(kind);
-    const files = await allFiles(dest);
+    const files = await walkFiles(dest);
     expect(files.filter((f) => f.endsWith('.takeout-tmp')), 'temp files left').toEqual([]);
 
     // A failed slice fails its table: the others finish and the manifest says partial (exit 3), unless it
@@ -215,7 +203,7 @@ describe('a real full disk (tmpfs)', () => {
       expect(lines.filter((l) => /exit \d+\]$/.test(l)), result.stderr).toHaveLength(result.code === ERROR_CODES.PARTIAL ? 0 : 1);
       for (const line of lines) expect(line).toMatch(/disk is full: cannot write \//);
       expect([ERROR_CODES.FAILED, ERROR_CODES.PARTIAL]).toContain(result.code);
-      const files = await allFiles(dest);
+      const files = await walkFiles(dest);
       expect(files.filter((f) => f.endsWith('.takeout-tmp'))).toEqual([]);
       if (result.code === ERROR_CODES.FAILED) expect(files).not.toContain('takeout-manifest.json');
     } finally {
@@ -261,7 +249,7 @@ describe('a read that fails while a copy waits on back-pressure', () => {
     const lines = errorLines(result.stderr);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/in\/c-main\/orders\.part_0\.csv\.gz: corrupt gzip .*\[INTEGRITY\]/);
-    expect((await allFiles(dest)).filter((f) => f.endsWith('.takeout-tmp'))).toEqual([]);
+    expect((await walkFiles(dest)).filter((f) => f.endsWith('.takeout-tmp'))).toEqual([]);
   });
 });
 

@@ -4,17 +4,9 @@
  * test/write-faults.random.test.ts and bench/fault-random.mjs, so a seed printed by either replays in both.
  */
 
-/** mulberry32: a small, fast, well-distributed 32-bit PRNG; the same seed gives the same schedule everywhere. */
-export function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../fixtures/prng.mjs';
+
+export { prng };
 
 const ERRNOS = ['ENOSPC', 'EIO', 'EACCES', 'EROFS', 'EDQUOT'];
 
