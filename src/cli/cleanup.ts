@@ -5,15 +5,16 @@ import { openDestination } from '../destinations/registry.js';
 import { TakeoutError } from '../errors.js';
 import { acquireLease, describeHolder, liveLeases, nestedLeases } from '../pipeline/lease.js';
 import { jsonLine, terminalLine } from '../reporting/redact.js';
-import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec } from './options.js';
+import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_ACCESS_OPTIONS, type OptionSpec } from './options.js';
 import type { CommandContext } from './context.js';
+import { addExamples } from './help.js';
 
 export const CLEANUP_OPTIONS: OptionSpec[] = [
   { key: 'olderThan', flags: '--older-than <age>', description: 'only leftovers older than this: 30m, 24h, 7d, or 0 for all', type: 'string', default: '24h' },
   { key: 'dryRun', flags: '-n, --dry-run', description: 'list what would be aborted or removed, change nothing', type: 'boolean', default: false },
 ];
 
-const ALL = [...CLEANUP_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS];
+const ALL = [...CLEANUP_OPTIONS, ...S3_ACCESS_OPTIONS, ...COMMON_OPTIONS];
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -53,20 +54,21 @@ export function cleanupCommand(context: CommandContext, stderr: NodeJS.WritableS
     .argument('<dest>', 'a destination: a local folder or s3://bucket/prefix')
     .summary('abort incomplete multipart uploads and remove temp files that crashed runs left behind')
     .description(
-      'A run killed with SIGKILL (or a crashed machine) cannot abort its uploads. Under an S3 prefix this lists the\n' +
-        'incomplete multipart uploads (ListMultipartUploads) initiated more than --older-than ago and aborts them;\n' +
-        'in a local folder it removes takeout temp files (.NAME.RANDOM.takeout-tmp) last modified that long ago.\n' +
-        'Nothing else is touched. --dry-run only lists. With --json one object per item goes to stdout, the summary last.\n' +
-        'A run in progress holds a lease (takeout-lease.json): cleanup is refused (exit 9) while a run holds the\n' +
-        "destination's, and leaves alone what lies under a folder whose lease is live; a stale lease is taken over.",
+      'A run killed with SIGKILL (or a crashed machine) cannot abort its uploads. Under an S3 prefix this ' +
+        'lists the incomplete multipart uploads (ListMultipartUploads) initiated more than --older-than ago and ' +
+        'aborts them; in a local folder it removes takeout temp files (.NAME.RANDOM.takeout-tmp) last modified ' +
+        'that long ago. Nothing else is touched. --dry-run only lists. With --json one object per item goes to ' +
+        'stdout, the summary last.\n\n' +
+        'A run in progress holds a lease (takeout-lease.json): cleanup is refused (exit 9) while a run holds ' +
+        "the destination's, and leaves alone what lies under a folder whose lease is live; a stale lease is " +
+        'taken over.',
     );
   addOptions(command, ALL);
-  command.addHelpText(
-    'after',
-    '\nExamples:\n' +
-      '  takeout cleanup s3://backups/kbc/ --region eu-central-1 --dry-run\n' +
-      '  takeout cleanup ./takeouts --older-than 0\n',
-  );
+  addExamples(command, [
+    ['what would go under an S3 prefix', 'takeout cleanup s3://backups/kbc/ --region eu-central-1 --dry-run'],
+    ['every temp file in a folder, however recent', 'takeout cleanup ./takeouts --older-than 0'],
+    ['as JSON, one object per item', 'takeout cleanup s3://backups/kbc/ --older-than 7d --json'],
+  ]);
   command.action(async (dest: string) => {
     const o = resolveOptions(command, ALL);
     const olderThanMs = parseAge(String(o.olderThan ?? '24h'));

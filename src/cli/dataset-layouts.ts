@@ -134,7 +134,7 @@ const plain: LayoutCli = {
     { key: 'partitionBy', flags: '--partition-by <column>', description: 'plain: Hive folders COLUMN=value/ per value of this column (NULL: __HIVE_DEFAULT_PARTITION__)', type: 'list' },
     { key: 'includePartitionColumns', flags: '--include-partition-columns', description: 'plain: keep --partition-by columns in the files too', type: 'boolean', default: false },
     { key: 'compression', flags: '--compression <codec>', description: 'plain: CSV and JSONL: gzip (default) or none; PARQUET: snappy (default), gzip or none', type: 'string', choices: ['gzip', 'none', 'snappy'] },
-    { key: 'header', flags: '--header', description: 'plain CSV: a header row in each file (default); --no-header writes none', type: 'boolean', negatable: true },
+    { key: 'header', flags: '--header', description: 'plain CSV: a header row in each file (default)', negatedDescription: 'plain CSV: no header row', type: 'boolean', negatable: true },
   ],
   async plan(o, context) {
     const { checkPlainOptions, plainArn, plainLayout } = await import('../layouts/plain.js');

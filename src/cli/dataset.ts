@@ -8,7 +8,8 @@ import { jsonLine, terminalLine } from '../reporting/redact.js';
 import { openSource } from '../sources/registry.js';
 import type { ProjectDescriptor, TableDescriptor } from '../sources/source.js';
 import type { CommandContext } from './context.js';
-import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
+import { addExamples } from './help.js';
+import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, GROUP, inGroup, resolveOptions, S3_ACCESS_OPTIONS, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
 import { destinationWithPath, normalisePrefix, RUN_OPTIONS } from './run.js';
 import { buildQuery, findTable, parseTime, TABLE_QUERY_OPTIONS } from './table.js';
 import { LAYOUTS } from './dataset-layouts.js';
@@ -26,35 +27,36 @@ const pick = (keys: string[]): OptionSpec[] => RUN_OPTIONS.filter((o) => keys.in
 
 const EXPORT_OPTIONS: OptionSpec[] = [
   ...pick(['source', 'token', 'compressionLevel']),
-  { key: 'dest', flags: '-d, --dest <dest>', description: 'where the export goes: s3://bucket/prefix or a local folder (required)', type: 'string' },
-  { key: 'path', flags: '--path <prefix>', description: 'prefix inside the destination', type: 'string' },
-  { key: 'layout', flags: '--layout <layout>', description: `the export layout: ${Object.keys(LAYOUTS).join(', ')}`, type: 'string', default: 'dynamodb', choices: Object.keys(LAYOUTS) },
-  { key: 'exportFormat', flags: '--export-format <format>', description: 'the file format; each layout takes some (dynamodb: DYNAMODB_JSON or ION)', type: 'string' },
-  { key: 'exportType', flags: '--export-type <type>', description: 'FULL_EXPORT or INCREMENTAL_EXPORT', type: 'string', default: 'FULL_EXPORT', choices: ['FULL_EXPORT', 'INCREMENTAL_EXPORT'] },
-  { key: 'exportTime', flags: '--export-time <time>', description: 'full exports: leave out rows changed after this time (needs --changed-column; default: now)', type: 'string' },
-  { key: 'exportFromTime', flags: '--export-from-time <time>', description: 'incremental exports: changes at or after this time', type: 'string' },
-  { key: 'exportToTime', flags: '--export-to-time <time>', description: 'incremental exports: changes before this time (default: now)', type: 'string' },
-  { key: 'recurring', flags: '--recurring', description: 'take what changed since the last completed run of this same export (incremental exports)', type: 'boolean', default: false },
+  { key: 'dest', flags: '-d, --dest <dest>', description: 'where the export goes: s3://bucket/prefix or a local folder (required)', type: 'string', group: GROUP.destination },
+  { key: 'path', flags: '--path <prefix>', description: 'prefix inside the destination', type: 'string', group: GROUP.destination },
+  { key: 'layout', flags: '--layout <layout>', description: `the export layout: ${Object.keys(LAYOUTS).join(', ')}`, type: 'string', default: 'dynamodb', choices: Object.keys(LAYOUTS), group: GROUP.format },
+  { key: 'exportFormat', flags: '--export-format <format>', description: 'the file format; each layout takes some (dynamodb: DYNAMODB_JSON or ION)', type: 'string', group: GROUP.format },
+  { key: 'exportType', flags: '--export-type <type>', description: 'FULL_EXPORT or INCREMENTAL_EXPORT', type: 'string', default: 'FULL_EXPORT', choices: ['FULL_EXPORT', 'INCREMENTAL_EXPORT'], group: GROUP.rows },
+  { key: 'exportTime', flags: '--export-time <time>', description: 'full exports: leave out rows changed after this time (needs --changed-column; default: now)', type: 'string', group: GROUP.rows },
+  { key: 'exportFromTime', flags: '--export-from-time <time>', description: 'incremental exports: changes at or after this time', type: 'string', group: GROUP.rows },
+  { key: 'exportToTime', flags: '--export-to-time <time>', description: 'incremental exports: changes before this time (default: now)', type: 'string', group: GROUP.rows },
+  { key: 'recurring', flags: '--recurring', description: 'take what changed since the last completed run of this same export (incremental exports)', type: 'boolean', default: false, group: GROUP.rows },
   { key: 'clientToken', flags: '--client-token <token>', description: 'idempotency key: a re-run with the same token and options returns or goes on with the same export', type: 'string' },
-  { key: 'overwrite', flags: '--overwrite', description: 'replace the files an earlier export left at the same keys (a --key-template without {export_id}); without it they are refused', type: 'boolean', default: false },
+  { key: 'overwrite', flags: '--overwrite', description: 'replace the files an earlier export left at the same keys (a --key-template without {export_id}); without it they are refused', type: 'boolean', default: false, group: GROUP.destination },
   // No default here: a layout may bring its own (clevertap: 100MB).
-  { key: 'maxFileSize', flags: '--max-file-size <size>', description: 'cut data files at this many compressed bytes (default: 256MB; clevertap: 100MB)', type: 'size', min: MIN_FILE_BYTES, max: MAX_FILE_BYTES },
-  { key: 's3SseAlgorithm', flags: '--s3-sse-algorithm <algorithm>', description: 'AES256 or KMS (DynamoDB\'s names for --sse)', type: 'string', choices: ['AES256', 'KMS'] },
-  { key: 's3SseKmsKeyId', flags: '--s3-sse-kms-key-id <id>', description: 'KMS key for --s3-sse-algorithm KMS', type: 'string' },
-  { key: 's3BucketOwner', flags: '--s3-bucket-owner <account>', description: 'the account that must own the bucket (as --expected-bucket-owner)', type: 'string' },
+  { key: 'maxFileSize', flags: '--max-file-size <size>', description: 'cut data files at this many compressed bytes (default: 256MB; clevertap: 100MB)', type: 'size', min: MIN_FILE_BYTES, max: MAX_FILE_BYTES, group: GROUP.format },
+  { key: 's3SseAlgorithm', flags: '--s3-sse-algorithm <algorithm>', description: 'AES256 or KMS (DynamoDB\'s names for --sse)', type: 'string', choices: ['AES256', 'KMS'], group: GROUP.cloud },
+  { key: 's3SseKmsKeyId', flags: '--s3-sse-kms-key-id <id>', description: 'KMS key for --s3-sse-algorithm KMS', type: 'string', group: GROUP.cloud },
+  { key: 's3BucketOwner', flags: '--s3-bucket-owner <account>', description: 'the account that must own the bucket (as --expected-bucket-owner)', type: 'string', group: GROUP.cloud },
   { key: 'accountId', flags: '--account-id <id>', description: 'account id in the export and table ARNs', type: 'string', default: DEFAULT_ACCOUNT_ID },
   ...TABLE_QUERY_OPTIONS,
-  ...Object.values(LAYOUTS).flatMap((l) => l.options),
+  // Each layout's options under a heading of its own: `--help` shows which layout takes what.
+  ...Object.entries(LAYOUTS).flatMap(([name, l]) => inGroup(`Layout ${name}`, l.options)),
 ];
 
 const EXPORT_ALL = [...EXPORT_OPTIONS, ...S3_OPTIONS, ...DYNAMODB_OPTIONS, ...COMMON_OPTIONS];
 const LIST_OPTIONS: OptionSpec[] = [
-  { key: 'dest', flags: '-d, --dest <dest>', description: 'the destination exports were written to (required)', type: 'string' },
-  { key: 'path', flags: '--path <prefix>', description: 'prefix inside the destination', type: 'string' },
+  { key: 'dest', flags: '-d, --dest <dest>', description: 'the destination exports were written to (required)', type: 'string', group: GROUP.destination },
+  { key: 'path', flags: '--path <prefix>', description: 'prefix inside the destination', type: 'string', group: GROUP.destination },
   { key: 'table', flags: '--table <id>', description: 'only exports of this table', type: 'string' },
   { key: 'status', flags: '--status <status>', description: 'only exports in this status', type: 'string', choices: ['IN_PROGRESS', 'COMPLETED', 'FAILED', 'STOPPED'] },
 ];
-const LIST_ALL = [...LIST_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS];
+const LIST_ALL = [...LIST_OPTIONS, ...S3_ACCESS_OPTIONS, ...COMMON_OPTIONS];
 
 /** The column a bulk/put union adds: the record's origin, read by the personalize layout and not exported. */
 const INGESTION_ORIGIN_COLUMN = 'takeout_ingestion_origin';
@@ -147,21 +149,31 @@ function exportDescription(job: JobRecord): Record<string, unknown> {
 }
 
 export function datasetCommand(context: CommandContext): Command {
-  const dataset = new Command('dataset').summary('export jobs in the layouts of managed exports (DynamoDB export to S3, …)');
+  const dataset = new Command('dataset')
+    .summary('export jobs in the layouts of managed exports (DynamoDB export to S3, …)')
+    .description("Export a table as a job in a managed export's layout (DynamoDB export to S3, Amazon Personalize, CleverTap, plain files), and list and describe the jobs recorded at a destination.");
+  addExamples(dataset, [
+    ["a table in DynamoDB's export layout", 'takeout dataset export in.c-main.orders -s ./project -d s3://exports/ddb/'],
+    ['the exports recorded there', 'takeout dataset exports list -d s3://exports/ddb/'],
+  ]);
 
   const exportCommand = new Command('export')
     .argument('<table-id>', 'the table: in.c-bucket.table, or schema.table for a database source')
     .summary('export one table as a job in a managed export\'s layout, with a job record at the destination')
     .description(
-      'Export one table as a job in a managed export\'s layout: --layout dynamodb (DynamoDB\'s export to S3, DYNAMODB_JSON or ION, full or incremental), personalize (Amazon Personalize CSV with its deduplication), clevertap (CleverTap event files per event name: JSON, CSV, XML, Parquet) or plain (a key template, CSV, JSON lines or Parquet, Hive partitions). Each export has a record, takeout-exports/<exportId>.json: IN_PROGRESS, COMPLETED, FAILED or STOPPED; `dataset exports list|describe` read it.',
+      "Export one table as a job in a managed export's layout: --layout dynamodb (DynamoDB's export to S3, " +
+        'DYNAMODB_JSON or ION, full or incremental), personalize (Amazon Personalize CSV with its ' +
+        'deduplication), clevertap (CleverTap event files per event name: JSON, CSV, XML, Parquet) or plain (a ' +
+        'key template, CSV, JSON lines or Parquet, Hive partitions).\n\n' +
+        'Each export has a record, takeout-exports/<exportId>.json: IN_PROGRESS, COMPLETED, FAILED or ' +
+        'STOPPED; takeout dataset exports list and describe read it.',
     );
   addOptions(exportCommand, EXPORT_ALL);
-  exportCommand.addHelpText(
-    'after',
-    '\nExamples:\n' +
-      '  takeout dataset export in.c-main.orders --source ./project --dest s3://exports/ddb/ --client-token nightly-2026-11-23\n' +
-      '  takeout dataset export public.orders --source postgres://… --dest s3://exports/ddb/ --export-type INCREMENTAL_EXPORT --changed-column updated_at --recurring\n',
-  );
+  addExamples(exportCommand, [
+    ['a full export in DynamoDB\'s layout, idempotent by its client token', 'takeout dataset export in.c-main.orders -s ./project -d s3://exports/ddb/ \\\n      --client-token nightly-2026-11-23'],
+    ['what changed since the last run of the same export', 'takeout dataset export public.orders -s postgres://reader@db/shop \\\n      -d s3://exports/ddb/ --export-type INCREMENTAL_EXPORT \\\n      --changed-column updated_at --recurring'],
+    ['Parquet files in Hive partitions', 'takeout dataset export in.c-main.events -s ./project -d ./lake \\\n      --layout plain --export-format PARQUET --partition-by country'],
+  ]);
   exportCommand.action(async (tableId: string) => {
     const o = withS3Aliases(resolveOptions(exportCommand, EXPORT_ALL));
     await context.configure(o);
@@ -253,9 +265,21 @@ export function datasetCommand(context: CommandContext): Command {
   });
   dataset.addCommand(exportCommand);
 
-  const exportsGroup = new Command('exports').summary('list and describe the export jobs recorded at a destination');
-  const list = new Command('list').summary('every export recorded at the destination, newest first');
+  const exportsGroup = new Command('exports')
+    .summary('list and describe the export jobs recorded at a destination')
+    .description('List and describe the export jobs recorded at a destination (takeout-exports/<exportId>.json).');
+  addExamples(exportsGroup, [
+    ['every export there, newest first', 'takeout dataset exports list -d s3://exports/ddb/'],
+    ["one export's record", 'takeout dataset exports describe 01768385930622-efd1a093 -d s3://exports/ddb/'],
+  ]);
+  const list = new Command('list')
+    .summary('every export recorded at the destination, newest first')
+    .description('Every export recorded at the destination, newest first; --table and --status narrow the list.');
   addOptions(list, LIST_ALL);
+  addExamples(list, [
+    ['every export there', 'takeout dataset exports list -d s3://exports/ddb/'],
+    ['the failed exports of one table, as JSON', 'takeout dataset exports list -d ./exports --table in.c-main.orders \\\n      --status FAILED --json'],
+  ]);
   list.action(async () => {
     const o = resolveOptions(list, LIST_ALL);
     await context.configure(o);
@@ -274,8 +298,15 @@ export function datasetCommand(context: CommandContext): Command {
       context.io.stdout.write(`${terminalLine(`${j.exportId}  ${j.status.padEnd(11)}  ${j.exportType.padEnd(18)}  ${j.layout}/${j.exportFormat}  ${j.table}  ${j.itemCount.toLocaleString('en-US')} items  ${j.startTime}`)}\n`);
     }
   });
-  const describe = new Command('describe').argument('<export-id>', 'the export id (like 01768385930622-efd1a093)').summary('one export\'s record');
+  const describe = new Command('describe')
+    .argument('<export-id>', 'the export id (like 01768385930622-efd1a093)')
+    .summary("one export's record")
+    .description("One export's record: its status, table, layout, destination, times, items and files; with --json in DescribeExport's shape.");
   addOptions(describe, LIST_ALL.filter((s) => s.key !== 'table' && s.key !== 'status'));
+  addExamples(describe, [
+    ['one export', 'takeout dataset exports describe 01768385930622-efd1a093 -d s3://exports/ddb/'],
+    ["as JSON, in DescribeExport's shape", 'takeout dataset exports describe 01768385930622-efd1a093 \\\n      -d s3://exports/ddb/ --json'],
+  ]);
   describe.action(async (exportId: string) => {
     const o = resolveOptions(describe, LIST_ALL);
     await context.configure(o);

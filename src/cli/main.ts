@@ -12,6 +12,7 @@ import { tableCommand } from './table.js';
 import { datasetCommand } from './dataset.js';
 import { knownEnvNames, unknownEnvWarnings } from './env.js';
 import { verifyCommand } from './verify.js';
+import { addExamples, commanderUsageError, expandHelpCommand, helpWidth } from './help.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -65,42 +66,69 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
   };
 
   const program = new Command('takeout')
-    .version(VERSION, '-V, --version')
+    .version(VERSION, '-V, --version', 'print the version')
     .description('Take data out of data platforms and databases into S3, S3-compatible stores or a local folder, and back into one file.')
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({
-      writeOut: (s) => io.stdout.write(s),
-      writeErr: (s) => io.stderr.write(terminalText(s)),
-    })
-    .exitOverride()
     .addHelpText(
       'after',
-      '\nExit codes: 0 ok · 1 failed · 2 usage · 3 partial (some tables failed) · 4 auth/permission · 5 not found\n' +
-        '            6 integrity · 7 invalid input data · 8 network/timeout · 9 destination exists or in use · 130 interrupted\n' +
-        'Options also come from TAKEOUT_<OPTION> environment variables and --config FILE (YAML); flags win.',
+      '\nExit codes:\n' +
+        '  0 ok · 1 failed · 2 usage · 3 partial (some tables failed)\n' +
+        '  4 auth/permission · 5 not found · 6 integrity · 7 invalid input data\n' +
+        '  8 network/timeout · 9 destination exists or in use · 130 interrupted\n' +
+        '\nOptions also come from TAKEOUT_<OPTION> environment variables and --config FILE\n' +
+        '(YAML); flags win. takeout help COMMAND shows the options and examples of each.\n',
     );
-  program.addCommand(runCommand(context).exitOverride());
-  // Every level of a command group throws instead of exiting: runCli is the only process.exit.
-  const exitOverrideAll = (command: Command): void => {
-    command.exitOverride();
-    for (const sub of command.commands) exitOverrideAll(sub);
+  addExamples(program, [
+    ['take out the bundled demo project into a new folder ./takeout-<time>', 'takeout run'],
+    ['a folder of CSV files into S3', 'takeout run ./project s3://backups/kbc/'],
+    ['check what landed', 'takeout verify s3://backups/kbc/'],
+  ]);
+  program.addCommand(runCommand(context));
+  for (const group of [filesCommand(context), tableCommand(context), datasetCommand(context)]) program.addCommand(group);
+  program.addCommand(verifyCommand(context, io.stderr));
+  program.addCommand(cleanupCommand(context, io.stderr));
+  // Every command, at every level, shares the settings (commander copies them only to commands it creates).
+  const width = (stream: MainIo['stdout']): number => helpWidth(stream as MainIo['stdout'] & { columns?: number }, io.env);
+  const prepare = (command: Command): void => {
+    command
+      .configureOutput({
+        writeOut: (s) => io.stdout.write(s),
+        writeErr: (s) => io.stderr.write(terminalText(s)),
+        // Usage errors are printed in the house format once caught (below), not in commander's words.
+        outputError: () => undefined,
+        getOutHelpWidth: () => width(io.stdout),
+        getErrHelpWidth: () => width(io.stderr),
+      })
+      // Throw instead of exiting: runCli is the only process.exit. The error remembers its command, for the hint.
+      .exitOverride((error) => {
+        throw Object.assign(error, { command });
+      });
+    // A command group given without a subcommand (and a bare `takeout`) prints its help on stdout and
+    // exits 0, as gh does: it is what was asked for, not an error.
+    if (command.commands.length > 0) command.helpCommand('help [command...]', 'show the help of a command');
+    if (command.options.length === 0) command.helpOption('-h, --help', 'show this help');
+    const help = command.help.bind(command);
+    command.help = (() => help()) as Command['help'];
+    for (const sub of command.commands) prepare(sub);
   };
-  for (const group of [filesCommand(context), tableCommand(context), datasetCommand(context)]) {
-    exitOverrideAll(group);
-    program.addCommand(group);
-  }
-  program.addCommand(verifyCommand(context, io.stderr).exitOverride());
-  program.addCommand(cleanupCommand(context, io.stderr).exitOverride());
+  prepare(program);
   envWarnings = unknownEnvWarnings(io.env, knownEnvNames(program));
 
   try {
-    await program.parseAsync(argv as string[]);
+    await program.parseAsync([...argv.slice(0, 2), ...expandHelpCommand(program, argv.slice(2))]);
   } catch (error) {
     flushEnvWarnings();
     if (error instanceof CommanderError) {
-      // Help and version are successes; every other commander error is a usage error it already printed.
-      exitCode = error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : ERROR_CODES.USAGE;
-      if (error.code === 'commander.help') exitCode = 0;
+      // Help and version are successes; every other commander error is a usage error, said as takeout says them.
+      if (error.code === 'commander.help' || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
+        exitCode = 0;
+      } else {
+        const usage = commanderUsageError(error, (error as CommanderError & { command?: Command }).command ?? program);
+        // `--json` asked for errors as JSON too, even when the command line could not be parsed.
+        const options = argv.slice(2, argv.includes('--') ? argv.indexOf('--') : undefined);
+        if (options.includes('--json')) reporter = await createReporter({ kind: 'json', quiet: false, stdout: io.stdout, stderr: io.stderr });
+        reporter.error(usage);
+        exitCode = usage.exitCode;
+      }
     } else {
       const own = toTakeoutError(error);
       // An interruption the command explained (e.g. how to resume) keeps its words; any other failure after Ctrl-C is the interruption.

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { createRequire } from 'node:module';
 import type * as YamlModule from 'yaml';
 import { TakeoutError, type Validation } from '../errors.js';
@@ -30,6 +30,38 @@ export interface OptionSpec {
   negatable?: boolean;
   /** A list whose flag value is itself comma-separated (`--columns a,b,c`); globs are not split. */
   commaSeparated?: boolean;
+  /** The `--help` heading it is listed under (GROUP.*, or a heading of its own); none: the command's own "Options". */
+  group?: string;
+  /** For a negatable boolean: what `--no-<name>` does. */
+  negatedDescription?: string;
+}
+
+/**
+ * The headings of `--help`, in the order they are shown (as gh and rclone group their flags). Options without a
+ * group are the command's own and come under "Options", after the ones that say what goes where and how.
+ */
+export const GROUP = {
+  source: 'Source',
+  rows: 'Rows',
+  destination: 'Destination',
+  format: 'Slicing and format',
+  own: 'Options',
+  cloud: 'S3 and cloud',
+  output: 'Output',
+  config: 'Config and help',
+} as const;
+
+const GROUP_ORDER: readonly string[] = Object.values(GROUP);
+
+/** Where a heading sorts: a heading of its own (a layout's) comes with the command's own options. */
+function groupRank(group: string | undefined): number {
+  const index = GROUP_ORDER.indexOf(group ?? GROUP.own);
+  return index === -1 ? GROUP_ORDER.indexOf(GROUP.own) : index;
+}
+
+/** The same options under another heading, unless they name one themselves. */
+export function inGroup(group: string, specs: readonly OptionSpec[]): OptionSpec[] {
+  return specs.map((spec) => (spec.group === undefined ? { ...spec, group } : spec));
 }
 
 const MiB = 1024 * 1024;
@@ -40,32 +72,40 @@ export const MIN_PART_BYTES = 5 * MiB;
 export const MAX_PART_BYTES = 5 * 1024 * MiB;
 
 export const COMMON_OPTIONS: OptionSpec[] = [
-  { key: 'config', flags: '--config <file>', description: 'YAML file with option values (flags and TAKEOUT_* variables win over it)', type: 'string' },
-  { key: 'json', flags: '--json', description: 'JSON lines on stdout: one object per event, the summary last', type: 'boolean', default: false },
-  { key: 'quiet', flags: '-q, --quiet', description: 'print errors only', type: 'boolean', default: false },
-  { key: 'progress', flags: '--no-progress', description: 'plain log lines instead of progress bars on a terminal', type: 'boolean', default: true },
-  { key: 'debug', flags: '--debug', description: 'print stack traces of errors (secrets stay redacted)', type: 'boolean', default: false },
+  { key: 'config', flags: '--config <file>', description: 'YAML file with option values (flags and TAKEOUT_* variables win over it)', type: 'string', group: GROUP.config },
+  { key: 'json', flags: '--json', description: 'JSON lines on stdout: one object per event, the summary last', type: 'boolean', default: false, group: GROUP.output },
+  { key: 'quiet', flags: '-q, --quiet', description: 'print errors only', type: 'boolean', default: false, group: GROUP.output },
+  { key: 'progress', flags: '--no-progress', description: 'plain log lines instead of progress bars on a terminal', type: 'boolean', default: true, group: GROUP.output },
+  { key: 'debug', flags: '--debug', description: 'print stack traces of errors (secrets stay redacted)', type: 'boolean', default: false, group: GROUP.output },
 ];
 
-export const S3_OPTIONS: OptionSpec[] = [
+/** S3 options of every command that reaches a bucket: where it is and who asks. */
+export const S3_ACCESS_OPTIONS: OptionSpec[] = inGroup(GROUP.cloud, [
   { key: 'region', flags: '--region <region>', description: 'S3 region (default: AWS_REGION, the profile, or us-east-1)', type: 'string' },
   { key: 'profile', flags: '--profile <name>', description: 'AWS shared-config profile', type: 'string' },
   { key: 'endpointUrl', flags: '--endpoint-url <url>', description: 'S3-compatible endpoint (MinIO, R2, Ceph…): path-style addressing, checksums only when required', type: 'string' },
   { key: 'accessKeyId', flags: '--access-key-id <id>', description: 'access key id (default: the AWS credential chain)', type: 'string', secret: true },
   { key: 'secretAccessKey', flags: '--secret-access-key <key>', description: 'secret access key (prefer AWS_SECRET_ACCESS_KEY)', type: 'string', secret: true },
   { key: 'sessionToken', flags: '--session-token <token>', description: 'session token for temporary credentials', type: 'string', secret: true },
+  { key: 'expectedBucketOwner', flags: '--expected-bucket-owner <account>', description: 'fail unless the bucket belongs to this account id', type: 'string' },
+  { key: 'requestTimeout', flags: '--request-timeout <ms>', description: 'give up on an S3 or DynamoDB request (and retry it) after this many ms without an answer (default: 120000 for S3, 30000 for DynamoDB)', type: 'int', min: 100 },
+]);
+
+/** S3 options of the commands that upload: verify, cleanup and the listings never write an object of data. */
+export const S3_UPLOAD_OPTIONS: OptionSpec[] = inGroup(GROUP.cloud, [
   { key: 'sse', flags: '--sse <algorithm>', description: 'server-side encryption: AES256 or aws:kms', type: 'string', choices: ['AES256', 'aws:kms'] },
   { key: 'sseKmsKeyId', flags: '--sse-kms-key-id <id>', description: 'KMS key for --sse aws:kms', type: 'string' },
-  { key: 'expectedBucketOwner', flags: '--expected-bucket-owner <account>', description: 'fail unless the bucket belongs to this account id', type: 'string' },
   { key: 'partSize', flags: '--part-size <size>', description: 'multipart part size', type: 'size', default: '8MB', min: MIN_PART_BYTES, max: MAX_PART_BYTES },
   { key: 'partConcurrency', flags: '--part-concurrency <n>', description: 'parts of one upload in flight', type: 'int', default: 4, min: 1, max: 64 },
-  { key: 'requestTimeout', flags: '--request-timeout <ms>', description: 'give up on an S3 or DynamoDB request (and retry it) after this many ms without an answer (default: 120000 for S3, 30000 for DynamoDB)', type: 'int', min: 100 },
-];
+]);
+
+/** Every S3 option: for the commands that upload. */
+export const S3_OPTIONS: OptionSpec[] = [...S3_ACCESS_OPTIONS, ...S3_UPLOAD_OPTIONS];
 
 /** The most parallel scan segments per table: each holds a socket and up to one 1 MB page in memory. */
 const MAX_SCAN_SEGMENTS = 1000;
 
-export const DYNAMODB_OPTIONS: OptionSpec[] = [
+export const DYNAMODB_OPTIONS: OptionSpec[] = inGroup(GROUP.cloud, [
   {
     key: 'dynamodbEndpointUrl',
     flags: '--dynamodb-endpoint-url <url>',
@@ -74,22 +114,37 @@ export const DYNAMODB_OPTIONS: OptionSpec[] = [
   },
   { key: 'segments', flags: '--segments <n>', description: 'dynamodb: sources: parallel scan segments per table', type: 'int', default: 4, min: 1, max: MAX_SCAN_SEGMENTS },
   { key: 'consistentRead', flags: '--consistent-read', description: 'dynamodb: sources: strongly consistent scans (twice the read capacity)', type: 'boolean', default: false },
-];
+]);
 
-/** Register options on a command without defaults, so the source of each value can be told apart. */
+/** The help option of every command that has options of its own, listed with them. */
+export function helpOption(): Option {
+  return new Option('-h, --help', 'show this help').helpGroup(`${GROUP.config}:`);
+}
+
+/**
+ * Register options on a command without defaults, so the source of each value can be told apart. They are
+ * registered in the order of their --help heading (a stable sort: within a heading, as given).
+ */
 export function addOptions(command: Command, specs: readonly OptionSpec[]): Command {
-  for (const spec of specs) {
+  const ordered = specs.map((spec, index) => ({ spec, index })).sort((a, b) => groupRank(a.spec.group) - groupRank(b.spec.group) || a.index - b.index);
+  for (const { spec } of ordered) {
+    const heading = `${spec.group ?? GROUP.own}:`;
     const suffix = spec.default !== undefined && spec.type !== 'boolean' ? ` (default: ${String(spec.default)})` : '';
     if (spec.type === 'list') {
-      command.option(spec.flags, spec.commaSeparated ? spec.description : `${spec.description}; repeatable`, (value: string, previous: string[] | undefined) => [
+      const option = new Option(spec.flags, spec.commaSeparated ? spec.description : `${spec.description}; repeatable`).argParser((value: string, previous: string[] | undefined) => [
         ...(previous ?? []),
         ...(spec.commaSeparated ? value.split(',').map((v) => v.trim()).filter(Boolean) : [value]),
       ]);
+      command.addOption(option.helpGroup(heading));
     } else {
-      command.option(spec.flags, spec.description + suffix);
-      if (spec.negatable) command.option(spec.flags.replace(/--([\w-]+)/, '--no-$1'), '');
+      command.addOption(new Option(spec.flags, spec.description + suffix).helpGroup(heading));
+      if (spec.negatable) {
+        const name = /--([\w-]+)/.exec(spec.flags)?.[1] ?? spec.key;
+        command.addOption(new Option(`--no-${name}`, spec.negatedDescription ?? `the opposite of --${name}`).helpGroup(heading));
+      }
     }
   }
+  command.addHelpOption(helpOption());
   return command;
 }
 

@@ -5,8 +5,9 @@ import { checkedDestination, openDestination } from '../destinations/registry.js
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
 import { runTakeout } from '../pipeline/run.js';
 import { DEMO_SOURCE, openSource } from '../sources/registry.js';
-import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
+import { addOptions, COMMON_OPTIONS, GROUP, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
 import type { CommandContext } from './context.js';
+import { addExamples } from './help.js';
 
 const MiB = 1024 * 1024;
 
@@ -18,22 +19,22 @@ const MIN_SLICE_BYTES = 16 * 1024;
 const MAX_SLICE_BYTES = 5 * 1024 * MiB;
 
 export const RUN_OPTIONS: OptionSpec[] = [
-  { key: 'source', flags: '-s, --source <uri>', description: 'project to take out: a folder (or dir:PATH) of CSV files, an existing takeout, postgres://user@host:port/db, sqlite:PATH, keboola+https://STACK, dynamodb:TABLE (dynamodb: for every table), or demo (the bundled demo project, which a bare `takeout run` takes out)', type: 'string' },
-  { key: 'schema', flags: '--schema <name>', description: 'database sources: only this schema', type: 'list' },
-  { key: 'token', flags: '--token <token>', description: 'Keboola Storage API token (prefer KBC_STORAGE_TOKEN)', type: 'string', secret: true },
-  { key: 'dest', flags: '-d, --dest <dest>', description: 'a local folder or s3://bucket/prefix (default: a new folder ./takeout-<time>)', type: 'string' },
-  { key: 'path', flags: '--path <prefix>', description: "prefix inside the destination; '', '/' and 'a/b/' are normalised", type: 'string' },
-  { key: 'structureOnly', flags: '--structure-only', description: 'metadata and configurations only (plus sys-stage table data, as Keboola does)', type: 'boolean', default: false },
-  { key: 'include', flags: '-i, --include <glob>', description: 'take only tables whose id or bucket id matches (* any characters, ? one, {a,b} either)', type: 'list', default: [] },
-  { key: 'exclude', flags: '-x, --exclude <glob>', description: 'leave out tables whose id or bucket id matches; wins over --include', type: 'list', default: [] },
+  { key: 'source', flags: '-s, --source <uri>', description: 'project to take out: a folder (or dir:PATH) of CSV files, an existing takeout, postgres://user@host:port/db, sqlite:PATH, keboola+https://STACK, dynamodb:TABLE (dynamodb: for every table), or demo (the bundled demo project, which a bare `takeout run` takes out); or the SOURCE argument', type: 'string', group: GROUP.source },
+  { key: 'schema', flags: '--schema <name>', description: 'database sources: only this schema', type: 'list', group: GROUP.source },
+  { key: 'token', flags: '--token <token>', description: 'Keboola Storage API token (prefer KBC_STORAGE_TOKEN)', type: 'string', secret: true, group: GROUP.source },
+  { key: 'dest', flags: '-d, --dest <dest>', description: 'a local folder or s3://bucket/prefix (default: a new folder ./takeout-<time>); or the DEST argument', type: 'string', group: GROUP.destination },
+  { key: 'path', flags: '--path <prefix>', description: "prefix inside the destination; '', '/' and 'a/b/' are normalised", type: 'string', group: GROUP.destination },
+  { key: 'structureOnly', flags: '--structure-only', description: 'metadata and configurations only (plus sys-stage table data, as Keboola does)', type: 'boolean', default: false, group: GROUP.source },
+  { key: 'include', flags: '-i, --include <glob>', description: 'take only tables whose id or bucket id matches (* any characters, ? one, {a,b} either)', type: 'list', default: [], group: GROUP.source },
+  { key: 'exclude', flags: '-x, --exclude <glob>', description: 'leave out tables whose id or bucket id matches; wins over --include', type: 'list', default: [], group: GROUP.source },
   { key: 'dryRun', flags: '-n, --dry-run', description: 'a preflight: check the destination as the run would (credentials, bucket, a takeout or other files there, overlap with the source folder, free disk space), print the plan (tables, estimated bytes, memory bound, keys); write nothing; exit as the run would', type: 'boolean', default: false },
-  { key: 'overwrite', flags: '--overwrite', description: 'replace a takeout already at the destination, removing its stale parts', type: 'boolean', default: false },
-  { key: 'resume', flags: '--resume', description: 'go on with an interrupted or partial run at the destination (same options), writing only the slices and tables that are missing; takes over the lease of a run that died', type: 'boolean', default: false },
-  { key: 'sliceSize', flags: '--slice-size <size>', description: 'cut slices at this many compressed bytes', type: 'size', default: DEFAULT_SLICE_SIZE, min: MIN_SLICE_BYTES, max: MAX_SLICE_BYTES },
-  { key: 'sliceRows', flags: '--slice-rows <n>', description: 'also cut slices at this many rows', type: 'int', min: 1, max: Number.MAX_SAFE_INTEGER },
-  { key: 'compressionLevel', flags: '--compression-level <0-9>', description: 'gzip level (0 stores without compressing)', type: 'int', default: DEFAULT_COMPRESSION_LEVEL, min: 0, max: 9 },
-  { key: 'quoteAll', flags: '--quote-all', description: 'rewrite CSV input with every value quoted, as Keboola exports do (default: pass valid CSV bytes through, faster)', type: 'boolean', default: false },
-  { key: 'lineEnding', flags: '--line-ending <lf|crlf>', description: 'row terminator for rows takeout encodes (with --quote-all, or sources that give values)', type: 'string', default: 'lf', choices: ['lf', 'crlf'] },
+  { key: 'overwrite', flags: '--overwrite', description: 'replace a takeout already at the destination, removing its stale parts', type: 'boolean', default: false, group: GROUP.destination },
+  { key: 'resume', flags: '--resume', description: 'go on with an interrupted or partial run at the destination (same options), writing only the slices and tables that are missing; takes over the lease of a run that died', type: 'boolean', default: false, group: GROUP.destination },
+  { key: 'sliceSize', flags: '--slice-size <size>', description: 'cut slices at this many compressed bytes', type: 'size', default: DEFAULT_SLICE_SIZE, min: MIN_SLICE_BYTES, max: MAX_SLICE_BYTES, group: GROUP.format },
+  { key: 'sliceRows', flags: '--slice-rows <n>', description: 'also cut slices at this many rows', type: 'int', min: 1, max: Number.MAX_SAFE_INTEGER, group: GROUP.format },
+  { key: 'compressionLevel', flags: '--compression-level <0-9>', description: 'gzip level (0 stores without compressing)', type: 'int', default: DEFAULT_COMPRESSION_LEVEL, min: 0, max: 9, group: GROUP.format },
+  { key: 'quoteAll', flags: '--quote-all', description: 'rewrite CSV input with every value quoted, as Keboola exports do (default: pass valid CSV bytes through, faster)', type: 'boolean', default: false, group: GROUP.format },
+  { key: 'lineEnding', flags: '--line-ending <lf|crlf>', description: 'row terminator for rows takeout encodes (with --quote-all, or sources that give values)', type: 'string', default: 'lf', choices: ['lf', 'crlf'], group: GROUP.format },
   { key: 'concurrency', flags: '-c, --concurrency <n>', description: 'tables exported at once', type: 'int', default: 4, min: 1, max: 64 },
   { key: 'failFast', flags: '--fail-fast', description: 'stop at the first failed table (default: finish the others, exit 3)', type: 'boolean', default: false },
 ];
@@ -81,24 +82,50 @@ function defaultDestination(): string {
   return resolve(`takeout-${stamp}`);
 }
 
+/**
+ * `takeout run SOURCE DEST`, as `aws s3 cp` and `rclone copy` take them: the same as --source and --dest.
+ * Given twice (a positional and its flag) is a usage error naming both: neither silently wins.
+ */
+export function takePositionals(command: Command, given: { source?: string | undefined; dest?: string | undefined }): void {
+  const both = [
+    { key: 'source', flag: '--source', name: 'SOURCE', what: 'what to take out' },
+    { key: 'dest', flag: '--dest', name: 'DEST', what: 'the destination' },
+  ] as const;
+  for (const { key, flag, name, what } of both) {
+    const value = given[key];
+    if (value === undefined) continue;
+    if (command.getOptionValueSource(key) === 'cli') {
+      const flagValue = String(command.opts<Record<string, unknown>>()[key]);
+      throw new TakeoutError('USAGE', `${flag} ${JSON.stringify(flagValue)} and the argument ${name} ${JSON.stringify(value)} both say ${what}: give one`, {
+        hint: 'takeout run SOURCE DEST, or takeout run --source SOURCE --dest DEST (a lone argument is the SOURCE)',
+      });
+    }
+    command.setOptionValueWithSource(key, value, 'cli');
+  }
+}
+
 export function runCommand(context: CommandContext): Command {
   const command = new Command('run')
+    .argument('[source]', 'what to take out, as --source (a lone argument is the SOURCE)')
+    .argument('[dest]', 'where it goes, as --dest')
     .summary('take out a whole project: buckets, tables, configurations, table data')
     .description(
-      'Take out every bucket, table and component configuration of a project in the Keboola Data Takeout layout:\n' +
-        'buckets.json, tables.json, configurations.json, configurations/<componentId>/<configId>.json and\n' +
-        'table data as gzipped CSV slices <stage>/<bucket>/<table>.part_<N>.csv.gz; takeout-manifest.json is written last.',
+      'Take out every bucket, table and component configuration of a project in the Keboola Data Takeout ' +
+        'layout: buckets.json, tables.json, configurations.json, configurations/<componentId>/<configId>.json ' +
+        'and table data as gzipped CSV slices <stage>/<bucket>/<table>.part_<N>.csv.gz; takeout-manifest.json ' +
+        'is written last.\n\n' +
+        'SOURCE and DEST may be given as arguments (takeout run SOURCE DEST, as aws s3 cp and rclone copy ' +
+        'take them) or as --source and --dest; not both. A bare takeout run takes out the bundled demo ' +
+        'project into a new folder; a DEST needs a SOURCE.',
     );
   addOptions(command, ALL);
-  command.addHelpText(
-    'after',
-    '\nExamples:\n' +
-      '  takeout run                                    # the bundled demo project into ./takeout-<time>\n' +
-      '  takeout run --source demo --dest s3://scratch/demo/\n' +
-      '  takeout run --source ./project --dest s3://backups/kbc/ --region eu-central-1\n' +
-      "  takeout run --source ./project --include 'in.c-main.*' --exclude '*.tmp_*' --dry-run\n",
-  );
-  command.action(async () => {
+  addExamples(command, [
+    ['the bundled demo project into ./takeout-<time>', 'takeout run'],
+    ['a folder of CSV files into S3', 'takeout run ./project s3://backups/kbc/ --region eu-central-1'],
+    ['a preflight of some tables: checks the destination, writes nothing', "takeout run -s postgres://reader@db/shop -d ./out -i 'public.*' --dry-run"],
+  ]);
+  command.action(async (sourceArg: string | undefined, destArg: string | undefined) => {
+    takePositionals(command, { source: sourceArg, dest: destArg });
     const o = resolveOptions(command, ALL);
     await context.configure(o);
     assertResumeOrOverwrite(o);

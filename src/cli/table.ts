@@ -11,7 +11,8 @@ import { writeTableSlices } from '../pipeline/table.js';
 import { openSource } from '../sources/registry.js';
 import type { ProjectDescriptor, TableDescriptor, TableQuery } from '../sources/source.js';
 import type { CommandContext } from './context.js';
-import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
+import { addExamples } from './help.js';
+import { addOptions, COMMON_OPTIONS, GROUP, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
 import { checkOutputPath, openOutput } from './output.js';
 import { assertResumeOrOverwrite, destinationWithPath, normalisePrefix, RUN_OPTIONS } from './run.js';
 
@@ -28,21 +29,21 @@ const pick = (keys: string[]): OptionSpec[] => RUN_OPTIONS.filter((o) => keys.in
 
 /** The Storage API's export options: a subset of a table (also taken by dataset exports). */
 export const TABLE_QUERY_OPTIONS: OptionSpec[] = [
-  { key: 'columns', flags: '--columns <a,b,c>', description: 'only these columns, in this order', type: 'list', commaSeparated: true },
-  { key: 'where', flags: '-w, --where <filter>', description: 'a filter "column op value[,value…]" with op eq ne gt ge lt le (eq/ne take several values); values are bound as parameters', type: 'list' },
-  { key: 'changedSince', flags: '--changed-since <time>', description: 'rows whose --changed-column is at or after this time (ISO 8601, unix seconds, or -2h / -3d)', type: 'string' },
-  { key: 'changedUntil', flags: '--changed-until <time>', description: 'rows whose --changed-column is before this time', type: 'string' },
-  { key: 'changedColumn', flags: '--changed-column <column>', description: 'the timestamp column --changed-since/--changed-until compare', type: 'string' },
-  { key: 'limit', flags: '--limit <n>', description: 'at most n rows', type: 'int', min: 0, max: Number.MAX_SAFE_INTEGER },
-  { key: 'orderBy', flags: '--order-by <column[:desc]>', description: 'sort by a column (asc unless :desc)', type: 'list' },
+  { key: 'columns', flags: '--columns <a,b,c>', description: 'only these columns, in this order', type: 'list', commaSeparated: true, group: GROUP.rows },
+  { key: 'where', flags: '-w, --where <filter>', description: 'a filter "column op value[,value…]" with op eq ne gt ge lt le (eq/ne take several values); values are bound as parameters', type: 'list', group: GROUP.rows },
+  { key: 'changedSince', flags: '--changed-since <time>', description: 'rows whose --changed-column is at or after this time (ISO 8601, unix seconds, or -2h / -3d)', type: 'string', group: GROUP.rows },
+  { key: 'changedUntil', flags: '--changed-until <time>', description: 'rows whose --changed-column is before this time', type: 'string', group: GROUP.rows },
+  { key: 'changedColumn', flags: '--changed-column <column>', description: 'the timestamp column --changed-since/--changed-until compare', type: 'string', group: GROUP.rows },
+  { key: 'limit', flags: '--limit <n>', description: 'at most n rows', type: 'int', min: 0, max: Number.MAX_SAFE_INTEGER, group: GROUP.rows },
+  { key: 'orderBy', flags: '--order-by <column[:desc]>', description: 'sort by a column (asc unless :desc)', type: 'list', group: GROUP.rows },
 ];
 
 const TABLE_OPTIONS: OptionSpec[] = [
   ...pick(['source', 'token', 'dest', 'path', 'sliceSize', 'sliceRows', 'compressionLevel', 'overwrite', 'resume', 'quoteAll', 'lineEnding']),
-  { key: 'output', flags: '-o, --output <file>', description: "merge into one CSV file instead of slices ('-' for stdout)", type: 'string' },
+  { key: 'output', flags: '-o, --output <file>', description: "merge into one CSV file instead of slices ('-' for stdout)", type: 'string', group: GROUP.destination },
   ...TABLE_QUERY_OPTIONS,
-  { key: 'header', flags: '--header', description: 'with -o: write one header row (default); --no-header writes none', type: 'boolean', negatable: true },
-  { key: 'gzip', flags: '--gzip', description: 'with -o: gzip the merged file', type: 'boolean', default: false },
+  { key: 'header', flags: '--header', description: 'with -o: write one header row (default)', negatedDescription: 'with -o: write no header row', type: 'boolean', negatable: true, group: GROUP.format },
+  { key: 'gzip', flags: '--gzip', description: 'with -o: gzip the merged file', type: 'boolean', default: false, group: GROUP.format },
 ];
 
 const ALL = [...TABLE_OPTIONS, ...S3_OPTIONS, ...DYNAMODB_OPTIONS, ...COMMON_OPTIONS];
@@ -133,22 +134,26 @@ export function findTable(project: ProjectDescriptor, id: string): TableDescript
 }
 
 export function tableCommand(context: CommandContext): Command {
-  const table = new Command('table').summary('export one table');
+  const table = new Command('table').summary('export one table').description('Export one table, whole or filtered: as slices with a manifest, or as one file.');
+  addExamples(table, [
+    ['the paid orders, as one CSV file', 'takeout table export public.orders -s postgres://reader@db/shop \\\n      -w "status eq paid" -o paid.csv'],
+    ['one table of a folder project as slices in S3', 'takeout table export in.c-main.orders -s ./project -d s3://exports/orders/'],
+  ]);
   const exportCommand = new Command('export')
     .argument('<table-id>', 'the table: in.c-bucket.table, or schema.table for a database source')
     .summary('export one table, whole or filtered, as slices with a manifest or merged into one file')
     .description(
-      'Export one table with the Storage API\'s export options: --columns, --where, --changed-since/--changed-until,\n' +
-        '--limit, --order-by. With --dest it writes the takeout layout for that table (slices, manifests/<id>.manifest,\n' +
+      "Export one table with the Storage API's export options: --columns, --where, --changed-since/--changed-until, " +
+        '--limit, --order-by.\n\n' +
+        'With --dest it writes the takeout layout for that table (slices, manifests/<id>.manifest, ' +
         'takeout-manifest.json); with -o it writes one CSV file with one header row (or - for stdout).',
     );
   addOptions(exportCommand, ALL);
-  exportCommand.addHelpText(
-    'after',
-    '\nExamples:\n' +
-      "  takeout table export public.orders --source postgres://reader@db/shop --where 'status eq paid,shipped' -o paid.csv\n" +
-      '  takeout table export public.events --source postgres://… --changed-column updated_at --changed-since -1d --dest s3://exports/events/\n',
-  );
+  addExamples(exportCommand, [
+    ['the paid and shipped orders, as one CSV file', "takeout table export public.orders -s postgres://reader@db/shop \\\n      --where 'status eq paid,shipped' -o paid.csv"],
+    ['what changed in the last day, as slices in S3', 'takeout table export public.events -s postgres://reader@db/shop \\\n      --changed-column updated_at --changed-since -1d -d s3://exports/events/'],
+    ['the first 10 rows to the terminal', 'takeout table export in.c-main.orders -s ./project --limit 10 -o -'],
+  ]);
   exportCommand.action(async (tableId: string) => {
     const o = resolveOptions(exportCommand, ALL);
     await context.configure(o);

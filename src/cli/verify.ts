@@ -12,15 +12,16 @@ import { problemLine, verifyExports, verifyTakeout, type VerifyReport } from '..
 import { formatBytes } from '../pipeline/units.js';
 import { jsonLine, terminalLine } from '../reporting/redact.js';
 import { errorLine } from '../reporting/reporter.js';
-import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, type OptionSpec } from './options.js';
+import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_ACCESS_OPTIONS, type OptionSpec } from './options.js';
 import type { CommandContext } from './context.js';
+import { addExamples } from './help.js';
 
 export const VERIFY_OPTIONS: OptionSpec[] = [
   { key: 'concurrency', flags: '-c, --concurrency <n>', description: 'files read and checked at once', type: 'int', default: 4, min: 1, max: 16 },
   { key: 'export', flags: '--export <export-id>', description: 'check this dataset export (default: every export recorded there, when DEST holds no takeout)', type: 'string' },
 ];
 
-const ALL = [...VERIFY_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS];
+const ALL = [...VERIFY_OPTIONS, ...S3_ACCESS_OPTIONS, ...COMMON_OPTIONS];
 
 async function readManifest(destination: Destination, dest: string): Promise<TakeoutManifest> {
   const origin = `${dest.replace(/\/+$/, '')}/${TAKEOUT_MANIFEST_FILE}`;
@@ -53,20 +54,20 @@ export function verifyCommand(context: CommandContext, stderr: NodeJS.WritableSt
     .argument('<dest>', 'the takeout: a local folder or s3://bucket/prefix')
     .summary('check a takeout or dataset exports against their manifests: missing, extra and corrupt files')
     .description(
-      'Re-read a takeout and check every file against takeout-manifest.json: the size and sha256 of every file, and\n' +
-        'for table slices gzip integrity, the bytes they inflate to and their row counts. Files the manifest does not\n' +
-        'list are reported as extra. Exits 6 (integrity) when anything is wrong, 3 when the takeout verifies but is\n' +
-        'partial (some tables failed when it was taken), 0 otherwise. With --json one report goes to stdout.\n' +
-        'A destination of dataset exports (takeout-exports/) is checked against the job records: every file of each\n' +
-        'COMPLETED export (size and sha256); unfinished exports are named and make the exit code 3.',
+      'Re-read a takeout and check every file against takeout-manifest.json: the size and sha256 of every ' +
+        'file, and for table slices gzip integrity, the bytes they inflate to and their row counts. Files the ' +
+        'manifest does not list are reported as extra. Exits 6 (integrity) when anything is wrong, 3 when the ' +
+        'takeout verifies but is partial (some tables failed when it was taken), 0 otherwise. With --json one ' +
+        'report goes to stdout.\n\n' +
+        'A destination of dataset exports (takeout-exports/) is checked against the job records: every file ' +
+        'of each COMPLETED export (size and sha256); unfinished exports are named and make the exit code 3.',
     );
   addOptions(command, ALL);
-  command.addHelpText(
-    'after',
-    '\nExamples:\n' +
-      '  takeout verify ./takeout-20250101-120000\n' +
-      '  takeout verify s3://backups/kbc/ --region eu-central-1 --json\n',
-  );
+  addExamples(command, [
+    ['a local takeout', 'takeout verify ./takeout-20250101-120000'],
+    ['a takeout in S3, the report as JSON', 'takeout verify s3://backups/kbc/ --region eu-central-1 --json'],
+    ['one dataset export', 'takeout verify s3://exports/ddb/ --export 01768385930622-efd1a093'],
+  ]);
   command.action(async (dest: string) => {
     const o = resolveOptions(command, ALL);
     await context.configure(o);
