@@ -245,7 +245,7 @@ describe('takeout cleanup on an S3 prefix', () => {
     expect(result.code, context(result)).toBe(0);
     expect(proxy.requests.filter((r) => isAbort(r.method, r.url))).toHaveLength(0);
     expect(result.stderr).toMatch(/^left alone multipart upload in\/c-main\/orders\.part_0\.csv\.gz: in\/ is in use by run 20261204T070000-0badf00d/m);
-    expect(result.stderr).toMatch(/cleaned up 0 incomplete multipart uploads, 0 temp files in s3:\/\/.*; left 2 alone \(runs in progress\)/);
+    expect(result.stderr).toMatch(/cleaned up 0 incomplete multipart uploads, 0 temp files in s3:\/\/.*; left 2 items alone \(runs in progress\)/);
     expect(result.stderr).not.toContain(ids.old);
   });
 });

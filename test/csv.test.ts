@@ -168,7 +168,7 @@ describe('CSV encoding', () => {
 
   it('row encoder refuses a row of the wrong width', () => {
     const encoder = new CsvRowEncoder({ columns: 2, origin: 'in.c-main.t' });
-    expect(() => encoder.push(['only one'])).toThrow(/in.c-main.t: row 1 has 1 values, the table has 2 columns/);
+    expect(() => encoder.push(['only one'])).toThrow(/in.c-main.t: row 1 has 1 value, the table has 2 columns/);
   });
 
   it('parses a header with quotes, BOM and CRLF', () => {

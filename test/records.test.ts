@@ -56,7 +56,7 @@ describe('CsvRecordParser', () => {
   });
 
   it('fails on ragged rows, unterminated quotes, stray quotes and text after a closing quote, naming the record', () => {
-    expect(() => parseInPieces('a,b\nc\n', 2)).toThrow(/t\.csv: ragged row: record 2 has 1 fields, the table has 2 columns/);
+    expect(() => parseInPieces('a,b\nc\n', 2)).toThrow(/t\.csv: ragged row: record 2 has 1 field, the table has 2 columns/);
     expect(() => parseInPieces('"a,b\n', 2)).toThrow(/unterminated quoted field in record 1/);
     expect(() => parseInPieces('a,b"c\n', 2)).toThrow(/stray quote in record 1/);
     expect(() => parseInPieces('"a"x,b\n', 2)).toThrow(/text after a closing quote in record 1/);

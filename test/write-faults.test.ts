@@ -248,7 +248,7 @@ describe('a read that fails while a copy waits on back-pressure', () => {
     expect(result.code, result.stderr).toBe(ERROR_CODES.PARTIAL);
     const lines = errorLines(result.stderr);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/in\/c-main\/orders\.part_0\.csv\.gz: corrupt gzip .*\[INTEGRITY\]/);
+    expect(lines[0]).toMatch(/in\/c-main\/orders\.part_0\.csv\.gz: corrupt gzip .*\[INTEGRITY, exit 6\]/);
     expect((await walkFiles(dest)).filter((f) => f.endsWith('.takeout-tmp'))).toEqual([]);
   });
 });

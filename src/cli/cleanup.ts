@@ -4,6 +4,7 @@ import type { Leftover } from '../destinations/destination.js';
 import { openDestination } from '../destinations/registry.js';
 import { TakeoutError } from '../errors.js';
 import { acquireLease, describeHolder, liveLeases, nestedLeases } from '../pipeline/lease.js';
+import { plural } from '../pipeline/units.js';
 import { jsonLine, terminalLine } from '../reporting/redact.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_ACCESS_OPTIONS, type OptionSpec } from './options.js';
 import type { CommandContext } from './context.js';
@@ -43,10 +44,6 @@ function itemLine(item: Leftover, dryRun: boolean): string {
     return `${dryRun ? 'would abort' : 'aborted'} multipart upload ${key}${started}`;
   }
   return `${dryRun ? 'would remove' : 'removed'} temp file ${key}`;
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 export function cleanupCommand(context: CommandContext, stderr: NodeJS.WritableStream): Command {
@@ -126,7 +123,7 @@ export function cleanupCommand(context: CommandContext, stderr: NodeJS.WritableS
       } else if (!quiet) {
         const what = `${plural(uploads, 'incomplete multipart upload')}, ${plural(temps, 'temp file')}`;
         const age = olderThanMs === 0 ? '' : ` older than ${String(o.olderThan)}`;
-        const left = kept > 0 ? `; left ${kept} alone (runs in progress)` : '';
+        const left = kept > 0 ? `; left ${plural(kept, 'item')} alone (runs in progress)` : '';
         line(`${dryRun ? 'would clean up' : 'cleaned up'} ${what}${age} in ${destination.description}${left}`);
       }
     };

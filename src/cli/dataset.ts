@@ -3,7 +3,7 @@ import { openDestination } from '../destinations/registry.js';
 import { TakeoutError } from '../errors.js';
 import { listJobs, readJob, type JobRecord } from '../manifests/jobs.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
-import { formatBytes } from '../pipeline/units.js';
+import { formatBytes, plural } from '../pipeline/units.js';
 import { jsonLine, terminalLine } from '../reporting/redact.js';
 import { openSource } from '../sources/registry.js';
 import type { ProjectDescriptor, TableDescriptor } from '../sources/source.js';
@@ -120,7 +120,7 @@ function describeLines(job: JobRecord): string[] {
   ];
   if (job.exportTime) lines.push(`  export time  ${job.exportTime}`);
   if (job.exportFromTime) lines.push(`  window       ${job.exportFromTime} … ${job.exportToTime ?? ''}`);
-  lines.push(`  items        ${job.itemCount.toLocaleString('en-US')} in ${job.files} file${job.files === 1 ? '' : 's'}, ${formatBytes(job.billedSizeBytes)}`);
+  lines.push(`  items        ${job.itemCount.toLocaleString('en-US')} in ${plural(job.files, 'file')}, ${formatBytes(job.billedSizeBytes)}`);
   if (job.manifest) lines.push(`  manifest     ${job.manifest}`);
   if (job.clientToken) lines.push(`  client token ${job.clientToken}`);
   if (job.failureCode) lines.push(`  failure      ${job.failureCode}: ${job.failureMessage ?? ''}`);
@@ -295,7 +295,7 @@ export function datasetCommand(context: CommandContext): Command {
       return;
     }
     for (const j of jobs) {
-      context.io.stdout.write(`${terminalLine(`${j.exportId}  ${j.status.padEnd(11)}  ${j.exportType.padEnd(18)}  ${j.layout}/${j.exportFormat}  ${j.table}  ${j.itemCount.toLocaleString('en-US')} items  ${j.startTime}`)}\n`);
+      context.io.stdout.write(`${terminalLine(`${j.exportId}  ${j.status.padEnd(11)}  ${j.exportType.padEnd(18)}  ${j.layout}/${j.exportFormat}  ${j.table}  ${plural(j.itemCount, 'item')}  ${j.startTime}`)}\n`);
     }
   });
   const describe = new Command('describe')

@@ -23,6 +23,7 @@ import {
   type SliceEntry,
 } from '../manifests/read.js';
 import { DEFAULT_MAX_RATIO, mergeSlices, type MergeResult } from '../pipeline/merge.js';
+import { plural } from '../pipeline/units.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, GROUP, resolveOptions, S3_ACCESS_OPTIONS, type OptionSpec, type Resolved } from './options.js';
 import type { CommandContext } from './context.js';
 import { addExamples } from './help.js';
@@ -134,7 +135,7 @@ async function loadManifest(
         const own = redshiftPlan(document, origin);
         // The two must list the same slices; a slice manifest that disagrees is not trusted.
         if (own.entries.length !== fromTakeout.entries.length) {
-          throw new TakeoutError('INTEGRITY', `${origin} lists ${own.entries.length} slices, ${TAKEOUT_MANIFEST_FILE} ${fromTakeout.entries.length}`);
+          throw new TakeoutError('INTEGRITY', `${origin} lists ${plural(own.entries.length, 'slice')}, ${TAKEOUT_MANIFEST_FILE} ${fromTakeout.entries.length}`);
         }
         return { plan: fromTakeout, base: { dest: baseDest, prefix: root }, allowedBuckets: allowed, origin };
       }

@@ -9,7 +9,7 @@ import { MAX_MANIFEST_BYTES, parseManifestJson,
 import type { TakeoutManifest } from '../manifests/takeout.js';
 import { listJobs, readJob, type JobRecord } from '../manifests/jobs.js';
 import { problemLine, verifyExports, verifyTakeout, type VerifyReport } from '../manifests/verify.js';
-import { formatBytes } from '../pipeline/units.js';
+import { formatBytes, plural } from '../pipeline/units.js';
 import { jsonLine, terminalLine } from '../reporting/redact.js';
 import { errorLine } from '../reporting/reporter.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_ACCESS_OPTIONS, type OptionSpec } from './options.js';
@@ -98,12 +98,12 @@ export function verifyCommand(context: CommandContext, stderr: NodeJS.WritableSt
       for (const problem of report.problems) line(problemLine(problem));
     }
     if (manifest.status === 'partial') {
-      line(`takeout: warning: the takeout is partial: ${failed.length} table${failed.length === 1 ? '' : 's'} failed when it was taken${failed.length ? ` (${failed.join(', ')})` : ''}`);
+      line(`takeout: warning: the takeout is partial: ${plural(failed.length, 'table')} failed when it was taken${failed.length ? ` (${failed.join(', ')})` : ''}`);
     }
-    const files = `${report.checked} file${report.checked === 1 ? '' : 's'}, ${formatBytes(report.bytes)}`;
+    const files = `${plural(report.checked, 'file')}, ${formatBytes(report.bytes)}`;
     if (report.status === 'problems') {
       const n = report.problems.length;
-      const error = new TakeoutError('INTEGRITY', `verified ${files}: ${n} problem${n === 1 ? '' : 's'} in ${destination.description}`);
+      const error = new TakeoutError('INTEGRITY', `verified ${files}: ${plural(n, 'problem')} in ${destination.description}`);
       if (!json) throw error;
       // The report on stdout is the whole answer; an error object there too would make it two.
       stderr.write(`${errorLine(error)}\n`);
@@ -131,10 +131,10 @@ async function verifyDatasetExports(
     for (const problem of report.problems) o.line(problemLine(problem));
   }
   for (const job of unfinished) o.line(`takeout: warning: export ${job.exportId} is ${job.status}${job.failureCode ? ` (${job.failureCode})` : ''}: not complete, not checked`);
-  const files = `${report.checked} file${report.checked === 1 ? '' : 's'} of ${jobs.length - unfinished.length} export${jobs.length - unfinished.length === 1 ? '' : 's'}, ${formatBytes(report.bytes)}`;
+  const files = `${plural(report.checked, 'file')} of ${plural(jobs.length - unfinished.length, 'export')}, ${formatBytes(report.bytes)}`;
   if (report.status === 'problems') {
     const n = report.problems.length;
-    const error = new TakeoutError('INTEGRITY', `verified ${files}: ${n} problem${n === 1 ? '' : 's'} in ${destination.description}`);
+    const error = new TakeoutError('INTEGRITY', `verified ${files}: ${plural(n, 'problem')} in ${destination.description}`);
     if (!o.json) throw error;
     o.stderr.write(`${errorLine(error)}\n`);
     context.setExitCode(ERROR_CODES.INTEGRITY);

@@ -1,5 +1,6 @@
 import { TakeoutError } from '../errors.js';
 import type { Row } from '../sources/source.js';
+import { plural } from '../pipeline/units.js';
 
 /**
  * CSV as Keboola exports it: RFC 4180, every value quoted with `"`, quotes doubled, NULL as an empty
@@ -203,7 +204,7 @@ export class CsvScanner {
     const fields = this.fields;
     this.fields = 0;
     if (this.blankAt !== 0 && !(fields === 1 && this.out.len - this.out.rowStart === 2)) {
-      throw this.error(`ragged row: record ${this.blankAt} is a blank line, the header has ${this.expected} fields`);
+      throw this.error(`ragged row: record ${this.blankAt} is a blank line, the header has ${plural(this.expected, 'field')}`);
     }
     if (fields !== this.expected) {
       // A blank line in a multi-column file: dropped at the very end, a ragged row anywhere else.
@@ -214,10 +215,10 @@ export class CsvScanner {
         return;
       }
       if (this.skipRecord) {
-        throw this.error(`the header has ${fields} fields, expected ${this.expected}`);
+        throw this.error(`the header has ${plural(fields, 'field')}, expected ${this.expected}`);
       }
       throw this.error(
-        `ragged row: record ${this.record + 1} has ${fields} field${fields === 1 ? '' : 's'}, the header has ${this.expected}`,
+        `ragged row: record ${this.record + 1} has ${plural(fields, 'field')}, the header has ${this.expected}`,
       );
     }
     if (this.skipRecord) {
@@ -406,7 +407,7 @@ export class CsvRowEncoder {
     if (row.length !== this.columns) {
       throw new TakeoutError(
         'INVALID_INPUT',
-        `${this.origin}: row ${this.count + 1} has ${row.length} values, the table has ${this.columns} columns`,
+        `${this.origin}: row ${this.count + 1} has ${plural(row.length, 'value')}, the table has ${plural(this.columns, 'column')}`,
       );
     }
     const line = encodeCsvRow(row, this.eol);
@@ -514,10 +515,10 @@ export class CsvPassThrough {
       this.skipTo(start, end);
       return;
     }
-    if (this.blankAt !== 0) throw this.error(`ragged row: record ${this.blankAt} is a blank line, the header has ${this.expected} fields`);
+    if (this.blankAt !== 0) throw this.error(`ragged row: record ${this.blankAt} is a blank line, the header has ${plural(this.expected, 'field')}`);
     if (fields !== this.expected) {
-      if (this.skipHeader) throw this.error(`the header has ${fields} fields, expected ${this.expected}`);
-      throw this.error(`ragged row: record ${this.records + 1} has ${fields} field${fields === 1 ? '' : 's'}, the header has ${this.expected}`);
+      if (this.skipHeader) throw this.error(`the header has ${plural(fields, 'field')}, expected ${this.expected}`);
+      throw this.error(`ragged row: record ${this.records + 1} has ${plural(fields, 'field')}, the header has ${this.expected}`);
     }
     if (this.skipHeader) {
       this.skipHeader = false;

@@ -2,6 +2,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { TakeoutError } from '../errors.js';
 import type { Row, TableDescriptor } from '../sources/source.js';
 import { MAX_RECORD_BYTES } from './csv.js';
+import { plural } from '../pipeline/units.js';
 
 /**
  * Records with typed columns, for the encoders of dataset exports (DynamoDB JSON, Ion, JSON lines,
@@ -213,7 +214,7 @@ export class CsvRecordParser {
       // A blank line (one empty unquoted field) at the end of input is not a record.
       if (cells.length === 1 && cells[0] === null && this.options.columns !== 1) continue;
       if (cells.length !== this.options.columns) {
-        throw this.error(`ragged row: record ${this.record + 1} has ${cells.length} fields, the table has ${this.options.columns} columns`);
+        throw this.error(`ragged row: record ${this.record + 1} has ${plural(cells.length, 'field')}, the table has ${plural(this.options.columns, 'column')}`);
       }
       if (this.skip) {
         this.skip = false;

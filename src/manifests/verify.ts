@@ -10,6 +10,7 @@ import { JOURNAL_FILE, readJournal } from './journal.js';
 import { isLeaseKey } from './lease.js';
 import type { JobRecord } from './jobs.js';
 import type { TakeoutManifest } from './takeout.js';
+import { plural } from '../pipeline/units.js';
 
 /**
  * `takeout verify`: re-reads every file a takeout manifest lists and checks it against the manifest
@@ -203,7 +204,7 @@ export async function checkFile(destination: Pick<Destination, 'get' | 'head'>, 
   const info = await destination.head(file.key);
   if (!info) return { problem: { kind: 'missing', key: file.key, message: 'not found' }, bytes: 0 };
   if (info.size !== file.bytes) {
-    return { problem: { kind: 'size', key: file.key, message: `${info.size} bytes, the manifest says ${file.bytes}` }, bytes: 0 };
+    return { problem: { kind: 'size', key: file.key, message: `${plural(info.size, 'byte')}, the manifest says ${file.bytes}` }, bytes: 0 };
   }
   let stream: Readable;
   try {
@@ -221,7 +222,7 @@ export async function checkFile(destination: Pick<Destination, 'get' | 'head'>, 
     throw toTakeoutError(error, `reading ${file.key}`);
   }
   const problem = ((): VerifyProblem | undefined => {
-    if (got.bytes !== file.bytes) return { kind: 'size', key: file.key, message: `read ${got.bytes} bytes, the manifest says ${file.bytes}` };
+    if (got.bytes !== file.bytes) return { kind: 'size', key: file.key, message: `read ${plural(got.bytes, 'byte')}, the manifest says ${file.bytes}` };
     const gzipNote = got.gzipError !== undefined ? ` (gzip: ${got.gzipError})` : '';
     if (file.sha256 !== undefined && got.sha256 !== file.sha256) {
       return { kind: 'sha256', key: file.key, message: `sha256 ${short(got.sha256)} does not match the manifest's ${short(file.sha256)}${gzipNote}` };
@@ -233,7 +234,7 @@ export async function checkFile(destination: Pick<Destination, 'get' | 'head'>, 
       return { kind: 'size', key: file.key, message: `inflates to ${inflated} bytes, the manifest says ${slice.rawBytes}` };
     }
     if (slice?.rows !== undefined && got.rows !== slice.rows) {
-      return { kind: 'rows', key: file.key, message: `${got.rows} rows, the manifest says ${slice.rows}` };
+      return { kind: 'rows', key: file.key, message: `${got.rows === undefined ? 'no count of rows' : plural(got.rows, 'row')}, the manifest says ${slice.rows}` };
     }
     return undefined;
   })();

@@ -16,6 +16,7 @@ import { recordBatches } from './records.js';
 import { acquireLease, describeHolder, liveLeases, type Lease } from './lease.js';
 import { startJournal } from './resume.js';
 import { landedSlice, SliceChanged, Slicer, type LandedSlice } from './slicer.js';
+import { plural } from './units.js';
 
 /** Encoded records gathered before they are compressed: the same 2 MiB the CSV pipeline compresses at once. */
 const BLOCK_BYTES = DEFAULT_BLOCK_BYTES;
@@ -453,7 +454,7 @@ async function writeBlocks(
       // A row cannot be cut: one larger than the cap is a file of its own, said out loud. More rows over the
       // cap means the size estimate was wrong; refused rather than delivered over the limit.
       if (current.rows > 1) {
-        throw new TakeoutError('FAILED', `${key}: ${bytes.length} bytes with ${current.rows} rows, over --max-file-size ${options.maxFileBytes}`, {
+        throw new TakeoutError('FAILED', `${key}: ${plural(bytes.length, 'byte')} with ${plural(current.rows, 'row')}, over --max-file-size ${options.maxFileBytes}`, {
           hint: 'raise --max-file-size; please report this with the table\'s shape',
         });
       }

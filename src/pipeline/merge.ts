@@ -7,6 +7,7 @@ import { TakeoutError, toTakeoutError } from '../errors.js';
 import { encodeHeader, parseHeader } from '../formats/csv.js';
 import { coalesce, mapLimitOrFail } from './chunks.js';
 import type { MergePlan, SliceEntry } from '../manifests/read.js';
+import { plural } from './units.js';
 
 /**
  * Merges slices into one output in manifest order, in constant memory: up to `concurrency` slices
@@ -177,7 +178,7 @@ class ColumnCheck {
     const label = this.entries[index]!.label;
     return new TakeoutError(
       'INTEGRITY',
-      `slice ${label}: ${count} column${count === 1 ? '' : 's'}, expected ${reference.count} as in ${reference.from}`,
+      `slice ${label}: ${plural(count, 'column')}, expected ${reference.count} as in ${reference.from}`,
       { details: { slice: label, columns: count, expected: reference.count } },
     );
   }
@@ -428,14 +429,14 @@ export async function mergeSlices(options: MergeOptions): Promise<MergeResult> {
       probe.end();
       probe.throwIfFailed();
       if (entry.bytes !== undefined && fetched !== entry.bytes) {
-        throw new TakeoutError('INTEGRITY', `slice ${entry.label} has ${fetched} bytes, the manifest says ${entry.bytes}`);
+        throw new TakeoutError('INTEGRITY', `slice ${entry.label} has ${plural(fetched, 'byte')}, the manifest says ${entry.bytes}`);
       }
       if (sha256 && entry.sha256) {
         const digest = sha256.digest('hex');
         if (digest !== entry.sha256) throw new TakeoutError('INTEGRITY', `slice ${entry.label} sha256 ${digest.slice(0, 12)}… does not match the manifest`);
       }
       if (!options.gzipOutput && entry.rawBytes !== undefined && raw !== entry.rawBytes) {
-        throw new TakeoutError('INTEGRITY', `slice ${entry.label} decompresses to ${raw} bytes, the manifest says ${entry.rawBytes}`);
+        throw new TakeoutError('INTEGRITY', `slice ${entry.label} decompresses to ${plural(raw, 'byte')}, the manifest says ${entry.rawBytes}`);
       }
       if (keep) await keep.finish();
       done();

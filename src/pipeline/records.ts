@@ -2,6 +2,7 @@ import { createGunzip } from 'node:zlib';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { CsvRecordParser } from '../formats/records.js';
 import type { Row, TableBody } from '../sources/source.js';
+import { plural } from './units.js';
 
 /** Rows handed on at once: enough to amortise the async hop per batch, small enough to stay a few MB. */
 export const RECORD_BATCH_ROWS = 4096;
@@ -14,7 +15,7 @@ export async function* recordBatches(body: TableBody, columns: number, signal?: 
   if (body.kind === 'rows') {
     let batch: Row[] = [];
     for await (const row of body.rows) {
-      if (row.length !== columns) throw new TakeoutError('INVALID_INPUT', `row has ${row.length} values, the table has ${columns} columns`);
+      if (row.length !== columns) throw new TakeoutError('INVALID_INPUT', `row has ${plural(row.length, 'value')}, the table has ${plural(columns, 'column')}`);
       batch.push(row);
       if (batch.length >= RECORD_BATCH_ROWS) {
         signal?.throwIfAborted();

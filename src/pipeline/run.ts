@@ -31,7 +31,7 @@ import { checkOverlap, preflight } from './preflight.js';
 import { startJournal } from './resume.js';
 import { landedSlice, SliceChanged, type SliceRecord } from './slicer.js';
 import { COPY_CONCURRENCY, GUNZIP_CHUNK_BYTES, writeTableSlices } from './table.js';
-import { formatBytes } from './units.js';
+import { formatBytes, plural } from './units.js';
 
 export interface RunOptions {
   source: Source;
@@ -483,8 +483,8 @@ function buildPlan(options: RunOptions, selected: readonly TableDescriptor[], pr
     estimatedBytes: estimateOf(selected, withData),
     memoryBoundBytes: bound,
     memoryBound:
-      `${formatBytes(bound)} = ${Math.min(options.concurrency, Math.max(1, selected.length))} tables × (${COMPRESS_IN_FLIGHT + 1} blocks × ${formatBytes(blockBytesFor(options))} × 2` +
-      (options.partBytes > 0 ? ` + ${options.partConcurrency + 1} upload parts × ${formatBytes(options.partBytes)})` : ')'),
+      `${formatBytes(bound)} = ${plural(Math.min(options.concurrency, Math.max(1, selected.length)), 'table')} × (${COMPRESS_IN_FLIGHT + 1} blocks × ${formatBytes(blockBytesFor(options))} × 2` +
+      (options.partBytes > 0 ? ` + ${plural(options.partConcurrency + 1, 'upload part')} × ${formatBytes(options.partBytes)})` : ')'),
     files: [BUCKETS_FILE, TABLES_FILE, CONFIGURATIONS_FILE, 'configurations/<componentId>/<configId>.json', `${MANIFESTS_DIR}/<tableId>.manifest`, TAKEOUT_MANIFEST_FILE],
   };
 }

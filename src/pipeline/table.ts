@@ -9,6 +9,7 @@ import { NO_COMPRESSION, OrderedCompressor } from './compress.js';
 import { Slicer, type LandedSlice, type SliceRecord } from './slicer.js';
 import { RecordCounter } from './count.js';
 import { coalesce, mapLimitOrFail } from './chunks.js';
+import { plural } from './units.js';
 
 /** Smallest block worth compressing on its own: below this gzip's per-member overhead and ratio suffer. */
 const MIN_BLOCK_BYTES = 16 * 1024;
@@ -217,14 +218,14 @@ async function copySlice(slice: GzipSlicesBody['slices'][number], index: number,
     }
     const digest = sha256.digest('hex');
     if (slice.bytes !== undefined && slice.bytes !== bytes) {
-      throw new TakeoutError('INTEGRITY', `${slice.origin}: ${bytes} bytes, the manifest says ${slice.bytes}`);
+      throw new TakeoutError('INTEGRITY', `${slice.origin}: ${plural(bytes, 'byte')}, the manifest says ${slice.bytes}`);
     }
     if (slice.sha256 !== undefined && slice.sha256 !== digest) {
       throw new TakeoutError('INTEGRITY', `${slice.origin}: sha256 ${digest} does not match the manifest`);
     }
     const rows = counter.end();
     if (slice.rows !== undefined && slice.rows !== rows) {
-      throw new TakeoutError('INTEGRITY', `${slice.origin}: ${rows} rows, the manifest says ${slice.rows}`);
+      throw new TakeoutError('INTEGRITY', `${slice.origin}: ${plural(rows, 'row')}, the manifest says ${slice.rows}`);
     }
     const finished = await writer.finish();
     return {

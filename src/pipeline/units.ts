@@ -57,3 +57,11 @@ export function formatDuration(ms: number): string {
   const m = Math.floor(s / 60);
   return `${m} min ${Math.round(s - m * 60)} s`;
 }
+
+/**
+ * A count with its noun, singular for exactly one: `1 row`, `0 rows`, `25,000 rows`. Every count in human
+ * output goes through here, so none says "1 rows". `many` for nouns that do not just take an s (`entries`).
+ */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+}

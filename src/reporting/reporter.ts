@@ -1,7 +1,7 @@
 import type { JobRecord } from '../manifests/jobs.js';
-import type { TakeoutError } from '../errors.js';
+import { ERROR_CODES, type ErrorCode, type TakeoutError } from '../errors.js';
 import type { MergeSummary, PipelineEvent, RunPlan, RunSummary } from '../pipeline/events.js';
-import { formatBytes, formatDuration } from '../pipeline/units.js';
+import { formatBytes, formatDuration, plural } from '../pipeline/units.js';
 import { jsonLine, terminalLine } from './redact.js';
 
 /** Renders pipeline events. The pipeline knows nothing of terminals; reporters know nothing of S3. */
@@ -39,23 +39,29 @@ export async function createReporter(options: ReporterOptions): Promise<Reporter
   }
 }
 
+/** `[INTEGRITY, exit 6]`: an error's code and the exit code it means, on every error line (a table's too). */
+export function codeTag(code: string): string {
+  const exit = Object.hasOwn(ERROR_CODES, code) ? ERROR_CODES[code as ErrorCode] : undefined;
+  return exit === undefined ? `[${code}]` : `[${code}, exit ${exit}]`;
+}
+
 export function errorLine(error: TakeoutError): string {
   // Message and hint each as one escaped line: a name holding a line break cannot fake a second error.
   const hint = error.hint ? `\n  hint: ${terminalLine(error.hint)}` : '';
-  return `${terminalLine(`takeout: error: ${error.message} [${error.code}, exit ${error.exitCode}]`)}${hint}`;
+  return `${terminalLine(`takeout: error: ${error.message} ${codeTag(error.code)}`)}${hint}`;
 }
 
 export function summaryLines(summary: RunSummary): string[] {
   const lines = [
-    `takeout ${summary.status}: ${summary.tables} table${summary.tables === 1 ? '' : 's'}` +
+    `takeout ${summary.status}: ${plural(summary.tables, 'table')}` +
       (summary.tablesFailed ? ` (${summary.tablesFailed} failed)` : '') +
       (summary.tablesSkipped ? ` (${summary.tablesSkipped} structure only)` : '') +
-      `, ${summary.rows.toLocaleString('en-US')} rows, ${formatBytes(summary.rawBytes)} → ${formatBytes(summary.bytes)}` +
-      ` in ${summary.slices} slice${summary.slices === 1 ? '' : 's'}, ${formatDuration(summary.durationMs)}, ${summary.throughputMBps.toFixed(1)} MB/s`,
+      `, ${plural(summary.rows, 'row')}, ${formatBytes(summary.rawBytes)} → ${formatBytes(summary.bytes)}` +
+      ` in ${plural(summary.slices, 'slice')}, ${formatDuration(summary.durationMs)}, ${summary.throughputMBps.toFixed(1)} MB/s`,
     `manifest: ${summary.manifest}`,
   ];
-  if (summary.reused) lines.push(`resumed: kept ${summary.reused.slices} slice${summary.reused.slices === 1 ? '' : 's'} (${formatBytes(summary.reused.bytes)}) the interrupted run had landed`);
-  for (const f of summary.failures) lines.push(`failed: ${f.table}: ${f.message} [${f.code}]`);
+  if (summary.reused) lines.push(`resumed: kept ${plural(summary.reused.slices, 'slice')} (${formatBytes(summary.reused.bytes)}) the interrupted run had landed`);
+  for (const f of summary.failures) lines.push(`failed: ${f.table}: ${f.message} ${codeTag(f.code)}`);
   if (summary.hint) lines.push(`hint: ${summary.hint}`);
   return lines.map(terminalLine);
 }
@@ -63,14 +69,14 @@ export function summaryLines(summary: RunSummary): string[] {
 /** How a dataset export ended, in one line. */
 export function datasetLine(job: JobRecord): string {
   return terminalLine(
-    `export ${job.exportId} ${job.status}: ${job.itemCount.toLocaleString('en-US')} items, ${formatBytes(job.billedSizeBytes)} in ${job.files} file${job.files === 1 ? '' : 's'}` +
+    `export ${job.exportId} ${job.status}: ${plural(job.itemCount, 'item')}, ${formatBytes(job.billedSizeBytes)} in ${plural(job.files, 'file')}` +
       ` (${job.layout}, ${job.exportFormat}, ${job.exportType}) → ${job.destination.replace(/\/?$/, '/')}${job.outputPrefix}`,
   );
 }
 
 export function mergeSummaryLine(s: MergeSummary): string {
   return terminalLine(
-    `merged ${s.slices} slice${s.slices === 1 ? '' : 's'}${s.skipped ? ` (${s.skipped} optional skipped)` : ''}: ` +
+    `merged ${plural(s.slices, 'slice')}${s.skipped ? ` (${s.skipped} optional skipped)` : ''}: ` +
       `${formatBytes(s.bytes)} fetched → ${formatBytes(s.outputBytes)} written to ${s.output}, ${formatDuration(s.durationMs)}, ${s.throughputMBps.toFixed(1)} MB/s`,
   );
 }
@@ -78,7 +84,7 @@ export function mergeSummaryLine(s: MergeSummary): string {
 export function planLines(plan: RunPlan): string[] {
   const lines = [`dry run: ${plan.source} → ${plan.destination}`];
   for (const t of plan.tables) {
-    lines.push(`  ${t.id}  ${t.columns} columns  ~${t.estimatedBytes === null ? '?' : formatBytes(t.estimatedBytes)}  → ${t.keyPattern}`);
+    lines.push(`  ${t.id}  ${plural(t.columns, 'column')}  ~${t.estimatedBytes === null ? '?' : formatBytes(t.estimatedBytes)}  → ${t.keyPattern}`);
   }
   const notSelected = plan.skipped.filter((s) => s.reason === 'not selected');
   for (const s of plan.skipped) if (s.reason !== 'not selected') lines.push(`  left out: ${s.id}: ${s.reason}`);
@@ -113,7 +119,7 @@ export class PlainReporter implements Reporter {
 
   emit(event: PipelineEvent): void {
     if (event.type === 'table:error') {
-      this.line(`takeout: error: table ${event.table}: ${event.message} [${event.code}]`);
+      this.line(`takeout: error: table ${event.table}: ${event.message} ${codeTag(event.code)}`);
       return;
     }
     if (event.type === 'warning') {
@@ -123,14 +129,14 @@ export class PlainReporter implements Reporter {
     if (this.quiet) return;
     switch (event.type) {
       case 'run:start':
-        this.line(`takeout: ${event.source} → ${event.destination}, ${event.tables} table${event.tables === 1 ? '' : 's'}`);
+        this.line(`takeout: ${event.source} → ${event.destination}, ${plural(event.tables, 'table')}`);
         break;
       case 'table:start':
         this.line(`start ${event.table}${event.estimatedBytes !== undefined ? ` (${formatBytes(event.estimatedBytes)})` : ''}`);
         break;
       case 'table:done':
         this.line(
-          `done  ${event.table}: ${event.rows.toLocaleString('en-US')} rows, ${formatBytes(event.rawBytes)} → ${formatBytes(event.bytes)}, ${event.slices} slice${event.slices === 1 ? '' : 's'}, ${formatDuration(event.durationMs)}`,
+          `done  ${event.table}: ${plural(event.rows, 'row')}, ${formatBytes(event.rawBytes)} → ${formatBytes(event.bytes)}, ${plural(event.slices, 'slice')}, ${formatDuration(event.durationMs)}`,
         );
         break;
       case 'table:skip':
@@ -143,7 +149,7 @@ export class PlainReporter implements Reporter {
         if (now - this.lastTotal >= PLAIN_TOTAL_INTERVAL_MS) {
           this.lastTotal = now;
           const rate = this.rawBytes / 1e6 / ((now - this.started) / 1000);
-          this.line(`progress: ${this.rows.toLocaleString('en-US')} rows, ${formatBytes(this.rawBytes)}, ${rate.toFixed(1)} MB/s`);
+          this.line(`progress: ${plural(this.rows, 'row')}, ${formatBytes(this.rawBytes)}, ${rate.toFixed(1)} MB/s`);
         }
         break;
       }
@@ -154,14 +160,14 @@ export class PlainReporter implements Reporter {
         for (const l of summaryLines(event.summary)) this.line(l);
         break;
       case 'merge:start':
-        this.line(`takeout: merging ${event.slices} slice${event.slices === 1 ? '' : 's'} → ${event.output}`);
+        this.line(`takeout: merging ${plural(event.slices, 'slice')} → ${event.output}`);
         break;
       case 'merge:progress': {
         const now = Date.now();
         if (now - this.lastTotal >= PLAIN_TOTAL_INTERVAL_MS) {
           this.lastTotal = now;
           const rate = event.outputBytes / 1e6 / ((now - this.started) / 1000);
-          this.line(`progress: ${event.slicesDone}/${event.slices} slices, ${formatBytes(event.outputBytes)} written, ${rate.toFixed(1)} MB/s`);
+          this.line(`progress: ${event.slicesDone}/${plural(event.slices, 'slice')}, ${formatBytes(event.outputBytes)} written, ${rate.toFixed(1)} MB/s`);
         }
         break;
       }

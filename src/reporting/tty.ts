@@ -1,8 +1,8 @@
 import cliProgress from 'cli-progress';
 import type { TakeoutError } from '../errors.js';
 import type { PipelineEvent } from '../pipeline/events.js';
-import { formatBytes } from '../pipeline/units.js';
-import { errorLine, datasetLine, mergeSummaryLine, planLines, summaryLines, type Reporter } from './reporter.js';
+import { formatBytes, plural } from '../pipeline/units.js';
+import { codeTag, errorLine, datasetLine, mergeSummaryLine, planLines, summaryLines, type Reporter } from './reporter.js';
 import { printable, terminalLine } from './redact.js';
 
 /** A terminal: one bar per active table plus a total (bytes, rows, rate, ETA), on stderr. */
@@ -42,7 +42,7 @@ export class TtyReporter implements Reporter {
   emit(event: PipelineEvent): void {
     switch (event.type) {
       case 'run:start':
-        this.log(`takeout: ${event.source} → ${event.destination}, ${event.tables} tables`);
+        this.log(`takeout: ${event.source} → ${event.destination}, ${plural(event.tables, 'table')}`);
         break;
       case 'table:start': {
         const est = Math.max(1, event.estimatedBytes ?? 1);
@@ -69,14 +69,14 @@ export class TtyReporter implements Reporter {
         const t = this.tables.get(event.table);
         if (t) this.bars.remove(t.bar);
         this.tables.delete(event.table);
-        this.log(`✔ ${event.table}: ${event.rows.toLocaleString('en-US')} rows, ${formatBytes(event.rawBytes)} → ${formatBytes(event.bytes)}, ${event.slices} slice${event.slices === 1 ? '' : 's'}`);
+        this.log(`✔ ${event.table}: ${plural(event.rows, 'row')}, ${formatBytes(event.rawBytes)} → ${formatBytes(event.bytes)}, ${plural(event.slices, 'slice')}`);
         break;
       }
       case 'table:error': {
         const t = this.tables.get(event.table);
         if (t) this.bars.remove(t.bar);
         this.tables.delete(event.table);
-        this.log(`✖ ${event.table}: ${event.message} [${event.code}]`);
+        this.log(`✖ ${event.table}: ${event.message} ${codeTag(event.code)}`);
         break;
       }
       case 'table:skip':
@@ -88,11 +88,11 @@ export class TtyReporter implements Reporter {
         for (const l of planLines(event.plan)) this.log(l);
         break;
       case 'merge:start':
-        this.total = this.bars.create(Math.max(1, event.slices), 0, this.payload(`${event.slices} slices → ${event.output}`, 0, 0));
+        this.total = this.bars.create(Math.max(1, event.slices), 0, this.payload(`${plural(event.slices, 'slice')} → ${event.output}`, 0, 0));
         break;
       case 'merge:progress':
         this.totalRaw = event.outputBytes;
-        this.total?.update(event.slicesDone, { ...this.payload(`${event.slicesDone}/${event.slices} slices`, event.outputBytes, 0), rows: '-' });
+        this.total?.update(event.slicesDone, { ...this.payload(`${event.slicesDone}/${plural(event.slices, 'slice')}`, event.outputBytes, 0), rows: '-' });
         break;
       case 'merge:done':
         this.bars.update();
