@@ -22,7 +22,7 @@ export type Example = readonly [comment: string, commandLine: string];
 /** An "Examples:" section after the options, as gh prints one for every command. */
 export function addExamples(command: Command, examples: readonly Example[]): Command {
   const lines = examples.flatMap(([comment, line], i) => [...(i > 0 ? [''] : []), `  # ${comment}`, `  ${line}`]);
-  return command.addHelpText('after', `\nExamples:\n${lines.join('\n')}\n`);
+  return command.addHelpText('after', `\nExamples:\n${lines.join('\n')}`);
 }
 
 /** `takeout files download`: the command's full name, as typed. */

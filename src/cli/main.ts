@@ -67,21 +67,22 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
 
   const program = new Command('takeout')
     .version(VERSION, '-V, --version', 'print the version')
-    .description('Take data out of data platforms and databases into S3, S3-compatible stores or a local folder, and back into one file.')
-    .addHelpText(
-      'after',
-      '\nExit codes:\n' +
-        '  0 ok · 1 failed · 2 usage · 3 partial (some tables failed)\n' +
-        '  4 auth/permission · 5 not found · 6 integrity · 7 invalid input data\n' +
-        '  8 network/timeout · 9 destination exists or in use · 130 interrupted\n' +
-        '\nOptions also come from TAKEOUT_<OPTION> environment variables and --config FILE\n' +
-        '(YAML); flags win. takeout help COMMAND shows the options and examples of each.\n',
-    );
+    .helpOption('-h, --help', 'show this help')
+    .description('Take data out of data platforms and databases into S3, S3-compatible stores or a local folder, and back into one file.');
   addExamples(program, [
     ['take out the bundled demo project into a new folder ./takeout-<time>', 'takeout run'],
     ['a folder of CSV files into S3', 'takeout run ./project s3://backups/kbc/'],
     ['check what landed', 'takeout verify s3://backups/kbc/'],
   ]);
+  program.addHelpText(
+    'after',
+    '\nExit codes:\n' +
+      '  0 ok · 1 failed · 2 usage · 3 partial (some tables failed)\n' +
+      '  4 auth/permission · 5 not found · 6 integrity · 7 invalid input data\n' +
+      '  8 network/timeout · 9 destination exists or in use · 130 interrupted\n' +
+      '\nOptions also come from TAKEOUT_<OPTION> environment variables and --config FILE\n' +
+      '(YAML); flags win. takeout help COMMAND shows the options and examples of each.',
+  );
   program.addCommand(runCommand(context));
   for (const group of [filesCommand(context), tableCommand(context), datasetCommand(context)]) program.addCommand(group);
   program.addCommand(verifyCommand(context, io.stderr));

@@ -34,6 +34,8 @@ export interface OptionSpec {
   group?: string;
   /** For a negatable boolean: what `--no-<name>` does. */
   negatedDescription?: string;
+  /** The default as --help says it, when the value depends on the machine (one per core): help reads the same everywhere. */
+  defaultText?: string;
 }
 
 /**
@@ -129,7 +131,7 @@ export function addOptions(command: Command, specs: readonly OptionSpec[]): Comm
   const ordered = specs.map((spec, index) => ({ spec, index })).sort((a, b) => groupRank(a.spec.group) - groupRank(b.spec.group) || a.index - b.index);
   for (const { spec } of ordered) {
     const heading = `${spec.group ?? GROUP.own}:`;
-    const suffix = spec.default !== undefined && spec.type !== 'boolean' ? ` (default: ${String(spec.default)})` : '';
+    const suffix = spec.default !== undefined && spec.type !== 'boolean' ? ` (default: ${spec.defaultText ?? String(spec.default)})` : '';
     if (spec.type === 'list') {
       const option = new Option(spec.flags, spec.commaSeparated ? spec.description : `${spec.description}; repeatable`).argParser((value: string, previous: string[] | undefined) => [
         ...(previous ?? []),

@@ -19,10 +19,10 @@ const MIN_SLICE_BYTES = 16 * 1024;
 const MAX_SLICE_BYTES = 5 * 1024 * MiB;
 
 export const RUN_OPTIONS: OptionSpec[] = [
-  { key: 'source', flags: '-s, --source <uri>', description: 'project to take out: a folder (or dir:PATH) of CSV files, an existing takeout, postgres://user@host:port/db, sqlite:PATH, keboola+https://STACK, dynamodb:TABLE (dynamodb: for every table), or demo (the bundled demo project, which a bare `takeout run` takes out); or the SOURCE argument', type: 'string', group: GROUP.source },
+  { key: 'source', flags: '-s, --source <uri>', description: 'project to take out: a folder (or dir:PATH) of CSV files, an existing takeout, postgres://user@host:port/db, sqlite:PATH, keboola+https://STACK, dynamodb:TABLE (dynamodb: for every table), or demo (the bundled demo project, which a bare `takeout run` takes out)', type: 'string', group: GROUP.source },
   { key: 'schema', flags: '--schema <name>', description: 'database sources: only this schema', type: 'list', group: GROUP.source },
   { key: 'token', flags: '--token <token>', description: 'Keboola Storage API token (prefer KBC_STORAGE_TOKEN)', type: 'string', secret: true, group: GROUP.source },
-  { key: 'dest', flags: '-d, --dest <dest>', description: 'a local folder or s3://bucket/prefix (default: a new folder ./takeout-<time>); or the DEST argument', type: 'string', group: GROUP.destination },
+  { key: 'dest', flags: '-d, --dest <dest>', description: 'a local folder or s3://bucket/prefix (default: a new folder ./takeout-<time>)', type: 'string', group: GROUP.destination },
   { key: 'path', flags: '--path <prefix>', description: "prefix inside the destination; '', '/' and 'a/b/' are normalised", type: 'string', group: GROUP.destination },
   { key: 'structureOnly', flags: '--structure-only', description: 'metadata and configurations only (plus sys-stage table data, as Keboola does)', type: 'boolean', default: false, group: GROUP.source },
   { key: 'include', flags: '-i, --include <glob>', description: 'take only tables whose id or bucket id matches (* any characters, ? one, {a,b} either)', type: 'list', default: [], group: GROUP.source },
@@ -39,7 +39,15 @@ export const RUN_OPTIONS: OptionSpec[] = [
   { key: 'failFast', flags: '--fail-fast', description: 'stop at the first failed table (default: finish the others, exit 3)', type: 'boolean', default: false },
 ];
 
-const ALL = [...RUN_OPTIONS, ...S3_OPTIONS, ...DYNAMODB_OPTIONS, ...COMMON_OPTIONS];
+/** run's own: --source and --dest are also its SOURCE and DEST arguments (the other commands share the flags only). */
+const POSITIONAL_NOTES: Record<string, string> = { source: '; or the SOURCE argument', dest: '; or the DEST argument' };
+
+const ALL = [
+  ...RUN_OPTIONS.map((spec) => (POSITIONAL_NOTES[spec.key] ? { ...spec, description: spec.description + POSITIONAL_NOTES[spec.key]! } : spec)),
+  ...S3_OPTIONS,
+  ...DYNAMODB_OPTIONS,
+  ...COMMON_OPTIONS,
+];
 
 /** --resume keeps what landed, --overwrite throws it away: together they contradict each other. */
 export function assertResumeOrOverwrite(o: Resolved): void {
