@@ -273,7 +273,7 @@ describe('--overwrite', () => {
     expect(keys.some((k) => k.startsWith('in/c-crm/'))).toBe(false);
     expect(takeout.manifest.status).toBe('complete');
     expect(takeout.manifest.tables.map((t) => t.id)).toEqual(['in.c-main.customers', 'in.c-main.orders']);
-    expect(result.stderr).toMatch(/removed \d+ file\(s\) left by an earlier takeout/);
+    expect(result.stderr).toMatch(/removed \d+ files? left by an earlier takeout/);
   }
 
   it('local: removes the stale part_N files of an earlier run with more slices', async () => {

@@ -5,6 +5,7 @@ import { fingerprintDifference, readJournal, type Journal, type JournalSlice } f
 import type { Emit } from './events.js';
 import { JournalWriter } from './journal.js';
 import { mapLimit } from './limit.js';
+import { plural } from './units.js';
 
 /** Landed slices checked at once when a run resumes (HEADs, or local reads). */
 const CHECK_CONCURRENCY = 8;
@@ -23,7 +24,7 @@ export async function checkJournal(
   if (!options.resume) {
     if (options.overwrite) return undefined;
     const slices = Object.values(previous.tables).reduce((n, t) => n + t.slices.length, 0);
-    throw new TakeoutError('EXISTS', `${destination.description} holds an unfinished takeout (run ${previous.runId}, started ${previous.startedAt}, ${slices} slice(s) landed)`, {
+    throw new TakeoutError('EXISTS', `${destination.description} holds an unfinished takeout (run ${previous.runId}, started ${previous.startedAt}, ${plural(slices, 'slice')} landed)`, {
       hint: 'pass --resume to continue it, or --overwrite to start over',
     });
   }
@@ -71,7 +72,7 @@ export async function startJournal(
       dropped += table.slices.length - intact.length;
       journal.setTable(id, table.status === 'complete' && intact.length === table.slices.length ? table : { status: 'in-progress', slices: intact });
     }
-    if (dropped > 0) options.emit({ type: 'warning', message: `${dropped} slice(s) the journal lists are missing or changed at the destination; they will be written again` });
+    if (dropped > 0) options.emit({ type: 'warning', message: `${plural(dropped, 'slice')} the journal lists ${dropped === 1 ? 'is' : 'are'} missing or changed at the destination; ${dropped === 1 ? 'it' : 'they'} will be written again` });
   }
   await journal.flush();
   return journal;
@@ -108,5 +109,5 @@ async function removeLeftovers(destination: Destination, emit: Emit): Promise<vo
     if (failure.details.status !== 501) throw failure;
     emit({ type: 'warning', message: `${destination.description} cannot list unfinished multipart uploads; a lifecycle rule (AbortIncompleteMultipartUpload) removes what the interrupted run left` });
   }
-  if (removed > 0) emit({ type: 'warning', message: `removed ${removed} unfinished upload(s) or temp file(s) the interrupted run left` });
+  if (removed > 0) emit({ type: 'warning', message: `removed ${plural(removed, 'unfinished upload or temp file', 'unfinished uploads or temp files')} the interrupted run left` });
 }

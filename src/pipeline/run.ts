@@ -313,7 +313,7 @@ async function leasedTakeout(
     const staleKeys = stale.filter((key) => !written.has(key));
     if (staleKeys.length > 0) {
       await destination.delete(staleKeys);
-      emit({ type: 'warning', message: `removed ${staleKeys.length} file(s) left by an earlier takeout at this destination` });
+      emit({ type: 'warning', message: `removed ${plural(staleKeys.length, 'file')} left by an earlier takeout at this destination` });
     }
 
     const finished = new Date();
