@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { plural } from '../src/pipeline/units.js';
 import { codeTag } from '../src/reporting/reporter.js';
+import { helpWidth, MAX_HELP_WIDTH } from '../src/cli/help.js';
 import { DEMO_PROJECT, errorLines, jsonLines, REPO_ROOT, runCli, tempFolder, walkFiles, type CliResult } from './helpers/cli.js';
 
 /**
@@ -63,6 +64,22 @@ describe('--help of every command', () => {
       const next = prose[i + 1];
       if (next && next !== '' && line !== '') expect([...line].length, `${line}\n${next}`).toBeGreaterThan(50);
     });
+  });
+
+  it.each(COMMANDS.map((c) => [c.join(' ') || '(takeout)', c] as const))('%s: at 70 columns every line but the example commands fits, descriptions still wrap', async (_name, args) => {
+    const result = await help(args, '70');
+    expectExit(result, 0);
+    const text = result.stdout.slice(0, result.stdout.indexOf('\nExamples:\n'));
+    // A word longer than the description column (a key template default) cannot be broken: it is alone on its line.
+    for (const line of text.split('\n').filter((l) => l.trim().includes(' '))) expect([...line].length, line).toBeLessThanOrEqual(70);
+  });
+
+  it('help wraps at the terminal width, else COLUMNS, else 80; never wider than 100', () => {
+    expect(helpWidth({ isTTY: true, columns: 70 }, { COLUMNS: '120' })).toBe(70);
+    expect(helpWidth({ isTTY: true, columns: 200 }, {})).toBe(MAX_HELP_WIDTH);
+    expect(helpWidth({ isTTY: false }, { COLUMNS: '90' })).toBe(90);
+    expect(helpWidth({}, { COLUMNS: 'wide' })).toBe(80);
+    expect(helpWidth({}, {})).toBe(80);
   });
 
   it('groups options under headings, and offers upload options only to commands that upload', async () => {

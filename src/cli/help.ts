@@ -6,6 +6,11 @@ import { TakeoutError } from '../errors.js';
  * when the terminal is wider; typography's usual 45–90 characters of prose plus the option column.
  */
 export const MAX_HELP_WIDTH = 100;
+/**
+ * Descriptions wrap in a column this narrow or wider. Commander's own floor is 40: below it, it stops wrapping
+ * and a 70-column terminal (beside takeout's 35-column option names) gets lines broken mid-word by the terminal.
+ */
+export const MIN_DESCRIPTION_WIDTH = 20;
 /** Without a terminal (a pipe, a test) and without COLUMNS, help is as wide as a classic terminal. */
 export const DEFAULT_HELP_WIDTH = 80;
 

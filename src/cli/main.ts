@@ -12,7 +12,7 @@ import { tableCommand } from './table.js';
 import { datasetCommand } from './dataset.js';
 import { knownEnvNames, unknownEnvWarnings } from './env.js';
 import { verifyCommand } from './verify.js';
-import { addExamples, commanderUsageError, expandHelpCommand, helpWidth } from './help.js';
+import { addExamples, commanderUsageError, expandHelpCommand, helpWidth, MIN_DESCRIPTION_WIDTH } from './help.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -99,6 +99,7 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
         getOutHelpWidth: () => width(io.stdout),
         getErrHelpWidth: () => width(io.stderr),
       })
+      .configureHelp({ minWidthToWrap: MIN_DESCRIPTION_WIDTH })
       // Throw instead of exiting: runCli is the only process.exit. The error remembers its command, for the hint.
       .exitOverride((error) => {
         throw Object.assign(error, { command });
