@@ -39,7 +39,10 @@ export const TABLE_QUERY_OPTIONS: OptionSpec[] = [
 ];
 
 const TABLE_OPTIONS: OptionSpec[] = [
-  ...pick(['source', 'token', 'dest', 'path', 'sliceSize', 'sliceRows', 'compressionLevel', 'overwrite', 'resume', 'quoteAll', 'lineEnding']),
+  // run's --dest defaults to a new folder; here there is no default: slices go to --dest, one file to -o.
+  ...pick(['source', 'token', 'dest', 'path', 'sliceSize', 'sliceRows', 'compressionLevel', 'overwrite', 'resume', 'quoteAll', 'lineEnding']).map((spec) =>
+    spec.key === 'dest' ? { ...spec, description: 'slices with a manifest into a local folder or s3://bucket/prefix (or -o for one file)' } : spec,
+  ),
   { key: 'output', flags: '-o, --output <file>', description: "merge into one CSV file instead of slices ('-' for stdout)", type: 'string', group: GROUP.destination },
   ...TABLE_QUERY_OPTIONS,
   { key: 'header', flags: '--header', description: 'with -o: write one header row (default)', negatedDescription: 'with -o: write no header row', type: 'boolean', negatable: true, group: GROUP.format },
