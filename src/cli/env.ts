@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { OTHER_TAKEOUT_ENV } from '../sources/registry.js';
-import { envName } from './options.js';
+import { envName, NO_CONFIG_ENV } from './options.js';
 
 /** A name further than this many edits from every known one gets no did-you-mean: it is not a typo of any. */
 const MAX_SUGGESTION_EDITS = 3;
@@ -40,7 +40,7 @@ export function closest(name: string, known: Iterable<string>): string | undefin
  * commands registered, which come from the option specs), plus the few read elsewhere.
  */
 export function knownEnvNames(program: Command): Set<string> {
-  const names = new Set<string>(OTHER_TAKEOUT_ENV);
+  const names = new Set<string>([...OTHER_TAKEOUT_ENV, NO_CONFIG_ENV]);
   const walk = (command: Command): void => {
     for (const sub of command.commands) {
       for (const option of sub.options) names.add(envName(option.attributeName()));
