@@ -8,6 +8,7 @@ import { DEFAULT_COMPRESSION_LEVEL, NO_COMPRESSION } from '../pipeline/compress.
 import { mergeSlices } from '../pipeline/merge.js';
 import { runTakeout } from '../pipeline/run.js';
 import { writeTableSlices } from '../pipeline/table.js';
+import { nearest } from '../pipeline/suggest.js';
 import { DURATION_FORMS, parseDuration } from '../pipeline/units.js';
 import { openSource } from '../sources/registry.js';
 import type { ProjectDescriptor, TableDescriptor, TableQuery } from '../sources/source.js';
@@ -126,7 +127,10 @@ export function findTable(project: ProjectDescriptor, id: string): TableDescript
     });
     if (byName.length === 1) return byName[0]!;
   }
-  const near = project.tables.filter((t) => t.id.includes(id.split('.').pop() ?? id)).map((t) => t.id).slice(0, 5);
+  // The ids a few edits away (a typo), else those that hold the table name (it in another bucket or schema).
+  const ids = project.tables.map((t) => t.id);
+  const typos = nearest(id, ids);
+  const near = typos.length > 0 ? typos : ids.filter((t) => t.includes(id.split('.').pop() ?? id)).slice(0, 3);
   throw new TakeoutError('NOT_FOUND', `table ${id} does not exist in the source`, near.length ? { hint: `did you mean ${near.join(', ')}?` } : {});
 }
 
