@@ -239,7 +239,7 @@ async function leasedTakeout(
         // The failed table's slices were removed; an older takeout's parts of it are then stale too.
         const parts = `${tablePath(table)}.part_`;
         for (const key of [...written]) if (key.startsWith(parts)) written.delete(key);
-        emit({ type: 'table:error', table: table.id, code: failure.code, message: failure.message });
+        emit({ type: 'table:error', table: table.id, code: failure.code, message: failure.message, ...(failure.hint ? { hint: failure.hint } : {}) });
         // Credentials that fail for one table fail for every table: stop the others instead of repeating the error.
         if (options.failFast || failure.code === 'AUTH') tablesAbort.abort();
         return { ...base, status: 'failed', rows: 0, rawBytes: 0, bytes: 0, slices: [], error: { code: failure.code, message: failure.message } };
