@@ -300,7 +300,8 @@ export function resolveOptions(command: Command, specs: readonly OptionSpec[], e
   const flags = command.opts<Record<string, unknown>>();
   const explicit = (command.getOptionValueSource('config') === 'cli' ? flags.config : undefined) ?? env.TAKEOUT_CONFIG;
   const notes: string[] = [];
-  const files = configFiles(typeof explicit === 'string' ? explicit : undefined, env, notes).map(loadConfig);
+  // TAKEOUT_CONFIG= (empty) is unset, as an empty AWS_CONFIG_FILE is.
+  const files = configFiles(typeof explicit === 'string' && explicit !== '' ? explicit : undefined, env, notes).map(loadConfig);
   const anyCommand = programKeys(command);
   const config = new Map<string, ConfigValue>();
   for (const { file, values } of files) {
