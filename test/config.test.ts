@@ -53,6 +53,7 @@ describe('config keys', () => {
     expect(configKey('slice-size')).toBe('sliceSize');
     expect(configKey('slice_size')).toBe('sliceSize');
     expect(configKey('sliceSize')).toBe('sliceSize');
+    expect(configKey('SLICE_SIZE')).toBe('sliceSize');
     const file = await yamlFile('slice_size: 64KB\ncompression-level: 1\nquoteAll: true\nrequest_timeout: 30s\ninclude: [in.c-main.orders, in.c-crm]\n');
     expect(resolve([], { TAKEOUT_CONFIG: file })).toMatchObject({ sliceSize: 64 * 1024, compressionLevel: 1, quoteAll: true, requestTimeout: 30_000, include: ['in.c-main.orders', 'in.c-crm'] });
   });
@@ -114,6 +115,8 @@ describe('config keys', () => {
   it('flags beat TAKEOUT_* variables, which beat the file', async () => {
     const file = await yamlFile('slice-size: 64KB\ncompression-level: 1\nconcurrency: 2\n');
     expect(resolve(['--slice-size', '32KB'], { TAKEOUT_CONFIG: file, TAKEOUT_COMPRESSION_LEVEL: '3' })).toMatchObject({ sliceSize: 32 * 1024, compressionLevel: 3, concurrency: 2 });
+    // An empty TAKEOUT_CONFIG is unset.
+    expect(resolve([], { TAKEOUT_CONFIG: '', ...NO_DISCOVERY })).toMatchObject({ sliceSize: 256 * 1024 * 1024, concurrency: 4 });
   });
 });
 

@@ -132,9 +132,10 @@ interface ConfigFile {
   values: Map<string, ConfigValue>;
 }
 
-/** `slice-size`, `slice_size` and `sliceSize` are one key: `sliceSize`, as commander names the option. */
+/** `slice-size`, `slice_size`, `sliceSize` (and `SLICE_SIZE`) are one key: `sliceSize`, as commander names the option. */
 export function configKey(key: string): string {
-  return key.replace(/[-_]+([a-zA-Z0-9])/g, (_, c: string) => c.toUpperCase());
+  const words = /^[A-Z0-9_]+$/.test(key) ? key.toLowerCase() : key;
+  return words.replace(/[-_]+([a-zA-Z0-9])/g, (_, c: string) => c.toUpperCase());
 }
 
 function loadYaml(): typeof YamlModule {
