@@ -147,11 +147,13 @@ describe('config discovery', () => {
   }
 
   it('./takeout.yaml is read, over the user config key by key, and --debug says so', async () => {
-    const where = await setup('slice_size: 64KB\n', 'slice-size: 128KB\ncompression-level: 2\n');
+    const where = await setup('slice_size: 64KB\noutput: x.csv\n', 'slice-size: 128KB\ncompression-level: 2\n');
     const { options, stderr } = await run(where);
     expect(options).toMatchObject({ sliceSize: 64 * 1024, compressionLevel: 2 });
     const user = path.join(where.xdg, 'takeout', 'config.yaml');
     expect(stderr).toContain(`takeout: debug: config: read ${user}\ntakeout: debug: config: read ./takeout.yaml\n`);
+    // A key of another command (table export's --output) is no error for run: --debug says it is left alone.
+    expect(stderr).toContain('takeout: debug: config: ./takeout.yaml:2: output is no option of takeout run: left for the commands that have it');
   });
 
   it('the user config is read from $XDG_CONFIG_HOME/takeout/config.yaml, or ~/.config/takeout/config.yaml', async () => {

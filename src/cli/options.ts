@@ -114,7 +114,7 @@ export type Resolved = Record<string, string | boolean | number | string[] | und
 
 /** Set (to anything but 0/false/empty) to read no discovered config file: for tests and CI that want none of a machine's. */
 export const NO_CONFIG_ENV = 'TAKEOUT_NO_CONFIG';
-/** The project config file, looked for in the working folder (as .npmrc, .editorconfig…): the first of these that exists. */
+/** The project config file, looked for in the working folder (as .npmrc, .editorconfig…); both at once are refused as ambiguous. */
 export const PROJECT_CONFIG_FILES = ['takeout.yaml', 'takeout.yml'] as const;
 
 /** A config key as written, and where: for errors that name it. */
@@ -239,11 +239,6 @@ function programKeys(command: Command): Set<string> {
   return keys;
 }
 
-/** `sliceSize` → `slice-size`: how errors and suggestions spell a config key (as its flag). */
-function shownKey(key: string): string {
-  return kebab(key);
-}
-
 /** The type a config value should have, for an error that says what was wrong with it. */
 const EXPECTED: Record<OptionType, string> = {
   string: 'a string',
@@ -310,11 +305,13 @@ export function resolveOptions(command: Command, specs: readonly OptionSpec[], e
     for (const [key, value] of values) {
       if (key === 'config') throw new TakeoutError('USAGE', `${value.where}: ${value.key}: a config file cannot name another`);
       if (!anyCommand.has(key)) {
-        const suggestion = closest(shownKey(key), [...anyCommand].filter((k) => k !== 'config').map(shownKey));
+        // Spelled as the flags are (slice-size), whatever the file's style.
+        const suggestion = closest(kebab(key), [...anyCommand].filter((k) => k !== 'config').map(kebab));
         throw new TakeoutError('USAGE', `${value.where}: unknown option '${value.key}'${suggestion ? ` (did you mean ${suggestion}?)` : ''}`, {
           hint: 'keys are option names without the dashes, in kebab-case, snake_case or camelCase: slice-size, slice_size, sliceSize',
         });
       }
+      if (!specs.some((spec) => spec.key === key)) notes.push(`config: ${value.where}: ${value.key} is no option of takeout ${command.name()}: left for the commands that have it`);
       config.set(key, value);
     }
   }
