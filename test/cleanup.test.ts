@@ -111,7 +111,7 @@ describe('takeout cleanup on a local folder', () => {
     const none = await runCli(['cleanup', missing]);
     expect(none.code, context(none)).toBe(0);
     expect(none.stderr).toMatch(/cleaned up 0 incomplete multipart uploads, 0 temp files/);
-    for (const age of ['24', '1w', '-1h', 'h']) {
+    for (const age of ['24', '1y', '-1h', 'h']) {
       const bad = await runCli(['cleanup', missing, '--older-than', age]);
       expect(bad.code, `${age}: ${context(bad)}`).toBe(2);
       expect(errorLines(bad.stderr)[0], context(bad)).toContain('--older-than');

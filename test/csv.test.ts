@@ -110,7 +110,7 @@ describe('CSV scanners', () => {
         })();
         expect(error).toBeInstanceOf(TakeoutError);
         expect((error as TakeoutError).code).toBe('INVALID_INPUT');
-        expect((error as TakeoutError).message).toBe('test.csv: ragged row: record 4 has 4 fields, the header has 3');
+        expect((error as TakeoutError).message).toBe('test.csv:5 (byte 33): ragged row: record 4 has 4 fields, the header has 3');
       });
 
       it('refuses an unterminated quote', () => {
@@ -146,6 +146,87 @@ describe('CSV scanners', () => {
   it('re-quoting quotes every value and keeps a stray quote as a literal', () => {
     const out = joined(scan(() => new CsvScanner({ columns: 3, hasHeader: true, origin: 't', lineEnding: '\r\n' }), Buffer.from('a,b,c\n5" screen,,"x"\n')));
     expect(out).toBe('"5"" screen","","x"\r\n');
+  });
+});
+
+describe('CSV errors name the line and the byte offset in the file', () => {
+  const makers: [string, (columns: number) => Scanner][] = [
+    ['pass-through', (columns) => new CsvPassThrough({ columns, hasHeader: true, origin: 'in.c-main/t.csv' })],
+    ['re-quoting', (columns) => new CsvScanner({ columns, hasHeader: true, origin: 'in.c-main/t.csv' })],
+  ];
+
+  function failure(make: () => Scanner, input: Buffer, pieces: number[]): TakeoutError {
+    try {
+      scan(make, input, pieces);
+    } catch (error) {
+      return error as TakeoutError;
+    }
+    throw new Error('did not fail');
+  }
+
+  /** Line (every LF counts, quoted ones too) and byte of `at` in `bytes`. */
+  const placeOf = (bytes: Buffer, at: number): string => `${bytes.subarray(0, at).filter((b) => b === 0x0a).length + 1} (byte ${at})`;
+
+  for (const [name, make] of makers) {
+    it(`${name}: a ragged row, an unterminated quote and text after a closing quote, wherever they are and however the input is chunked (property)`, () => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 2, max: 4 }).chain((columns) =>
+            fc.tuple(
+              fc.constant(columns),
+              fc.array(fc.array(cell, { minLength: columns, maxLength: columns }), { maxLength: 8 }),
+              fc.constantFrom('\n', '\r\n'),
+              fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 5 }),
+              fc.boolean(),
+              fc.constantFrom('ragged', 'unterminated', 'after-quote'),
+            ),
+          ),
+          ([columns, rows, eol, pieces, bom, kind]) => {
+            const header = Array.from({ length: columns }, (_, i) => `c${i}`);
+            const good = Buffer.from(`${bom ? '\uFEFF' : ''}${minimalCsv([header, ...rows], eol)}`);
+            const bad =
+              kind === 'ragged' ? `${Array.from({ length: columns + 1 }, () => 'x').join(',')}${eol}`
+              : kind === 'unterminated' ? `"never closed${eol}${'y,'.repeat(columns - 1)}y${eol}`
+              : `"a"b${',z'.repeat(columns - 1)}${eol}`;
+            const input = Buffer.concat([good, Buffer.from(bad), Buffer.from(`${'1,'.repeat(columns - 1)}1${eol}`)]);
+            const error = failure(() => make(columns), input, pieces);
+            expect(error).toBeInstanceOf(TakeoutError);
+            // Record-level errors point at the record's first byte; text after a quote at that text.
+            const at = kind === 'after-quote' ? good.length + 3 : good.length;
+            expect(error.message.startsWith(`in.c-main/t.csv:${placeOf(input, at)}: `), `${error.message} ${JSON.stringify(input.toString())}`).toBe(true);
+            expect(error.message).toContain(`record ${rows.length + 1}`);
+            expect(error.details).toMatchObject({ record: rows.length + 1, byte: at });
+          },
+        ),
+        { numRuns: 300 },
+      );
+    });
+
+    it(`${name}: a blank line inside the file is named where it is, not where the next row is`, () => {
+      const input = Buffer.from('a,b\n1,2\n\n3,4\n');
+      expect(failure(() => make(2), input, [3]).message).toBe('in.c-main/t.csv:3 (byte 8): ragged row: record 2 is a blank line, the header has 2 fields');
+    });
+
+    it(`${name}: an oversized record is named at its start`, () => {
+      const scanner = name === 'pass-through'
+        ? new CsvPassThrough({ columns: 1, hasHeader: true, origin: 'big.csv', maxRecordBytes: 1024 })
+        : new CsvScanner({ columns: 1, hasHeader: true, origin: 'big.csv', maxRecordBytes: 1024 });
+      scanner.push(Buffer.from('h\nok\n'));
+      const push = (): void => {
+        scanner.push(Buffer.from('"'));
+        for (let i = 0; i < 8; i++) scanner.push(Buffer.from('x'.repeat(500)));
+      };
+      expect(push).toThrow(/^big\.csv:3 \(byte 5\): record 2 is larger than 1024 bytes/);
+    });
+  }
+
+  it('pass-through: a stray quote is named where it is, with a hint at --quote-all', () => {
+    const input = Buffer.from('id,size\n1,5 in\n2,5" screen\n');
+    for (const pieces of [[input.length], [1], [7, 3]]) {
+      const error = failure(() => new CsvPassThrough({ columns: 2, hasHeader: true, origin: 'in.c-main/tv.csv' }), input, pieces);
+      expect(error.message).toBe('in.c-main/tv.csv:3 (byte 18): stray quote inside an unquoted field in record 2');
+      expect(error.hint).toContain('--quote-all reads it as a literal quote');
+    }
   });
 });
 

@@ -136,6 +136,36 @@ describe('a project folder with every kind of entry', () => {
   });
 });
 
+describe('errors in a project folder name the line (and byte) in the file', () => {
+  const failure = async (folder: string): Promise<TakeoutError> =>
+    createDirSource(folder).project().then(
+      () => {
+        throw new Error('listed');
+      },
+      (error: unknown) => error as TakeoutError,
+    );
+
+  it('a header with a repeated or empty column: line 1, after the BOM', async () => {
+    const folder = path.join(await tempFolder('dirsrc-header'), 'p');
+    await mkdir(path.join(folder, 'in.c-main'), { recursive: true });
+    await writeFile(path.join(folder, 'in.c-main', 'a.csv'), '\ufeffid,name,id\n1,a,2\n');
+    const twice = await failure(folder);
+    expect(twice.message).toMatch(/in\.c-main\/a\.csv:1 \(byte 3\): column "id" appears twice in the header$/);
+    await writeFile(path.join(folder, 'in.c-main', 'a.csv'), 'id,,x\n1,a,2\n');
+    expect((await failure(folder)).message).toMatch(/in\.c-main\/a\.csv:1 \(byte 0\): the header has an empty column name$/);
+  });
+
+  it('project.yaml that is not YAML: file:line:column', async () => {
+    const folder = path.join(await tempFolder('dirsrc-yaml'), 'p');
+    await mkdir(path.join(folder, 'in.c-main'), { recursive: true });
+    await writeFile(path.join(folder, 'in.c-main', 'a.csv'), 'id\n1\n');
+    await writeFile(path.join(folder, 'project.yaml'), 'ignore:\n  - a\n b: c: d\n');
+    const error = await failure(folder);
+    expect(error.code).toBe('INVALID_INPUT');
+    expect(error.message).toMatch(/\/project\.yaml:3:\d+: not valid YAML: \S.*$/);
+  });
+});
+
 describe('names that cannot be Keboola ids', () => {
   it('refuses a CSV file whose name holds a newline, naming it on one line', async () => {
     const folder = path.join(await tempFolder('dirsrc-newline'), 'p');

@@ -56,10 +56,24 @@ describe('CsvRecordParser', () => {
   });
 
   it('fails on ragged rows, unterminated quotes, stray quotes and text after a closing quote, naming the record', () => {
-    expect(() => parseInPieces('a,b\nc\n', 2)).toThrow(/t\.csv: ragged row: record 2 has 1 field, the table has 2 columns/);
-    expect(() => parseInPieces('"a,b\n', 2)).toThrow(/unterminated quoted field in record 1/);
-    expect(() => parseInPieces('a,b"c\n', 2)).toThrow(/stray quote in record 1/);
-    expect(() => parseInPieces('"a"x,b\n', 2)).toThrow(/text after a closing quote in record 1/);
+    expect(() => parseInPieces('a,b\nc\n', 2)).toThrow(/^t\.csv:2 \(byte 4\): ragged row: record 2 has 1 field, the table has 2 columns/);
+    expect(() => parseInPieces('"a,b\n', 2)).toThrow(/^t\.csv:1 \(byte 0\): unterminated quoted field in record 1/);
+    expect(() => parseInPieces('a,b"c\n', 2)).toThrow(/^t\.csv:1 \(byte 3\): stray quote in record 1/);
+    expect(() => parseInPieces('"a"x,b\n', 2)).toThrow(/^t\.csv:1 \(byte 3\): text after a closing quote in record 1/);
+  });
+
+  it('names the line and byte of an error however the bytes are cut, after multi-byte characters, quoted line breaks and a BOM (property)', () => {
+    const cell = fc.option(fc.string({ unit: 'grapheme', maxLength: 8 }), { nil: null });
+    fc.assert(
+      fc.property(fc.array(fc.array(cell, { minLength: 2, maxLength: 2 }), { maxLength: 10 }), fc.array(fc.nat(300), { maxLength: 6 }), fc.boolean(), (rows, cuts, bom) => {
+        const good = `${bom ? '\ufeff' : ''}${rows.map((r) => `${r.map((v) => (v === null ? '' : `"${v.replaceAll('"', '""')}"`)).join(',')}\n`).join('')}`;
+        const bytes = Buffer.from(good);
+        const records = rows.length;
+        const line = bytes.filter((b) => b === 0x0a).length + 1;
+        expect(() => parseInPieces(`${good}x,y,z\n1,2\n`, 2, cuts)).toThrow(`t.csv:${line} (byte ${bytes.length}): ragged row: record ${records + 1} has 3 fields`);
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('refuses a record larger than the bound (an unterminated quote streaming on)', () => {

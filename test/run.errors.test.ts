@@ -78,7 +78,7 @@ describe('bad sources', () => {
   it('an unterminated quote exits 7 naming the file and the record', async () => {
     const out = await dest('unterminated');
     const result = await runCli(['run', '--source', path.join(BAD_FIXTURES, 'unterminated-quote'), '--dest', out]);
-    expectFailure(result, 7, /in\.c-main\/broken\.csv: unterminated quoted field in record 2/);
+    expectFailure(result, 7, /in\.c-main\/broken\.csv:3 \(byte 15\): unterminated quoted field in record 2/);
     await expectNothingComplete(out);
     // Not even the layout files: a rerun after fixing the input must not be refused as EXISTS.
     expect(await walkFiles(out)).toEqual([]);
@@ -88,7 +88,7 @@ describe('bad sources', () => {
     const out = await dest('ragged');
     const result = await runCli(['run', '--source', path.join(BAD_FIXTURES, 'ragged-row'), '--dest', out]);
     const line = expectFailure(result, 7, 'in.c-main/ragged.csv');
-    expect(line).toMatch(/ragged row: record 4 has 4 fields, the header has 3/);
+    expect(line).toContain('in.c-main/ragged.csv:5 (byte 54): ragged row: record 4 has 4 fields, the header has 3');
     await expectNothingComplete(out);
     expect(await walkFiles(out)).toEqual([]);
   });
@@ -99,6 +99,20 @@ describe('bad sources', () => {
     const line = expectFailure(result, 7, 'in.c-main/ragged.csv');
     expect(line).toContain('record 4');
     await expectNothingComplete(out);
+  });
+
+  it('a stray quote exits 7 naming its line and byte, with a hint at --quote-all, which takes the file', async () => {
+    const project = path.join(await tempFolder('stray-quote'), 'project');
+    await mkdir(path.join(project, 'in.c-main'), { recursive: true });
+    await writeFile(path.join(project, 'in.c-main', 'tv.csv'), 'id,size\n1,5 in\n2,5" screen\n');
+    const out = await dest('stray-quote');
+    const result = await runCli(['run', '--source', project, '--dest', out]);
+    expectFailure(result, 7, `${path.join(project, 'in.c-main', 'tv.csv')}:3 (byte 18): stray quote inside an unquoted field in record 2`);
+    expect(result.stderr).toContain('hint: a quote inside an unquoted value is not RFC 4180 CSV; --quote-all reads it as a literal quote');
+    const json = await runCli(['run', '--source', project, '--dest', await dest('stray-quote-json'), '--json']);
+    expect(jsonLines(json.stdout).find((e) => e.type === 'table:error')).toMatchObject({ hint: expect.stringContaining('--quote-all') });
+    const quoted = await runCli(['run', '--source', project, '--dest', await dest('stray-quote-all'), '--quote-all']);
+    expect(quoted.code, quoted.stderr).toBe(0);
   });
 
   it('a CSV file without a header exits 7 naming the file', async () => {
@@ -112,7 +126,7 @@ describe('bad sources', () => {
     const project = path.join(await tempFolder('ragged-abs'), 'project');
     await cp(path.join(BAD_FIXTURES, 'ragged-row'), project, { recursive: true });
     const result = await runCli(['run', '--source', project, '--dest', await dest('ragged-abs-out')]);
-    expectFailure(result, 7, `table in.c-main.ragged: ${path.join(project, 'in.c-main', 'ragged.csv')}: ragged row`);
+    expectFailure(result, 7, `table in.c-main.ragged: ${path.join(project, 'in.c-main', 'ragged.csv')}:5 (byte 54): ragged row`);
   });
 });
 
@@ -172,7 +186,7 @@ describe('some tables fail', () => {
     const result = await runCli(['run', '--source', project, '--dest', out]);
     expect(result.code, result.stderr).toBe(3);
     expect(errorLines(result.stderr)).toHaveLength(1);
-    expect(errorLines(result.stderr)[0]).toMatch(/in\.c-main\.ragged: .*ragged\.csv: ragged row: record 2 has 3 fields, the header has 2/);
+    expect(errorLines(result.stderr)[0]).toMatch(/in\.c-main\.ragged: .*ragged\.csv:3 \(byte 12\): ragged row: record 2 has 3 fields, the header has 2/);
     const takeout = await readTakeout(out);
     expect(takeout.manifest.status).toBe('partial');
     expect(takeout.manifest.totals.tablesFailed).toBe(1);
@@ -193,7 +207,7 @@ describe('some tables fail', () => {
     const out = await dest('fail-fast');
     const result = await runCli(['run', '--source', project, '--dest', out, '--fail-fast']);
     expect(result.code, result.stderr).toBe(7);
-    expect(result.stderr).toContain('ragged.csv: ragged row: record 2');
+    expect(result.stderr).toContain('ragged.csv:3 (byte 12): ragged row: record 2');
     await expectNothingComplete(out);
     const files = await walkFiles(out);
     for (const layout of ['buckets.json', 'tables.json', 'configurations.json']) expect(files).not.toContain(layout);

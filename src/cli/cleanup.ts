@@ -6,29 +6,23 @@ import { TakeoutError } from '../errors.js';
 import { acquireLease, describeHolder, liveLeases, nestedLeases } from '../pipeline/lease.js';
 import { plural } from '../pipeline/units.js';
 import { jsonLine, terminalLine } from '../reporting/redact.js';
+import { parseDuration } from '../pipeline/units.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_ACCESS_OPTIONS, type OptionSpec } from './options.js';
 import type { CommandContext } from './context.js';
 import { addExamples } from './help.js';
 
 export const CLEANUP_OPTIONS: OptionSpec[] = [
-  { key: 'olderThan', flags: '--older-than <age>', description: 'only leftovers older than this: 30m, 24h, 7d, or 0 for all', type: 'string', default: '24h' },
+  { key: 'olderThan', flags: '--older-than <age>', description: 'only leftovers older than this: 30m, 24h, 7d, 1w, or 0 for all', type: 'string', default: '24h' },
   { key: 'dryRun', flags: '-n, --dry-run', description: 'list what would be aborted or removed, change nothing', type: 'boolean', default: false },
 ];
 
 const ALL = [...CLEANUP_OPTIONS, ...S3_ACCESS_OPTIONS, ...COMMON_OPTIONS];
 
-const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** `30m`, `24h`, `7d`, `90s` or `0` → milliseconds. */
+/** `30m`, `24h`, `7d`, `1w`, `90s` or `0` → milliseconds (parseDuration: a bare number other than 0 has no unit). */
 export function parseAge(text: string, origin = '--older-than'): number {
-  const trimmed = text.trim().toLowerCase();
-  if (/^0+$/.test(trimmed)) return 0;
-  const match = /^(\d+)\s*([smhd])$/.exec(trimmed);
-  const ms = match ? Number(match[1]) * UNIT_MS[match[2]!]! : Number.NaN;
-  if (!Number.isSafeInteger(ms)) {
-    throw new TakeoutError('USAGE', `${origin}: '${text}' is not an age`, { hint: 'use a number with a unit: 30m, 24h, 7d (or 0 for everything)' });
-  }
-  return ms;
+  const age = parseDuration(text, origin);
+  if (!age.ok) throw age.error;
+  return age.value;
 }
 
 /** A key as it can be shown on one line: quoted when it holds control characters. */

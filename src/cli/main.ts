@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ERROR_CODES, TakeoutError, toTakeoutError } from '../errors.js';
-import { registerSecret, terminalText } from '../reporting/redact.js';
+import { registerSecret, terminalLine, terminalText } from '../reporting/redact.js';
 import { createReporter, PlainReporter, type Reporter, type ReporterKind } from '../reporting/reporter.js';
 import type { CommandContext } from './context.js';
-import type { Resolved } from './options.js';
+import { resolutionNotes, type Resolved } from './options.js';
 import { cleanupCommand } from './cleanup.js';
 import { filesCommand } from './files.js';
 import { runCommand } from './run.js';
@@ -55,6 +55,8 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
     async configure(o) {
       debug = o.debug === true;
       reporter = await createReporter({ kind: reporterKind(o, io), quiet: o.quiet === true, stdout: io.stdout, stderr: io.stderr });
+      // Which config files were read, as `aws --debug` says which config it loaded: to stderr, never in --json's stdout.
+      if (debug) for (const note of resolutionNotes(o)) io.stderr.write(`takeout: debug: ${terminalLine(note)}\n`);
       flushEnvWarnings();
     },
     onClose(task) {

@@ -1,18 +1,21 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { createRequire } from 'node:module';
 import type * as YamlModule from 'yaml';
 import { TakeoutError, type Validation } from '../errors.js';
 import type { DestinationOptions } from '../destinations/destination.js';
 import type { SourceOptions } from '../sources/registry.js';
-import { parseInteger, parseSize } from '../pipeline/units.js';
+import { parseDuration, parseInteger, parseSize } from '../pipeline/units.js';
 import { registerSecret } from '../reporting/redact.js';
+import { closest } from './env.js';
 
 /**
  * Every option has one definition here. Its value comes from, in order: the flag, the
  * `TAKEOUT_<NAME>` environment variable, the YAML config file (`--config`), the default.
  */
-export type OptionType = 'string' | 'boolean' | 'list' | 'size' | 'int';
+export type OptionType = 'string' | 'boolean' | 'list' | 'size' | 'int' | 'duration';
 
 export interface OptionSpec {
   /** camelCase key, as commander names it. */
@@ -30,6 +33,8 @@ export interface OptionSpec {
   negatable?: boolean;
   /** A list whose flag value is itself comma-separated (`--columns a,b,c`); globs are not split. */
   commaSeparated?: boolean;
+  /** A duration: what a number without a unit means, in ms per unit (see parseDuration); unset: only 0. */
+  bareUnitMs?: number;
   /** The `--help` heading it is listed under (GROUP.*, or a heading of its own); none: the command's own "Options". */
   group?: string;
   /** For a negatable boolean: what `--no-<name>` does. */
@@ -90,7 +95,7 @@ export const S3_ACCESS_OPTIONS: OptionSpec[] = inGroup(GROUP.cloud, [
   { key: 'secretAccessKey', flags: '--secret-access-key <key>', description: 'secret access key (prefer AWS_SECRET_ACCESS_KEY)', type: 'string', secret: true },
   { key: 'sessionToken', flags: '--session-token <token>', description: 'session token for temporary credentials', type: 'string', secret: true },
   { key: 'expectedBucketOwner', flags: '--expected-bucket-owner <account>', description: 'fail unless the bucket belongs to this account id', type: 'string' },
-  { key: 'requestTimeout', flags: '--request-timeout <ms>', description: 'give up on an S3 or DynamoDB request (and retry it) after this many ms without an answer (default: 120000 for S3, 30000 for DynamoDB)', type: 'int', min: 100 },
+  { key: 'requestTimeout', flags: '--request-timeout <duration>', description: 'give up on an S3 or DynamoDB request (and retry it) after this long without an answer: 30s, 2m (a bare number is ms; default: 2m for S3, 30s for DynamoDB)', type: 'duration', bareUnitMs: 1, min: 100 },
 ]);
 
 /** S3 options of the commands that upload: verify, cleanup and the listings never write an object of data. */
@@ -164,7 +169,38 @@ function kebab(key: string): string {
 
 export type Resolved = Record<string, string | boolean | number | string[] | undefined>;
 
-function loadConfig(file: string): Record<string, unknown> {
+/** Set (to anything but 0/false/empty) to read no discovered config file: for tests and CI that want none of a machine's. */
+export const NO_CONFIG_ENV = 'TAKEOUT_NO_CONFIG';
+/** The project config file, looked for in the working folder (as .npmrc, .editorconfig…); both at once are refused as ambiguous. */
+export const PROJECT_CONFIG_FILES = ['takeout.yaml', 'takeout.yml'] as const;
+
+/** A config key as written, and where: for errors that name it. */
+interface ConfigValue {
+  raw: unknown;
+  /** The key as the file spells it (`slice_size`). */
+  key: string;
+  /** `takeout.yaml:3`: the file and the line of the key. */
+  where: string;
+}
+
+/** One config file read: its values by camelCase key. */
+interface ConfigFile {
+  file: string;
+  values: Map<string, ConfigValue>;
+}
+
+/** `slice-size`, `slice_size`, `sliceSize` (and `SLICE_SIZE`) are one key: `sliceSize`, as commander names the option. */
+export function configKey(key: string): string {
+  const words = /^[A-Z0-9_]+$/.test(key) ? key.toLowerCase() : key;
+  return words.replace(/[-_]+([a-zA-Z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function loadYaml(): typeof YamlModule {
+  // Loaded only when a config file is read: yaml is ~70 modules that `takeout --help` need not load.
+  return createRequire(import.meta.url)('yaml') as typeof YamlModule;
+}
+
+function loadConfig(file: string): ConfigFile {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -172,17 +208,114 @@ function loadConfig(file: string): Record<string, unknown> {
     const code = (error as NodeJS.ErrnoException).code;
     throw new TakeoutError(code === 'ENOENT' ? 'NOT_FOUND' : 'USAGE', `config file ${file}: ${code === 'ENOENT' ? 'does not exist' : (error as Error).message}`);
   }
-  let parsed: unknown;
-  try {
-    // Loaded only when a config file is given: yaml is ~70 modules that `takeout --help` need not load.
-    const yaml = createRequire(import.meta.url)('yaml') as typeof YamlModule;
-    parsed = yaml.parse(text);
-  } catch (error) {
-    throw new TakeoutError('USAGE', `config file ${file}: ${(error as Error).message.split('\n')[0]}`);
+  const yaml = loadYaml();
+  const lines = new yaml.LineCounter();
+  const document = yaml.parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const failure = document.errors[0];
+  if (failure) {
+    // `file:line:column: message`, as compilers and yamllint say it; the parser's message without its own position.
+    const at = lines.linePos(failure.pos[0]);
+    const message = failure.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new TakeoutError('USAGE', `${file}:${at.line}:${at.col}: not valid YAML: ${message}`);
   }
-  if (parsed === null || parsed === undefined) return {};
-  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new TakeoutError('USAGE', `config file ${file}: expected a mapping of option names to values`);
-  return parsed as Record<string, unknown>;
+  const values = new Map<string, ConfigValue>();
+  const contents = document.contents;
+  if (contents === null || (yaml.isScalar(contents) && (contents.value === null || contents.value === undefined))) return { file, values };
+  if (!yaml.isMap(contents)) throw new TakeoutError('USAGE', `${file}: expected a mapping of option names to values (slice-size: 64MB)`);
+  for (const pair of contents.items) {
+    const keyNode = pair.key;
+    const line = yaml.isNode(keyNode) && keyNode.range ? `:${lines.linePos(keyNode.range[0]).line}` : '';
+    const key = yaml.isScalar(keyNode) ? String(keyNode.value) : String(keyNode);
+    const camel = configKey(key);
+    const earlier = values.get(camel);
+    if (earlier) throw new TakeoutError('USAGE', `${file}${line}: ${key} is given twice (also as ${earlier.key} at ${earlier.where})`);
+    values.set(camel, { raw: yaml.isNode(pair.value) ? pair.value.toJS(document) : pair.value, key, where: `${file}${line}` });
+  }
+  return { file, values };
+}
+
+function truthy(text: string | undefined): boolean {
+  return text !== undefined && !FALSE.has(text.trim().toLowerCase());
+}
+
+/** The first of `names` that exists in `folder`, as `folder/name`. */
+function existing(folder: string, names: readonly string[]): string | undefined {
+  return names.map((name) => path.join(folder, name)).find((file) => existsSync(file));
+}
+
+/**
+ * The user config: `$XDG_CONFIG_HOME/takeout/config.yaml`, else `~/.config/takeout/config.yaml` (the XDG Base
+ * Directory specification, as gh, rclone and git use; a relative XDG_CONFIG_HOME is invalid there and ignored).
+ */
+export function userConfigFile(env: NodeJS.ProcessEnv): string {
+  const xdg = env.XDG_CONFIG_HOME;
+  const base = xdg !== undefined && path.isAbsolute(xdg) ? xdg : path.join(env.HOME || homedir(), '.config');
+  return path.join(base, 'takeout', 'config.yaml');
+}
+
+/**
+ * The config files to read, lowest precedence first. An explicit --config/TAKEOUT_CONFIG file is the only one
+ * read (as AWS_CONFIG_FILE, GH_CONFIG_DIR and docker --config replace the default, never add to it); otherwise
+ * the user config, then ./takeout.yaml over it key by key (as a project .npmrc or .git/config over the user's).
+ */
+function configFiles(explicit: string | undefined, env: NodeJS.ProcessEnv, notes: string[]): string[] {
+  if (explicit !== undefined) return [explicit];
+  if (truthy(env[NO_CONFIG_ENV])) {
+    notes.push(`config: none read (${NO_CONFIG_ENV} is set)`);
+    return [];
+  }
+  const user = userConfigFile(env);
+  const files = [existsSync(user) ? user : existing(path.dirname(user), ['config.yml'])].filter((f): f is string => f !== undefined);
+  const found = PROJECT_CONFIG_FILES.filter((name) => existsSync(name));
+  if (found.length > 1) throw new TakeoutError('USAGE', `both ./${found.join(' and ./')} exist: which one holds the settings?`, { hint: 'remove one' });
+  if (found[0]) files.push(`./${found[0]}`);
+  if (files.length === 0) notes.push(`config: none found (looked for ./${PROJECT_CONFIG_FILES.join(', ./')}, ${user})`);
+  return files;
+}
+
+/** What resolveOptions did that --debug tells: the config files it read. */
+const debugNotes = new WeakMap<Resolved, readonly string[]>();
+
+/** The lines `--debug` prints about how the options were resolved (`config: read ./takeout.yaml`). */
+export function resolutionNotes(o: Resolved): readonly string[] {
+  return debugNotes.get(o) ?? [];
+}
+
+/** Every option key of every command of the program `command` belongs to: a config key known to none is a typo. */
+function programKeys(command: Command): Set<string> {
+  let root = command;
+  while (root.parent) root = root.parent;
+  const keys = new Set<string>();
+  const walk = (c: Command): void => {
+    for (const option of c.options) keys.add(option.attributeName());
+    for (const sub of c.commands) walk(sub);
+  };
+  walk(root);
+  keys.delete('help');
+  keys.delete('version');
+  return keys;
+}
+
+/** The type a config value should have, for an error that says what was wrong with it. */
+const EXPECTED: Record<OptionType, string> = {
+  string: 'a string',
+  boolean: 'true or false',
+  list: 'a list (or a comma-separated string)',
+  size: 'a size (64MB)',
+  int: 'a whole number',
+  duration: 'a duration (30s)',
+};
+
+function configValue(spec: OptionSpec, value: ConfigValue): string | boolean | number | string[] {
+  const raw = value.raw;
+  const where = `${value.where}: ${value.key}`;
+  if (spec.type === 'list' && Array.isArray(raw) && raw.every((v) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) return raw.map(String);
+  if (spec.type === 'boolean' && typeof raw === 'boolean') return raw;
+  if (typeof raw === 'string' || typeof raw === 'number' || (typeof raw === 'boolean' && (spec.type === 'boolean' || spec.type === 'string'))) {
+    return check(fromText(spec, String(raw), where));
+  }
+  const got = raw === null ? 'nothing (null)' : Array.isArray(raw) ? 'a list' : typeof raw === 'object' ? 'a mapping' : `${typeof raw} ${JSON.stringify(raw)}`;
+  throw new TakeoutError('USAGE', `${where}: expected ${EXPECTED[spec.type]}, got ${got}`);
 }
 
 function fromText(spec: OptionSpec, text: string, origin: string): Validation<string | boolean | number | string[]> {
@@ -200,6 +333,8 @@ function fromText(spec: OptionSpec, text: string, origin: string): Validation<st
       return parseSize(text, name, spec.min, spec.max);
     case 'int':
       return parseInteger(text, name, spec.min ?? 0, spec.max ?? Number.MAX_SAFE_INTEGER);
+    case 'duration':
+      return parseDuration(text, name, { ...(spec.bareUnitMs === undefined ? {} : { bareUnitMs: spec.bareUnitMs }), ...(spec.min === undefined ? {} : { min: spec.min }), ...(spec.max === undefined ? {} : { max: spec.max }) });
     case 'string':
       if (spec.choices && !spec.choices.includes(text)) {
         return { ok: false, error: new TakeoutError('USAGE', `${name}: '${text}' is not one of ${spec.choices.join(', ')}`) };
@@ -209,45 +344,54 @@ function fromText(spec: OptionSpec, text: string, origin: string): Validation<st
 }
 
 /**
- * Resolve every option with the precedence flags > TAKEOUT_* environment > YAML config > defaults.
- * Unknown keys in the config file are an error (a typo must not silently do nothing).
+ * Resolve every option with the precedence flags > TAKEOUT_* environment > config files > defaults (the config
+ * files: --config/TAKEOUT_CONFIG alone when given, else ./takeout.yaml over the user config). A config key that
+ * is no option of any command is an error with a did-you-mean (a typo must not silently do nothing); one that is
+ * an option of another command is left for that command, so one file serves them all.
  */
 export function resolveOptions(command: Command, specs: readonly OptionSpec[], env: NodeJS.ProcessEnv = process.env): Resolved {
   const flags = command.opts<Record<string, unknown>>();
-  const configFile = (command.getOptionValueSource('config') === 'cli' ? flags.config : undefined) ?? env.TAKEOUT_CONFIG;
-  const config = typeof configFile === 'string' ? loadConfig(configFile) : {};
-  const known = new Map<string, OptionSpec>();
-  for (const spec of specs) {
-    known.set(spec.key, spec);
-    known.set(kebab(spec.key), spec);
-  }
-  for (const key of Object.keys(config)) {
-    if (!known.has(key)) throw new TakeoutError('USAGE', `config file ${String(configFile)}: unknown option '${key}'`);
+  const explicit = (command.getOptionValueSource('config') === 'cli' ? flags.config : undefined) ?? env.TAKEOUT_CONFIG;
+  const notes: string[] = [];
+  // TAKEOUT_CONFIG= (empty) is unset, as an empty AWS_CONFIG_FILE is.
+  const files = configFiles(typeof explicit === 'string' && explicit !== '' ? explicit : undefined, env, notes).map(loadConfig);
+  const anyCommand = programKeys(command);
+  const config = new Map<string, ConfigValue>();
+  for (const { file, values } of files) {
+    notes.push(`config: read ${file}`);
+    for (const [key, value] of values) {
+      if (key === 'config') throw new TakeoutError('USAGE', `${value.where}: ${value.key}: a config file cannot name another`);
+      if (!anyCommand.has(key)) {
+        // Spelled as the flags are (slice-size), whatever the file's style.
+        const suggestion = closest(kebab(key), [...anyCommand].filter((k) => k !== 'config').map(kebab));
+        throw new TakeoutError('USAGE', `${value.where}: unknown option '${value.key}'${suggestion ? ` (did you mean ${suggestion}?)` : ''}`, {
+          hint: 'keys are option names without the dashes, in kebab-case, snake_case or camelCase: slice-size, slice_size, sliceSize',
+        });
+      }
+      if (!specs.some((spec) => spec.key === key)) notes.push(`config: ${value.where}: ${value.key} is no option of takeout ${command.name()}: left for the commands that have it`);
+      config.set(key, value);
+    }
   }
 
   const resolved: Resolved = {};
   for (const spec of specs) {
     let value: unknown;
     const source = command.getOptionValueSource(spec.key);
+    const fromConfig = config.get(spec.key);
     if (source === 'cli') {
       value = flags[spec.key];
       if (typeof value === 'string') value = check(fromText(spec, value, `--${kebab(spec.key)}`));
     } else if (env[envName(spec.key)] !== undefined) {
       value = check(fromText(spec, env[envName(spec.key)]!, envName(spec.key)));
-    } else if (config[spec.key] !== undefined || config[kebab(spec.key)] !== undefined) {
-      const raw = config[spec.key] ?? config[kebab(spec.key)];
-      const where = `config ${kebab(spec.key)}`;
-      if (spec.type === 'list' && Array.isArray(raw)) value = raw.map(String);
-      else if (spec.type === 'boolean' && typeof raw === 'boolean') value = raw;
-      else if ((spec.type === 'int' || spec.type === 'size') && typeof raw === 'number') value = check(fromText(spec, String(raw), where));
-      else if (typeof raw === 'string' || typeof raw === 'number' || typeof raw === 'boolean') value = check(fromText(spec, String(raw), where));
-      else throw new TakeoutError('USAGE', `${where}: unexpected value ${JSON.stringify(raw)}`);
+    } else if (fromConfig !== undefined && spec.key !== 'config') {
+      value = configValue(spec, fromConfig);
     } else if (spec.default !== undefined) {
       value = typeof spec.default === 'string' && spec.type !== 'string' ? check(fromText(spec, spec.default, `default ${spec.key}`)) : spec.default;
     }
     if (spec.secret && typeof value === 'string') registerSecret(value);
     resolved[spec.key] = value as Resolved[string];
   }
+  debugNotes.set(resolved, notes);
   return resolved;
 }
 

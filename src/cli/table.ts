@@ -8,6 +8,8 @@ import { DEFAULT_COMPRESSION_LEVEL, NO_COMPRESSION } from '../pipeline/compress.
 import { mergeSlices } from '../pipeline/merge.js';
 import { runTakeout } from '../pipeline/run.js';
 import { writeTableSlices } from '../pipeline/table.js';
+import { nearest } from '../pipeline/suggest.js';
+import { DURATION_FORMS, parseDuration } from '../pipeline/units.js';
 import { openSource } from '../sources/registry.js';
 import type { ProjectDescriptor, TableDescriptor, TableQuery } from '../sources/source.js';
 import type { CommandContext } from './context.js';
@@ -76,19 +78,16 @@ export function parseWhere(text: string): NonNullable<TableQuery['where']>[numbe
   return { column, operator, values };
 }
 
-const RELATIVE = /^-(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?|w|weeks?)$/i;
-const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-
-/** ISO 8601, unix seconds, or a relative time like -2h / -3 days. */
+/** ISO 8601, unix seconds, or a time that long ago: `-` and a duration (-2h, -3d, -1w, -3 days; see parseDuration). */
 export function parseTime(text: string, flag: string, now = Date.now()): Date {
-  const relative = RELATIVE.exec(text.trim());
-  if (relative) {
-    const unit = relative[2]!.toLowerCase();
-    const ms = UNIT_MS[unit.startsWith('mi') || unit === 'm' ? 'm' : unit[0]!]!;
-    return new Date(now - Number(relative[1]) * ms);
+  const t = text.trim();
+  if (/^-\s*\d/.test(t)) {
+    const ago = parseDuration(t.slice(1), flag);
+    if (!ago.ok || ago.value === 0) throw new TakeoutError('USAGE', `${flag} '${text}' is not a time (ISO 8601, unix seconds, or -2h / -3d)`, { hint: `after the -, ${DURATION_FORMS}` });
+    return new Date(now - ago.value);
   }
-  if (/^\d{9,11}$/.test(text.trim())) return new Date(Number(text) * 1000);
-  const date = /^\d{4}-\d{2}-\d{2}/.test(text.trim()) ? new Date(text) : new Date(NaN);
+  if (/^\d{9,11}$/.test(t)) return new Date(Number(t) * 1000);
+  const date = /^\d{4}-\d{2}-\d{2}/.test(t) ? new Date(t) : new Date(NaN);
   if (Number.isNaN(date.getTime())) throw new TakeoutError('USAGE', `${flag} '${text}' is not a time (ISO 8601, unix seconds, or -2h / -3d)`);
   return date;
 }
@@ -132,7 +131,10 @@ export function findTable(project: ProjectDescriptor, id: string): TableDescript
     });
     if (byName.length === 1) return byName[0]!;
   }
-  const near = project.tables.filter((t) => t.id.includes(id.split('.').pop() ?? id)).map((t) => t.id).slice(0, 5);
+  // The ids a few edits away (a typo), else those that hold the table name (it in another bucket or schema).
+  const ids = project.tables.map((t) => t.id);
+  const typos = nearest(id, ids);
+  const near = typos.length > 0 ? typos : ids.filter((t) => t.includes(id.split('.').pop() ?? id)).slice(0, 3);
   throw new TakeoutError('NOT_FOUND', `table ${id} does not exist in the source`, near.length ? { hint: `did you mean ${near.join(', ')}?` } : {});
 }
 

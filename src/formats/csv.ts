@@ -96,6 +96,78 @@ class BlockBuilder {
   }
 }
 
+/** Line feeds in buf[from, to): one indexOf per line, never a loop over bytes. */
+function countLf(buf: Buffer, from: number, to: number): number {
+  let n = 0;
+  for (let i = buf.indexOf(LF, from); i !== -1 && i < to; i = buf.indexOf(LF, i + 1)) n++;
+  return n;
+}
+
+/** Where something is in the input file: its line (1-based, counting every LF, quoted ones too) and byte offset. */
+export interface InputPlace {
+  line: number;
+  byte: number;
+}
+
+/**
+ * Tracks where the scanners are in the input file, for errors only: the hot loops never touch it. Per chunk it
+ * counts line feeds once (indexOf), and remembers where the record in progress began.
+ */
+class InputPosition {
+  /** File offset of the current chunk's first byte. */
+  private offset = 0;
+  /** Line feeds before the current chunk. */
+  private lines = 0;
+  private chunk: Buffer = Buffer.alloc(0);
+  /** File offset where the record in progress began, and its line once that chunk is done (0: not yet known). */
+  private recordByte = 0;
+  private recordLine = 1;
+
+  /** A new chunk; `skipped` bytes before it (a BOM) are part of the file but not of the chunk. */
+  begin(chunk: Buffer, skipped = 0): void {
+    this.offset += skipped;
+    this.chunk = chunk;
+  }
+
+  /** The current chunk is done: its line feeds counted, the record in progress placed if it began in it. */
+  end(): void {
+    const n = this.chunk.length;
+    const total = countLf(this.chunk, 0, n);
+    const rel = this.recordByte - this.offset;
+    if (rel >= 0) this.recordLine = this.lines + 1 + total - countLf(this.chunk, rel, n);
+    this.lines += total;
+    this.offset += n;
+    this.chunk = Buffer.alloc(0);
+  }
+
+  /** A record begins at `pos` of the current chunk. */
+  mark(pos: number): void {
+    this.recordByte = this.offset + pos;
+  }
+
+  /** Where `pos` of the current chunk is. */
+  at(pos: number): InputPlace {
+    return { line: this.lines + 1 + countLf(this.chunk, 0, pos), byte: this.offset + pos };
+  }
+
+  /** Where the record in progress began. */
+  record(): InputPlace {
+    const rel = this.recordByte - this.offset;
+    return rel >= 0 ? this.at(rel) : { line: this.recordLine, byte: this.recordByte };
+  }
+}
+
+/** `file:5 (byte 1234): message`: the place as editors and compilers give it, with the byte for binary tools. */
+function inputError(origin: string, place: InputPlace, record: number, message: string, hint?: string): TakeoutError {
+  return new TakeoutError('INVALID_INPUT', `${origin}:${place.line} (byte ${place.byte}): ${message}`, {
+    details: { origin, record, line: place.line, byte: place.byte },
+    ...(hint === undefined ? {} : { hint }),
+  });
+}
+
+/** A stray quote is what --quote-all forgives: it reads the quote as a literal and quotes every value. */
+export const STRAY_QUOTE_HINT = 'a quote inside an unquoted value is not RFC 4180 CSV; --quote-all reads it as a literal quote (and quotes every value)';
+
 const enum State {
   FieldStart,
   Unquoted,
@@ -132,6 +204,9 @@ export class CsvScanner {
   private blankAt = 0;
   private record = 0;
   private first = true;
+  private readonly pos = new InputPosition();
+  /** Where the blank line at blankAt is. */
+  private blankPlace: InputPlace | undefined;
 
   constructor(options: CsvScanOptions) {
     this.out = new BlockBuilder(options);
@@ -148,10 +223,15 @@ export class CsvScanner {
     if (this.first) {
       this.first = false;
       if (chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) start = 3;
+      this.pos.begin(chunk);
+      this.pos.mark(start);
+    } else {
+      this.pos.begin(chunk);
     }
     for (let p = start; p < chunk.length; p += SCAN_PIECE_BYTES) {
       this.scan(chunk, p, Math.min(chunk.length, p + SCAN_PIECE_BYTES));
     }
+    this.pos.end();
     return this.out.take(false);
   }
 
@@ -163,13 +243,13 @@ export class CsvScanner {
       case State.Unquoted:
       case State.QuoteInQuoted:
         this.closeField();
-        this.endRecord();
+        this.endRecord(0);
         break;
       case State.FieldStart:
         if (this.fields > 0) {
           this.openField();
           this.closeField();
-          this.endRecord();
+          this.endRecord(0);
         }
         break;
       case State.AfterCr:
@@ -183,10 +263,9 @@ export class CsvScanner {
     return this.record;
   }
 
-  private error(message: string): TakeoutError {
-    return new TakeoutError('INVALID_INPUT', `${this.origin}: ${message}`, {
-      details: { origin: this.origin, record: this.record + 1 },
-    });
+  /** An error at `place` (default: where the record in progress began). */
+  private error(message: string, place: InputPlace = this.pos.record(), hint?: string): TakeoutError {
+    return inputError(this.origin, place, this.record + 1, message, hint);
   }
 
   private openField(): void {
@@ -200,17 +279,26 @@ export class CsvScanner {
     this.fields++;
   }
 
-  private endRecord(): void {
+  /** A record ended; the next begins at `next` of the current chunk. */
+  private endRecord(next: number): void {
+    this.checkRecord();
+    this.pos.mark(next);
+  }
+
+  private checkRecord(): void {
     const fields = this.fields;
     this.fields = 0;
     if (this.blankAt !== 0 && !(fields === 1 && this.out.len - this.out.rowStart === 2)) {
-      throw this.error(`ragged row: record ${this.blankAt} is a blank line, the header has ${plural(this.expected, 'field')}`);
+      throw this.error(`ragged row: record ${this.blankAt} is a blank line, the header has ${plural(this.expected, 'field')}`, this.blankPlace);
     }
     if (fields !== this.expected) {
       // A blank line in a multi-column file: dropped at the very end, a ragged row anywhere else.
       const blank = fields === 1 && this.out.len - this.out.rowStart === 2 && this.expected > 1;
       if (blank) {
-        if (this.blankAt === 0) this.blankAt = this.record + 1;
+        if (this.blankAt === 0) {
+          this.blankAt = this.record + 1;
+          this.blankPlace = this.pos.record();
+        }
         this.out.len = this.out.rowStart;
         return;
       }
@@ -256,12 +344,12 @@ export class CsvScanner {
             // After a trailing comma this closes an empty last field; on a blank line endRecord drops it.
             this.openField();
             this.closeField();
-            this.endRecord();
+            this.endRecord(i + 1);
             i++;
           } else if (c === CR) {
             this.openField();
             this.closeField();
-            this.endRecord();
+            this.endRecord(i + 1);
             this.state = State.AfterCr;
             i++;
           } else {
@@ -290,10 +378,10 @@ export class CsvScanner {
             if (c === COMMA) {
               this.state = State.FieldStart;
             } else if (c === LF) {
-              this.endRecord();
+              this.endRecord(i);
               this.state = State.FieldStart;
             } else {
-              this.endRecord();
+              this.endRecord(i);
               this.state = State.AfterCr;
             }
           }
@@ -323,21 +411,25 @@ export class CsvScanner {
             i++;
           } else if (c === LF) {
             this.closeField();
-            this.endRecord();
+            this.endRecord(i + 1);
             this.state = State.FieldStart;
             i++;
           } else if (c === CR) {
             this.closeField();
-            this.endRecord();
+            this.endRecord(i + 1);
             this.state = State.AfterCr;
             i++;
           } else {
-            throw this.error(`unexpected character after a closing quote in record ${this.record + 1}`);
+            throw this.error(`unexpected character after a closing quote in record ${this.record + 1}`, this.pos.at(i));
           }
           break;
         }
         case State.AfterCr: {
-          if (src[i] === LF) i++;
+          if (src[i] === LF) {
+            i++;
+            // CRLF: the next record begins after the LF.
+            this.pos.mark(i);
+          }
           this.state = State.FieldStart;
           break;
         }
@@ -472,7 +564,9 @@ export class CsvPassThrough {
   private carryBytes = 0;
   /** A blank line was seen after the last record; an error unless only blank lines follow. */
   private blankAt = 0;
+  private blankPlace: InputPlace | undefined;
   private readonly ready: Block[] = [];
+  private readonly pos = new InputPosition();
 
   constructor(options: CsvScanOptions) {
     this.expected = options.columns;
@@ -487,8 +581,14 @@ export class CsvPassThrough {
     return this.records;
   }
 
-  private error(message: string): TakeoutError {
-    return new TakeoutError('INVALID_INPUT', `${this.origin}: ${message}`, { details: { origin: this.origin, record: this.records + 1 } });
+  /** An error at `place` (default: where the record in progress began). */
+  private error(message: string, place: InputPlace = this.pos.record(), hint?: string): TakeoutError {
+    return inputError(this.origin, place, this.records + 1, message, hint);
+  }
+
+  /** Where the record [start, …) of the current chunk began: here, or in an earlier chunk (the carry). */
+  private recordPlace(start: number): InputPlace {
+    return this.carryBytes > 0 ? this.pos.record() : this.pos.at(start);
   }
 
   private cut(): void {
@@ -511,14 +611,17 @@ export class CsvPassThrough {
     // A line holding nothing but its newline (\n or \r\n).
     const blank = fields === 1 && (length === 1 || (length === 2 && (this.carryBytes > 0 ? this.carry[0]![0] : chunk[start]) === CR));
     if (blank && this.expected > 1) {
-      if (this.blankAt === 0) this.blankAt = this.records + 1;
+      if (this.blankAt === 0) {
+        this.blankAt = this.records + 1;
+        this.blankPlace = this.recordPlace(start);
+      }
       this.skipTo(start, end);
       return;
     }
-    if (this.blankAt !== 0) throw this.error(`ragged row: record ${this.blankAt} is a blank line, the header has ${plural(this.expected, 'field')}`);
+    if (this.blankAt !== 0) throw this.error(`ragged row: record ${this.blankAt} is a blank line, the header has ${plural(this.expected, 'field')}`, this.blankPlace);
     if (fields !== this.expected) {
-      if (this.skipHeader) throw this.error(`the header has ${plural(fields, 'field')}, expected ${this.expected}`);
-      throw this.error(`ragged row: record ${this.records + 1} has ${plural(fields, 'field')}, the header has ${this.expected}`);
+      if (this.skipHeader) throw this.error(`the header has ${plural(fields, 'field')}, expected ${this.expected}`, this.recordPlace(start));
+      throw this.error(`ragged row: record ${this.records + 1} has ${plural(fields, 'field')}, the header has ${this.expected}`, this.recordPlace(start));
     }
     if (this.skipHeader) {
       this.skipHeader = false;
@@ -567,9 +670,17 @@ export class CsvPassThrough {
 
   push(input: Buffer): Block[] {
     let chunk = input;
+    let skipped = 0;
     if (this.first) {
       this.first = false;
-      if (chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
+      if (chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) {
+        chunk = chunk.subarray(3);
+        skipped = 3;
+      }
+      this.pos.begin(chunk, skipped);
+      this.pos.mark(0);
+    } else {
+      this.pos.begin(chunk);
     }
     const n = chunk.length;
     this.chunk = chunk;
@@ -585,7 +696,7 @@ export class CsvPassThrough {
       else {
         inQuotes = false;
         const d = chunk[0];
-        if (d !== undefined && d !== COMMA && d !== LF && d !== CR) throw this.error(`unexpected text after a closing quote in record ${this.records + 1}`);
+        if (d !== undefined && d !== COMMA && d !== LF && d !== CR) throw this.error(`unexpected text after a closing quote in record ${this.records + 1}`, this.pos.at(0));
       }
     }
     while (i < n) {
@@ -601,7 +712,7 @@ export class CsvPassThrough {
           i = q + 2;
           continue;
         }
-        if (d !== COMMA && d !== LF && d !== CR) throw this.error(`unexpected text after a closing quote in record ${this.records + 1}`);
+        if (d !== COMMA && d !== LF && d !== CR) throw this.error(`unexpected text after a closing quote in record ${this.records + 1}`, this.pos.at(q + 1));
         inQuotes = false;
         i = q + 1;
         continue;
@@ -622,7 +733,7 @@ export class CsvPassThrough {
         fieldStart = i;
         fields = 0;
       } else if (c === QUOTE) {
-        if (i !== fieldStart) throw this.error(`stray quote inside an unquoted field in record ${this.records + 1}`);
+        if (i !== fieldStart) throw this.error(`stray quote inside an unquoted field in record ${this.records + 1}`, this.pos.at(i), STRAY_QUOTE_HINT);
         inQuotes = true;
         i++;
       } else {
@@ -633,6 +744,8 @@ export class CsvPassThrough {
     this.fields = fields;
     this.atFieldStart = fieldStart === n;
     if (this.seg < recordStart) this.pending.push(chunk.subarray(this.seg, recordStart));
+    // The record in progress began in this chunk (no carry from before): remember where, for its errors.
+    if (this.carryBytes === 0) this.pos.mark(recordStart);
     if (recordStart < n) {
       this.carry.push(chunk.subarray(recordStart, n));
       this.carryBytes += n - recordStart;
@@ -640,6 +753,7 @@ export class CsvPassThrough {
         throw this.error(`record ${this.records + 1} is larger than ${this.maxRecord} bytes (unterminated quote?)`);
       }
     }
+    this.pos.end();
     return this.ready.splice(0, this.ready.length);
   }
 
@@ -649,6 +763,7 @@ export class CsvPassThrough {
       this.inQuotes = false;
       this.quoteAtEnd = false;
       this.chunk = Buffer.from('\n');
+      this.pos.begin(Buffer.alloc(0));
       this.seg = 0;
       this.endRecord(0, 1, this.fields + 1);
       if (this.seg < 1 && this.pendingRows > 0) this.pending.push(this.chunk.subarray(this.seg, 1));

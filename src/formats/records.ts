@@ -85,6 +85,13 @@ const COMMA = 44;
 const LF = 10;
 const CR = 13;
 
+/** Line feeds in text[from, to): one indexOf per line. */
+function lineFeeds(text: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = text.indexOf('\n', from); i !== -1 && i < to; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
 /**
  * Parses CSV text into rows of cells, keeping what Keboola and PostgreSQL's COPY … FORCE_QUOTE * mean by
  * quoting: an empty unquoted field is NULL (`null`), an empty quoted one (`""`) is the empty string.
@@ -97,6 +104,9 @@ export class CsvRecordParser {
   private record = 0;
   private skip: boolean;
   private first = true;
+  /** Lines and bytes of the input before the text parse() is given (the carry's start): for errors' places. */
+  private linesBefore = 0;
+  private bytesBefore = 0;
 
   constructor(
     private readonly options: { columns: number; hasHeader: boolean; origin: string; maxRecordBytes?: number },
@@ -108,7 +118,10 @@ export class CsvRecordParser {
     let text = this.decoder.write(chunk);
     if (this.first && text.length > 0) {
       this.first = false;
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      if (text.charCodeAt(0) === 0xfeff) {
+        text = text.slice(1);
+        this.bytesBefore = 3;
+      }
     }
     return this.parse(this.carry + text, false);
   }
@@ -119,8 +132,18 @@ export class CsvRecordParser {
     return this.parse(rest, true);
   }
 
-  private error(message: string): TakeoutError {
-    return new TakeoutError('INVALID_INPUT', `${this.options.origin}: ${message}`, { details: { origin: this.options.origin, record: this.record + 1 } });
+  /** `origin:line (byte N): message` for the character at `pos` of `text` (what parse() was given). */
+  private error(message: string, text: string, pos: number): TakeoutError {
+    const line = this.linesBefore + 1 + lineFeeds(text, 0, pos);
+    const byte = this.bytesBefore + Buffer.byteLength(text.slice(0, pos));
+    const origin = this.options.origin;
+    return new TakeoutError('INVALID_INPUT', `${origin}:${line} (byte ${byte}): ${message}`, { details: { origin, record: this.record + 1, line, byte } });
+  }
+
+  /** text[0, end) is done with: its lines and bytes move into the counts before the carry. */
+  private consumed(text: string, end: number): void {
+    this.linesBefore += lineFeeds(text, 0, end);
+    this.bytesBefore += Buffer.byteLength(end === text.length ? text : text.slice(0, end));
   }
 
   private parse(text: string, final: boolean): Row[] {
@@ -156,7 +179,7 @@ export class CsvRecordParser {
             break;
           }
           if (!closed) {
-            if (final) throw this.error(`unterminated quoted field in record ${this.record + 1}`);
+            if (final) throw this.error(`unterminated quoted field in record ${this.record + 1}`, text, start);
             pos = n;
             break;
           }
@@ -166,7 +189,7 @@ export class CsvRecordParser {
           while (end < n) {
             const d = text.charCodeAt(end);
             if (d === COMMA || d === LF || d === CR) break;
-            if (d === QUOTE) throw this.error(`stray quote in record ${this.record + 1}`);
+            if (d === QUOTE) throw this.error(`stray quote in record ${this.record + 1}`, text, end);
             end++;
           }
           if (end >= n && !final) {
@@ -204,17 +227,18 @@ export class CsvRecordParser {
           complete = true;
           break;
         }
-        throw this.error(`text after a closing quote in record ${this.record + 1}`);
+        throw this.error(`text after a closing quote in record ${this.record + 1}`, text, pos);
       }
       if (!complete) {
-        if (n - start > max) throw this.error(`record ${this.record + 1} is larger than ${max} bytes (an unterminated quote?)`);
+        if (n - start > max) throw this.error(`record ${this.record + 1} is larger than ${max} bytes (an unterminated quote?)`, text, start);
+        this.consumed(text, start);
         this.carry = text.slice(start);
         return rows;
       }
       // A blank line (one empty unquoted field) at the end of input is not a record.
       if (cells.length === 1 && cells[0] === null && this.options.columns !== 1) continue;
       if (cells.length !== this.options.columns) {
-        throw this.error(`ragged row: record ${this.record + 1} has ${plural(cells.length, 'field')}, the table has ${plural(this.options.columns, 'column')}`);
+        throw this.error(`ragged row: record ${this.record + 1} has ${plural(cells.length, 'field')}, the table has ${plural(this.options.columns, 'column')}`, text, start);
       }
       if (this.skip) {
         this.skip = false;
@@ -223,6 +247,7 @@ export class CsvRecordParser {
       this.record++;
       rows.push(cells);
     }
+    this.consumed(text, n);
     this.carry = '';
     return rows;
   }

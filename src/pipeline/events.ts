@@ -11,7 +11,7 @@ export type PipelineEvent =
   | { type: 'table:progress'; table: string; rawBytes: number; bytes: number; rows: number }
   | { type: 'table:slice'; table: string; slice: Pick<SliceRecord, 'key' | 'bytes' | 'rows' | 'sha256'> }
   | { type: 'table:done'; table: string; rows: number; rawBytes: number; bytes: number; slices: number; durationMs: number }
-  | { type: 'table:error'; table: string; code: string; message: string }
+  | { type: 'table:error'; table: string; code: string; message: string; hint?: string }
   | { type: 'table:skip'; table: string; reason: string }
   | { type: 'file:written'; key: string; bytes: number }
   | { type: 'warning'; message: string }

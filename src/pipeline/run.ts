@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import picomatch from 'picomatch';
+import { nearest } from './suggest.js';
 import type { Destination } from '../destinations/destination.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { DEFAULT_BLOCK_BYTES } from '../formats/csv.js';
@@ -238,7 +239,7 @@ async function leasedTakeout(
         // The failed table's slices were removed; an older takeout's parts of it are then stale too.
         const parts = `${tablePath(table)}.part_`;
         for (const key of [...written]) if (key.startsWith(parts)) written.delete(key);
-        emit({ type: 'table:error', table: table.id, code: failure.code, message: failure.message });
+        emit({ type: 'table:error', table: table.id, code: failure.code, message: failure.message, ...(failure.hint ? { hint: failure.hint } : {}) });
         // Credentials that fail for one table fail for every table: stop the others instead of repeating the error.
         if (options.failFast || failure.code === 'AUTH') tablesAbort.abort();
         return { ...base, status: 'failed', rows: 0, rawBytes: 0, bytes: 0, slices: [], error: { code: failure.code, message: failure.message } };
@@ -419,11 +420,23 @@ export function selectTables(tables: readonly TableDescriptor[], include: readon
   const includes = include.map((p) => ({ pattern: p, test: compile(p) }));
   const excludes = exclude.map(compile);
   for (const { pattern, test } of includes) {
-    if (!tables.some(test)) throw new TakeoutError('USAGE', `--include '${pattern}' matches no table`, { hint: 'table ids look like in.c-main.customers' });
+    if (!tables.some(test)) throw new TakeoutError('USAGE', `--include '${pattern}' matches no table`, { hint: includeHint(pattern, tables) });
   }
   return tables
     .filter((t) => (includes.length === 0 || includes.some((i) => i.test(t))) && !excludes.some((e) => e(t)))
     .sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/**
+ * What to say about an --include that matches nothing: the real ids (tables and buckets) it nearly matches,
+ * its literal characters mistyped (`in.c-mian.*` → in.c-main.customers, in.c-main.orders, in.c-main); else an example id.
+ */
+export function includeHint(pattern: string, tables: readonly TableDescriptor[]): string {
+  const ids = [...tables.map((t) => t.id), ...tables.map((t) => t.bucketId)];
+  const near = nearest(pattern, ids, { glob: true });
+  if (near.length > 0) return `closest ids: ${near.join(', ')}`;
+  const example = tables[0];
+  return example ? `table ids look like ${example.id} (bucket ${example.bucketId}); --dry-run lists them` : 'the source has no table';
 }
 
 /**

@@ -65,3 +65,78 @@ export function formatDuration(ms: number): string {
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
 }
+
+/** Milliseconds per duration unit, with the long names `--changed-since -3 days` has always taken. */
+const DURATION_UNITS: Record<string, number> = {
+  ms: 1,
+  msec: 1,
+  millisecond: 1,
+  milliseconds: 1,
+  s: 1000,
+  sec: 1000,
+  secs: 1000,
+  second: 1000,
+  seconds: 1000,
+  m: 60_000,
+  min: 60_000,
+  mins: 60_000,
+  minute: 60_000,
+  minutes: 60_000,
+  h: 3_600_000,
+  hr: 3_600_000,
+  hrs: 3_600_000,
+  hour: 3_600_000,
+  hours: 3_600_000,
+  d: 86_400_000,
+  day: 86_400_000,
+  days: 86_400_000,
+  w: 604_800_000,
+  week: 604_800_000,
+  weeks: 604_800_000,
+};
+
+export interface DurationOptions {
+  /**
+   * What a number without a unit means, in ms per unit: what the option took before units were accepted
+   * (1 for `--request-timeout`, which always was milliseconds). Unset: only a bare `0` is accepted.
+   */
+  bareUnitMs?: number;
+  min?: number;
+  max?: number;
+}
+
+/** The forms every duration option accepts, for its error hint. */
+export const DURATION_FORMS = 'a number with a unit: 500ms, 30s, 5m, 2h, 7d, 1w (or combined: 1h30m)';
+
+/**
+ * `30s`, `5m`, `2h`, `7d`, `1w`, `500ms`, `1.5h`, `1h30m` → milliseconds: the forms of Go's
+ * time.ParseDuration and rclone's durations, plus days and weeks. One parser for every duration option.
+ */
+export function parseDuration(text: string, name: string, options: DurationOptions = {}): Validation<number> {
+  const trimmed = text.trim().toLowerCase();
+  const bare = options.bareUnitMs;
+  const hint = bare === undefined ? `use ${DURATION_FORMS}` : `use ${DURATION_FORMS}; a bare number is ${bare === 1 ? 'milliseconds' : `in units of ${formatDuration(bare)}`}`;
+  let ms: number;
+  if (/^\d+(?:\.\d+)?$/.test(trimmed)) {
+    if (bare === undefined && Number(trimmed) !== 0) return invalid(`${name}: '${text}' has no unit`, `use ${DURATION_FORMS} (or 0)`);
+    ms = Number(trimmed) * (bare ?? 1);
+  } else {
+    const part = /(\d+(?:\.\d+)?)\s*([a-z]+)\s*/gy;
+    ms = 0;
+    let at = 0;
+    for (let match = part.exec(trimmed); match; match = part.exec(trimmed)) {
+      const unit = DURATION_UNITS[match[2]!];
+      if (unit === undefined) return invalid(`${name}: '${text}' is not a duration (unknown unit '${match[2]!}')`, hint);
+      ms += Number(match[1]) * unit;
+      at = part.lastIndex;
+    }
+    if (at === 0 || at !== trimmed.length) return invalid(`${name}: '${text}' is not a duration`, hint);
+  }
+  ms = Math.round(ms);
+  const min = options.min ?? 0;
+  const max = options.max ?? Number.MAX_SAFE_INTEGER;
+  if (!Number.isSafeInteger(ms) || ms < min || ms > max) {
+    return invalid(`${name}: '${text}' is out of range (${formatDuration(min)} to ${max === Number.MAX_SAFE_INTEGER ? 'any' : formatDuration(max)})`);
+  }
+  return ok(ms);
+}

@@ -120,6 +120,7 @@ export class PlainReporter implements Reporter {
   emit(event: PipelineEvent): void {
     if (event.type === 'table:error') {
       this.line(`takeout: error: table ${event.table}: ${event.message} ${codeTag(event.code)}`);
+      if (event.hint) this.line(`  hint: ${event.hint}`);
       return;
     }
     if (event.type === 'warning') {

@@ -77,6 +77,7 @@ export class TtyReporter implements Reporter {
         if (t) this.bars.remove(t.bar);
         this.tables.delete(event.table);
         this.log(`✖ ${event.table}: ${event.message} ${codeTag(event.code)}`);
+        if (event.hint) this.log(`  hint: ${event.hint}`);
         break;
       }
       case 'table:skip':

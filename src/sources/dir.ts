@@ -185,7 +185,10 @@ async function readProjectYaml(folder: string, label: string): Promise<ProjectYa
     if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('expected a mapping at the top level');
     return parsed as ProjectYaml;
   } catch (error) {
-    throw new TakeoutError('INVALID_INPUT', `${label}/${PROJECT_FILE}: ${(error as Error).message.split('\n')[0]}`);
+    // `file:line:column: message`, as for --config files: the parser's message without its own position.
+    const at = (error as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+    const message = (error as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new TakeoutError('INVALID_INPUT', `${label}/${PROJECT_FILE}${at ? `:${at.line}:${at.col}: not valid YAML` : ''}: ${message}`);
   }
 }
 
@@ -437,9 +440,11 @@ async function readCsvTable(
   if (!header) throw new TakeoutError('INVALID_INPUT', `${shown}: no header row`);
   const columns = header.columns;
   const seen = new Set<string>();
+  // The header is line 1, after a BOM if there is one: named as the scanners name the place of a row's error.
+  const headerAt = `${shown}:1 (byte ${head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? 3 : 0})`;
   for (const column of columns) {
-    if (column === '') throw new TakeoutError('INVALID_INPUT', `${shown}: the header has an empty column name`);
-    if (seen.has(column)) throw new TakeoutError('INVALID_INPUT', `${shown}: column "${column}" appears twice in the header`);
+    if (column === '') throw new TakeoutError('INVALID_INPUT', `${headerAt}: the header has an empty column name`);
+    if (seen.has(column)) throw new TakeoutError('INVALID_INPUT', `${headerAt}: column "${column}" appears twice in the header`);
     seen.add(column);
   }
   const meta = yaml.tables?.[id] ?? {};

@@ -56,6 +56,9 @@ export function watchdogMs(timeoutMs: number | undefined): number {
 
 const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
+/** An XDG_CONFIG_HOME with nothing in it: no user config file is found under it. */
+export const NO_USER_CONFIG = path.join(REPO_ROOT, 'test', 'helpers', 'no-user-config');
+
 /** The test process's environment minus anything that would change takeout's behaviour, plus CI=true. */
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
@@ -64,6 +67,9 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
     env[name] = value;
   }
   env.CI = 'true';
+  // The user config (~/.config/takeout/config.yaml) of whoever runs the tests must not change what they see:
+  // XDG_CONFIG_HOME points at a folder that does not exist (a test that wants a user config passes its own).
+  env.XDG_CONFIG_HOME = NO_USER_CONFIG;
   // Never reach out to an EC2 metadata endpoint looking for credentials.
   env.AWS_EC2_METADATA_DISABLED = 'true';
   for (const [name, value] of Object.entries(extra)) {
