@@ -104,8 +104,8 @@ export function runCommand(context: CommandContext): Command {
     assertResumeOrOverwrite(o);
     const dest = destinationWithPath((o.dest as string | undefined) ?? defaultDestination(), normalisePrefix(o.path as string | undefined));
     const sourceUri = sourceOrDemo(o);
-    const source = await openSource(sourceUri, { ...sourceOptions(o), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
-    const dOptions = destinationOptions(o);
+    const source = await openSource(sourceUri, { ...sourceOptions(o, context.network), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
+    const dOptions = destinationOptions(o, context.network);
     const destination = await openDestination(dest, dOptions);
     context.onClose(async () => {
       await destination.close?.();

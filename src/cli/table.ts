@@ -159,7 +159,7 @@ export function tableCommand(context: CommandContext): Command {
     // Usage errors before the source is reached: a mistyped --dest or -o, no --source (no demo default here).
     const destWithPrefix = o.output === undefined && typeof o.dest === 'string' ? destinationWithPath(o.dest, normalisePrefix(o.path as string | undefined)) : undefined;
     checkOutputPath(o);
-    const source = await openSource(o.source as string | undefined, { ...sourceOptions(o), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
+    const source = await openSource(o.source as string | undefined, { ...sourceOptions(o, context.network), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
     context.onClose(async () => source.close?.());
     const project = await source.project(context.signal ? { signal: context.signal } : {});
     const found = findTable(project, tableId);
@@ -168,7 +168,7 @@ export function tableCommand(context: CommandContext): Command {
 
     if (o.output === undefined) {
       if (!destWithPrefix) throw new TakeoutError('USAGE', 'give --dest DIR|s3://… for slices, or -o FILE for one file');
-      const destination = await openDestination(destWithPrefix, destinationOptions(o));
+      const destination = await openDestination(destWithPrefix, destinationOptions(o, context.network));
       context.onClose(async () => destination.close?.());
       // The project is listed once already; hand the same listing to the run.
       // A table that run leaves out is, for this export, a table like any other, and its bucket (linked,

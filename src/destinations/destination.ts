@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { NetworkOptions } from './network.js';
 
 /**
  * Where a takeout's files go: a local folder or an S3 prefix. Keys are always relative,
@@ -103,8 +104,11 @@ export interface ObjectWriter {
   abort(): Promise<void>;
 }
 
-/** Options every destination factory understands; S3-specific ones are ignored by the local folder. */
-export interface DestinationOptions {
+/**
+ * Options every destination factory understands; S3-specific ones are ignored by the local folder.
+ * `throttle` limits what it writes and reads, `onRequest` hears each S3 request.
+ */
+export interface DestinationOptions extends NetworkOptions {
   /** Local: file mode for new files (default 0o600). */
   fileMode?: number;
   /** Local: mode for new folders (default 0o700). */

@@ -36,6 +36,7 @@ import type {
   WrittenObject,
 } from './destination.js';
 import { assertSafeKey, assertSafePrefix, keyProblem } from './keys.js';
+import { logSdkRequests, throttledDestination } from './network.js';
 
 /** 10 s: a TCP (+TLS) handshake slower than this means the endpoint is unreachable, not slow. */
 export const CONNECTION_TIMEOUT_MS = 10_000;
@@ -792,6 +793,7 @@ class S3Destination implements Destination {
       throw new TakeoutError('USAGE', 'a KMS key id needs --sse aws:kms, not AES256');
     }
     this.client = buildClient(this.s3, region, this.s3.endpointUrl);
+    logSdkRequests(this.client, options.onRequest);
     this.policy = { conditionalWrites: true, refreshable: this.s3.accessKeyId === undefined && this.s3.secretAccessKey === undefined };
     installResendOnce(this.client, this.policy);
   }
@@ -1080,5 +1082,6 @@ class S3Destination implements Destination {
 
 /** A destination under `s3://bucket/prefix`; `options.s3` configures region, endpoint, credentials, SSE, parts. */
 export function createS3Destination(url: string, options: S3DestinationOptions = {}): Destination {
-  return new S3Destination(url, options);
+  const destination = new S3Destination(url, options);
+  return options.throttle ? throttledDestination(destination, options.throttle) : destination;
 }

@@ -20,6 +20,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { TakeoutError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import { redact, registerSecret } from '../reporting/redact.js';
+import { logSdkRequests, type RequestLogger } from '../destinations/network.js';
 import type {
   BucketDescriptor,
   MetadataEntry,
@@ -102,6 +103,8 @@ export interface DynamoDbSourceOptions {
   requestTimeoutMs?: number;
   /** Backoff of throttled calls; the defaults are the named constants above (tests shorten them). */
   retry?: DynamoDbRetryOptions;
+  /** Hears each HTTP request (`--debug`). */
+  onRequest?: RequestLogger;
 }
 
 interface KeyAttribute {
@@ -689,5 +692,7 @@ function buildClient(options: DynamoDbSourceOptions, endpoint: string | undefine
     };
   }
   if (endpoint !== undefined) config.endpoint = endpoint;
-  return new DynamoDBClient(config);
+  const client = new DynamoDBClient(config);
+  logSdkRequests(client, options.onRequest);
+  return client;
 }
