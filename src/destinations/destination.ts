@@ -135,4 +135,9 @@ export interface S3Options {
   requestTimeoutMs?: number;
   /** Force path-style addressing even on AWS (always on with a custom endpoint). */
   forcePathStyle?: boolean;
+  /**
+   * false: no endpoint from AWS_ENDPOINT_URL(_S3) or the profile's endpoint_url (Keboola's file storage
+   * is AWS's own S3, whatever the user's profile points at). Default: honoured, as the aws CLI does.
+   */
+  configuredEndpoint?: boolean;
 }

@@ -171,6 +171,7 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
         secretAccessKey: file.credentials.SecretAccessKey,
         sessionToken: file.credentials.SessionToken,
         ...(s3Endpoint ? { endpointUrl: s3Endpoint } : {}),
+        configuredEndpoint: false,
       },
       ...(options.onRequest ? { onRequest: options.onRequest } : {}),
       ...(options.throttle ? { throttle: options.throttle } : {}),
