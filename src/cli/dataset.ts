@@ -8,7 +8,7 @@ import { jsonLine, terminalLine } from '../reporting/redact.js';
 import { openSource } from '../sources/registry.js';
 import type { ProjectDescriptor, TableDescriptor } from '../sources/source.js';
 import type { CommandContext } from './context.js';
-import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
+import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, unthrottled, type OptionSpec, type Resolved } from './options.js';
 import { destinationWithPath, normalisePrefix, RUN_OPTIONS } from './run.js';
 import { buildQuery, findTable, parseTime, TABLE_QUERY_OPTIONS } from './table.js';
 import { LAYOUTS } from './dataset-layouts.js';
@@ -172,7 +172,7 @@ export function datasetCommand(context: CommandContext): Command {
     if (query.changedSince || query.changedUntil) throw new TakeoutError('USAGE', 'use --export-time or --export-from-time/--export-to-time with dataset exports');
     delete query.changedColumn;
     const time = (key: string, flag: string): Date | undefined => (typeof o[key] === 'string' ? parseTime(o[key] as string, flag) : undefined);
-    const source = await openSource(o.source as string | undefined, { ...sourceOptions(o, context.network), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
+    const source = await openSource(o.source as string | undefined, { ...sourceOptions(o, unthrottled(context.network)), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
     context.onClose(async () => source.close?.());
     const destination = await openDestination(dest, destinationOptions(o, context.network));
     context.onClose(async () => destination.close?.());

@@ -224,6 +224,14 @@ export function destinationOptions(o: Resolved, network: NetworkOptions = {}): D
 }
 
 /**
+ * The network options for a source whose bytes are written on to a destination that is limited already:
+ * the request log without the bandwidth limit, so each byte is counted once (as rclone counts a transfer).
+ */
+export function unthrottled(network: NetworkOptions): NetworkOptions {
+  return network.onRequest ? { onRequest: network.onRequest } : {};
+}
+
+/**
  * What `openSource` takes. DynamoDB uses the same AWS region and credentials as S3; `--endpoint-url`
  * serves DynamoDB too when the destination is not S3 (one local emulator, no second flag).
  */

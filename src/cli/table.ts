@@ -11,7 +11,7 @@ import { writeTableSlices } from '../pipeline/table.js';
 import { openSource } from '../sources/registry.js';
 import type { ProjectDescriptor, TableDescriptor, TableQuery } from '../sources/source.js';
 import type { CommandContext } from './context.js';
-import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
+import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, unthrottled, type OptionSpec, type Resolved } from './options.js';
 import { checkOutputPath, openOutput } from './output.js';
 import { assertResumeOrOverwrite, destinationWithPath, normalisePrefix, RUN_OPTIONS } from './run.js';
 
@@ -159,7 +159,7 @@ export function tableCommand(context: CommandContext): Command {
     // Usage errors before the source is reached: a mistyped --dest or -o, no --source (no demo default here).
     const destWithPrefix = o.output === undefined && typeof o.dest === 'string' ? destinationWithPath(o.dest, normalisePrefix(o.path as string | undefined)) : undefined;
     checkOutputPath(o);
-    const source = await openSource(o.source as string | undefined, { ...sourceOptions(o, context.network), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
+    const source = await openSource(o.source as string | undefined, { ...sourceOptions(o, o.output === undefined ? unthrottled(context.network) : context.network), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
     context.onClose(async () => source.close?.());
     const project = await source.project(context.signal ? { signal: context.signal } : {});
     const found = findTable(project, tableId);
