@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { parseBandwidth, Throttle } from '../src/destinations/network.js';
+import { openDebugLog, requestLine } from '../src/cli/debuglog.js';
 import { DEMO_PROJECT, removeTempFolders, runCli, startCli, tempFolder, walkFiles } from './helpers/cli.js';
 import { expectOk } from './helpers/projects.js';
 import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, OTHER_BUCKET, uniquePrefix } from './helpers/s3.js';
@@ -38,6 +39,26 @@ async function incompressibleProject(name: string, bytes: number): Promise<strin
 }
 
 describe('--debug logs each HTTP request', () => {
+  it('one line per request: signatures and tokens in the URL redacted, control characters escaped, in the file too', async () => {
+    const url = 'https://b.s3.amazonaws.com/a%0Ab?X-Amz-Credential=AKIAEXAMPLE%2F20260101&X-Amz-Signature=deadbeefcafe&X-Amz-Security-Token=FQoGZXIvYXdzEJr&token=kbc-secret-123&partNumber=2';
+    const line = requestLine({ method: 'GET', url: `${url}\u001b[31m`, status: 206, ms: 12.4, attempt: 3 });
+    const lines: string[] = [];
+    openDebugLog(undefined, (text) => lines.push(text)).line(line);
+    expect(lines).toEqual([
+      'debug: GET https://b.s3.amazonaws.com/a%0Ab?X-Amz-Credential=***&X-Amz-Signature=***&X-Amz-Security-Token=***&token=***&partNumber=2\\u001b[31m 206 12 ms (attempt 3)',
+    ]);
+    expect(requestLine({ method: 'PUT', url: 'http://h/k', error: 'ECONNRESET', ms: 3, attempt: 1 })).toBe('debug: PUT http://h/k ECONNRESET 3 ms');
+    const file = path.join(await tempFolder('debug-unit'), 'log');
+    const log = openDebugLog(file, () => undefined);
+    log.line(line);
+    log.close();
+    const written = await readFile(file, 'utf8');
+    expect(written).toMatch(/^\d{4}-\d\d-\d\dT\S+Z debug: GET /);
+    expect(written).not.toMatch(/deadbeef|FQoG|kbc-secret/);
+    expect(written).not.toContain('\u001b');
+    await expect(async () => openDebugLog(path.join(file, 'sub', 'log'), () => undefined)).rejects.toMatchObject({ code: 'USAGE' });
+  });
+
   it('S3: method, URL, status, time, one line per request; retries say their attempt; no secret', async () => {
     const proxy = await startFaultProxy(s3Endpoint);
     try {

@@ -29,7 +29,10 @@ export interface MainIo {
 function reporterKind(o: Resolved, io: MainIo): ReporterKind {
   if (o.json === true) return 'json';
   const ci = io.env.CI !== undefined && io.env.CI !== '' && io.env.CI !== 'false' && io.env.CI !== '0';
-  if (io.stderr.isTTY && !ci && o.progress !== false) return 'tty';
+  // Request lines on stderr would tear the bars apart (a line wider than the terminal wraps under them):
+  // --debug without --log-file prints plain lines, as --no-progress does.
+  const debugOnStderr = o.debug === true && typeof o.logFile !== 'string';
+  if (io.stderr.isTTY && !ci && o.progress !== false && !debugOnStderr) return 'tty';
   return 'plain';
 }
 
@@ -65,7 +68,7 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
       flushEnvWarnings();
       // As rclone: --log-file says where the log goes; requests are logged only at --debug (rclone's -vv).
       if (debug || typeof o.logFile === 'string') {
-        debugLog = openDebugLog(typeof o.logFile === 'string' ? o.logFile : undefined, (text) => (reporter.debugLine ? reporter.debugLine(text) : io.stderr.write(`${text}\n`)));
+        debugLog = openDebugLog(typeof o.logFile === 'string' ? o.logFile : undefined, (text) => io.stderr.write(`${text}\n`));
       }
       const log = debugLog;
       network = {

@@ -9,8 +9,6 @@ export interface Reporter {
   emit(event: PipelineEvent): void;
   error(error: TakeoutError): void;
   close(): Promise<void>;
-  /** Optional: a diagnostic line for stderr (`--debug`), drawn so it does not break the progress display. */
-  debugLine?(text: string): void;
 }
 
 export type ReporterKind = 'tty' | 'plain' | 'json' | 'silent';

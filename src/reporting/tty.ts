@@ -34,10 +34,6 @@ export class TtyReporter implements Reporter {
     this.bars.log(`${terminalLine(text)}\n`);
   }
 
-  debugLine(text: string): void {
-    this.log(text);
-  }
-
   private payload(name: string, raw: number, rows: number): Record<string, string> {
     const secs = Math.max(0.001, (Date.now() - this.started) / 1000);
     return { name: printable(name).padEnd(32).slice(0, 32), done: formatBytes(raw), rows: rows.toLocaleString('en-US'), rate: `${(this.totalRaw / 1e6 / secs).toFixed(1)} MB/s` };
