@@ -14,6 +14,15 @@ export interface DebugLog {
   close(): void;
 }
 
+const OPEN_ERRORS: Readonly<Record<string, string>> = {
+  ENOENT: 'its folder does not exist',
+  ENOTDIR: 'its folder does not exist',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EISDIR: 'is a folder',
+  EROFS: 'read-only file system',
+};
+
 /** `debug: GET https://host/path?query 200 123 ms (attempt 2)`. */
 export function requestLine(record: RequestRecord): string {
   const outcome = [record.status === undefined ? undefined : String(record.status), record.error].filter(Boolean).join(' ') || 'no answer';
@@ -28,7 +37,9 @@ export function openDebugLog(file: string | undefined, toStderr: (text: string) 
   try {
     fd = openSync(file, 'a', 0o600);
   } catch (error) {
-    throw new TakeoutError('USAGE', `--log-file ${JSON.stringify(file)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === undefined ? (error as Error).message : (OPEN_ERRORS[code] ?? code);
+    throw new TakeoutError('USAGE', `--log-file ${JSON.stringify(file)}: ${why}`, { cause: error });
   }
   let open = true;
   return {
