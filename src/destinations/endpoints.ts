@@ -60,7 +60,9 @@ const TRUE = /^\s*true\s*$/i;
 /** The endpoint configured for `service` outside takeout's own flags, or undefined. */
 export function configuredEndpoint(service: EndpointService, profileName: string | undefined, env: NodeJS.ProcessEnv = process.env): ConfiguredEndpoint | undefined {
   if (TRUE.test(env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS ?? '')) return undefined;
-  const file = env.AWS_CONFIG_FILE || path.join(homedir(), '.aws', 'config');
+  // `~/` is expanded as the SDK's shared-ini-file-loader does.
+  const given = env.AWS_CONFIG_FILE;
+  const file = given ? given.replace(/^~(?=[/\\])/, homedir()) : path.join(homedir(), '.aws', 'config');
   let sections = new Map<string, Section>();
   try {
     sections = parseAwsConfig(readFileSync(file, 'utf8'));
