@@ -73,7 +73,7 @@ export function cleanupCommand(context: CommandContext, stderr: NodeJS.WritableS
     const emit = (value: Record<string, unknown>): void => {
       context.io.stdout.write(`${jsonLine(value)}\n`);
     };
-    const destination = await openDestination(dest, destinationOptions(o));
+    const destination = await openDestination(dest, destinationOptions(o, context.network));
     context.onClose(async () => destination.close?.());
     if (!destination.leftovers || !destination.removeLeftover) {
       throw new TakeoutError('USAGE', `${destination.description} cannot be cleaned up: it does not list leftovers`);

@@ -1,3 +1,4 @@
+import type { NetworkOptions } from '../destinations/network.js';
 import type { Reporter } from '../reporting/reporter.js';
 import type { Resolved } from './options.js';
 
@@ -8,6 +9,8 @@ export interface CommandContext {
   readonly signal: AbortSignal;
   /** Set up by configure() from the resolved output options. */
   readonly reporter: Reporter;
+  /** Set up by configure(): the request log (--debug) and bandwidth limit (--bwlimit) for sources and destinations. */
+  readonly network: NetworkOptions;
   configure(options: Resolved): Promise<void>;
   onClose(task: () => Promise<void>): void;
   setExitCode(code: number): void;

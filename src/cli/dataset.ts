@@ -9,7 +9,7 @@ import { openSource } from '../sources/registry.js';
 import type { ProjectDescriptor, TableDescriptor } from '../sources/source.js';
 import type { CommandContext } from './context.js';
 import { addExamples } from './help.js';
-import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, GROUP, inGroup, resolveOptions, S3_ACCESS_OPTIONS, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
+import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, GROUP, inGroup, resolveOptions, S3_ACCESS_OPTIONS, S3_OPTIONS, sourceOptions, unthrottled, type OptionSpec, type Resolved } from './options.js';
 import { destinationWithPath, normalisePrefix, RUN_OPTIONS } from './run.js';
 import { buildQuery, findTable, parseTime, TABLE_QUERY_OPTIONS } from './table.js';
 import { LAYOUTS } from './dataset-layouts.js';
@@ -184,9 +184,9 @@ export function datasetCommand(context: CommandContext): Command {
     if (query.changedSince || query.changedUntil) throw new TakeoutError('USAGE', 'use --export-time or --export-from-time/--export-to-time with dataset exports');
     delete query.changedColumn;
     const time = (key: string, flag: string): Date | undefined => (typeof o[key] === 'string' ? parseTime(o[key] as string, flag) : undefined);
-    const source = await openSource(o.source as string | undefined, { ...sourceOptions(o), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
+    const source = await openSource(o.source as string | undefined, { ...sourceOptions(o, unthrottled(context.network)), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
     context.onClose(async () => source.close?.());
-    const destination = await openDestination(dest, destinationOptions(o));
+    const destination = await openDestination(dest, destinationOptions(o, context.network));
     context.onClose(async () => destination.close?.());
     const project = await source.project(context.signal ? { signal: context.signal } : {});
     for (const message of project.warnings ?? []) context.reporter.emit({ type: 'warning', message });
@@ -283,7 +283,7 @@ export function datasetCommand(context: CommandContext): Command {
   list.action(async () => {
     const o = resolveOptions(list, LIST_ALL);
     await context.configure(o);
-    const destination = await openDestination(destWithPath(o), destinationOptions(o));
+    const destination = await openDestination(destWithPath(o), destinationOptions(o, context.network));
     context.onClose(async () => destination.close?.());
     const jobs = (await listJobs(destination)).filter((j) => (o.table === undefined || j.table === o.table) && (o.status === undefined || j.status === o.status));
     if (o.json === true) {
@@ -310,7 +310,7 @@ export function datasetCommand(context: CommandContext): Command {
   describe.action(async (exportId: string) => {
     const o = resolveOptions(describe, LIST_ALL);
     await context.configure(o);
-    const destination = await openDestination(destWithPath(o), destinationOptions(o));
+    const destination = await openDestination(destWithPath(o), destinationOptions(o, context.network));
     context.onClose(async () => destination.close?.());
     const job = await readJob(destination, exportId);
     if (!job) throw new TakeoutError('NOT_FOUND', `export ${exportId} is not recorded at ${destination.description}`, { hint: 'takeout dataset exports list --dest … shows the exports there' });

@@ -304,7 +304,7 @@ export function filesCommand(context: CommandContext): Command {
     await context.configure(o);
     if (typeof o.source === 'string') {
       // A Storage API file by id: its slices (or its one object, which has its own header) from the project's S3.
-      const project = await openSource(o.source, { ...(typeof o.token === 'string' ? { token: o.token } : {}), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
+      const project = await openSource(o.source, { ...context.network, ...(typeof o.token === 'string' ? { token: o.token } : {}), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
       context.onClose(async () => project.close?.());
       if (!project.openFile) throw new TakeoutError('USAGE', `--source ${project.description} has no files to download by id`);
       const file = await project.openFile(manifestArg, { signal: context.signal });
@@ -316,7 +316,7 @@ export function filesCommand(context: CommandContext): Command {
       await runMerge(context, file.header ? { ...o, header: false } : o, plan, (entry) => byLabel.get(entry.label)!.open(), o.keepSlices as string | undefined);
       return;
     }
-    const open = s3Cache(destinationOptions(o));
+    const open = s3Cache(destinationOptions(o, context.network));
     const source = await loadManifest(manifestArg, o, open);
     await runMerge(
       context,

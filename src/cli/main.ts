@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ERROR_CODES, TakeoutError, toTakeoutError } from '../errors.js';
 import { registerSecret, terminalLine, terminalText } from '../reporting/redact.js';
-import { createReporter, PlainReporter, type Reporter, type ReporterKind } from '../reporting/reporter.js';
+import { createReporter, errorLine, PlainReporter, type Reporter, type ReporterKind } from '../reporting/reporter.js';
 import type { CommandContext } from './context.js';
 import { resolutionNotes, type Resolved } from './options.js';
 import { cleanupCommand } from './cleanup.js';
@@ -13,6 +13,8 @@ import { datasetCommand } from './dataset.js';
 import { knownEnvNames, unknownEnvWarnings } from './env.js';
 import { verifyCommand } from './verify.js';
 import { addExamples, commanderUsageError, expandHelpCommand, helpWidth, MIN_DESCRIPTION_WIDTH } from './help.js';
+import { openDebugLog, requestLine, type DebugLog } from './debuglog.js';
+import { parseBandwidth, Throttle, type NetworkOptions } from '../destinations/network.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -28,7 +30,10 @@ export interface MainIo {
 function reporterKind(o: Resolved, io: MainIo): ReporterKind {
   if (o.json === true) return 'json';
   const ci = io.env.CI !== undefined && io.env.CI !== '' && io.env.CI !== 'false' && io.env.CI !== '0';
-  if (io.stderr.isTTY && !ci && o.progress !== false) return 'tty';
+  // Request lines on stderr would tear the bars apart (a line wider than the terminal wraps under them):
+  // --debug without --log-file prints plain lines, as --no-progress does.
+  const debugOnStderr = o.debug === true && typeof o.logFile !== 'string';
+  if (io.stderr.isTTY && !ci && o.progress !== false && !debugOnStderr) return 'tty';
   return 'plain';
 }
 
@@ -39,6 +44,8 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
   let debug = false;
   const closers: (() => Promise<void>)[] = [];
   let reporter: Reporter = new PlainReporter(io.stderr, false);
+  let network: NetworkOptions = {};
+  let debugLog: DebugLog | undefined;
   // Unknown TAKEOUT_* variables, said once the reporter is set up (a warning event in --json), or at the end.
   let envWarnings: string[] = [];
   const flushEnvWarnings = (): void => {
@@ -52,12 +59,25 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
     get reporter() {
       return reporter;
     },
+    get network() {
+      return network;
+    },
     async configure(o) {
       debug = o.debug === true;
+      const rate = typeof o.bwlimit === 'string' ? parseBandwidth(o.bwlimit) : undefined;
       reporter = await createReporter({ kind: reporterKind(o, io), quiet: o.quiet === true, stdout: io.stdout, stderr: io.stderr });
       // Which config files were read, as `aws --debug` says which config it loaded: to stderr, never in --json's stdout.
       if (debug) for (const note of resolutionNotes(o)) io.stderr.write(`takeout: debug: ${terminalLine(note)}\n`);
       flushEnvWarnings();
+      // As rclone: --log-file says where the log goes; requests are logged only at --debug (rclone's -vv).
+      if (debug || typeof o.logFile === 'string') {
+        debugLog = openDebugLog(typeof o.logFile === 'string' ? o.logFile : undefined, (text) => io.stderr.write(`${text}\n`));
+      }
+      const log = debugLog;
+      network = {
+        ...(debug && log ? { onRequest: (record) => log.line(requestLine(record)) } : {}),
+        ...(rate !== undefined ? { throttle: new Throttle(rate, signal) } : {}),
+      };
     },
     onClose(task) {
       closers.push(task);
@@ -138,13 +158,19 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
       // An interruption the command explained (e.g. how to resume) keeps its words; any other failure after Ctrl-C is the interruption.
       const failure = !signal.aborted || own.code === 'INTERRUPTED' && own.hint ? own : new TakeoutError('INTERRUPTED', 'interrupted: open uploads were aborted and temp files removed');
       if (failure.details.alreadyReported !== true) reporter.error(failure);
-      if (debug && error instanceof Error && error.stack) io.stderr.write(`${terminalText(error.stack)}\n`);
+      // The log file keeps the error too (rclone writes its errors there), on top of stderr.
+      if (debugLog?.toFile) debugLog.line(errorLine(failure));
+      if (debug && error instanceof Error && error.stack) {
+        io.stderr.write(`${terminalText(error.stack)}\n`);
+        if (debugLog?.toFile) for (const line of error.stack.split('\n')) debugLog.line(line);
+      }
       exitCode = failure.exitCode;
     }
   } finally {
     flushEnvWarnings();
     for (const close of closers) await close().catch(() => undefined);
     await reporter.close();
+    debugLog?.close();
   }
   return exitCode;
 }

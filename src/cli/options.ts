@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import type * as YamlModule from 'yaml';
 import { TakeoutError, type Validation } from '../errors.js';
 import type { DestinationOptions } from '../destinations/destination.js';
+import type { NetworkOptions } from '../destinations/network.js';
 import type { SourceOptions } from '../sources/registry.js';
 import { parseDuration, parseInteger, parseSize } from '../pipeline/units.js';
 import { registerSecret } from '../reporting/redact.js';
@@ -83,7 +84,9 @@ export const COMMON_OPTIONS: OptionSpec[] = [
   { key: 'json', flags: '--json', description: 'JSON lines on stdout: one object per event, the summary last', type: 'boolean', default: false, group: GROUP.output },
   { key: 'quiet', flags: '-q, --quiet', description: 'print errors only', type: 'boolean', default: false, group: GROUP.output },
   { key: 'progress', flags: '--no-progress', description: 'plain log lines instead of progress bars on a terminal', type: 'boolean', default: true, group: GROUP.output },
-  { key: 'debug', flags: '--debug', description: 'print stack traces of errors (secrets stay redacted)', type: 'boolean', default: false, group: GROUP.output },
+  { key: 'debug', flags: '--debug', description: 'log each HTTP request (method, URL, status, time, attempt) and the stack traces of errors, to stderr or --log-file; secrets stay redacted', type: 'boolean', default: false, group: GROUP.output },
+  { key: 'logFile', flags: '--log-file <file>', description: 'write the --debug log to FILE instead of stderr (appended, created 0600); errors are copied there too', type: 'string', group: GROUP.output },
+  { key: 'bwlimit', flags: '--bwlimit <rate>', description: 'limit the bytes per second read and written, all transfers together, as rclone: 512k, 10M (binary units, 10M = 10 MiB/s; a bare number is KiB/s); 0 or off: no limit', type: 'string', group: GROUP.cloud },
 ];
 
 /** S3 options of every command that reaches a bucket: where it is and who asks. */
@@ -400,7 +403,8 @@ function check<T>(validation: Validation<T>): T {
   return validation.value;
 }
 
-export function destinationOptions(o: Resolved): DestinationOptions {
+/** What `openDestination` takes; `network` (the request log, the bandwidth limit) comes from the command's context. */
+export function destinationOptions(o: Resolved, network: NetworkOptions = {}): DestinationOptions {
   const s3: NonNullable<DestinationOptions['s3']> = {};
   const str = (k: string): string | undefined => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
   if (str('region')) s3.region = str('region')!;
@@ -417,16 +421,24 @@ export function destinationOptions(o: Resolved): DestinationOptions {
   if (typeof o.requestTimeout === 'number') s3.requestTimeoutMs = o.requestTimeout;
   if (s3.accessKeyId && !s3.secretAccessKey) throw new TakeoutError('USAGE', '--access-key-id needs --secret-access-key');
   if (s3.sseKmsKeyId && s3.sse !== 'aws:kms') throw new TakeoutError('USAGE', '--sse-kms-key-id needs --sse aws:kms');
-  return { s3 };
+  return { s3, ...network };
+}
+
+/**
+ * The network options for a source whose bytes are written on to a destination that is limited already:
+ * the request log without the bandwidth limit, so each byte is counted once (as rclone counts a transfer).
+ */
+export function unthrottled(network: NetworkOptions): NetworkOptions {
+  return network.onRequest ? { onRequest: network.onRequest } : {};
 }
 
 /**
  * What `openSource` takes. DynamoDB uses the same AWS region and credentials as S3; `--endpoint-url`
  * serves DynamoDB too when the destination is not S3 (one local emulator, no second flag).
  */
-export function sourceOptions(o: Resolved): SourceOptions {
+export function sourceOptions(o: Resolved, network: NetworkOptions = {}): SourceOptions {
   const str = (k: string): string | undefined => (typeof o[k] === 'string' && o[k] !== '' ? (o[k] as string) : undefined);
-  const options: SourceOptions = {};
+  const options: SourceOptions = { ...network };
   const schemas = Array.isArray(o.schema) ? o.schema : [];
   if (schemas.length) options.schemas = schemas;
   if (str('token')) options.token = str('token')!;
@@ -440,6 +452,7 @@ export function sourceOptions(o: Resolved): SourceOptions {
   if (typeof o.segments === 'number') dynamodb.segments = o.segments;
   if (o.consistentRead === true) dynamodb.consistentRead = true;
   if (typeof o.requestTimeout === 'number') dynamodb.requestTimeoutMs = o.requestTimeout;
+  if (network.onRequest) dynamodb.onRequest = network.onRequest;
   options.dynamodb = dynamodb;
   return options;
 }

@@ -5,7 +5,7 @@ import { checkedDestination, openDestination } from '../destinations/registry.js
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
 import { runTakeout } from '../pipeline/run.js';
 import { DEMO_SOURCE, openSource } from '../sources/registry.js';
-import { addOptions, COMMON_OPTIONS, GROUP, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
+import { addOptions, COMMON_OPTIONS, GROUP, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, unthrottled, type OptionSpec, type Resolved } from './options.js';
 import type { CommandContext } from './context.js';
 import { addExamples } from './help.js';
 
@@ -139,8 +139,8 @@ export function runCommand(context: CommandContext): Command {
     assertResumeOrOverwrite(o);
     const dest = destinationWithPath((o.dest as string | undefined) ?? defaultDestination(), normalisePrefix(o.path as string | undefined));
     const sourceUri = sourceOrDemo(o);
-    const source = await openSource(sourceUri, { ...sourceOptions(o), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
-    const dOptions = destinationOptions(o);
+    const source = await openSource(sourceUri, { ...sourceOptions(o, unthrottled(context.network)), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
+    const dOptions = destinationOptions(o, context.network);
     const destination = await openDestination(dest, dOptions);
     context.onClose(async () => {
       await destination.close?.();

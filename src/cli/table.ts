@@ -13,8 +13,8 @@ import { DURATION_FORMS, parseDuration } from '../pipeline/units.js';
 import { openSource } from '../sources/registry.js';
 import type { ProjectDescriptor, TableDescriptor, TableQuery } from '../sources/source.js';
 import type { CommandContext } from './context.js';
+import { addOptions, COMMON_OPTIONS, GROUP, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, unthrottled, type OptionSpec, type Resolved } from './options.js';
 import { addExamples } from './help.js';
-import { addOptions, COMMON_OPTIONS, GROUP, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
 import { checkOutputPath, openOutput } from './output.js';
 import { assertResumeOrOverwrite, destinationWithPath, normalisePrefix, RUN_OPTIONS } from './run.js';
 
@@ -169,7 +169,7 @@ export function tableCommand(context: CommandContext): Command {
     // Usage errors before the source is reached: a mistyped --dest or -o, no --source (no demo default here).
     const destWithPrefix = o.output === undefined && typeof o.dest === 'string' ? destinationWithPath(o.dest, normalisePrefix(o.path as string | undefined)) : undefined;
     checkOutputPath(o);
-    const source = await openSource(o.source as string | undefined, { ...sourceOptions(o), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
+    const source = await openSource(o.source as string | undefined, { ...sourceOptions(o, o.output === undefined ? unthrottled(context.network) : context.network), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
     context.onClose(async () => source.close?.());
     const project = await source.project(context.signal ? { signal: context.signal } : {});
     const found = findTable(project, tableId);
@@ -178,7 +178,7 @@ export function tableCommand(context: CommandContext): Command {
 
     if (o.output === undefined) {
       if (!destWithPrefix) throw new TakeoutError('USAGE', 'give --dest DIR|s3://… for slices, or -o FILE for one file');
-      const destination = await openDestination(destWithPrefix, destinationOptions(o));
+      const destination = await openDestination(destWithPrefix, destinationOptions(o, context.network));
       context.onClose(async () => destination.close?.());
       // The project is listed once already; hand the same listing to the run.
       // A table that run leaves out is, for this export, a table like any other, and its bucket (linked,

@@ -76,7 +76,7 @@ export function verifyCommand(context: CommandContext, stderr: NodeJS.WritableSt
     const line = (text: string): void => {
       stderr.write(`${terminalLine(text)}\n`);
     };
-    const destination = await openDestination(dest, destinationOptions(o));
+    const destination = await openDestination(dest, destinationOptions(o, context.network));
     context.onClose(async () => destination.close?.());
     if (typeof o.export === 'string' || !(await destination.head(TAKEOUT_MANIFEST_FILE))) {
       const jobs = typeof o.export === 'string' ? [await readJob(destination, o.export)].filter((j): j is JobRecord => j !== undefined) : await listJobs(destination);

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { NetworkOptions } from './network.js';
 
 /**
  * Where a takeout's files go: a local folder or an S3 prefix. Keys are always relative,
@@ -103,8 +104,11 @@ export interface ObjectWriter {
   abort(): Promise<void>;
 }
 
-/** Options every destination factory understands; S3-specific ones are ignored by the local folder. */
-export interface DestinationOptions {
+/**
+ * Options every destination factory understands; S3-specific ones are ignored by the local folder.
+ * `throttle` limits what it writes and reads, `onRequest` hears each S3 request.
+ */
+export interface DestinationOptions extends NetworkOptions {
   /** Local: file mode for new files (default 0o600). */
   fileMode?: number;
   /** Local: mode for new folders (default 0o700). */
@@ -131,4 +135,9 @@ export interface S3Options {
   requestTimeoutMs?: number;
   /** Force path-style addressing even on AWS (always on with a custom endpoint). */
   forcePathStyle?: boolean;
+  /**
+   * false: no endpoint from AWS_ENDPOINT_URL(_S3) or the profile's endpoint_url (Keboola's file storage
+   * is AWS's own S3, whatever the user's profile points at). Default: honoured, as the aws CLI does.
+   */
+  configuredEndpoint?: boolean;
 }

@@ -17,6 +17,7 @@ import type {
   WrittenObject,
 } from './destination.js';
 import { assertSafeKey, assertSafePrefix, joinInside, keyProblem } from './keys.js';
+import { throttledDestination } from './network.js';
 
 /**
  * A local folder as a destination.
@@ -921,5 +922,6 @@ class LocalDestination implements Destination {
 
 /** A destination writing into (and reading from) the folder `root`; created on the first write. */
 export function createLocalDestination(root: string, options: DestinationOptions = {}): Destination {
-  return new LocalDestination(root, options);
+  const destination = new LocalDestination(root, options);
+  return options.throttle ? throttledDestination(destination, options.throttle) : destination;
 }

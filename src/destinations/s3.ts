@@ -36,6 +36,8 @@ import type {
   WrittenObject,
 } from './destination.js';
 import { assertSafeKey, assertSafePrefix, keyProblem } from './keys.js';
+import { configuredEndpoint } from './endpoints.js';
+import { logSdkRequests, throttledDestination } from './network.js';
 
 /** 10 s: a TCP (+TLS) handshake slower than this means the endpoint is unreachable, not slow. */
 export const CONNECTION_TIMEOUT_MS = 10_000;
@@ -120,17 +122,17 @@ export function parseS3Url(url: string): S3Location {
 }
 
 /** An endpoint URL fit for messages: no user info, no trailing slash. */
-function displayEndpoint(endpointUrl: string): string {
+function displayEndpoint(endpointUrl: string, what = '--endpoint-url'): string {
   let parsed: URL;
   try {
     parsed = new URL(endpointUrl);
   } catch {
-    throw new TakeoutError('USAGE', `invalid --endpoint-url ${JSON.stringify(redact(endpointUrl))}`, {
+    throw new TakeoutError('USAGE', `invalid ${what} ${JSON.stringify(redact(endpointUrl))}`, {
       hint: 'use a URL such as http://127.0.0.1:9000',
     });
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new TakeoutError('USAGE', `invalid --endpoint-url ${redact(endpointUrl)}: only http and https are supported`);
+    throw new TakeoutError('USAGE', `invalid ${what} ${redact(endpointUrl)}: only http and https are supported`);
   }
   parsed.username = '';
   parsed.password = '';
@@ -419,6 +421,8 @@ function buildClient(s3: S3Options, region: string, endpoint: string | undefined
   const config: S3ClientConfig = {
     region,
     logger: SILENT_LOGGER,
+    // The endpoint takeout resolved (configuredEndpoint) is the one: the SDK must not find another by itself.
+    ignoreConfiguredEndpointUrls: true,
     requestHandler: new NodeHttpHandler({
       connectionTimeout: CONNECTION_TIMEOUT_MS,
       requestTimeout,
@@ -772,7 +776,10 @@ class S3Destination implements Destination {
     this.prefix = prefix;
     this.s3 = options.s3 ?? {};
     const region = this.s3.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
-    const endpoint = this.s3.endpointUrl ? displayEndpoint(this.s3.endpointUrl) : undefined;
+    // An endpoint from AWS_ENDPOINT_URL(_S3) or the profile is a custom endpoint as --endpoint-url is.
+    const configured = this.s3.endpointUrl || this.s3.configuredEndpoint === false ? undefined : configuredEndpoint('s3', this.s3.profile);
+    const endpointUrl = this.s3.endpointUrl || configured?.url;
+    const endpoint = endpointUrl ? displayEndpoint(endpointUrl, configured ? `endpoint_url from ${configured.origin}` : '--endpoint-url') : undefined;
     this.where = endpoint ?? `S3 in region ${region}`;
     this.description = `s3://${bucket}/${prefix}${endpoint ? ` at ${endpoint}` : ''}`;
 
@@ -791,7 +798,8 @@ class S3Destination implements Destination {
     if (this.s3.sseKmsKeyId && this.s3.sse === 'AES256') {
       throw new TakeoutError('USAGE', 'a KMS key id needs --sse aws:kms, not AES256');
     }
-    this.client = buildClient(this.s3, region, this.s3.endpointUrl);
+    this.client = buildClient(this.s3, region, endpointUrl || undefined);
+    logSdkRequests(this.client, options.onRequest);
     this.policy = { conditionalWrites: true, refreshable: this.s3.accessKeyId === undefined && this.s3.secretAccessKey === undefined };
     installResendOnce(this.client, this.policy);
   }
@@ -1080,5 +1088,6 @@ class S3Destination implements Destination {
 
 /** A destination under `s3://bucket/prefix`; `options.s3` configures region, endpoint, credentials, SSE, parts. */
 export function createS3Destination(url: string, options: S3DestinationOptions = {}): Destination {
-  return new S3Destination(url, options);
+  const destination = new S3Destination(url, options);
+  return options.throttle ? throttledDestination(destination, options.throttle) : destination;
 }

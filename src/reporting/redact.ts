@@ -25,7 +25,8 @@ const PATTERNS: [RegExp, string][] = [
   [/(\b(?:Signature|sig)=)[^&\s"'<,;]+/gi, `$1${REDACTED}`],
   // S3's SignatureDoesNotMatch body echoes the signature and the string it signed.
   [/(<(SignatureProvided|StringToSign|StringToSignBytes|CanonicalRequest|CanonicalRequestBytes)>)[^<]*(<\/\2>)/gi, `$1${REDACTED}$3`],
-  [/(x-amz-security-token["']?\s*[:=]\s*["']?)[^"'\s,}]+/gi, `$1${REDACTED}`],
+  // Up to the next query parameter too: a request URL in the --debug log keeps what follows it.
+  [/(x-amz-security-token["']?\s*[:=]\s*["']?)[^"'\s,}&]+/gi, `$1${REDACTED}`],
   [/(Authorization["']?\s*[:=]\s*["']?)[^"'\n,}]+/gi, `$1${REDACTED}`],
   [/(X-StorageApi-Token["']?\s*[:=]\s*["']?)[^"'\s,}]+/gi, `$1${REDACTED}`],
   // key=value and "key": "value" forms of secret-looking names (Keboola's federated S3 credentials,

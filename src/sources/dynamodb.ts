@@ -20,6 +20,8 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { TakeoutError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import { redact, registerSecret } from '../reporting/redact.js';
+import { configuredEndpoint } from '../destinations/endpoints.js';
+import { logSdkRequests, type RequestLogger } from '../destinations/network.js';
 import type {
   BucketDescriptor,
   MetadataEntry,
@@ -90,7 +92,7 @@ export interface DynamoDbRetryOptions {
 export interface DynamoDbSourceOptions {
   region?: string;
   profile?: string;
-  /** A DynamoDB-compatible endpoint (dynalite, DynamoDB Local); AWS_ENDPOINT_URL_DYNAMODB also works through the SDK. */
+  /** A DynamoDB-compatible endpoint (dynalite, DynamoDB Local); else AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL or the profile's endpoint_url. */
   endpointUrl?: string;
   accessKeyId?: string;
   secretAccessKey?: string;
@@ -102,6 +104,8 @@ export interface DynamoDbSourceOptions {
   requestTimeoutMs?: number;
   /** Backoff of throttled calls; the defaults are the named constants above (tests shorten them). */
   retry?: DynamoDbRetryOptions;
+  /** Hears each HTTP request (`--debug`). */
+  onRequest?: RequestLogger;
 }
 
 interface KeyAttribute {
@@ -274,9 +278,11 @@ export function createDynamoDbSource(uri: string, options: DynamoDbSourceOptions
   };
   registerSecret(options.secretAccessKey);
   registerSecret(options.sessionToken);
-  const endpoint = options.endpointUrl === undefined ? undefined : displayEndpoint(options.endpointUrl);
-  // The SDK reads these itself; named here only so messages say where the calls went.
-  const shownEndpoint = endpoint ?? process.env.AWS_ENDPOINT_URL_DYNAMODB ?? process.env.AWS_ENDPOINT_URL;
+  // AWS_ENDPOINT_URL(_DYNAMODB) and the profile's endpoint_url (services section first), as the aws CLI reads them.
+  const configured = options.endpointUrl === undefined ? configuredEndpoint('dynamodb', options.profile) : undefined;
+  const endpointUrl = options.endpointUrl ?? configured?.url;
+  const endpoint = endpointUrl === undefined ? undefined : displayEndpoint(endpointUrl, configured ? `endpoint_url from ${configured.origin}` : '--dynamodb-endpoint-url');
+  const shownEndpoint = endpoint;
   let client: DynamoDBClient | undefined;
   let region = '';
   let closed = false;
@@ -639,15 +645,15 @@ export function createDynamoDbSource(uri: string, options: DynamoDbSourceOptions
 }
 
 /** An endpoint URL fit for messages: no user info, no trailing slash. */
-function displayEndpoint(endpointUrl: string): string {
+function displayEndpoint(endpointUrl: string, what: string): string {
   let parsed: URL;
   try {
     parsed = new URL(endpointUrl);
   } catch {
-    throw new TakeoutError('USAGE', `invalid --dynamodb-endpoint-url ${JSON.stringify(redact(endpointUrl))}`, { hint: 'use a URL such as http://127.0.0.1:8000' });
+    throw new TakeoutError('USAGE', `invalid ${what} ${JSON.stringify(redact(endpointUrl))}`, { hint: 'use a URL such as http://127.0.0.1:8000' });
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new TakeoutError('USAGE', `invalid --dynamodb-endpoint-url ${redact(endpointUrl)}: only http and https are supported`);
+    throw new TakeoutError('USAGE', `invalid ${what} ${redact(endpointUrl)}: only http and https are supported`);
   }
   registerSecret(decodeURIComponent(parsed.password));
   parsed.username = '';
@@ -662,6 +668,8 @@ function buildClient(options: DynamoDbSourceOptions, endpoint: string | undefine
   const config: DynamoDBClientConfig = {
     maxAttempts: SDK_MAX_ATTEMPTS,
     logger: SILENT_LOGGER,
+    // takeout resolved the configured endpoint itself (configuredEndpoint, with --profile): the SDK must not find another.
+    ignoreConfiguredEndpointUrls: true,
     requestHandler: new NodeHttpHandler({
       connectionTimeout: CONNECTION_TIMEOUT_MS,
       requestTimeout,
@@ -689,5 +697,7 @@ function buildClient(options: DynamoDbSourceOptions, endpoint: string | undefine
     };
   }
   if (endpoint !== undefined) config.endpoint = endpoint;
-  return new DynamoDBClient(config);
+  const client = new DynamoDBClient(config);
+  logSdkRequests(client, options.onRequest);
+  return client;
 }

@@ -3,6 +3,7 @@ import { mistypedUrl, shown } from '../destinations/registry.js';
 import { TakeoutError } from '../errors.js';
 import type { DynamoDbSourceOptions } from './dynamodb.js';
 import type { Source } from './source.js';
+import type { NetworkOptions } from '../destinations/network.js';
 
 /**
  * The bundled demo project, with no credentials and no network: `--source demo`, or a bare `takeout run`
@@ -21,7 +22,7 @@ const SOURCE_KINDS = 'a folder (or dir:PATH), postgres://…, sqlite:PATH, keboo
 /** Sources named by a URL with an authority: `postgres:/db` or `keboola+https:stack` is a typo, not a name. */
 const NEEDS_SLASHES = new Set(['postgres:', 'postgresql:', 'keboola+https:', 'keboola+http:']);
 
-export interface SourceOptions {
+export interface SourceOptions extends NetworkOptions {
   token?: string;
   /** Database sources: only these schemas. */
   schemas?: readonly string[];
@@ -68,7 +69,12 @@ export async function openSource(uri: string | undefined, options: SourceOptions
   }
   if (scheme === 'keboola+https:' || scheme === 'keboola+http:') {
     const { createKeboolaSource } = await import('./keboola/source.js');
-    return createKeboolaSource(uri, { ...(options.token ? { token: options.token } : {}), ...(options.onWarning ? { onWarning: options.onWarning } : {}) });
+    return createKeboolaSource(uri, {
+      ...(options.token ? { token: options.token } : {}),
+      ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+      ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+      ...(options.throttle ? { throttle: options.throttle } : {}),
+    });
   }
   if (scheme === 'dynamodb:') {
     const { createDynamoDbSource } = await import('./dynamodb.js');

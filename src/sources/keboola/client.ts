@@ -2,6 +2,7 @@ import { isIPv4 } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TakeoutError, type ErrorCode } from '../../errors.js';
 import { registerSecret } from '../../reporting/redact.js';
+import type { RequestLogger } from '../../destinations/network.js';
 
 /**
  * A small Storage API client: `X-StorageApi-Token`, request timeouts, retries with exponential backoff
@@ -32,6 +33,8 @@ export interface StorageClientOptions {
   /** For tests: the clock of backoff waits. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   maxAttempts?: number;
+  /** Hears each HTTP exchange, redirects and retries included (`--debug`). */
+  onRequest?: RequestLogger;
 }
 
 export interface RequestOptions {
@@ -109,6 +112,7 @@ export class StorageClient {
   /** Waits between attempts and between job polls; abortable. */
   readonly wait: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly maxAttempts: number;
+  private readonly onRequest: RequestLogger | undefined;
   /** Retries made so far (reported in the summary, checked in tests). */
   retries = 0;
 
@@ -118,6 +122,7 @@ export class StorageClient {
     registerSecret(options.token);
     this.wait = options.sleep ?? ((ms, signal) => sleep(ms, undefined, signal ? { signal } : undefined));
     this.maxAttempts = options.maxAttempts ?? MAX_ATTEMPTS;
+    this.onRequest = options.onRequest;
   }
 
   get<T>(path: string, options: RequestOptions = {}): Promise<T> {
@@ -144,13 +149,13 @@ export class StorageClient {
   }
 
   /** One exchange, following same-origin redirects only (see redirectTarget). */
-  private async exchange(url: string, method: string, options: RequestOptions, shown: string): Promise<Response> {
+  private async exchange(url: string, method: string, options: RequestOptions, shown: string, attempt: number): Promise<Response> {
     let target = url;
     let verb = method;
     let body = options.body === undefined ? undefined : JSON.stringify(options.body);
     for (let hops = 0; ; hops++) {
       const signals = [AbortSignal.timeout(REQUEST_TIMEOUT_MS), ...(options.signal ? [options.signal] : [])];
-      const response = await fetch(target, {
+      const response = await this.logged(verb, target, attempt, () => fetch(target, {
         method: verb,
         redirect: 'manual',
         headers: {
@@ -160,7 +165,7 @@ export class StorageClient {
         },
         ...(body !== undefined ? { body } : {}),
         signal: AbortSignal.any(signals),
-      });
+      }));
       if (!REDIRECT_STATUSES.has(response.status)) return response;
       await response.body?.cancel().catch(() => undefined);
       target = redirectTarget(target, response.headers.get('location'), response.status, hops, `Storage API ${shown}`).toString();
@@ -172,6 +177,21 @@ export class StorageClient {
     }
   }
 
+  /** One fetch, told to onRequest when it answers (the status) or fails (why). Headers are never logged. */
+  private async logged(method: string, url: string, attempt: number, go: () => Promise<Response>): Promise<Response> {
+    if (!this.onRequest) return go();
+    const started = performance.now();
+    try {
+      const response = await go();
+      this.onRequest({ method, url, status: response.status, ms: performance.now() - started, attempt });
+      return response;
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause?.code;
+      this.onRequest({ method, url, error: cause ?? (error as Error).name, ms: performance.now() - started, attempt });
+      throw error;
+    }
+  }
+
   private async send<T>(method: string, path: string, options: RequestOptions, read: (response: Response) => Promise<T>): Promise<T> {
     const url = this.url(path, options.query);
     const shown = `${method} ${path.split('?')[0]}`;
@@ -179,7 +199,7 @@ export class StorageClient {
       options.signal?.throwIfAborted();
       let response: Response;
       try {
-        response = await this.exchange(url, method, options, shown);
+        response = await this.exchange(url, method, options, shown, attempt);
       } catch (error) {
         if (options.signal?.aborted) throw new TakeoutError('INTERRUPTED', 'interrupted');
         if (error instanceof TakeoutError) throw error;

@@ -18,6 +18,7 @@ import type {
 } from '../source.js';
 import { StorageClient, cleartextWarning, stackUrl } from './client.js';
 import { KEBOOLA_S3_ENDPOINT_ENV } from '../registry.js';
+import type { RequestLogger, Throttle } from '../../destinations/network.js';
 
 /**
  * A Keboola Connection project through its Storage API. Tables are exported with `export-async`
@@ -79,6 +80,10 @@ export interface KeboolaSourceOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Told once, when the source is created, of risks the run goes on with (a token sent in clear text). */
   onWarning?: (message: string) => void;
+  /** Hears each HTTP request to the Storage API and to file storage (`--debug`). */
+  onRequest?: RequestLogger;
+  /** The bandwidth limit for file downloads (`--bwlimit`). */
+  throttle?: Throttle;
 }
 
 /** The Storage API's export options from a TableQuery. */
@@ -107,7 +112,7 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
   if (!token) throw new TakeoutError('USAGE', `${description}: no Storage API token: set KBC_STORAGE_TOKEN or pass --token`);
   const cleartext = cleartextWarning(baseUrl);
   if (cleartext !== undefined) options.onWarning?.(cleartext);
-  const client = new StorageClient({ baseUrl, token, ...(options.sleep ? { sleep: options.sleep } : {}) });
+  const client = new StorageClient({ baseUrl, token, ...(options.sleep ? { sleep: options.sleep } : {}), ...(options.onRequest ? { onRequest: options.onRequest } : {}) });
   const wait = client.wait;
   const s3Endpoint = options.s3Endpoint ?? process.env[KEBOOLA_S3_ENDPOINT_ENV];
   const jobs = new Map<string, Promise<Job>>();
@@ -166,7 +171,10 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
         secretAccessKey: file.credentials.SecretAccessKey,
         sessionToken: file.credentials.SessionToken,
         ...(s3Endpoint ? { endpointUrl: s3Endpoint } : {}),
+        configuredEndpoint: false,
       },
+      ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+      ...(options.throttle ? { throttle: options.throttle } : {}),
     });
     stores.push(store);
     const expires = file.credentials.Expiration ? Date.parse(file.credentials.Expiration) : Number.POSITIVE_INFINITY;
