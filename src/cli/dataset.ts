@@ -8,6 +8,7 @@ import { jsonLine, terminalLine } from '../reporting/redact.js';
 import { openSource } from '../sources/registry.js';
 import type { ProjectDescriptor, TableDescriptor } from '../sources/source.js';
 import type { CommandContext } from './context.js';
+import { noteDestination } from './interrupt.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
 import { destinationWithPath, normalisePrefix, RUN_OPTIONS } from './run.js';
 import { buildQuery, findTable, parseTime, TABLE_QUERY_OPTIONS } from './table.js';
@@ -175,6 +176,7 @@ export function datasetCommand(context: CommandContext): Command {
     const source = await openSource(o.source as string | undefined, { ...sourceOptions(o), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
     context.onClose(async () => source.close?.());
     const destination = await openDestination(dest, destinationOptions(o));
+    noteDestination(destination);
     context.onClose(async () => destination.close?.());
     const project = await source.project(context.signal ? { signal: context.signal } : {});
     for (const message of project.warnings ?? []) context.reporter.emit({ type: 'warning', message });

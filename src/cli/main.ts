@@ -12,6 +12,7 @@ import { tableCommand } from './table.js';
 import { datasetCommand } from './dataset.js';
 import { knownEnvNames, unknownEnvWarnings } from './env.js';
 import { verifyCommand } from './verify.js';
+import { ReaderGone, readerGone, undoing, undone } from './interrupt.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -103,8 +104,10 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
       if (error.code === 'commander.help') exitCode = 0;
     } else {
       const own = toTakeoutError(error);
+      // The reader of stdout went away: cleaned up, nothing more to say (as `cat | head`).
+      if (readerGone(signal)) return 0;
       // An interruption the command explained (e.g. how to resume) keeps its words; any other failure after Ctrl-C is the interruption.
-      const failure = !signal.aborted || own.code === 'INTERRUPTED' && own.hint ? own : new TakeoutError('INTERRUPTED', 'interrupted: open uploads were aborted and temp files removed');
+      const failure = !signal.aborted || own.code === 'INTERRUPTED' && own.hint ? own : new TakeoutError('INTERRUPTED', `interrupted: ${undone()}`);
       if (failure.details.alreadyReported !== true) reporter.error(failure);
       if (debug && error instanceof Error && error.stack) io.stderr.write(`${terminalText(error.stack)}\n`);
       exitCode = failure.exitCode;
@@ -133,7 +136,7 @@ export async function runCli(argv: readonly string[] = process.argv): Promise<vo
   const onSignal = (): void => {
     interrupts++;
     if (interrupts > 1) process.exit(ERROR_CODES.INTERRUPTED);
-    process.stderr.write('\ntakeout: interrupting: aborting uploads and removing temp files (press Ctrl-C again to quit at once)\n');
+    process.stderr.write(`\ntakeout: interrupting: ${undoing()} (press Ctrl-C again to quit at once)\n`);
     controller.abort();
     // Cleanup that is itself stuck (a hung socket, a file system that stopped answering) must not keep
     // the process alive: after the deadline it exits anyway. unref: a shutdown that finishes is not delayed.
@@ -146,11 +149,11 @@ export async function runCli(argv: readonly string[] = process.argv): Promise<vo
   process.on('SIGTERM', onSignal);
   // The reader of stdout went away (`takeout run --json | head -1`): stop as on Ctrl-C, cleaning up.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') controller.abort();
+    if (error.code === 'EPIPE' && !controller.signal.aborted) controller.abort(new ReaderGone());
   });
   const code = await main(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env }, controller.signal);
   if (!process.stdout.destroyed && process.stdout.writable) await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
-  process.exit(controller.signal.aborted && code !== 0 ? ERROR_CODES.INTERRUPTED : code);
+  process.exit(readerGone(controller.signal) ? 0 : controller.signal.aborted && code !== 0 ? ERROR_CODES.INTERRUPTED : code);
 }
 
 function shutdownDeadline(text: string | undefined): number {

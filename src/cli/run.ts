@@ -7,6 +7,7 @@ import { runTakeout } from '../pipeline/run.js';
 import { DEMO_SOURCE, openSource } from '../sources/registry.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
 import type { CommandContext } from './context.js';
+import { noteDestination } from './interrupt.js';
 
 const MiB = 1024 * 1024;
 
@@ -107,6 +108,7 @@ export function runCommand(context: CommandContext): Command {
     const source = await openSource(sourceUri, { ...sourceOptions(o), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
     const dOptions = destinationOptions(o);
     const destination = await openDestination(dest, dOptions);
+    noteDestination(destination);
     context.onClose(async () => {
       await destination.close?.();
       await source.close?.();

@@ -11,6 +11,7 @@ import { writeTableSlices } from '../pipeline/table.js';
 import { openSource } from '../sources/registry.js';
 import type { ProjectDescriptor, TableDescriptor, TableQuery } from '../sources/source.js';
 import type { CommandContext } from './context.js';
+import { noteDestination } from './interrupt.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, type OptionSpec, type Resolved } from './options.js';
 import { checkOutputPath, openOutput } from './output.js';
 import { assertResumeOrOverwrite, destinationWithPath, normalisePrefix, RUN_OPTIONS } from './run.js';
@@ -169,6 +170,7 @@ export function tableCommand(context: CommandContext): Command {
     if (o.output === undefined) {
       if (!destWithPrefix) throw new TakeoutError('USAGE', 'give --dest DIR|s3://… for slices, or -o FILE for one file');
       const destination = await openDestination(destWithPrefix, destinationOptions(o));
+      noteDestination(destination);
       context.onClose(async () => destination.close?.());
       // The project is listed once already; hand the same listing to the run.
       // A table that run leaves out is, for this export, a table like any other, and its bucket (linked,
