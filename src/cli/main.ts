@@ -12,6 +12,7 @@ import { tableCommand } from './table.js';
 import { datasetCommand } from './dataset.js';
 import { knownEnvNames, unknownEnvWarnings } from './env.js';
 import { verifyCommand } from './verify.js';
+import { COMPLETE_COMMAND, completeOutput, completionCommand } from './completion.js';
 import { ReaderGone, readerGone, undoing, undone } from './interrupt.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -92,6 +93,12 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
   }
   program.addCommand(verifyCommand(context, io.stderr).exitOverride());
   program.addCommand(cleanupCommand(context, io.stderr).exitOverride());
+  program.addCommand(completionCommand(io.stdout).exitOverride());
+  // The completion scripts' entry point: read before commander, which would act on a -V or --help among the words.
+  if (argv[2] === COMPLETE_COMMAND) {
+    io.stdout.write(await completeOutput(program, argv.slice(3)));
+    return 0;
+  }
   envWarnings = unknownEnvWarnings(io.env, knownEnvNames(program));
 
   try {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import type { Command, Option } from 'commander';
 import { createRequire } from 'node:module';
 import type * as YamlModule from 'yaml';
 import { TakeoutError, type Validation } from '../errors.js';
@@ -76,9 +76,17 @@ export const DYNAMODB_OPTIONS: OptionSpec[] = [
   { key: 'consistentRead', flags: '--consistent-read', description: 'dynamodb: sources: strongly consistent scans (twice the read capacity)', type: 'boolean', default: false },
 ];
 
+/** The spec each registered option came from, so shell completion offers its choices (read from the program, never a copy). */
+const SPECS = new WeakMap<Option, OptionSpec>();
+
+export function optionSpec(option: Option): OptionSpec | undefined {
+  return SPECS.get(option);
+}
+
 /** Register options on a command without defaults, so the source of each value can be told apart. */
 export function addOptions(command: Command, specs: readonly OptionSpec[]): Command {
   for (const spec of specs) {
+    const before = command.options.length;
     const suffix = spec.default !== undefined && spec.type !== 'boolean' ? ` (default: ${String(spec.default)})` : '';
     if (spec.type === 'list') {
       command.option(spec.flags, spec.commaSeparated ? spec.description : `${spec.description}; repeatable`, (value: string, previous: string[] | undefined) => [
@@ -89,6 +97,7 @@ export function addOptions(command: Command, specs: readonly OptionSpec[]): Comm
       command.option(spec.flags, spec.description + suffix);
       if (spec.negatable) command.option(spec.flags.replace(/--([\w-]+)/, '--no-$1'), '');
     }
+    for (const option of command.options.slice(before)) SPECS.set(option, spec);
   }
   return command;
 }
