@@ -138,3 +138,48 @@ describe('Ctrl-C says what it undoes at this destination', () => {
     expect(errorLines(result.stderr)).toEqual(['takeout: error: interrupted: open uploads were aborted, no manifest was written [INTERRUPTED, exit 130]']);
   });
 });
+
+describe('dataset exports list', () => {
+  it('prints a header row and aligned columns; --status takes each layout\'s own names in any case and refuses unknown ones', async () => {
+    const out = await tempFolder('exports-list');
+    for (const args of [['in.c-main.orders'], ['in.c-crm.contacts'], ['in.c-main.orders', '--layout', 'plain']]) {
+      expectOk(await runCli(['dataset', 'export', ...args, '--source', DEMO_PROJECT, '--dest', out]));
+    }
+    // A CleverTap export still running (its record as a live run leaves it), to filter by CleverTap's own name.
+    const records = (await walkFiles(path.join(out, 'takeout-exports'))).filter((f) => /^\d{14}-[0-9a-f]{8}\.json$/.test(f));
+    const record = JSON.parse(await readFile(path.join(out, 'takeout-exports', records[0]!), 'utf8')) as Record<string, unknown>;
+    await writeFile(path.join(out, 'takeout-exports', '01000000000000-0000abcd.json'), JSON.stringify({ ...record, exportId: '01000000000000-0000abcd', layout: 'clevertap', exportFormat: 'JSON', status: 'IN_PROGRESS', startTime: '2001-09-09T01:46:40.000Z' }));
+
+    const list = await runCli(['dataset', 'exports', 'list', '--dest', out]);
+    expectOk(list);
+    const lines = list.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(5);
+    expect(lines[0]).toMatch(/^EXPORT ID\s+STATUS\s+TYPE\s+LAYOUT\s+TABLE\s+ITEMS\s+STARTED$/);
+    // Every column starts where its header does; the item counts end where ITEMS ends.
+    for (const header of ['STATUS', 'TYPE', 'LAYOUT', 'TABLE', 'STARTED']) {
+      const at = lines[0]!.indexOf(header);
+      for (const line of lines.slice(1)) expect(line[at - 1], `${header} in ${line}`).toBe(' ');
+      for (const line of lines.slice(1)) expect(line[at], `${header} in ${line}`).not.toBe(' ');
+    }
+    const itemsEnd = lines[0]!.indexOf('ITEMS') + 'ITEMS'.length;
+    expect(lines.slice(1).map((line) => line.slice(0, itemsEnd).trimEnd().split(' ').at(-1))).toEqual(['25,000', '20', '25,000', '25,000']);
+
+    const ids = async (status: string): Promise<string[]> => {
+      const result = await runCli(['dataset', 'exports', 'list', '--dest', out, '--status', status, '--json']);
+      expectOk(result);
+      return (JSON.parse(result.stdout) as { ExportSummaries: { Takeout: { exportId: string } }[] }).ExportSummaries.map((s) => s.Takeout.exportId);
+    };
+    expect(await ids('running')).toEqual(['01000000000000-0000abcd']);
+    expect(await ids('In-Progress')).toEqual(['01000000000000-0000abcd']);
+    expect(await ids('create in_progress')).toEqual(['01000000000000-0000abcd']);
+    expect(await ids('completed')).toHaveLength(3);
+    expect(await ids('ACTIVE')).toHaveLength(3);
+    expect(await ids('done')).toHaveLength(3);
+    expect(await ids('failed')).toEqual([]);
+
+    const unknown = await runCli(['dataset', 'exports', 'list', '--dest', out, '--status', 'finished']);
+    expect(unknown.code).toBe(2);
+    expect(errorLines(unknown.stderr)).toEqual(['takeout: error: --status "finished" is not an export status [USAGE, exit 2]']);
+    expect(unknown.stderr).toMatch(/hint: give IN_PROGRESS, COMPLETED, FAILED, STOPPED, or a layout's own name \(personalize: CREATE IN_PROGRESS, CREATE PENDING, ACTIVE, CREATE FAILED; clevertap: RUNNING, DONE\)/);
+  });
+});

@@ -1,6 +1,7 @@
 import { TakeoutError } from '../errors.js';
 import type { DatasetLayout, LayoutContext } from '../layouts/dataset.js';
 import type { TableDescriptor } from '../sources/source.js';
+import type { JobStatus } from '../manifests/jobs.js';
 import type { OptionSpec, Resolved } from './options.js';
 
 /**
@@ -13,6 +14,8 @@ export interface LayoutCli {
   plan(o: Resolved, context: PlanContext): Promise<LayoutPlan>;
   /** The status as the managed service names it, for `dataset exports describe` (CleverTap: DONE for COMPLETED). */
   statusName?(status: string): string;
+  /** The managed service's own names for each status, first the one shown; `exports list --status` takes them too. */
+  statusNames?: Partial<Record<JobStatus, readonly string[]>>;
 }
 
 export interface PlanContext {
@@ -79,7 +82,15 @@ const dynamodb: LayoutCli = {
   },
 };
 
+/**
+ * Amazon Personalize's dataset export job statuses: CREATE PENDING > CREATE IN_PROGRESS > ACTIVE or CREATE FAILED
+ * (DescribeDatasetExportJob, https://docs.aws.amazon.com/personalize/latest/dg/API_DatasetExportJob.html).
+ */
+const PERSONALIZE_STATUS: Partial<Record<JobStatus, readonly string[]>> = { IN_PROGRESS: ['CREATE IN_PROGRESS', 'CREATE PENDING'], COMPLETED: ['ACTIVE'], FAILED: ['CREATE FAILED'] };
+
 const personalize: LayoutCli = {
+  statusName: (status) => PERSONALIZE_STATUS[status as JobStatus]?.[0] ?? status,
+  statusNames: PERSONALIZE_STATUS,
   options: [
     { key: 'datasetType', flags: '--dataset-type <type>', description: 'personalize: interactions, items or users (required)', type: 'string', choices: ['interactions', 'items', 'users'] },
     { key: 'ingestionMode', flags: '--ingestion-mode <mode>', description: 'personalize: the records to export: BULK (imports), PUT (PutEvents/PutItems/PutUsers) or ALL', type: 'string', default: 'PUT', choices: ['BULK', 'PUT', 'ALL'] },
@@ -172,7 +183,7 @@ const plain: LayoutCli = {
 const CLEVERTAP_IDENTITY_PRIORITY = ['identity', 'email', 'phone'];
 
 /** CleverTap's status names: RUNNING, DONE, STOPPED (it has no FAILED; PENDING is a recurring export between runs). */
-const CLEVERTAP_STATUS: Record<string, string> = { IN_PROGRESS: 'RUNNING', COMPLETED: 'DONE' };
+const CLEVERTAP_STATUS: Partial<Record<JobStatus, readonly string[]>> = { IN_PROGRESS: ['RUNNING'], COMPLETED: ['DONE'] };
 
 const clevertap: LayoutCli = {
   options: [
@@ -246,7 +257,8 @@ const clevertap: LayoutCli = {
       exportArn: (exportId) => `clevertap:table/${table.displayName ?? table.name}/export/${exportId}`,
     };
   },
-  statusName: (status) => CLEVERTAP_STATUS[status] ?? status,
+  statusName: (status) => CLEVERTAP_STATUS[status as JobStatus]?.[0] ?? status,
+  statusNames: CLEVERTAP_STATUS,
 };
 
 export const LAYOUTS: Record<string, LayoutCli> = { dynamodb, personalize, plain, clevertap };
