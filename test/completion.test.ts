@@ -66,6 +66,10 @@ describe('takeout __complete', () => {
     const ids = (await runCli(['__complete', 'run', '--source', DEMO_PROJECT, '--include', ''])).stdout.trim().split('\n').map((l) => l.split('\t')[0]);
     expect(ids).toEqual([...DEMO_TABLES, ':none']);
     expect((await runCli(['__complete', 'run', '--dest', ''])).stdout).toBe(':file\n');
+    // Values that depend on the line: the formats of the layout named, the statuses of every layout.
+    expect((await runCli(['__complete', 'dataset', 'export', '--layout', 'plain', '--export-format', ''])).stdout).toBe('CSV\nJSONL\nPARQUET\n:none\n');
+    expect((await runCli(['__complete', 'dataset', 'export', '--export-format', ''])).stdout).toBe('DYNAMODB_JSON\nION\n:none\n');
+    expect((await runCli(['__complete', 'dataset', 'exports', 'list', '--status', 'C'])).stdout).toBe('COMPLETED\nCREATE_IN_PROGRESS\nCREATE_PENDING\nCREATE_FAILED\n:none\n');
     // -V among the words is a word to complete after, not the version flag.
     expect((await runCli(['__complete', 'run', '-V', '--line-ending', ''])).stdout).toBe('lf\ncrlf\n:none\n');
   });

@@ -136,7 +136,11 @@ export async function completions(program: Command, words: readonly string[]): P
     candidates = visibleCommands(parsed.command).filter((c) => c.name() !== 'help').map((c) => ({ value: c.name(), description: firstLine(c.summary() || c.description()) }));
   } else if (valueOf) {
     const spec = optionSpec(valueOf);
-    const choices = spec?.choices ?? valueOf.argChoices;
+    const given = (key: string): string | undefined => {
+      const value = parsed.given.get(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+      return typeof value === 'string' ? value : undefined;
+    };
+    const choices = spec?.choices ?? valueOf.argChoices ?? spec?.completions?.(given);
     if (choices) candidates = choices.map((value) => ({ value }));
     else if (valueOf.long && TABLE_OPTIONS.has(valueOf.long)) candidates = await tableIds(parsed.given.get('--source'));
     else {

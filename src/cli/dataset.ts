@@ -23,6 +23,8 @@ const MAX_FILE_BYTES = 5 * 1024 * 1024 * 1024;
 /** The account id in ARNs when none is given: a real export's ARN names the table's account. */
 const DEFAULT_ACCOUNT_ID = '000000000000';
 
+const JOB_STATUSES: readonly JobStatus[] = ['IN_PROGRESS', 'COMPLETED', 'FAILED', 'STOPPED'];
+
 const pick = (keys: string[]): OptionSpec[] => RUN_OPTIONS.filter((o) => keys.includes(o.key));
 
 const EXPORT_OPTIONS: OptionSpec[] = [
@@ -30,7 +32,13 @@ const EXPORT_OPTIONS: OptionSpec[] = [
   { key: 'dest', flags: '-d, --dest <dest>', description: 'where the export goes: s3://bucket/prefix or a local folder (required)', type: 'string' },
   { key: 'path', flags: '--path <prefix>', description: 'prefix inside the destination', type: 'string' },
   { key: 'layout', flags: '--layout <layout>', description: `the export layout: ${Object.keys(LAYOUTS).join(', ')}`, type: 'string', default: 'dynamodb', choices: Object.keys(LAYOUTS) },
-  { key: 'exportFormat', flags: '--export-format <format>', description: 'the file format; each layout takes some (dynamodb: DYNAMODB_JSON or ION)', type: 'string' },
+  {
+    key: 'exportFormat',
+    flags: '--export-format <format>',
+    description: 'the file format; each layout takes some (dynamodb: DYNAMODB_JSON or ION)',
+    type: 'string',
+    completions: (given) => LAYOUTS[given('layout') ?? 'dynamodb']?.formats ?? [...new Set(Object.values(LAYOUTS).flatMap((l) => l.formats))],
+  },
   { key: 'exportType', flags: '--export-type <type>', description: 'FULL_EXPORT or INCREMENTAL_EXPORT', type: 'string', default: 'FULL_EXPORT', choices: ['FULL_EXPORT', 'INCREMENTAL_EXPORT'] },
   { key: 'exportTime', flags: '--export-time <time>', description: 'full exports: leave out rows changed after this time (needs --changed-column; default: now)', type: 'string' },
   { key: 'exportFromTime', flags: '--export-from-time <time>', description: 'incremental exports: changes at or after this time', type: 'string' },
@@ -58,6 +66,8 @@ const LIST_OPTIONS: OptionSpec[] = [
     flags: '--status <status>',
     description: "only exports in this status: IN_PROGRESS, COMPLETED, FAILED or STOPPED, or a layout's own name for one (clevertap RUNNING, DONE; personalize ACTIVE, CREATE FAILED…), any case",
     type: 'string',
+    // The layouts' names with spaces written with _ (CREATE_FAILED), which --status reads as the same name.
+    completions: () => [...JOB_STATUSES, ...Object.values(LAYOUTS).flatMap((l) => Object.values(l.statusNames ?? {}).flat().map((n) => n.replace(/\s+/g, '_')))],
   },
 ];
 const LIST_ALL = [...LIST_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS];
@@ -112,8 +122,6 @@ function withS3Aliases(o: Resolved): Resolved {
 function layoutStatus(job: JobRecord): string | undefined {
   return LAYOUTS[job.layout]?.statusName?.(job.status);
 }
-
-const JOB_STATUSES: readonly JobStatus[] = ['IN_PROGRESS', 'COMPLETED', 'FAILED', 'STOPPED'];
 
 /** `create in-progress`, `Create_In_Progress` and `CREATE IN_PROGRESS` are one name. */
 function statusKey(text: string): string {

@@ -30,6 +30,8 @@ export interface OptionSpec {
   negatable?: boolean;
   /** A list whose flag value is itself comma-separated (`--columns a,b,c`); globs are not split. */
   commaSeparated?: boolean;
+  /** Values shell completion offers when they are not a fixed `choices` list; `given` reads options already on the line. */
+  completions?(given: (key: string) => string | undefined): readonly string[];
 }
 
 const MiB = 1024 * 1024;
