@@ -261,14 +261,15 @@ export function completionScript(shell: string): string {
 
 export function completionCommand(stdout: NodeJS.WritableStream): Command {
   return new Command('completion')
-    .addArgument(new Argument('<shell>', `the shell: ${SHELLS.join(', ')}`).choices(SHELLS))
+    .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
     .summary('print the shell completion script for bash, zsh or fish')
-    .description(
-      'Print a script that completes commands, options, option values (layouts, formats, statuses…) and table ids\n' +
-        '(from a local --source) on TAB. Load it in the current shell, or install it for every new one:\n' +
-        '  bash: source <(takeout completion bash)     or  takeout completion bash > ~/.local/share/bash-completion/completions/takeout\n' +
-        '  zsh:  source <(takeout completion zsh)      or  takeout completion zsh > "${fpath[1]}/_takeout"  (after compinit)\n' +
-        '  fish: takeout completion fish | source      or  takeout completion fish > ~/.config/fish/completions/takeout.fish',
+    .description('Print a script that completes commands, options, option values (layouts, formats, statuses…) and table ids (of a local --source) on TAB.')
+    .addHelpText(
+      'after',
+      '\nLoad it in this shell, or install it for every new one:\n' +
+        '  bash: source <(takeout completion bash)   or  takeout completion bash > ~/.local/share/bash-completion/completions/takeout\n' +
+        '  zsh:  source <(takeout completion zsh)    or  takeout completion zsh > "${fpath[1]}/_takeout"   (after compinit)\n' +
+        '  fish: takeout completion fish | source    or  takeout completion fish > ~/.config/fish/completions/takeout.fish',
     )
     .action((shell: string) => {
       stdout.write(completionScript(shell));
