@@ -124,7 +124,7 @@ describe('dataset export --layout dynamodb (full export)', () => {
     const secondId = exportIdOf(second.stdout);
     const list = await runCli(['dataset', 'exports', 'list', '--dest', out]);
     expect(list.code, list.stderr).toBe(0);
-    const lines = list.stdout.trim().split('\n');
+    const lines = list.stdout.trim().split('\n').slice(1);
     expect(lines).toHaveLength(2);
     expect(lines[0]).toContain(secondId);
     expect(lines[1]).toMatch(new RegExp(`^${exportId}\\s+COMPLETED\\s+FULL_EXPORT`));

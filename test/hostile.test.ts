@@ -100,12 +100,13 @@ describe('merging slices with different column counts', () => {
       'p2.csv': '4,"only two, fields"\n5,f\n',
       'p3.csv': '',
     };
-    const { result, folder } = await merge(files, ['p3.csv', 'p0.csv', 'p1.csv', 'p2.csv', '-o', 'out.csv']);
+    // --order given: the empty p3.csv stays first (numbered slices are otherwise merged in the order of their numbers).
+    const { result, folder } = await merge(files, ['p3.csv', 'p0.csv', 'p1.csv', 'p2.csv', '--order', 'given', '-o', 'out.csv']);
     expectRefused(result, 'slice p2.csv: 2 columns, expected 3 as in slice p0.csv');
     expect((await walkFiles(folder)).sort()).toEqual(['p0.csv', 'p1.csv', 'p2.csv', 'p3.csv']);
 
     // Without the odd one, the same slices merge: quotes are understood, not counted as separators.
-    const ok = await runCli(['files', 'merge', 'p0.csv', 'p3.csv', 'p1.csv', '-o', 'out.csv', '--no-progress'], { cwd: folder });
+    const ok = await runCli(['files', 'merge', 'p0.csv', 'p3.csv', 'p1.csv', '--order', 'given', '-o', 'out.csv', '--no-progress'], { cwd: folder });
     expect(ok.code, context(ok)).toBe(0);
     expect(await readFile(path.join(folder, 'out.csv'), 'utf8')).toBe(`${files['p0.csv']}${files['p1.csv']}`);
   });

@@ -1,7 +1,9 @@
 import { TakeoutError } from '../errors.js';
 import type { DatasetLayout, LayoutContext } from '../layouts/dataset.js';
 import type { TableDescriptor } from '../sources/source.js';
+import type { JobStatus } from '../manifests/jobs.js';
 import type { OptionSpec, Resolved } from './options.js';
+import type * as ClevertapModule from '../layouts/clevertap.js';
 
 /**
  * The layouts `takeout dataset export --layout` knows: each brings its own options and turns the
@@ -13,6 +15,10 @@ export interface LayoutCli {
   plan(o: Resolved, context: PlanContext): Promise<LayoutPlan>;
   /** The status as the managed service names it, for `dataset exports describe` (CleverTap: DONE for COMPLETED). */
   statusName?(status: string): string;
+  /** The --export-format values it writes, the default first. */
+  formats: readonly string[];
+  /** The managed service's own names for each status, first the one shown; `exports list --status` takes them too. */
+  statusNames?: Partial<Record<JobStatus, readonly string[]>>;
 }
 
 export interface PlanContext {
@@ -52,6 +58,7 @@ export function formatFor(o: Resolved, layout: string, allowed: readonly string[
 }
 
 const dynamodb: LayoutCli = {
+  formats: ['DYNAMODB_JSON', 'ION'],
   options: [
     { key: 'exportViewType', flags: '--export-view-type <view>', description: 'dynamodb incremental exports: NEW_IMAGE or NEW_AND_OLD_IMAGES', type: 'string', default: 'NEW_AND_OLD_IMAGES', choices: ['NEW_IMAGE', 'NEW_AND_OLD_IMAGES'] },
     { key: 'deletedColumn', flags: '--deleted-column <column>', description: 'dynamodb incremental exports: a soft-delete column; rows where it is set are deletes', type: 'string' },
@@ -59,7 +66,7 @@ const dynamodb: LayoutCli = {
   async plan(o, context) {
     const { dynamodbLayout, exportArn } = await import('../layouts/dynamodb.js');
     const options = {
-      format: formatFor(o, 'dynamodb', ['DYNAMODB_JSON', 'ION']) as 'DYNAMODB_JSON' | 'ION',
+      format: formatFor(o, 'dynamodb', dynamodb.formats) as 'DYNAMODB_JSON' | 'ION',
       type: o.exportType as 'FULL_EXPORT' | 'INCREMENTAL_EXPORT',
       view: o.exportViewType as 'NEW_IMAGE' | 'NEW_AND_OLD_IMAGES',
       ...(context.changedColumn ? { changedColumn: context.changedColumn } : {}),
@@ -79,7 +86,16 @@ const dynamodb: LayoutCli = {
   },
 };
 
+/**
+ * Amazon Personalize's dataset export job statuses: CREATE PENDING > CREATE IN_PROGRESS > ACTIVE or CREATE FAILED
+ * (DescribeDatasetExportJob, https://docs.aws.amazon.com/personalize/latest/dg/API_DatasetExportJob.html).
+ */
+const PERSONALIZE_STATUS: Partial<Record<JobStatus, readonly string[]>> = { IN_PROGRESS: ['CREATE IN_PROGRESS', 'CREATE PENDING'], COMPLETED: ['ACTIVE'], FAILED: ['CREATE FAILED'] };
+
 const personalize: LayoutCli = {
+  formats: ['CSV'],
+  statusName: (status) => PERSONALIZE_STATUS[status as JobStatus]?.[0] ?? status,
+  statusNames: PERSONALIZE_STATUS,
   options: [
     { key: 'datasetType', flags: '--dataset-type <type>', description: 'personalize: interactions, items or users (required)', type: 'string', choices: ['interactions', 'items', 'users'] },
     { key: 'ingestionMode', flags: '--ingestion-mode <mode>', description: 'personalize: the records to export: BULK (imports), PUT (PutEvents/PutItems/PutUsers) or ALL', type: 'string', default: 'PUT', choices: ['BULK', 'PUT', 'ALL'] },
@@ -91,7 +107,7 @@ const personalize: LayoutCli = {
   ],
   async plan(o, context) {
     const { checkPersonalizeOptions, personalizeArn, personalizeLayout } = await import('../layouts/personalize.js');
-    formatFor(o, 'personalize', ['CSV']);
+    formatFor(o, 'personalize', personalize.formats);
     if (typeof o.datasetType !== 'string') throw new TakeoutError('USAGE', 'the personalize layout needs --dataset-type interactions, items or users');
     if (o.exportType === 'INCREMENTAL_EXPORT') throw new TakeoutError('USAGE', '--export-type INCREMENTAL_EXPORT: Personalize dataset exports are full exports');
     const options = {
@@ -129,6 +145,7 @@ const personalize: LayoutCli = {
 const PLAIN_KEY_TEMPLATE = '{table}/{export_id}/part-{part:05}';
 
 const plain: LayoutCli = {
+  formats: ['CSV', 'JSONL', 'PARQUET'],
   options: [
     { key: 'keyTemplate', flags: '--key-template <template>', description: 'plain: data file keys from {table}, {export_id}, {date}, {part} or {part:05}, {partitions}; the extension is added', type: 'string', default: PLAIN_KEY_TEMPLATE },
     { key: 'partitionBy', flags: '--partition-by <column>', description: 'plain: Hive folders COLUMN=value/ per value of this column (NULL: __HIVE_DEFAULT_PARTITION__)', type: 'list' },
@@ -138,7 +155,7 @@ const plain: LayoutCli = {
   ],
   async plan(o, context) {
     const { checkPlainOptions, plainArn, plainLayout } = await import('../layouts/plain.js');
-    const format = formatFor(o, 'plain', ['CSV', 'JSONL', 'PARQUET']) as 'CSV' | 'JSONL' | 'PARQUET';
+    const format = formatFor(o, 'plain', plain.formats) as 'CSV' | 'JSONL' | 'PARQUET';
     if (typeof o.header === 'boolean' && format !== 'CSV') throw new TakeoutError('USAGE', `--${o.header ? '' : 'no-'}header is for CSV files, not ${format}`);
     const options = {
       keyTemplate: o.keyTemplate as string,
@@ -172,9 +189,13 @@ const plain: LayoutCli = {
 const CLEVERTAP_IDENTITY_PRIORITY = ['identity', 'email', 'phone'];
 
 /** CleverTap's status names: RUNNING, DONE, STOPPED (it has no FAILED; PENDING is a recurring export between runs). */
-const CLEVERTAP_STATUS: Record<string, string> = { IN_PROGRESS: 'RUNNING', COMPLETED: 'DONE' };
+const CLEVERTAP_STATUS: Partial<Record<JobStatus, readonly string[]>> = { IN_PROGRESS: ['RUNNING'], COMPLETED: ['DONE'] };
+
+/** The layout module's own list, checked by type without loading the module at start-up. */
+const CLEVERTAP_FORMATS = ['JSON', 'CSV', 'XML', 'PARQUET'] as const satisfies typeof ClevertapModule.CLEVERTAP_FORMATS;
 
 const clevertap: LayoutCli = {
+  formats: CLEVERTAP_FORMATS,
   options: [
     { key: 'eventColumn', flags: '--event-column <column>', description: 'clevertap: the column with the event name (any case)', type: 'string', default: 'eventName' },
     { key: 'tsColumn', flags: '--ts-column <column>', description: 'clevertap: the event time column (any case): a timestamp, or epoch seconds or milliseconds', type: 'string', default: 'ts' },
@@ -189,7 +210,7 @@ const clevertap: LayoutCli = {
   ],
   async plan(o, context) {
     const ct = await import('../layouts/clevertap.js');
-    const format = formatFor(o, 'clevertap', ct.CLEVERTAP_FORMATS) as (typeof ct.CLEVERTAP_FORMATS)[number];
+    const format = formatFor(o, 'clevertap', clevertap.formats) as (typeof ct.CLEVERTAP_FORMATS)[number];
     const dynamoWindow = { exportTime: '--export-time', exportFromTime: '--export-from-time', exportToTime: '--export-to-time' };
     for (const [key, flag] of Object.entries(dynamoWindow)) if (o[key] !== undefined) throw new TakeoutError('USAGE', `${flag}: the clevertap layout takes --from and --until (dates)`);
     if (o.exportType === 'INCREMENTAL_EXPORT') throw new TakeoutError('USAGE', '--export-type: clevertap exports take --from/--until (one-time) or --recurring');
@@ -246,7 +267,8 @@ const clevertap: LayoutCli = {
       exportArn: (exportId) => `clevertap:table/${table.displayName ?? table.name}/export/${exportId}`,
     };
   },
-  statusName: (status) => CLEVERTAP_STATUS[status] ?? status,
+  statusName: (status) => CLEVERTAP_STATUS[status as JobStatus]?.[0] ?? status,
+  statusNames: CLEVERTAP_STATUS,
 };
 
 export const LAYOUTS: Record<string, LayoutCli> = { dynamodb, personalize, plain, clevertap };

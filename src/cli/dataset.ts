@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { openDestination } from '../destinations/registry.js';
 import { TakeoutError } from '../errors.js';
-import { listJobs, readJob, type JobRecord } from '../manifests/jobs.js';
+import { listJobs, readJob, type JobRecord, type JobStatus } from '../manifests/jobs.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
 import { formatBytes, plural } from '../pipeline/units.js';
 import { jsonLine, terminalLine } from '../reporting/redact.js';
@@ -9,6 +9,7 @@ import { openSource } from '../sources/registry.js';
 import type { ProjectDescriptor, TableDescriptor } from '../sources/source.js';
 import type { CommandContext } from './context.js';
 import { addExamples } from './help.js';
+import { noteDestination } from './interrupt.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, DYNAMODB_OPTIONS, GROUP, inGroup, resolveOptions, S3_ACCESS_OPTIONS, S3_OPTIONS, sourceOptions, unthrottled, type OptionSpec, type Resolved } from './options.js';
 import { destinationWithPath, normalisePrefix, RUN_OPTIONS } from './run.js';
 import { buildQuery, findTable, parseTime, TABLE_QUERY_OPTIONS } from './table.js';
@@ -23,6 +24,8 @@ const MAX_FILE_BYTES = 5 * 1024 * 1024 * 1024;
 /** The account id in ARNs when none is given: a real export's ARN names the table's account. */
 const DEFAULT_ACCOUNT_ID = '000000000000';
 
+const JOB_STATUSES: readonly JobStatus[] = ['IN_PROGRESS', 'COMPLETED', 'FAILED', 'STOPPED'];
+
 const pick = (keys: string[]): OptionSpec[] => RUN_OPTIONS.filter((o) => keys.includes(o.key));
 
 const EXPORT_OPTIONS: OptionSpec[] = [
@@ -30,7 +33,14 @@ const EXPORT_OPTIONS: OptionSpec[] = [
   { key: 'dest', flags: '-d, --dest <dest>', description: 'where the export goes: s3://bucket/prefix or a local folder (required)', type: 'string', group: GROUP.destination },
   { key: 'path', flags: '--path <prefix>', description: 'prefix inside the destination', type: 'string', group: GROUP.destination },
   { key: 'layout', flags: '--layout <layout>', description: `the export layout: ${Object.keys(LAYOUTS).join(', ')}`, type: 'string', default: 'dynamodb', choices: Object.keys(LAYOUTS), group: GROUP.format },
-  { key: 'exportFormat', flags: '--export-format <format>', description: 'the file format; each layout takes some (dynamodb: DYNAMODB_JSON or ION)', type: 'string', group: GROUP.format },
+  {
+    key: 'exportFormat',
+    flags: '--export-format <format>',
+    description: 'the file format; each layout takes some (dynamodb: DYNAMODB_JSON or ION)',
+    type: 'string',
+    group: GROUP.format,
+    completions: (given) => LAYOUTS[given('layout') ?? 'dynamodb']?.formats ?? [...new Set(Object.values(LAYOUTS).flatMap((l) => l.formats))],
+  },
   { key: 'exportType', flags: '--export-type <type>', description: 'FULL_EXPORT or INCREMENTAL_EXPORT', type: 'string', default: 'FULL_EXPORT', choices: ['FULL_EXPORT', 'INCREMENTAL_EXPORT'], group: GROUP.rows },
   { key: 'exportTime', flags: '--export-time <time>', description: 'full exports: leave out rows changed after this time (needs --changed-column; default: now)', type: 'string', group: GROUP.rows },
   { key: 'exportFromTime', flags: '--export-from-time <time>', description: 'incremental exports: changes at or after this time', type: 'string', group: GROUP.rows },
@@ -54,7 +64,14 @@ const LIST_OPTIONS: OptionSpec[] = [
   { key: 'dest', flags: '-d, --dest <dest>', description: 'the destination exports were written to (required)', type: 'string', group: GROUP.destination },
   { key: 'path', flags: '--path <prefix>', description: 'prefix inside the destination', type: 'string', group: GROUP.destination },
   { key: 'table', flags: '--table <id>', description: 'only exports of this table', type: 'string' },
-  { key: 'status', flags: '--status <status>', description: 'only exports in this status', type: 'string', choices: ['IN_PROGRESS', 'COMPLETED', 'FAILED', 'STOPPED'] },
+  {
+    key: 'status',
+    flags: '--status <status>',
+    description: "only exports in this status: IN_PROGRESS, COMPLETED, FAILED or STOPPED, or a layout's own name for one (clevertap RUNNING, DONE; personalize ACTIVE, CREATE FAILED…), any case",
+    type: 'string',
+    // The layouts' names with spaces written with _ (CREATE_FAILED), which --status reads as the same name.
+    completions: () => [...JOB_STATUSES, ...Object.values(LAYOUTS).flatMap((l) => Object.values(l.statusNames ?? {}).flat().map((n) => n.replace(/\s+/g, '_')))],
+  },
 ];
 const LIST_ALL = [...LIST_OPTIONS, ...S3_ACCESS_OPTIONS, ...COMMON_OPTIONS];
 
@@ -107,6 +124,42 @@ function withS3Aliases(o: Resolved): Resolved {
 /** The status in the managed service's words when the layout has its own (clevertap: DONE for COMPLETED). */
 function layoutStatus(job: JobRecord): string | undefined {
   return LAYOUTS[job.layout]?.statusName?.(job.status);
+}
+
+/** `create in-progress`, `Create_In_Progress` and `CREATE IN_PROGRESS` are one name. */
+function statusKey(text: string): string {
+  return text.trim().toUpperCase().replace(/[\s_-]+/g, '_');
+}
+
+/**
+ * `--status`: takeout's own status names, or any layout's name for one (CleverTap's RUNNING is IN_PROGRESS,
+ * Personalize's ACTIVE is COMPLETED), in any case. An unknown name is refused with the list, never matched
+ * to nothing (an empty list would read as "no exports in that status").
+ */
+export function parseStatus(text: string): JobStatus {
+  const key = statusKey(text);
+  const own = JOB_STATUSES.find((s) => s === key);
+  if (own) return own;
+  for (const layout of Object.values(LAYOUTS)) {
+    for (const [status, names] of Object.entries(layout.statusNames ?? {})) {
+      if (names.some((name) => statusKey(name) === key)) return status as JobStatus;
+    }
+  }
+  const layoutNames = Object.entries(LAYOUTS)
+    .filter(([, l]) => l.statusNames)
+    .map(([name, l]) => `${name}: ${Object.values(l.statusNames!).flat().join(', ')}`);
+  throw new TakeoutError('USAGE', `--status ${JSON.stringify(text)} is not an export status`, {
+    hint: `give ${JOB_STATUSES.join(', ')}, or a layout's own name (${layoutNames.join('; ')}); any case`,
+  });
+}
+
+/** Rows under a header, each column as wide as its widest cell (numbers aligned right), as `gh run list` prints them. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[], right: ReadonlySet<number> = new Set()): string {
+  const cells = [header, ...rows].map((row) => row.map((cell) => terminalLine(cell)));
+  const widths = header.map((_, i) => Math.max(...cells.map((row) => [...(row[i] ?? '')].length)));
+  return cells
+    .map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : right.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd())
+    .join('\n');
 }
 
 function describeLines(job: JobRecord): string[] {
@@ -187,6 +240,7 @@ export function datasetCommand(context: CommandContext): Command {
     const source = await openSource(o.source as string | undefined, { ...sourceOptions(o, unthrottled(context.network)), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
     context.onClose(async () => source.close?.());
     const destination = await openDestination(dest, destinationOptions(o, context.network));
+    noteDestination(destination);
     context.onClose(async () => destination.close?.());
     const project = await source.project(context.signal ? { signal: context.signal } : {});
     for (const message of project.warnings ?? []) context.reporter.emit({ type: 'warning', message });
@@ -285,7 +339,8 @@ export function datasetCommand(context: CommandContext): Command {
     await context.configure(o);
     const destination = await openDestination(destWithPath(o), destinationOptions(o, context.network));
     context.onClose(async () => destination.close?.());
-    const jobs = (await listJobs(destination)).filter((j) => (o.table === undefined || j.table === o.table) && (o.status === undefined || j.status === o.status));
+    const status = typeof o.status === 'string' ? parseStatus(o.status) : undefined;
+    const jobs = (await listJobs(destination)).filter((j) => (o.table === undefined || j.table === o.table) && (status === undefined || j.status === status));
     if (o.json === true) {
       context.io.stdout.write(`${jsonLine({ ExportSummaries: jobs.map((j) => ({ ExportArn: j.exportArn, ExportStatus: j.status, ExportType: j.exportType, Takeout: j })) })}\n`);
       return;
@@ -294,9 +349,8 @@ export function datasetCommand(context: CommandContext): Command {
       context.io.stdout.write('no exports recorded here\n');
       return;
     }
-    for (const j of jobs) {
-      context.io.stdout.write(`${terminalLine(`${j.exportId}  ${j.status.padEnd(11)}  ${j.exportType.padEnd(18)}  ${j.layout}/${j.exportFormat}  ${j.table}  ${plural(j.itemCount, 'item')}  ${j.startTime}`)}\n`);
-    }
+    const rows = jobs.map((j) => [j.exportId, j.status, j.exportType, `${j.layout}/${j.exportFormat}`, j.table, j.itemCount.toLocaleString('en-US'), j.startTime]);
+    context.io.stdout.write(`${table(['EXPORT ID', 'STATUS', 'TYPE', 'LAYOUT', 'TABLE', 'ITEMS', 'STARTED'], rows, new Set([5]))}\n`);
   });
   const describe = new Command('describe')
     .argument('<export-id>', 'the export id (like 01768385930622-efd1a093)')

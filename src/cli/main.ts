@@ -15,6 +15,8 @@ import { verifyCommand } from './verify.js';
 import { addExamples, commanderUsageError, expandHelpCommand, helpWidth, MIN_DESCRIPTION_WIDTH } from './help.js';
 import { openDebugLog, requestLine, type DebugLog } from './debuglog.js';
 import { parseBandwidth, Throttle, type NetworkOptions } from '../destinations/network.js';
+import { COMPLETE_COMMAND, completeOutput, completionCommand } from './completion.js';
+import { ReaderGone, readerGone, undoing, undone } from './interrupt.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -109,6 +111,7 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
   for (const group of [filesCommand(context), tableCommand(context), datasetCommand(context)]) program.addCommand(group);
   program.addCommand(verifyCommand(context, io.stderr));
   program.addCommand(cleanupCommand(context, io.stderr));
+  program.addCommand(completionCommand(io.stdout));
   // Every command, at every level, shares the settings (commander copies them only to commands it creates).
   const width = (stream: MainIo['stdout']): number => helpWidth(stream as MainIo['stdout'] & { columns?: number }, io.env);
   const prepare = (command: Command): void => {
@@ -135,6 +138,11 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
     for (const sub of command.commands) prepare(sub);
   };
   prepare(program);
+  // The completion scripts' entry point: read before commander, which would act on a -V or --help among the words.
+  if (argv[2] === COMPLETE_COMMAND) {
+    io.stdout.write(await completeOutput(program, argv.slice(3)));
+    return 0;
+  }
   envWarnings = unknownEnvWarnings(io.env, knownEnvNames(program));
 
   try {
@@ -155,8 +163,10 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
       }
     } else {
       const own = toTakeoutError(error);
+      // The reader of stdout went away: cleaned up, nothing more to say (as `cat | head`).
+      if (readerGone(signal)) return 0;
       // An interruption the command explained (e.g. how to resume) keeps its words; any other failure after Ctrl-C is the interruption.
-      const failure = !signal.aborted || own.code === 'INTERRUPTED' && own.hint ? own : new TakeoutError('INTERRUPTED', 'interrupted: open uploads were aborted and temp files removed');
+      const failure = !signal.aborted || own.code === 'INTERRUPTED' && own.hint ? own : new TakeoutError('INTERRUPTED', `interrupted: ${undone()}`);
       if (failure.details.alreadyReported !== true) reporter.error(failure);
       // The log file keeps the error too (rclone writes its errors there), on top of stderr.
       if (debugLog?.toFile) debugLog.line(errorLine(failure));
@@ -191,7 +201,7 @@ export async function runCli(argv: readonly string[] = process.argv): Promise<vo
   const onSignal = (): void => {
     interrupts++;
     if (interrupts > 1) process.exit(ERROR_CODES.INTERRUPTED);
-    process.stderr.write('\ntakeout: interrupting: aborting uploads and removing temp files (press Ctrl-C again to quit at once)\n');
+    process.stderr.write(`\ntakeout: interrupting: ${undoing()} (press Ctrl-C again to quit at once)\n`);
     controller.abort();
     // Cleanup that is itself stuck (a hung socket, a file system that stopped answering) must not keep
     // the process alive: after the deadline it exits anyway. unref: a shutdown that finishes is not delayed.
@@ -204,11 +214,11 @@ export async function runCli(argv: readonly string[] = process.argv): Promise<vo
   process.on('SIGTERM', onSignal);
   // The reader of stdout went away (`takeout run --json | head -1`): stop as on Ctrl-C, cleaning up.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') controller.abort();
+    if (error.code === 'EPIPE' && !controller.signal.aborted) controller.abort(new ReaderGone());
   });
   const code = await main(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env }, controller.signal);
   if (!process.stdout.destroyed && process.stdout.writable) await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
-  process.exit(controller.signal.aborted && code !== 0 ? ERROR_CODES.INTERRUPTED : code);
+  process.exit(readerGone(controller.signal) ? 0 : controller.signal.aborted && code !== 0 ? ERROR_CODES.INTERRUPTED : code);
 }
 
 function shutdownDeadline(text: string | undefined): number {

@@ -36,6 +36,8 @@ export interface OptionSpec {
   commaSeparated?: boolean;
   /** A duration: what a number without a unit means, in ms per unit (see parseDuration); unset: only 0. */
   bareUnitMs?: number;
+  /** Values shell completion offers when they are not a fixed `choices` list; `given` reads options already on the line. */
+  completions?(given: (key: string) => string | undefined): readonly string[];
   /** The `--help` heading it is listed under (GROUP.*, or a heading of its own); none: the command's own "Options". */
   group?: string;
   /** For a negatable boolean: what `--no-<name>` does. */
@@ -131,6 +133,13 @@ export function helpOption(): Option {
   return new Option('-h, --help', 'show this help').helpGroup(`${GROUP.config}:`);
 }
 
+/** The spec each registered option came from, so shell completion offers its choices (read from the program, never a copy). */
+const SPECS = new WeakMap<Option, OptionSpec>();
+
+export function optionSpec(option: Option): OptionSpec | undefined {
+  return SPECS.get(option);
+}
+
 /**
  * Register options on a command without defaults, so the source of each value can be told apart. They are
  * registered in the order of their --help heading (a stable sort: within a heading, as given).
@@ -138,6 +147,7 @@ export function helpOption(): Option {
 export function addOptions(command: Command, specs: readonly OptionSpec[]): Command {
   const ordered = specs.map((spec, index) => ({ spec, index })).sort((a, b) => groupRank(a.spec.group) - groupRank(b.spec.group) || a.index - b.index);
   for (const { spec } of ordered) {
+    const before = command.options.length;
     const heading = `${spec.group ?? GROUP.own}:`;
     const suffix = spec.default !== undefined && spec.type !== 'boolean' ? ` (default: ${spec.defaultText ?? String(spec.default)})` : '';
     if (spec.type === 'list') {
@@ -153,6 +163,7 @@ export function addOptions(command: Command, specs: readonly OptionSpec[]): Comm
         command.addOption(new Option(`--no-${name}`, spec.negatedDescription ?? `the opposite of --${name}`).helpGroup(heading));
       }
     }
+    for (const option of command.options.slice(before)) SPECS.set(option, spec);
   }
   command.addHelpOption(helpOption());
   return command;

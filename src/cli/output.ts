@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import type { ObjectWriter } from '../destinations/destination.js';
+import type { DestinationOptions, ObjectWriter } from '../destinations/destination.js';
 import { mistypedUrl } from '../destinations/registry.js';
 import { TakeoutError } from '../errors.js';
 import type { Resolved } from './options.js';
@@ -45,6 +45,20 @@ function stdoutWriter(stdout: NodeJS.WritableStream): ObjectWriter {
   };
 }
 
+let umask: number | undefined;
+
+/**
+ * Modes for files and folders the user names (`-o FILE`, `--keep-slices DIR`): 0666 and 0777 less the umask,
+ * as `cat > file` and `mkdir` create them (POSIX open(2)/mkdir(2)), so a shared group or a 0022 umask gets what
+ * it expects. The takeout's own folders and files keep the destination's 0700/0600: they may hold data the
+ * user has not looked at yet. The umask is read once (process.umask() with no argument sets it to 0 and back
+ * for a moment, which is why Node discourages reading it in worker threads; this is the main thread).
+ */
+export function userModes(): Required<Pick<DestinationOptions, 'fileMode' | 'dirMode'>> {
+  umask ??= process.umask();
+  return { fileMode: 0o666 & ~umask, dirMode: 0o777 & ~umask };
+}
+
 /** `-o` names a local file or `-`: a URL (`s3://…`) or a mistyped one (`s3:/b/x.csv`) is a usage error, not a file. */
 export function checkOutputPath(o: Resolved): void {
   const output = o.output as string | undefined;
@@ -78,7 +92,7 @@ export async function openOutput(o: Resolved, io: { stdoutIsTTY: boolean; stdout
   // A run killed before its rename left a temp file beside the target: this run replaces it.
   await removeOrphanTemps(file);
   // Create-only unless --overwrite: a file that appears at the target meanwhile is refused, not replaced.
-  const writer = await createLocalDestination(dirname(file)).writer(basename(file), { ifNoneMatch: o.overwrite !== true });
+  const writer = await createLocalDestination(dirname(file), userModes()).writer(basename(file), { ifNoneMatch: o.overwrite !== true });
   return { writer, label: file };
 }
 

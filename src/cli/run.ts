@@ -8,6 +8,7 @@ import { DEMO_SOURCE, openSource } from '../sources/registry.js';
 import { addOptions, COMMON_OPTIONS, GROUP, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, unthrottled, type OptionSpec, type Resolved } from './options.js';
 import type { CommandContext } from './context.js';
 import { addExamples } from './help.js';
+import { noteDestination } from './interrupt.js';
 
 const MiB = 1024 * 1024;
 
@@ -142,6 +143,7 @@ export function runCommand(context: CommandContext): Command {
     const source = await openSource(sourceUri, { ...sourceOptions(o, unthrottled(context.network)), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
     const dOptions = destinationOptions(o, context.network);
     const destination = await openDestination(dest, dOptions);
+    noteDestination(destination);
     context.onClose(async () => {
       await destination.close?.();
       await source.close?.();

@@ -15,6 +15,7 @@ import type { ProjectDescriptor, TableDescriptor, TableQuery } from '../sources/
 import type { CommandContext } from './context.js';
 import { addOptions, COMMON_OPTIONS, GROUP, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, unthrottled, type OptionSpec, type Resolved } from './options.js';
 import { addExamples } from './help.js';
+import { noteDestination } from './interrupt.js';
 import { checkOutputPath, openOutput } from './output.js';
 import { assertResumeOrOverwrite, destinationWithPath, normalisePrefix, RUN_OPTIONS } from './run.js';
 
@@ -179,6 +180,7 @@ export function tableCommand(context: CommandContext): Command {
     if (o.output === undefined) {
       if (!destWithPrefix) throw new TakeoutError('USAGE', 'give --dest DIR|s3://… for slices, or -o FILE for one file');
       const destination = await openDestination(destWithPrefix, destinationOptions(o, context.network));
+      noteDestination(destination);
       context.onClose(async () => destination.close?.());
       // The project is listed once already; hand the same listing to the run.
       // A table that run leaves out is, for this export, a table like any other, and its bucket (linked,

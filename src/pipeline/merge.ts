@@ -319,6 +319,36 @@ async function* inflatedAside(source: AsyncIterable<Buffer>, first: Buffer, prob
   }
 }
 
+/** A run of digits in a slice name: `orders.part_10.csv.gz`, Redshift's `0001_part_00`. */
+const DIGITS = /\d+/g;
+
+/**
+ * The order to merge local slices named on the command line in. A shell glob sorts names as text, so
+ * `part_10` comes before `part_2` and rows would be merged out of order. Names that are one numbered sequence
+ * (every name the same apart from its numbers, as `part_0 … part_12` or Redshift's `0000_part_00 …`) are put
+ * in the order of their numbers, compared as numbers from left to right; any other set of names keeps the
+ * order given. Returns the names in merge order and, when that differs from the order given, the first
+ * two names that swapped places (`first` now before `second`).
+ */
+export function numberedOrder(names: readonly string[]): { names: string[]; moved?: { first: string; second: string } } {
+  const shape = (name: string): string => name.replace(DIGITS, '#');
+  const numbers = (name: string): bigint[] => (name.match(DIGITS) ?? []).map((d) => BigInt(d));
+  const first = names[0];
+  if (names.length < 2 || first === undefined || !/\d/.test(first) || names.some((n) => shape(n) !== shape(first))) return { names: [...names] };
+  const keyed = names.map((name, index) => ({ name, index, key: numbers(name) }));
+  keyed.sort((a, b) => {
+    for (let i = 0; i < a.key.length; i++) {
+      const x = a.key[i]!;
+      const y = b.key[i]!;
+      if (x !== y) return x < y ? -1 : 1;
+    }
+    return a.index - b.index;
+  });
+  const sorted = keyed.map((k) => k.name);
+  const at = sorted.findIndex((name, i) => name !== names[i]);
+  return at < 0 ? { names: sorted } : { names: sorted, moved: { first: sorted[at]!, second: names[at]! } };
+}
+
 export async function mergeSlices(options: MergeOptions): Promise<MergeResult> {
   const { plan, output } = options;
   const entries = plan.entries;

@@ -249,7 +249,9 @@ async function leasedTakeout(
     journal.failed.removeEventListener('abort', abortTables);
     if (!options.signal?.aborted) journal.check();
     if (options.signal?.aborted) {
-      throw new TakeoutError('INTERRUPTED', 'interrupted: open uploads were aborted, no manifest was written', { hint: 'run again with --resume to go on from the slices that landed' });
+      // A local folder has temp files to remove and no uploads to abort.
+      const undone = options.destination.urlFor('') === undefined ? 'temp files were removed' : 'open uploads were aborted';
+      throw new TakeoutError('INTERRUPTED', `interrupted: ${undone}, no manifest was written`, { hint: 'run again with --resume to go on from the slices that landed' });
     }
 
     const tables: ManifestTable[] = results.map((r, i) =>

@@ -1,0 +1,38 @@
+import type { Destination } from '../destinations/destination.js';
+
+/**
+ * What an interruption undoes, said in the words of the destinations this process writes to: a local
+ * folder has temp files to remove and no uploads to abort. One CLI invocation per process, so the
+ * state is the process's.
+ */
+let uploads = false;
+
+/** A command opened this destination to write to: an S3 one (it has URLs) has multipart uploads to abort. */
+export function noteDestination(destination: Pick<Destination, 'urlFor'>): void {
+  if (destination.urlFor('') !== undefined) uploads = true;
+}
+
+/** What is being undone, for "takeout: interrupting: …". */
+export function undoing(): string {
+  return uploads ? 'aborting uploads and removing temp files' : 'removing temp files';
+}
+
+/** What was undone, for the "interrupted: …" error. */
+export function undone(): string {
+  return uploads ? 'open uploads were aborted and temp files removed' : 'temp files were removed';
+}
+
+/**
+ * The abort reason when the reader of stdout went away (`takeout run --json | head -1`): the run stops and
+ * cleans up as on Ctrl-C, then ends quietly with exit 0, as `cat` does when its reader has what it wanted.
+ */
+export class ReaderGone extends Error {
+  constructor() {
+    super('stdout was closed by its reader');
+    this.name = 'ReaderGone';
+  }
+}
+
+export function readerGone(signal: AbortSignal): boolean {
+  return signal.aborted && signal.reason instanceof ReaderGone;
+}
