@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ERROR_CODES, TakeoutError, toTakeoutError } from '../errors.js';
+import { colorEnabled } from '../reporting/color.js';
 import { registerSecret, terminalText } from '../reporting/redact.js';
 import { createReporter, PlainReporter, type Reporter, type ReporterKind } from '../reporting/reporter.js';
 import type { CommandContext } from './context.js';
@@ -27,7 +28,8 @@ export interface MainIo {
 function reporterKind(o: Resolved, io: MainIo): ReporterKind {
   if (o.json === true) return 'json';
   const ci = io.env.CI !== undefined && io.env.CI !== '' && io.env.CI !== 'false' && io.env.CI !== '0';
-  if (io.stderr.isTTY && !ci && o.progress !== false) return 'tty';
+  // TERM=dumb (Emacs shell buffers, some CI runners) cannot move the cursor: plain lines, as in a pipe.
+  if (io.stderr.isTTY && !ci && o.progress !== false && io.env.TERM !== 'dumb') return 'tty';
   return 'plain';
 }
 
@@ -37,7 +39,10 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
   let exitCode = 0;
   let debug = false;
   const closers: (() => Promise<void>)[] = [];
-  let reporter: Reporter = new PlainReporter(io.stderr, false);
+  const color = colorEnabled(io.env, io.stderr.isTTY === true);
+  let reporter: Reporter = new PlainReporter(io.stderr, false, { color });
+  // Ctrl-C or a closed pipe: a live display is taken down before anything says so (the notice, the error).
+  signal.addEventListener('abort', () => reporter.interrupted?.(), { once: true });
   // Unknown TAKEOUT_* variables, said once the reporter is set up (a warning event in --json), or at the end.
   let envWarnings: string[] = [];
   const flushEnvWarnings = (): void => {
@@ -53,7 +58,7 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
     },
     async configure(o) {
       debug = o.debug === true;
-      reporter = await createReporter({ kind: reporterKind(o, io), quiet: o.quiet === true, stdout: io.stdout, stderr: io.stderr });
+      reporter = await createReporter({ kind: reporterKind(o, io), quiet: o.quiet === true, stdout: io.stdout, stderr: io.stderr, color: color && o.json !== true });
       flushEnvWarnings();
     },
     onClose(task) {
@@ -77,7 +82,9 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
       'after',
       '\nExit codes: 0 ok · 1 failed · 2 usage · 3 partial (some tables failed) · 4 auth/permission · 5 not found\n' +
         '            6 integrity · 7 invalid input data · 8 network/timeout · 9 destination exists or in use · 130 interrupted\n' +
-        'Options also come from TAKEOUT_<OPTION> environment variables and --config FILE (YAML); flags win.',
+        'Options also come from TAKEOUT_<OPTION> environment variables and --config FILE (YAML); flags win.\n' +
+        'Sizes and rates are binary: 1 MiB = 1024 KiB, 1 GiB = 1024 MiB (and --slice-size 256MB means 256 MiB).\n' +
+        'Colour only on a terminal; NO_COLOR=1 turns it off, FORCE_COLOR=1 on (TERM=dumb: no bars, no colour).',
     );
   program.addCommand(runCommand(context).exitOverride());
   // Every level of a command group throws instead of exiting: runCli is the only process.exit.
@@ -133,8 +140,10 @@ export async function runCli(argv: readonly string[] = process.argv): Promise<vo
   const onSignal = (): void => {
     interrupts++;
     if (interrupts > 1) process.exit(ERROR_CODES.INTERRUPTED);
-    process.stderr.write('\ntakeout: interrupting: aborting uploads and removing temp files (press Ctrl-C again to quit at once)\n');
+    // Abort first: the progress bars are taken down before the notice is printed where they were.
     controller.abort();
+    // On a terminal the notice overwrites the `^C` it echoed; elsewhere it starts a line of its own.
+    process.stderr.write(`${process.stderr.isTTY ? '\r' : '\n'}takeout: interrupting: aborting uploads and removing temp files (press Ctrl-C again to quit at once)\n`);
     // Cleanup that is itself stuck (a hung socket, a file system that stopped answering) must not keep
     // the process alive: after the deadline it exits anyway. unref: a shutdown that finishes is not delayed.
     setTimeout(() => {
