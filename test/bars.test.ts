@@ -165,6 +165,10 @@ describe('colour', () => {
     expect(paintLine('takeout: error: x [USAGE, exit 2]', true)).toBe('\u001b[31mtakeout: error: x [USAGE, exit 2]\u001b[39m');
     expect(paintLine('takeout: warning: x', true)).toBe('\u001b[33mtakeout: warning: x\u001b[39m');
     expect(paintLine('takeout complete: 7 tables', true)).toBe('\u001b[32mtakeout complete: 7 tables\u001b[39m');
+    expect(paintLine('export 0179-a0 COMPLETED: 3 items', true)).toBe('\u001b[32mexport 0179-a0 COMPLETED: 3 items\u001b[39m');
+    expect(paintLine('merged 15 slices: 51.0 MiB fetched', true).startsWith('\u001b[32m')).toBe(true);
+    expect(paintLine('takeout partial: 2 tables (1 failed)', true).startsWith('\u001b[33m')).toBe(true);
+    expect(paintLine('✖ in.c-a.b: broken [INVALID_INPUT]', true).startsWith('\u001b[31m')).toBe(true);
     expect(paintLine('manifest: x', true)).toBe('manifest: x');
     expect(paintLine('takeout: error: x', false)).toBe('takeout: error: x');
   });

@@ -27,7 +27,7 @@ export function paintLine(line: string, enabled: boolean): string {
   if (!enabled) return line;
   if (/^(takeout: error:|✖ |failed: )/.test(line) || /^takeout failed:/.test(line)) return `${RED}${line}${RESET}`;
   if (/^(takeout: warning:|takeout partial:)/.test(line)) return `${YELLOW}${line}${RESET}`;
-  if (/^(takeout complete:|merged \d|export \S+ complete:)/.test(line)) return `${GREEN}${line}${RESET}`;
+  if (/^(takeout complete:|merged \d|export \S+ COMPLETED:)/.test(line)) return `${GREEN}${line}${RESET}`;
   return line;
 }
 
