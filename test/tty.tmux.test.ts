@@ -146,10 +146,15 @@ describe.skipIf(!HAS_TMUX)(`progress in a terminal (tmux)${HAS_TMUX ? '' : ': sk
     expect(screen(name, true)).toContain(`${ESC}[32mtakeout complete: `);
   }, 60_000);
 
-  it('Ctrl-C: the bars go, one interrupted line, the cursor is back', async () => {
+  it('a resize redraws the bars to the new width; then Ctrl-C: the bars go, one interrupted line, the cursor is back', async () => {
     const name = `s${++sessions}`;
-    startPane(name, 70, await runArgs());
-    await watch(name, (s) => barLines(s).some((l) => /\/s$/.test(l)), 30_000);
+    startPane(name, 160, await runArgs());
+    await watch(name, (s) => barLines(s).some((l) => /ETA \d/.test(l)), 30_000);
+    tmux('resize-window', '-t', name, '-x', '70');
+    await sleep(600);
+    const resized = screen(name);
+    expect(barLines(resized), resized).toHaveLength(3);
+    for (const line of barLines(resized)) expect(displayWidth(line), resized).toBeLessThan(70);
     tmux('send-keys', '-t', name, 'C-c');
     const screens = await watch(name);
     const end = lines(screens[screens.length - 1]!).filter((l) => l !== '');
