@@ -162,6 +162,8 @@ export class TtyReporter implements Reporter {
         this.planned = event.tables;
         if (event.tables > 1) this.total = this.newBar('total', undefined, 'bytes', rowsText(0));
         this.log(`takeout: ${event.source} → ${event.destination}, ${event.tables} table${event.tables === 1 ? '' : 's'}`);
+        // The total line moves while the source prepares (a Storage API export job, a snapshot), before any table starts.
+        if (this.total) this.startTimer();
         break;
       case 'table:start': {
         const estimate = event.estimatedBytes !== undefined && event.estimatedBytes > 0 ? event.estimatedBytes : undefined;
