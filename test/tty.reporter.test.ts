@@ -139,6 +139,17 @@ describe('TtyReporter', () => {
     await reporter.close();
   });
 
+  it('a failed table leaves the total: its data not taken does not count as done', async () => {
+    const term = new Terminal(160);
+    const reporter = running(term);
+    expect(term.text.find((l) => l.startsWith('total'))).toMatch(/ 45% +45\.0 MiB of 100 MiB /);
+    reporter.emit({ type: 'table:error', table: 'in.c-main.orders', code: 'INVALID_INPUT', message: 'ragged row' });
+    vi.advanceTimersByTime(200);
+    expect(term.text.find((l) => l.startsWith('✖'))).toBe('✖ in.c-main.orders: ragged row [INVALID_INPUT]');
+    expect(term.text.find((l) => l.startsWith('total'))).toMatch(/ 60% +45\.0 MiB of 75\.0 MiB /);
+    await reporter.close();
+  });
+
   it('an error: the bars go, the error line is last, the cursor back', async () => {
     const term = new Terminal(70);
     const reporter = running(term);

@@ -144,13 +144,20 @@ export class TtyReporter implements Reporter {
     addSample(total, Date.now());
   }
 
-  private tableEnded(table: string): void {
+  private tableEnded(table: string, failed: boolean): void {
     const entry = this.bars.get(table);
     if (!entry) return;
     this.bars.delete(table);
     const { bar } = entry;
-    // A finished table counts as its whole size: the total line then reaches 100 % when the last one ends.
-    this.finished.done += bar.total ?? bar.done;
+    if (failed && bar.total !== undefined) {
+      // A failed table's data was not taken: what it did not do leaves the total instead of counting as done.
+      this.estimate -= bar.total;
+      this.finished.done += Math.min(bar.done, bar.total);
+      this.estimate += Math.min(bar.done, bar.total);
+    } else {
+      // A finished table counts as its whole size: the total line then reaches 100 % when the last one ends.
+      this.finished.done += bar.total ?? bar.done;
+    }
     this.finished.bytes += bar.bytes;
     this.finished.rows += entry.rows;
     this.updateTotal();
@@ -192,11 +199,11 @@ export class TtyReporter implements Reporter {
         break;
       }
       case 'table:done':
-        this.tableEnded(event.table);
+        this.tableEnded(event.table, false);
         this.log(`✔ ${event.table}: ${event.rows.toLocaleString('en-US')} rows, ${formatBytes(event.rawBytes)} → ${formatBytes(event.bytes)}, ${event.slices} slice${event.slices === 1 ? '' : 's'}`);
         break;
       case 'table:error':
-        this.tableEnded(event.table);
+        this.tableEnded(event.table, true);
         this.log(`✖ ${event.table}: ${event.message} [${event.code}]`);
         break;
       case 'warning':
