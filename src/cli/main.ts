@@ -39,7 +39,8 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
   let exitCode = 0;
   let debug = false;
   const closers: (() => Promise<void>)[] = [];
-  const color = colorEnabled(io.env, io.stderr.isTTY === true);
+  // Never colour in --json, not even an error found before the options are resolved.
+  const color = colorEnabled(io.env, io.stderr.isTTY === true) && !argv.includes('--json');
   let reporter: Reporter = new PlainReporter(io.stderr, false, { color });
   // Ctrl-C or a closed pipe: a live display is taken down before anything says so (the notice, the error).
   signal.addEventListener('abort', () => reporter.interrupted?.(), { once: true });
