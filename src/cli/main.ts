@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ERROR_CODES, TakeoutError, toTakeoutError } from '../errors.js';
+import { colorEnabled } from '../reporting/color.js';
 import { registerSecret, terminalLine, terminalText } from '../reporting/redact.js';
 import { createReporter, errorLine, PlainReporter, type Reporter, type ReporterKind } from '../reporting/reporter.js';
 import type { CommandContext } from './context.js';
@@ -35,7 +36,8 @@ function reporterKind(o: Resolved, io: MainIo): ReporterKind {
   // Request lines on stderr would tear the bars apart (a line wider than the terminal wraps under them):
   // --debug without --log-file prints plain lines, as --no-progress does.
   const debugOnStderr = o.debug === true && typeof o.logFile !== 'string';
-  if (io.stderr.isTTY && !ci && o.progress !== false && !debugOnStderr) return 'tty';
+  // TERM=dumb (Emacs shell buffers, some CI runners) cannot move the cursor: plain lines, as in a pipe.
+  if (io.stderr.isTTY && !ci && o.progress !== false && !debugOnStderr && io.env.TERM !== 'dumb') return 'tty';
   return 'plain';
 }
 
@@ -45,7 +47,11 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
   let exitCode = 0;
   let debug = false;
   const closers: (() => Promise<void>)[] = [];
-  let reporter: Reporter = new PlainReporter(io.stderr, false);
+  // Never colour in --json, not even an error found before the options are resolved.
+  const color = colorEnabled(io.env, io.stderr.isTTY === true) && !argv.includes('--json');
+  let reporter: Reporter = new PlainReporter(io.stderr, false, { color });
+  // Ctrl-C or a closed pipe: a live display is taken down before anything says so (the notice, the error).
+  signal.addEventListener('abort', () => reporter.interrupted?.(), { once: true });
   let network: NetworkOptions = {};
   let debugLog: DebugLog | undefined;
   // Unknown TAKEOUT_* variables, said once the reporter is set up (a warning event in --json), or at the end.
@@ -67,7 +73,7 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
     async configure(o) {
       debug = o.debug === true;
       const rate = typeof o.bwlimit === 'string' ? parseBandwidth(o.bwlimit) : undefined;
-      reporter = await createReporter({ kind: reporterKind(o, io), quiet: o.quiet === true, stdout: io.stdout, stderr: io.stderr });
+      reporter = await createReporter({ kind: reporterKind(o, io), quiet: o.quiet === true, stdout: io.stdout, stderr: io.stderr, color: color && o.json !== true });
       // Which config files were read, as `aws --debug` says which config it loaded: to stderr, never in --json's stdout.
       if (debug) for (const note of resolutionNotes(o)) io.stderr.write(`takeout: debug: ${terminalLine(note)}\n`);
       flushEnvWarnings();
@@ -105,7 +111,10 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
       '  4 auth/permission · 5 not found · 6 integrity · 7 invalid input data\n' +
       '  8 network/timeout · 9 destination exists or in use · 130 interrupted\n' +
       '\nOptions also come from TAKEOUT_<OPTION> environment variables and --config FILE\n' +
-      '(YAML); flags win. takeout help COMMAND shows the options and examples of each.',
+      '(YAML); flags win. takeout help COMMAND shows the options and examples of each.\n' +
+      '\nSizes and rates are binary: 1 MiB = 1024 KiB (--slice-size 256MB means 256 MiB).\n' +
+      'Colour only on a terminal: NO_COLOR=1 turns it off, FORCE_COLOR=1 on; TERM=dumb:\n' +
+      'no bars, no colour.',
   );
   program.addCommand(runCommand(context));
   for (const group of [filesCommand(context), tableCommand(context), datasetCommand(context)]) program.addCommand(group);
@@ -201,8 +210,10 @@ export async function runCli(argv: readonly string[] = process.argv): Promise<vo
   const onSignal = (): void => {
     interrupts++;
     if (interrupts > 1) process.exit(ERROR_CODES.INTERRUPTED);
-    process.stderr.write(`\ntakeout: interrupting: ${undoing()} (press Ctrl-C again to quit at once)\n`);
+    // Abort first: the progress bars are taken down before the notice is printed where they were.
     controller.abort();
+    // On a terminal the notice overwrites the `^C` it echoed; elsewhere it starts a line of its own.
+    process.stderr.write(`${process.stderr.isTTY ? '\r' : '\n'}takeout: interrupting: ${undoing()} (press Ctrl-C again to quit at once)\n`);
     // Cleanup that is itself stuck (a hung socket, a file system that stopped answering) must not keep
     // the process alive: after the deadline it exits anyway. unref: a shutdown that finishes is not delayed.
     setTimeout(() => {

@@ -38,6 +38,7 @@ export function parseInteger(text: string, name: string, min: number, max: numbe
   return ok(n);
 }
 
+/** Sizes are binary everywhere takeout prints them (`1 MiB` = 1024 KiB), as `--slice-size` and S3 part sizes are. */
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
@@ -48,6 +49,19 @@ export function formatBytes(bytes: number): string {
     i++;
   }
   return `${value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2)} ${units[i]}`;
+}
+
+/**
+ * A rate in the same binary units as sizes (`8.61 MiB/s`): the one formatter for every rate takeout prints, so
+ * a line never says MB/s beside MiB. Not finite or negative (nothing measured yet) → `0 B/s`.
+ */
+export function formatRate(bytesPerSecond: number): string {
+  return `${formatBytes(Number.isFinite(bytesPerSecond) && bytesPerSecond > 0 ? Math.round(bytesPerSecond) : 0)}/s`;
+}
+
+/** `bytes` over `ms` as a rate: the summary lines' throughput. */
+export function rateOf(bytes: number, ms: number): string {
+  return formatRate(ms > 0 ? bytes / (ms / 1000) : 0);
 }
 
 export function formatDuration(ms: number): string {

@@ -1,7 +1,8 @@
 import type { JobRecord } from '../manifests/jobs.js';
 import { ERROR_CODES, type ErrorCode, type TakeoutError } from '../errors.js';
 import type { MergeSummary, PipelineEvent, RunPlan, RunSummary } from '../pipeline/events.js';
-import { formatBytes, formatDuration, plural } from '../pipeline/units.js';
+import { formatBytes, formatDuration, plural, rateOf } from '../pipeline/units.js';
+import { paintLine, paintLines } from './color.js';
 import { jsonLine, terminalLine } from './redact.js';
 
 /** Renders pipeline events. The pipeline knows nothing of terminals; reporters know nothing of S3. */
@@ -9,6 +10,8 @@ export interface Reporter {
   emit(event: PipelineEvent): void;
   error(error: TakeoutError): void;
   close(): Promise<void>;
+  /** The command is being interrupted (Ctrl-C, a closed pipe): a live display goes before the notice is printed. */
+  interrupted?(): void;
 }
 
 export type ReporterKind = 'tty' | 'plain' | 'json' | 'silent';
@@ -19,6 +22,8 @@ export interface ReporterOptions {
   quiet: boolean;
   stdout?: NodeJS.WritableStream;
   stderr?: NodeJS.WritableStream;
+  /** Colour error, warning and success lines on stderr (colorEnabled: a terminal that wants it; never --json). */
+  color?: boolean;
 }
 
 export async function createReporter(options: ReporterOptions): Promise<Reporter> {
@@ -30,12 +35,12 @@ export async function createReporter(options: ReporterOptions): Promise<Reporter
     case 'silent':
       return new PlainReporter(err, true);
     case 'tty': {
-      if (options.quiet) return new PlainReporter(err, true);
+      if (options.quiet) return new PlainReporter(err, true, { color: options.color === true });
       const { TtyReporter } = await import('./tty.js');
-      return new TtyReporter(err);
+      return new TtyReporter(err, { color: options.color === true });
     }
     case 'plain':
-      return new PlainReporter(err, options.quiet);
+      return new PlainReporter(err, options.quiet, { color: options.color === true });
   }
 }
 
@@ -57,7 +62,7 @@ export function summaryLines(summary: RunSummary): string[] {
       (summary.tablesFailed ? ` (${summary.tablesFailed} failed)` : '') +
       (summary.tablesSkipped ? ` (${summary.tablesSkipped} structure only)` : '') +
       `, ${plural(summary.rows, 'row')}, ${formatBytes(summary.rawBytes)} → ${formatBytes(summary.bytes)}` +
-      ` in ${plural(summary.slices, 'slice')}, ${formatDuration(summary.durationMs)}, ${summary.throughputMBps.toFixed(1)} MB/s`,
+      ` in ${plural(summary.slices, 'slice')}, ${formatDuration(summary.durationMs)}, ${rateOf(summary.rawBytes, summary.durationMs)}`,
     `manifest: ${summary.manifest}`,
   ];
   if (summary.reused) lines.push(`resumed: kept ${plural(summary.reused.slices, 'slice')} (${formatBytes(summary.reused.bytes)}) the interrupted run had landed`);
@@ -77,7 +82,7 @@ export function datasetLine(job: JobRecord): string {
 export function mergeSummaryLine(s: MergeSummary): string {
   return terminalLine(
     `merged ${plural(s.slices, 'slice')}${s.skipped ? ` (${s.skipped} optional skipped)` : ''}: ` +
-      `${formatBytes(s.bytes)} fetched → ${formatBytes(s.outputBytes)} written to ${s.output}, ${formatDuration(s.durationMs)}, ${s.throughputMBps.toFixed(1)} MB/s`,
+      `${formatBytes(s.bytes)} fetched → ${formatBytes(s.outputBytes)} written to ${s.output}, ${formatDuration(s.durationMs)}, ${rateOf(s.outputBytes, s.durationMs)}`,
   );
 }
 
@@ -111,10 +116,11 @@ export class PlainReporter implements Reporter {
   constructor(
     private readonly err: NodeJS.WritableStream,
     private readonly quiet: boolean,
+    private readonly options: { color: boolean } = { color: false },
   ) {}
 
   private line(text: string): void {
-    this.err.write(`${terminalLine(text)}\n`);
+    this.err.write(`${paintLine(terminalLine(text), this.options.color)}\n`);
   }
 
   emit(event: PipelineEvent): void {
@@ -149,8 +155,7 @@ export class PlainReporter implements Reporter {
         const now = Date.now();
         if (now - this.lastTotal >= PLAIN_TOTAL_INTERVAL_MS) {
           this.lastTotal = now;
-          const rate = this.rawBytes / 1e6 / ((now - this.started) / 1000);
-          this.line(`progress: ${plural(this.rows, 'row')}, ${formatBytes(this.rawBytes)}, ${rate.toFixed(1)} MB/s`);
+          this.line(`progress: ${plural(this.rows, 'row')}, ${formatBytes(this.rawBytes)}, ${rateOf(this.rawBytes, now - this.started)}`);
         }
         break;
       }
@@ -167,8 +172,7 @@ export class PlainReporter implements Reporter {
         const now = Date.now();
         if (now - this.lastTotal >= PLAIN_TOTAL_INTERVAL_MS) {
           this.lastTotal = now;
-          const rate = event.outputBytes / 1e6 / ((now - this.started) / 1000);
-          this.line(`progress: ${event.slicesDone}/${plural(event.slices, 'slice')}, ${formatBytes(event.outputBytes)} written, ${rate.toFixed(1)} MB/s`);
+          this.line(`progress: ${event.slicesDone}/${plural(event.slices, 'slice')}, ${formatBytes(event.outputBytes)} written, ${rateOf(event.outputBytes, now - this.started)}`);
         }
         break;
       }
@@ -187,7 +191,7 @@ export class PlainReporter implements Reporter {
   }
 
   error(error: TakeoutError): void {
-    this.err.write(`${errorLine(error)}\n`);
+    this.err.write(`${paintLines(errorLine(error), this.options.color)}\n`);
   }
 
   async close(): Promise<void> {}

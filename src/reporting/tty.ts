@@ -1,127 +1,266 @@
-import cliProgress from 'cli-progress';
 import type { TakeoutError } from '../errors.js';
 import type { PipelineEvent } from '../pipeline/events.js';
 import { formatBytes, plural } from '../pipeline/units.js';
+import { addSample, displayWidth, formatCount, layoutBars, type BarsState, type BarState } from './bars.js';
+import { paintLine, paintLines } from './color.js';
 import { codeTag, errorLine, datasetLine, mergeSummaryLine, planLines, summaryLines, type Reporter } from './reporter.js';
-import { printable, terminalLine } from './redact.js';
+import { terminalLine } from './redact.js';
 
-/** A terminal: one bar per active table plus a total (bytes, rows, rate, ETA), on stderr. */
+/** Redraws per second: smooth enough for a rate that changes each second, cheap on a busy machine. */
+const FRAME_MS = 100;
+/** Without a width from the terminal (a pty that does not say), lay out for the classic 80 columns. */
+const FALLBACK_COLUMNS = 80;
+
+const HIDE_CURSOR = '\u001b[?25l';
+const SHOW_CURSOR = '\u001b[?25h';
+
+export interface TtyReporterOptions {
+  /** Errors red, warnings yellow, success green (colorEnabled decides). */
+  color: boolean;
+}
+
+type TtyStream = NodeJS.WritableStream & { columns?: number; rows?: number };
+
+/**
+ * A terminal: one bar per table under way, each with its own rate and ETA, and a total line for a run, on
+ * stderr. Lines logged (a table done, a warning) are printed above the bars. The bars are erased before the
+ * final line, an error, an interruption or the end of the process, and the cursor is shown again: nothing
+ * frozen is left on the screen.
+ */
 export class TtyReporter implements Reporter {
-  private readonly bars: cliProgress.MultiBar;
-  private readonly tables = new Map<string, { bar: cliProgress.SingleBar; raw: number; rows: number }>();
-  private total: cliProgress.SingleBar | undefined;
-  private totalRaw = 0;
-  private totalRows = 0;
-  private estimated = 0;
-  private readonly started = Date.now();
+  /** Bars under way by table (or `merge`), with the rows each has taken. */
+  private readonly bars = new Map<string, { bar: BarState; rows: number }>();
+  private total: BarState | undefined;
+  /** Tables the run announced; a total line when more than one. */
+  private planned = 0;
+  /** Tables started or skipped: the total's size is known once all are, each with a size. */
+  private accounted = 0;
+  private sized = true;
+  private estimate = 0;
+  /** What finished tables contribute to the total line. */
+  private finished = { done: 0, bytes: 0, rows: 0 };
+  /** Display widths of the lines on the screen now, to erase them (rows they take after a resize included). */
+  private drawn: number[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  /** false once the bars are finished (end, error, interruption): from then on only plain lines. */
+  private live = true;
+  private cursorHidden = false;
+  private readonly onResize = (): void => this.render();
+  private readonly onExit = (): void => {
+    // process.exit (a second Ctrl-C, the shutdown deadline) skips close(): the cursor must not stay hidden.
+    if (this.cursorHidden) this.err.write(SHOW_CURSOR);
+  };
 
-  constructor(private readonly err: NodeJS.WritableStream) {
-    this.bars = new cliProgress.MultiBar(
-      {
-        stream: err as NodeJS.WriteStream,
-        clearOnComplete: true,
-        hideCursor: true,
-        barsize: 24,
-        fps: 10,
-        format: ' {name} |{bar}| {percentage}% {done} {rows} rows {rate} ETA {eta_formatted}',
-        formatValue: (v, _o, type) => (type === 'percentage' ? String(v).padStart(3) : String(v)),
-      },
-      cliProgress.Presets.shades_classic,
-    );
+  constructor(
+    private readonly err: TtyStream,
+    private readonly options: TtyReporterOptions = { color: false },
+  ) {
+    err.on('resize', this.onResize);
+    process.on('exit', this.onExit);
+  }
+
+  private columns(): number {
+    const columns = this.err.columns;
+    return columns !== undefined && columns > 0 ? columns : FALLBACK_COLUMNS;
+  }
+
+  /** Escapes that take the cursor back to where the frame started and clear it; lines a resize wrapped included. */
+  private erase(): string {
+    const columns = this.columns();
+    const rows = this.drawn.reduce((n, width) => n + Math.max(1, Math.ceil(width / columns)), 0);
+    this.drawn = [];
+    // Clear the frame's first row by itself, the rest from the row below: an erase-below issued at the top-left
+    // corner is a whole-screen clear to tmux (scroll-on-clear), which pushes the screen into the scrollback.
+    return rows > 0 ? `\r\u001b[${rows}A\u001b[2K\u001b[1B\u001b[J\u001b[1A` : '';
+  }
+
+  private state(): BarsState {
+    return { bars: [...this.bars.values()].map((b) => b.bar), ...(this.total ? { total: this.total } : {}) };
+  }
+
+  /** Redraws the bars, with `above` (whole lines) printed first where the old frame was. */
+  private render(above = ''): void {
+    if (!this.live) {
+      if (above) this.err.write(above);
+      return;
+    }
+    const rows = this.err.rows;
+    // The frame stays shorter than the screen, or moving the cursor up to erase it would stop at the top.
+    const lines = layoutBars(this.state(), this.columns(), Date.now(), rows !== undefined && rows > 2 ? rows - 1 : undefined);
+    let out = this.erase() + above;
+    if (lines.length > 0 && !this.cursorHidden) {
+      out += HIDE_CURSOR;
+      this.cursorHidden = true;
+    }
+    out += lines.map((line) => `${line}\n`).join('');
+    if (out) this.err.write(out);
+    this.drawn = lines.map(displayWidth);
+  }
+
+  private startTimer(): void {
+    if (this.timer || !this.live) return;
+    this.timer = setInterval(() => this.render(), FRAME_MS);
+    this.timer.unref();
+  }
+
+  /** The bars go for good; `lines` are printed where they were; the cursor is shown again. */
+  private finish(lines: readonly string[] = []): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    let out = this.live ? this.erase() : '';
+    this.live = false;
+    if (this.cursorHidden) {
+      out += SHOW_CURSOR;
+      this.cursorHidden = false;
+    }
+    out += lines.map((line) => `${paintLine(line, this.options.color)}\n`).join('');
+    if (out) this.err.write(out);
   }
 
   private log(text: string): void {
-    this.bars.log(`${terminalLine(text)}\n`);
+    this.render(`${paintLine(terminalLine(text), this.options.color)}\n`);
   }
 
-  private payload(name: string, raw: number, rows: number): Record<string, string> {
-    const secs = Math.max(0.001, (Date.now() - this.started) / 1000);
-    return { name: printable(name).padEnd(32).slice(0, 32), done: formatBytes(raw), rows: rows.toLocaleString('en-US'), rate: `${(this.totalRaw / 1e6 / secs).toFixed(1)} MB/s` };
+  private newBar(name: string, total: number | undefined, unit: BarState['unit'], count: string): BarState {
+    const bar: BarState = { name, done: 0, unit, bytes: 0, count, samples: [], ...(total !== undefined ? { total } : {}) };
+    addSample(bar, Date.now());
+    return bar;
+  }
+
+  private updateTotal(): void {
+    const total = this.total;
+    if (!total) return;
+    let { done, bytes, rows } = this.finished;
+    for (const { bar, rows: taken } of this.bars.values()) {
+      done += bar.done;
+      bytes += bar.bytes;
+      rows += taken;
+    }
+    total.done = done;
+    total.bytes = bytes;
+    total.count = rowsText(rows);
+    if (this.sized && this.accounted >= this.planned) total.total = this.estimate;
+    else delete total.total;
+    addSample(total, Date.now());
+  }
+
+  private tableEnded(table: string, failed: boolean): void {
+    const entry = this.bars.get(table);
+    if (!entry) return;
+    this.bars.delete(table);
+    const { bar } = entry;
+    if (failed && bar.total !== undefined) {
+      // A failed table's data was not taken: what it did not do leaves the total instead of counting as done.
+      this.estimate -= bar.total;
+      this.finished.done += Math.min(bar.done, bar.total);
+      this.estimate += Math.min(bar.done, bar.total);
+    } else {
+      // A finished table counts as its whole size: the total line then reaches 100 % when the last one ends.
+      this.finished.done += bar.total ?? bar.done;
+    }
+    this.finished.bytes += bar.bytes;
+    this.finished.rows += entry.rows;
+    this.updateTotal();
   }
 
   emit(event: PipelineEvent): void {
     switch (event.type) {
       case 'run:start':
+        this.planned = event.tables;
+        if (event.tables > 1) this.total = this.newBar('total', undefined, 'bytes', rowsText(0));
         this.log(`takeout: ${event.source} → ${event.destination}, ${plural(event.tables, 'table')}`);
+        // The total line moves while the source prepares (a Storage API export job, a snapshot), before any table starts.
+        if (this.total) this.startTimer();
         break;
       case 'table:start': {
-        const est = Math.max(1, event.estimatedBytes ?? 1);
-        this.estimated += est;
-        this.total ??= this.bars.create(1, 0, this.payload('total', 0, 0));
-        this.total.setTotal(this.estimated);
-        this.tables.set(event.table, { bar: this.bars.create(est, 0, this.payload(event.table, 0, 0)), raw: 0, rows: 0 });
-        break;
-      }
-      case 'table:progress': {
-        const t = this.tables.get(event.table);
-        this.totalRaw += event.rawBytes;
-        this.totalRows += event.rows;
-        if (t) {
-          t.raw += event.rawBytes;
-          t.rows += event.rows;
-          if (t.raw > t.bar.getTotal()) t.bar.setTotal(t.raw);
-          t.bar.update(t.raw, this.payload(event.table, t.raw, t.rows));
-        }
-        this.total?.update(Math.min(this.totalRaw, this.estimated), this.payload('total', this.totalRaw, this.totalRows));
-        break;
-      }
-      case 'table:done': {
-        const t = this.tables.get(event.table);
-        if (t) this.bars.remove(t.bar);
-        this.tables.delete(event.table);
-        this.log(`✔ ${event.table}: ${plural(event.rows, 'row')}, ${formatBytes(event.rawBytes)} → ${formatBytes(event.bytes)}, ${plural(event.slices, 'slice')}`);
-        break;
-      }
-      case 'table:error': {
-        const t = this.tables.get(event.table);
-        if (t) this.bars.remove(t.bar);
-        this.tables.delete(event.table);
-        this.log(`✖ ${event.table}: ${event.message} ${codeTag(event.code)}`);
-        if (event.hint) this.log(`  hint: ${event.hint}`);
+        const estimate = event.estimatedBytes !== undefined && event.estimatedBytes > 0 ? event.estimatedBytes : undefined;
+        this.bars.set(event.table, { bar: this.newBar(event.table, estimate, 'bytes', rowsText(0)), rows: 0 });
+        this.accounted++;
+        if (estimate === undefined) this.sized = false;
+        else this.estimate += estimate;
+        this.updateTotal();
+        this.startTimer();
         break;
       }
       case 'table:skip':
+        this.accounted++;
+        this.updateTotal();
+        break;
+      case 'table:progress': {
+        const entry = this.bars.get(event.table);
+        if (!entry) break;
+        const { bar } = entry;
+        entry.rows += event.rows;
+        bar.done += event.rawBytes;
+        bar.bytes += event.rawBytes;
+        bar.count = rowsText(entry.rows);
+        addSample(bar, Date.now());
+        this.updateTotal();
+        break;
+      }
+      case 'table:done':
+        this.tableEnded(event.table, false);
+        this.log(`✔ ${event.table}: ${plural(event.rows, 'row')}, ${formatBytes(event.rawBytes)} → ${formatBytes(event.bytes)}, ${plural(event.slices, 'slice')}`);
+        break;
+      case 'table:error':
+        this.tableEnded(event.table, true);
+        this.log(`✖ ${event.table}: ${event.message} ${codeTag(event.code)}`);
+        if (event.hint) this.log(`  hint: ${event.hint}`);
         break;
       case 'warning':
-        this.log(`warning: ${event.message}`);
+        this.log(`takeout: warning: ${event.message}`);
         break;
       case 'run:plan':
-        for (const l of planLines(event.plan)) this.log(l);
+        this.render(planLines(event.plan).map((line) => `${line}\n`).join(''));
         break;
       case 'merge:start':
-        this.total = this.bars.create(Math.max(1, event.slices), 0, this.payload(`${plural(event.slices, 'slice')} → ${event.output}`, 0, 0));
+        this.log(`takeout: merging ${plural(event.slices, 'slice')} → ${event.output}`);
+        this.bars.set('merge', { bar: this.newBar(event.output, Math.max(1, event.slices), 'count', `0/${event.slices} slices`), rows: 0 });
+        this.startTimer();
         break;
-      case 'merge:progress':
-        this.totalRaw = event.outputBytes;
-        this.total?.update(event.slicesDone, { ...this.payload(`${event.slicesDone}/${plural(event.slices, 'slice')}`, event.outputBytes, 0), rows: '-' });
+      case 'merge:progress': {
+        const bar = this.bars.get('merge')?.bar;
+        if (!bar) break;
+        bar.done = event.slicesDone;
+        bar.bytes = event.outputBytes;
+        bar.count = `${event.slicesDone}/${event.slices} slices`;
+        addSample(bar, Date.now());
+        break;
+      }
+      case 'dataset:start':
+        this.log(`takeout: ${event.resumed ? 'going on with' : 'starting'} export ${event.exportId} (${event.layout}) of ${event.table} → ${event.destination}`);
         break;
       case 'merge:done':
-        this.bars.update();
-        this.bars.stop();
-        this.err.write(`${mergeSummaryLine(event.summary)}\n`);
+        this.finish([mergeSummaryLine(event.summary)]);
         break;
       case 'dataset:done':
-        this.bars.update();
-        this.bars.stop();
-        this.err.write(`${datasetLine(event.job)}\n`);
+        this.finish([datasetLine(event.job)]);
         break;
       case 'run:done':
-        // Redraw once so lines logged since the last frame are printed before the bars go.
-        this.bars.update();
-        this.bars.stop();
-        for (const l of summaryLines(event.summary)) this.err.write(`${l}\n`);
+        this.finish(summaryLines(event.summary));
         break;
       default:
         break;
     }
   }
 
+  /** Ctrl-C or a closed pipe: the bars go at once, before the interruption is told, and stay gone. */
+  interrupted(): void {
+    this.finish();
+  }
+
   error(error: TakeoutError): void {
-    this.bars.stop();
-    this.err.write(`${errorLine(error)}\n`);
+    this.finish();
+    this.err.write(`${paintLines(errorLine(error), this.options.color)}\n`);
   }
 
   async close(): Promise<void> {
-    this.bars.stop();
+    this.finish();
+    this.err.removeListener('resize', this.onResize);
+    process.removeListener('exit', this.onExit);
   }
+}
+
+function rowsText(rows: number): string {
+  return `${formatCount(rows)} row${rows === 1 ? '' : 's'}`;
 }
