@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { PROGRESS_INTERVAL_ENV } from '../reporting/progress.js';
 import { OTHER_TAKEOUT_ENV } from '../sources/registry.js';
 import { envName } from './options.js';
 
@@ -40,7 +41,7 @@ export function closest(name: string, known: Iterable<string>): string | undefin
  * commands registered, which come from the option specs), plus the few read elsewhere.
  */
 export function knownEnvNames(program: Command): Set<string> {
-  const names = new Set<string>(OTHER_TAKEOUT_ENV);
+  const names = new Set<string>([...OTHER_TAKEOUT_ENV, PROGRESS_INTERVAL_ENV]);
   const walk = (command: Command): void => {
     for (const sub of command.commands) {
       for (const option of sub.options) names.add(envName(option.attributeName()));

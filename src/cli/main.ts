@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ERROR_CODES, TakeoutError, toTakeoutError } from '../errors.js';
 import { registerSecret, terminalText } from '../reporting/redact.js';
+import { progressInterval } from '../reporting/progress.js';
 import { createReporter, PlainReporter, type Reporter, type ReporterKind } from '../reporting/reporter.js';
 import type { CommandContext } from './context.js';
 import type { Resolved } from './options.js';
@@ -53,7 +54,8 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
     },
     async configure(o) {
       debug = o.debug === true;
-      reporter = await createReporter({ kind: reporterKind(o, io), quiet: o.quiet === true, stdout: io.stdout, stderr: io.stderr });
+      const intervalMs = progressInterval(io.env, 0);
+      reporter = await createReporter({ kind: reporterKind(o, io), quiet: o.quiet === true, stdout: io.stdout, stderr: io.stderr, ...(intervalMs > 0 ? { progressIntervalMs: intervalMs } : {}) });
       flushEnvWarnings();
     },
     onClose(task) {

@@ -2,6 +2,7 @@ import type { JobRecord } from '../manifests/jobs.js';
 import type { TakeoutError } from '../errors.js';
 import type { MergeSummary, PipelineEvent, RunPlan, RunSummary } from '../pipeline/events.js';
 import { formatBytes, formatDuration } from '../pipeline/units.js';
+import { JSON_PROGRESS_INTERVAL_MS, PLAIN_PROGRESS_INTERVAL_MS, ProgressTracker, type ProgressSnapshot } from './progress.js';
 import { jsonLine, terminalLine } from './redact.js';
 
 /** Renders pipeline events. The pipeline knows nothing of terminals; reporters know nothing of S3. */
@@ -19,6 +20,8 @@ export interface ReporterOptions {
   quiet: boolean;
   stdout?: NodeJS.WritableStream;
   stderr?: NodeJS.WritableStream;
+  /** Overrides the periodic progress interval of plain and --json output (tests). */
+  progressIntervalMs?: number;
 }
 
 export async function createReporter(options: ReporterOptions): Promise<Reporter> {
@@ -26,7 +29,7 @@ export async function createReporter(options: ReporterOptions): Promise<Reporter
   const err = options.stderr ?? process.stderr;
   switch (options.kind) {
     case 'json':
-      return new JsonReporter(out, err);
+      return new JsonReporter(out, err, options.progressIntervalMs ?? JSON_PROGRESS_INTERVAL_MS);
     case 'silent':
       return new PlainReporter(err, true);
     case 'tty': {
@@ -35,8 +38,16 @@ export async function createReporter(options: ReporterOptions): Promise<Reporter
       return new TtyReporter(err);
     }
     case 'plain':
-      return new PlainReporter(err, options.quiet);
+      return new PlainReporter(err, options.quiet, options.progressIntervalMs ?? PLAIN_PROGRESS_INTERVAL_MS);
   }
+}
+
+/**
+ * One line of --json output: the event with the envelope every line has (`type` first, `time` last, an ISO
+ * 8601 UTC timestamp), escaped and redacted. The shapes are docs/events.schema.json.
+ */
+export function eventLine<T extends { type: string }>(event: T): string {
+  return jsonLine({ ...event, time: new Date().toISOString() });
 }
 
 export function errorLine(error: TakeoutError): string {
@@ -92,26 +103,62 @@ export function planLines(plan: RunPlan): string[] {
   return lines.map(terminalLine);
 }
 
-/** Seconds between the periodic total lines of the plain reporter. */
-const PLAIN_TOTAL_INTERVAL_MS = 10_000;
+/**
+ * A progress snapshot as one line: `progress: 45.0% 101 MiB of 224 MiB read, 1,234,567 rows, 12.3 MiB/s,
+ * 38.0 MiB written, 1m 5s elapsed, ETA 1m 20s` (no percent or ETA while they are unknown).
+ */
+export function progressLine(p: ProgressSnapshot): string {
+  const read = p.totalBytes !== undefined ? `${p.percent!.toFixed(1)}% ${formatBytes(p.doneBytes)} of ${formatBytes(p.totalBytes)} read` : `${formatBytes(p.doneBytes)} read`;
+  const rows = p.rows !== undefined ? `, ${p.rows.toLocaleString('en-US')} row${p.rows === 1 ? '' : 's'}` : '';
+  const eta = p.etaMs !== undefined ? `, ETA ${formatDuration(p.etaMs)}` : '';
+  return `progress: ${read}${rows}, ${formatBytes(p.bytesPerSecond)}/s, ${formatBytes(p.writtenBytes)} written, ${formatDuration(p.elapsedMs)} elapsed${eta}`;
+}
 
-/** Non-TTY output: one line per table start and finish, a periodic total, no `\r`. */
+/**
+ * Runs `tick` every `intervalMs` while the tracker says something is under way. unref'd: a periodic line never
+ * keeps the process alive.
+ */
+class Ticker {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly tick: () => void,
+  ) {}
+
+  update(running: boolean): void {
+    if (running && !this.timer) {
+      this.timer = setInterval(this.tick, this.intervalMs);
+      this.timer.unref();
+    } else if (!running) this.stop();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** Non-TTY output (CI, a pipe, --no-progress): one line per table start and finish, a progress line every 10 s, no `\r`. */
 export class PlainReporter implements Reporter {
-  private rawBytes = 0;
-  private rows = 0;
-  private lastTotal = Date.now();
-  private readonly started = Date.now();
+  private readonly tracker = new ProgressTracker();
+  private readonly ticker: Ticker;
 
   constructor(
     private readonly err: NodeJS.WritableStream,
     private readonly quiet: boolean,
-  ) {}
+    intervalMs = PLAIN_PROGRESS_INTERVAL_MS,
+  ) {
+    this.ticker = new Ticker(intervalMs, () => this.line(progressLine(this.tracker.snapshot())));
+  }
 
   private line(text: string): void {
     this.err.write(`${terminalLine(text)}\n`);
   }
 
   emit(event: PipelineEvent): void {
+    this.tracker.observe(event);
+    if (!this.quiet) this.ticker.update(this.tracker.running);
     if (event.type === 'table:error') {
       this.line(`takeout: error: table ${event.table}: ${event.message} [${event.code}]`);
       return;
@@ -125,9 +172,14 @@ export class PlainReporter implements Reporter {
       case 'run:start':
         this.line(`takeout: ${event.source} → ${event.destination}, ${event.tables} table${event.tables === 1 ? '' : 's'}`);
         break;
-      case 'table:start':
-        this.line(`start ${event.table}${event.estimatedBytes !== undefined ? ` (${formatBytes(event.estimatedBytes)})` : ''}`);
+      case 'table:start': {
+        const size = [
+          ...(event.estimatedBytes !== undefined ? [formatBytes(event.estimatedBytes)] : []),
+          ...(event.estimatedRows !== undefined ? [`~${event.estimatedRows.toLocaleString('en-US')} rows`] : []),
+        ];
+        this.line(`start ${event.table}${size.length ? ` (${size.join(', ')})` : ''}`);
         break;
+      }
       case 'table:done':
         this.line(
           `done  ${event.table}: ${event.rows.toLocaleString('en-US')} rows, ${formatBytes(event.rawBytes)} → ${formatBytes(event.bytes)}, ${event.slices} slice${event.slices === 1 ? '' : 's'}, ${formatDuration(event.durationMs)}`,
@@ -136,17 +188,6 @@ export class PlainReporter implements Reporter {
       case 'table:skip':
         this.line(`skip  ${event.table}: ${event.reason}`);
         break;
-      case 'table:progress': {
-        this.rawBytes += event.rawBytes;
-        this.rows += event.rows;
-        const now = Date.now();
-        if (now - this.lastTotal >= PLAIN_TOTAL_INTERVAL_MS) {
-          this.lastTotal = now;
-          const rate = this.rawBytes / 1e6 / ((now - this.started) / 1000);
-          this.line(`progress: ${this.rows.toLocaleString('en-US')} rows, ${formatBytes(this.rawBytes)}, ${rate.toFixed(1)} MB/s`);
-        }
-        break;
-      }
       case 'run:plan':
         for (const l of planLines(event.plan)) this.line(l);
         break;
@@ -154,17 +195,8 @@ export class PlainReporter implements Reporter {
         for (const l of summaryLines(event.summary)) this.line(l);
         break;
       case 'merge:start':
-        this.line(`takeout: merging ${event.slices} slice${event.slices === 1 ? '' : 's'} → ${event.output}`);
+        this.line(`takeout: merging ${event.slices} slice${event.slices === 1 ? '' : 's'}${event.totalBytes !== undefined ? ` (${formatBytes(event.totalBytes)})` : ''} → ${event.output}`);
         break;
-      case 'merge:progress': {
-        const now = Date.now();
-        if (now - this.lastTotal >= PLAIN_TOTAL_INTERVAL_MS) {
-          this.lastTotal = now;
-          const rate = event.outputBytes / 1e6 / ((now - this.started) / 1000);
-          this.line(`progress: ${event.slicesDone}/${event.slices} slices, ${formatBytes(event.outputBytes)} written, ${rate.toFixed(1)} MB/s`);
-        }
-        break;
-      }
       case 'merge:done':
         this.line(mergeSummaryLine(event.summary));
         break;
@@ -180,54 +212,69 @@ export class PlainReporter implements Reporter {
   }
 
   error(error: TakeoutError): void {
+    this.ticker.stop();
     this.err.write(`${errorLine(error)}\n`);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.ticker.stop();
+  }
 }
 
-/** Progress events are many; JSON consumers get at most one per table per this interval. */
-const JSON_PROGRESS_INTERVAL_MS = 500;
-
-/** `--json`: one JSON object per event on stdout, the summary last; human text goes to stderr. */
+/**
+ * `--json`: one JSON object per line on stdout, each with `type` and `time` (docs/events.schema.json), the
+ * summary last; human text goes to stderr. Per-table progress at most once a second per table, and the whole
+ * command's `progress` once a second while something runs.
+ */
 export class JsonReporter implements Reporter {
-  private readonly progress = new Map<string, { at: number; rawBytes: number; bytes: number; rows: number }>();
+  private readonly progress = new Map<string, { at: number; readBytes: number; rawBytes: number; bytes: number; rows: number }>();
   private mergeAt = 0;
+  private readonly tracker = new ProgressTracker();
+  private readonly ticker: Ticker;
 
   constructor(
     private readonly out: NodeJS.WritableStream,
     private readonly err: NodeJS.WritableStream,
-  ) {}
+    private readonly intervalMs = JSON_PROGRESS_INTERVAL_MS,
+  ) {
+    this.ticker = new Ticker(intervalMs, () => this.write(this.tracker.snapshot()));
+  }
 
-  private write(value: unknown): void {
-    this.out.write(`${jsonLine(value)}\n`);
+  private write<T extends { type: string }>(value: T): void {
+    this.out.write(`${eventLine(value)}\n`);
   }
 
   emit(event: PipelineEvent): void {
+    this.tracker.observe(event);
+    this.ticker.update(this.tracker.running);
     if (event.type === 'merge:progress') {
       const now = Date.now();
-      if (now - this.mergeAt < JSON_PROGRESS_INTERVAL_MS && event.slicesDone < event.slices) return;
+      if (now - this.mergeAt < this.intervalMs && event.slicesDone < event.slices) return;
       this.mergeAt = now;
     }
     if (event.type === 'table:progress') {
-      const p = this.progress.get(event.table) ?? { at: 0, rawBytes: 0, bytes: 0, rows: 0 };
+      const p = this.progress.get(event.table) ?? { at: 0, readBytes: 0, rawBytes: 0, bytes: 0, rows: 0 };
+      p.readBytes += event.readBytes ?? 0;
       p.rawBytes += event.rawBytes;
       p.bytes += event.bytes;
       p.rows += event.rows;
       this.progress.set(event.table, p);
       const now = Date.now();
-      if (now - p.at < JSON_PROGRESS_INTERVAL_MS) return;
+      if (now - p.at < this.intervalMs) return;
       p.at = now;
-      this.write({ type: 'table:progress', table: event.table, rawBytes: p.rawBytes, bytes: p.bytes, rows: p.rows, time: new Date().toISOString() });
+      this.write({ type: 'table:progress', table: event.table, readBytes: p.readBytes, rawBytes: p.rawBytes, bytes: p.bytes, rows: p.rows });
       return;
     }
-    this.write({ ...event, time: new Date().toISOString() });
+    this.write(event);
   }
 
   error(error: TakeoutError): void {
+    this.ticker.stop();
     this.write({ type: 'error', code: error.code, exitCode: error.exitCode, message: error.message, ...(error.hint ? { hint: error.hint } : {}), details: error.details });
     this.err.write(`${errorLine(error)}\n`);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.ticker.stop();
+  }
 }

@@ -3,6 +3,7 @@ import type { TakeoutError } from '../errors.js';
 import type { PipelineEvent } from '../pipeline/events.js';
 import { formatBytes } from '../pipeline/units.js';
 import { errorLine, datasetLine, mergeSummaryLine, planLines, summaryLines, type Reporter } from './reporter.js';
+import { ProgressTracker } from './progress.js';
 import { printable, terminalLine } from './redact.js';
 
 /** A terminal: one bar per active table plus a total (bytes, rows, rate, ETA), on stderr. */
@@ -14,6 +15,8 @@ export class TtyReporter implements Reporter {
   private totalRows = 0;
   private estimated = 0;
   private readonly started = Date.now();
+  /** Bars measure source-side progress (rows or bytes read), never output bytes against a source size. */
+  private readonly tracker = new ProgressTracker();
 
   constructor(private readonly err: NodeJS.WritableStream) {
     this.bars = new cliProgress.MultiBar(
@@ -40,29 +43,33 @@ export class TtyReporter implements Reporter {
   }
 
   emit(event: PipelineEvent): void {
+    this.tracker.observe(event);
     switch (event.type) {
       case 'run:start':
         this.log(`takeout: ${event.source} → ${event.destination}, ${event.tables} tables`);
         break;
       case 'table:start': {
-        const est = Math.max(1, event.estimatedBytes ?? 1);
-        this.estimated += est;
+        const est = Math.max(1, this.tracker.tables.get(event.table)?.total ?? 1);
+        this.estimated += Math.max(1, event.estimatedBytes ?? 1);
         this.total ??= this.bars.create(1, 0, this.payload('total', 0, 0));
-        this.total.setTotal(this.estimated);
+        this.total.setTotal(this.tracker.snapshot().totalBytes ?? this.estimated);
         this.tables.set(event.table, { bar: this.bars.create(est, 0, this.payload(event.table, 0, 0)), raw: 0, rows: 0 });
         break;
       }
       case 'table:progress': {
         const t = this.tables.get(event.table);
-        this.totalRaw += event.rawBytes;
+        const measure = this.tracker.tables.get(event.table);
+        const overall = this.tracker.snapshot();
+        this.totalRaw = overall.doneBytes;
         this.totalRows += event.rows;
-        if (t) {
-          t.raw += event.rawBytes;
+        if (t && measure) {
+          t.raw = measure.readBytes;
           t.rows += event.rows;
-          if (t.raw > t.bar.getTotal()) t.bar.setTotal(t.raw);
-          t.bar.update(t.raw, this.payload(event.table, t.raw, t.rows));
+          if (measure.done > t.bar.getTotal()) t.bar.setTotal(measure.done);
+          t.bar.update(measure.done, this.payload(event.table, t.raw, t.rows));
         }
-        this.total?.update(Math.min(this.totalRaw, this.estimated), this.payload('total', this.totalRaw, this.totalRows));
+        if (overall.totalBytes !== undefined) this.total?.setTotal(Math.max(1, overall.totalBytes));
+        this.total?.update(Math.min(overall.doneBytes, overall.totalBytes ?? this.estimated), this.payload('total', overall.doneBytes, this.totalRows));
         break;
       }
       case 'table:done': {

@@ -176,6 +176,11 @@ export interface CsvBody {
   hasHeader: boolean;
   /** Where the bytes come from, for error messages (a file path, a query). */
   origin: string;
+  /**
+   * Bytes read at the source so far, when they are not the stream's own (a gzipped file: its compressed
+   * bytes, the unit of the table's dataSizeBytes). Progress counts these instead of the stream's bytes.
+   */
+  sourceBytes?: () => number;
 }
 
 export interface GzipSlicesBody {
