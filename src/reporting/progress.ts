@@ -72,7 +72,7 @@ export class ProgressTracker {
     this.started = now();
   }
 
-  /** Something is under way: a run, a table, a merge or a dataset export started and has not ended. */
+  /** Something is under way: a run, a table or a merge started and the command has not ended. */
   get running(): boolean {
     return this.active;
   }
@@ -83,9 +83,6 @@ export class ProgressTracker {
         this.active = true;
         this.plannedTables = event.tables;
         if (event.estimatedBytes !== undefined) this.plannedBytes = event.estimatedBytes;
-        break;
-      case 'dataset:start':
-        this.active = true;
         break;
       case 'table:start': {
         this.active = true;
