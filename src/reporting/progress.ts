@@ -184,12 +184,21 @@ export class ProgressTracker {
     return this.finish({ type: 'progress', elapsedMs, rows, doneBytes, writtenBytes, bytesPerSecond: Math.round(rate) }, total, rate);
   }
 
+  /** Adds the total, percent and ETA when the total is known, fields in the documented order. */
   private finish(snapshot: ProgressSnapshot, total: number | undefined, rate: number): ProgressSnapshot {
     if (total === undefined) return snapshot;
-    snapshot.totalBytes = total;
     const done = Math.min(snapshot.doneBytes, total);
-    snapshot.percent = total === 0 ? 100 : Math.floor((done / total) * 1000) / 10;
-    if (rate > 0 && done > 0) snapshot.etaMs = Math.round(((total - done) / rate) * 1000);
-    return snapshot;
+    const { type, elapsedMs, rows, doneBytes, writtenBytes, bytesPerSecond } = snapshot;
+    return {
+      type,
+      elapsedMs,
+      ...(rows !== undefined ? { rows } : {}),
+      doneBytes,
+      totalBytes: total,
+      percent: total === 0 ? 100 : Math.floor((done / total) * 1000) / 10,
+      writtenBytes,
+      bytesPerSecond,
+      ...(rate > 0 && done > 0 ? { etaMs: Math.round(((total - done) / rate) * 1000) } : {}),
+    };
   }
 }
