@@ -204,6 +204,18 @@ describe('progress measures the source against its size, for each kind of source
     for (const p of overall) expect(p.totalBytes).toBe(size);
   });
 
+  it('the last table:progress before the end carries the final counts, however the events were thinned', async () => {
+    const project = await demoWithBigTable('events-last', 1);
+    const size = (await stat(path.join(project, 'in.c-big', 'events.csv'))).size;
+    // The default interval (1 s): most progress is held back, not the last.
+    const result = await runCli(['dataset', 'export', 'in.c-big.events', '--source', project, '--dest', path.join(await tempFolder('events-last'), 'out'), '--layout', 'dynamodb', '--json']);
+    expectOk(result);
+    const list = events(result);
+    const last = ofType(list, 'table:progress').at(-1)!;
+    const job = (list.at(-1)!.job as { itemCount: number; billedSizeBytes: number });
+    expect(last).toMatchObject({ readBytes: size, rows: job.itemCount, bytes: job.billedSizeBytes });
+  });
+
   it('plain mode (CI): a progress line with the source read against its size, bytes written apart', async () => {
     const project = await demoWithBigTable('events-plain', 2);
     const size = (await stat(path.join(project, 'in.c-big', 'events.csv'))).size;

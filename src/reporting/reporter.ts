@@ -227,7 +227,7 @@ export class PlainReporter implements Reporter {
  * command's `progress` once a second while something runs.
  */
 export class JsonReporter implements Reporter {
-  private readonly progress = new Map<string, { at: number; readBytes: number; rawBytes: number; bytes: number; rows: number }>();
+  private readonly progress = new Map<string, { at: number; pending: boolean; readBytes: number; rawBytes: number; bytes: number; rows: number }>();
   private mergeAt = 0;
   private readonly tracker = new ProgressTracker();
   private readonly ticker: Ticker;
@@ -253,19 +253,28 @@ export class JsonReporter implements Reporter {
       this.mergeAt = now;
     }
     if (event.type === 'table:progress') {
-      const p = this.progress.get(event.table) ?? { at: 0, readBytes: 0, rawBytes: 0, bytes: 0, rows: 0 };
+      const p = this.progress.get(event.table) ?? { at: 0, pending: false, readBytes: 0, rawBytes: 0, bytes: 0, rows: 0 };
       p.readBytes += event.readBytes ?? 0;
       p.rawBytes += event.rawBytes;
       p.bytes += event.bytes;
       p.rows += event.rows;
+      p.pending = true;
       this.progress.set(event.table, p);
-      const now = Date.now();
-      if (now - p.at < this.intervalMs) return;
-      p.at = now;
-      this.write({ type: 'table:progress', table: event.table, readBytes: p.readBytes, rawBytes: p.rawBytes, bytes: p.bytes, rows: p.rows });
+      if (Date.now() - p.at >= this.intervalMs) this.flushProgress(event.table);
       return;
     }
+    // A table's last progress is never held back: its final counts come before it ends.
+    if (event.type === 'table:done' || event.type === 'table:error') this.flushProgress(event.table);
+    if (event.type === 'dataset:done' || event.type === 'run:done') for (const table of this.progress.keys()) this.flushProgress(table);
     this.write(event);
+  }
+
+  private flushProgress(table: string): void {
+    const p = this.progress.get(table);
+    if (!p?.pending) return;
+    p.at = Date.now();
+    p.pending = false;
+    this.write({ type: 'table:progress', table, readBytes: p.readBytes, rawBytes: p.rawBytes, bytes: p.bytes, rows: p.rows });
   }
 
   error(error: TakeoutError): void {
