@@ -78,6 +78,12 @@ describe('--json: every line of every command matches docs/events.schema.json', 
     expect(run.events.at(-1)!.type).toBe('run:done');
     expect(ofType(run.events, 'progress').length).toBeGreaterThan(0);
     for (const type of ['table:start', 'table:progress', 'table:slice', 'table:done', 'file:written']) expect(ofType(run.events, type).length, type).toBeGreaterThan(0);
+    // A gzipped CSV file: its compressed bytes read, against its size on disk; it inflates to more.
+    const gz = (await stat(path.join(project, 'out.c-reports', 'daily_revenue.csv.gz'))).size;
+    const revenue = (e: Event): boolean => e.table === 'out.c-reports.daily_revenue';
+    expect(run.events.find((e) => e.type === 'table:start' && revenue(e))).toMatchObject({ estimatedBytes: gz, measure: 'bytes' });
+    expect(ofType(run.events, 'table:progress').filter(revenue).at(-1)).toMatchObject({ readBytes: gz });
+    expect(run.events.find((e) => e.type === 'table:done' && revenue(e))!.rawBytes as number).toBeGreaterThan(gz);
 
     expect((await takeout(['run', '--source', project, '--dest', path.join(root, 'plan'), '--dry-run'])).result.code).toBe(0);
 
@@ -160,8 +166,8 @@ describe('--json: every line of every command matches docs/events.schema.json', 
     expect(partial.events.at(-1)).toMatchObject({ type: 'run:done', summary: { status: 'partial' } });
   });
 
-  afterAll(() => {
-    // The schema lists no type that nothing emits, and the tests above see every type it lists.
+  // Last in this file's order: the tests above saw every type the schema lists, and no other.
+  it('sees every event type the schema lists', () => {
     expect([...seen].sort()).toEqual([...schema.properties.type.enum].sort());
   });
 });
@@ -195,7 +201,7 @@ describe('progress measures the source against its size, for each kind of source
     const { result, events: list } = await takeout(['dataset', 'export', 'in.c-big.events', '--source', project, '--dest', path.join(await tempFolder('events-units'), 'out'), '--layout', 'dynamodb']);
     expectOk(result);
     const { start, last, overall } = progressOf(list, 'in.c-big.events');
-    expect(start).toMatchObject({ estimatedBytes: size });
+    expect(start).toMatchObject({ estimatedBytes: size, measure: 'bytes' });
     expect(start.estimatedRows).toBeUndefined();
     expect(last.readBytes).toBe(size);
     // The encoded output is larger than the source: it is not what the progress measures.
@@ -241,7 +247,7 @@ describe('progress measures the source against its size, for each kind of source
     const { result, events: list } = await takeout(['run', '--source', `sqlite:${file}`, '--dest', path.join(await tempFolder('events-sqlite-out'), 'out')]);
     expectOk(result);
     const start = ofType(list, 'table:start')[0]!;
-    expect(start).toMatchObject({ estimatedRows: 20_000 });
+    expect(start).toMatchObject({ estimatedRows: 20_000, measure: 'rows' });
     const table = start.table as string;
     expect(progressOf(list, table).last.rows).toBe(20_000);
     expectSane(ofType(list, 'progress'));
@@ -262,7 +268,7 @@ describe('progress measures the source against its size, for each kind of source
     const { result, events: list } = await takeout(['dataset', 'export', 'public.items', '--source', url, '--dest', path.join(await tempFolder('events-pg'), 'out'), '--layout', 'dynamodb']);
     expectOk(result);
     const start = ofType(list, 'table:start')[0]!;
-    expect(start.estimatedRows).toBe(10_000);
+    expect(start).toMatchObject({ estimatedRows: 10_000, measure: 'rows', estimatedBytes: expect.any(Number) as number });
     expect(progressOf(list, start.table as string).last.rows).toBe(10_000);
     expectSane(ofType(list, 'progress'));
   });
@@ -275,7 +281,7 @@ describe('progress measures the source against its size, for each kind of source
       expectOk(result);
       const tables = JSON.parse(readFileSync(path.join(KBC_FIXTURE, 'tables.json'), 'utf8')) as { id: string; rowsCount: number }[];
       const orders = tables.find((t) => t.id === 'in.c-main.orders')!;
-      expect(list.find((e) => e.type === 'table:start' && e.table === orders.id)).toMatchObject({ estimatedRows: orders.rowsCount });
+      expect(list.find((e) => e.type === 'table:start' && e.table === orders.id)).toMatchObject({ estimatedRows: orders.rowsCount, measure: 'rows' });
       expect(list.find((e) => e.type === 'table:done' && e.table === orders.id)).toMatchObject({ rows: orders.rowsCount });
       expectSane(ofType(list, 'progress'));
 
@@ -286,6 +292,7 @@ describe('progress measures the source against its size, for each kind of source
       const start = ofType(file.events, 'table:start')[0]!;
       expect(start.estimatedRows).toBeUndefined();
       expect(start.estimatedBytes).toBeUndefined();
+      expect(start.measure).toBeUndefined();
       expect(progressOf(file.events, orders.id).last.readBytes as number).toBeGreaterThan(0);
       for (const p of ofType(file.events, 'progress')) expect(p.percent).toBeUndefined();
     } finally {
@@ -298,13 +305,14 @@ describe('ProgressTracker', () => {
   it('weights a table measured in rows by its size, and gives no percent or ETA while a size is unknown', () => {
     let now = 0;
     const tracker = new ProgressTracker(() => now);
-    tracker.observe({ type: 'table:start', table: 'a', estimatedBytes: 1000, estimatedRows: 100 });
-    tracker.observe({ type: 'table:start', table: 'b', estimatedBytes: 3000 });
+    tracker.observe({ type: 'table:start', table: 'a', estimatedBytes: 1000, estimatedRows: 100, measure: 'rows' });
+    tracker.observe({ type: 'table:start', table: 'b', estimatedBytes: 3000, measure: 'bytes' });
     now = 1000;
     tracker.observe({ type: 'table:progress', table: 'a', readBytes: 5000, rawBytes: 9000, bytes: 10, rows: 50 });
     tracker.observe({ type: 'table:progress', table: 'b', readBytes: 1500, rawBytes: 8000, bytes: 20, rows: 7 });
     expect(tracker.snapshot()).toEqual({ type: 'progress', elapsedMs: 1000, rows: 57, doneBytes: 2000, totalBytes: 4000, writtenBytes: 30, percent: 50, bytesPerSecond: 2000, etaMs: 1000 });
-    tracker.observe({ type: 'table:start', table: 'c' });
+    // A relation's size on disk, no row count: a size, but nothing to measure against it.
+    tracker.observe({ type: 'table:start', table: 'c', estimatedBytes: 8192 });
     const unknown = tracker.snapshot();
     expect(unknown.totalBytes).toBeUndefined();
     expect(unknown.percent).toBeUndefined();
@@ -315,7 +323,7 @@ describe('ProgressTracker', () => {
     let now = 0;
     const tracker = new ProgressTracker(() => now);
     tracker.observe({ type: 'run:start', runId: 'r', source: 's', destination: 'd', tables: 2, dryRun: false, estimatedBytes: 2000 });
-    tracker.observe({ type: 'table:start', table: 'a', estimatedBytes: 1000 });
+    tracker.observe({ type: 'table:start', table: 'a', estimatedBytes: 1000, measure: 'bytes' });
     now = 500;
     tracker.observe({ type: 'table:progress', table: 'a', readBytes: 1000, rawBytes: 1000, bytes: 100, rows: 10 });
     expect(tracker.snapshot()).toMatchObject({ doneBytes: 1000, totalBytes: 2000, percent: 50, etaMs: 500 });

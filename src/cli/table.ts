@@ -226,7 +226,7 @@ export function tableCommand(context: CommandContext): Command {
         // Its progress is the slices' stored bytes fetched, against their listed sizes when every one has one.
         const sizes = body.slices.map((slice) => slice.bytes);
         const listed = sizes.every((n) => n !== undefined) ? sizes.reduce<number>((a, n) => a + (n ?? 0), 0) : undefined;
-        context.reporter.emit({ type: 'table:start', table: found.id, ...(listed !== undefined ? { estimatedBytes: listed } : {}) });
+        context.reporter.emit({ type: 'table:start', table: found.id, ...(listed !== undefined ? { estimatedBytes: listed, measure: 'bytes' } : {}) });
         let fetched = 0;
         let written = 0;
         const byLabel = new Map(body.slices.map((slice) => [slice.origin, slice]));

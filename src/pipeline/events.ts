@@ -10,10 +10,11 @@ export type PipelineEvent =
   | { type: 'run:start'; runId: string; source: string; destination: string; tables: number; dryRun: boolean; estimatedBytes?: number }
   /**
    * estimatedBytes: the table's size at the source (a file's size, a relation's, the Storage API's
-   * dataSizeBytes); estimatedRows: its row count as the source knows it (exact or estimated). Progress is
-   * measured in rows against estimatedRows when there is one, else in readBytes against estimatedBytes.
+   * dataSizeBytes); estimatedRows: its row count as the source knows it (exact or estimated); measure: what
+   * its progress counts, rows against estimatedRows or readBytes against estimatedBytes (absent: neither is
+   * known, so there is no percent).
    */
-  | { type: 'table:start'; table: string; estimatedBytes?: number; estimatedRows?: number }
+  | { type: 'table:start'; table: string; estimatedBytes?: number; estimatedRows?: number; measure?: 'rows' | 'bytes' }
   | { type: 'table:progress'; table: string } & ProgressDelta
   | { type: 'table:slice'; table: string; slice: Pick<SliceRecord, 'key' | 'bytes' | 'rows' | 'sha256'> }
   | { type: 'table:done'; table: string; rows: number; rawBytes: number; bytes: number; slices: number; durationMs: number }
@@ -57,13 +58,21 @@ export interface MergeSummary {
 
 export type Emit = (event: PipelineEvent) => void;
 
-/** A table's start with what the source knows of its size; a row count of 0 is taken as unknown (an unanalysed PostgreSQL table). */
+/**
+ * A table's start with what the source knows of its size, and what its progress measures: rows when the source
+ * has a row count (a database's size on disk is not the size of its rows as CSV), else bytes read when the size
+ * is of what is read (a file). A row count of 0 is taken as unknown (an unanalysed PostgreSQL table, a DynamoDB
+ * count not refreshed yet).
+ */
 export function tableStart(table: TableDescriptor): PipelineEvent {
+  const rows = table.rowsCount !== undefined && table.rowsCount > 0 ? table.rowsCount : undefined;
+  const measure = rows !== undefined ? 'rows' : table.dataSizeBytes !== undefined && table.dataSizeIsRead === true ? 'bytes' : undefined;
   return {
     type: 'table:start',
     table: table.id,
     ...(table.dataSizeBytes !== undefined ? { estimatedBytes: table.dataSizeBytes } : {}),
-    ...(table.rowsCount !== undefined && table.rowsCount > 0 ? { estimatedRows: table.rowsCount } : {}),
+    ...(rows !== undefined ? { estimatedRows: rows } : {}),
+    ...(measure ? { measure } : {}),
   };
 }
 

@@ -86,7 +86,7 @@ export class ProgressTracker {
         break;
       case 'table:start': {
         this.active = true;
-        const unit = event.estimatedRows !== undefined ? 'rows' : event.estimatedBytes !== undefined ? 'bytes' : 'none';
+        const unit = event.measure ?? 'none';
         const total = unit === 'rows' ? event.estimatedRows : unit === 'bytes' ? event.estimatedBytes : undefined;
         this.tables.set(event.table, {
           unit,

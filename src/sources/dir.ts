@@ -454,6 +454,7 @@ async function readCsvTable(
     columns,
     primaryKey: meta.primaryKey ?? [],
     dataSizeBytes: info.size,
+    dataSizeIsRead: true,
     created: info.birthtime.toISOString(),
     lastChangeDate: info.mtime.toISOString(),
     file,
