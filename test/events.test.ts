@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { stat, writeFile } from 'node:fs/promises';
+import { rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv';
@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ProgressTracker } from '../src/reporting/progress.js';
-import { exportIdOf, removeTempFolders, runCli, tempFolder, type CliResult } from './helpers/cli.js';
+import { exportIdOf, removeTempFolders, runCli, startCli, tempFolder, type CliResult } from './helpers/cli.js';
 import { demoWithBigTable, expectOk } from './helpers/projects.js';
 import { OTHER_BUCKET, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 import { startStorageApi, type StorageApiServer } from './keboola/server.js';
@@ -220,6 +220,26 @@ describe('progress measures the source against its size, for each kind of source
     const last = ofType(list, 'table:progress').at(-1)!;
     const job = (list.at(-1)!.job as { itemCount: number; billedSizeBytes: number });
     expect(last).toMatchObject({ readBytes: size, rows: job.itemCount, bytes: job.billedSizeBytes });
+  });
+
+  it('a resumed run counts only the tables it still has to take in its total', async () => {
+    // The big table sorts last: with one table at a time, the others are done when it is stopped.
+    const project = await demoWithBigTable('events-resume', 8);
+    await rename(path.join(project, 'in.c-big'), path.join(project, 'sys.c-zz'));
+    const out = path.join(await tempFolder('events-resume'), 'out');
+    const slow = ['--compression-level', '9', '--slice-size', '1MB', '--concurrency', '1'];
+    const cli = startCli(['run', '--source', project, ...slow, '--dest', out, '--json']);
+    await cli.waitForStdout((stdout) => stdout.includes('"type":"table:slice","table":"sys.c-zz.events"'));
+    cli.child.kill('SIGINT');
+    expect((await cli.done).code).toBe(130);
+    const { result, events: list } = await takeout(['run', '--source', project, ...slow, '--dest', out, '--resume']);
+    expectOk(result);
+    expect(ofType(list, 'table:skip').map((e) => e.reason)).toContain('taken out before the interruption');
+    const started = ofType(list, 'table:start').reduce((n, e) => n + (e.estimatedBytes as number), 0);
+    expect(list[0]).toMatchObject({ type: 'run:start', estimatedBytes: started });
+    const overall = ofType(list, 'progress');
+    expectSane(overall);
+    for (const p of overall) expect(p.totalBytes).toBe(started);
   });
 
   it('plain mode (CI): a progress line with the source read against its size, bytes written apart', async () => {

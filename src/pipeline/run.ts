@@ -142,7 +142,9 @@ async function leasedTakeout(
   const { previous } = await run.checked(false, true);
   const stale = await prepareDestination(destination, { overwrite: options.overwrite || previous !== undefined, resume: options.resume === true });
   const journal = await startJournal(destination, previous, { runId, fingerprint, emit, ...(options.signal ? { signal: options.signal } : {}) });
-  emit({ type: 'run:start', runId, source: source.description, destination: destination.description, tables: selected.length, dryRun: false, estimatedBytes: estimateOf(selected, withData) });
+  // What this run reads: a resumed run leaves out the tables the interrupted one finished.
+  const toTake = selected.filter((t) => journal.table(t.id)?.status !== 'complete');
+  emit({ type: 'run:start', runId, source: source.description, destination: destination.description, tables: selected.length, dryRun: false, estimatedBytes: estimateOf(toTake, withData) });
   if (previous) emit({ type: 'warning', message: `resuming run ${previous.runId} (started ${previous.startedAt})` });
   const reused = { slices: 0, bytes: 0 };
   // A fresh run onto a destination checked empty creates every object: one that appears meanwhile (a
