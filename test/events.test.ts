@@ -158,6 +158,10 @@ describe('--json: every line of every command matches docs/events.schema.json', 
     const failing = await takeout(['run', '--source', path.join(root, 'no-such-project'), '--dest', path.join(root, 'failing')]);
     expect(failing.result.code).toBe(5);
     expect(failing.events.map((e) => e.type)).toEqual(['error']);
+    // Refused while the options are read, before anything else is set up: still one error line.
+    const badOption = await takeout(['run', '--source', project, '--dest', path.join(root, 'failing'), '--slice-size', 'huge']);
+    expect(badOption.result.code).toBe(2);
+    expect(badOption.events).toEqual([expect.objectContaining({ type: 'error', code: 'USAGE', exitCode: 2 })]);
 
     const partial = await takeout(['run', '--source', `keboola+${api.url}`, '--dest', path.join(root, 'partial')], { KBC_STORAGE_TOKEN: KBC_TOKEN, TAKEOUT_KEBOOLA_S3_ENDPOINT: s3Endpoint });
     expect(partial.result.code, partial.result.stderr).toBe(3);

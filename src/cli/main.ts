@@ -3,7 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ERROR_CODES, TakeoutError, toTakeoutError } from '../errors.js';
 import { registerSecret, terminalText } from '../reporting/redact.js';
 import { progressInterval } from '../reporting/progress.js';
-import { createReporter, PlainReporter, type Reporter, type ReporterKind } from '../reporting/reporter.js';
+import { createReporter, JsonReporter, PlainReporter, type Reporter, type ReporterKind } from '../reporting/reporter.js';
 import type { CommandContext } from './context.js';
 import type { Resolved } from './options.js';
 import { cleanupCommand } from './cleanup.js';
@@ -32,6 +32,12 @@ function reporterKind(o: Resolved, io: MainIo): ReporterKind {
   return 'plain';
 }
 
+/** --json asked for on the command line or in the environment, before the options could be read in full. */
+function wantsJson(argv: readonly string[], env: NodeJS.ProcessEnv): boolean {
+  const value = env.TAKEOUT_JSON?.toLowerCase();
+  return argv.includes('--json') || value === '1' || value === 'true';
+}
+
 /** Runs one command line; returns the exit code. Never exits the process itself. */
 export async function main(argv: readonly string[], io: MainIo, signal: AbortSignal): Promise<number> {
   for (const name of SECRET_ENV) registerSecret(io.env[name]);
@@ -39,6 +45,7 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
   let debug = false;
   const closers: (() => Promise<void>)[] = [];
   let reporter: Reporter = new PlainReporter(io.stderr, false);
+  let configured = false;
   // Unknown TAKEOUT_* variables, said once the reporter is set up (a warning event in --json), or at the end.
   let envWarnings: string[] = [];
   const flushEnvWarnings = (): void => {
@@ -55,6 +62,7 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
     async configure(o) {
       debug = o.debug === true;
       const intervalMs = progressInterval(io.env, 0);
+      configured = true;
       reporter = await createReporter({ kind: reporterKind(o, io), quiet: o.quiet === true, stdout: io.stdout, stderr: io.stderr, ...(intervalMs > 0 ? { progressIntervalMs: intervalMs } : {}) });
       flushEnvWarnings();
     },
@@ -107,6 +115,8 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
       const own = toTakeoutError(error);
       // An interruption the command explained (e.g. how to resume) keeps its words; any other failure after Ctrl-C is the interruption.
       const failure = !signal.aborted || own.code === 'INTERRUPTED' && own.hint ? own : new TakeoutError('INTERRUPTED', 'interrupted: open uploads were aborted and temp files removed');
+      // An option refused before the reporter was set up (a bad --slice-size): --json still gets its error line.
+      if (!configured && wantsJson(argv, io.env)) reporter = new JsonReporter(io.stdout, io.stderr);
       if (failure.details.alreadyReported !== true) reporter.error(failure);
       if (debug && error instanceof Error && error.stack) io.stderr.write(`${terminalText(error.stack)}\n`);
       exitCode = failure.exitCode;
