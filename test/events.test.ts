@@ -259,6 +259,22 @@ describe('progress measures the source against its size, for each kind of source
     }
   });
 
+  it('plain mode: files download has progress lines (slice bytes fetched against the manifest\'s sizes, no rows); -q has none', async () => {
+    const project = await demoWithBigTable('events-download', 2);
+    const root = await tempFolder('events-download');
+    const dest = path.join(root, 'takeout');
+    expectOk(await runCli(['run', '--source', project, '--dest', dest, '--slice-size', '256KB', '-q']));
+    const manifest = path.join(dest, 'manifests', 'in.c-big.events.manifest');
+    const download = await runCli(['files', 'download', manifest, '-o', path.join(root, 'a.csv')], { env: FAST_PROGRESS });
+    expectOk(download);
+    const lines = download.stderr.split('\n').filter((l) => l.startsWith('progress: '));
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(line).toMatch(/^progress: \d+\.\d% .+ of .+ read, [^,]+\/s, .+ written, .+ elapsed(, ETA .+)?$/);
+    const quiet = await runCli(['files', 'download', manifest, '-o', path.join(root, 'b.csv'), '-q'], { env: FAST_PROGRESS });
+    expectOk(quiet);
+    expect(quiet.stderr).toBe('');
+  });
+
   it('SQLite: rows against its exact row count', async () => {
     const file = path.join(await tempFolder('events-sqlite'), 'shop.db');
     const db = new Database(file);
