@@ -63,7 +63,8 @@ export class TtyReporter implements Reporter {
         this.totalRaw = overall.doneBytes;
         this.totalRows += event.rows;
         if (t && measure) {
-          t.raw = measure.readBytes;
+          // Bytes read at the source; a source of rows (SQLite, DynamoDB) has none: the bytes encoded then.
+          t.raw = measure.readBytes > 0 ? measure.readBytes : t.raw + event.rawBytes;
           t.rows += event.rows;
           if (measure.done > t.bar.getTotal()) t.bar.setTotal(measure.done);
           t.bar.update(measure.done, this.payload(event.table, t.raw, t.rows));
