@@ -41,9 +41,9 @@ export const MAX_PART_BYTES = 5 * 1024 * MiB;
 
 export const COMMON_OPTIONS: OptionSpec[] = [
   { key: 'config', flags: '--config <file>', description: 'YAML file with option values (flags and TAKEOUT_* variables win over it)', type: 'string' },
-  { key: 'json', flags: '--json', description: 'JSON lines on stdout: one object per event, the summary last', type: 'boolean', default: false },
+  { key: 'json', flags: '--json', description: 'JSON lines on stdout: one object per event (docs/events.md), a progress event every second, the summary last', type: 'boolean', default: false },
   { key: 'quiet', flags: '-q, --quiet', description: 'print errors only', type: 'boolean', default: false },
-  { key: 'progress', flags: '--no-progress', description: 'plain log lines instead of progress bars on a terminal', type: 'boolean', default: true },
+  { key: 'progress', flags: '--no-progress', description: 'plain log lines (a progress line every 10 s) instead of progress bars on a terminal', type: 'boolean', default: true },
   { key: 'debug', flags: '--debug', description: 'print stack traces of errors (secrets stay redacted)', type: 'boolean', default: false },
 ];
 
