@@ -8,8 +8,9 @@ import { readCounter } from './table.js';
 export const RECORD_BATCH_ROWS = 4096;
 
 /**
- * A table body as batches of rows (onRead: the source-side bytes each step read, for progress), whatever form the source gives it in: value rows as they are, CSV
- * bytes parsed (NULL kept apart from ''), gzipped slices gunzipped and parsed in order.
+ * A table body as batches of rows, whatever form the source gives it in: value rows as they are, CSV
+ * bytes parsed (NULL kept apart from ''), gzipped slices gunzipped and parsed in order. onRead hears the
+ * source-side bytes read (CSV bytes, or a gzipped file's or slice's stored bytes), for progress.
  */
 export async function* recordBatches(body: TableBody, columns: number, signal?: AbortSignal, onRead?: (bytes: number) => void): AsyncIterable<Row[]> {
   if (body.kind === 'rows') {

@@ -105,7 +105,7 @@ export function planLines(plan: RunPlan): string[] {
 
 /**
  * A progress snapshot as one line: `progress: 45.0% 101 MiB of 224 MiB read, 1,234,567 rows, 12.3 MiB/s,
- * 38.0 MiB written, 1m 5s elapsed, ETA 1m 20s` (no percent or ETA while they are unknown).
+ * 38.0 MiB written, 1 min 5 s elapsed, ETA 1 min 20 s` (no percent or ETA while they are unknown).
  */
 export function progressLine(p: ProgressSnapshot): string {
   const read = p.totalBytes !== undefined ? `${p.percent!.toFixed(1)}% ${formatBytes(p.doneBytes)} of ${formatBytes(p.totalBytes)} read` : `${formatBytes(p.doneBytes)} read`;
