@@ -4,9 +4,9 @@ import type { Leftover } from '../destinations/destination.js';
 import { openDestination } from '../destinations/registry.js';
 import { TakeoutError } from '../errors.js';
 import { acquireLease, describeHolder, liveLeases, nestedLeases } from '../pipeline/lease.js';
-import { plural } from '../pipeline/units.js';
-import { jsonLine, terminalLine } from '../reporting/redact.js';
-import { parseDuration } from '../pipeline/units.js';
+import { parseDuration, plural } from '../pipeline/units.js';
+import { terminalLine } from '../reporting/redact.js';
+import { eventLine } from '../reporting/reporter.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_ACCESS_OPTIONS, type OptionSpec } from './options.js';
 import type { CommandContext } from './context.js';
 import { addExamples } from './help.js';
@@ -70,8 +70,8 @@ export function cleanupCommand(context: CommandContext, stderr: NodeJS.WritableS
     const line = (text: string): void => {
       stderr.write(`${terminalLine(text)}\n`);
     };
-    const emit = (value: Record<string, unknown>): void => {
-      context.io.stdout.write(`${jsonLine(value)}\n`);
+    const emit = (value: { type: string } & Record<string, unknown>): void => {
+      context.io.stdout.write(`${eventLine(value)}\n`);
     };
     const destination = await openDestination(dest, destinationOptions(o, context.network));
     context.onClose(async () => destination.close?.());

@@ -4,7 +4,8 @@ import { TakeoutError } from '../errors.js';
 import { listJobs, readJob, type JobRecord, type JobStatus } from '../manifests/jobs.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
 import { formatBytes, plural } from '../pipeline/units.js';
-import { jsonLine, terminalLine } from '../reporting/redact.js';
+import { terminalLine } from '../reporting/redact.js';
+import { eventLine } from '../reporting/reporter.js';
 import { openSource } from '../sources/registry.js';
 import type { ProjectDescriptor, TableDescriptor } from '../sources/source.js';
 import type { CommandContext } from './context.js';
@@ -342,7 +343,7 @@ export function datasetCommand(context: CommandContext): Command {
     const status = typeof o.status === 'string' ? parseStatus(o.status) : undefined;
     const jobs = (await listJobs(destination)).filter((j) => (o.table === undefined || j.table === o.table) && (status === undefined || j.status === status));
     if (o.json === true) {
-      context.io.stdout.write(`${jsonLine({ ExportSummaries: jobs.map((j) => ({ ExportArn: j.exportArn, ExportStatus: j.status, ExportType: j.exportType, Takeout: j })) })}\n`);
+      context.io.stdout.write(`${eventLine({ type: 'dataset:exports', ExportSummaries: jobs.map((j) => ({ ExportArn: j.exportArn, ExportStatus: j.status, ExportType: j.exportType, Takeout: j })) })}\n`);
       return;
     }
     if (jobs.length === 0) {
@@ -368,7 +369,7 @@ export function datasetCommand(context: CommandContext): Command {
     context.onClose(async () => destination.close?.());
     const job = await readJob(destination, exportId);
     if (!job) throw new TakeoutError('NOT_FOUND', `export ${exportId} is not recorded at ${destination.description}`, { hint: 'takeout dataset exports list --dest … shows the exports there' });
-    if (o.json === true) context.io.stdout.write(`${jsonLine({ ExportDescription: exportDescription(job) })}\n`);
+    if (o.json === true) context.io.stdout.write(`${eventLine({ type: 'dataset:export', ExportDescription: exportDescription(job) })}\n`);
     else context.io.stdout.write(`${describeLines(job).map(terminalLine).join('\n')}\n`);
   });
   exportsGroup.addCommand(list);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { PROGRESS_INTERVAL_ENV } from '../reporting/progress.js';
 import { OTHER_TAKEOUT_ENV } from '../sources/registry.js';
 import { envName, NO_CONFIG_ENV } from './options.js';
 import { editDistance, suggestionBound } from '../pipeline/suggest.js';
@@ -25,7 +26,7 @@ export function closest(name: string, known: Iterable<string>): string | undefin
  * commands registered, which come from the option specs), plus the few read elsewhere.
  */
 export function knownEnvNames(program: Command): Set<string> {
-  const names = new Set<string>([...OTHER_TAKEOUT_ENV, NO_CONFIG_ENV]);
+  const names = new Set<string>([...OTHER_TAKEOUT_ENV, NO_CONFIG_ENV, PROGRESS_INTERVAL_ENV]);
   const walk = (command: Command): void => {
     for (const sub of command.commands) {
       for (const option of sub.options) names.add(envName(option.attributeName()));

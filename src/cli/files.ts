@@ -223,7 +223,9 @@ async function runMerge(
     if (o.overwrite !== true) await refuseKeptOverwrite(keepDest, keepNames ?? []);
   }
   const { writer, label } = await openOutput(o, context.io);
-  context.reporter.emit({ type: 'merge:start', slices: plan.entries.length, output: label });
+  const sizes = plan.entries.map((entry) => entry.bytes);
+  const listed = sizes.every((n) => n !== undefined) ? sizes.reduce<number>((a, n) => a + (n ?? 0), 0) : undefined;
+  context.reporter.emit({ type: 'merge:start', slices: plan.entries.length, output: label, ...(listed !== undefined ? { totalBytes: listed } : {}) });
   for (const { label: entry, count } of duplicateEntries(plan.entries)) {
     context.reporter.emit({ type: 'warning', message: `slice ${printableKey(entry)} is listed ${count} times: its rows are merged ${count} times, as Redshift COPY would load them` });
   }

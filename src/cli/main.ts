@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ERROR_CODES, TakeoutError, toTakeoutError } from '../errors.js';
 import { colorEnabled } from '../reporting/color.js';
+import { progressInterval } from '../reporting/progress.js';
 import { registerSecret, terminalLine, terminalText } from '../reporting/redact.js';
-import { createReporter, errorLine, PlainReporter, type Reporter, type ReporterKind } from '../reporting/reporter.js';
+import { createReporter, errorLine, JsonReporter, PlainReporter, type Reporter, type ReporterKind } from '../reporting/reporter.js';
 import type { CommandContext } from './context.js';
 import { resolutionNotes, type Resolved } from './options.js';
 import { cleanupCommand } from './cleanup.js';
@@ -41,6 +42,12 @@ function reporterKind(o: Resolved, io: MainIo): ReporterKind {
   return 'plain';
 }
 
+/** --json asked for on the command line or in the environment, before the options could be read in full. */
+function wantsJson(argv: readonly string[], env: NodeJS.ProcessEnv): boolean {
+  const value = env.TAKEOUT_JSON?.toLowerCase();
+  return argv.includes('--json') || value === '1' || value === 'true';
+}
+
 /** Runs one command line; returns the exit code. Never exits the process itself. */
 export async function main(argv: readonly string[], io: MainIo, signal: AbortSignal): Promise<number> {
   for (const name of SECRET_ENV) registerSecret(io.env[name]);
@@ -50,6 +57,7 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
   // Never colour in --json, not even an error found before the options are resolved.
   const color = colorEnabled(io.env, io.stderr.isTTY === true) && !argv.includes('--json');
   let reporter: Reporter = new PlainReporter(io.stderr, false, { color });
+  let configured = false;
   // Ctrl-C or a closed pipe: a live display is taken down before anything says so (the notice, the error).
   signal.addEventListener('abort', () => reporter.interrupted?.(), { once: true });
   let network: NetworkOptions = {};
@@ -73,7 +81,16 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
     async configure(o) {
       debug = o.debug === true;
       const rate = typeof o.bwlimit === 'string' ? parseBandwidth(o.bwlimit) : undefined;
-      reporter = await createReporter({ kind: reporterKind(o, io), quiet: o.quiet === true, stdout: io.stdout, stderr: io.stderr, color: color && o.json !== true });
+      const intervalMs = progressInterval(io.env, 0);
+      configured = true;
+      reporter = await createReporter({
+        kind: reporterKind(o, io),
+        quiet: o.quiet === true,
+        stdout: io.stdout,
+        stderr: io.stderr,
+        color: color && o.json !== true,
+        ...(intervalMs > 0 ? { progressIntervalMs: intervalMs } : {}),
+      });
       // Which config files were read, as `aws --debug` says which config it loaded: to stderr, never in --json's stdout.
       if (debug) for (const note of resolutionNotes(o)) io.stderr.write(`takeout: debug: ${terminalLine(note)}\n`);
       flushEnvWarnings();
@@ -176,6 +193,8 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
       if (readerGone(signal)) return 0;
       // An interruption the command explained (e.g. how to resume) keeps its words; any other failure after Ctrl-C is the interruption.
       const failure = !signal.aborted || own.code === 'INTERRUPTED' && own.hint ? own : new TakeoutError('INTERRUPTED', `interrupted: ${undone()}`);
+      // An option refused before the reporter was set up (a bad --slice-size): --json still gets its error line.
+      if (!configured && wantsJson(argv, io.env)) reporter = new JsonReporter(io.stdout, io.stderr);
       if (failure.details.alreadyReported !== true) reporter.error(failure);
       // The log file keeps the error too (rclone writes its errors there), on top of stderr.
       if (debugLog?.toFile) debugLog.line(errorLine(failure));

@@ -83,9 +83,9 @@ export const MAX_PART_BYTES = 5 * 1024 * MiB;
 
 export const COMMON_OPTIONS: OptionSpec[] = [
   { key: 'config', flags: '--config <file>', description: 'YAML file with option values (flags and TAKEOUT_* variables win over it)', type: 'string', group: GROUP.config },
-  { key: 'json', flags: '--json', description: 'JSON lines on stdout: one object per event, the summary last', type: 'boolean', default: false, group: GROUP.output },
+  { key: 'json', flags: '--json', description: 'JSON lines on stdout: one object per event (docs/events.md), a progress event every second, the summary last', type: 'boolean', default: false, group: GROUP.output },
   { key: 'quiet', flags: '-q, --quiet', description: 'print errors only', type: 'boolean', default: false, group: GROUP.output },
-  { key: 'progress', flags: '--no-progress', description: 'plain log lines instead of progress bars on a terminal', type: 'boolean', default: true, group: GROUP.output },
+  { key: 'progress', flags: '--no-progress', description: 'plain log lines (a progress line every 10 s) instead of progress bars on a terminal', type: 'boolean', default: true, group: GROUP.output },
   { key: 'debug', flags: '--debug', description: 'log each HTTP request (method, URL, status, time, attempt) and the stack traces of errors, to stderr or --log-file; secrets stay redacted', type: 'boolean', default: false, group: GROUP.output },
   { key: 'logFile', flags: '--log-file <file>', description: 'write the --debug log to FILE instead of stderr (appended, created 0600); errors are copied there too', type: 'string', group: GROUP.output },
   { key: 'bwlimit', flags: '--bwlimit <rate>', description: 'limit the bytes per second read and written, all transfers together, as rclone: 512k, 10M (binary units, 10M = 10 MiB/s; a bare number is KiB/s); 0 or off: no limit', type: 'string', group: GROUP.cloud },

@@ -5,6 +5,7 @@ import { openDestination } from '../destinations/registry.js';
 import { TakeoutError } from '../errors.js';
 import { encodeHeader } from '../formats/csv.js';
 import { DEFAULT_COMPRESSION_LEVEL, NO_COMPRESSION } from '../pipeline/compress.js';
+import { tableStart } from '../pipeline/events.js';
 import { mergeSlices } from '../pipeline/merge.js';
 import { runTakeout } from '../pipeline/run.js';
 import { writeTableSlices } from '../pipeline/table.js';
@@ -232,9 +233,14 @@ export function tableCommand(context: CommandContext): Command {
     const t0 = Date.now();
     try {
       const body = await source.openTable(found, { signal: context.signal, query });
-      context.reporter.emit({ type: 'table:start', table: found.id });
       if (body.kind === 'gzip-slices') {
         // Already gzipped slices (Storage API exports): the sliced-download merge, members kept as they are with --gzip.
+        // Its progress is the slices' stored bytes fetched, against their listed sizes when every one has one.
+        const sizes = body.slices.map((slice) => slice.bytes);
+        const listed = sizes.every((n) => n !== undefined) ? sizes.reduce<number>((a, n) => a + (n ?? 0), 0) : undefined;
+        context.reporter.emit({ type: 'table:start', table: found.id, ...(listed !== undefined ? { estimatedBytes: listed, measure: 'bytes' } : {}) });
+        let fetched = 0;
+        let written = 0;
         const byLabel = new Map(body.slices.map((slice) => [slice.origin, slice]));
         const merged = await mergeSlices({
           plan: { form: 'redshift', entries: body.slices.map((slice) => ({ location: { kind: 'relative', key: slice.origin }, label: slice.origin, mandatory: true })) },
@@ -244,11 +250,17 @@ export function tableCommand(context: CommandContext): Command {
           ...(o.header !== false ? { header: narrowed.columns } : {}),
           concurrency: 2,
           signal: context.signal,
+          onProgress: (p) => {
+            context.reporter.emit({ type: 'table:progress', table: found.id, readBytes: p.bytes - fetched, rawBytes: 0, bytes: p.outputBytes - written, rows: 0 });
+            fetched = p.bytes;
+            written = p.outputBytes;
+          },
         });
         await writer.finish();
         context.reporter.emit({ type: 'table:done', table: found.id, rows: 0, rawBytes: merged.outputBytes, bytes: merged.bytes, slices: 1, durationMs: Date.now() - t0 });
         return;
       }
+      context.reporter.emit(tableStart(found));
       if (o.header !== false) {
         const line = Buffer.from(encodeHeader(narrowed.columns));
         await writer.write(gzip ? gzipSync(line) : line);

@@ -10,8 +10,8 @@ import type { TakeoutManifest } from '../manifests/takeout.js';
 import { listJobs, readJob, type JobRecord } from '../manifests/jobs.js';
 import { problemLine, verifyExports, verifyTakeout, type VerifyReport } from '../manifests/verify.js';
 import { formatBytes, plural } from '../pipeline/units.js';
-import { jsonLine, terminalLine } from '../reporting/redact.js';
-import { errorLine } from '../reporting/reporter.js';
+import { terminalLine } from '../reporting/redact.js';
+import { errorLine, eventLine } from '../reporting/reporter.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_ACCESS_OPTIONS, type OptionSpec } from './options.js';
 import type { CommandContext } from './context.js';
 import { addExamples } from './help.js';
@@ -92,7 +92,7 @@ export function verifyCommand(context: CommandContext, stderr: NodeJS.WritableSt
 
     if (json) {
       context.io.stdout.write(
-        `${jsonLine({ ...report, takeout: manifest.status, ...(manifest.status === 'partial' ? { failedTables: failed } : {}) })}\n`,
+        `${eventLine({ type: 'verify', ...report, takeout: manifest.status, ...(manifest.status === 'partial' ? { failedTables: failed } : {}) })}\n`,
       );
     } else {
       for (const problem of report.problems) line(problemLine(problem));
@@ -126,7 +126,7 @@ async function verifyDatasetExports(
   const report = await verifyExports({ destination, jobs, concurrency: o.concurrency, signal: context.signal });
   const unfinished = jobs.filter((j) => j.status !== 'COMPLETED');
   if (o.json) {
-    context.io.stdout.write(`${jsonLine({ ...report, exports: jobs.map((j) => ({ exportId: j.exportId, status: j.status, files: j.dataFiles?.length ?? 0 })) })}\n`);
+    context.io.stdout.write(`${eventLine({ type: 'verify', ...report, exports: jobs.map((j) => ({ exportId: j.exportId, status: j.status, files: j.dataFiles?.length ?? 0 })) })}\n`);
   } else {
     for (const problem of report.problems) o.line(problemLine(problem));
   }

@@ -9,7 +9,7 @@ import { readJournal } from '../manifests/journal.js';
 import { jobJournalKey, jobKey, listJobs, newExportId, readJob, readToken, tokenKey, type JobRecord, type JobStatus } from '../manifests/jobs.js';
 import type { Row, Source, TableDescriptor, TableQuery } from '../sources/source.js';
 import { NO_COMPRESSION, OrderedCompressor, type CompressedBlock } from './compress.js';
-import type { Emit } from './events.js';
+import { tableStart, type Emit } from './events.js';
 import type { JournalWriter } from './journal.js';
 import { checkOverlap } from './preflight.js';
 import { recordBatches } from './records.js';
@@ -324,13 +324,21 @@ async function writeData(
 ): Promise<DataFile[]> {
   const { table, emit } = options;
   const open = async (): Promise<AsyncIterable<Row[]>> =>
-    recordBatches(await options.source.openTable(table, { ...(options.signal ? { signal: options.signal } : {}), ...(query ? { query } : {}) }), columns.length, options.signal);
+    recordBatches(await options.source.openTable(table, { ...(options.signal ? { signal: options.signal } : {}), ...(query ? { query } : {}) }), columns.length, options.signal, onRead);
+  // Progress is source-side (bytes read, rows taken), as the table's size is: the layout's encoded bytes can be
+  // twice the source's (DynamoDB JSON), so they are never measured against it.
+  // The observing first read (below) is not progress: it is counted from table:start on.
+  let started = false;
+  const onRead = (bytes: number): void => {
+    if (started) emit({ type: 'table:progress', table: table.id, readBytes: bytes, rawBytes: 0, bytes: 0, rows: 0 });
+  };
   const filter = layout.filter;
   if (filter?.observe) {
     // A first read for filters that decide on the whole export (newest record per id).
     for await (const batch of await open()) for (const row of batch) filter.observe(row);
   }
-  emit({ type: 'table:start', table: table.id, ...(table.dataSizeBytes !== undefined ? { estimatedBytes: table.dataSizeBytes } : {}) });
+  emit(tableStart(table));
+  started = true;
   const attempt = async (resuming: boolean): Promise<DataFile[]> => {
     filter?.rewind?.();
     const landed = (series: string): Map<number, LandedSlice> =>

@@ -1,4 +1,5 @@
 import type { JobRecord } from '../manifests/jobs.js';
+import type { TableDescriptor } from '../sources/source.js';
 import type { SliceRecord } from './slicer.js';
 
 /**
@@ -6,9 +7,15 @@ import type { SliceRecord } from './slicer.js';
  * silent) renders these events. Every event is JSON-able.
  */
 export type PipelineEvent =
-  | { type: 'run:start'; runId: string; source: string; destination: string; tables: number; dryRun: boolean }
-  | { type: 'table:start'; table: string; estimatedBytes?: number }
-  | { type: 'table:progress'; table: string; rawBytes: number; bytes: number; rows: number }
+  | { type: 'run:start'; runId: string; source: string; destination: string; tables: number; dryRun: boolean; estimatedBytes?: number }
+  /**
+   * estimatedBytes: the table's size at the source (a file's size, a relation's, the Storage API's
+   * dataSizeBytes); estimatedRows: its row count as the source knows it (exact or estimated); measure: what
+   * its progress counts, rows against estimatedRows or readBytes against estimatedBytes (absent: neither is
+   * known, so there is no percent).
+   */
+  | { type: 'table:start'; table: string; estimatedBytes?: number; estimatedRows?: number; measure?: 'rows' | 'bytes' }
+  | { type: 'table:progress'; table: string } & ProgressDelta
   | { type: 'table:slice'; table: string; slice: Pick<SliceRecord, 'key' | 'bytes' | 'rows' | 'sha256'> }
   | { type: 'table:done'; table: string; rows: number; rawBytes: number; bytes: number; slices: number; durationMs: number }
   | { type: 'table:error'; table: string; code: string; message: string; hint?: string }
@@ -17,11 +24,25 @@ export type PipelineEvent =
   | { type: 'warning'; message: string }
   | { type: 'run:plan'; plan: RunPlan }
   | { type: 'run:done'; summary: RunSummary }
-  | { type: 'merge:start'; slices: number; output: string }
+  /** totalBytes: the slices' stored size, when the manifest gives every slice's size. */
+  | { type: 'merge:start'; slices: number; output: string; totalBytes?: number }
   | { type: 'merge:progress'; slices: number; slicesDone: number; bytes: number; outputBytes: number }
   | { type: 'merge:done'; summary: MergeSummary }
   | { type: 'dataset:start'; exportId: string; layout: string; table: string; destination: string; resumed: boolean }
   | { type: 'dataset:done'; job: JobRecord };
+
+/**
+ * What a table's pipeline did since its last progress event. readBytes is source-side (the bytes read from the
+ * source, in the unit of the table's estimatedBytes: a gzipped file's compressed bytes); rawBytes the
+ * uncompressed bytes encoded for the destination (larger than readBytes when a layout re-encodes rows);
+ * bytes the compressed bytes written. A progress bar measures readBytes or rows, never the output.
+ */
+export interface ProgressDelta {
+  readBytes?: number;
+  rawBytes: number;
+  bytes: number;
+  rows: number;
+}
 
 export interface MergeSummary {
   output: string;
@@ -36,6 +57,24 @@ export interface MergeSummary {
 }
 
 export type Emit = (event: PipelineEvent) => void;
+
+/**
+ * A table's start with what the source knows of its size, and what its progress measures: rows when the source
+ * has a row count (a database's size on disk is not the size of its rows as CSV), else bytes read when the size
+ * is of what is read (a file). A row count of 0 is taken as unknown (an unanalysed PostgreSQL table, a DynamoDB
+ * count not refreshed yet).
+ */
+export function tableStart(table: TableDescriptor): PipelineEvent {
+  const rows = table.rowsCount !== undefined && table.rowsCount > 0 ? table.rowsCount : undefined;
+  const measure = rows !== undefined ? 'rows' : table.dataSizeBytes !== undefined && table.dataSizeIsRead === true ? 'bytes' : undefined;
+  return {
+    type: 'table:start',
+    table: table.id,
+    ...(table.dataSizeBytes !== undefined ? { estimatedBytes: table.dataSizeBytes } : {}),
+    ...(rows !== undefined ? { estimatedRows: rows } : {}),
+    ...(measure ? { measure } : {}),
+  };
+}
 
 export interface RunPlan {
   source: string;

@@ -2,6 +2,7 @@ import { createGunzip } from 'node:zlib';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { CsvRecordParser } from '../formats/records.js';
 import type { Row, TableBody } from '../sources/source.js';
+import { readCounter } from './table.js';
 import { plural } from './units.js';
 
 /** Rows handed on at once: enough to amortise the async hop per batch, small enough to stay a few MB. */
@@ -9,9 +10,10 @@ export const RECORD_BATCH_ROWS = 4096;
 
 /**
  * A table body as batches of rows, whatever form the source gives it in: value rows as they are, CSV
- * bytes parsed (NULL kept apart from ''), gzipped slices gunzipped and parsed in order.
+ * bytes parsed (NULL kept apart from ''), gzipped slices gunzipped and parsed in order. onRead hears the
+ * source-side bytes read (CSV bytes, or a gzipped file's or slice's stored bytes), for progress.
  */
-export async function* recordBatches(body: TableBody, columns: number, signal?: AbortSignal): AsyncIterable<Row[]> {
+export async function* recordBatches(body: TableBody, columns: number, signal?: AbortSignal, onRead?: (bytes: number) => void): AsyncIterable<Row[]> {
   if (body.kind === 'rows') {
     let batch: Row[] = [];
     for await (const row of body.rows) {
@@ -28,9 +30,11 @@ export async function* recordBatches(body: TableBody, columns: number, signal?: 
   }
   if (body.kind === 'csv') {
     const parser = new CsvRecordParser({ columns, hasHeader: body.hasHeader, origin: body.origin });
+    const read = readCounter(body);
     try {
       for await (const chunk of body.stream as AsyncIterable<Buffer>) {
         signal?.throwIfAborted();
+        onRead?.(read(chunk));
         const rows = parser.push(chunk);
         if (rows.length > 0) yield rows;
       }
@@ -44,7 +48,10 @@ export async function* recordBatches(body: TableBody, columns: number, signal?: 
   for (const [index, slice] of body.slices.entries()) {
     const parser = new CsvRecordParser({ columns, hasHeader: body.header === true && index === 0, origin: slice.origin });
     const gunzip = createGunzip();
-    const stream = (await slice.open()).pipe(gunzip);
+    const opened = await slice.open();
+    // Source-side bytes are the slices' stored (gzipped) bytes, the unit of their listed sizes.
+    if (onRead) opened.on('data', (chunk: Buffer) => onRead(chunk.length));
+    const stream = opened.pipe(gunzip);
     try {
       for await (const chunk of stream as AsyncIterable<Buffer>) {
         signal?.throwIfAborted();

@@ -25,7 +25,7 @@ import {
 import { sliceManifest, TAKEOUT_MANIFEST_VERSION, type ManifestTable, type TakeoutManifest } from '../manifests/takeout.js';
 import type { ProjectDescriptor, Source, TableDescriptor, TableQuery } from '../sources/source.js';
 import { COMPRESS_IN_FLIGHT } from './compress.js';
-import type { Emit, RunPlan, RunSummary } from './events.js';
+import { tableStart, type Emit, type RunPlan, type RunSummary } from './events.js';
 import { mapLimit } from './limit.js';
 import { acquireLease, assertNoLiveLease, type LeaseTiming } from './lease.js';
 import { checkOverlap, preflight } from './preflight.js';
@@ -143,7 +143,9 @@ async function leasedTakeout(
   const { previous } = await run.checked(false, true);
   const stale = await prepareDestination(destination, { overwrite: options.overwrite || previous !== undefined, resume: options.resume === true });
   const journal = await startJournal(destination, previous, { runId, fingerprint, emit, ...(options.signal ? { signal: options.signal } : {}) });
-  emit({ type: 'run:start', runId, source: source.description, destination: destination.description, tables: selected.length, dryRun: false });
+  // What this run reads: a resumed run leaves out the tables the interrupted one finished.
+  const toTake = selected.filter((t) => journal.table(t.id)?.status !== 'complete');
+  emit({ type: 'run:start', runId, source: source.description, destination: destination.description, tables: selected.length, dryRun: false, estimatedBytes: estimateOf(toTake, withData) });
   if (previous) emit({ type: 'warning', message: `resuming run ${previous.runId} (started ${previous.startedAt})` });
   const reused = { slices: 0, bytes: 0 };
   // A fresh run onto a destination checked empty creates every object: one that appears meanwhile (a
@@ -181,7 +183,7 @@ async function leasedTakeout(
         return finished.manifest;
       }
       const t0 = Date.now();
-      emit({ type: 'table:start', table: table.id, ...(table.dataSizeBytes !== undefined ? { estimatedBytes: table.dataSizeBytes } : {}) });
+      emit(tableStart(table));
       try {
         const write = async (resuming: boolean): Promise<Awaited<ReturnType<typeof writeTableSlices>>> => {
           const landed = new Map((resuming ? (journal.table(table.id)?.slices ?? []) : []).map((s) => [s.index, s]));

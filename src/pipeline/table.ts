@@ -4,7 +4,8 @@ import { createGunzip } from 'node:zlib';
 import type { Destination } from '../destinations/destination.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { CsvPassThrough, CsvRowEncoder, CsvScanner, DEFAULT_BLOCK_BYTES, type Block } from '../formats/csv.js';
-import type { GzipSlicesBody, TableBody, TableDescriptor } from '../sources/source.js';
+import type { CsvBody, GzipSlicesBody, TableBody, TableDescriptor } from '../sources/source.js';
+import type { ProgressDelta } from './events.js';
 import { NO_COMPRESSION, OrderedCompressor } from './compress.js';
 import { Slicer, type LandedSlice, type SliceRecord } from './slicer.js';
 import { RecordCounter } from './count.js';
@@ -33,7 +34,7 @@ export interface TableWriteOptions {
   md5?: boolean;
   signal?: AbortSignal;
   onSlice?: (slice: SliceRecord) => void;
-  onProgress?: (delta: { rawBytes: number; bytes: number; rows: number }) => void;
+  onProgress?: (delta: ProgressDelta) => void;
   /** Resume: the slice an interrupted run landed at this index, kept when this run gives the same bytes. */
   landed?: (index: number) => LandedSlice | undefined;
   /** Create only: a slice key that already exists fails with EXISTS instead of being replaced. */
@@ -114,8 +115,10 @@ async function encodeSlices(
       const scanOptions = { ...blockOptions, columns: table.columns.length, hasHeader: body.hasHeader, origin: body.origin };
       const scanner = options.requote ? new CsvScanner(scanOptions) : new CsvPassThrough(scanOptions);
       try {
+        const read = readCounter(body);
         for await (const chunk of body.stream as AsyncIterable<Buffer>) {
           options.signal?.throwIfAborted();
+          options.onProgress?.({ readBytes: read(chunk), rawBytes: 0, bytes: 0, rows: 0 });
           await feed(scanner.push(chunk));
         }
       } finally {
@@ -208,7 +211,7 @@ async function copySlice(slice: GzipSlicesBody['slices'][number], index: number,
         });
       }
       await writer.write(chunk);
-      options.onProgress?.({ rawBytes: 0, bytes: chunk.length, rows: 0 });
+      options.onProgress?.({ readBytes: chunk.length, rawBytes: 0, bytes: chunk.length, rows: 0 });
     }
     gunzip.end();
     try {
@@ -243,4 +246,20 @@ async function copySlice(slice: GzipSlicesBody['slices'][number], index: number,
     await writer.abort();
     throw error;
   }
+}
+
+/**
+ * The source-side bytes a CSV body's chunk stands for: the chunk's length, or what the source read for it
+ * when that differs (a gzipped file: its compressed bytes, the unit of the table's dataSizeBytes).
+ */
+export function readCounter(body: CsvBody): (chunk: Buffer) => number {
+  const sourceBytes = body.sourceBytes;
+  if (!sourceBytes) return (chunk) => chunk.length;
+  let seen = 0;
+  return () => {
+    const now = sourceBytes();
+    const delta = now - seen;
+    seen = now;
+    return delta;
+  };
 }

@@ -1,8 +1,9 @@
 import type { JobRecord } from '../manifests/jobs.js';
 import { ERROR_CODES, type ErrorCode, type TakeoutError } from '../errors.js';
 import type { MergeSummary, PipelineEvent, RunPlan, RunSummary } from '../pipeline/events.js';
-import { formatBytes, formatDuration, plural, rateOf } from '../pipeline/units.js';
+import { formatBytes, formatDuration, formatRate, plural, rateOf } from '../pipeline/units.js';
 import { paintLine, paintLines } from './color.js';
+import { JSON_PROGRESS_INTERVAL_MS, PLAIN_PROGRESS_INTERVAL_MS, ProgressTracker, type ProgressSnapshot } from './progress.js';
 import { jsonLine, terminalLine } from './redact.js';
 
 /** Renders pipeline events. The pipeline knows nothing of terminals; reporters know nothing of S3. */
@@ -24,6 +25,8 @@ export interface ReporterOptions {
   stderr?: NodeJS.WritableStream;
   /** Colour error, warning and success lines on stderr (colorEnabled: a terminal that wants it; never --json). */
   color?: boolean;
+  /** Overrides the periodic progress interval of plain and --json output (tests). */
+  progressIntervalMs?: number;
 }
 
 export async function createReporter(options: ReporterOptions): Promise<Reporter> {
@@ -31,7 +34,7 @@ export async function createReporter(options: ReporterOptions): Promise<Reporter
   const err = options.stderr ?? process.stderr;
   switch (options.kind) {
     case 'json':
-      return new JsonReporter(out, err);
+      return new JsonReporter(out, err, options.progressIntervalMs ?? JSON_PROGRESS_INTERVAL_MS);
     case 'silent':
       return new PlainReporter(err, true);
     case 'tty': {
@@ -40,7 +43,7 @@ export async function createReporter(options: ReporterOptions): Promise<Reporter
       return new TtyReporter(err, { color: options.color === true });
     }
     case 'plain':
-      return new PlainReporter(err, options.quiet, { color: options.color === true });
+      return new PlainReporter(err, options.quiet, { color: options.color === true, intervalMs: options.progressIntervalMs ?? PLAIN_PROGRESS_INTERVAL_MS });
   }
 }
 
@@ -48,6 +51,14 @@ export async function createReporter(options: ReporterOptions): Promise<Reporter
 export function codeTag(code: string): string {
   const exit = Object.hasOwn(ERROR_CODES, code) ? ERROR_CODES[code as ErrorCode] : undefined;
   return exit === undefined ? `[${code}]` : `[${code}, exit ${exit}]`;
+}
+
+/**
+ * One line of --json output: the event with the envelope every line has (`type` first, `time` last, an ISO
+ * 8601 UTC timestamp), escaped and redacted. The shapes are docs/events.schema.json.
+ */
+export function eventLine<T extends { type: string }>(event: T): string {
+  return jsonLine({ ...event, time: new Date().toISOString() });
 }
 
 export function errorLine(error: TakeoutError): string {
@@ -103,27 +114,62 @@ export function planLines(plan: RunPlan): string[] {
   return lines.map(terminalLine);
 }
 
-/** Seconds between the periodic total lines of the plain reporter. */
-const PLAIN_TOTAL_INTERVAL_MS = 10_000;
+/**
+ * A progress snapshot as one line: `progress: 45.0% 101 MiB of 224 MiB read, 1,234,567 rows, 12.3 MiB/s,
+ * 38.0 MiB written, 1 min 5 s elapsed, ETA 1 min 20 s` (no percent or ETA while they are unknown).
+ */
+export function progressLine(p: ProgressSnapshot): string {
+  const read = p.totalBytes !== undefined ? `${p.percent!.toFixed(1)}% ${formatBytes(p.doneBytes)} of ${formatBytes(p.totalBytes)} read` : `${formatBytes(p.doneBytes)} read`;
+  const rows = p.rows !== undefined ? `, ${plural(p.rows, 'row')}` : '';
+  const eta = p.etaMs !== undefined ? `, ETA ${formatDuration(p.etaMs)}` : '';
+  return `progress: ${read}${rows}, ${formatRate(p.bytesPerSecond)}, ${formatBytes(p.writtenBytes)} written, ${formatDuration(p.elapsedMs)} elapsed${eta}`;
+}
 
-/** Non-TTY output: one line per table start and finish, a periodic total, no `\r`. */
+/**
+ * Runs `tick` every `intervalMs` while the tracker says something is under way. unref'd: a periodic line never
+ * keeps the process alive.
+ */
+class Ticker {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly tick: () => void,
+  ) {}
+
+  update(running: boolean): void {
+    if (running && !this.timer) {
+      this.timer = setInterval(this.tick, this.intervalMs);
+      this.timer.unref();
+    } else if (!running) this.stop();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** Non-TTY output (CI, a pipe, --no-progress): one line per table start and finish, a progress line every 10 s, no `\r`. */
 export class PlainReporter implements Reporter {
-  private rawBytes = 0;
-  private rows = 0;
-  private lastTotal = Date.now();
-  private readonly started = Date.now();
+  private readonly tracker = new ProgressTracker();
+  private readonly ticker: Ticker;
 
   constructor(
     private readonly err: NodeJS.WritableStream,
     private readonly quiet: boolean,
-    private readonly options: { color: boolean } = { color: false },
-  ) {}
+    private readonly options: { color?: boolean; intervalMs?: number } = {},
+  ) {
+    this.ticker = new Ticker(options.intervalMs ?? PLAIN_PROGRESS_INTERVAL_MS, () => this.line(progressLine(this.tracker.snapshot())));
+  }
 
   private line(text: string): void {
-    this.err.write(`${paintLine(terminalLine(text), this.options.color)}\n`);
+    this.err.write(`${paintLine(terminalLine(text), this.options.color === true)}\n`);
   }
 
   emit(event: PipelineEvent): void {
+    this.tracker.observe(event);
+    if (!this.quiet) this.ticker.update(this.tracker.running);
     if (event.type === 'table:error') {
       this.line(`takeout: error: table ${event.table}: ${event.message} ${codeTag(event.code)}`);
       if (event.hint) this.line(`  hint: ${event.hint}`);
@@ -138,9 +184,14 @@ export class PlainReporter implements Reporter {
       case 'run:start':
         this.line(`takeout: ${event.source} → ${event.destination}, ${plural(event.tables, 'table')}`);
         break;
-      case 'table:start':
-        this.line(`start ${event.table}${event.estimatedBytes !== undefined ? ` (${formatBytes(event.estimatedBytes)})` : ''}`);
+      case 'table:start': {
+        const size = [
+          ...(event.estimatedBytes !== undefined ? [formatBytes(event.estimatedBytes)] : []),
+          ...(event.estimatedRows !== undefined ? [`~${plural(event.estimatedRows, 'row')}`] : []),
+        ];
+        this.line(`start ${event.table}${size.length ? ` (${size.join(', ')})` : ''}`);
         break;
+      }
       case 'table:done':
         this.line(
           `done  ${event.table}: ${plural(event.rows, 'row')}, ${formatBytes(event.rawBytes)} → ${formatBytes(event.bytes)}, ${plural(event.slices, 'slice')}, ${formatDuration(event.durationMs)}`,
@@ -149,16 +200,6 @@ export class PlainReporter implements Reporter {
       case 'table:skip':
         this.line(`skip  ${event.table}: ${event.reason}`);
         break;
-      case 'table:progress': {
-        this.rawBytes += event.rawBytes;
-        this.rows += event.rows;
-        const now = Date.now();
-        if (now - this.lastTotal >= PLAIN_TOTAL_INTERVAL_MS) {
-          this.lastTotal = now;
-          this.line(`progress: ${plural(this.rows, 'row')}, ${formatBytes(this.rawBytes)}, ${rateOf(this.rawBytes, now - this.started)}`);
-        }
-        break;
-      }
       case 'run:plan':
         for (const l of planLines(event.plan)) this.line(l);
         break;
@@ -166,16 +207,8 @@ export class PlainReporter implements Reporter {
         for (const l of summaryLines(event.summary)) this.line(l);
         break;
       case 'merge:start':
-        this.line(`takeout: merging ${plural(event.slices, 'slice')} → ${event.output}`);
+        this.line(`takeout: merging ${plural(event.slices, 'slice')}${event.totalBytes !== undefined ? ` (${formatBytes(event.totalBytes)})` : ''} → ${event.output}`);
         break;
-      case 'merge:progress': {
-        const now = Date.now();
-        if (now - this.lastTotal >= PLAIN_TOTAL_INTERVAL_MS) {
-          this.lastTotal = now;
-          this.line(`progress: ${event.slicesDone}/${plural(event.slices, 'slice')}, ${formatBytes(event.outputBytes)} written, ${rateOf(event.outputBytes, now - this.started)}`);
-        }
-        break;
-      }
       case 'merge:done':
         this.line(mergeSummaryLine(event.summary));
         break;
@@ -191,54 +224,78 @@ export class PlainReporter implements Reporter {
   }
 
   error(error: TakeoutError): void {
-    this.err.write(`${paintLines(errorLine(error), this.options.color)}\n`);
+    this.ticker.stop();
+    this.err.write(`${paintLines(errorLine(error), this.options.color === true)}\n`);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.ticker.stop();
+  }
 }
 
-/** Progress events are many; JSON consumers get at most one per table per this interval. */
-const JSON_PROGRESS_INTERVAL_MS = 500;
-
-/** `--json`: one JSON object per event on stdout, the summary last; human text goes to stderr. */
+/**
+ * `--json`: one JSON object per line on stdout, each with `type` and `time` (docs/events.schema.json), the
+ * summary last; human text goes to stderr. Per-table progress at most once a second per table, and the whole
+ * command's `progress` once a second while something runs.
+ */
 export class JsonReporter implements Reporter {
-  private readonly progress = new Map<string, { at: number; rawBytes: number; bytes: number; rows: number }>();
+  private readonly progress = new Map<string, { at: number; pending: boolean; readBytes: number; rawBytes: number; bytes: number; rows: number }>();
   private mergeAt = 0;
+  private readonly tracker = new ProgressTracker();
+  private readonly ticker: Ticker;
 
   constructor(
     private readonly out: NodeJS.WritableStream,
     private readonly err: NodeJS.WritableStream,
-  ) {}
+    private readonly intervalMs = JSON_PROGRESS_INTERVAL_MS,
+  ) {
+    this.ticker = new Ticker(intervalMs, () => this.write(this.tracker.snapshot()));
+  }
 
-  private write(value: unknown): void {
-    this.out.write(`${jsonLine(value)}\n`);
+  private write<T extends { type: string }>(value: T): void {
+    this.out.write(`${eventLine(value)}\n`);
   }
 
   emit(event: PipelineEvent): void {
+    this.tracker.observe(event);
+    this.ticker.update(this.tracker.running);
     if (event.type === 'merge:progress') {
       const now = Date.now();
-      if (now - this.mergeAt < JSON_PROGRESS_INTERVAL_MS && event.slicesDone < event.slices) return;
+      if (now - this.mergeAt < this.intervalMs && event.slicesDone < event.slices) return;
       this.mergeAt = now;
     }
     if (event.type === 'table:progress') {
-      const p = this.progress.get(event.table) ?? { at: 0, rawBytes: 0, bytes: 0, rows: 0 };
+      const p = this.progress.get(event.table) ?? { at: 0, pending: false, readBytes: 0, rawBytes: 0, bytes: 0, rows: 0 };
+      p.readBytes += event.readBytes ?? 0;
       p.rawBytes += event.rawBytes;
       p.bytes += event.bytes;
       p.rows += event.rows;
+      p.pending = true;
       this.progress.set(event.table, p);
-      const now = Date.now();
-      if (now - p.at < JSON_PROGRESS_INTERVAL_MS) return;
-      p.at = now;
-      this.write({ type: 'table:progress', table: event.table, rawBytes: p.rawBytes, bytes: p.bytes, rows: p.rows, time: new Date().toISOString() });
+      if (Date.now() - p.at >= this.intervalMs) this.flushProgress(event.table);
       return;
     }
-    this.write({ ...event, time: new Date().toISOString() });
+    // A table's last progress is never held back: its final counts come before it ends.
+    if (event.type === 'table:done' || event.type === 'table:error') this.flushProgress(event.table);
+    if (event.type === 'dataset:done' || event.type === 'run:done') for (const table of this.progress.keys()) this.flushProgress(table);
+    this.write(event);
+  }
+
+  private flushProgress(table: string): void {
+    const p = this.progress.get(table);
+    if (!p?.pending) return;
+    p.at = Date.now();
+    p.pending = false;
+    this.write({ type: 'table:progress', table, readBytes: p.readBytes, rawBytes: p.rawBytes, bytes: p.bytes, rows: p.rows });
   }
 
   error(error: TakeoutError): void {
+    this.ticker.stop();
     this.write({ type: 'error', code: error.code, exitCode: error.exitCode, message: error.message, ...(error.hint ? { hint: error.hint } : {}), details: error.details });
     this.err.write(`${errorLine(error)}\n`);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.ticker.stop();
+  }
 }

@@ -4,6 +4,7 @@ import { formatBytes, plural } from '../pipeline/units.js';
 import { addSample, displayWidth, formatCount, layoutBars, type BarsState, type BarState } from './bars.js';
 import { paintLine, paintLines } from './color.js';
 import { codeTag, errorLine, datasetLine, mergeSummaryLine, planLines, summaryLines, type Reporter } from './reporter.js';
+import { ProgressTracker } from './progress.js';
 import { terminalLine } from './redact.js';
 
 /** Redraws per second: smooth enough for a rate that changes each second, cheap on a busy machine. */
@@ -45,6 +46,8 @@ export class TtyReporter implements Reporter {
   /** false once the bars are finished (end, error, interruption): from then on only plain lines. */
   private live = true;
   private cursorHidden = false;
+  /** What each table's progress measures (rows against its count, or bytes read against its size): the units of its bar. */
+  private readonly tracker = new ProgressTracker();
   private readonly onResize = (): void => this.render();
   private readonly onExit = (): void => {
     // process.exit (a second Ctrl-C, the shutdown deadline) skips close(): the cursor must not stay hidden.
@@ -136,11 +139,18 @@ export class TtyReporter implements Reporter {
       bytes += bar.bytes;
       rows += taken;
     }
-    total.done = done;
     total.bytes = bytes;
     total.count = rowsText(rows);
-    if (this.sized && this.accounted >= this.planned) total.total = this.estimate;
-    else delete total.total;
+    // The whole command in one unit, source-side bytes (tables counted in rows by their share of their size).
+    const overall = this.tracker.snapshot();
+    if (overall.totalBytes !== undefined) {
+      total.done = overall.doneBytes;
+      total.total = overall.totalBytes;
+    } else {
+      total.done = done;
+      if (this.sized && this.accounted >= this.planned) total.total = this.estimate;
+      else delete total.total;
+    }
     addSample(total, Date.now());
   }
 
@@ -164,6 +174,7 @@ export class TtyReporter implements Reporter {
   }
 
   emit(event: PipelineEvent): void {
+    this.tracker.observe(event);
     switch (event.type) {
       case 'run:start':
         this.planned = event.tables;
@@ -174,7 +185,11 @@ export class TtyReporter implements Reporter {
         break;
       case 'table:start': {
         const estimate = event.estimatedBytes !== undefined && event.estimatedBytes > 0 ? event.estimatedBytes : undefined;
-        this.bars.set(event.table, { bar: this.newBar(event.table, estimate, 'bytes', rowsText(0)), rows: 0 });
+        // The bar counts what its total counts: rows against a row count, bytes read against a file's size.
+        const measure = this.tracker.tables.get(event.table);
+        const total = measure?.total !== undefined && measure.total > 0 ? measure.total : undefined;
+        const unit = measure?.unit === 'rows' ? 'count' : 'bytes';
+        this.bars.set(event.table, { bar: this.newBar(event.table, measure?.unit === 'none' ? undefined : total, unit, rowsText(0)), rows: 0 });
         this.accounted++;
         if (estimate === undefined) this.sized = false;
         else this.estimate += estimate;
@@ -191,8 +206,10 @@ export class TtyReporter implements Reporter {
         if (!entry) break;
         const { bar } = entry;
         entry.rows += event.rows;
-        bar.done += event.rawBytes;
-        bar.bytes += event.rawBytes;
+        const measure = this.tracker.tables.get(event.table);
+        // Bytes read at the source; a source of rows (SQLite, DynamoDB) has none: the bytes encoded then.
+        bar.bytes += event.readBytes !== undefined && event.readBytes > 0 ? event.readBytes : event.rawBytes;
+        bar.done = measure && measure.unit !== 'none' ? measure.done : bar.bytes;
         bar.count = rowsText(entry.rows);
         addSample(bar, Date.now());
         this.updateTotal();

@@ -93,11 +93,13 @@ export function createDirSource(folder: string, label = folder): Source {
         return { kind: 'gzip-slices', slices: takeoutSlices?.get(table.id) ?? [] };
       }
       if (!t.file) throw new TakeoutError('FAILED', `table ${table.id} has no file`);
+      const opened = openCsvStream(t.file, t.gzip ?? false);
       return {
         kind: 'csv',
-        stream: openCsvStream(t.file, t.gzip ?? false),
+        stream: opened.stream,
         hasHeader: true,
         origin: shownPath(t.file),
+        ...(opened.sourceBytes ? { sourceBytes: opened.sourceBytes } : {}),
       } satisfies TableBody;
     },
   };
@@ -109,12 +111,13 @@ function shownPath(file: string): string {
   return rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? file : rel;
 }
 
-function openCsvStream(file: string, gzip: boolean): Readable {
+/** A table file as CSV bytes; a gzipped one also counts its compressed bytes read (its dataSizeBytes is the file's size). */
+function openCsvStream(file: string, gzip: boolean): { stream: Readable; sourceBytes?: () => number } {
   const raw = createReadStream(file, { highWaterMark: GUNZIP_CHUNK_BYTES });
-  if (!gzip) return raw;
+  if (!gzip) return { stream: raw };
   const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
   raw.on('error', (error) => gunzip.destroy(error));
-  return raw.pipe(gunzip);
+  return { stream: raw.pipe(gunzip), sourceBytes: () => raw.bytesRead };
 }
 
 async function readHead(file: string, gzip: boolean): Promise<Buffer> {
@@ -130,7 +133,7 @@ async function readHead(file: string, gzip: boolean): Promise<Buffer> {
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  const stream = openCsvStream(file, true);
+  const { stream } = openCsvStream(file, true);
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       chunks.push(chunk);
@@ -456,6 +459,7 @@ async function readCsvTable(
     columns,
     primaryKey: meta.primaryKey ?? [],
     dataSizeBytes: info.size,
+    dataSizeIsRead: true,
     created: info.birthtime.toISOString(),
     lastChangeDate: info.mtime.toISOString(),
     file,

@@ -102,6 +102,11 @@ export interface TableDescriptor {
   /** Known before export (catalog, file size); used by --dry-run estimates. */
   rowsCount?: number;
   dataSizeBytes?: number;
+  /**
+   * dataSizeBytes is the size of what openTable reads (a file's size; a gzipped file's compressed size), so the
+   * bytes read measure progress against it. Other sizes (a relation on disk, a warehouse's storage) do not.
+   */
+  dataSizeIsRead?: boolean;
   metadata?: MetadataEntry[];
   columnMetadata?: Record<string, MetadataEntry[]>;
   /** Raw API object when the source has one (Keboola): written to tables.json as it is. */
@@ -176,6 +181,11 @@ export interface CsvBody {
   hasHeader: boolean;
   /** Where the bytes come from, for error messages (a file path, a query). */
   origin: string;
+  /**
+   * Bytes read at the source so far, when they are not the stream's own (a gzipped file: its compressed
+   * bytes, the unit of the table's dataSizeBytes). Progress counts these instead of the stream's bytes.
+   */
+  sourceBytes?: () => number;
 }
 
 export interface GzipSlicesBody {

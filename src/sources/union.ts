@@ -16,8 +16,10 @@ export function unionTable(parts: readonly { label: string; table: TableDescript
     }
   }
   if (first.table.columns.includes(originColumn)) throw new TakeoutError('USAGE', `${first.table.id} already has a column ${originColumn}`);
+  // Read as rows, the union has no bytes read to measure against its parts' file sizes.
+  const { dataSizeIsRead: _read, ...table } = first.table;
   return {
-    ...first.table,
+    ...table,
     columns: [...first.table.columns, originColumn],
     ...(first.table.dataSizeBytes !== undefined ? { dataSizeBytes: parts.reduce((n, p) => n + (p.table.dataSizeBytes ?? 0), 0) } : {}),
     ...(first.table.rowsCount !== undefined ? { rowsCount: parts.reduce((n, p) => n + (p.table.rowsCount ?? 0), 0) } : {}),
