@@ -171,7 +171,7 @@ describe("commander's errors in the house format", () => {
     const result = await runCli(['run', '--json', '--sorce', 'x']);
     expectExit(result, 2);
     expect(jsonLines(result.stdout)).toEqual([
-      { type: 'error', code: 'USAGE', exitCode: 2, message: "unknown option '--sorce'", hint: 'did you mean --source? (see takeout run --help)', details: {} },
+      { type: 'error', code: 'USAGE', exitCode: 2, message: "unknown option '--sorce'", hint: 'did you mean --source? (see takeout run --help)', details: {}, time: expect.any(String) },
     ]);
     expect(errorLines(result.stderr)).toEqual(["takeout: error: unknown option '--sorce' [USAGE, exit 2]"]);
   });
