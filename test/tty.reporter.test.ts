@@ -89,14 +89,14 @@ function running(term: Terminal): TtyReporter {
   const reporter = new TtyReporter(term as unknown as NodeJS.WritableStream, { color: false });
   const events: PipelineEvent[] = [
     { type: 'run:start', runId: 'r', source: 'dir:/p', destination: '/d/', tables: 2, dryRun: false },
-    { type: 'table:start', table: 'in.c-main.orders', estimatedBytes: 40 * MiB },
-    { type: 'table:start', table: 'in.c-very-long-bucket-name-for-testing.customers_with_a_long_name', estimatedBytes: 60 * MiB },
+    { type: 'table:start', table: 'in.c-main.orders', estimatedBytes: 40 * MiB, measure: 'bytes' },
+    { type: 'table:start', table: 'in.c-very-long-bucket-name-for-testing.customers_with_a_long_name', estimatedBytes: 60 * MiB, measure: 'bytes' },
   ];
   for (const e of events) reporter.emit(e);
   for (let i = 0; i < 15; i++) {
     vi.advanceTimersByTime(200);
-    reporter.emit({ type: 'table:progress', table: 'in.c-main.orders', rawBytes: MiB, bytes: MiB / 3, rows: 1000 });
-    reporter.emit({ type: 'table:progress', table: 'in.c-very-long-bucket-name-for-testing.customers_with_a_long_name', rawBytes: 2 * MiB, bytes: MiB, rows: 1000 });
+    reporter.emit({ type: 'table:progress', table: 'in.c-main.orders', readBytes: MiB, rawBytes: MiB, bytes: MiB / 3, rows: 1000 });
+    reporter.emit({ type: 'table:progress', table: 'in.c-very-long-bucket-name-for-testing.customers_with_a_long_name', readBytes: 2 * MiB, rawBytes: 2 * MiB, bytes: MiB, rows: 1000 });
   }
   vi.advanceTimersByTime(200);
   return reporter;
@@ -145,7 +145,7 @@ describe('TtyReporter', () => {
     expect(term.text.find((l) => l.startsWith('total'))).toMatch(/ 45% +45\.0 MiB of 100 MiB /);
     reporter.emit({ type: 'table:error', table: 'in.c-main.orders', code: 'INVALID_INPUT', message: 'ragged row' });
     vi.advanceTimersByTime(200);
-    expect(term.text.find((l) => l.startsWith('✖'))).toBe('✖ in.c-main.orders: ragged row [INVALID_INPUT]');
+    expect(term.text.find((l) => l.startsWith('✖'))).toBe('✖ in.c-main.orders: ragged row [INVALID_INPUT, exit 7]');
     expect(term.text.find((l) => l.startsWith('total'))).toMatch(/ 60% +45\.0 MiB of 75\.0 MiB /);
     await reporter.close();
   });

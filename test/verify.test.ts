@@ -99,7 +99,7 @@ describe('takeout verify on a local takeout', () => {
     const key = orderPart(2);
     const size = manifest.tables.find((t) => t.id === ORDERS)!.slices[2]!.bytes;
     await truncate(file(dir, key), size - 100);
-    expectProblem(await runCli(['verify', dir]), new RegExp(`^corrupt: ${escape(key)}: ${size - 100} bytes, the manifest says ${size}$`));
+    expectProblem(await runCli(['verify', dir]), new RegExp(`^corrupt: ${escape(key)}: ${(size - 100).toLocaleString('en-US')} bytes, the manifest says ${size.toLocaleString('en-US')}$`));
   });
 
   it('a deleted part: exit 6, reported missing', async () => {
@@ -146,7 +146,7 @@ describe('takeout verify on a local takeout', () => {
     await editManifest(dir, (m) => {
       m.tables.find((t) => t.id === ORDERS)!.slices[0]!.rows += 1;
     });
-    expectProblem(await runCli(['verify', dir]), new RegExp(`^corrupt: ${escape(key)}: \\d+ rows, the manifest says \\d+$`));
+    expectProblem(await runCli(['verify', dir]), new RegExp(`^corrupt: ${escape(key)}: [\\d,]+ rows, the manifest says [\\d,]+$`));
   });
 
   it('no takeout-manifest.json: exit 5', async () => {

@@ -204,7 +204,7 @@ export async function checkFile(destination: Pick<Destination, 'get' | 'head'>, 
   const info = await destination.head(file.key);
   if (!info) return { problem: { kind: 'missing', key: file.key, message: 'not found' }, bytes: 0 };
   if (info.size !== file.bytes) {
-    return { problem: { kind: 'size', key: file.key, message: `${plural(info.size, 'byte')}, the manifest says ${file.bytes}` }, bytes: 0 };
+    return { problem: { kind: 'size', key: file.key, message: `${plural(info.size, 'byte')}, the manifest says ${file.bytes.toLocaleString('en-US')}` }, bytes: 0 };
   }
   let stream: Readable;
   try {
@@ -222,7 +222,7 @@ export async function checkFile(destination: Pick<Destination, 'get' | 'head'>, 
     throw toTakeoutError(error, `reading ${file.key}`);
   }
   const problem = ((): VerifyProblem | undefined => {
-    if (got.bytes !== file.bytes) return { kind: 'size', key: file.key, message: `read ${plural(got.bytes, 'byte')}, the manifest says ${file.bytes}` };
+    if (got.bytes !== file.bytes) return { kind: 'size', key: file.key, message: `read ${plural(got.bytes, 'byte')}, the manifest says ${file.bytes.toLocaleString('en-US')}` };
     const gzipNote = got.gzipError !== undefined ? ` (gzip: ${got.gzipError})` : '';
     if (file.sha256 !== undefined && got.sha256 !== file.sha256) {
       return { kind: 'sha256', key: file.key, message: `sha256 ${short(got.sha256)} does not match the manifest's ${short(file.sha256)}${gzipNote}` };
@@ -230,11 +230,11 @@ export async function checkFile(destination: Pick<Destination, 'get' | 'head'>, 
     if (got.gzipError !== undefined) return { kind: 'gzip', key: file.key, message: `not a whole gzip file: ${got.gzipError}` };
     const slice = file.slice;
     if (slice?.rawBytes !== undefined && got.rawBytes !== slice.rawBytes) {
-      const inflated = got.rawBytes !== undefined && got.rawBytes > slice.rawBytes ? `more than ${slice.rawBytes}` : String(got.rawBytes);
-      return { kind: 'size', key: file.key, message: `inflates to ${inflated} bytes, the manifest says ${slice.rawBytes}` };
+      const inflated = got.rawBytes !== undefined && got.rawBytes > slice.rawBytes ? `more than ${plural(slice.rawBytes, 'byte')}` : got.rawBytes === undefined ? 'an unknown size' : plural(got.rawBytes, 'byte');
+      return { kind: 'size', key: file.key, message: `inflates to ${inflated}, the manifest says ${slice.rawBytes.toLocaleString('en-US')}` };
     }
     if (slice?.rows !== undefined && got.rows !== slice.rows) {
-      return { kind: 'rows', key: file.key, message: `${got.rows === undefined ? 'no count of rows' : plural(got.rows, 'row')}, the manifest says ${slice.rows}` };
+      return { kind: 'rows', key: file.key, message: `${got.rows === undefined ? 'no count of rows' : plural(got.rows, 'row')}, the manifest says ${slice.rows.toLocaleString('en-US')}` };
     }
     return undefined;
   })();

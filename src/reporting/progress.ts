@@ -31,6 +31,8 @@ export interface TableMeasure {
   /** The table's size at the source, for weighting it in the overall progress. */
   estimatedBytes?: number;
   finished: boolean;
+  /** Ended with an error: what it did not take leaves the total instead of counting as done. */
+  failed?: boolean;
 }
 
 /** The `progress` event: the whole command's progress, source-side, with the bytes written apart. */
@@ -114,6 +116,7 @@ export class ProgressTracker {
         const t = this.tables.get(event.table);
         if (!t) break;
         t.finished = true;
+        if (event.type === 'table:error') t.failed = true;
         if (event.type === 'table:done') {
           t.rows = event.rows;
           t.writtenBytes = event.bytes;
@@ -142,7 +145,7 @@ export class ProgressTracker {
 
   /** A table's fraction done, 0–1, when it can be known. */
   static fraction(t: TableMeasure): number | undefined {
-    if (t.finished) return 1;
+    if (t.finished && !t.failed) return 1;
     if (t.total === undefined) return undefined;
     return t.total <= 0 ? 0 : Math.min(1, t.done / t.total);
   }
@@ -159,25 +162,32 @@ export class ProgressTracker {
     let doneBytes = 0;
     let writtenBytes = 0;
     let startedBytes = 0;
+    /** What failed tables did not take: out of the planned total too. */
+    let dropped = 0;
     let known = true;
     for (const t of this.tables.values()) {
       rows += t.rows;
       writtenBytes += t.writtenBytes;
       const fraction = ProgressTracker.fraction(t);
+      let done: number;
       if (t.unit === 'bytes') {
-        doneBytes += Math.min(t.readBytes, t.total ?? t.readBytes);
+        done = Math.min(t.readBytes, t.total ?? t.readBytes);
       } else if (fraction !== undefined && t.estimatedBytes !== undefined) {
-        doneBytes += Math.round(fraction * t.estimatedBytes);
+        done = Math.round(fraction * t.estimatedBytes);
       } else {
-        doneBytes += t.readBytes;
+        done = t.readBytes;
       }
-      if (t.estimatedBytes === undefined || (t.unit === 'none' && !t.finished)) known = false;
+      doneBytes += done;
+      if (t.failed) {
+        startedBytes += done;
+        dropped += Math.max(0, (t.estimatedBytes ?? done) - done);
+      } else if (t.estimatedBytes === undefined || (t.unit === 'none' && !t.finished)) known = false;
       else startedBytes += t.estimatedBytes;
     }
     // A run knows every table's size up front; other commands only the tables they started.
     const waiting = this.plannedTables !== undefined && this.tables.size < this.plannedTables;
     let total: number | undefined = known ? startedBytes : undefined;
-    if (this.plannedBytes !== undefined && total !== undefined) total = Math.max(total, this.plannedBytes);
+    if (this.plannedBytes !== undefined && total !== undefined) total = Math.max(total, this.plannedBytes - dropped);
     else if (waiting) total = undefined;
     if (this.tables.size === 0 && this.plannedBytes === undefined) total = undefined;
     const rate = doneBytes / seconds;
