@@ -37,6 +37,19 @@ const cell = fc.oneof(
   fc.constantFrom('', '"', '""', ',', '\n', '\r\n', '\r', 'a,b', 'say "hi"', '\uFEFF', '\u0000', '🎉👩‍💻', 'Žluťoučký kůň', ' padded '),
 );
 
+/** A table of cells, a line ending, how the input is cut into pieces, and whether it starts with a BOM. */
+function table(shape: { minColumns: number; maxColumns: number; maxRows: number }) {
+  return fc.integer({ min: shape.minColumns, max: shape.maxColumns }).chain((columns) =>
+    fc.tuple(
+      fc.constant(columns),
+      fc.array(fc.array(cell, { minLength: columns, maxLength: columns }), { maxLength: shape.maxRows }),
+      fc.constantFrom('\n', '\r\n'),
+      fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 5 }),
+      fc.boolean(),
+    ),
+  );
+}
+
 describe('CSV scanners', () => {
   const makers: [string, (columns: number, hasHeader?: boolean, extra?: object) => Scanner][] = [
     ['pass-through', (columns, hasHeader = true, extra = {}) => new CsvPassThrough({ columns, hasHeader, origin: 'test.csv', ...extra })],
@@ -48,15 +61,7 @@ describe('CSV scanners', () => {
       it('keeps every value through parse → scan → parse, however the input is chunked', () => {
         fc.assert(
           fc.property(
-            fc.integer({ min: 1, max: 5 }).chain((columns) =>
-              fc.tuple(
-                fc.constant(columns),
-                fc.array(fc.array(cell, { minLength: columns, maxLength: columns }), { maxLength: 12 }),
-                fc.constantFrom('\n', '\r\n'),
-                fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 5 }),
-                fc.boolean(),
-              ),
-            ),
+            table({ minColumns: 1, maxColumns: 5, maxRows: 12 }),
             ([columns, rows, eol, pieces, bom]) => {
               const header = Array.from({ length: columns }, (_, i) => `c${i}`);
               // A one-column row holding only '' would be a blank line; quoting keeps it a record.
@@ -171,16 +176,7 @@ describe('CSV errors name the line and the byte offset in the file', () => {
     it(`${name}: a ragged row, an unterminated quote and text after a closing quote, wherever they are and however the input is chunked (property)`, () => {
       fc.assert(
         fc.property(
-          fc.integer({ min: 2, max: 4 }).chain((columns) =>
-            fc.tuple(
-              fc.constant(columns),
-              fc.array(fc.array(cell, { minLength: columns, maxLength: columns }), { maxLength: 8 }),
-              fc.constantFrom('\n', '\r\n'),
-              fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 5 }),
-              fc.boolean(),
-              fc.constantFrom('ragged', 'unterminated', 'after-quote'),
-            ),
-          ),
+          fc.tuple(table({ minColumns: 2, maxColumns: 4, maxRows: 8 }), fc.constantFrom('ragged', 'unterminated', 'after-quote')).map(([t, fault]) => [...t, fault] as const),
           ([columns, rows, eol, pieces, bom, kind]) => {
             const header = Array.from({ length: columns }, (_, i) => `c${i}`);
             const good = Buffer.from(`${bom ? '\uFEFF' : ''}${minimalCsv([header, ...rows], eol)}`);

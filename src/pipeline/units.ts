@@ -38,17 +38,25 @@ export function parseInteger(text: string, name: string, min: number, max: numbe
   return ok(n);
 }
 
+/**
+ * `n` in the largest of `units` (each `base` times the one before) that keeps it under `limit`, with three
+ * significant digits: the one rounding of sizes and counts that every line shares.
+ */
+export function scaled(n: number, base: number, units: readonly string[], limit = base): string {
+  let value = n / base;
+  let i = 0;
+  while (value >= limit && i < units.length - 1) {
+    value /= base;
+    i++;
+  }
+  const digits = value >= 99.95 ? value.toFixed(0) : value >= 9.995 ? value.toFixed(1) : value.toFixed(2);
+  return `${digits}${units[i]}`;
+}
+
 /** Sizes are binary everywhere takeout prints them (`1 MiB` = 1024 KiB), as `--slice-size` and S3 part sizes are. */
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let i = 0;
-  while (value >= 1024 && i < units.length - 1) {
-    value /= 1024;
-    i++;
-  }
-  return `${value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2)} ${units[i]}`;
+  return scaled(bytes, 1024, [' KiB', ' MiB', ' GiB', ' TiB']);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { formatBytes, formatRate } from '../pipeline/units.js';
+import { formatBytes, formatRate, scaled } from '../pipeline/units.js';
 import { printable } from './redact.js';
 
 /**
@@ -98,14 +98,8 @@ export function formatEta(ms: number | undefined): string {
  */
 export function formatCount(n: number): string {
   if (n < 10_000) return n.toLocaleString('en-US');
-  const units = ['k', 'M', 'G', 'T'];
-  let value = n / 1000;
-  let i = 0;
-  while (value >= 999.5 && i < units.length - 1) {
-    value /= 1000;
-    i++;
-  }
-  return `${value >= 99.95 ? value.toFixed(0) : value >= 9.995 ? value.toFixed(1) : value.toFixed(2)}${units[i]}`;
+  // 999.5k would round to "1000k": it is 1.00M.
+  return scaled(n, 1000, ['k', 'M', 'G', 'T'], 999.5);
 }
 
 // ---------------------------------------------------------------------------------------------
