@@ -9,7 +9,7 @@ import type { Row, TableDescriptor } from '../sources/source.js';
 import type { DatasetLayout, FileBuilder, LayoutContext, RowFilter } from './dataset.js';
 
 /**
- * CleverTap's S3 event export (see ../shared/design/export-formats.md §4), written from any table of events:
+ * CleverTap's S3 event export (CleverTap's docs: https://docs.clevertap.com/docs/aws-s3-export and https://docs.clevertap.com/docs/export-format), written from any table of events:
  *
  *   <exportId>/<exportId>-<run epoch s>-<event name>-<yyyymmdd>-<file index>-<database id>.json.gz   one series per event
  *   <exportId>/_manifest.json                                                                      takeout's commit record, last

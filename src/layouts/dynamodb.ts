@@ -7,7 +7,7 @@ import type { SliceRecord } from '../pipeline/slicer.js';
 import type { DatasetLayout, LayoutContext } from './dataset.js';
 
 /**
- * The DynamoDB export-to-S3 layout (see ../shared/design/export-formats.md §1):
+ * The DynamoDB export-to-S3 layout (DynamoDB Developer Guide, "DynamoDB table export output format": https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataExport.Output.html):
  *
  *   <prefix>/AWSDynamoDB/<exportId>/_started                 written first
  *   <prefix>/AWSDynamoDB/<exportId>/data/<26 base32>.json.gz  full exports (.ion.gz for ION)

@@ -6,7 +6,7 @@ import type { DataFile, DatasetLayout, LayoutContext, RowFilter } from './datase
 import { DigestSet, digestOf, NewestById } from './digests.js';
 
 /**
- * Amazon Personalize's dataset export (CreateDatasetExportJob; ../shared/design/export-formats.md §3), written
+ * Amazon Personalize's dataset export (CreateDatasetExportJob: https://docs.aws.amazon.com/personalize/latest/dg/API_CreateDatasetExportJob.html), written
  * from any source:
  *
  *   <dest>/[<jobName>/]<exportId>/<datasetType>_<exportId>_part_<00000>.csv[.gz]   CSV, header row in every file
@@ -28,9 +28,6 @@ import { DigestSet, digestOf, NewestById } from './digests.js';
 
 export type PersonalizeDatasetType = 'interactions' | 'items' | 'users';
 export type IngestionMode = 'BULK' | 'PUT' | 'ALL';
-
-export const DATASET_TYPES: readonly PersonalizeDatasetType[] = ['interactions', 'items', 'users'];
-export const INGESTION_MODES: readonly IngestionMode[] = ['BULK', 'PUT', 'ALL'];
 
 /** The fields each dataset type's schema requires. */
 const REQUIRED: Record<PersonalizeDatasetType, readonly string[]> = {

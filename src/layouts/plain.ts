@@ -25,7 +25,6 @@ import type { BlockFiles, DataFile, DatasetLayout, FileBuilder, LayoutContext, L
 export type PlainFormat = 'CSV' | 'JSONL' | 'PARQUET';
 export type PlainCompression = 'gzip' | 'none' | 'snappy';
 
-export const PLAIN_FORMATS: readonly PlainFormat[] = ['CSV', 'JSONL', 'PARQUET'];
 /** Hive's folder for NULL (and empty) partition values. */
 export const HIVE_DEFAULT_PARTITION = '__HIVE_DEFAULT_PARTITION__';
 export const MANIFEST_FILE = '_manifest.json';

@@ -1,7 +1,7 @@
 /**
  * A Keboola Storage API test server over a fixture project (fixtures/keboola-project/).
  *
- * Follows the documented API (see /work/shared/design/keboola-takeout.md §2): token verify, the
+ * Follows the documented API (Keboola Storage API: https://keboola.docs.apiary.io/): token verify, the
  * unpaginated lists, paged configuration/row versions, table export-async → job polling → file
  * with federated credentials, and the sliced export layout (manifest + headerless, all-quoted,
  * individually gzipped `<key>_0_0_N.csv.gz` slices) written into an S3 bucket on s3rver.
