@@ -9,7 +9,7 @@ import type { DestinationOptions } from '../destinations/destination.js';
 import type { NetworkOptions } from '../destinations/network.js';
 import type { SourceOptions } from '../sources/registry.js';
 import { parseDuration, parseInteger, parseSize } from '../pipeline/units.js';
-import { registerSecret } from '../reporting/redact.js';
+import { registerSecret } from '../secrets.js';
 import { closest } from './env.js';
 
 /**

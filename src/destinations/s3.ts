@@ -23,7 +23,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { TakeoutError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import { redact, registerSecret } from '../reporting/redact.js';
+import { redact, registerSecret } from '../secrets.js';
 import type {
   ByteRange,
   Destination,

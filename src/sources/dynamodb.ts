@@ -19,7 +19,7 @@ import type { AttributeValue, DynamoDBClientConfig, ScanCommandInput, ScanComman
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { TakeoutError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import { redact, registerSecret } from '../reporting/redact.js';
+import { redact, registerSecret } from '../secrets.js';
 import { configuredEndpoint } from '../destinations/endpoints.js';
 import { logSdkRequests, type RequestLogger } from '../destinations/network.js';
 import type {

@@ -5,7 +5,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { columnQuoter, quoteIdent } from './sql.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { NAME_PATTERN } from '../layouts/keboola.js';
-import { registerSecret } from '../reporting/redact.js';
+import { registerSecret } from '../secrets.js';
 import type {
   BucketDescriptor,
   MetadataEntry,

@@ -1,7 +1,7 @@
 import { isIPv4 } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TakeoutError, type ErrorCode } from '../../errors.js';
-import { registerSecret } from '../../reporting/redact.js';
+import { registerSecret } from '../../secrets.js';
 import type { RequestLogger } from '../../destinations/network.js';
 
 /**

@@ -2,7 +2,7 @@ import { createGunzip } from 'node:zlib';
 import type { Destination } from '../../destinations/destination.js';
 import { TakeoutError, toTakeoutError } from '../../errors.js';
 import { tableFromApi } from '../../layouts/keboola.js';
-import { registerSecret } from '../../reporting/redact.js';
+import { registerSecret } from '../../secrets.js';
 import { readManifestDocument, readManifestText, redshiftPlan } from '../../manifests/read.js';
 import type {
   BucketDescriptor,
