@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { IonTypes, load, loadAll, type dom } from 'ion-js';
 import { dynamoIonEncoder, dynamoJsonItemToIon, ionDecimal, ionFieldNames, ionItem } from '../src/formats/dynamodb-ion.js';
-import type { RecordColumn } from '../src/formats/records.js';
+import type { RecordColumn } from '../src/formats/typed-records.js';
 import { TakeoutError } from '../src/errors.js';
 
 /** A decimal's value as normalized digits and exponent, from its text alone (the reference for ion-js's reading). */

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { jsonLinesEncoder, jsonNumber, plainJsonOfDynamoItem } from '../src/formats/jsonl.js';
-import type { RecordColumn } from '../src/formats/records.js';
+import type { RecordColumn } from '../src/formats/typed-records.js';
 import { TakeoutError } from '../src/errors.js';
 
 const columns: RecordColumn[] = [

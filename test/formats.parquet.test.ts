@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBBlobValue, type DuckDBConnection } from '@duckdb/node-api';
 import { DEFAULT_ROW_GROUP_ROWS, ParquetFileBuilder, type ParquetCodec } from '../src/formats/parquet.js';
-import type { RecordColumn } from '../src/formats/records.js';
+import type { RecordColumn } from '../src/formats/typed-records.js';
 import type { Row } from '../src/sources/source.js';
 import { TakeoutError } from '../src/errors.js';
 

@@ -1,5 +1,5 @@
 import { TakeoutError } from '../errors.js';
-import type { DatasetLayout, LayoutContext } from '../layouts/dataset.js';
+import type { DatasetLayout, LayoutContext } from '../layouts/dataset-layout.js';
 import type { TableDescriptor } from '../sources/source.js';
 import type { JobStatus } from '../manifests/jobs.js';
 import type { OptionSpec, Resolved } from './options.js';

@@ -258,7 +258,7 @@ export function datasetCommand(context: CommandContext): Command {
       table = findTable(project, tableId);
     }
     // Loaded when used: `takeout --help` stays light.
-    const { runDatasetExport } = await import('../pipeline/dataset.js');
+    const { runDatasetExport } = await import('../pipeline/dataset-export.js');
     const where = await bucketAndPrefix(dest);
     const exportTime = time('exportTime', '--export-time');
     const from = time('exportFromTime', '--export-from-time');

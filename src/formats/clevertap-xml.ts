@@ -2,7 +2,7 @@ import { TakeoutError } from '../errors.js';
 import type { Row } from '../sources/source.js';
 import { clevertapTs } from './clevertap.js';
 import { textOfCell } from './jsonl.js';
-import type { LineEncoder, RecordColumn } from './records.js';
+import type { LineEncoder, RecordColumn } from './typed-records.js';
 
 /**
  * CleverTap's XML event export: `<Events>` holding one `<Event>` per record, each

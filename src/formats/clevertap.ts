@@ -1,5 +1,5 @@
 import { TakeoutError } from '../errors.js';
-import { parseTimestamp } from './records.js';
+import { parseTimestamp } from './typed-records.js';
 
 /**
  * CleverTap's character rules for exports: whitespace (any Unicode white space, tab included), slash and NUL

@@ -1,6 +1,6 @@
 import { TakeoutError } from '../errors.js';
 import type { Row } from '../sources/source.js';
-import { numberText, parseBinary, parseBoolean, type LineEncoder, type RecordColumn } from './records.js';
+import { numberText, parseBinary, parseBoolean, type LineEncoder, type RecordColumn } from './typed-records.js';
 
 /**
  * Amazon Ion text, as DynamoDB's ION export writes it: one `$ion_1_0 {Item:{…}}` per line, with

@@ -1,6 +1,6 @@
 import { TakeoutError } from '../errors.js';
 import type { Row } from '../sources/source.js';
-import { numberText, parseBinary, parseBoolean, type LineEncoder, type RecordColumn } from './records.js';
+import { numberText, parseBinary, parseBoolean, type LineEncoder, type RecordColumn } from './typed-records.js';
 
 /**
  * DynamoDB JSON, as DynamoDB's export to S3 writes it: one `{"Item":{…}}` per line, every attribute

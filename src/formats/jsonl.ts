@@ -1,6 +1,6 @@
 import { TakeoutError } from '../errors.js';
 import type { Row } from '../sources/source.js';
-import { numberText, parseBinary, parseBoolean, type LineEncoder, type RecordColumn } from './records.js';
+import { numberText, parseBinary, parseBoolean, type LineEncoder, type RecordColumn } from './typed-records.js';
 
 /**
  * JSON lines: one object per record, keys in column order, values typed by the column's kind:

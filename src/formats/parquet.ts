@@ -3,7 +3,7 @@ import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import { TakeoutError } from '../errors.js';
 import type { Row } from '../sources/source.js';
 import { jsonDocument, plainJsonOfDynamoItem } from './jsonl.js';
-import { numberText, parseBinary, parseBoolean, type RecordColumn } from './records.js';
+import { numberText, parseBinary, parseBoolean, type RecordColumn } from './typed-records.js';
 
 /**
  * One Parquet file built in memory from batches of rows, with hyparquet-writer (pure JS, no native parts).

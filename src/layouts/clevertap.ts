@@ -4,9 +4,9 @@ import { clevertapText, clevertapTs } from '../formats/clevertap.js';
 import { CLEVERTAP_XML_FOOTER, CLEVERTAP_XML_HEADER, clevertapXmlEncoder } from '../formats/clevertap-xml.js';
 import { jsonValue, textOfCell } from '../formats/jsonl.js';
 import { DEFAULT_ROW_GROUP_ROWS, ParquetFileBuilder } from '../formats/parquet.js';
-import { parseTimestamp, recordColumns, type LineEncoder, type RecordColumn } from '../formats/records.js';
+import { parseTimestamp, recordColumns, type LineEncoder, type RecordColumn } from '../formats/typed-records.js';
 import type { Row, TableDescriptor } from '../sources/source.js';
-import type { DatasetLayout, FileBuilder, LayoutContext, RowFilter } from './dataset.js';
+import type { DatasetLayout, FileBuilder, LayoutContext, RowFilter } from './dataset-layout.js';
 
 /**
  * CleverTap's S3 event export (CleverTap's docs: https://docs.clevertap.com/docs/aws-s3-export and https://docs.clevertap.com/docs/export-format), written from any table of events:

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { TakeoutError } from '../errors.js';
 import { dynamoIonEncoder, ionAttributeValue, ionDecimal, ionFieldNames, ION_VERSION_MARKER } from '../formats/dynamodb-ion.js';
 import { dynamoChangeEncoder, dynamoJsonEncoder, type ChangeCodec } from '../formats/dynamodb-json.js';
-import { parseTimestamp, type LineEncoder, type RecordColumn } from '../formats/records.js';
+import { parseTimestamp, type LineEncoder, type RecordColumn } from '../formats/typed-records.js';
 import type { SliceRecord } from '../pipeline/slicer.js';
-import type { DatasetLayout, LayoutContext } from './dataset.js';
+import type { DatasetLayout, LayoutContext } from './dataset-layout.js';
 
 /**
  * The DynamoDB export-to-S3 layout (DynamoDB Developer Guide, "DynamoDB table export output format": https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/S3DataExport.Output.html):

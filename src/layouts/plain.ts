@@ -2,11 +2,11 @@ import { TakeoutError } from '../errors.js';
 import { encodeCsvRow, encodeHeader } from '../formats/csv.js';
 import { jsonLinesEncoder } from '../formats/jsonl.js';
 import { DEFAULT_ROW_GROUP_ROWS, ParquetFileBuilder, type ParquetCodec } from '../formats/parquet.js';
-import type { LineEncoder, RecordColumn } from '../formats/records.js';
+import type { LineEncoder, RecordColumn } from '../formats/typed-records.js';
 import { keyProblem } from '../destinations/keys.js';
 import { sliceManifest, type SliceManifest } from '../manifests/takeout.js';
 import type { Row } from '../sources/source.js';
-import type { BlockFiles, DataFile, DatasetLayout, FileBuilder, LayoutContext, LineFiles } from './dataset.js';
+import type { BlockFiles, DataFile, DatasetLayout, FileBuilder, LayoutContext, LineFiles } from './dataset-layout.js';
 
 /**
  * Our own layout: keys from a template, Hive partition folders, CSV / JSON lines / Parquet, gzip or not.

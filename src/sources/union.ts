@@ -1,5 +1,5 @@
 import { TakeoutError } from '../errors.js';
-import { recordBatches } from '../pipeline/records.js';
+import { recordBatches } from '../pipeline/record-batches.js';
 import type { OpenTableOptions, ProjectDescriptor, Row, Source, TableBody, TableDescriptor } from './source.js';
 
 /**

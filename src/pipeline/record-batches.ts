@@ -1,6 +1,6 @@
 import { createGunzip } from 'node:zlib';
 import { TakeoutError, toTakeoutError } from '../errors.js';
-import { CsvRecordParser } from '../formats/records.js';
+import { CsvRecordParser } from '../formats/typed-records.js';
 import type { Row, TableBody } from '../sources/source.js';
 import { readCounter } from './table.js';
 import { plural } from './units.js';

@@ -1,11 +1,11 @@
-import type { LineEncoder, RecordColumn } from '../formats/records.js';
+import type { LineEncoder, RecordColumn } from '../formats/typed-records.js';
 import type { JobRecord } from '../manifests/jobs.js';
 import type { SliceRecord } from '../pipeline/slicer.js';
 import type { Row, TableDescriptor } from '../sources/source.js';
 
 /**
  * A dataset export layout: where an export's files go, how rows become files, and which files come
- * before and after the data. The runner (src/pipeline/dataset.ts) owns everything else: the job record,
+ * before and after the data. The runner (src/pipeline/dataset-export.ts) owns everything else: the job record,
  * the journal and resume, the source, the pipeline, and writing the files in order.
  */
 export interface DatasetLayout {
