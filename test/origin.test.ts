@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
-import { errorLine } from '../src/reporting/reporter.js';
+import { errorLine } from '../src/reporting/lines.js';
 import { redact, registerSecret } from '../src/secrets.js';
 import { jsonLine, terminalLine } from '../src/reporting/redact.js';
 import { TakeoutError } from '../src/errors.js';

@@ -6,7 +6,7 @@ import { TakeoutError } from '../errors.js';
 import { acquireLease, describeHolder, liveLeases, nestedLeases } from '../pipeline/lease.js';
 import { parseDuration, plural } from '../pipeline/units.js';
 import { terminalLine } from '../reporting/redact.js';
-import { eventLine } from '../reporting/reporter.js';
+import { eventLine } from '../reporting/lines.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_ACCESS_OPTIONS, type OptionSpec } from './options.js';
 import type { CommandContext } from './context.js';
 import { addExamples } from './help.js';

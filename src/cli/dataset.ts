@@ -5,7 +5,7 @@ import { listJobs, readJob, type JobRecord, type JobStatus } from '../manifests/
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
 import { formatBytes, plural } from '../pipeline/units.js';
 import { terminalLine } from '../reporting/redact.js';
-import { eventLine } from '../reporting/reporter.js';
+import { eventLine } from '../reporting/lines.js';
 import { openSource } from '../sources/registry.js';
 import type { ProjectDescriptor, TableDescriptor } from '../sources/source.js';
 import type { CommandContext } from './context.js';

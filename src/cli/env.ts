@@ -2,24 +2,10 @@ import type { Command } from 'commander';
 import { PROGRESS_INTERVAL_ENV } from '../reporting/progress.js';
 import { OTHER_TAKEOUT_ENV } from '../sources/registry.js';
 import { envName, NO_CONFIG_ENV } from './options.js';
-import { editDistance, suggestionBound } from '../pipeline/suggest.js';
+import { closest, editDistance } from '../pipeline/suggest.js';
 
-export { editDistance };
+export { closest, editDistance };
 
-/** The closest known TAKEOUT_* name, when one is close enough to be the intended one (compared without the shared prefix). */
-export function closest(name: string, known: Iterable<string>): string | undefined {
-  const strip = (s: string): string => s.replace(/^TAKEOUT_/i, '');
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of known) {
-    const distance = editDistance(strip(name), strip(candidate));
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return bestDistance <= suggestionBound(strip(name)) ? best : undefined;
-}
 
 /**
  * Every TAKEOUT_* variable takeout reads: one per option of every command (derived from the options the

@@ -10,7 +10,7 @@ import type { NetworkOptions } from '../destinations/network.js';
 import type { SourceOptions } from '../sources/registry.js';
 import { parseDuration, parseInteger, parseSize } from '../pipeline/units.js';
 import { registerSecret } from '../secrets.js';
-import { closest } from './env.js';
+import { closest } from '../pipeline/suggest.js';
 
 /**
  * Every option has one definition here. Its value comes from, in order: the flag, the

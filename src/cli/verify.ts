@@ -11,7 +11,7 @@ import { listJobs, readJob, type JobRecord } from '../manifests/jobs.js';
 import { problemLine, verifyExports, verifyTakeout, type VerifyReport } from '../manifests/verify.js';
 import { formatBytes, plural } from '../pipeline/units.js';
 import { terminalLine } from '../reporting/redact.js';
-import { errorLine, eventLine } from '../reporting/reporter.js';
+import { errorLine, eventLine } from '../reporting/lines.js';
 import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_ACCESS_OPTIONS, type OptionSpec } from './options.js';
 import type { CommandContext } from './context.js';
 import { addExamples } from './help.js';

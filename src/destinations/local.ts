@@ -17,7 +17,7 @@ import type {
   WrittenObject,
 } from './destination.js';
 import { assertSafeKey, assertSafePrefix, joinInside, keyProblem } from './keys.js';
-import { throttledDestination } from './network.js';
+import { throttledDestination } from './throttled.js';
 
 /**
  * A local folder as a destination.

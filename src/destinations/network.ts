@@ -1,7 +1,6 @@
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TakeoutError } from '../errors.js';
-import type { Destination, ObjectWriter, WriteOptions } from './destination.js';
 
 /**
  * What takeout's network and disk traffic shares: the request log behind `--debug` and the one
@@ -107,50 +106,6 @@ export function parseBandwidth(text: string, name = '--bwlimit'): number | undef
   if (value === 0) return undefined;
   if (value < 1) throw new TakeoutError('USAGE', `${name}: ${JSON.stringify(text)} is less than one byte per second`);
   return Math.floor(value);
-}
-
-/**
- * `destination` with every byte it writes (writer, put) and reads (get) taken from `throttle`: one place
- * for S3 and local folders alike, uploads and downloads alike.
- */
-export function throttledDestination<D extends Destination>(destination: D, throttle: Throttle): D {
-  const limitedWriter = (writer: ObjectWriter, options: WriteOptions): ObjectWriter => {
-    const limited: ObjectWriter = {
-      write: async (chunk) => {
-        await throttle.take(chunk.length, options.signal);
-        return writer.write(chunk);
-      },
-      finish: () => writer.finish(),
-      abort: () => writer.abort(),
-    };
-    if (writer.writeAt) {
-      const writeAt = writer.writeAt.bind(writer);
-      limited.writeAt = async (chunk, position) => {
-        await throttle.take(chunk.length, options.signal);
-        return writeAt(chunk, position);
-      };
-    }
-    return limited;
-  };
-  return new Proxy(destination, {
-    get(target, property, receiver) {
-      switch (property) {
-        case 'writer':
-          return async (key: string, options: WriteOptions = {}) => limitedWriter(await target.writer(key, options), options);
-        case 'put':
-          return async (key: string, body: Buffer | string, options: WriteOptions = {}) => {
-            await throttle.take(typeof body === 'string' ? Buffer.byteLength(body) : body.length, options.signal);
-            return target.put(key, body, options);
-          };
-        case 'get':
-          return async (...args: Parameters<Destination['get']>) => throttle.readable(await target.get(...args));
-        default: {
-          const value: unknown = Reflect.get(target, property, receiver);
-          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-        }
-      }
-    },
-  });
 }
 
 /** The parts of a smithy HttpRequest the request log reads. */

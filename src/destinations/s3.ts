@@ -37,7 +37,8 @@ import type {
 } from './destination.js';
 import { assertSafeKey, assertSafePrefix, keyProblem } from './keys.js';
 import { configuredEndpoint } from './endpoints.js';
-import { logSdkRequests, throttledDestination } from './network.js';
+import { logSdkRequests } from './network.js';
+import { throttledDestination } from './throttled.js';
 
 /** 10 s: a TCP (+TLS) handshake slower than this means the endpoint is unreachable, not slow. */
 export const CONNECTION_TIMEOUT_MS = 10_000;

@@ -76,3 +76,18 @@ export function nearest(name: string, known: Iterable<string>, options: { limit?
   scored.sort((a, b) => a.distance - b.distance || a.name.localeCompare(b.name));
   return scored.slice(0, options.limit ?? 3).map((s) => s.name);
 }
+
+/** The closest known name (TAKEOUT_* variables compared without their shared prefix), when one is close enough to be the intended one (compared without the shared prefix). */
+export function closest(name: string, known: Iterable<string>): string | undefined {
+  const strip = (s: string): string => s.replace(/^TAKEOUT_/i, '');
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const distance = editDistance(strip(name), strip(candidate));
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return bestDistance <= suggestionBound(strip(name)) ? best : undefined;
+}

@@ -3,7 +3,8 @@ import type { PipelineEvent } from '../pipeline/events.js';
 import { formatBytes, plural } from '../pipeline/units.js';
 import { addSample, displayWidth, formatCount, layoutBars, type BarsState, type BarState } from './bars.js';
 import { paintLine, paintLines } from './color.js';
-import { codeTag, errorLine, datasetLine, mergeSummaryLine, planLines, summaryLines, type Reporter } from './reporter.js';
+import { type Reporter } from './reporter.js';
+import { codeTag, errorLine, datasetLine, mergeSummaryLine, planLines, summaryLines } from './lines.js';
 import { ProgressTracker } from './progress.js';
 import { terminalLine } from './redact.js';
 

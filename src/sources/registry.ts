@@ -4,6 +4,7 @@ import { TakeoutError } from '../errors.js';
 import type { DynamoDbSourceOptions } from './dynamodb.js';
 import type { Source } from './source.js';
 import type { NetworkOptions } from '../destinations/network.js';
+import { KEBOOLA_S3_ENDPOINT_ENV } from './keboola/env.js';
 
 /**
  * The bundled demo project, with no credentials and no network: `--source demo`, or a bare `takeout run`
@@ -14,7 +15,6 @@ export const DEMO_PROJECT_DIR = fileURLToPath(new URL('../../fixtures/demo-proje
 export const DEMO_SOURCE = 'demo';
 
 /** TAKEOUT_* variables read outside the option specs (test stacks), so they are not warned about as unknown. */
-export const KEBOOLA_S3_ENDPOINT_ENV = 'TAKEOUT_KEBOOLA_S3_ENDPOINT';
 export const OTHER_TAKEOUT_ENV: readonly string[] = [KEBOOLA_S3_ENDPOINT_ENV];
 
 const SOURCE_KINDS = 'a folder (or dir:PATH), postgres://…, sqlite:PATH, keboola+https://STACK, dynamodb:TABLE, or demo for the bundled demo project';

@@ -17,7 +17,7 @@ import type {
   TableQuery,
 } from '../source.js';
 import { StorageClient, cleartextWarning, stackUrl } from './client.js';
-import { KEBOOLA_S3_ENDPOINT_ENV } from '../registry.js';
+import { KEBOOLA_S3_ENDPOINT_ENV } from './env.js';
 import type { RequestLogger, Throttle } from '../../destinations/network.js';
 
 /**

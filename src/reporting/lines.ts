@@ -1,0 +1,88 @@
+/**
+ * The lines every reporter prints (errors, summaries, the plan, progress), as pure functions of what the
+ * pipeline reports: the plain, the terminal and the --json reporters share them.
+ */
+import type { JobRecord } from '../manifests/jobs.js';
+import { ERROR_CODES, type ErrorCode, type TakeoutError } from '../errors.js';
+import type { MergeSummary, RunPlan, RunSummary } from '../pipeline/events.js';
+import { formatBytes, formatDuration, formatRate, plural, rateOf } from '../pipeline/units.js';
+import type { ProgressSnapshot } from './progress.js';
+import { jsonLine, terminalLine } from './redact.js';
+
+/** `[INTEGRITY, exit 6]`: an error's code and the exit code it means, on every error line (a table's too). */
+export function codeTag(code: string): string {
+  const exit = Object.hasOwn(ERROR_CODES, code) ? ERROR_CODES[code as ErrorCode] : undefined;
+  return exit === undefined ? `[${code}]` : `[${code}, exit ${exit}]`;
+}
+
+/**
+ * One line of --json output: the event with the envelope every line has (`type` first, `time` last, an ISO
+ * 8601 UTC timestamp), escaped and redacted. The shapes are docs/events.schema.json.
+ */
+export function eventLine<T extends { type: string }>(event: T): string {
+  return jsonLine({ ...event, time: new Date().toISOString() });
+}
+
+export function errorLine(error: TakeoutError): string {
+  // Message and hint each as one escaped line: a name holding a line break cannot fake a second error.
+  const hint = error.hint ? `\n  hint: ${terminalLine(error.hint)}` : '';
+  return `${terminalLine(`takeout: error: ${error.message} ${codeTag(error.code)}`)}${hint}`;
+}
+
+export function summaryLines(summary: RunSummary): string[] {
+  const lines = [
+    `takeout ${summary.status}: ${plural(summary.tables, 'table')}` +
+      (summary.tablesFailed ? ` (${summary.tablesFailed} failed)` : '') +
+      (summary.tablesSkipped ? ` (${summary.tablesSkipped} structure only)` : '') +
+      `, ${plural(summary.rows, 'row')}, ${formatBytes(summary.rawBytes)} → ${formatBytes(summary.bytes)}` +
+      ` in ${plural(summary.slices, 'slice')}, ${formatDuration(summary.durationMs)}, ${rateOf(summary.rawBytes, summary.durationMs)}`,
+    `manifest: ${summary.manifest}`,
+  ];
+  if (summary.reused) lines.push(`resumed: kept ${plural(summary.reused.slices, 'slice')} (${formatBytes(summary.reused.bytes)}) the interrupted run had landed`);
+  for (const f of summary.failures) lines.push(`failed: ${f.table}: ${f.message} ${codeTag(f.code)}`);
+  if (summary.hint) lines.push(`hint: ${summary.hint}`);
+  return lines.map(terminalLine);
+}
+
+/** How a dataset export ended, in one line. */
+export function datasetLine(job: JobRecord): string {
+  return terminalLine(
+    `export ${job.exportId} ${job.status}: ${plural(job.itemCount, 'item')}, ${formatBytes(job.billedSizeBytes)} in ${plural(job.files, 'file')}` +
+      ` (${job.layout}, ${job.exportFormat}, ${job.exportType}) → ${job.destination.replace(/\/?$/, '/')}${job.outputPrefix}`,
+  );
+}
+
+export function mergeSummaryLine(s: MergeSummary): string {
+  return terminalLine(
+    `merged ${plural(s.slices, 'slice')}${s.skipped ? ` (${s.skipped} optional skipped)` : ''}: ` +
+      `${formatBytes(s.bytes)} fetched → ${formatBytes(s.outputBytes)} written to ${s.output}, ${formatDuration(s.durationMs)}, ${rateOf(s.outputBytes, s.durationMs)}`,
+  );
+}
+
+export function planLines(plan: RunPlan): string[] {
+  const lines = [`dry run: ${plan.source} → ${plan.destination}`];
+  for (const t of plan.tables) {
+    lines.push(`  ${t.id}  ${plural(t.columns, 'column')}  ~${t.estimatedBytes === null ? '?' : formatBytes(t.estimatedBytes)}  → ${t.keyPattern}`);
+  }
+  const notSelected = plan.skipped.filter((s) => s.reason === 'not selected');
+  for (const s of plan.skipped) if (s.reason !== 'not selected') lines.push(`  left out: ${s.id}: ${s.reason}`);
+  if (notSelected.length > 0) lines.push(`  not selected: ${notSelected.map((s) => s.id).join(', ')}`);
+  lines.push(`  configurations: ${plan.configurations}`);
+  lines.push(`  files: ${plan.files.join(', ')}`);
+  lines.push(`  estimated data: ${formatBytes(plan.estimatedBytes)} before compression`);
+  lines.push(`  memory bound: ${plan.memoryBound}`);
+  for (const check of plan.checks ?? []) lines.push(`  checked: ${check}`);
+  lines.push('  nothing was written');
+  return lines.map(terminalLine);
+}
+
+/**
+ * A progress snapshot as one line: `progress: 45.0% 101 MiB of 224 MiB read, 1,234,567 rows, 12.3 MiB/s,
+ * 38.0 MiB written, 1 min 5 s elapsed, ETA 1 min 20 s` (no percent or ETA while they are unknown).
+ */
+export function progressLine(p: ProgressSnapshot): string {
+  const read = p.totalBytes !== undefined ? `${p.percent!.toFixed(1)}% ${formatBytes(p.doneBytes)} of ${formatBytes(p.totalBytes)} read` : `${formatBytes(p.doneBytes)} read`;
+  const rows = p.rows !== undefined ? `, ${plural(p.rows, 'row')}` : '';
+  const eta = p.etaMs !== undefined ? `, ETA ${formatDuration(p.etaMs)}` : '';
+  return `progress: ${read}${rows}, ${formatRate(p.bytesPerSecond)}, ${formatBytes(p.writtenBytes)} written, ${formatDuration(p.elapsedMs)} elapsed${eta}`;
+}
