@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { to as copyTo } from 'pg-copy-streams';
-import { columnQuoter, quoteIdent } from './sql.js';
+import { quoteIdent, selectSql as buildSelect } from './sql.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { NAME_PATTERN } from '../layouts/keboola.js';
 import { registerSecret } from '../secrets.js';
@@ -152,39 +152,17 @@ export function createPostgresSource(uri: string, options: PostgresSourceOptions
   }
 
   function selectSql(table: PgTable, query: TableQuery | undefined, params: unknown[]): string {
-    const column = columnQuoter(table);
-    const columns = query?.columns?.length ? query.columns.map((c) => column(c, '--columns')) : table.columns.map(quoteIdent);
-    const where: string[] = [];
-    const bind = (value: unknown): string => {
-      params.push(value);
-      return `$${params.length}`;
-    };
-    for (const filter of query?.where ?? []) {
-      const col = column(filter.column, '--where');
-      const ops = { eq: '=', ne: '<>', gt: '>', ge: '>=', lt: '<', le: '<=' } as const;
-      if (filter.operator === 'eq' || filter.operator === 'ne') {
-        // Compared as text, the form every value is exported in.
-        const list = filter.values.map((v) => bind(v)).join(', ');
-        where.push(`${col}::text ${filter.operator === 'eq' ? 'IN' : 'NOT IN'} (${list})`);
-      } else {
-        if (filter.values.length !== 1) throw new TakeoutError('USAGE', `--where ${filter.column} ${filter.operator}: takes exactly one value`);
-        where.push(`${col} ${ops[filter.operator]} ${bind(filter.values[0])}`);
-      }
-    }
-    if (query?.changedSince || query?.changedUntil) {
-      if (!query.changedColumn) throw new TakeoutError('USAGE', '--changed-since/--changed-until need --changed-column (a timestamp column)');
-      const col = column(query.changedColumn, '--changed-column');
-      if (query.changedSince) where.push(`${col} >= ${bind(query.changedSince.toISOString())}::timestamptz`);
-      if (query.changedUntil) where.push(`${col} < ${bind(query.changedUntil.toISOString())}::timestamptz`);
-    }
-    const order = (query?.orderBy ?? []).map((o) => `${column(o.column, '--order-by')} ${o.order === 'desc' ? 'DESC' : 'ASC'}`);
-    const limit = query?.limit !== undefined ? ` LIMIT ${bind(query.limit)}` : '';
-    return (
-      `SELECT ${columns.join(', ')} FROM ${quoteIdent(table.schema)}.${quoteIdent(table.relname)}` +
-      (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
-      (order.length ? ` ORDER BY ${order.join(', ')}` : '') +
-      limit
-    );
+    return buildSelect(table, query, params, {
+      placeholder: (n) => `$${n}`,
+      from: `${quoteIdent(table.schema)}.${quoteIdent(table.relname)}`,
+      asText: (col) => `${col}::text`,
+      rangeValue: (value) => value,
+      changedAt: (col) => col,
+      boundTime: (at) => at.toISOString(),
+      timeCast: '::timestamptz',
+      // PostgreSQL's own NULL order is the one takeout documents.
+      order: (desc) => (desc ? 'DESC' : 'ASC'),
+    });
   }
 
   return {

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { columnQuoter, quoteIdent } from './sql.js';
+import { quoteIdent, selectSql as buildSelect } from './sql.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { NAME_PATTERN } from '../layouts/keboola.js';
 import type {
@@ -201,42 +201,19 @@ export function createSqliteSource(path: string, options: SqliteSourceOptions = 
   }
 
   function selectSql(table: SqliteTable, query: TableQuery | undefined, params: unknown[]): string {
-    const column = columnQuoter(table);
-    const columns = query?.columns?.length ? query.columns.map((c) => column(c, '--columns')) : table.columns.map(quoteIdent);
-    const where: string[] = [];
-    const bind = (value: unknown): string => {
-      params.push(value);
-      return '?';
-    };
-    for (const filter of query?.where ?? []) {
-      const col = column(filter.column, '--where');
-      const ops = { eq: '=', ne: '<>', gt: '>', ge: '>=', lt: '<', le: '<=' } as const;
-      if (filter.operator === 'eq' || filter.operator === 'ne') {
-        // Compared as text, the form every value is exported in (`1`, `0.1`, `\x00ff`).
-        const list = filter.values.map((v) => bind(v)).join(', ');
-        where.push(`${TEXT_FUNCTION}(${col}) ${filter.operator === 'eq' ? 'IN' : 'NOT IN'} (${list})`);
-      } else {
-        if (filter.values.length !== 1) throw new TakeoutError('USAGE', `--where ${filter.column} ${filter.operator}: takes exactly one value`);
-        where.push(`${col} ${ops[filter.operator]} ${bind(rangeValue(filter.values[0]!, table.affinities.get(filter.column) ?? 'BLOB'))}`);
-      }
-    }
-    if (query?.changedSince || query?.changedUntil) {
-      if (!query.changedColumn) throw new TakeoutError('USAGE', '--changed-since/--changed-until need --changed-column (a timestamp column)');
-      const col = column(query.changedColumn, '--changed-column');
+    return buildSelect(table, query, params, {
+      placeholder: () => '?',
+      from: `main.${quoteIdent(table.relname)}`,
+      // Compared as text, the form every value is exported in (`1`, `0.1`, `\x00ff`).
+      asText: (col) => `${TEXT_FUNCTION}(${col})`,
+      rangeValue: (value, column) => rangeValue(value, table.affinities.get(column) ?? 'BLOB'),
       // INTEGER/REAL values are unix seconds, text is ISO 8601 (a zone suffix is honoured, none means UTC); compared in UTC to the millisecond.
-      const at = `(CASE WHEN typeof(${col}) IN ('integer', 'real') THEN strftime('%Y-%m-%d %H:%M:%f', ${col}, 'unixepoch') ELSE strftime('%Y-%m-%d %H:%M:%f', ${col}) END)`;
-      if (query.changedSince) where.push(`${at} >= ${bind(sqliteTime(query.changedSince))}`);
-      if (query.changedUntil) where.push(`${at} < ${bind(sqliteTime(query.changedUntil))}`);
-    }
-    // NULLs last ascending and first descending, as PostgreSQL sorts them.
-    const order = (query?.orderBy ?? []).map((o) => `${column(o.column, '--order-by')} ${o.order === 'desc' ? 'DESC NULLS FIRST' : 'ASC NULLS LAST'}`);
-    const limit = query?.limit !== undefined ? ` LIMIT ${bind(query.limit)}` : '';
-    return (
-      `SELECT ${columns.join(', ')} FROM main.${quoteIdent(table.relname)}` +
-      (where.length ? ` WHERE ${where.join(' AND ')}` : '') +
-      (order.length ? ` ORDER BY ${order.join(', ')}` : '') +
-      limit
-    );
+      changedAt: (col) => `(CASE WHEN typeof(${col}) IN ('integer', 'real') THEN strftime('%Y-%m-%d %H:%M:%f', ${col}, 'unixepoch') ELSE strftime('%Y-%m-%d %H:%M:%f', ${col}) END)`,
+      boundTime: (at) => sqliteTime(at),
+      timeCast: '',
+      // NULLs last ascending and first descending, as PostgreSQL sorts them.
+      order: (desc) => (desc ? 'DESC NULLS FIRST' : 'ASC NULLS LAST'),
+    });
   }
 
   async function* rows(statement: Database.Statement, params: unknown[], origin: string, signal: AbortSignal | undefined): AsyncGenerator<Row> {
