@@ -27,6 +27,8 @@ export interface CliResult {
   /** Exit code; 128 + signal number when killed by a signal. */
   code: number;
   stdout: string;
+  /** stdout as bytes, kept only with `bytes: true` (merged output may be gzip); `stdout` is then empty. */
+  stdoutBytes?: Buffer;
   stderr: string;
   durationMs: number;
 }
@@ -41,6 +43,8 @@ export interface CliOptions {
   timeoutMs?: number;
   /** Node options before the script, e.g. `--import` of a test-only module hook. */
   nodeArgs?: readonly string[];
+  /** Keep stdout as bytes (`stdoutBytes`) instead of text. */
+  bytes?: boolean;
 }
 
 /** No CLI run in a test may take longer than this: the child is SIGKILLed and the test fails. */
@@ -100,10 +104,12 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Run
   let stdout = '';
   let stderr = '';
   const watchers = new Set<() => void>();
-  child.stdout!.setEncoding('utf8');
+  const chunks: Buffer[] = [];
+  if (!options.bytes) child.stdout!.setEncoding('utf8');
   child.stderr!.setEncoding('utf8');
-  child.stdout!.on('data', (text: string) => {
-    stdout += text;
+  child.stdout!.on('data', (data: string | Buffer) => {
+    if (typeof data === 'string') stdout += data;
+    else chunks.push(data);
     for (const watch of [...watchers]) watch();
   });
   child.stderr!.on('data', (text: string) => {
@@ -125,7 +131,13 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Run
     child.once('close', (code, signal) => {
       clearTimeout(timer);
       for (const watch of [...watchers]) watch();
-      resolve({ code: code ?? 128 + (SIGNAL_NUMBERS[signal ?? ''] ?? 0), stdout, stderr, durationMs: Date.now() - started });
+      resolve({
+        code: code ?? 128 + (SIGNAL_NUMBERS[signal ?? ''] ?? 0),
+        stdout,
+        ...(options.bytes ? { stdoutBytes: Buffer.concat(chunks) } : {}),
+        stderr,
+        durationMs: Date.now() - started,
+      });
     });
   });
   let exited = false;

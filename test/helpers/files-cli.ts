@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { gunzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { BIN, cleanEnv, REPO_ROOT, tempFolder } from './cli.js';
+import { BIN, cleanEnv, REPO_ROOT, runCli, tempFolder } from './cli.js';
 
 /**
  * Helpers for the `takeout files download|merge` tests: run the built CLI (`node bin/takeout.js`,
@@ -20,34 +20,10 @@ export interface FilesResult {
   durationMs: number;
 }
 
-/** Run `takeout <args>` to completion (killed after `timeoutMs`). */
-export function takeout(args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<FilesResult> {
-  const started = Date.now();
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd: options.cwd ?? REPO_ROOT,
-    env: cleanEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const out: Buffer[] = [];
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (text: string) => (stderr += text));
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  return new Promise<FilesResult>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`takeout ${args.join(' ')} did not finish within ${timeoutMs} ms\nstderr: ${stderr}`));
-    }, timeoutMs);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal === 'SIGKILL' ? 137 : 128), stdout: Buffer.concat(out), stderr, durationMs: Date.now() - started });
-    });
-  });
+/** Run `takeout <args>` to completion (killed after `timeoutMs`), stdout as bytes. */
+export async function takeout(args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<FilesResult> {
+  const result = await runCli(args, { ...options, timeoutMs: options.timeoutMs ?? 30_000, bytes: true });
+  return { code: result.code, stdout: result.stdoutBytes ?? Buffer.alloc(0), stderr: result.stderr, durationMs: result.durationMs };
 }
 
 export function warningLines(stderr: string): string[] {
