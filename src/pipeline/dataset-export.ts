@@ -348,8 +348,8 @@ async function writeData(
       emit({ type: 'table:slice', table: table.id, slice: { key: slice.key, bytes: slice.bytes, rows: slice.rows, sha256: slice.sha256 } });
     };
     return layout.data.kind === 'lines'
-      ? writeLines(options, layout.data, await open(), filter?.keep.bind(filter), landed, record, createOnly)
-      : writeBlocks(options, layout.data, await open(), filter?.keep.bind(filter), landed, record, createOnly);
+      ? writeLines(options, layout.data, { batches: await open(), keep: filter?.keep.bind(filter), landed, record, createOnly })
+      : writeBlocks(options, layout.data, { batches: await open(), keep: filter?.keep.bind(filter), landed, record, createOnly });
   };
   try {
     return await attempt(true);
@@ -361,15 +361,19 @@ async function writeData(
   }
 }
 
-async function writeLines(
-  options: DatasetExportOptions,
-  spec: LineFiles,
-  batches: AsyncIterable<Row[]>,
-  keep: ((row: Row) => boolean) | undefined,
-  landed: (series: string) => Map<number, LandedSlice>,
-  record: (series: string, slice: DataFile) => void,
-  createOnly: boolean,
-): Promise<DataFile[]> {
+/** What a layout's data files are written from, and what is done as each lands. */
+interface SeriesInput {
+  batches: AsyncIterable<Row[]>;
+  /** The layout's row filter (incremental exports), if any. */
+  keep: ((row: Row) => boolean) | undefined;
+  /** The files of a series an interrupted run landed, by index. */
+  landed: (series: string) => Map<number, LandedSlice>;
+  record: (series: string, slice: DataFile) => void;
+  createOnly: boolean;
+}
+
+async function writeLines(options: DatasetExportOptions, spec: LineFiles, input: SeriesInput): Promise<DataFile[]> {
+  const { batches, keep, landed, record, createOnly } = input;
   const level = spec.gzip ? options.compressionLevel : NO_COMPRESSION;
   const framed = (text: string | undefined): CompressedBlock | undefined => {
     if (!text) return undefined;
@@ -441,15 +445,8 @@ async function writeLines(
   return files.sort((a, b) => a.series.localeCompare(b.series) || a.index - b.index);
 }
 
-async function writeBlocks(
-  options: DatasetExportOptions,
-  spec: BlockFiles,
-  batches: AsyncIterable<Row[]>,
-  keep: ((row: Row) => boolean) | undefined,
-  landed: (series: string) => Map<number, LandedSlice>,
-  record: (series: string, slice: DataFile) => void,
-  createOnly: boolean,
-): Promise<DataFile[]> {
+async function writeBlocks(options: DatasetExportOptions, spec: BlockFiles, input: SeriesInput): Promise<DataFile[]> {
+  const { batches, keep, landed, record, createOnly } = input;
   const open = new Map<string, { builder: ReturnType<BlockFiles['open']>; index: number; rows: number }>();
   const files: DataFile[] = [];
   const close = async (name: string): Promise<void> => {
