@@ -33,14 +33,8 @@ export class TtyReporter implements Reporter {
   /** Bars under way by table (or `merge`), with the rows each has taken. */
   private readonly bars = new Map<string, { bar: BarState; rows: number }>();
   private total: BarState | undefined;
-  /** Tables the run announced; a total line when more than one. */
-  private planned = 0;
-  /** Tables started or skipped: the total's size is known once all are, each with a size. */
-  private accounted = 0;
-  private sized = true;
-  private estimate = 0;
-  /** What finished tables contribute to the total line. */
-  private finished = { done: 0, bytes: 0, rows: 0 };
+  /** What finished tables contribute to the total line's size shown and rows. */
+  private finished = { bytes: 0, rows: 0 };
   /** Display widths of the lines on the screen now, to erase them (rows they take after a resize included). */
   private drawn: number[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -134,42 +128,27 @@ export class TtyReporter implements Reporter {
   private updateTotal(): void {
     const total = this.total;
     if (!total) return;
-    let { done, bytes, rows } = this.finished;
+    let { bytes, rows } = this.finished;
     for (const { bar, rows: taken } of this.bars.values()) {
-      done += bar.done;
       bytes += bar.bytes;
       rows += taken;
     }
     total.bytes = bytes;
     total.count = rowsText(rows);
-    // The whole command in one unit, source-side bytes (tables counted in rows by their share of their size).
+    // The whole command in one unit, source-side bytes (tables counted in rows by their share of their size);
+    // the tracker also leaves out what failed tables did not take, and knows the total only once it is known.
     const overall = this.tracker.snapshot();
-    if (overall.totalBytes !== undefined) {
-      total.done = overall.doneBytes;
-      total.total = overall.totalBytes;
-    } else {
-      total.done = done;
-      if (this.sized && this.accounted >= this.planned) total.total = this.estimate;
-      else delete total.total;
-    }
+    total.done = overall.doneBytes;
+    if (overall.totalBytes !== undefined) total.total = overall.totalBytes;
+    else delete total.total;
     addSample(total, Date.now());
   }
 
-  private tableEnded(table: string, failed: boolean): void {
+  private tableEnded(table: string): void {
     const entry = this.bars.get(table);
     if (!entry) return;
     this.bars.delete(table);
-    const { bar } = entry;
-    if (failed && bar.total !== undefined) {
-      // A failed table's data was not taken: what it did not do leaves the total instead of counting as done.
-      this.estimate -= bar.total;
-      this.finished.done += Math.min(bar.done, bar.total);
-      this.estimate += Math.min(bar.done, bar.total);
-    } else {
-      // A finished table counts as its whole size: the total line then reaches 100 % when the last one ends.
-      this.finished.done += bar.total ?? bar.done;
-    }
-    this.finished.bytes += bar.bytes;
+    this.finished.bytes += entry.bar.bytes;
     this.finished.rows += entry.rows;
     this.updateTotal();
   }
@@ -178,28 +157,22 @@ export class TtyReporter implements Reporter {
     this.tracker.observe(event);
     switch (event.type) {
       case 'run:start':
-        this.planned = event.tables;
         if (event.tables > 1) this.total = this.newBar('total', undefined, 'bytes', rowsText(0));
         this.log(`takeout: ${event.source} → ${event.destination}, ${plural(event.tables, 'table')}`);
         // The total line moves while the source prepares (a Storage API export job, a snapshot), before any table starts.
         if (this.total) this.startTimer();
         break;
       case 'table:start': {
-        const estimate = event.estimatedBytes !== undefined && event.estimatedBytes > 0 ? event.estimatedBytes : undefined;
         // The bar counts what its total counts: rows against a row count, bytes read against a file's size.
         const measure = this.tracker.tables.get(event.table);
         const total = measure?.total !== undefined && measure.total > 0 ? measure.total : undefined;
         const unit = measure?.unit === 'rows' ? 'count' : 'bytes';
         this.bars.set(event.table, { bar: this.newBar(event.table, measure?.unit === 'none' ? undefined : total, unit, rowsText(0)), rows: 0 });
-        this.accounted++;
-        if (estimate === undefined) this.sized = false;
-        else this.estimate += estimate;
         this.updateTotal();
         this.startTimer();
         break;
       }
       case 'table:skip':
-        this.accounted++;
         this.updateTotal();
         break;
       case 'table:progress': {
@@ -217,11 +190,11 @@ export class TtyReporter implements Reporter {
         break;
       }
       case 'table:done':
-        this.tableEnded(event.table, false);
+        this.tableEnded(event.table);
         this.log(`✔ ${event.table}: ${plural(event.rows, 'row')}, ${formatBytes(event.rawBytes)} → ${formatBytes(event.bytes)}, ${plural(event.slices, 'slice')}`);
         break;
       case 'table:error':
-        this.tableEnded(event.table, true);
+        this.tableEnded(event.table);
         this.log(`✖ ${event.table}: ${event.message} ${codeTag(event.code)}`);
         if (event.hint) this.log(`  hint: ${event.hint}`);
         break;
