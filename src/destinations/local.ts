@@ -687,31 +687,11 @@ class LocalDestination implements Destination {
    */
   private writableRoot(): Promise<string> {
     this.writableRootPromise ??= (async () => {
-      const missing: string[] = [];
-      let existing = this.root;
-      for (;;) {
-        const info = await stat(existing).catch((error: unknown) => {
-          const code = errnoOf(error);
-          if (code === 'ENOENT') return undefined;
-          if (code === 'ENOTDIR') return 'not-a-folder' as const;
-          throw mapFsError(error, existing, 'open folder');
-        });
-        if (info === 'not-a-folder') {
-          // A file somewhere above: keep climbing to name it.
-          missing.unshift(existing);
-        } else if (info !== undefined) {
-          if (!info.isDirectory()) {
-            throw existing === this.root
-              ? new TakeoutError('FAILED', `${this.root} exists and is not a folder`, { details: { path: this.root } })
-              : fileInTheWay(missing[0] ?? this.root, existing);
-          }
-          break;
-        } else {
-          missing.unshift(existing);
-        }
-        const parent = path.dirname(existing);
-        if (parent === existing) break;
-        existing = parent;
+      const { folder: existing, info, missing } = await this.nearestExisting();
+      if (!info.isDirectory()) {
+        throw existing === this.root
+          ? new TakeoutError('FAILED', `${this.root} exists and is not a folder`, { details: { path: this.root } })
+          : fileInTheWay(missing[0] ?? this.root, existing);
       }
       for (const folder of missing) await this.makeFolder(folder, true);
       try {
@@ -784,16 +764,25 @@ class LocalDestination implements Destination {
   }
 
   /** The root, or its closest ancestor that exists: where a write would first land. */
-  private async nearestExisting(): Promise<{ folder: string; info: Awaited<ReturnType<typeof stat>> }> {
+  /**
+   * The root, or its closest ancestor that exists (a file in the way included, to be named), with the folders
+   * below it that a write would make, top first. Creating the root (writableRoot) and the dry run's look at it
+   * (preflight) both start here.
+   */
+  private async nearestExisting(): Promise<{ folder: string; info: Awaited<ReturnType<typeof stat>>; missing: string[] }> {
+    const missing: string[] = [];
     let folder = this.root;
     for (;;) {
       try {
-        return { folder, info: await stat(folder) };
+        return { folder, info: await stat(folder), missing };
       } catch (error) {
+        const code = errnoOf(error);
         const parent = path.dirname(folder);
-        if (errnoOf(error) !== 'ENOENT' || parent === folder) throw mapFsError(error, this.root, 'create folder');
+        // ENOTDIR: a file somewhere above; climbing on finds it, to name it.
+        if ((code !== 'ENOENT' && code !== 'ENOTDIR') || parent === folder) throw mapFsError(error, folder, 'open folder');
         // A dangling symlink is there but leads nowhere: the run's mkdir would stop at it.
-        if (await isDanglingLink(folder)) throw danglingLink(folder, error);
+        if (code === 'ENOENT' && (await isDanglingLink(folder))) throw danglingLink(folder, error);
+        missing.unshift(folder);
         folder = parent;
       }
     }
