@@ -28,9 +28,8 @@ export interface PreflightOptions {
   fingerprint: Record<string, unknown>;
   overwrite: boolean;
   resume: boolean;
+  /** Read-only, and the reach checks made here; a real run makes them (checkReach) before it writes its lease. */
   dryRun: boolean;
-  /** The overlap and reach checks already passed (a real run makes them before it writes its lease). */
-  reached?: boolean;
   /** The plan's estimate of the data, before compression. */
   estimatedBytes: number;
   emit: Emit;
@@ -45,12 +44,7 @@ export interface PreflightResult {
 
 export async function preflight(options: PreflightOptions): Promise<PreflightResult> {
   const { destination, emit, dryRun } = options;
-  const checks: string[] = [];
-  if (!options.reached) {
-    const overlap = await checkOverlap(options.source, destination);
-    if (overlap) checks.push(overlap);
-    await destination.preflight?.({ readOnly: dryRun });
-  }
+  const checks = dryRun ? await checkReach(options.source, destination, true) : [];
   checks.push(`${destination.description} can be reached${destination.localPath === undefined ? ' with these credentials' : ' and written'}`);
   await checkCaseCollisions(destination, options.tables, emit, dryRun);
   const previous = await checkJournal(destination, { fingerprint: options.fingerprint, resume: options.resume, overwrite: options.overwrite });
@@ -58,6 +52,17 @@ export async function preflight(options: PreflightOptions): Promise<PreflightRes
   const space = await checkFreeSpace(destination, options.estimatedBytes, dryRun, emit);
   if (space) checks.push(space);
   return { previous, checks };
+}
+
+/**
+ * Source and destination do not overlap, and the destination can be reached (credentials, the bucket, a folder
+ * that can be made): what a run asks before it writes anything, its lease included, so that the error names
+ * the cause rather than the lease file.
+ */
+export async function checkReach(source: Source, destination: Destination, readOnly: boolean): Promise<string[]> {
+  const overlap = await checkOverlap(source, destination);
+  await destination.preflight?.({ readOnly });
+  return overlap ? [overlap] : [];
 }
 
 /** The real path of `p`, or of its closest existing ancestor joined with the rest (a destination may not exist yet). */

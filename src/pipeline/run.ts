@@ -28,7 +28,7 @@ import { COMPRESS_IN_FLIGHT } from './compress.js';
 import { tableStart, type Emit, type RunPlan, type RunSummary } from './events.js';
 import { mapLimit } from './limit.js';
 import { acquireLease, assertNoLiveLease, type LeaseTiming } from './lease.js';
-import { checkOverlap, preflight } from './preflight.js';
+import { checkReach, preflight } from './preflight.js';
 import { startJournal } from './resume.js';
 import { landedSlice, SliceChanged, type SliceRecord } from './slicer.js';
 import { COPY_CONCURRENCY, GUNZIP_CHUNK_BYTES, writeTableSlices } from './table.js';
@@ -87,8 +87,8 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
 
   const fingerprint = fingerprintOf(options, source.description);
   // One set of checks before any data moves, read-only in a dry run: see preflight.ts.
-  const checked = (dryRun: boolean, reached = false): ReturnType<typeof preflight> =>
-    preflight({ source, destination, tables: selected.filter(withData), fingerprint, overwrite: options.overwrite, resume: options.resume === true, dryRun, reached, estimatedBytes: estimateOf(selected, withData), emit });
+  const checked = (dryRun: boolean): ReturnType<typeof preflight> =>
+    preflight({ source, destination, tables: selected.filter(withData), fingerprint, overwrite: options.overwrite, resume: options.resume === true, dryRun, estimatedBytes: estimateOf(selected, withData), emit });
   if (options.dryRun) {
     for (const message of project.warnings ?? []) emit({ type: 'warning', message });
     const plan = buildPlan(options, selected, project, withData);
@@ -99,10 +99,7 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
     return plan;
   }
 
-  // Can the destination be reached at all (credentials, the bucket, a folder that can be made)? Asked
-  // before the lease is written, so that the error names the cause rather than the lease file.
-  await checkOverlap(source, destination);
-  await destination.preflight?.();
+  await checkReach(source, destination, false);
   // The lease first: nothing else is read or written at the destination by a run that does not hold it.
   const lease = await acquireLease(destination, {
     runId,
@@ -117,7 +114,7 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
   // A lost lease stops the run like Ctrl-C does, and is then the error reported.
   const signal = options.signal ? AbortSignal.any([options.signal, lease.signal]) : lease.signal;
   try {
-    return await leasedTakeout({ ...options, signal }, { runId, started, project, selected, withData, checked });
+    return await leasedTakeout({ ...options, signal }, { runId, started, project, selected, withData, fingerprint, checked });
   } catch (error) {
     throw lease.failure ?? error;
   } finally {
@@ -134,13 +131,13 @@ async function leasedTakeout(
     project: Awaited<ReturnType<Source['project']>>;
     selected: TableDescriptor[];
     withData: (t: TableDescriptor) => boolean;
-    checked: (dryRun: boolean, reached: boolean) => ReturnType<typeof preflight>;
+    fingerprint: Record<string, unknown>;
+    checked: (dryRun: boolean) => ReturnType<typeof preflight>;
   },
 ): Promise<RunSummary> {
   const { source, destination, emit } = options;
-  const { runId, started, project, selected, withData } = run;
-  const fingerprint = fingerprintOf(options, source.description);
-  const { previous } = await run.checked(false, true);
+  const { runId, started, project, selected, withData, fingerprint } = run;
+  const { previous } = await run.checked(false);
   const stale = await prepareDestination(destination, { overwrite: options.overwrite || previous !== undefined, resume: options.resume === true });
   const journal = await startJournal(destination, previous, { runId, fingerprint, emit, ...(options.signal ? { signal: options.signal } : {}) });
   // What this run reads: a resumed run leaves out the tables the interrupted one finished.
