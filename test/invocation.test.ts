@@ -2,7 +2,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { mkdir, statfs, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { closest, editDistance } from '../src/cli/env.js';
+import { closest, editDistance } from '../src/pipeline/suggest.js';
 import { mistypedUrl } from '../src/destinations/registry.js';
 import { startFaultProxy, type FaultProxy } from './faults/proxy.js';
 import { DEMO_PROJECT, errorLines, jsonLines, removeTempFolders, runCli, s3Store, tempFolder, walkFiles, type CliResult } from './helpers/cli.js';

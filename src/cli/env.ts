@@ -2,10 +2,7 @@ import type { Command } from 'commander';
 import { PROGRESS_INTERVAL_ENV } from '../reporting/progress.js';
 import { OTHER_TAKEOUT_ENV } from '../sources/registry.js';
 import { envName, NO_CONFIG_ENV } from './options.js';
-import { closest, editDistance } from '../pipeline/suggest.js';
-
-export { closest, editDistance };
-
+import { closest } from '../pipeline/suggest.js';
 
 /**
  * Every TAKEOUT_* variable takeout reads: one per option of every command (derived from the options the
