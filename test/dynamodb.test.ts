@@ -24,7 +24,8 @@ import {
   type DynamoDbSourceOptions,
 } from '../src/sources/dynamodb.js';
 import { openSource } from '../src/sources/registry.js';
-import type { Row, Source, TableBody, TableDescriptor } from '../src/sources/source.js';
+import type { Source } from '../src/sources/source.js';
+import type { Row, TableBody, TableDescriptor } from '../src/model.js';
 import { startDynamoProxy, type DynamoProxy } from './faults/dynamodb-proxy.js';
 import { closedPort, jsonLines, runCli } from './helpers/cli.js';
 import { describeSourceContract } from './source.contract.js';

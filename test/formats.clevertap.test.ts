@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { clevertapText, clevertapTs } from '../src/formats/clevertap.js';
 import { clevertapXmlEncoder, xmlText, type ClevertapXmlOptions } from '../src/formats/clevertap-xml.js';
-import type { Row } from '../src/sources/source.js';
+import type { Row } from '../src/model.js';
 import type { RecordColumn } from '../src/formats/typed-records.js';
 import { TakeoutError } from '../src/errors.js';
 

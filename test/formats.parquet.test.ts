@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBBlobValue, type DuckDBConnection } from '@duckdb/node-api';
 import { DEFAULT_ROW_GROUP_ROWS, ParquetFileBuilder, type ParquetCodec } from '../src/formats/parquet.js';
 import type { RecordColumn } from '../src/formats/typed-records.js';
-import type { Row } from '../src/sources/source.js';
+import type { Row } from '../src/model.js';
 import { TakeoutError } from '../src/errors.js';
 
 /**

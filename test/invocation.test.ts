@@ -3,7 +3,7 @@ import { mkdir, statfs, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { closest, editDistance } from '../src/pipeline/suggest.js';
-import { mistypedUrl } from '../src/destinations/registry.js';
+import { mistypedUrl } from '../src/stores/registry.js';
 import { startFaultProxy, type FaultProxy } from './faults/proxy.js';
 import { DEMO_PROJECT, errorLines, jsonLines, removeTempFolders, runCli, s3Store, tempFolder, walkFiles, type CliResult } from './helpers/cli.js';
 import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';

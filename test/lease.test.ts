@@ -2,9 +2,9 @@ import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Destination } from '../src/destinations/destination.js';
-import { createLocalDestination } from '../src/destinations/local.js';
-import { openDestination } from '../src/destinations/registry.js';
+import type { Store } from '../src/stores/store.js';
+import { createLocalStore } from '../src/stores/local.js';
+import { openStore } from '../src/stores/registry.js';
 import { ERROR_CODES, TakeoutError } from '../src/errors.js';
 import { LEASE_FILE, type LeaseRecord } from '../src/manifests/lease.js';
 import { acquireLease, LEASE_GIVE_UP_MS, LEASE_HEARTBEAT_MS, LEASE_STALE_MS } from '../src/pipeline/lease.js';
@@ -303,8 +303,8 @@ describe('the lease itself (in process)', () => {
   const fast = { heartbeatMs: 50, retryMs: 20, giveUpMs: 1_000, staleAfterMs: 5_000 };
 
   /** A destination whose writes of the lease can be made to fail, or to be overtaken by another writer. */
-  function faulty(inner: Destination): Destination & { failLease: boolean; afterLeasePut?: () => Promise<void> } {
-    const wrapped = Object.create(inner) as Destination & { failLease: boolean; afterLeasePut?: () => Promise<void> };
+  function faulty(inner: Store): Store & { failLease: boolean; afterLeasePut?: () => Promise<void> } {
+    const wrapped = Object.create(inner) as Store & { failLease: boolean; afterLeasePut?: () => Promise<void> };
     wrapped.failLease = false;
     wrapped.put = async (key, body, options) => {
       if (key === LEASE_FILE && wrapped.failLease) throw new TakeoutError('NETWORK', `PutObject ${key}: connect ECONNREFUSED`);
@@ -322,7 +322,7 @@ describe('the lease itself (in process)', () => {
   /** A folder holding a lease this process took (and left, as a killed run would). */
   async function leaseHere(): Promise<string> {
     const out = path.join(await tempFolder('lease-here'), 'out');
-    const lease = await acquireLease(await openDestination(out), { runId: 'r-here', command: 'run', toolVersion: 't', scope: { kind: 'run' }, takeOver: false, emit, timing: fast });
+    const lease = await acquireLease(await openStore(out), { runId: 'r-here', command: 'run', toolVersion: 't', scope: { kind: 'run' }, takeOver: false, emit, timing: fast });
     const text = await readFile(path.join(out, LEASE_FILE));
     await lease.release();
     await writeFile(path.join(out, LEASE_FILE), text);
@@ -331,7 +331,7 @@ describe('the lease itself (in process)', () => {
 
   it('is renewed by its heartbeat, and removed on release', async () => {
     const out = path.join(await tempFolder('lease-beat'), 'out');
-    const destination = await openDestination(out);
+    const destination = await openStore(out);
     const lease = await acquireLease(destination, { runId: 'r-1', command: 'run', toolVersion: 't', scope: { kind: 'run' }, takeOver: false, emit, timing: fast });
     const first = JSON.parse(await readFile(path.join(out, LEASE_FILE), 'utf8')) as LeaseRecord;
     expect(first).toMatchObject({ runId: 'r-1', host: hostname(), pid: process.pid, heartbeatMs: 50, staleAfterMs: 5_000 });
@@ -347,7 +347,7 @@ describe('the lease itself (in process)', () => {
 
   it('a heartbeat that keeps failing stops the run within the give-up time, with a clear error', async () => {
     const out = path.join(await tempFolder('lease-fail'), 'out');
-    const destination = faulty(await openDestination(out));
+    const destination = faulty(await openStore(out));
     const lease = await acquireLease(destination, { runId: 'r-1', command: 'run', toolVersion: 't', scope: { kind: 'run' }, takeOver: false, emit, timing: fast });
     destination.failLease = true;
     const t0 = Date.now();
@@ -361,7 +361,7 @@ describe('the lease itself (in process)', () => {
 
   it('a run whose lease cannot be renewed stops with that error (not hanging, not silent), keeping its journal for --resume', async () => {
     const out = path.join(await tempFolder('lease-run-fail'), 'out');
-    const destination = faulty(createLocalDestination(out));
+    const destination = faulty(createLocalStore(out));
     // Once the lease fails, slices land slowly: the run is still going when it gives up.
     const inner = destination.writer.bind(destination);
     destination.writer = async (key, options) => {
@@ -412,7 +412,7 @@ describe('the lease itself (in process)', () => {
 
   it('a lease that only looks stale (this clock ahead of the holder\'s) is watched, and refused when it is renewed meanwhile', async () => {
     const out = path.join(await tempFolder('lease-skew'), 'out');
-    const destination = await openDestination(out);
+    const destination = await openStore(out);
     const old = new Date(Date.now() - LEASE_STALE_MS - 60_000).toISOString();
     await writeLease(out, leaseOf({ heartbeatAt: old, heartbeatMs: 300 }));
     const seen: PipelineEvent[] = [];
@@ -436,7 +436,7 @@ describe('the lease itself (in process)', () => {
 
   it('a store that ignores If-None-Match: the run whose id is not read back is refused; one overtaken later stops at its next heartbeat', async () => {
     const out = path.join(await tempFolder('lease-race'), 'out');
-    const plain = await openDestination(out);
+    const plain = await openStore(out);
     const racing = faulty(plain);
     const other = leaseOf({ runId: 'r-other', host: hostname(), pid: process.pid });
     racing.afterLeasePut = () => plain.put(LEASE_FILE, JSON.stringify(other)).then(() => undefined);

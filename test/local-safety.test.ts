@@ -7,8 +7,8 @@ import { runInNewContext } from 'node:vm';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ObjectWriter } from '../src/destinations/destination.js';
-import { createLocalDestination, mapFsError } from '../src/destinations/local.js';
+import type { ObjectWriter } from '../src/stores/store.js';
+import { createLocalStore, mapFsError } from '../src/stores/local.js';
 import { ERROR_CODES, TakeoutError } from '../src/errors.js';
 import { MAX_MANIFEST_BYTES, readManifestDocument, readRedshiftManifest, type MergePlan } from '../src/manifests/read.js';
 import { mergeSlices } from '../src/pipeline/merge.js';
@@ -42,7 +42,7 @@ describe('a symlink planted inside a local destination', () => {
     const root = await tempFolder('plant-in');
     const outside = await tempFolder('plant-outside');
     await symlink(outside, path.join(root, 'in'));
-    const dest = createLocalDestination(root);
+    const dest = createLocalStore(root);
     const error = await dest.put('in/c-main/orders/part.csv.gz', 'x').then(
       () => undefined,
       (e: unknown) => e,
@@ -70,7 +70,7 @@ describe('a symlink planted inside a local destination', () => {
   it('a file at dest/in: the folder is refused naming the file in the way', async () => {
     const root = await tempFolder('file-in');
     await writeFile(path.join(root, 'in'), 'a file');
-    const error = (await createLocalDestination(root).put('in/x/y.csv', 'x').catch((e: unknown) => e)) as TakeoutError;
+    const error = (await createLocalStore(root).put('in/x/y.csv', 'x').catch((e: unknown) => e)) as TakeoutError;
     expect(error.code).toBe('FAILED');
     expect(error.message).toBe(`cannot create folder ${path.join(root, 'in')}: ${path.join(root, 'in')} is a file, not a folder`);
   });

@@ -3,7 +3,7 @@ import { cp, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { parseBandwidth, Throttle } from '../src/destinations/network.js';
+import { parseBandwidth, Throttle } from '../src/stores/network.js';
 import { openDebugLog, requestLine } from '../src/cli/debuglog.js';
 import { DEMO_PROJECT, removeTempFolders, runCli, startCli, tempFolder, walkFiles } from './helpers/cli.js';
 import { expectOk } from './helpers/projects.js';

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { joinInside, keyProblem } from '../src/destinations/keys.js';
+import { joinInside, keyProblem } from '../src/stores/keys.js';
 import { parseEntryUrl, parseManifestJson, readRedshiftManifest, readTakeoutManifest, takeoutTablePlan } from '../src/manifests/read.js';
 import { TAKEOUT_MANIFEST_VERSION } from '../src/manifests/takeout.js';
 import { TakeoutError } from '../src/errors.js';

@@ -3,7 +3,7 @@ import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { encodeCsvRow } from '../src/formats/csv.js';
 import { CsvRecordParser, numberText, parseTimestamp, recordColumns } from '../src/formats/typed-records.js';
-import type { Row } from '../src/sources/source.js';
+import type { Row } from '../src/model.js';
 
 /** Feeds `text` to a parser in pieces cut at `cuts` (byte offsets), as a stream would. */
 function parseInPieces(text: string, columns: number, cuts: number[] = [], hasHeader = false): Row[] {

@@ -3,10 +3,10 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Destination } from '../src/destinations/destination.js';
-import { createS3Destination, mapS3Error } from '../src/destinations/s3.js';
+import type { Store } from '../src/stores/store.js';
+import { createS3Store, mapS3Error } from '../src/stores/s3.js';
 import { ERROR_CODES } from '../src/errors.js';
-import { expectTakeoutError, readAll } from './destination.contract.js';
+import { expectTakeoutError, readAll } from './store.contract.js';
 import { errorLines, removeTempFolders, runCli, s3Store, tempFolder, walkFiles } from './helpers/cli.js';
 import type { CliResult } from './helpers/cli.js';
 import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, s3TestOptions, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
@@ -138,13 +138,13 @@ describe('a GET whose x-amz-checksum-crc32 does not match its body', () => {
 // 2. Create-only writes (ifNoneMatch): 412, 409, 501
 
 describe('create-only writes (ifNoneMatch) on S3, through the proxy', () => {
-  let dest: Destination;
+  let dest: Store;
   let prefix: string;
 
   beforeAll(() => {
     prefix = uniquePrefix('reliability-ifnonematch');
     // 5 MiB parts so 12 MB goes multipart.
-    dest = createS3Destination(`s3://${TEST_BUCKET}/${prefix}`, { s3: s3TestOptions(proxy.url, { partSize: 5 * MiB, partConcurrency: 2 }) });
+    dest = createS3Store(`s3://${TEST_BUCKET}/${prefix}`, { s3: s3TestOptions(proxy.url, { partSize: 5 * MiB, partConcurrency: 2 }) });
   });
 
   afterAll(async () => {
@@ -202,7 +202,7 @@ describe('create-only writes (ifNoneMatch) on S3, through the proxy', () => {
   });
 
   it('a store that answers 501 to If-None-Match: sent again without it, and never again from this destination', async () => {
-    const store = createS3Destination(`s3://${TEST_BUCKET}/${prefix}no-conditions/`, { s3: s3TestOptions(proxy.url) });
+    const store = createS3Store(`s3://${TEST_BUCKET}/${prefix}no-conditions/`, { s3: s3TestOptions(proxy.url) });
     try {
       proxy.rules.push({
         match: (req) => req.headers['if-none-match'] !== undefined,

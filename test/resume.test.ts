@@ -291,11 +291,11 @@ describe('tables whose names differ only in case', () => {
 
   it('are refused before anything is written when the folder ignores case: exit 7 naming both', async () => {
     const { runTakeout } = await import('../src/pipeline/run.js');
-    const { createLocalDestination } = await import('../src/destinations/local.js');
+    const { createLocalStore } = await import('../src/stores/local.js');
     const { openSource } = await import('../src/sources/registry.js');
     const out = path.join(await tempFolder('case-insensitive'), 'out');
     // A real folder that reports itself case-insensitive, as one on macOS does.
-    const destination = Object.assign(createLocalDestination(out), { caseInsensitive: async () => true });
+    const destination = Object.assign(createLocalStore(out), { caseInsensitive: async () => true });
     const source = await openSource(await caseProject(), {});
     const run = runTakeout({
       source, destination, structureOnly: false, include: [], exclude: [], sliceBytes: 1 << 20, compressionLevel: 6, lineEnding: '\n', requote: false,

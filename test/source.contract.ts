@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLocalDestination } from '../src/destinations/local.js';
+import { createLocalStore } from '../src/stores/local.js';
 import { TakeoutError } from '../src/errors.js';
 import { writeTableSlices } from '../src/pipeline/table.js';
-import type { ProjectDescriptor, Source } from '../src/sources/source.js';
+import type { Source } from '../src/sources/source.js';
+import type { ProjectDescriptor } from '../src/model.js';
 
 export interface SourceFixture {
   source: Source;
@@ -64,7 +65,7 @@ export function describeSourceContract(name: string, factory: () => Promise<Sour
     });
 
     it('gives every table a body that the pipeline writes as exactly its records', async () => {
-      const destination = createLocalDestination(out);
+      const destination = createLocalStore(out);
       for (const [id, want] of fixture.expected) {
         const table = project.tables.find((t) => t.id === id)!;
         expect(table.columns).toEqual(want.columns);
@@ -91,7 +92,7 @@ export function describeSourceContract(name: string, factory: () => Promise<Sour
       const attempt = async (): Promise<void> => {
         const body = await fixture.source.openTable(ghost, {});
         await writeTableSlices(ghost, body, {
-          destination: createLocalDestination(out),
+          destination: createLocalStore(out),
           keyFor: (i) => `ghost/part_${i}.csv.gz`,
           sliceBytes: 32 * 1024,
           compressionLevel: 1,

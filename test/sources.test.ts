@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import { createLocalDestination } from '../src/destinations/local.js';
+import { createLocalStore } from '../src/stores/local.js';
 import { runTakeout } from '../src/pipeline/run.js';
 import { createDirSource } from '../src/sources/dir.js';
 import { DEMO_PROJECT_DIR, openSource } from '../src/sources/registry.js';
@@ -37,7 +37,7 @@ describeSourceContract('dir (an existing takeout)', async () => {
   const folder = await mkdtemp(join(tmpdir(), 'takeout-as-source-'));
   await runTakeout({
     source: createDirSource(DEMO_PROJECT_DIR, 'demo-project'),
-    destination: createLocalDestination(folder),
+    destination: createLocalStore(folder),
     structureOnly: false,
     include: [],
     exclude: [],

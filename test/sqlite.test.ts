@@ -9,7 +9,7 @@ import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TakeoutError } from '../src/errors.js';
 import { openSource } from '../src/sources/registry.js';
-import type { Row } from '../src/sources/source.js';
+import type { Row } from '../src/model.js';
 import { affinityOf, createSqliteSource, sqliteBasetype, sqlitePath, sqliteText } from '../src/sources/sqlite.js';
 import { quoteIdent } from '../src/sources/sql.js';
 import { describeSourceContract } from './source.contract.js';

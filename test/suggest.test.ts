@@ -3,7 +3,7 @@ import { findTable } from '../src/cli/table.js';
 import type { TakeoutError } from '../src/errors.js';
 import { selectTables } from '../src/pipeline/run.js';
 import { editDistance, nearest } from '../src/pipeline/suggest.js';
-import type { ProjectDescriptor, TableDescriptor } from '../src/sources/source.js';
+import type { ProjectDescriptor, TableDescriptor } from '../src/model.js';
 import { DEMO_TABLES, errorLines, runCli } from './helpers/cli.js';
 
 /** Did-you-mean for names that match nothing: --include patterns, table ids. */

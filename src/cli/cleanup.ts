@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Command } from 'commander';
-import type { Leftover } from '../destinations/destination.js';
-import { openDestination } from '../destinations/registry.js';
+import type { Leftover } from '../stores/store.js';
+import { openStore } from '../stores/registry.js';
 import { TakeoutError } from '../errors.js';
 import { acquireLease, describeHolder, liveLeases, nestedLeases } from '../pipeline/lease.js';
 import { parseDuration, plural } from '../pipeline/units.js';
@@ -73,7 +73,7 @@ export function cleanupCommand(context: CommandContext, stderr: NodeJS.WritableS
     const emit = (value: { type: string } & Record<string, unknown>): void => {
       context.io.stdout.write(`${eventLine(value)}\n`);
     };
-    const destination = await openDestination(dest, destinationOptions(o, context.network));
+    const destination = await openStore(dest, destinationOptions(o, context.network));
     context.onClose(async () => destination.close?.());
     if (!destination.leftovers || !destination.removeLeftover) {
       throw new TakeoutError('USAGE', `${destination.description} cannot be cleaned up: it does not list leftovers`);

@@ -1,4 +1,4 @@
-import type { NetworkOptions } from '../destinations/network.js';
+import type { NetworkOptions } from '../stores/network.js';
 import type { Reporter } from '../reporting/reporter.js';
 import type { Resolved } from './options.js';
 

@@ -1,6 +1,6 @@
 import { TakeoutError } from '../errors.js';
 import type { DatasetLayout, LayoutContext } from '../layouts/dataset-layout.js';
-import type { TableDescriptor } from '../sources/source.js';
+import type { TableDescriptor } from '../model.js';
 import type { JobStatus } from '../manifests/jobs.js';
 import type { OptionSpec, Resolved } from './options.js';
 import type * as ClevertapModule from '../layouts/clevertap.js';

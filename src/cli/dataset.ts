@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { openDestination } from '../destinations/registry.js';
+import { openStore } from '../stores/registry.js';
 import { TakeoutError } from '../errors.js';
 import { listJobs, readJob, type JobRecord, type JobStatus } from '../manifests/jobs.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
@@ -7,7 +7,7 @@ import { formatBytes, plural } from '../pipeline/units.js';
 import { terminalLine } from '../reporting/redact.js';
 import { eventLine } from '../reporting/lines.js';
 import { openSource } from '../sources/registry.js';
-import type { ProjectDescriptor, TableDescriptor } from '../sources/source.js';
+import type { ProjectDescriptor, TableDescriptor } from '../model.js';
 import type { CommandContext } from './context.js';
 import { addExamples } from './help.js';
 import { noteDestination } from './interrupt.js';
@@ -105,7 +105,7 @@ function destWithPath(o: Resolved): string {
  */
 async function bucketAndPrefix(dest: string): Promise<{ bucket: string | null; prefix: string }> {
   if (!dest.startsWith('s3://')) return { bucket: null, prefix: '' };
-  const { parseS3Url } = await import('../destinations/s3.js');
+  const { parseS3Url } = await import('../stores/s3.js');
   const { bucket, prefix } = parseS3Url(dest);
   return { bucket, prefix: prefix.replace(/\/$/, '') };
 }
@@ -240,7 +240,7 @@ export function datasetCommand(context: CommandContext): Command {
     const time = (key: string, flag: string): Date | undefined => (typeof o[key] === 'string' ? parseTime(o[key] as string, flag) : undefined);
     const source = await openSource(o.source as string | undefined, { ...sourceOptions(o, unthrottled(context.network)), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
     context.onClose(async () => source.close?.());
-    const destination = await openDestination(dest, destinationOptions(o, context.network));
+    const destination = await openStore(dest, destinationOptions(o, context.network));
     noteDestination(destination);
     context.onClose(async () => destination.close?.());
     const project = await source.project(context.signal ? { signal: context.signal } : {});
@@ -338,7 +338,7 @@ export function datasetCommand(context: CommandContext): Command {
   list.action(async () => {
     const o = resolveOptions(list, LIST_ALL);
     await context.configure(o);
-    const destination = await openDestination(destWithPath(o), destinationOptions(o, context.network));
+    const destination = await openStore(destWithPath(o), destinationOptions(o, context.network));
     context.onClose(async () => destination.close?.());
     const status = typeof o.status === 'string' ? parseStatus(o.status) : undefined;
     const jobs = (await listJobs(destination)).filter((j) => (o.table === undefined || j.table === o.table) && (status === undefined || j.status === status));
@@ -365,7 +365,7 @@ export function datasetCommand(context: CommandContext): Command {
   describe.action(async (exportId: string) => {
     const o = resolveOptions(describe, LIST_ALL);
     await context.configure(o);
-    const destination = await openDestination(destWithPath(o), destinationOptions(o, context.network));
+    const destination = await openStore(destWithPath(o), destinationOptions(o, context.network));
     context.onClose(async () => destination.close?.());
     const job = await readJob(destination, exportId);
     if (!job) throw new TakeoutError('NOT_FOUND', `export ${exportId} is not recorded at ${destination.description}`, { hint: 'takeout dataset exports list --dest … shows the exports there' });

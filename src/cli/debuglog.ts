@@ -1,6 +1,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { TakeoutError } from '../errors.js';
-import type { RequestRecord } from '../destinations/network.js';
+import type { RequestRecord } from '../stores/network.js';
 import { terminalLine } from '../reporting/redact.js';
 
 /**

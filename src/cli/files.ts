@@ -4,12 +4,12 @@ import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Command } from 'commander';
-import type { Destination, DestinationOptions } from '../destinations/destination.js';
-import { findCaseCollision, printableKey } from '../destinations/keys.js';
-import { mistypedUrl, openDestination } from '../destinations/registry.js';
+import type { Store, StoreOptions } from '../stores/store.js';
+import { findCaseCollision, printableKey } from '../stores/keys.js';
+import { mistypedUrl, openStore } from '../stores/registry.js';
 import { openSource } from '../sources/registry.js';
 import { TakeoutError } from '../errors.js';
-import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../layouts/keboola.js';
+import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../manifests/takeout.js';
 import {
   duplicateEntries,
   parseManifestJson,
@@ -92,7 +92,7 @@ function takeoutRootOf(manifestKey: string): string | undefined {
 async function loadManifest(
   arg: string,
   o: Resolved,
-  open: (dest: string) => Promise<Destination>,
+  open: (dest: string) => Promise<Store>,
 ): Promise<ManifestSource> {
   const allowed = new Set<string>((o.allowBucket as string[] | undefined) ?? []);
   let fetch: (key: string) => Promise<string | undefined>;
@@ -196,7 +196,7 @@ function keptNames(entries: readonly SliceEntry[]): string[] {
 }
 
 /** --keep-slices without --overwrite: refuse before anything is fetched when a kept name is already taken. */
-async function refuseKeptOverwrite(keepDest: Destination, names: readonly string[]): Promise<void> {
+async function refuseKeptOverwrite(keepDest: Store, names: readonly string[]): Promise<void> {
   for (const name of names) {
     if ((await keepDest.head(name)) === undefined) continue;
     throw new TakeoutError('EXISTS', `--keep-slices: ${keepDest.description}${name} already exists`, {
@@ -216,10 +216,10 @@ async function runMerge(
   const header = headerColumns(o, plan);
   const columns = knownColumns(o, plan);
   const keepNames = keepDir ? keptNames(plan.entries) : undefined;
-  let keepDest: Destination | undefined;
+  let keepDest: Store | undefined;
   if (keepDir) {
-    const { createLocalDestination } = await import('../destinations/local.js');
-    keepDest = createLocalDestination(resolve(keepDir), userModes());
+    const { createLocalStore } = await import('../stores/local.js');
+    keepDest = createLocalStore(resolve(keepDir), userModes());
     if (o.overwrite !== true) await refuseKeptOverwrite(keepDest, keepNames ?? []);
   }
   const { writer, label } = await openOutput(o, context.io);
@@ -268,12 +268,12 @@ async function runMerge(
   }
 }
 
-function s3Cache(dOptions: DestinationOptions): (dest: string) => Promise<Destination> {
-  const cache = new Map<string, Promise<Destination>>();
+function s3Cache(dOptions: StoreOptions): (dest: string) => Promise<Store> {
+  const cache = new Map<string, Promise<Store>>();
   return (dest) => {
     let d = cache.get(dest);
     if (!d) {
-      d = openDestination(dest, dOptions);
+      d = openStore(dest, dOptions);
       cache.set(dest, d);
     }
     return d;

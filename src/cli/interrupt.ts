@@ -1,4 +1,4 @@
-import type { Destination } from '../destinations/destination.js';
+import type { Store } from '../stores/store.js';
 
 /**
  * What an interruption undoes, said in the words of the destinations this process writes to: a local
@@ -8,7 +8,7 @@ import type { Destination } from '../destinations/destination.js';
 let uploads = false;
 
 /** A command opened this destination to write to: an S3 one (it has URLs) has multipart uploads to abort. */
-export function noteDestination(destination: Pick<Destination, 'urlFor'>): void {
+export function noteDestination(destination: Pick<Store, 'urlFor'>): void {
   if (destination.urlFor('') !== undefined) uploads = true;
 }
 

@@ -19,7 +19,7 @@ import { knownEnvNames, unknownEnvWarnings } from './env.js';
 import { verifyCommand } from './verify.js';
 import { addExamples, commanderUsageError, expandHelpCommand, helpWidth, MIN_DESCRIPTION_WIDTH } from './help.js';
 import { openDebugLog, requestLine, type DebugLog } from './debuglog.js';
-import { parseBandwidth, Throttle, type NetworkOptions } from '../destinations/network.js';
+import { parseBandwidth, Throttle, type NetworkOptions } from '../stores/network.js';
 import { COMPLETE_COMMAND, completeOutput, completionCommand } from './completion.js';
 import { ReaderGone, readerGone, undoing, undone } from './interrupt.js';
 

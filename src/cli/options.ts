@@ -5,8 +5,8 @@ import { Option, type Command } from 'commander';
 import { createRequire } from 'node:module';
 import type * as YamlModule from 'yaml';
 import { TakeoutError, type Validation } from '../errors.js';
-import type { DestinationOptions } from '../destinations/destination.js';
-import type { NetworkOptions } from '../destinations/network.js';
+import type { StoreOptions } from '../stores/store.js';
+import type { NetworkOptions } from '../stores/network.js';
 import type { SourceOptions } from '../sources/registry.js';
 import { parseDuration, parseInteger, parseSize } from '../pipeline/units.js';
 import { registerSecret } from '../secrets.js';
@@ -53,7 +53,7 @@ export interface OptionSpec {
 export const GROUP = {
   source: 'Source',
   rows: 'Rows',
-  destination: 'Destination',
+  destination: 'Store',
   format: 'Slicing and format',
   own: 'Options',
   cloud: 'S3 and cloud',
@@ -414,9 +414,9 @@ function check<T>(validation: Validation<T>): T {
   return validation.value;
 }
 
-/** What `openDestination` takes; `network` (the request log, the bandwidth limit) comes from the command's context. */
-export function destinationOptions(o: Resolved, network: NetworkOptions = {}): DestinationOptions {
-  const s3: NonNullable<DestinationOptions['s3']> = {};
+/** What `openStore` takes; `network` (the request log, the bandwidth limit) comes from the command's context. */
+export function destinationOptions(o: Resolved, network: NetworkOptions = {}): StoreOptions {
+  const s3: NonNullable<StoreOptions['s3']> = {};
   const str = (k: string): string | undefined => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
   if (str('region')) s3.region = str('region')!;
   if (str('profile')) s3.profile = str('profile')!;

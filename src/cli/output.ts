@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import type { DestinationOptions, ObjectWriter } from '../destinations/destination.js';
-import { mistypedUrl } from '../destinations/registry.js';
+import type { StoreOptions, ObjectWriter } from '../stores/store.js';
+import { mistypedUrl } from '../stores/registry.js';
 import { TakeoutError } from '../errors.js';
 import type { Resolved } from './options.js';
 
@@ -54,7 +54,7 @@ let umask: number | undefined;
  * user has not looked at yet. The umask is read once (process.umask() with no argument sets it to 0 and back
  * for a moment, which is why Node discourages reading it in worker threads; this is the main thread).
  */
-export function userModes(): Required<Pick<DestinationOptions, 'fileMode' | 'dirMode'>> {
+export function userModes(): Required<Pick<StoreOptions, 'fileMode' | 'dirMode'>> {
   umask ??= process.umask();
   return { fileMode: 0o666 & ~umask, dirMode: 0o777 & ~umask };
 }
@@ -88,11 +88,11 @@ export async function openOutput(o: Resolved, io: { stdoutIsTTY: boolean; stdout
   if (existing && o.overwrite !== true) {
     throw new TakeoutError('EXISTS', `${output} already exists`, { hint: 'pass --overwrite to replace it' });
   }
-  const { createLocalDestination, removeOrphanTemps } = await import('../destinations/local.js');
+  const { createLocalStore, removeOrphanTemps } = await import('../stores/local.js');
   // A run killed before its rename left a temp file beside the target: this run replaces it.
   await removeOrphanTemps(file);
   // Create-only unless --overwrite: a file that appears at the target meanwhile is refused, not replaced.
-  const writer = await createLocalDestination(dirname(file), userModes()).writer(basename(file), { ifNoneMatch: o.overwrite !== true });
+  const writer = await createLocalStore(dirname(file), userModes()).writer(basename(file), { ifNoneMatch: o.overwrite !== true });
   return { writer, label: file };
 }
 

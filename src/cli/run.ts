@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { resolve } from 'node:path';
 import { ERROR_CODES, TakeoutError } from '../errors.js';
-import { checkedDestination, openDestination } from '../destinations/registry.js';
+import { checkedStore, openStore } from '../stores/registry.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
 import { runTakeout } from '../pipeline/run.js';
 import { DEMO_SOURCE, openSource } from '../sources/registry.js';
@@ -65,7 +65,7 @@ export function normalisePrefix(path: string | undefined): string {
  * The destination is checked first: a mistyped URL (`s3:/b/x`) is a usage error, not a folder.
  */
 export function destinationWithPath(given: string, path: string): string {
-  const dest = checkedDestination(given);
+  const dest = checkedStore(given);
   if (!path) return dest;
   return dest.startsWith('s3://') ? `${dest.replace(/\/+$/, '')}/${path}/` : `${dest.replace(/\/+$/, '')}/${path}`;
 }
@@ -142,7 +142,7 @@ export function runCommand(context: CommandContext): Command {
     const sourceUri = sourceOrDemo(o);
     const source = await openSource(sourceUri, { ...sourceOptions(o, unthrottled(context.network)), onWarning: (message) => context.reporter.emit({ type: 'warning', message }) });
     const dOptions = destinationOptions(o, context.network);
-    const destination = await openDestination(dest, dOptions);
+    const destination = await openStore(dest, dOptions);
     noteDestination(destination);
     context.onClose(async () => {
       await destination.close?.();

@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { Command } from 'commander';
-import type { ObjectWriter } from '../destinations/destination.js';
-import { openDestination } from '../destinations/registry.js';
+import type { ObjectWriter } from '../stores/store.js';
+import { openStore } from '../stores/registry.js';
 import { TakeoutError } from '../errors.js';
 import { encodeHeader } from '../formats/csv.js';
 import { DEFAULT_COMPRESSION_LEVEL, NO_COMPRESSION } from '../pipeline/compress.js';
@@ -12,7 +12,7 @@ import { writeTableSlices } from '../pipeline/table.js';
 import { nearest } from '../pipeline/suggest.js';
 import { DURATION_FORMS, parseDuration } from '../pipeline/units.js';
 import { openSource } from '../sources/registry.js';
-import type { ProjectDescriptor, TableDescriptor, TableQuery } from '../sources/source.js';
+import type { ProjectDescriptor, TableDescriptor, TableQuery } from '../model.js';
 import type { CommandContext } from './context.js';
 import { addOptions, COMMON_OPTIONS, GROUP, destinationOptions, DYNAMODB_OPTIONS, resolveOptions, S3_OPTIONS, sourceOptions, unthrottled, type OptionSpec, type Resolved } from './options.js';
 import { addExamples } from './help.js';
@@ -180,7 +180,7 @@ export function tableCommand(context: CommandContext): Command {
 
     if (o.output === undefined) {
       if (!destWithPrefix) throw new TakeoutError('USAGE', 'give --dest DIR|s3://… for slices, or -o FILE for one file');
-      const destination = await openDestination(destWithPrefix, destinationOptions(o, context.network));
+      const destination = await openStore(destWithPrefix, destinationOptions(o, context.network));
       noteDestination(destination);
       context.onClose(async () => destination.close?.());
       // The project is listed once already; hand the same listing to the run.

@@ -1,9 +1,9 @@
 import type { Readable } from 'node:stream';
 import { Command } from 'commander';
-import type { Destination } from '../destinations/destination.js';
-import { openDestination } from '../destinations/registry.js';
+import type { Store } from '../stores/store.js';
+import { openStore } from '../stores/registry.js';
 import { ERROR_CODES, TakeoutError, toTakeoutError } from '../errors.js';
-import { TAKEOUT_MANIFEST_FILE } from '../layouts/keboola.js';
+import { TAKEOUT_MANIFEST_FILE } from '../manifests/takeout.js';
 import { MAX_MANIFEST_BYTES, parseManifestJson,
   readManifestText, readTakeoutManifest } from '../manifests/read.js';
 import type { TakeoutManifest } from '../manifests/takeout.js';
@@ -23,7 +23,7 @@ export const VERIFY_OPTIONS: OptionSpec[] = [
 
 const ALL = [...VERIFY_OPTIONS, ...S3_ACCESS_OPTIONS, ...COMMON_OPTIONS];
 
-async function readManifest(destination: Destination, dest: string): Promise<TakeoutManifest> {
+async function readManifest(destination: Store, dest: string): Promise<TakeoutManifest> {
   const origin = `${dest.replace(/\/+$/, '')}/${TAKEOUT_MANIFEST_FILE}`;
   const info = await destination.head(TAKEOUT_MANIFEST_FILE);
   if (!info) {
@@ -76,7 +76,7 @@ export function verifyCommand(context: CommandContext, stderr: NodeJS.WritableSt
     const line = (text: string): void => {
       stderr.write(`${terminalLine(text)}\n`);
     };
-    const destination = await openDestination(dest, destinationOptions(o, context.network));
+    const destination = await openStore(dest, destinationOptions(o, context.network));
     context.onClose(async () => destination.close?.());
     if (typeof o.export === 'string' || !(await destination.head(TAKEOUT_MANIFEST_FILE))) {
       const jobs = typeof o.export === 'string' ? [await readJob(destination, o.export)].filter((j): j is JobRecord => j !== undefined) : await listJobs(destination);
@@ -119,7 +119,7 @@ export function verifyCommand(context: CommandContext, stderr: NodeJS.WritableSt
 /** `takeout verify` of dataset exports: every file of each COMPLETED export against its job record. */
 async function verifyDatasetExports(
   context: CommandContext,
-  destination: Destination,
+  destination: Store,
   jobs: readonly JobRecord[],
   o: { json: boolean; quiet: boolean; concurrency: number; line: (text: string) => void; stderr: NodeJS.WritableStream },
 ): Promise<void> {

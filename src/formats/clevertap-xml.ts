@@ -1,5 +1,5 @@
 import { TakeoutError } from '../errors.js';
-import type { Row } from '../sources/source.js';
+import type { Row } from '../model.js';
 import { clevertapTs } from './clevertap.js';
 import { textOfCell } from './jsonl.js';
 import type { LineEncoder, RecordColumn } from './typed-records.js';

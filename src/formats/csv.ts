@@ -1,5 +1,5 @@
 import { TakeoutError } from '../errors.js';
-import type { Row } from '../sources/source.js';
+import type { Row } from '../model.js';
 import { plural } from '../pipeline/units.js';
 
 /**

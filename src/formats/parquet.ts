@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import { TakeoutError } from '../errors.js';
-import type { Row } from '../sources/source.js';
+import type { Row } from '../model.js';
 import { jsonDocument, plainJsonOfDynamoItem } from './jsonl.js';
 import { numberText, parseBinary, parseBoolean, type RecordColumn } from './typed-records.js';
 

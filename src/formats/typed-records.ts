@@ -1,6 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import { TakeoutError } from '../errors.js';
-import type { Row, TableDescriptor } from '../sources/source.js';
+import type { Row, TableDescriptor } from '../model.js';
 import { MAX_RECORD_BYTES } from './csv.js';
 import { plural } from '../pipeline/units.js';
 

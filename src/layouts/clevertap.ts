@@ -5,7 +5,7 @@ import { CLEVERTAP_XML_FOOTER, CLEVERTAP_XML_HEADER, clevertapXmlEncoder } from 
 import { jsonValue, textOfCell } from '../formats/jsonl.js';
 import { DEFAULT_ROW_GROUP_ROWS, ParquetFileBuilder } from '../formats/parquet.js';
 import { parseTimestamp, recordColumns, type LineEncoder, type RecordColumn } from '../formats/typed-records.js';
-import type { Row, TableDescriptor } from '../sources/source.js';
+import type { Row, TableDescriptor } from '../model.js';
 import type { DatasetLayout, FileBuilder, LayoutContext, RowFilter } from './dataset-layout.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { LineEncoder, RecordColumn } from '../formats/typed-records.js';
 import type { JobRecord } from '../manifests/jobs.js';
-import type { SliceRecord } from '../pipeline/slicer.js';
-import type { Row, TableDescriptor } from '../sources/source.js';
+import type { SliceRecord } from '../model.js';
+import type { Row, TableDescriptor } from '../model.js';
 
 /**
  * A dataset export layout: where an export's files go, how rows become files, and which files come

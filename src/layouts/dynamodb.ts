@@ -3,7 +3,7 @@ import { TakeoutError } from '../errors.js';
 import { dynamoIonEncoder, ionAttributeValue, ionDecimal, ionFieldNames, ION_VERSION_MARKER } from '../formats/dynamodb-ion.js';
 import { dynamoChangeEncoder, dynamoJsonEncoder, type ChangeCodec } from '../formats/dynamodb-json.js';
 import { parseTimestamp, type LineEncoder, type RecordColumn } from '../formats/typed-records.js';
-import type { SliceRecord } from '../pipeline/slicer.js';
+import type { SliceRecord } from '../model.js';
 import type { DatasetLayout, LayoutContext } from './dataset-layout.js';
 
 /**

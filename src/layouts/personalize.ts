@@ -1,7 +1,7 @@
 import { TakeoutError } from '../errors.js';
 import { jsonDocument, plainJsonOfDynamoItem } from '../formats/jsonl.js';
 import { numberText, parseBinary, parseBoolean, parseTimestamp, type ColumnKind, type LineEncoder, type RecordColumn } from '../formats/typed-records.js';
-import type { Row } from '../sources/source.js';
+import type { Row } from '../model.js';
 import type { DataFile, DatasetLayout, LayoutContext, RowFilter } from './dataset-layout.js';
 import { DigestSet, digestOf, NewestById } from './digests.js';
 

@@ -3,9 +3,9 @@ import { encodeCsvRow, encodeHeader } from '../formats/csv.js';
 import { jsonLinesEncoder } from '../formats/jsonl.js';
 import { DEFAULT_ROW_GROUP_ROWS, ParquetFileBuilder, type ParquetCodec } from '../formats/parquet.js';
 import type { LineEncoder, RecordColumn } from '../formats/typed-records.js';
-import { keyProblem } from '../destinations/keys.js';
+import { keyProblem } from '../stores/keys.js';
 import { sliceManifest, type SliceManifest } from '../manifests/takeout.js';
-import type { Row } from '../sources/source.js';
+import type { Row } from '../model.js';
 import type { BlockFiles, DataFile, DatasetLayout, FileBuilder, LayoutContext, LineFiles } from './dataset-layout.js';
 
 /**

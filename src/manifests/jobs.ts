@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Destination } from '../destinations/destination.js';
+import type { Store } from '../stores/store.js';
 import { TakeoutError } from '../errors.js';
 import { readManifestText } from './read.js';
 
@@ -89,7 +89,7 @@ export function parseJobRecord(text: string, origin: string): JobRecord {
   return r as JobRecord;
 }
 
-type Reader = Pick<Destination, 'get' | 'head' | 'list' | 'description'>;
+type Reader = Pick<Store, 'get' | 'head' | 'list' | 'description'>;
 
 export async function readJob(destination: Reader, exportId: string): Promise<JobRecord | undefined> {
   if (!isExportId(exportId)) throw new TakeoutError('USAGE', `'${exportId}' is not an export id (like 01768385930622-efd1a093)`);

@@ -1,6 +1,6 @@
-import type { Destination } from '../destinations/destination.js';
+import type { Store } from '../stores/store.js';
 import { TakeoutError } from '../errors.js';
-import type { LandedSlice } from '../pipeline/slicer.js';
+import type { LandedSlice } from '../model.js';
 import { readManifestText } from './read.js';
 import type { ManifestTable } from './takeout.js';
 
@@ -99,7 +99,7 @@ export function fingerprintDifference(recorded: Record<string, unknown>, current
 }
 
 /** Reads the journal at a destination, or undefined when there is none. Errors name the destination when it has a description. */
-export async function readJournal(destination: Pick<Destination, 'head' | 'get'> & { description?: string }, key = JOURNAL_FILE): Promise<Journal | undefined> {
+export async function readJournal(destination: Pick<Store, 'head' | 'get'> & { description?: string }, key = JOURNAL_FILE): Promise<Journal | undefined> {
   if (!(await destination.head(key))) return undefined;
   const origin = destination.description ? `${destination.description.replace(/\/?$/, '/')}${key}` : key;
   return parseJournal(await readManifestText(await destination.get(key), origin), origin);

@@ -1,4 +1,4 @@
-import type { Destination } from '../destinations/destination.js';
+import type { Store } from '../stores/store.js';
 import { JOBS_DIR } from './jobs.js';
 import { readManifestText } from './read.js';
 
@@ -65,7 +65,7 @@ export function parseLease(text: string): LeaseRecord | undefined {
 
 export type LeaseRead = { state: 'absent' } | { state: 'unreadable'; key: string } | { state: 'held'; key: string; lease: LeaseRecord };
 
-export async function readLease(destination: Pick<Destination, 'head' | 'get'>, key = LEASE_FILE): Promise<LeaseRead> {
+export async function readLease(destination: Pick<Store, 'head' | 'get'>, key = LEASE_FILE): Promise<LeaseRead> {
   if (!(await destination.head(key))) return { state: 'absent' };
   let text: string;
   try {

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { TakeoutError, toTakeoutError } from '../errors.js';
-import { keyProblem } from '../destinations/keys.js';
+import { keyProblem } from '../stores/keys.js';
 import { TAKEOUT_MANIFEST_VERSION, type TakeoutManifest } from './takeout.js';
 
 /**

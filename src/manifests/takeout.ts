@@ -1,4 +1,9 @@
-import type { SliceRecord } from '../pipeline/slicer.js';
+import type { SliceRecord } from '../model.js';
+
+/** The commit record's name at the root of a takeout, written last. */
+export const TAKEOUT_MANIFEST_FILE = 'takeout-manifest.json';
+/** The folder of per-table slice manifests, beside the takeout manifest. */
+export const MANIFESTS_DIR = 'manifests';
 
 /** Bumped when the manifest's shape changes incompatibly; readers refuse versions they do not know. */
 export const TAKEOUT_MANIFEST_VERSION = 1;

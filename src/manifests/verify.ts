@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import type { Destination } from '../destinations/destination.js';
-import { keyProblem } from '../destinations/keys.js';
+import type { Store } from '../stores/store.js';
+import { keyProblem } from '../stores/keys.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
-import { TAKEOUT_MANIFEST_FILE } from '../layouts/keboola.js';
+import { TAKEOUT_MANIFEST_FILE } from './takeout.js';
 import { RecordCounter } from '../pipeline/count.js';
 import { JOURNAL_FILE, readJournal } from './journal.js';
 import { isLeaseKey } from './lease.js';
@@ -47,7 +47,7 @@ export interface ExpectedFile {
 }
 
 export interface VerifyOptions {
-  destination: Pick<Destination, 'get' | 'head' | 'list'>;
+  destination: Pick<Store, 'get' | 'head' | 'list'>;
   manifest: TakeoutManifest;
   /** Files checked at once. */
   concurrency: number;
@@ -200,7 +200,7 @@ function short(digest: string): string {
 }
 
 /** Checks one file; undefined when it matches. At most one problem per file: the most basic one. */
-export async function checkFile(destination: Pick<Destination, 'get' | 'head'>, file: ExpectedFile): Promise<{ problem?: VerifyProblem; bytes: number }> {
+export async function checkFile(destination: Pick<Store, 'get' | 'head'>, file: ExpectedFile): Promise<{ problem?: VerifyProblem; bytes: number }> {
   const info = await destination.head(file.key);
   if (!info) return { problem: { kind: 'missing', key: file.key, message: 'not found' }, bytes: 0 };
   if (info.size !== file.bytes) {
@@ -305,7 +305,7 @@ export function problemLine(problem: VerifyProblem): string {
 }
 
 /** Checks every file of the completed dataset exports against their job records (size and sha256). */
-export async function verifyExports(options: { destination: Pick<Destination, 'get' | 'head'>; jobs: readonly JobRecord[]; concurrency: number; signal?: AbortSignal }): Promise<VerifyReport> {
+export async function verifyExports(options: { destination: Pick<Store, 'get' | 'head'>; jobs: readonly JobRecord[]; concurrency: number; signal?: AbortSignal }): Promise<VerifyReport> {
   const expected: ExpectedFile[] = [];
   for (const job of options.jobs) {
     if (job.status !== 'COMPLETED') continue;

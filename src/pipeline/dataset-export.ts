@@ -1,13 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import type { Destination } from '../destinations/destination.js';
+import type { Store } from '../stores/store.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { DEFAULT_BLOCK_BYTES } from '../formats/csv.js';
 import { recordColumns, type RecordColumn } from '../formats/typed-records.js';
 import type { BlockFiles, DataFile, DatasetLayout, LayoutContext, LayoutFile, LineFiles } from '../layouts/dataset-layout.js';
 import { readJournal } from '../manifests/journal.js';
 import { jobJournalKey, jobKey, listJobs, newExportId, readJob, readToken, tokenKey, type JobRecord, type JobStatus } from '../manifests/jobs.js';
-import type { Row, Source, TableDescriptor, TableQuery } from '../sources/source.js';
+import type { Source } from '../sources/source.js';
+import type { Row, TableDescriptor, TableQuery } from '../model.js';
 import { NO_COMPRESSION, OrderedCompressor, type CompressedBlock } from './compress.js';
 import { tableStart, type Emit } from './events.js';
 import type { JournalWriter } from './journal.js';
@@ -15,7 +16,8 @@ import { checkOverlap } from './preflight.js';
 import { recordBatches } from './record-batches.js';
 import { acquireLease, describeHolder, liveLeases, type Lease } from './lease.js';
 import { startJournal } from './resume.js';
-import { landedSlice, SliceChanged, Slicer, type LandedSlice } from './slicer.js';
+import { landedSlice, SliceChanged, Slicer } from './slicer.js';
+import type { LandedSlice } from '../model.js';
 import { plural } from './units.js';
 
 /** Encoded records gathered before they are compressed: the same 2 MiB the CSV pipeline compresses at once. */
@@ -30,7 +32,7 @@ export const MAX_OPEN_SERIES = 256;
 
 export interface DatasetExportOptions {
   source: Source;
-  destination: Destination;
+  destination: Store;
   table: TableDescriptor;
   /** Columns and filters (the table export options); the export window is added to it. */
   query?: TableQuery;
@@ -89,7 +91,7 @@ export async function runDatasetExport(options: DatasetExportOptions): Promise<J
 const BAD_CREDENTIALS = new Set(['InvalidAccessKeyId', 'InvalidClientTokenId', 'SignatureDoesNotMatch', 'ExpiredToken', 'TokenRefreshRequired']);
 
 /**
- * Destination errors in the words the managed exports use (DynamoDB, CleverTap), so that runbooks written
+ * Store errors in the words the managed exports use (DynamoDB, CleverTap), so that runbooks written
  * for them still match: 404 "The specified S3 bucket does not exist", 403 "Invalid AWS credentials",
  * 403 "All access to this object has been disabled". The code and exit code stay takeout's.
  */

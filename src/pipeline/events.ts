@@ -1,6 +1,6 @@
 import type { JobRecord } from '../manifests/jobs.js';
-import type { TableDescriptor } from '../sources/source.js';
-import type { SliceRecord } from './slicer.js';
+import type { TableDescriptor } from '../model.js';
+import type { SliceRecord } from '../model.js';
 
 /**
  * What the pipeline tells the world. The pipeline never prints: a reporter (TTY, plain, JSON,

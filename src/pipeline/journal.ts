@@ -1,4 +1,4 @@
-import type { Destination } from '../destinations/destination.js';
+import type { Store } from '../stores/store.js';
 import { TakeoutError } from '../errors.js';
 import { JOURNAL_FILE, JOURNAL_VERSION, type Journal, type JournalSlice, type JournalTable } from '../manifests/journal.js';
 import type { ManifestTable } from '../manifests/takeout.js';
@@ -17,7 +17,7 @@ export class JournalWriter {
   private readonly key: string;
 
   constructor(
-    private readonly destination: Pick<Destination, 'put' | 'delete'>,
+    private readonly destination: Pick<Store, 'put' | 'delete'>,
     init: { runId: string; fingerprint: Record<string, unknown>; previous?: Journal; key?: string },
   ) {
     this.key = init.key ?? JOURNAL_FILE;

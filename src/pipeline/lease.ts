@@ -1,6 +1,6 @@
 import { readlinkSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
-import type { Destination } from '../destinations/destination.js';
+import type { Store } from '../stores/store.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { JOBS_DIR } from '../manifests/jobs.js';
 import { exportLeaseKey, isLeaseKey, LEASE_FILE, LEASE_VERSION, readLease, type LeaseRecord } from '../manifests/lease.js';
@@ -31,7 +31,7 @@ export interface LeaseTiming {
 
 const DEFAULT_TIMING: LeaseTiming = { heartbeatMs: LEASE_HEARTBEAT_MS, staleAfterMs: LEASE_STALE_MS, retryMs: LEASE_RETRY_MS, giveUpMs: LEASE_GIVE_UP_MS };
 
-type LeaseStore = Pick<Destination, 'description' | 'head' | 'get' | 'put' | 'delete' | 'list'>;
+type LeaseStore = Pick<Store, 'description' | 'head' | 'get' | 'put' | 'delete' | 'list'>;
 
 /**
  * A holder whose heartbeat only looks stale (by this machine's clock, which may run ahead of the holder's) is

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { createGzip, createGunzip, gzipSync } from 'node:zlib';
-import type { ObjectWriter } from '../destinations/destination.js';
+import type { ObjectWriter } from '../stores/store.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { encodeHeader, parseHeader } from '../formats/csv.js';
 import { coalesce, mapLimitOrFail } from './chunks.js';

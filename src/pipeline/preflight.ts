@@ -1,12 +1,14 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
-import type { Destination } from '../destinations/destination.js';
-import { findCaseCollision } from '../destinations/keys.js';
+import type { Store } from '../stores/store.js';
+import { findCaseCollision } from '../stores/keys.js';
 import { TakeoutError } from '../errors.js';
-import { BUCKETS_FILE, CONFIGURATIONS_FILE, MANIFESTS_DIR, TABLES_FILE, TAKEOUT_MANIFEST_FILE, isTableDataKey, tablePath } from '../layouts/keboola.js';
+import { BUCKETS_FILE, CONFIGURATIONS_FILE, TABLES_FILE, isTableDataKey, tablePath } from '../keboola/layout.js';
+import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../manifests/takeout.js';
 import { JOURNAL_FILE, type Journal } from '../manifests/journal.js';
 import { isLeaseKey } from '../manifests/lease.js';
-import type { Source, TableDescriptor } from '../sources/source.js';
+import type { Source } from '../sources/source.js';
+import type { TableDescriptor } from '../model.js';
 import type { Emit } from './events.js';
 import { checkJournal } from './resume.js';
 import { formatBytes } from './units.js';
@@ -22,7 +24,7 @@ const OTHER_CONTENT_PROBE_KEYS = 1000;
  */
 export interface PreflightOptions {
   source: Source;
-  destination: Destination;
+  destination: Store;
   /** The selected tables whose data is written. */
   tables: readonly TableDescriptor[];
   fingerprint: Record<string, unknown>;
@@ -59,7 +61,7 @@ export async function preflight(options: PreflightOptions): Promise<PreflightRes
  * that can be made): what a run asks before it writes anything, its lease included, so that the error names
  * the cause rather than the lease file.
  */
-export async function checkReach(source: Source, destination: Destination, readOnly: boolean): Promise<string[]> {
+export async function checkReach(source: Source, destination: Store, readOnly: boolean): Promise<string[]> {
   const overlap = await checkOverlap(source, destination);
   await destination.preflight?.({ readOnly });
   return overlap ? [overlap] : [];
@@ -90,7 +92,7 @@ function inside(child: string, parent: string): boolean {
  * A destination folder inside the source folder is read back as source data by the next run; a source
  * inside the destination can lose files to --overwrite's removal of stale parts. Both are refused.
  */
-export async function checkOverlap(source: Source, destination: Destination): Promise<string | undefined> {
+export async function checkOverlap(source: Source, destination: Store): Promise<string | undefined> {
   if (source.localPath === undefined || destination.localPath === undefined) return undefined;
   const from = await realish(source.localPath);
   const to = await realish(destination.localPath);
@@ -107,7 +109,7 @@ export async function checkOverlap(source: Source, destination: Destination): Pr
  * (S3, Linux) both are written and a warning says where they would collide. A dry run cannot probe the file
  * system (the probe writes a file), so it warns.
  */
-async function checkCaseCollisions(destination: Destination, tables: readonly TableDescriptor[], emit: Emit, dryRun: boolean): Promise<void> {
+async function checkCaseCollisions(destination: Store, tables: readonly TableDescriptor[], emit: Emit, dryRun: boolean): Promise<void> {
   const byPath = new Map(tables.map((t) => [tablePath(t), t.id]));
   const collision = findCaseCollision(byPath.keys());
   if (!collision) return;
@@ -145,7 +147,7 @@ function isTakeoutKey(key: string): boolean {
  * but it is said, so a wrong prefix is noticed. Returns what was found, for the dry run's report.
  */
 async function checkExisting(
-  destination: Destination,
+  destination: Store,
   mode: { overwrite: boolean; resume: boolean; previous: Journal | undefined; emit: Emit },
 ): Promise<string> {
   if (!mode.overwrite) {
@@ -177,7 +179,7 @@ async function checkExisting(
   return `${destination.description} is empty`;
 }
 
-async function checkFreeSpace(destination: Destination, estimatedBytes: number, dryRun: boolean, emit: Emit): Promise<string | undefined> {
+async function checkFreeSpace(destination: Store, estimatedBytes: number, dryRun: boolean, emit: Emit): Promise<string | undefined> {
   const free = await destination.freeBytes?.();
   if (free === undefined) return undefined;
   if (free >= estimatedBytes) return `${formatBytes(free)} free for an estimated ${formatBytes(estimatedBytes)} before compression`;

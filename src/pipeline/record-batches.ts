@@ -1,7 +1,7 @@
 import { createGunzip } from 'node:zlib';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { CsvRecordParser } from '../formats/typed-records.js';
-import type { Row, TableBody } from '../sources/source.js';
+import type { Row, TableBody } from '../model.js';
 import { readCounter } from './table.js';
 import { plural } from './units.js';
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Destination } from '../destinations/destination.js';
+import type { Store } from '../stores/store.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { fingerprintDifference, readJournal, type Journal, type JournalSlice } from '../manifests/journal.js';
 import type { Emit } from './events.js';
@@ -16,7 +16,7 @@ const CHECK_CONCURRENCY = 8;
  * its fingerprint must match this run's.
  */
 export async function checkJournal(
-  destination: Destination,
+  destination: Store,
   options: { fingerprint: Record<string, unknown>; resume: boolean; overwrite: boolean },
 ): Promise<Journal | undefined> {
   const previous = await readJournal(destination);
@@ -43,7 +43,7 @@ export async function checkJournal(
  * read back and hashed where the store has no ETag). The journal is written before any data moves.
  */
 export async function startJournal(
-  destination: Destination,
+  destination: Store,
   previous: Journal | undefined,
   options: {
     runId: string;
@@ -79,7 +79,7 @@ export async function startJournal(
 }
 
 /** The landed slices still at the destination as they were written. */
-async function intactSlices(destination: Destination, slices: readonly JournalSlice[]): Promise<JournalSlice[]> {
+async function intactSlices(destination: Store, slices: readonly JournalSlice[]): Promise<JournalSlice[]> {
   const results = await mapLimit(slices, CHECK_CONCURRENCY, async (slice) => {
     const info = await destination.head(slice.key);
     if (!info || info.size !== slice.bytes) return false;
@@ -95,7 +95,7 @@ async function intactSlices(destination: Destination, slices: readonly JournalSl
 }
 
 /** A killed run sends no abort: its multipart uploads and temp files are still there. */
-async function removeLeftovers(destination: Destination, emit: Emit): Promise<void> {
+async function removeLeftovers(destination: Store, emit: Emit): Promise<void> {
   if (!destination.leftovers || !destination.removeLeftover) return;
   let removed = 0;
   try {

@@ -1,42 +1,28 @@
 import { createHash, randomUUID } from 'node:crypto';
 import picomatch from 'picomatch';
 import { nearest } from './suggest.js';
-import type { Destination } from '../destinations/destination.js';
+import type { Store } from '../stores/store.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { DEFAULT_BLOCK_BYTES } from '../formats/csv.js';
-import {
-  BUCKETS_FILE,
-  CONFIGURATIONS_FILE,
-  MANIFESTS_DIR,
-  TABLES_FILE,
-  TAKEOUT_MANIFEST_FILE,
-  bucketsJson,
-  configurationFile,
-  configurationKey,
-  configurationsJson,
-  isTableDataKey,
-  sliceKey,
-  stageOf,
-  tableManifestKey,
-  tablePath,
-  tablesJson,
-  type TableStats,
-} from '../layouts/keboola.js';
+import { BUCKETS_FILE, CONFIGURATIONS_FILE, TABLES_FILE, bucketsJson, configurationFile, configurationKey, configurationsJson, isTableDataKey, sliceKey, stageOf, tableManifestKey, tablePath, tablesJson, type TableStats } from '../keboola/layout.js';
+import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../manifests/takeout.js';
 import { sliceManifest, TAKEOUT_MANIFEST_VERSION, type ManifestTable, type TakeoutManifest } from '../manifests/takeout.js';
-import type { ProjectDescriptor, Source, TableDescriptor, TableQuery } from '../sources/source.js';
+import type { Source } from '../sources/source.js';
+import type { ProjectDescriptor, TableDescriptor, TableQuery } from '../model.js';
 import { COMPRESS_IN_FLIGHT } from './compress.js';
 import { tableStart, type Emit, type RunPlan, type RunSummary } from './events.js';
 import { mapLimit } from './limit.js';
 import { acquireLease, assertNoLiveLease, type LeaseTiming } from './lease.js';
 import { checkReach, preflight } from './preflight.js';
 import { startJournal } from './resume.js';
-import { landedSlice, SliceChanged, type SliceRecord } from './slicer.js';
+import { landedSlice, SliceChanged } from './slicer.js';
+import type { SliceRecord } from '../model.js';
 import { COPY_CONCURRENCY, GUNZIP_CHUNK_BYTES, writeTableSlices } from './table.js';
 import { formatBytes, plural } from './units.js';
 
 export interface RunOptions {
   source: Source;
-  destination: Destination;
+  destination: Store;
   structureOnly: boolean;
   include: readonly string[];
   exclude: readonly string[];
@@ -465,7 +451,7 @@ export function assertSomethingToTakeOut(source: string, project: ProjectDescrip
  * The keys a replaced (--overwrite) or resumed takeout may leave stale: a resumed run lists them too, its
  * slices may now be fewer. A destination holding a takeout without either was refused by the preflight.
  */
-async function prepareDestination(destination: Destination, mode: { overwrite: boolean; resume: boolean }): Promise<string[]> {
+async function prepareDestination(destination: Store, mode: { overwrite: boolean; resume: boolean }): Promise<string[]> {
   if (!mode.overwrite) return [];
   const keys: string[] = [];
   for await (const object of destination.list('')) {

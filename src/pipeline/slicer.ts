@@ -1,27 +1,8 @@
 import { createHash, type Hash } from 'node:crypto';
-import type { Destination, ObjectWriter } from '../destinations/destination.js';
+import type { Store, ObjectWriter } from '../stores/store.js';
+import type { LandedSlice, SliceRecord } from '../model.js';
 import { TakeoutError } from '../errors.js';
 import type { CompressedBlock } from './compress.js';
-
-/** One finished slice, as it goes into the takeout manifest. */
-export interface SliceRecord {
-  key: string;
-  index: number;
-  /** Stored (compressed) bytes. */
-  bytes: number;
-  /** Bytes before compression. */
-  rawBytes: number;
-  rows: number;
-  sha256: string;
-  /** base64 MD5 of the stored bytes, when asked for (DynamoDB-style manifests use it). */
-  md5?: string;
-  etag?: string;
-  /** Landed in an interrupted run and found identical: not written again. */
-  reused?: boolean;
-}
-
-/** What a resumed run knows of a slice an interrupted run landed (what the journal records of it). */
-export type LandedSlice = Pick<SliceRecord, 'key' | 'index' | 'bytes' | 'rawBytes' | 'rows' | 'sha256' | 'etag'>;
 
 /** The journal's record of a slice that just landed. */
 export function landedSlice(s: SliceRecord): LandedSlice {
@@ -39,7 +20,7 @@ export class SliceChanged extends TakeoutError {
 }
 
 export interface SlicerOptions {
-  destination: Pick<Destination, 'writer'>;
+  destination: Pick<Store, 'writer'>;
   /** Key of slice N. */
   keyFor: (index: number) => string;
   /** Cut before a block would take the slice past this many stored bytes. */

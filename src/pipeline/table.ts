@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createGunzip } from 'node:zlib';
-import type { Destination } from '../destinations/destination.js';
+import type { Store } from '../stores/store.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { CsvPassThrough, CsvRowEncoder, CsvScanner, DEFAULT_BLOCK_BYTES, type Block } from '../formats/csv.js';
-import type { CsvBody, GzipSlicesBody, TableBody, TableDescriptor } from '../sources/source.js';
+import type { CsvBody, GzipSlicesBody, TableBody, TableDescriptor } from '../model.js';
 import type { ProgressDelta } from './events.js';
 import { NO_COMPRESSION, OrderedCompressor } from './compress.js';
-import { Slicer, type LandedSlice, type SliceRecord } from './slicer.js';
+import { Slicer } from './slicer.js';
+import type { LandedSlice, SliceRecord } from '../model.js';
 import { RecordCounter } from './count.js';
 import { coalesce, mapLimitOrFail } from './chunks.js';
 import { plural } from './units.js';
@@ -18,7 +19,7 @@ const MIN_BLOCK_BYTES = 16 * 1024;
 export const GUNZIP_CHUNK_BYTES = 1 << 20;
 
 /** What the slicer needs of a destination; a single output file implements just this. */
-export type SliceSink = Pick<Destination, 'writer' | 'delete'>;
+export type SliceSink = Pick<Store, 'writer' | 'delete'>;
 
 export interface TableWriteOptions {
   destination: SliceSink;

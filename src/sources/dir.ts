@@ -9,33 +9,11 @@ import { parse as parseYaml } from 'yaml';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { readManifestFile } from '../manifests/read.js';
 import { parseHeader } from '../formats/csv.js';
-import {
-  BUCKETS_FILE,
-  BUCKET_ID_PATTERN,
-  CONFIGURATIONS_DIR,
-  CONFIGURATIONS_FILE,
-  MANIFESTS_DIR,
-  NAME_PATTERN,
-  TABLES_FILE,
-  TAKEOUT_MANIFEST_FILE,
-  sliceKey,
-  stageOf,
-  tableFromApi,
-  tablePath,
-} from '../layouts/keboola.js';
+import { BUCKETS_FILE, BUCKET_ID_PATTERN, CONFIGURATIONS_DIR, CONFIGURATIONS_FILE, NAME_PATTERN, TABLES_FILE, sliceKey, stageOf, tableFromApi, tablePath } from '../keboola/layout.js';
+import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../manifests/takeout.js';
 import { JOURNAL_FILE } from '../manifests/journal.js';
-import type {
-  BucketDescriptor,
-  ComponentDescriptor,
-  ConfigurationDescriptor,
-  ConfigurationRowDescriptor,
-  GzipSlice,
-  MetadataEntry,
-  ProjectDescriptor,
-  Source,
-  TableBody,
-  TableDescriptor,
-} from './source.js';
+import type { Source } from './source.js';
+import type { BucketDescriptor, ComponentDescriptor, ConfigurationDescriptor, ConfigurationRowDescriptor, GzipSlice, MetadataEntry, ProjectDescriptor, TableBody, TableDescriptor } from '../model.js';
 
 /**
  * A local project folder, in one of two forms:

@@ -10,7 +10,7 @@
  * a point-in-time snapshot: an item written while the scan runs may or may not be seen, but every item that
  * exists for the whole scan is seen exactly once.
  *
- * Like src/destinations/s3.ts this module imports `@aws-sdk/*`; the registry loads it with a dynamic
+ * Like src/stores/s3.ts this module imports `@aws-sdk/*`; the registry loads it with a dynamic
  * import, so the CLI pays for the SDK only when a dynamodb: source is used.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,20 +20,10 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { TakeoutError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import { redact, registerSecret } from '../secrets.js';
-import { configuredEndpoint } from '../destinations/endpoints.js';
-import { logSdkRequests, type RequestLogger } from '../destinations/network.js';
-import type {
-  BucketDescriptor,
-  MetadataEntry,
-  OpenTableOptions,
-  ProjectDescriptor,
-  ProjectOptions,
-  Row,
-  Source,
-  TableBody,
-  TableDescriptor,
-  TableQuery,
-} from './source.js';
+import { configuredEndpoint } from '../stores/endpoints.js';
+import { logSdkRequests, type RequestLogger } from '../stores/network.js';
+import type { OpenTableOptions, ProjectOptions, Source } from './source.js';
+import type { BucketDescriptor, MetadataEntry, ProjectDescriptor, Row, TableBody, TableDescriptor, TableQuery } from '../model.js';
 
 /** 10 s: a TCP (+TLS) handshake slower than this means the endpoint is unreachable, not slow. */
 export const CONNECTION_TIMEOUT_MS = 10_000;

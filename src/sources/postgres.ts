@@ -4,19 +4,10 @@ import Cursor from 'pg-cursor';
 import { to as copyTo } from 'pg-copy-streams';
 import { quoteIdent, selectSql as buildSelect } from './sql.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
-import { NAME_PATTERN } from '../layouts/keboola.js';
+import { NAME_PATTERN } from '../keboola/layout.js';
 import { registerSecret } from '../secrets.js';
-import type {
-  BucketDescriptor,
-  MetadataEntry,
-  OpenTableOptions,
-  ProjectDescriptor,
-  Row,
-  Source,
-  TableBody,
-  TableDescriptor,
-  TableQuery,
-} from './source.js';
+import type { OpenTableOptions, Source } from './source.js';
+import type { BucketDescriptor, MetadataEntry, ProjectDescriptor, Row, TableBody, TableDescriptor, TableQuery } from '../model.js';
 
 /**
  * A PostgreSQL database: schema X → bucket `in.c-X`, tables → tables. Every table is read in one

@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { mistypedUrl, shown } from '../destinations/registry.js';
+import { mistypedUrl, shown } from '../stores/registry.js';
 import { TakeoutError } from '../errors.js';
 import type { DynamoDbSourceOptions } from './dynamodb.js';
 import type { Source } from './source.js';
-import type { NetworkOptions } from '../destinations/network.js';
+import type { NetworkOptions } from '../stores/network.js';
 import { KEBOOLA_S3_ENDPOINT_ENV } from './keboola/env.js';
 
 /**

@@ -1,5 +1,5 @@
 import { TakeoutError } from '../errors.js';
-import type { TableDescriptor, TableQuery } from './source.js';
+import type { TableDescriptor, TableQuery } from '../model.js';
 
 /** Helpers shared by the SQL sources: identifiers enter SQL only through these. */
 

@@ -4,19 +4,9 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { quoteIdent, selectSql as buildSelect } from './sql.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
-import { NAME_PATTERN } from '../layouts/keboola.js';
-import type {
-  BucketDescriptor,
-  MetadataEntry,
-  OpenTableOptions,
-  ProjectDescriptor,
-  Row,
-  RowsBody,
-  Source,
-  TableBody,
-  TableDescriptor,
-  TableQuery,
-} from './source.js';
+import { NAME_PATTERN } from '../keboola/layout.js';
+import type { OpenTableOptions, Source } from './source.js';
+import type { BucketDescriptor, MetadataEntry, ProjectDescriptor, Row, RowsBody, TableBody, TableDescriptor, TableQuery } from '../model.js';
 
 /**
  * A SQLite database file: the main database → bucket `in.c-main`, its tables (rowid and WITHOUT ROWID;

@@ -1,6 +1,7 @@
 import { TakeoutError } from '../errors.js';
 import { recordBatches } from '../pipeline/record-batches.js';
-import type { OpenTableOptions, ProjectDescriptor, Row, Source, TableBody, TableDescriptor } from './source.js';
+import type { OpenTableOptions, Source } from './source.js';
+import type { ProjectDescriptor, Row, TableBody, TableDescriptor } from '../model.js';
 
 /**
  * One table read from several tables of a source, one after another, with a column naming the part each

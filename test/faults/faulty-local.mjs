@@ -1,7 +1,7 @@
 /**
  * The real local folder destination, whose writes fail on demand with a real errno error mapped exactly as
  * the destination maps a failing write(2) (mapFsError): ENOSPC, EIO, EACCES, … Loaded in place of
- * dist/destinations/local.js by faulty-hooks.mjs. Test-only.
+ * dist/stores/local.js by faulty-hooks.mjs. Test-only.
  *
  * TAKEOUT_TEST_FAULT (JSON): { "kind": "<write kind>" | "any", "n": <1-based occurrence>, "errno": "ENOSPC",
  *   "at": "write" | "finish", "sticky": true|false, "after": { "kind", "n" } } fails the n-th object of that kind
@@ -10,10 +10,10 @@
  */
 import { appendFileSync } from 'node:fs';
 import path from 'node:path';
-import * as real from '../../dist/destinations/local.js';
+import * as real from '../../dist/stores/local.js';
 import { writeKind } from './write-kinds.mjs';
 
-export * from '../../dist/destinations/local.js';
+export * from '../../dist/stores/local.js';
 
 const fault = process.env.TAKEOUT_TEST_FAULT ? JSON.parse(process.env.TAKEOUT_TEST_FAULT) : undefined;
 const log = process.env.TAKEOUT_TEST_WRITE_LOG;
@@ -46,8 +46,8 @@ function hits(kind) {
   return n === fault.n || (failing && fault.sticky === true);
 }
 
-export function createLocalDestination(root, options) {
-  const inner = real.createLocalDestination(root, options);
+export function createLocalStore(root, options) {
+  const inner = real.createLocalStore(root, options);
   const writer = async (key, writeOptions) => {
     const kind = writeKind(key);
     if (log) appendFileSync(log, `${kind}\t${key}\n`);

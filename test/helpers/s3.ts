@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
-import type { S3Options } from '../../src/destinations/destination.js';
+import type { S3Options } from '../../src/stores/store.js';
 
 /** s3rver checks the access key id (it must be S3RVER) but not v4 signatures. */
 export const S3RVER_ACCESS_KEY_ID = 'S3RVER';
@@ -9,7 +9,7 @@ export const S3RVER_SECRET_ACCESS_KEY = 'S3RVER';
 export const TEST_BUCKET = 'takeout-test';
 export const OTHER_BUCKET = 'takeout-other';
 
-/** Destination options for the test server. */
+/** Store options for the test server. */
 export function s3TestOptions(endpoint: string, overrides: Partial<S3Options> = {}): S3Options {
   return {
     endpointUrl: endpoint,

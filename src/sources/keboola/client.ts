@@ -2,7 +2,7 @@ import { isIPv4 } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TakeoutError, type ErrorCode } from '../../errors.js';
 import { registerSecret } from '../../secrets.js';
-import type { RequestLogger } from '../../destinations/network.js';
+import type { RequestLogger } from '../../stores/network.js';
 
 /**
  * A small Storage API client: `X-StorageApi-Token`, request timeouts, retries with exponential backoff

@@ -1,24 +1,14 @@
 import { createGunzip } from 'node:zlib';
-import type { Destination } from '../../destinations/destination.js';
+import type { Store } from '../../stores/store.js';
 import { TakeoutError, toTakeoutError } from '../../errors.js';
-import { tableFromApi } from '../../layouts/keboola.js';
+import { tableFromApi } from '../../keboola/layout.js';
 import { registerSecret } from '../../secrets.js';
 import { readManifestDocument, readManifestText, redshiftPlan } from '../../manifests/read.js';
-import type {
-  BucketDescriptor,
-  ComponentDescriptor,
-  ConfigurationDescriptor,
-  GzipSlicesBody,
-  OpenTableOptions,
-  ProjectDescriptor,
-  Source,
-  TableBody,
-  TableDescriptor,
-  TableQuery,
-} from '../source.js';
+import type { OpenTableOptions, Source } from '../source.js';
+import type { BucketDescriptor, ComponentDescriptor, ConfigurationDescriptor, GzipSlicesBody, ProjectDescriptor, TableBody, TableDescriptor, TableQuery } from '../../model.js';
 import { StorageClient, cleartextWarning, stackUrl } from './client.js';
 import { KEBOOLA_S3_ENDPOINT_ENV } from './env.js';
-import type { RequestLogger, Throttle } from '../../destinations/network.js';
+import type { RequestLogger, Throttle } from '../../stores/network.js';
 
 /**
  * A Keboola Connection project through its Storage API. Tables are exported with `export-async`
@@ -116,7 +106,7 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
   const wait = client.wait;
   const s3Endpoint = options.s3Endpoint ?? process.env[KEBOOLA_S3_ENDPOINT_ENV];
   const jobs = new Map<string, Promise<Job>>();
-  const stores: Destination[] = [];
+  const stores: Store[] = [];
 
   async function versions(path: string, include: string): Promise<Json[]> {
     for (const limit of VERSION_PAGE_SIZES) {
@@ -156,15 +146,15 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
   }
 
   /** The file with fresh temporary credentials, and a reader of its bucket. */
-  async function fileStore(fileId: string | number): Promise<{ file: StorageFile; store: Destination; expires: number }> {
+  async function fileStore(fileId: string | number): Promise<{ file: StorageFile; store: Store; expires: number }> {
     const file = await client.get<StorageFile>(`files/${fileId}`, { query: { federationToken: 1 } });
     registerFileSecrets(file);
     if (file.provider !== undefined && file.provider !== 'aws') {
       throw new TakeoutError('USAGE', `${description}: file ${fileId} is on ${file.provider}; only AWS stacks are supported`);
     }
     if (!file.s3Path || !file.credentials) throw new TakeoutError('FAILED', `${description}: file ${fileId} came without s3Path or credentials`);
-    const { createS3Destination } = await import('../../destinations/s3.js');
-    const store = createS3Destination(`s3://${file.s3Path.bucket}/`, {
+    const { createS3Store } = await import('../../stores/s3.js');
+    const store = createS3Store(`s3://${file.s3Path.bucket}/`, {
       s3: {
         region: file.region ?? 'us-east-1',
         accessKeyId: file.credentials.AccessKeyId,
@@ -184,7 +174,7 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
   /** A file's slices (or its one object, which then starts with a header), read with its temporary credentials. */
   async function fileBody(fileId: string | number): Promise<GzipSlicesBody> {
     let current = await fileStore(fileId);
-    const fresh = async (): Promise<Destination> => {
+    const fresh = async (): Promise<Store> => {
       if (current.expires - Date.now() < CREDENTIAL_MARGIN_MS) current = await fileStore(fileId);
       return current.store;
     };

@@ -1,11 +1,11 @@
-import type { Destination, ObjectWriter, WriteOptions } from './destination.js';
+import type { Store, ObjectWriter, WriteOptions } from './store.js';
 import type { Throttle } from './network.js';
 
 /**
  * `destination` with every byte it writes (writer, put) and reads (get) taken from `throttle`: one place
  * for S3 and local folders alike, uploads and downloads alike.
  */
-export function throttledDestination<D extends Destination>(destination: D, throttle: Throttle): D {
+export function throttledStore<D extends Store>(destination: D, throttle: Throttle): D {
   const limitedWriter = (writer: ObjectWriter, options: WriteOptions): ObjectWriter => {
     const limited: ObjectWriter = {
       write: async (chunk) => {
@@ -35,7 +35,7 @@ export function throttledDestination<D extends Destination>(destination: D, thro
             return target.put(key, body, options);
           };
         case 'get':
-          return async (...args: Parameters<Destination['get']>) => throttle.readable(await target.get(...args));
+          return async (...args: Parameters<Store['get']>) => throttle.readable(await target.get(...args));
         default: {
           const value: unknown = Reflect.get(target, property, receiver);
           return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;

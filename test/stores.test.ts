@@ -8,12 +8,12 @@ import { inspect } from 'node:util';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import fc from 'fast-check';
-import { assertSafeKey, assertSafePrefix, findCaseCollision, joinInside, keyProblem } from '../src/destinations/keys.js';
-import { createLocalDestination, isTempName, mapFsError, openExclusive, tempNameFor } from '../src/destinations/local.js';
-import { openDestination, parseDestination } from '../src/destinations/registry.js';
-import { createS3Destination, mapS3Error, parseS3Url } from '../src/destinations/s3.js';
+import { assertSafeKey, assertSafePrefix, findCaseCollision, joinInside, keyProblem } from '../src/stores/keys.js';
+import { createLocalStore, isTempName, mapFsError, openExclusive, tempNameFor } from '../src/stores/local.js';
+import { openStore, parseStore } from '../src/stores/registry.js';
+import { createS3Store, mapS3Error, parseS3Url } from '../src/stores/s3.js';
 import { TakeoutError } from '../src/errors.js';
-import { describeDestinationContract, expectTakeoutError, listAll, readAll, UNSAFE_KEYS } from './destination.contract.js';
+import { describeStoreContract, expectTakeoutError, listAll, readAll, UNSAFE_KEYS } from './store.contract.js';
 import { OTHER_BUCKET, rawS3Client, s3TestOptions, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 const MiB = 1024 * 1024;
@@ -43,18 +43,18 @@ async function walkNames(root: string, prefix = ''): Promise<string[]> {
 // ---------------------------------------------------------------------------------------------
 // The shared contract, once per destination.
 
-describeDestinationContract('local folder', async () => {
+describeStoreContract('local folder', async () => {
   const root = path.join(await tempFolder('contract'), 'dest');
   return {
-    dest: createLocalDestination(root),
+    dest: createLocalStore(root),
     rawNames: async () => walkNames(root).catch(() => []),
     cleanup: async () => undefined,
   };
 });
 
-describeDestinationContract('S3 (s3rver)', async () => {
+describeStoreContract('S3 (s3rver)', async () => {
   const prefix = uniquePrefix('contract');
-  const dest = createS3Destination(`s3://${TEST_BUCKET}/${prefix}`, {
+  const dest = createS3Store(`s3://${TEST_BUCKET}/${prefix}`, {
     // 5 MiB parts (the S3 minimum) so the 20 MB object goes multipart; 7 keys a page to exercise paging.
     s3: s3TestOptions(endpoint, { partSize: 5 * MiB, partConcurrency: 3 }),
     listPageSize: 7,
@@ -204,15 +204,15 @@ describe('findCaseCollision', () => {
 
 describe('registry', () => {
   it('parses destinations', () => {
-    expect(parseDestination('s3://bucket/prefix')).toEqual({ kind: 's3', url: 's3://bucket/prefix' });
-    expect(parseDestination('S3://bucket')).toEqual({ kind: 's3', url: 's3://bucket' });
-    expect(parseDestination('out/dir')).toEqual({ kind: 'local', path: path.resolve('out/dir') });
-    expect(parseDestination('/abs/dir')).toEqual({ kind: 'local', path: path.resolve('/abs/dir') });
-    expect(parseDestination(pathToFileURL('/tmp/x y').href)).toEqual({ kind: 'local', path: path.resolve('/tmp/x y') });
-    expect(() => parseDestination('')).toThrow(TakeoutError);
-    expect(() => parseDestination('https://user:secret@example.com/x')).toThrow(TakeoutError);
+    expect(parseStore('s3://bucket/prefix')).toEqual({ kind: 's3', url: 's3://bucket/prefix' });
+    expect(parseStore('S3://bucket')).toEqual({ kind: 's3', url: 's3://bucket' });
+    expect(parseStore('out/dir')).toEqual({ kind: 'local', path: path.resolve('out/dir') });
+    expect(parseStore('/abs/dir')).toEqual({ kind: 'local', path: path.resolve('/abs/dir') });
+    expect(parseStore(pathToFileURL('/tmp/x y').href)).toEqual({ kind: 'local', path: path.resolve('/tmp/x y') });
+    expect(() => parseStore('')).toThrow(TakeoutError);
+    expect(() => parseStore('https://user:secret@example.com/x')).toThrow(TakeoutError);
     try {
-      parseDestination('https://user:secret@example.com/x');
+      parseStore('https://user:secret@example.com/x');
     } catch (error) {
       expect((error as Error).message).not.toContain('secret');
     }
@@ -220,10 +220,10 @@ describe('registry', () => {
 
   it('opens the right destination', async () => {
     const root = await tempFolder('registry');
-    const local = await openDestination(root);
+    const local = await openStore(root);
     expect(local.description).toBe(`${root}${path.sep}`);
     expect(local.urlFor('x')).toBeUndefined();
-    const s3 = await openDestination(`s3://${TEST_BUCKET}/a//b`, { s3: s3TestOptions(endpoint) });
+    const s3 = await openStore(`s3://${TEST_BUCKET}/a//b`, { s3: s3TestOptions(endpoint) });
     expect(s3.description).toBe(`s3://${TEST_BUCKET}/a/b/ at ${endpoint}`);
     expect(s3.urlFor('c/d.csv')).toBe(`s3://${TEST_BUCKET}/a/b/c/d.csv`);
     await s3.close?.();
@@ -236,14 +236,14 @@ describe('registry', () => {
 describe('local destination specifics', () => {
   it('creates files 0600 and folders 0700 by default, and honours explicit modes', async () => {
     const root = path.join(await tempFolder('modes'), 'out');
-    const dest = createLocalDestination(root);
+    const dest = createLocalStore(root);
     await dest.put('a/b/file.txt', 'x');
     expect((await stat(root)).mode & 0o777).toBe(0o700);
     expect((await stat(path.join(root, 'a'))).mode & 0o777).toBe(0o700);
     expect((await stat(path.join(root, 'a', 'b'))).mode & 0o777).toBe(0o700);
     expect((await stat(path.join(root, 'a', 'b', 'file.txt'))).mode & 0o777).toBe(0o600);
 
-    const wide = createLocalDestination(path.join(root, 'wide'), { fileMode: 0o644, dirMode: 0o755 });
+    const wide = createLocalStore(path.join(root, 'wide'), { fileMode: 0o644, dirMode: 0o755 });
     await wide.put('c/file.txt', 'x');
     expect((await stat(path.join(root, 'wide', 'c'))).mode & 0o777).toBe(0o755);
     expect((await stat(path.join(root, 'wide', 'c', 'file.txt'))).mode & 0o777).toBe(0o644);
@@ -251,7 +251,7 @@ describe('local destination specifics', () => {
 
   it('writes through a hidden temp file in the same folder, skipped by list', async () => {
     const root = await tempFolder('temp');
-    const dest = createLocalDestination(root);
+    const dest = createLocalStore(root);
     const writer = await dest.writer('t/data.csv');
     await writer.write(Buffer.from('a,b\n'));
     const names = await readdir(path.join(root, 't'));
@@ -266,7 +266,7 @@ describe('local destination specifics', () => {
 
   it('keeps temp names within 255 bytes for long key segments', async () => {
     const root = await tempFolder('long');
-    const dest = createLocalDestination(root);
+    const dest = createLocalStore(root);
     const key = `${'é'.repeat(127)}x`; // 255 bytes
     expect(Buffer.byteLength(tempNameFor(key, 'abcdef012345'))).toBeLessThanOrEqual(255);
     await dest.put(key, 'long');
@@ -294,7 +294,7 @@ describe('local destination specifics', () => {
     const victim = path.join(await tempFolder('victim'), 'victim.txt');
     await writeFile(victim, 'original');
     await symlink(victim, path.join(root, 'data.csv'));
-    const dest = createLocalDestination(root);
+    const dest = createLocalStore(root);
     expect(await readlink(path.join(root, 'data.csv'))).toBe(victim);
     await dest.put('data.csv', 'new content');
     expect(await readFile(victim, 'utf8')).toBe('original');
@@ -308,7 +308,7 @@ describe('local destination specifics', () => {
     await writeFile(victim, 'original');
     await symlink(victim, path.join(root, 'data.csv'));
     await mkdir(path.join(root, 'folder.csv'));
-    const dest = createLocalDestination(root);
+    const dest = createLocalStore(root);
     const error = await expectTakeoutError(dest.put('data.csv', 'new content', { ifNoneMatch: true }), 'EXISTS');
     expect(error.message).toBe(`${path.join(await realpath(root), 'data.csv')} already exists at the destination`);
     await expectTakeoutError(dest.put('folder.csv', 'x', { ifNoneMatch: true }), 'EXISTS');
@@ -327,7 +327,7 @@ describe('local destination specifics', () => {
     const outside = await tempFolder('outside');
     await writeFile(path.join(outside, 'secret.txt'), 'outside');
     await symlink(outside, path.join(root, 'linked'));
-    const dest = createLocalDestination(root);
+    const dest = createLocalStore(root);
     await expectTakeoutError(dest.put('linked/new.txt', 'x'), 'FAILED');
     await expect(stat(path.join(outside, 'new.txt'))).rejects.toMatchObject({ code: 'ENOENT' });
     await expectTakeoutError(dest.get('linked/secret.txt'), 'FAILED');
@@ -340,7 +340,7 @@ describe('local destination specifics', () => {
     const real = await tempFolder('real-root');
     const link = path.join(await tempFolder('link-parent'), 'root-link');
     await symlink(real, link);
-    const dest = createLocalDestination(link);
+    const dest = createLocalStore(link);
     await dest.put('a/x.txt', 'via link');
     expect(await readFile(path.join(real, 'a', 'x.txt'), 'utf8')).toBe('via link');
     expect((await listAll(dest)).map((info) => info.key)).toEqual(['a/x.txt']);
@@ -348,7 +348,7 @@ describe('local destination specifics', () => {
 
   it('reads from a missing root as empty, and creates the root on first write', async () => {
     const root = path.join(await tempFolder('missing'), 'not', 'yet');
-    const dest = createLocalDestination(root);
+    const dest = createLocalStore(root);
     expect(await listAll(dest)).toEqual([]);
     expect(await dest.head('x')).toBeUndefined();
     await expectTakeoutError(dest.get('x'), 'NOT_FOUND');
@@ -361,9 +361,9 @@ describe('local destination specifics', () => {
   it('fails clearly when a file is in the way of a folder or the root', async () => {
     const parent = await tempFolder('in-the-way');
     await writeFile(path.join(parent, 'file'), 'x');
-    const dest = createLocalDestination(parent);
+    const dest = createLocalStore(parent);
     await expectTakeoutError(dest.put('file/child.txt', 'x'), 'FAILED');
-    const fileRoot = createLocalDestination(path.join(parent, 'file'));
+    const fileRoot = createLocalStore(path.join(parent, 'file'));
     const error = await expectTakeoutError(fileRoot.put('x.txt', 'x'), 'FAILED');
     expect(error.message).toContain(path.join(parent, 'file'));
   });
@@ -372,7 +372,7 @@ describe('local destination specifics', () => {
   it.skipIf(process.getuid?.() === 0)('maps permission problems to AUTH', async () => {
     const parent = await tempFolder('perm');
     await mkdir(path.join(parent, 'locked'), { mode: 0o500 });
-    const dest = createLocalDestination(path.join(parent, 'locked'));
+    const dest = createLocalStore(path.join(parent, 'locked'));
     const error = await expectTakeoutError(dest.put('x.txt', 'x'), 'AUTH');
     expect(error.message).toContain(path.join(parent, 'locked'));
   });
@@ -389,7 +389,7 @@ describe('local destination specifics', () => {
   });
 
   it('rejects a byte range that starts past the end', async () => {
-    const dest = createLocalDestination(await tempFolder('range'));
+    const dest = createLocalStore(await tempFolder('range'));
     await dest.put('x', 'abc');
     await expectTakeoutError(dest.get('x', { start: 3, end: 10 }), 'USAGE');
   });
@@ -401,7 +401,7 @@ describe('local destination specifics', () => {
 describe('S3 destination specifics', () => {
   const raw = rawS3Client(endpoint);
   const prefix = uniquePrefix('s3-specific');
-  const dest = createS3Destination(`s3://${TEST_BUCKET}/${prefix}`, { s3: s3TestOptions(endpoint, { partSize: 5 * MiB }) });
+  const dest = createS3Store(`s3://${TEST_BUCKET}/${prefix}`, { s3: s3TestOptions(endpoint, { partSize: 5 * MiB }) });
 
   beforeAll(async () => {
     await dest.preflight?.();
@@ -428,7 +428,7 @@ describe('S3 destination specifics', () => {
   it('describes itself and builds URLs', () => {
     expect(dest.description).toBe(`s3://${TEST_BUCKET}/${prefix} at ${endpoint}`);
     expect(dest.urlFor('t/x.csv.gz')).toBe(`s3://${TEST_BUCKET}/${prefix}t/x.csv.gz`);
-    const root = createS3Destination(`s3://${TEST_BUCKET}`, { s3: s3TestOptions(endpoint) });
+    const root = createS3Store(`s3://${TEST_BUCKET}`, { s3: s3TestOptions(endpoint) });
     expect(root.description).toBe(`s3://${TEST_BUCKET}/ at ${endpoint}`);
     expect(root.urlFor('x')).toBe(`s3://${TEST_BUCKET}/x`);
     void root.close?.();
@@ -453,7 +453,7 @@ describe('S3 destination specifics', () => {
   });
 
   it('writes to another bucket', async () => {
-    const other = createS3Destination(`s3://${OTHER_BUCKET}/${prefix}`, { s3: s3TestOptions(endpoint) });
+    const other = createS3Store(`s3://${OTHER_BUCKET}/${prefix}`, { s3: s3TestOptions(endpoint) });
     await other.put('x.txt', 'other bucket');
     const object = await raw.send(new GetObjectCommand({ Bucket: OTHER_BUCKET, Key: `${prefix}x.txt` }));
     expect(await (object.Body as { transformToString(): Promise<string> }).transformToString()).toBe('other bucket');
@@ -463,7 +463,7 @@ describe('S3 destination specifics', () => {
   });
 
   it('preflight: a missing bucket is NOT_FOUND and names the bucket', async () => {
-    const missing = createS3Destination('s3://takeout-no-such-bucket/x', { s3: s3TestOptions(endpoint) });
+    const missing = createS3Store('s3://takeout-no-such-bucket/x', { s3: s3TestOptions(endpoint) });
     const error = await expectTakeoutError(missing.preflight!(), 'NOT_FOUND');
     expect(error.message).toContain('takeout-no-such-bucket');
     expect(error.message).toContain(endpoint);
@@ -473,7 +473,7 @@ describe('S3 destination specifics', () => {
 
   it('an unreachable endpoint is NETWORK within a few seconds and names the endpoint', async () => {
     const port = await closedPort();
-    const unreachable = createS3Destination(`s3://${TEST_BUCKET}/x`, { s3: s3TestOptions(`http://127.0.0.1:${port}`) });
+    const unreachable = createS3Store(`s3://${TEST_BUCKET}/x`, { s3: s3TestOptions(`http://127.0.0.1:${port}`) });
     const started = Date.now();
     const error = await expectTakeoutError(unreachable.preflight!(), 'NETWORK');
     expect(Date.now() - started).toBeLessThan(5_000);
@@ -487,7 +487,7 @@ describe('S3 destination specifics', () => {
 
   it('a multipart upload that fails rejects write or finish instead of hanging on back-pressure', async () => {
     const port = await closedPort();
-    const unreachable = createS3Destination(`s3://${TEST_BUCKET}/x`, {
+    const unreachable = createS3Store(`s3://${TEST_BUCKET}/x`, {
       s3: s3TestOptions(`http://127.0.0.1:${port}`, { partSize: 5 * MiB, partConcurrency: 2 }),
     });
     const writer = await unreachable.writer('big.bin');
@@ -507,7 +507,7 @@ describe('S3 destination specifics', () => {
   it('bad credentials are AUTH, name the bucket and never show the secrets', async () => {
     const secret = 'canary-secret-key-0123456789abcdef';
     const token = 'canary-session-token-fedcba9876543210';
-    const denied = createS3Destination(`s3://${TEST_BUCKET}/x`, {
+    const denied = createS3Store(`s3://${TEST_BUCKET}/x`, {
       s3: s3TestOptions(endpoint, { accessKeyId: 'AKIANOTREALCANARY', secretAccessKey: secret, sessionToken: token }),
     });
     for (const attempt of [() => denied.preflight!(), () => denied.put('x', 'x'), () => denied.head('x')]) {
@@ -523,11 +523,11 @@ describe('S3 destination specifics', () => {
   });
 
   it('rejects invalid options as USAGE', () => {
-    expect(() => createS3Destination(`s3://${TEST_BUCKET}`, { s3: s3TestOptions(endpoint, { partSize: 1024 }) })).toThrow(TakeoutError);
-    expect(() => createS3Destination(`s3://${TEST_BUCKET}`, { s3: { endpointUrl: endpoint, accessKeyId: 'only-the-id' } })).toThrow(
+    expect(() => createS3Store(`s3://${TEST_BUCKET}`, { s3: s3TestOptions(endpoint, { partSize: 1024 }) })).toThrow(TakeoutError);
+    expect(() => createS3Store(`s3://${TEST_BUCKET}`, { s3: { endpointUrl: endpoint, accessKeyId: 'only-the-id' } })).toThrow(
       TakeoutError,
     );
-    expect(() => createS3Destination(`s3://${TEST_BUCKET}`, { s3: { endpointUrl: 'not a url' } })).toThrow(TakeoutError);
+    expect(() => createS3Store(`s3://${TEST_BUCKET}`, { s3: { endpointUrl: 'not a url' } })).toThrow(TakeoutError);
   });
 
   it('maps SDK errors in one place, redacting what the SDK said', () => {

@@ -5,7 +5,7 @@ import type { NetworkOptions } from './network.js';
  * Where a takeout's files go: a local folder or an S3 prefix. Keys are always relative,
  * '/'-separated and already validated by `assertSafeKey`; the destination adds its own root/prefix.
  */
-export interface Destination {
+export interface Store {
   /** Human description with no secrets, e.g. `s3://bucket/prefix/` or `/abs/path/`. */
   readonly description: string;
   /** The URL form used in Redshift manifests (`s3://bucket/prefix/key`), or undefined for local folders. */
@@ -108,7 +108,7 @@ export interface ObjectWriter {
  * Options every destination factory understands; S3-specific ones are ignored by the local folder.
  * `throttle` limits what it writes and reads, `onRequest` hears each S3 request.
  */
-export interface DestinationOptions extends NetworkOptions {
+export interface StoreOptions extends NetworkOptions {
   /** Local: file mode for new files (default 0o600). */
   fileMode?: number;
   /** Local: mode for new folders (default 0o700). */

@@ -1,16 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Destination, ObjectInfo } from '../src/destinations/destination.js';
+import type { Store, ObjectInfo } from '../src/stores/store.js';
 import { TakeoutError } from '../src/errors.js';
 
 /**
- * The behaviour every Destination promises, run against each implementation
+ * The behaviour every Store promises, run against each implementation
  * (test/destinations.test.ts). Each test works under its own key prefix, so tests never see
  * each other's objects even though they share one destination.
  */
 export interface ContractSubject {
-  dest: Destination;
+  dest: Store;
   cleanup(): Promise<void>;
   /**
    * Every name physically present under the destination, relative and '/'-separated,
@@ -41,7 +41,7 @@ export async function readAll(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-export async function listAll(dest: Destination, prefix?: string): Promise<ObjectInfo[]> {
+export async function listAll(dest: Store, prefix?: string): Promise<ObjectInfo[]> {
   const out: ObjectInfo[] = [];
   for await (const info of dest.list(prefix)) out.push(info);
   return out;
@@ -68,10 +68,10 @@ export async function expectTakeoutError(promise: Promise<unknown>, code: Takeou
 
 export const UNSAFE_KEYS = ['../x', '/etc/x', 'a/../../x', 'C:\\x', 'con.txt', 'a\u0000b', 'a//b', 'a/./b', '', '\\\\srv\\x'];
 
-export function describeDestinationContract(name: string, factory: ContractFactory): void {
-  describe(`Destination contract: ${name}`, () => {
+export function describeStoreContract(name: string, factory: ContractFactory): void {
+  describe(`Store contract: ${name}`, () => {
     let subject: ContractSubject;
-    let dest: Destination;
+    let dest: Store;
 
     beforeAll(async () => {
       subject = await factory();

@@ -1,14 +1,9 @@
-import type {
-  BucketDescriptor,
-  ComponentDescriptor,
-  ConfigurationDescriptor,
-  ConfigurationRowDescriptor,
-  TableDescriptor,
-} from '../sources/source.js';
+import type { BucketDescriptor, ComponentDescriptor, ConfigurationDescriptor, ConfigurationRowDescriptor, TableDescriptor } from '../model.js';
+import { MANIFESTS_DIR } from '../manifests/takeout.js';
 
 /**
  * The Keboola "Data Takeout" layout: where files go and what the JSON files hold.
- * Shapes follow the Storage API answers the Keboola tools write (see design/keboola-takeout.md);
+ * Shapes follow the Storage API answers the Keboola tools write (https://help.keboola.com/management/project/export/);
  * a source that has the raw API objects passes them through untouched.
  */
 
@@ -16,8 +11,6 @@ export const BUCKETS_FILE = 'buckets.json';
 export const TABLES_FILE = 'tables.json';
 export const CONFIGURATIONS_FILE = 'configurations.json';
 export const CONFIGURATIONS_DIR = 'configurations';
-export const TAKEOUT_MANIFEST_FILE = 'takeout-manifest.json';
-export const MANIFESTS_DIR = 'manifests';
 
 /** `in.c-main.customers` → `in/c-main/customers` (the table id with `.` → `/`). */
 export function tablePath(table: TableDescriptor): string {

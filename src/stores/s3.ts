@@ -26,19 +26,19 @@ import type { ErrorCode } from '../errors.js';
 import { redact, registerSecret } from '../secrets.js';
 import type {
   ByteRange,
-  Destination,
-  DestinationOptions,
+  Store,
+  StoreOptions,
   Leftover,
   ObjectInfo,
   ObjectWriter,
   S3Options,
   WriteOptions,
   WrittenObject,
-} from './destination.js';
+} from './store.js';
 import { assertSafeKey, assertSafePrefix, keyProblem } from './keys.js';
 import { configuredEndpoint } from './endpoints.js';
 import { logSdkRequests } from './network.js';
-import { throttledDestination } from './throttled.js';
+import { throttledStore } from './throttled.js';
 
 /** 10 s: a TCP (+TLS) handshake slower than this means the endpoint is unreachable, not slow. */
 export const CONNECTION_TIMEOUT_MS = 10_000;
@@ -74,7 +74,7 @@ const SILENT_LOGGER = {
   error: (): void => undefined,
 };
 
-export interface S3DestinationOptions extends DestinationOptions {
+export interface S3StoreOptions extends StoreOptions {
   /** Keys per ListObjectsV2 page (default and maximum 1000); tests set it low to exercise paging. */
   listPageSize?: number;
 }
@@ -759,7 +759,7 @@ function waitForDrain(body: PassThrough, outcome: Promise<Outcome>): Promise<Out
   });
 }
 
-class S3Destination implements Destination {
+class S3Store implements Store {
   readonly description: string;
   private readonly client: S3Client;
   private readonly bucket: string;
@@ -771,7 +771,7 @@ class S3Destination implements Destination {
   private readonly listPageSize: number;
   private readonly policy: ResendPolicy;
 
-  constructor(url: string, options: S3DestinationOptions) {
+  constructor(url: string, options: S3StoreOptions) {
     const { bucket, prefix } = parseS3Url(url);
     this.bucket = bucket;
     this.prefix = prefix;
@@ -1088,7 +1088,7 @@ class S3Destination implements Destination {
 }
 
 /** A destination under `s3://bucket/prefix`; `options.s3` configures region, endpoint, credentials, SSE, parts. */
-export function createS3Destination(url: string, options: S3DestinationOptions = {}): Destination {
-  const destination = new S3Destination(url, options);
-  return options.throttle ? throttledDestination(destination, options.throttle) : destination;
+export function createS3Store(url: string, options: S3StoreOptions = {}): Store {
+  const destination = new S3Store(url, options);
+  return options.throttle ? throttledStore(destination, options.throttle) : destination;
 }

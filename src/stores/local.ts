@@ -8,16 +8,16 @@ import type { Readable } from 'node:stream';
 import { TakeoutError } from '../errors.js';
 import type {
   ByteRange,
-  Destination,
-  DestinationOptions,
+  Store,
+  StoreOptions,
   Leftover,
   ObjectInfo,
   ObjectWriter,
   WriteOptions,
   WrittenObject,
-} from './destination.js';
+} from './store.js';
 import { assertSafeKey, assertSafePrefix, joinInside, keyProblem } from './keys.js';
-import { throttledDestination } from './throttled.js';
+import { throttledStore } from './throttled.js';
 
 /**
  * A local folder as a destination.
@@ -436,7 +436,7 @@ class LocalWriter implements ObjectWriter {
   }
 }
 
-class LocalDestination implements Destination {
+class LocalStore implements Store {
   readonly description: string;
   private readonly root: string;
   private readonly fileMode: number;
@@ -444,7 +444,7 @@ class LocalDestination implements Destination {
   private writableRootPromise: Promise<string> | undefined;
   private readonly knownFolders = new Set<string>();
 
-  constructor(root: string, options: DestinationOptions) {
+  constructor(root: string, options: StoreOptions) {
     this.root = path.resolve(root);
     this.description = this.root.endsWith(path.sep) ? this.root : `${this.root}${path.sep}`;
     this.fileMode = options.fileMode ?? DEFAULT_FILE_MODE;
@@ -910,7 +910,7 @@ class LocalDestination implements Destination {
 }
 
 /** A destination writing into (and reading from) the folder `root`; created on the first write. */
-export function createLocalDestination(root: string, options: DestinationOptions = {}): Destination {
-  const destination = new LocalDestination(root, options);
-  return options.throttle ? throttledDestination(destination, options.throttle) : destination;
+export function createLocalStore(root: string, options: StoreOptions = {}): Store {
+  const destination = new LocalStore(root, options);
+  return options.throttle ? throttledStore(destination, options.throttle) : destination;
 }

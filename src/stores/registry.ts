@@ -1,14 +1,14 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TakeoutError } from '../errors.js';
-import type { Destination, DestinationOptions } from './destination.js';
+import type { Store, StoreOptions } from './store.js';
 
 /**
  * Which destination a `--dest` value names. `s3://…` is S3; `file://…` and a plain path are a
  * local folder (resolved to an absolute path). The adapters are loaded only when used, so a
  * local run never loads the AWS SDK.
  */
-export type ParsedDestination = { kind: 'local'; path: string } | { kind: 's3'; url: string };
+export type ParsedStore = { kind: 'local'; path: string } | { kind: 's3'; url: string };
 
 /**
  * Stores people reach for that takeout does not write to yet: named, so `gs://b/x` is a clear usage
@@ -80,7 +80,7 @@ function unsupported(dest: string, scheme: string, what: string): TakeoutError {
   });
 }
 
-export function parseDestination(dest: string, what = 'destination'): ParsedDestination {
+export function parseStore(dest: string, what = 'destination'): ParsedStore {
   if (typeof dest !== 'string' || dest.trim() === '') {
     throw new TakeoutError('USAGE', `the ${what} is empty`, { hint: 'give a folder path or s3://bucket/prefix' });
   }
@@ -106,17 +106,17 @@ export function parseDestination(dest: string, what = 'destination'): ParsedDest
  * A destination as the commands pass it on: checked (mistyped URLs are usage errors before anything
  * is opened), with a lower-case `s3://` so every `startsWith('s3://')` after it holds.
  */
-export function checkedDestination(dest: string, what = '--dest'): string {
-  const parsed = parseDestination(dest, what);
+export function checkedStore(dest: string, what = '--dest'): string {
+  const parsed = parseStore(dest, what);
   return parsed.kind === 's3' ? parsed.url : dest;
 }
 
-export async function openDestination(dest: string, options: DestinationOptions = {}): Promise<Destination> {
-  const parsed = parseDestination(dest);
+export async function openStore(dest: string, options: StoreOptions = {}): Promise<Store> {
+  const parsed = parseStore(dest);
   if (parsed.kind === 's3') {
-    const { createS3Destination } = await import('./s3.js');
-    return createS3Destination(parsed.url, options);
+    const { createS3Store } = await import('./s3.js');
+    return createS3Store(parsed.url, options);
   }
-  const { createLocalDestination } = await import('./local.js');
-  return createLocalDestination(parsed.path, options);
+  const { createLocalStore } = await import('./local.js');
+  return createLocalStore(parsed.path, options);
 }
