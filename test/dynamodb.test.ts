@@ -13,16 +13,10 @@ import dynalite from 'dynalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DYNAMODB_OPTIONS, sourceOptions } from '../src/cli/options.js';
 import { TakeoutError } from '../src/errors.js';
-import {
-  createDynamoDbSource,
-  DEFAULT_SEGMENTS,
-  dynamodbJson,
-  dynamodbTableId,
-  dynamodbTableName,
-  MAX_SEGMENTS,
-  RETRY_MAX_ATTEMPTS,
-  type DynamoDbSourceOptions,
-} from '../src/sources/dynamodb.js';
+import { dynamodbJson } from '../src/sources/dynamodb/json.js';
+import { DEFAULT_SEGMENTS, MAX_SEGMENTS, RETRY_MAX_ATTEMPTS, type DynamoDbSourceOptions } from '../src/sources/dynamodb/options.js';
+import { createDynamoDbSource } from '../src/sources/dynamodb/source.js';
+import { dynamodbTableId, dynamodbTableName } from '../src/sources/dynamodb/table.js';
 import { openSource } from '../src/sources/registry.js';
 import type { Source } from '../src/sources/source.js';
 import type { Row, TableBody, TableDescriptor } from '../src/model.js';

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { mistypedUrl, shown } from '../stores/registry.js';
 import { TakeoutError } from '../errors.js';
-import type { DynamoDbSourceOptions } from './dynamodb.js';
+import type { DynamoDbSourceOptions } from './dynamodb/options.js';
 import type { Source } from './source.js';
 import type { NetworkOptions } from '../stores/network.js';
 import { KEBOOLA_S3_ENDPOINT_ENV } from './keboola/env.js';
@@ -77,7 +77,7 @@ export async function openSource(uri: string | undefined, options: SourceOptions
     });
   }
   if (scheme === 'dynamodb:') {
-    const { createDynamoDbSource } = await import('./dynamodb.js');
+    const { createDynamoDbSource } = await import('./dynamodb/source.js');
     return createDynamoDbSource(uri, options.dynamodb ?? {});
   }
   // `C:\x` on POSIX: said to be a Windows path rather than an unknown kind 'c:'.
