@@ -1,4 +1,5 @@
 import { TakeoutError } from '../errors.js';
+import { NAME_PATTERN } from '../keboola/layout.js';
 import type { TableDescriptor, TableQuery } from '../model.js';
 
 /** Helpers shared by the SQL sources: identifiers enter SQL only through these. */
@@ -6,6 +7,12 @@ import type { TableDescriptor, TableQuery } from '../model.js';
 /** `"name"` with quotes doubled: the only way an identifier enters SQL. */
 export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** A database name (schema, table) as a Keboola name: letters, digits, `_` and `-`; anything else becomes `_`. */
+export function keboolaName(name: string): string {
+  const cleaned = name.replace(/[^A-Za-z0-9_-]/g, '_');
+  return NAME_PATTERN.test(cleaned) ? cleaned : '_';
 }
 
 /** A quoting function that first checks the name is one of the table's columns (named `flag` in the error). */

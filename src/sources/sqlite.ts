@@ -2,9 +2,8 @@ import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { quoteIdent, selectSql as buildSelect } from './sql.js';
+import { keboolaName, quoteIdent, selectSql as buildSelect } from './sql.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
-import { NAME_PATTERN } from '../keboola/layout.js';
 import type { OpenTableOptions, Source } from './source.js';
 import type { BucketDescriptor, MetadataEntry, ProjectDescriptor, Row, RowsBody, TableBody, TableDescriptor, TableQuery } from '../model.js';
 
@@ -84,12 +83,6 @@ export function sqliteBasetype(declared: string): string {
   return 'NUMERIC';
 }
 
-/** Keboola names hold letters, digits, `_` and `-`; anything else becomes `_`. */
-function keboolaName(name: string): string {
-  const cleaned = name.replace(/[^A-Za-z0-9_-]/g, '_');
-  return NAME_PATTERN.test(cleaned) ? cleaned : '_';
-}
-
 function mapSqliteError(error: unknown, what: string): TakeoutError {
   if (error instanceof TakeoutError) return error;
   const e = error as { code?: string; message?: string };
@@ -150,234 +143,276 @@ export interface SqliteSourceOptions {
   schemas?: readonly string[];
 }
 
-export function createSqliteSource(path: string, options: SqliteSourceOptions = {}): Source {
-  const description = `sqlite:${path}`;
-  let db: Database.Database | undefined;
-  let snapshotTime = '';
-  let closed = false;
-  const tables = new Map<string, SqliteTable>();
-  const lock = new Lock();
-  const iterators = new Set<IterableIterator<unknown[]>>();
+/** What one SQLite source holds: the one read-only connection and its read transaction, the listed tables, the open row iterators. */
+interface SqliteState {
+  readonly description: string;
+  readonly path: string;
+  readonly options: SqliteSourceOptions;
+  /** Opened on first use; its read transaction lasts until close. */
+  db: Database.Database | undefined;
+  snapshotTime: string;
+  closed: boolean;
+  readonly tables: Map<string, SqliteTable>;
+  /** One table's rows at a time on the one connection. */
+  readonly lock: Lock;
+  readonly iterators: Set<IterableIterator<unknown[]>>;
+}
 
-  async function open(): Promise<Database.Database> {
-    if (db) return db;
-    try {
-      const info = await stat(path);
-      if (info.isDirectory()) throw new TakeoutError('INVALID_INPUT', `${description}: ${path} is a folder, not a SQLite database file`);
-    } catch (error) {
-      const errno = (error as NodeJS.ErrnoException).code;
-      if (errno === 'ENOENT' || errno === 'ENOTDIR') throw new TakeoutError('NOT_FOUND', `${description}: no such file ${path}`, { cause: error });
-      throw mapSqliteError(error, description);
-    }
-    let opened: Database.Database;
-    try {
-      opened = new Database(path, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
-    } catch (error) {
-      throw mapSqliteError(error, description);
-    }
-    try {
-      opened.defaultSafeIntegers(true);
-      opened.function(TEXT_FUNCTION, { deterministic: true, safeIntegers: true }, (value: unknown) => sqliteText(value));
-      // A deferred transaction: its first read (below) fixes the snapshot that every table is read in.
-      opened.exec('BEGIN');
-      opened.prepare('SELECT count(*) FROM main.sqlite_master').get();
-      snapshotTime = new Date().toISOString();
-    } catch (error) {
-      opened.close();
-      throw mapSqliteError(error, description);
-    }
-    db = opened;
-    return opened;
+/** The database, opened read-only on first use, inside the read transaction every table is read in. */
+async function openDatabase(state: SqliteState): Promise<Database.Database> {
+  const { description, path } = state;
+  if (state.db) return state.db;
+  try {
+    const info = await stat(path);
+    if (info.isDirectory()) throw new TakeoutError('INVALID_INPUT', `${description}: ${path} is a folder, not a SQLite database file`);
+  } catch (error) {
+    const errno = (error as NodeJS.ErrnoException).code;
+    if (errno === 'ENOENT' || errno === 'ENOTDIR') throw new TakeoutError('NOT_FOUND', `${description}: no such file ${path}`, { cause: error });
+    throw mapSqliteError(error, description);
   }
-
-  function selectSql(table: SqliteTable, query: TableQuery | undefined, params: unknown[]): string {
-    return buildSelect(table, query, params, {
-      placeholder: () => '?',
-      from: `main.${quoteIdent(table.relname)}`,
-      // Compared as text, the form every value is exported in (`1`, `0.1`, `\x00ff`).
-      asText: (col) => `${TEXT_FUNCTION}(${col})`,
-      rangeValue: (value, column) => rangeValue(value, table.affinities.get(column) ?? 'BLOB'),
-      // INTEGER/REAL values are unix seconds, text is ISO 8601 (a zone suffix is honoured, none means UTC); compared in UTC to the millisecond.
-      changedAt: (col) => `(CASE WHEN typeof(${col}) IN ('integer', 'real') THEN strftime('%Y-%m-%d %H:%M:%f', ${col}, 'unixepoch') ELSE strftime('%Y-%m-%d %H:%M:%f', ${col}) END)`,
-      boundTime: (at) => sqliteTime(at),
-      timeCast: '',
-      // NULLs last ascending and first descending, as PostgreSQL sorts them.
-      order: (desc) => (desc ? 'DESC NULLS FIRST' : 'ASC NULLS LAST'),
-    });
+  let opened: Database.Database;
+  try {
+    opened = new Database(path, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+  } catch (error) {
+    throw mapSqliteError(error, description);
   }
+  try {
+    opened.defaultSafeIntegers(true);
+    opened.function(TEXT_FUNCTION, { deterministic: true, safeIntegers: true }, (value: unknown) => sqliteText(value));
+    // A deferred transaction: its first read (below) fixes the snapshot that every table is read in.
+    opened.exec('BEGIN');
+    opened.prepare('SELECT count(*) FROM main.sqlite_master').get();
+    state.snapshotTime = new Date().toISOString();
+  } catch (error) {
+    opened.close();
+    throw mapSqliteError(error, description);
+  }
+  state.db = opened;
+  return opened;
+}
 
-  async function* rows(statement: Database.Statement, params: unknown[], origin: string, signal: AbortSignal | undefined): AsyncGenerator<Row> {
-    const release = await lock.acquire();
+function selectSql(table: SqliteTable, query: TableQuery | undefined, params: unknown[]): string {
+  return buildSelect(table, query, params, {
+    placeholder: () => '?',
+    from: `main.${quoteIdent(table.relname)}`,
+    // Compared as text, the form every value is exported in (`1`, `0.1`, `\x00ff`).
+    asText: (col) => `${TEXT_FUNCTION}(${col})`,
+    rangeValue: (value, column) => rangeValue(value, table.affinities.get(column) ?? 'BLOB'),
+    // INTEGER/REAL values are unix seconds, text is ISO 8601 (a zone suffix is honoured, none means UTC); compared in UTC to the millisecond.
+    changedAt: (col) => `(CASE WHEN typeof(${col}) IN ('integer', 'real') THEN strftime('%Y-%m-%d %H:%M:%f', ${col}, 'unixepoch') ELSE strftime('%Y-%m-%d %H:%M:%f', ${col}) END)`,
+    boundTime: (at) => sqliteTime(at),
+    timeCast: '',
+    // NULLs last ascending and first descending, as PostgreSQL sorts them.
+    order: (desc) => (desc ? 'DESC NULLS FIRST' : 'ASC NULLS LAST'),
+  });
+}
+
+/** The next batch of rows: at most BATCH_ROWS, or fewer of BATCH_CHARS in all; `done` at the end of the table. */
+function readBatch(iterator: IterableIterator<unknown[]>, origin: string): { batch: Row[]; done: boolean } {
+  const batch: Row[] = [];
+  let chars = 0;
+  try {
+    while (batch.length < BATCH_ROWS && chars < BATCH_CHARS) {
+      const next = iterator.next();
+      if (next.done) return { batch, done: true };
+      const row = next.value.map(sqliteText);
+      for (const cell of row) chars += cell === null ? 1 : cell.length + 1;
+      batch.push(row);
+    }
+  } catch (error) {
+    throw mapSqliteError(error, origin);
+  }
+  return { batch, done: false };
+}
+
+/** A statement's rows, read in batches with a turn of the event loop between them, holding the connection's lock throughout. */
+async function* rows(state: SqliteState, statement: Database.Statement, params: unknown[], origin: string, signal: AbortSignal | undefined): AsyncGenerator<Row> {
+  const release = await state.lock.acquire();
+  try {
+    signal?.throwIfAborted();
+    if (state.closed) throw new TakeoutError('INTERRUPTED', `${origin}: the source was closed`);
+    let iterator: IterableIterator<unknown[]>;
     try {
-      signal?.throwIfAborted();
-      if (closed) throw new TakeoutError('INTERRUPTED', `${origin}: the source was closed`);
-      let iterator: IterableIterator<unknown[]>;
-      try {
-        iterator = statement.iterate(...params) as IterableIterator<unknown[]>;
-      } catch (error) {
-        throw mapSqliteError(error, origin);
-      }
-      iterators.add(iterator);
-      try {
-        for (;;) {
-          signal?.throwIfAborted();
-          // close() ends open iterators: what follows would look like the end of the table.
-          if (closed) throw new TakeoutError('INTERRUPTED', `${origin}: the source was closed while reading`);
-          const batch: Row[] = [];
-          let chars = 0;
-          let done = false;
-          try {
-            while (batch.length < BATCH_ROWS && chars < BATCH_CHARS) {
-              const next = iterator.next();
-              if (next.done) {
-                done = true;
-                break;
-              }
-              const row = next.value.map(sqliteText);
-              for (const cell of row) chars += cell === null ? 1 : cell.length + 1;
-              batch.push(row);
-            }
-          } catch (error) {
-            throw mapSqliteError(error, origin);
-          }
-          yield* batch;
-          if (done) return;
-          await nextTurn();
-        }
-      } finally {
-        iterators.delete(iterator);
-        try {
-          iterator.return?.();
-        } catch {
-          // The connection is already closed.
-        }
+      iterator = statement.iterate(...params) as IterableIterator<unknown[]>;
+    } catch (error) {
+      throw mapSqliteError(error, origin);
+    }
+    state.iterators.add(iterator);
+    try {
+      for (;;) {
+        signal?.throwIfAborted();
+        // close() ends open iterators: what follows would look like the end of the table.
+        if (state.closed) throw new TakeoutError('INTERRUPTED', `${origin}: the source was closed while reading`);
+        const { batch, done } = readBatch(iterator, origin);
+        yield* batch;
+        if (done) return;
+        await nextTurn();
       }
     } finally {
-      release();
+      state.iterators.delete(iterator);
+      try {
+        iterator.return?.();
+      } catch {
+        // The connection is already closed.
+      }
+    }
+  } finally {
+    release();
+  }
+}
+
+interface ListedTable {
+  name: string;
+  type: string;
+  wr: number;
+  strict: number;
+}
+
+/** One table of the main schema: its columns typed in column metadata, its rows counted in the snapshot. */
+function sqliteTable(c: Database.Database, rel: ListedTable, bucketId: string, sizes: Map<string, number> | undefined, description: string): SqliteTable {
+  const cols = c.prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?, 'main') WHERE hidden IN (0, 2, 3) ORDER BY cid").safeIntegers(false).all(rel.name) as {
+    name: string;
+    type: string;
+    notnull: number;
+    pk: number;
+  }[];
+  if (cols.some((col) => col.name === '')) throw new TakeoutError('INVALID_INPUT', `${description}: table ${rel.name} has a column with an empty name`);
+  const pk = cols.filter((col) => col.pk > 0).sort((a, b) => a.pk - b.pk);
+  // An INTEGER PRIMARY KEY is the rowid, and WITHOUT ROWID keys are NOT NULL: neither can hold NULL.
+  const rowidAlias = rel.wr === 0 && pk.length === 1 && pk[0]!.type.toUpperCase() === 'INTEGER';
+  const columnMetadata: Record<string, MetadataEntry[]> = {};
+  const affinities = new Map<string, Affinity>();
+  for (const col of cols) {
+    const nullable = col.notnull === 0 && !(col.pk > 0 && (rel.wr === 1 || rowidAlias));
+    affinities.set(col.name, affinityOf(col.type));
+    columnMetadata[col.name] = [
+      ...(col.type !== '' ? [{ key: 'KBC.datatype.type', value: col.type, provider: 'takeout' }] : []),
+      { key: 'KBC.datatype.nullable', value: nullable ? '1' : '0', provider: 'takeout' },
+      { key: 'KBC.datatype.basetype', value: sqliteBasetype(col.type), provider: 'takeout' },
+    ];
+  }
+  const count = c.prepare(`SELECT count(*) FROM main.${quoteIdent(rel.name)}`).pluck().get() as bigint;
+  const bytes = sizes?.get(rel.name);
+  return {
+    id: `${bucketId}.${keboolaName(rel.name)}`,
+    bucketId,
+    name: keboolaName(rel.name),
+    displayName: rel.name,
+    relname: rel.name,
+    affinities,
+    columns: cols.map((col) => col.name),
+    primaryKey: pk.map((col) => col.name),
+    rowsCount: Number(count),
+    ...(bytes !== undefined ? { dataSizeBytes: bytes } : {}),
+    columnMetadata,
+  };
+}
+
+/** Each table's size from dbstat, or undefined in a build without it (sizes are then left out). */
+function tableSizes(c: Database.Database): Map<string, number> | undefined {
+  try {
+    const pages = c.prepare("SELECT name, pgsize FROM dbstat('main') WHERE aggregate = 1").safeIntegers(false).all() as { name: string; pgsize: number }[];
+    return new Map(pages.map((p) => [p.name, p.pgsize]));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The main schema as bucket `in.c-main`, its tables (not views, virtual tables or `sqlite_*`) as tables. */
+async function listProject(state: SqliteState): Promise<ProjectDescriptor> {
+  const { description, path, tables } = state;
+  if (state.closed) throw new TakeoutError('FAILED', `${description}: the source is closed`);
+  const schemas = state.options.schemas?.filter((s) => s !== 'main') ?? [];
+  if (schemas.length) throw new TakeoutError('NOT_FOUND', `${description}: no tables in schema ${schemas.join(', ')}`, { hint: 'a SQLite file has one schema: main' });
+  const c = await openDatabase(state);
+  try {
+    const listed = c
+      .prepare("SELECT name, type, wr, strict FROM pragma_table_list WHERE schema = 'main' AND type = 'table' ORDER BY name")
+      .safeIntegers(false)
+      .all() as ListedTable[];
+    const relations = listed.filter((r) => !r.name.toLowerCase().startsWith('sqlite_'));
+    const sizes = tableSizes(c);
+    const journal = c.pragma('main.journal_mode', { simple: true }) as string;
+    const bucket: BucketDescriptor = { id: 'in.c-main', stage: 'in', name: 'c-main', displayName: 'main', description: `SQLite database ${basename(path)}` };
+    tables.clear();
+    for (const rel of relations) {
+      const id = `${bucket.id}.${keboolaName(rel.name)}`;
+      const other = tables.get(id);
+      if (other) throw new TakeoutError('INVALID_INPUT', `${description}: tables ${rel.name} and ${other.relname} both map to ${id}`);
+      tables.set(id, sqliteTable(c, rel, bucket.id, sizes, description));
+    }
+    return {
+      name: basename(path, extname(path)),
+      buckets: [bucket],
+      tables: [...tables.values()],
+      components: [],
+      meta: {
+        snapshotTime: state.snapshotTime,
+        sqliteVersion: c.prepare('SELECT sqlite_version()').pluck().get() as string,
+        journalMode: journal,
+        isolation: 'one read transaction on one read-only connection',
+      },
+    };
+  } catch (error) {
+    throw mapSqliteError(error, description);
+  }
+}
+
+async function openTable(state: SqliteState, descriptor: TableDescriptor, open: OpenTableOptions): Promise<TableBody> {
+  if (state.closed) throw new TakeoutError('FAILED', `${state.description}: the source is closed`);
+  const table = state.tables.get(descriptor.id);
+  if (!table || !state.db) throw new TakeoutError('NOT_FOUND', `${state.description}: no table ${descriptor.id}`);
+  const params: unknown[] = [];
+  const sql = selectSql(table, open.query, params);
+  const origin = `${state.description} ${table.relname}`;
+  let statement: Database.Statement;
+  try {
+    statement = state.db.prepare(sql).raw(true).safeIntegers(true);
+  } catch (error) {
+    throw mapSqliteError(error, origin);
+  }
+  const body: RowsBody = { kind: 'rows', rows: rows(state, statement, params, origin, open.signal) };
+  return body;
+}
+
+async function close(state: SqliteState): Promise<void> {
+  if (state.closed) return;
+  state.closed = true;
+  for (const iterator of [...state.iterators]) {
+    try {
+      iterator.return?.();
+    } catch {
+      // Already ended.
     }
   }
+  state.iterators.clear();
+  if (state.db) {
+    try {
+      if (state.db.inTransaction) state.db.exec('COMMIT');
+    } catch {
+      // A read transaction has nothing to keep.
+    }
+    state.db.close();
+    state.db = undefined;
+  }
+}
 
+export function createSqliteSource(path: string, options: SqliteSourceOptions = {}): Source {
+  const state: SqliteState = {
+    description: `sqlite:${path}`,
+    path,
+    options,
+    db: undefined,
+    snapshotTime: '',
+    closed: false,
+    tables: new Map(),
+    lock: new Lock(),
+    iterators: new Set(),
+  };
   return {
-    description,
-
-    async project(): Promise<ProjectDescriptor> {
-      if (closed) throw new TakeoutError('FAILED', `${description}: the source is closed`);
-      const schemas = options.schemas?.filter((s) => s !== 'main') ?? [];
-      if (schemas.length) throw new TakeoutError('NOT_FOUND', `${description}: no tables in schema ${schemas.join(', ')}`, { hint: 'a SQLite file has one schema: main' });
-      const c = await open();
-      try {
-        const listed = c
-          .prepare("SELECT name, type, wr, strict FROM pragma_table_list WHERE schema = 'main' AND type = 'table' ORDER BY name")
-          .safeIntegers(false)
-          .all() as { name: string; type: string; wr: number; strict: number }[];
-        const relations = listed.filter((r) => !r.name.toLowerCase().startsWith('sqlite_'));
-        let sizes: Map<string, number> | undefined;
-        try {
-          const pages = c.prepare("SELECT name, pgsize FROM dbstat('main') WHERE aggregate = 1").safeIntegers(false).all() as { name: string; pgsize: number }[];
-          sizes = new Map(pages.map((p) => [p.name, p.pgsize]));
-        } catch {
-          // No dbstat in this build: sizes are left out.
-        }
-        const journal = c.pragma('main.journal_mode', { simple: true }) as string;
-        const bucket: BucketDescriptor = { id: 'in.c-main', stage: 'in', name: 'c-main', displayName: 'main', description: `SQLite database ${basename(path)}` };
-        tables.clear();
-        for (const rel of relations) {
-          const id = `${bucket.id}.${keboolaName(rel.name)}`;
-          const other = tables.get(id);
-          if (other) throw new TakeoutError('INVALID_INPUT', `${description}: tables ${rel.name} and ${other.relname} both map to ${id}`);
-          const cols = (
-            c.prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?, 'main') WHERE hidden IN (0, 2, 3) ORDER BY cid").safeIntegers(false).all(rel.name) as {
-              name: string;
-              type: string;
-              notnull: number;
-              pk: number;
-            }[]
-          );
-          if (cols.some((col) => col.name === '')) throw new TakeoutError('INVALID_INPUT', `${description}: table ${rel.name} has a column with an empty name`);
-          const pk = cols.filter((col) => col.pk > 0).sort((a, b) => a.pk - b.pk);
-          // An INTEGER PRIMARY KEY is the rowid, and WITHOUT ROWID keys are NOT NULL: neither can hold NULL.
-          const rowidAlias = rel.wr === 0 && pk.length === 1 && pk[0]!.type.toUpperCase() === 'INTEGER';
-          const columnMetadata: Record<string, MetadataEntry[]> = {};
-          const affinities = new Map<string, Affinity>();
-          for (const col of cols) {
-            const nullable = col.notnull === 0 && !(col.pk > 0 && (rel.wr === 1 || rowidAlias));
-            affinities.set(col.name, affinityOf(col.type));
-            columnMetadata[col.name] = [
-              ...(col.type !== '' ? [{ key: 'KBC.datatype.type', value: col.type, provider: 'takeout' }] : []),
-              { key: 'KBC.datatype.nullable', value: nullable ? '1' : '0', provider: 'takeout' },
-              { key: 'KBC.datatype.basetype', value: sqliteBasetype(col.type), provider: 'takeout' },
-            ];
-          }
-          const count = c.prepare(`SELECT count(*) FROM main.${quoteIdent(rel.name)}`).pluck().get() as bigint;
-          const bytes = sizes?.get(rel.name);
-          tables.set(id, {
-            id,
-            bucketId: bucket.id,
-            name: keboolaName(rel.name),
-            displayName: rel.name,
-            relname: rel.name,
-            affinities,
-            columns: cols.map((col) => col.name),
-            primaryKey: pk.map((col) => col.name),
-            rowsCount: Number(count),
-            ...(bytes !== undefined ? { dataSizeBytes: bytes } : {}),
-            columnMetadata,
-          });
-        }
-        return {
-          name: basename(path, extname(path)),
-          buckets: [bucket],
-          tables: [...tables.values()],
-          components: [],
-          meta: {
-            snapshotTime,
-            sqliteVersion: c.prepare('SELECT sqlite_version()').pluck().get() as string,
-            journalMode: journal,
-            isolation: 'one read transaction on one read-only connection',
-          },
-        };
-      } catch (error) {
-        throw mapSqliteError(error, description);
-      }
-    },
-
-    async openTable(descriptor: TableDescriptor, open: OpenTableOptions): Promise<TableBody> {
-      if (closed) throw new TakeoutError('FAILED', `${description}: the source is closed`);
-      const table = tables.get(descriptor.id);
-      if (!table || !db) throw new TakeoutError('NOT_FOUND', `${description}: no table ${descriptor.id}`);
-      const params: unknown[] = [];
-      const sql = selectSql(table, open.query, params);
-      const origin = `${description} ${table.relname}`;
-      let statement: Database.Statement;
-      try {
-        statement = db.prepare(sql).raw(true).safeIntegers(true);
-      } catch (error) {
-        throw mapSqliteError(error, origin);
-      }
-      const body: RowsBody = { kind: 'rows', rows: rows(statement, params, origin, open.signal) };
-      return body;
-    },
-
-    async close(): Promise<void> {
-      if (closed) return;
-      closed = true;
-      for (const iterator of [...iterators]) {
-        try {
-          iterator.return?.();
-        } catch {
-          // Already ended.
-        }
-      }
-      iterators.clear();
-      if (db) {
-        try {
-          if (db.inTransaction) db.exec('COMMIT');
-        } catch {
-          // A read transaction has nothing to keep.
-        }
-        db.close();
-        db = undefined;
-      }
-    },
+    description: state.description,
+    project: (): Promise<ProjectDescriptor> => listProject(state),
+    openTable: (descriptor: TableDescriptor, open: OpenTableOptions): Promise<TableBody> => openTable(state, descriptor, open),
+    close: (): Promise<void> => close(state),
   };
 }
