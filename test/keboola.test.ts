@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { errorLines, removeTempFolders, runCli, tempFolder } from './helpers/cli.js';
 import { OTHER_BUCKET, rawS3Client } from './helpers/s3.js';
 import { startStorageApi, type StorageApiServer } from './keboola/server.js';
+import { createKeboolaSource } from '../src/sources/keboola/source.js';
+import { describeSourceContract } from './source.contract.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/keboola-project', import.meta.url));
 const TOKEN = 'kbc-test-token-7f3a9c-SECRET';
@@ -27,6 +29,26 @@ async function s3Object(key: string): Promise<Buffer> {
 }
 
 afterAll(removeTempFolders);
+
+/** The fixture project's tables as the contract expects them: each data file's header and records. */
+async function contractExpectations(): Promise<Map<string, { columns: string[]; records: string[][] }>> {
+  const expected = new Map<string, { columns: string[]; records: string[][] }>();
+  for (const file of (await readdir(join(FIXTURE, 'data'))).sort()) {
+    if (!file.endsWith('.csv')) continue;
+    const [header, ...records] = parse(await readFile(join(FIXTURE, 'data', file))) as string[][];
+    expected.set(file.slice(0, -'.csv'.length), { columns: header!, records });
+  }
+  return expected;
+}
+
+describeSourceContract('keboola (Storage API test server)', async () => {
+  const api = await server();
+  return {
+    source: createKeboolaSource(`keboola+${api.url}`, { token: TOKEN, s3Endpoint }),
+    expected: await contractExpectations(),
+    cleanup: () => api.stop(),
+  };
+});
 
 describe('takeout run from the Storage API', () => {
   let api: StorageApiServer;

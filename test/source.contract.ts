@@ -27,20 +27,38 @@ function sortRecords(records: string[][]): string[][] {
     .map(([, record]) => record);
 }
 
+/** What the contract's tests share, filled in before the first of them runs (so read it inside a test, not when declaring one). */
+export interface SourceContractContext {
+  fixture: SourceFixture;
+  /** The source's listing, made once. */
+  project: ProjectDescriptor;
+  /** A scratch folder, removed after the tests. */
+  out: string;
+}
+
+export interface SourceContractOptions {
+  /**
+   * The source's own tests, declared inside the contract's block so they share its fixture and listing
+   * (as unstorage's `testDriver` takes `additionalTests`).
+   */
+  additionalTests?: (context: SourceContractContext) => void;
+}
+
 /**
  * What every source must do, whatever it reads: list its tables with ids, buckets and columns, and give
  * each table a body that the one pipeline turns into slices holding exactly the table's records.
  */
-export function describeSourceContract(name: string, factory: () => Promise<SourceFixture>): void {
+export function describeSourceContract(name: string, factory: () => Promise<SourceFixture>, options: SourceContractOptions = {}): void {
   describe(`source contract: ${name}`, () => {
+    const context = {} as SourceContractContext;
     let fixture: SourceFixture;
     let project: ProjectDescriptor;
     let out: string;
 
     beforeAll(async () => {
-      fixture = await factory();
-      project = await fixture.source.project();
-      out = await mkdtemp(join(tmpdir(), 'takeout-source-contract-'));
+      fixture = context.fixture = await factory();
+      project = context.project = await fixture.source.project();
+      out = context.out = await mkdtemp(join(tmpdir(), 'takeout-source-contract-'));
     });
     afterAll(async () => {
       await fixture.source.close?.();
@@ -102,5 +120,7 @@ export function describeSourceContract(name: string, factory: () => Promise<Sour
       // A source may also treat an unknown table as empty; it must never throw anything untyped.
       await attempt().catch((error: unknown) => expect(error).toBeInstanceOf(TakeoutError));
     });
+
+    options.additionalTests?.(context);
   });
 }
