@@ -6,7 +6,8 @@ import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TakeoutError } from '../src/errors.js';
-import { createDirSource, ROOT_BUCKET_ID } from '../src/sources/dir.js';
+import { ROOT_BUCKET_ID } from '../src/sources/dir/csv-folder.js';
+import { createDirSource } from '../src/sources/dir/source.js';
 import { errorLines, jsonLines, parseCsv, readTakeout, removeTempFolders, runCli, tempFolder } from './helpers/cli.js';
 
 /**

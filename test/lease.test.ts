@@ -10,7 +10,7 @@ import { LEASE_FILE, type LeaseRecord } from '../src/manifests/lease.js';
 import { acquireLease, LEASE_GIVE_UP_MS, LEASE_HEARTBEAT_MS, LEASE_STALE_MS } from '../src/pipeline/lease.js';
 import type { PipelineEvent } from '../src/pipeline/events.js';
 import { runTakeout } from '../src/pipeline/run.js';
-import { createDirSource } from '../src/sources/dir.js';
+import { createDirSource } from '../src/sources/dir/source.js';
 import { BAD_FIXTURES, errorLines, jsonLines, removeTempFolders, runCli, s3Store, startCli, tempFolder, walkFiles } from './helpers/cli.js';
 import { demoWithBigTable, expectOk } from './helpers/projects.js';
 import { startFaultProxy } from './faults/proxy.js';

@@ -6,7 +6,7 @@ import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { createLocalStore } from '../src/stores/local.js';
 import { runTakeout } from '../src/pipeline/run.js';
-import { createDirSource } from '../src/sources/dir.js';
+import { createDirSource } from '../src/sources/dir/source.js';
 import { DEMO_PROJECT_DIR, openSource } from '../src/sources/registry.js';
 import { describeSourceContract } from './source.contract.js';
 

@@ -37,7 +37,7 @@ export async function openSource(uri: string | undefined, options: SourceOptions
   if (uri === undefined) throw new TakeoutError('USAGE', 'no --source given', { hint: `give --source: ${SOURCE_KINDS}` });
   if (uri.trim() === '') throw new TakeoutError('USAGE', '--source is empty', { hint: `give ${SOURCE_KINDS}` });
   if (uri === DEMO_SOURCE) {
-    const { createDirSource } = await import('./dir.js');
+    const { createDirSource } = await import('./dir/source.js');
     return createDirSource(DEMO_PROJECT_DIR, 'demo-project');
   }
   const scheme = /^([a-z][a-z0-9+.-]*:)/i.exec(uri)?.[1]?.toLowerCase();
@@ -56,7 +56,7 @@ export async function openSource(uri: string | undefined, options: SourceOptions
       if (mistyped) throw mistyped;
     }
     const path = scheme === 'dir:' ? uri.slice(4) : scheme === 'file:' ? fileURLToPath(uri) : uri;
-    const { createDirSource } = await import('./dir.js');
+    const { createDirSource } = await import('./dir/source.js');
     return createDirSource(path, path);
   }
   if (scheme === 'postgres:' || scheme === 'postgresql:') {
