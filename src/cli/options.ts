@@ -10,6 +10,12 @@ import { parseDuration, parseInteger, parseSize } from '../pipeline/units.js';
 import { registerSecret } from '../secrets.js';
 import { closest } from '../pipeline/suggest.js';
 
+/*
+ * The options as commander sees them (registered from the specs each command declares in src/commands/) and as
+ * each command gets them: resolved from the flag, the TAKEOUT_<NAME> variable, the config files or the default,
+ * checked against the spec, and typed by it (OptionValues).
+ */
+
 const GROUP_ORDER: readonly string[] = Object.values(GROUP);
 
 /** Where a heading sorts: a heading of its own (a layout's) comes with the command's own options. */

@@ -6,7 +6,7 @@ import { COMMON_OPTIONS, destinationOptions, GROUP, pickSpecs, S3_ACCESS_OPTIONS
 import { destWithPath } from './dataset-export.js';
 import { LAYOUTS } from './dataset-layouts.js';
 
-export const JOB_STATUSES: readonly JobStatus[] = ['IN_PROGRESS', 'COMPLETED', 'FAILED', 'STOPPED'];
+const JOB_STATUSES: readonly JobStatus[] = ['IN_PROGRESS', 'COMPLETED', 'FAILED', 'STOPPED'];
 
 const LIST_OPTIONS = [
   { key: 'dest', flags: '-d, --dest <dest>', description: 'the destination exports were written to (required)', type: 'string', group: GROUP.destination },

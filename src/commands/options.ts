@@ -4,8 +4,9 @@ import type { NetworkOptions } from '../stores/network.js';
 import type { SourceOptions } from '../sources/registry.js';
 
 /**
- * Every option has one definition here. Its value comes from, in order: the flag, the
- * `TAKEOUT_<NAME>` environment variable, the YAML config file (`--config`), the default.
+ * Every option has one definition: a spec, in the module of the command that takes it (the shared ones here).
+ * Its value comes from, in order: the flag, the `TAKEOUT_<NAME>` environment variable, the YAML config file
+ * (`--config`), the default; the CLI resolves it, and the command reads it typed by its specs (OptionValues).
  */
 export type OptionType = 'string' | 'boolean' | 'list' | 'size' | 'int' | 'duration';
 
