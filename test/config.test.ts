@@ -2,8 +2,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
-import { addOptions, COMMON_OPTIONS, configKey, resolveOptions, S3_OPTIONS, type OptionSpec } from '../src/cli/options.js';
-import { RUN_OPTIONS } from '../src/cli/run.js';
+import { addOptions, configKey, resolveOptions } from '../src/cli/options.js';
+import { COMMON_OPTIONS, S3_OPTIONS, type OptionSpec } from '../src/commands/options.js';
+import { RUN_OPTIONS } from '../src/commands/run.js';
 import { TakeoutError } from '../src/errors.js';
 import { errorLines, readTakeout, removeTempFolders, runCli, tempFolder, type CliResult } from './helpers/cli.js';
 

@@ -1,8 +1,9 @@
 import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseAge } from '../src/cli/cleanup.js';
-import { addOptions, COMMON_OPTIONS, destinationOptions, resolveOptions, S3_OPTIONS, sourceOptions, type Resolved } from '../src/cli/options.js';
-import { parseTime } from '../src/cli/table.js';
+import { parseAge } from '../src/commands/cleanup.js';
+import { addOptions, resolveOptions } from '../src/cli/options.js';
+import { COMMON_OPTIONS, destinationOptions, S3_OPTIONS, sourceOptions, type S3Values as Resolved } from '../src/commands/options.js';
+import { parseTime } from '../src/commands/table-query.js';
 import type { TakeoutError } from '../src/errors.js';
 import { parseDuration } from '../src/pipeline/units.js';
 import { errorLines, removeTempFolders, runCli, tempFolder } from './helpers/cli.js';

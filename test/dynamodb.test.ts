@@ -11,7 +11,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { parse } from 'csv-parse/sync';
 import dynalite from 'dynalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DYNAMODB_OPTIONS, sourceOptions } from '../src/cli/options.js';
+import { DYNAMODB_OPTIONS, sourceOptions } from '../src/commands/options.js';
 import { TakeoutError } from '../src/errors.js';
 import { dynamodbJson } from '../src/sources/dynamodb/json.js';
 import { DEFAULT_SEGMENTS, MAX_SEGMENTS, RETRY_MAX_ATTEMPTS, type DynamoDbSourceOptions } from '../src/sources/dynamodb/options.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findTable } from '../src/cli/table.js';
+import { findTable } from '../src/commands/table-query.js';
 import type { TakeoutError } from '../src/errors.js';
 import { selectTables } from '../src/pipeline/run.js';
 import { editDistance, nearest } from '../src/pipeline/suggest.js';

@@ -1,17 +1,12 @@
-import type { NetworkOptions } from '../stores/network.js';
-import type { Reporter } from '../reporting/reporter.js';
-import type { Resolved } from './options.js';
+import type { CommandContext } from '../commands/context.js';
+import type { COMMON_OPTIONS, OptionValues } from '../commands/options.js';
 
-/** What every command gets from the program: the reporter, the interrupt signal, the exit code. */
-export interface CommandContext {
-  readonly version: string;
-  readonly io: { stdoutIsTTY: boolean; stdout: NodeJS.WritableStream };
-  readonly signal: AbortSignal;
-  /** Set up by configure() from the resolved output options. */
-  readonly reporter: Reporter;
-  /** Set up by configure(): the request log (--debug) and bandwidth limit (--bwlimit) for sources and destinations. */
-  readonly network: NetworkOptions;
-  configure(options: Resolved): Promise<void>;
-  onClose(task: () => Promise<void>): void;
+/** The options every command has: how it reports (--json, --quiet, --debug…), read before the command runs. */
+export type CommonValues = OptionValues<typeof COMMON_OPTIONS>;
+
+/** What the CLI's wiring adds to a command's context: setting up the output from the options, and the exit code. */
+export interface CliContext extends CommandContext {
+  /** Sets up the reporter, the debug log and the network options from the resolved output options. */
+  configure(options: CommonValues): Promise<void>;
   setExitCode(code: number): void;
 }

@@ -8,8 +8,8 @@ import { terminalLine, terminalText } from '../reporting/redact.js';
 import { createReporter, type ReporterKind } from '../reporting/create.js';
 import { JsonReporter, PlainReporter, type Reporter } from '../reporting/reporter.js';
 import { errorLine } from '../reporting/lines.js';
-import type { CommandContext } from './context.js';
-import { resolutionNotes, type Resolved } from './options.js';
+import type { CliContext, CommonValues } from './context.js';
+import { resolutionNotes } from './options.js';
 import { cleanupCommand } from './cleanup.js';
 import { filesCommand } from './files.js';
 import { runCommand } from './run.js';
@@ -21,7 +21,7 @@ import { addExamples, commanderUsageError, expandHelpCommand, helpWidth, MIN_DES
 import { openDebugLog, requestLine, type DebugLog } from './debuglog.js';
 import { parseBandwidth, Throttle, type NetworkOptions } from '../stores/network.js';
 import { COMPLETE_COMMAND, completeOutput, completionCommand } from './completion.js';
-import { ReaderGone, readerGone, undoing, undone } from './interrupt.js';
+import { noteDestination, ReaderGone, readerGone, undoing, undone } from './interrupt.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -34,12 +34,12 @@ export interface MainIo {
   env: NodeJS.ProcessEnv;
 }
 
-function reporterKind(o: Resolved, io: MainIo): ReporterKind {
+function reporterKind(o: CommonValues, io: MainIo): ReporterKind {
   if (o.json === true) return 'json';
   const ci = io.env.CI !== undefined && io.env.CI !== '' && io.env.CI !== 'false' && io.env.CI !== '0';
   // Request lines on stderr would tear the bars apart (a line wider than the terminal wraps under them):
   // --debug without --log-file prints plain lines, as --no-progress does.
-  const debugOnStderr = o.debug === true && typeof o.logFile !== 'string';
+  const debugOnStderr = o.debug && typeof o.logFile !== 'string';
   // TERM=dumb (Emacs shell buffers, some CI runners) cannot move the cursor: plain lines, as in a pipe.
   if (io.stderr.isTTY && !ci && o.progress !== false && !debugOnStderr && io.env.TERM !== 'dumb') return 'tty';
   return 'plain';
@@ -51,70 +51,77 @@ function wantsJson(argv: readonly string[], env: NodeJS.ProcessEnv): boolean {
   return argv.includes('--json') || value === '1' || value === 'true';
 }
 
-/** Runs one command line; returns the exit code. Never exits the process itself. */
-export async function main(argv: readonly string[], io: MainIo, signal: AbortSignal): Promise<number> {
-  for (const name of SECRET_ENV) registerSecret(io.env[name]);
-  let exitCode = 0;
-  let debug = false;
-  const closers: (() => Promise<void>)[] = [];
-  // Never colour in --json, not even an error found before the options are resolved.
-  const color = colorEnabled(io.env, io.stderr.isTTY === true) && !argv.includes('--json');
-  let reporter: Reporter = new PlainReporter(io.stderr, false, { color });
-  let configured = false;
-  // Ctrl-C or a closed pipe: a live display is taken down before anything says so (the notice, the error).
-  signal.addEventListener('abort', () => reporter.interrupted?.(), { once: true });
-  let network: NetworkOptions = {};
-  let debugLog: DebugLog | undefined;
-  // Unknown TAKEOUT_* variables, said once the reporter is set up (a warning event in --json), or at the end.
-  let envWarnings: string[] = [];
-  const flushEnvWarnings = (): void => {
-    for (const message of envWarnings.splice(0)) reporter.emit({ type: 'warning', message });
-  };
+/** What one command line sets up as it goes, and takes down at the end. */
+interface Session {
+  exitCode: number;
+  debug: boolean;
+  configured: boolean;
+  /** Never colour in --json, not even an error found before the options are resolved. */
+  color: boolean;
+  reporter: Reporter;
+  network: NetworkOptions;
+  debugLog: DebugLog | undefined;
+  closers: (() => Promise<void>)[];
+  /** Unknown TAKEOUT_* variables, said once the reporter is set up (a warning event in --json), or at the end. */
+  envWarnings: string[];
+}
 
-  const context: CommandContext = {
+function flushEnvWarnings(session: Session): void {
+  for (const message of session.envWarnings.splice(0)) session.reporter.emit({ type: 'warning', message });
+}
+
+/** The context every command gets: its reporter and network options exist once configure() has read the output options. */
+function createContext(session: Session, io: MainIo, signal: AbortSignal): CliContext {
+  return {
     version: VERSION,
     io: { stdoutIsTTY: io.stdout.isTTY === true, stdout: io.stdout },
     signal,
+    env: io.env,
     get reporter() {
-      return reporter;
+      return session.reporter;
     },
     get network() {
-      return network;
+      return session.network;
     },
     async configure(o) {
-      debug = o.debug === true;
+      const debug = o.debug;
+      session.debug = debug;
       const rate = typeof o.bwlimit === 'string' ? parseBandwidth(o.bwlimit) : undefined;
       const intervalMs = progressInterval(io.env, 0);
-      configured = true;
-      reporter = await createReporter({
+      session.configured = true;
+      session.reporter = await createReporter({
         kind: reporterKind(o, io),
-        quiet: o.quiet === true,
+        quiet: o.quiet,
         stdout: io.stdout,
         stderr: io.stderr,
-        color: color && o.json !== true,
+        color: session.color && !o.json,
         ...(intervalMs > 0 ? { progressIntervalMs: intervalMs } : {}),
       });
       // Which config files were read, as `aws --debug` says which config it loaded: to stderr, never in --json's stdout.
       if (debug) for (const note of resolutionNotes(o)) io.stderr.write(`takeout: debug: ${terminalLine(note)}\n`);
-      flushEnvWarnings();
+      flushEnvWarnings(session);
       // As rclone: --log-file says where the log goes; requests are logged only at --debug (rclone's -vv).
       if (debug || typeof o.logFile === 'string') {
-        debugLog = openDebugLog(typeof o.logFile === 'string' ? o.logFile : undefined, (text) => io.stderr.write(`${text}\n`));
+        session.debugLog = openDebugLog(typeof o.logFile === 'string' ? o.logFile : undefined, (text) => io.stderr.write(`${text}\n`));
       }
-      const log = debugLog;
-      network = {
+      const log = session.debugLog;
+      session.network = {
         ...(debug && log ? { onRequest: (record) => log.line(requestLine(record)) } : {}),
         ...(rate !== undefined ? { throttle: new Throttle(rate, signal) } : {}),
       };
     },
     onClose(task) {
-      closers.push(task);
+      session.closers.push(task);
     },
+    noteDestination,
     setExitCode(code) {
-      exitCode = code;
+      session.exitCode = code;
     },
   };
+}
 
+/** The program: every command, each sharing the output settings, help width and the one exit point. */
+function createProgram(context: CliContext, io: MainIo): Command {
   const program = new Command('takeout')
     .version(VERSION, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show this help')
@@ -167,53 +174,80 @@ export async function main(argv: readonly string[], io: MainIo, signal: AbortSig
     for (const sub of command.commands) prepare(sub);
   };
   prepare(program);
+  return program;
+}
+
+/** Runs one command line; returns the exit code. Never exits the process itself. */
+export async function main(argv: readonly string[], io: MainIo, signal: AbortSignal): Promise<number> {
+  for (const name of SECRET_ENV) registerSecret(io.env[name]);
+  const color = colorEnabled(io.env, io.stderr.isTTY === true) && !argv.includes('--json');
+  const session: Session = {
+    exitCode: 0,
+    debug: false,
+    configured: false,
+    color,
+    reporter: new PlainReporter(io.stderr, false, { color }),
+    network: {},
+    debugLog: undefined,
+    closers: [],
+    envWarnings: [],
+  };
+  // Ctrl-C or a closed pipe: a live display is taken down before anything says so (the notice, the error).
+  signal.addEventListener('abort', () => session.reporter.interrupted?.(), { once: true });
+  const program = createProgram(createContext(session, io, signal), io);
   // The completion scripts' entry point: read before commander, which would act on a -V or --help among the words.
   if (argv[2] === COMPLETE_COMMAND) {
     io.stdout.write(await completeOutput(program, argv.slice(3)));
     return 0;
   }
-  envWarnings = unknownEnvWarnings(io.env, knownEnvNames(program));
+  session.envWarnings = unknownEnvWarnings(io.env, knownEnvNames(program));
 
   try {
     await program.parseAsync([...argv.slice(0, 2), ...expandHelpCommand(program, argv.slice(2))]);
   } catch (error) {
-    flushEnvWarnings();
-    if (error instanceof CommanderError) {
-      // Help and version are successes; every other commander error is a usage error, said as takeout says them.
-      if (error.code === 'commander.help' || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
-        exitCode = 0;
-      } else {
-        const usage = commanderUsageError(error, (error as CommanderError & { command?: Command }).command ?? program);
-        // `--json` asked for errors as JSON too, even when the command line could not be parsed.
-        const options = argv.slice(2, argv.includes('--') ? argv.indexOf('--') : undefined);
-        if (options.includes('--json')) reporter = await createReporter({ kind: 'json', quiet: false, stdout: io.stdout, stderr: io.stderr });
-        reporter.error(usage);
-        exitCode = usage.exitCode;
-      }
-    } else {
-      const own = toTakeoutError(error);
-      // The reader of stdout went away: cleaned up, nothing more to say (as `cat | head`).
-      if (readerGone(signal)) return 0;
-      // An interruption the command explained (e.g. how to resume) keeps its words; any other failure after Ctrl-C is the interruption.
-      const failure = !signal.aborted || own.code === 'INTERRUPTED' && own.hint ? own : new TakeoutError('INTERRUPTED', `interrupted: ${undone()}`);
-      // An option refused before the reporter was set up (a bad --slice-size): --json still gets its error line.
-      if (!configured && wantsJson(argv, io.env)) reporter = new JsonReporter(io.stdout, io.stderr);
-      if (failure.details.alreadyReported !== true) reporter.error(failure);
-      // The log file keeps the error too (rclone writes its errors there), on top of stderr.
-      if (debugLog?.toFile) debugLog.line(errorLine(failure));
-      if (debug && error instanceof Error && error.stack) {
-        io.stderr.write(`${terminalText(error.stack)}\n`);
-        if (debugLog?.toFile) for (const line of error.stack.split('\n')) debugLog.line(line);
-      }
-      exitCode = failure.exitCode;
-    }
+    flushEnvWarnings(session);
+    if (error instanceof CommanderError) await commanderFailure(session, error, program, argv, io);
+    else if (readerGone(signal)) return 0;
+    else failure(session, error, argv, io, signal);
   } finally {
-    flushEnvWarnings();
-    for (const close of closers) await close().catch(() => undefined);
-    await reporter.close();
-    debugLog?.close();
+    flushEnvWarnings(session);
+    for (const close of session.closers) await close().catch(() => undefined);
+    await session.reporter.close();
+    session.debugLog?.close();
   }
-  return exitCode;
+  return session.exitCode;
+}
+
+/** Help and version are successes; every other commander error is a usage error, said as takeout says them. */
+async function commanderFailure(session: Session, error: CommanderError, program: Command, argv: readonly string[], io: MainIo): Promise<void> {
+  if (error.code === 'commander.help' || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
+    session.exitCode = 0;
+    return;
+  }
+  const usage = commanderUsageError(error, (error as CommanderError & { command?: Command }).command ?? program);
+  // `--json` asked for errors as JSON too, even when the command line could not be parsed.
+  const options = argv.slice(2, argv.includes('--') ? argv.indexOf('--') : undefined);
+  if (options.includes('--json')) session.reporter = await createReporter({ kind: 'json', quiet: false, stdout: io.stdout, stderr: io.stderr });
+  session.reporter.error(usage);
+  session.exitCode = usage.exitCode;
+}
+
+/** A command failed: the error said once (and logged), its exit code kept. The reader of stdout gone is handled before. */
+function failure(session: Session, error: unknown, argv: readonly string[], io: MainIo, signal: AbortSignal): void {
+  const own = toTakeoutError(error);
+  // An interruption the command explained (e.g. how to resume) keeps its words; any other failure after Ctrl-C is the interruption.
+  const failure = !signal.aborted || own.code === 'INTERRUPTED' && own.hint ? own : new TakeoutError('INTERRUPTED', `interrupted: ${undone()}`);
+  // An option refused before the reporter was set up (a bad --slice-size): --json still gets its error line.
+  if (!session.configured && wantsJson(argv, io.env)) session.reporter = new JsonReporter(io.stdout, io.stderr);
+  if (failure.details.alreadyReported !== true) session.reporter.error(failure);
+  // The log file keeps the error too (rclone writes its errors there), on top of stderr.
+  const debugLog = session.debugLog;
+  if (debugLog?.toFile) debugLog.line(errorLine(failure));
+  if (session.debug && error instanceof Error && error.stack) {
+    io.stderr.write(`${terminalText(error.stack)}\n`);
+    if (debugLog?.toFile) for (const line of error.stack.split('\n')) debugLog.line(line);
+  }
+  session.exitCode = failure.exitCode;
 }
 
 /**

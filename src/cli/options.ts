@@ -5,61 +5,16 @@ import { Option, type Command } from 'commander';
 import { createRequire } from 'node:module';
 import type * as YamlModule from 'yaml';
 import { TakeoutError, type Validation } from '../errors.js';
-import type { StoreOptions } from '../stores/store.js';
-import type { NetworkOptions } from '../stores/network.js';
-import type { SourceOptions } from '../sources/registry.js';
+import { GROUP, type OptionSpec, type OptionType, type OptionValues } from '../commands/options.js';
 import { parseDuration, parseInteger, parseSize } from '../pipeline/units.js';
 import { registerSecret } from '../secrets.js';
 import { closest } from '../pipeline/suggest.js';
 
-/**
- * Every option has one definition here. Its value comes from, in order: the flag, the
- * `TAKEOUT_<NAME>` environment variable, the YAML config file (`--config`), the default.
+/*
+ * The options as commander sees them (registered from the specs each command declares in src/commands/) and as
+ * each command gets them: resolved from the flag, the TAKEOUT_<NAME> variable, the config files or the default,
+ * checked against the spec, and typed by it (OptionValues).
  */
-export type OptionType = 'string' | 'boolean' | 'list' | 'size' | 'int' | 'duration';
-
-export interface OptionSpec {
-  /** camelCase key, as commander names it. */
-  key: string;
-  flags: string;
-  description: string;
-  type: OptionType;
-  default?: string | boolean | number | string[];
-  /** Values are secrets: registered with the redactor, never echoed. */
-  secret?: boolean;
-  min?: number;
-  max?: number;
-  choices?: readonly string[];
-  /** A boolean that also has a `--no-<name>` form; unset unless one of the two is given. */
-  negatable?: boolean;
-  /** A list whose flag value is itself comma-separated (`--columns a,b,c`); globs are not split. */
-  commaSeparated?: boolean;
-  /** A duration: what a number without a unit means, in ms per unit (see parseDuration); unset: only 0. */
-  bareUnitMs?: number;
-  /** Values shell completion offers when they are not a fixed `choices` list; `given` reads options already on the line. */
-  completions?(given: (key: string) => string | undefined): readonly string[];
-  /** The `--help` heading it is listed under (GROUP.*, or a heading of its own); none: the command's own "Options". */
-  group?: string;
-  /** For a negatable boolean: what `--no-<name>` does. */
-  negatedDescription?: string;
-  /** The default as --help says it, when the value depends on the machine (one per core): help reads the same everywhere. */
-  defaultText?: string;
-}
-
-/**
- * The headings of `--help`, in the order they are shown (as gh and rclone group their flags). Options without a
- * group are the command's own and come under "Options", after the ones that say what goes where and how.
- */
-export const GROUP = {
-  source: 'Source',
-  rows: 'Rows',
-  destination: 'Store',
-  format: 'Slicing and format',
-  own: 'Options',
-  cloud: 'S3 and cloud',
-  output: 'Output',
-  config: 'Config and help',
-} as const;
 
 const GROUP_ORDER: readonly string[] = Object.values(GROUP);
 
@@ -68,65 +23,6 @@ function groupRank(group: string | undefined): number {
   const index = GROUP_ORDER.indexOf(group ?? GROUP.own);
   return index === -1 ? GROUP_ORDER.indexOf(GROUP.own) : index;
 }
-
-/** The same options under another heading, unless they name one themselves. */
-export function inGroup(group: string, specs: readonly OptionSpec[]): OptionSpec[] {
-  return specs.map((spec) => (spec.group === undefined ? { ...spec, group } : spec));
-}
-
-const MiB = 1024 * 1024;
-
-/** S3 refuses parts under 5 MiB (except the last); lib-storage enforces it too. */
-export const MIN_PART_BYTES = 5 * MiB;
-/** S3's largest part. */
-export const MAX_PART_BYTES = 5 * 1024 * MiB;
-
-export const COMMON_OPTIONS: OptionSpec[] = [
-  { key: 'config', flags: '--config <file>', description: 'YAML file with option values (flags and TAKEOUT_* variables win over it)', type: 'string', group: GROUP.config },
-  { key: 'json', flags: '--json', description: 'JSON lines on stdout: one object per event (docs/events.md), a progress event every second, the summary last', type: 'boolean', default: false, group: GROUP.output },
-  { key: 'quiet', flags: '-q, --quiet', description: 'print errors only', type: 'boolean', default: false, group: GROUP.output },
-  { key: 'progress', flags: '--no-progress', description: 'plain log lines (a progress line every 10 s) instead of progress bars on a terminal', type: 'boolean', default: true, group: GROUP.output },
-  { key: 'debug', flags: '--debug', description: 'log each HTTP request (method, URL, status, time, attempt) and the stack traces of errors, to stderr or --log-file; secrets stay redacted', type: 'boolean', default: false, group: GROUP.output },
-  { key: 'logFile', flags: '--log-file <file>', description: 'write the --debug log to FILE instead of stderr (appended, created 0600); errors are copied there too', type: 'string', group: GROUP.output },
-  { key: 'bwlimit', flags: '--bwlimit <rate>', description: 'limit the bytes per second read and written, all transfers together, as rclone: 512k, 10M (binary units, 10M = 10 MiB/s; a bare number is KiB/s); 0 or off: no limit', type: 'string', group: GROUP.cloud },
-];
-
-/** S3 options of every command that reaches a bucket: where it is and who asks. */
-export const S3_ACCESS_OPTIONS: OptionSpec[] = inGroup(GROUP.cloud, [
-  { key: 'region', flags: '--region <region>', description: 'S3 region (default: AWS_REGION, the profile, or us-east-1)', type: 'string' },
-  { key: 'profile', flags: '--profile <name>', description: 'AWS shared-config profile', type: 'string' },
-  { key: 'endpointUrl', flags: '--endpoint-url <url>', description: 'S3-compatible endpoint (MinIO, R2, Ceph…): path-style addressing, checksums only when required', type: 'string' },
-  { key: 'accessKeyId', flags: '--access-key-id <id>', description: 'access key id (default: the AWS credential chain)', type: 'string', secret: true },
-  { key: 'secretAccessKey', flags: '--secret-access-key <key>', description: 'secret access key (prefer AWS_SECRET_ACCESS_KEY)', type: 'string', secret: true },
-  { key: 'sessionToken', flags: '--session-token <token>', description: 'session token for temporary credentials', type: 'string', secret: true },
-  { key: 'expectedBucketOwner', flags: '--expected-bucket-owner <account>', description: 'fail unless the bucket belongs to this account id', type: 'string' },
-  { key: 'requestTimeout', flags: '--request-timeout <duration>', description: 'give up on an S3 or DynamoDB request (and retry it) after this long without an answer: 30s, 2m (a bare number is ms; default: 2m for S3, 30s for DynamoDB)', type: 'duration', bareUnitMs: 1, min: 100 },
-]);
-
-/** S3 options of the commands that upload: verify, cleanup and the listings never write an object of data. */
-export const S3_UPLOAD_OPTIONS: OptionSpec[] = inGroup(GROUP.cloud, [
-  { key: 'sse', flags: '--sse <algorithm>', description: 'server-side encryption: AES256 or aws:kms', type: 'string', choices: ['AES256', 'aws:kms'] },
-  { key: 'sseKmsKeyId', flags: '--sse-kms-key-id <id>', description: 'KMS key for --sse aws:kms', type: 'string' },
-  { key: 'partSize', flags: '--part-size <size>', description: 'multipart part size', type: 'size', default: '8MB', min: MIN_PART_BYTES, max: MAX_PART_BYTES },
-  { key: 'partConcurrency', flags: '--part-concurrency <n>', description: 'parts of one upload in flight', type: 'int', default: 4, min: 1, max: 64 },
-]);
-
-/** Every S3 option: for the commands that upload. */
-export const S3_OPTIONS: OptionSpec[] = [...S3_ACCESS_OPTIONS, ...S3_UPLOAD_OPTIONS];
-
-/** The most parallel scan segments per table: each holds a socket and up to one 1 MB page in memory. */
-const MAX_SCAN_SEGMENTS = 1000;
-
-export const DYNAMODB_OPTIONS: OptionSpec[] = inGroup(GROUP.cloud, [
-  {
-    key: 'dynamodbEndpointUrl',
-    flags: '--dynamodb-endpoint-url <url>',
-    description: 'dynamodb: sources: a DynamoDB-compatible endpoint (default: AWS_ENDPOINT_URL_DYNAMODB; --endpoint-url when the destination is not S3)',
-    type: 'string',
-  },
-  { key: 'segments', flags: '--segments <n>', description: 'dynamodb: sources: parallel scan segments per table', type: 'int', default: 4, min: 1, max: MAX_SCAN_SEGMENTS },
-  { key: 'consistentRead', flags: '--consistent-read', description: 'dynamodb: sources: strongly consistent scans (twice the read capacity)', type: 'boolean', default: false },
-]);
 
 /** The help option of every command that has options of its own, listed with them. */
 export function helpOption(): Option {
@@ -181,7 +77,8 @@ function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
-export type Resolved = Record<string, string | boolean | number | string[] | undefined>;
+/** One resolved value, before it is read through its command's OptionValues. */
+type Value = string | boolean | number | string[];
 
 /** Set (to anything but 0/false/empty) to read no discovered config file: for tests and CI that want none of a machine's. */
 export const NO_CONFIG_ENV = 'TAKEOUT_NO_CONFIG';
@@ -288,10 +185,10 @@ function configFiles(explicit: string | undefined, env: NodeJS.ProcessEnv, notes
 }
 
 /** What resolveOptions did that --debug tells: the config files it read. */
-const debugNotes = new WeakMap<Resolved, readonly string[]>();
+const debugNotes = new WeakMap<object, readonly string[]>();
 
 /** The lines `--debug` prints about how the options were resolved (`config: read ./takeout.yaml`). */
-export function resolutionNotes(o: Resolved): readonly string[] {
+export function resolutionNotes(o: object): readonly string[] {
   return debugNotes.get(o) ?? [];
 }
 
@@ -320,7 +217,7 @@ const EXPECTED: Record<OptionType, string> = {
   duration: 'a duration (30s)',
 };
 
-function configValue(spec: OptionSpec, value: ConfigValue): string | boolean | number | string[] {
+function configValue(spec: OptionSpec, value: ConfigValue): Value {
   const raw = value.raw;
   const where = `${value.where}: ${value.key}`;
   if (spec.type === 'list' && Array.isArray(raw) && raw.every((v) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) return raw.map(String);
@@ -332,7 +229,7 @@ function configValue(spec: OptionSpec, value: ConfigValue): string | boolean | n
   throw new TakeoutError('USAGE', `${where}: expected ${EXPECTED[spec.type]}, got ${got}`);
 }
 
-function fromText(spec: OptionSpec, text: string, origin: string): Validation<string | boolean | number | string[]> {
+function fromText(spec: OptionSpec, text: string, origin: string): Validation<Value> {
   const name = `${origin}`;
   switch (spec.type) {
     case 'boolean': {
@@ -363,7 +260,7 @@ function fromText(spec: OptionSpec, text: string, origin: string): Validation<st
  * is no option of any command is an error with a did-you-mean (a typo must not silently do nothing); one that is
  * an option of another command is left for that command, so one file serves them all.
  */
-export function resolveOptions(command: Command, specs: readonly OptionSpec[], env: NodeJS.ProcessEnv = process.env): Resolved {
+export function resolveOptions<const S extends readonly OptionSpec[]>(command: Command, specs: S, env: NodeJS.ProcessEnv = process.env): OptionValues<S> {
   const flags = command.opts<Record<string, unknown>>();
   const explicit = (command.getOptionValueSource('config') === 'cli' ? flags.config : undefined) ?? env.TAKEOUT_CONFIG;
   const notes: string[] = [];
@@ -387,83 +284,40 @@ export function resolveOptions(command: Command, specs: readonly OptionSpec[], e
     }
   }
 
-  const resolved: Resolved = {};
+  const resolved: Record<string, Value | undefined> = {};
   for (const spec of specs) {
-    let value: unknown;
+    let value: Value | undefined;
     const source = command.getOptionValueSource(spec.key);
     const fromConfig = config.get(spec.key);
     if (source === 'cli') {
-      value = flags[spec.key];
-      if (typeof value === 'string') value = check(fromText(spec, value, `--${kebab(spec.key)}`));
+      const given = flags[spec.key];
+      // Commander hands over a string, a list (argParser) or a boolean (a switch, or its --no- form).
+      value = typeof given === 'string' ? check(fromText(spec, given, `--${kebab(spec.key)}`)) : given === undefined ? undefined : parsedFlag(given);
     } else if (env[envName(spec.key)] !== undefined) {
       value = check(fromText(spec, env[envName(spec.key)]!, envName(spec.key)));
     } else if (fromConfig !== undefined && spec.key !== 'config') {
       value = configValue(spec, fromConfig);
     } else if (spec.default !== undefined) {
-      value = typeof spec.default === 'string' && spec.type !== 'string' ? check(fromText(spec, spec.default, `default ${spec.key}`)) : spec.default;
+      const fallback = spec.default;
+      // A list default is copied: the spec's own array is shared by every resolution.
+      value = typeof fallback === 'string' && spec.type !== 'string' ? check(fromText(spec, fallback, `default ${spec.key}`)) : typeof fallback === 'object' ? [...fallback] : fallback;
     }
     if (spec.secret && typeof value === 'string') registerSecret(value);
-    resolved[spec.key] = value as Resolved[string];
+    resolved[spec.key] = value;
   }
   debugNotes.set(resolved, notes);
-  return resolved;
+  // Each value was checked against its spec's type above (fromText, configValue); the record is what its specs say.
+  return resolved as OptionValues<S>;
+}
+
+/** A flag's value that is no text: commander's list (argParser) or boolean (a switch or its --no- form). */
+function parsedFlag(given: unknown): Value {
+  if (typeof given === 'boolean' || typeof given === 'number') return given;
+  if (Array.isArray(given)) return given.map(String);
+  throw new TakeoutError('USAGE', `unexpected option value ${JSON.stringify(given)}`);
 }
 
 function check<T>(validation: Validation<T>): T {
   if (!validation.ok) throw validation.error;
   return validation.value;
-}
-
-/** What `openStore` takes; `network` (the request log, the bandwidth limit) comes from the command's context. */
-export function destinationOptions(o: Resolved, network: NetworkOptions = {}): StoreOptions {
-  const s3: NonNullable<StoreOptions['s3']> = {};
-  const str = (k: string): string | undefined => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
-  if (str('region')) s3.region = str('region')!;
-  if (str('profile')) s3.profile = str('profile')!;
-  if (str('endpointUrl')) s3.endpointUrl = str('endpointUrl')!;
-  if (str('accessKeyId')) s3.accessKeyId = str('accessKeyId')!;
-  if (str('secretAccessKey')) s3.secretAccessKey = str('secretAccessKey')!;
-  if (str('sessionToken')) s3.sessionToken = str('sessionToken')!;
-  if (str('sse')) s3.sse = str('sse') as 'AES256' | 'aws:kms';
-  if (str('sseKmsKeyId')) s3.sseKmsKeyId = str('sseKmsKeyId')!;
-  if (str('expectedBucketOwner')) s3.expectedBucketOwner = str('expectedBucketOwner')!;
-  if (typeof o.partSize === 'number') s3.partSize = o.partSize;
-  if (typeof o.partConcurrency === 'number') s3.partConcurrency = o.partConcurrency;
-  if (typeof o.requestTimeout === 'number') s3.requestTimeoutMs = o.requestTimeout;
-  if (s3.accessKeyId && !s3.secretAccessKey) throw new TakeoutError('USAGE', '--access-key-id needs --secret-access-key');
-  if (s3.sseKmsKeyId && s3.sse !== 'aws:kms') throw new TakeoutError('USAGE', '--sse-kms-key-id needs --sse aws:kms');
-  return { s3, ...network };
-}
-
-/**
- * The network options for a source whose bytes are written on to a destination that is limited already:
- * the request log without the bandwidth limit, so each byte is counted once (as rclone counts a transfer).
- */
-export function unthrottled(network: NetworkOptions): NetworkOptions {
-  return network.onRequest ? { onRequest: network.onRequest } : {};
-}
-
-/**
- * What `openSource` takes. DynamoDB uses the same AWS region and credentials as S3; `--endpoint-url`
- * serves DynamoDB too when the destination is not S3 (one local emulator, no second flag).
- */
-export function sourceOptions(o: Resolved, network: NetworkOptions = {}): SourceOptions {
-  const str = (k: string): string | undefined => (typeof o[k] === 'string' && o[k] !== '' ? (o[k] as string) : undefined);
-  const options: SourceOptions = { ...network };
-  const schemas = Array.isArray(o.schema) ? o.schema : [];
-  if (schemas.length) options.schemas = schemas;
-  if (str('token')) options.token = str('token')!;
-  const dynamodb: NonNullable<SourceOptions['dynamodb']> = {};
-  for (const key of ['region', 'profile', 'accessKeyId', 'secretAccessKey', 'sessionToken'] as const) {
-    const value = str(key);
-    if (value !== undefined) dynamodb[key] = value;
-  }
-  const endpoint = str('dynamodbEndpointUrl') ?? (/^s3:\/\//i.test(str('dest') ?? '') ? undefined : str('endpointUrl'));
-  if (endpoint !== undefined) dynamodb.endpointUrl = endpoint;
-  if (typeof o.segments === 'number') dynamodb.segments = o.segments;
-  if (o.consistentRead === true) dynamodb.consistentRead = true;
-  if (typeof o.requestTimeout === 'number') dynamodb.requestTimeoutMs = o.requestTimeout;
-  if (network.onRequest) dynamodb.onRequest = network.onRequest;
-  options.dynamodb = dynamodb;
-  return options;
 }

@@ -2,7 +2,8 @@ import { TakeoutError } from '../errors.js';
 import type { DatasetLayout, LayoutContext } from '../layouts/dataset-layout.js';
 import type { TableDescriptor } from '../model.js';
 import type { JobStatus } from '../manifests/jobs.js';
-import type { OptionSpec, Resolved } from './options.js';
+import { inGroup, type OptionSpec } from './options.js';
+import type { DatasetExportOptions } from './dataset-export.js';
 import type * as ClevertapModule from '../layouts/clevertap.js';
 
 /**
@@ -11,10 +12,10 @@ import type * as ClevertapModule from '../layouts/clevertap.js';
  */
 export interface LayoutCli {
   /** Options only this layout takes; their descriptions start with the layout's name. */
-  options: OptionSpec[];
-  plan(o: Resolved, context: PlanContext): Promise<LayoutPlan>;
+  options: readonly OptionSpec[];
+  plan(o: DatasetExportOptions, context: PlanContext): Promise<LayoutPlan>;
   /** The status as the managed service names it, for `dataset exports describe` (CleverTap: DONE for COMPLETED). */
-  statusName?(status: string): string;
+  statusName?(status: JobStatus): string;
   /** The --export-format values it writes, the default first. */
   formats: readonly string[];
   /** The managed service's own names for each status, first the one shown; `exports list --status` takes them too. */
@@ -51,24 +52,29 @@ export interface LayoutPlan {
 }
 
 /** --export-format for a layout: one of `allowed`, or the layout's default. */
-export function formatFor(o: Resolved, layout: string, allowed: readonly string[]): string {
+export function formatFor<F extends string>(o: { exportFormat?: string | undefined }, layout: string, allowed: readonly F[]): F {
   const format = typeof o.exportFormat === 'string' ? o.exportFormat.toUpperCase() : allowed[0]!;
-  if (!allowed.includes(format)) throw new TakeoutError('USAGE', `--export-format ${String(o.exportFormat)}: the ${layout} layout writes ${allowed.join(' or ')}`);
-  return format;
+  const known = allowed.find((f) => f === format);
+  if (known === undefined) throw new TakeoutError('USAGE', `--export-format ${String(o.exportFormat)}: the ${layout} layout writes ${allowed.join(' or ')}`);
+  return known;
 }
 
+const DYNAMODB_FORMATS = ['DYNAMODB_JSON', 'ION'] as const;
+
+const DYNAMODB_LAYOUT_OPTIONS = [
+  { key: 'exportViewType', flags: '--export-view-type <view>', description: 'dynamodb incremental exports: NEW_IMAGE or NEW_AND_OLD_IMAGES', type: 'string', default: 'NEW_AND_OLD_IMAGES', choices: ['NEW_IMAGE', 'NEW_AND_OLD_IMAGES'] },
+  { key: 'deletedColumn', flags: '--deleted-column <column>', description: 'dynamodb incremental exports: a soft-delete column; rows where it is set are deletes', type: 'string' },
+] as const satisfies readonly OptionSpec[];
+
 const dynamodb: LayoutCli = {
-  formats: ['DYNAMODB_JSON', 'ION'],
-  options: [
-    { key: 'exportViewType', flags: '--export-view-type <view>', description: 'dynamodb incremental exports: NEW_IMAGE or NEW_AND_OLD_IMAGES', type: 'string', default: 'NEW_AND_OLD_IMAGES', choices: ['NEW_IMAGE', 'NEW_AND_OLD_IMAGES'] },
-    { key: 'deletedColumn', flags: '--deleted-column <column>', description: 'dynamodb incremental exports: a soft-delete column; rows where it is set are deletes', type: 'string' },
-  ],
+  formats: DYNAMODB_FORMATS,
+  options: DYNAMODB_LAYOUT_OPTIONS,
   async plan(o, context) {
     const { dynamodbLayout, exportArn } = await import('../layouts/dynamodb.js');
     const options = {
-      format: formatFor(o, 'dynamodb', dynamodb.formats) as 'DYNAMODB_JSON' | 'ION',
-      type: o.exportType as 'FULL_EXPORT' | 'INCREMENTAL_EXPORT',
-      view: o.exportViewType as 'NEW_IMAGE' | 'NEW_AND_OLD_IMAGES',
+      format: formatFor(o, 'dynamodb', DYNAMODB_FORMATS),
+      type: o.exportType,
+      view: o.exportViewType,
       ...(context.changedColumn ? { changedColumn: context.changedColumn } : {}),
       ...(typeof o.deletedColumn === 'string' ? { deletedColumn: o.deletedColumn } : {}),
       sse: context.sse,
@@ -92,11 +98,7 @@ const dynamodb: LayoutCli = {
  */
 const PERSONALIZE_STATUS: Partial<Record<JobStatus, readonly string[]>> = { IN_PROGRESS: ['CREATE IN_PROGRESS', 'CREATE PENDING'], COMPLETED: ['ACTIVE'], FAILED: ['CREATE FAILED'] };
 
-const personalize: LayoutCli = {
-  formats: ['CSV'],
-  statusName: (status) => PERSONALIZE_STATUS[status as JobStatus]?.[0] ?? status,
-  statusNames: PERSONALIZE_STATUS,
-  options: [
+const PERSONALIZE_LAYOUT_OPTIONS = [
     { key: 'datasetType', flags: '--dataset-type <type>', description: 'personalize: interactions, items or users (required)', type: 'string', choices: ['interactions', 'items', 'users'] },
     { key: 'ingestionMode', flags: '--ingestion-mode <mode>', description: 'personalize: the records to export: BULK (imports), PUT (PutEvents/PutItems/PutUsers) or ALL', type: 'string', default: 'PUT', choices: ['BULK', 'PUT', 'ALL'] },
     { key: 'ingestionColumn', flags: '--ingestion-column <column>', description: 'personalize: the column saying bulk or put for each record (not exported)', type: 'string' },
@@ -104,17 +106,23 @@ const personalize: LayoutCli = {
     { key: 'timestampColumn', flags: '--timestamp-column <column>', description: 'personalize ALL items/users: the column that says which record of an id is newest (items: CREATION_TIMESTAMP when present)', type: 'string' },
     { key: 'jobName', flags: '--job-name <name>', description: 'personalize: the job name: a folder above the export\'s and the ARN\'s last part', type: 'string' },
     { key: 'gzip', flags: '--gzip', description: 'personalize: gzip the CSV files (.csv.gz; Personalize writes them plain)', type: 'boolean', default: false },
-  ],
+] as const satisfies readonly OptionSpec[];
+
+const personalize: LayoutCli = {
+  formats: ['CSV'],
+  statusName: (status) => PERSONALIZE_STATUS[status]?.[0] ?? status,
+  statusNames: PERSONALIZE_STATUS,
+  options: PERSONALIZE_LAYOUT_OPTIONS,
   async plan(o, context) {
     const { checkPersonalizeOptions, personalizeArn, personalizeLayout } = await import('../layouts/personalize.js');
     formatFor(o, 'personalize', personalize.formats);
     if (typeof o.datasetType !== 'string') throw new TakeoutError('USAGE', 'the personalize layout needs --dataset-type interactions, items or users');
     if (o.exportType === 'INCREMENTAL_EXPORT') throw new TakeoutError('USAGE', '--export-type INCREMENTAL_EXPORT: Personalize dataset exports are full exports');
     const options = {
-      datasetType: o.datasetType as 'interactions' | 'items' | 'users',
-      ingestionMode: o.ingestionMode as 'BULK' | 'PUT' | 'ALL',
+      datasetType: o.datasetType,
+      ingestionMode: o.ingestionMode,
       ...(typeof o.ingestionColumn === 'string' ? { ingestionColumn: o.ingestionColumn } : {}),
-      idColumns: Array.isArray(o.idColumn) ? o.idColumn : [],
+      idColumns: o.idColumn ?? [],
       ...(typeof o.timestampColumn === 'string' ? { timestampColumn: o.timestampColumn } : {}),
       ...(typeof o.jobName === 'string' ? { jobName: o.jobName } : {}),
       gzip: o.gzip === true,
@@ -144,25 +152,29 @@ const personalize: LayoutCli = {
 /** The plain layout's keys unless --key-template says otherwise: one folder per export. */
 const PLAIN_KEY_TEMPLATE = '{table}/{export_id}/part-{part:05}';
 
-const plain: LayoutCli = {
-  formats: ['CSV', 'JSONL', 'PARQUET'],
-  options: [
+const PLAIN_FORMATS = ['CSV', 'JSONL', 'PARQUET'] as const;
+
+const PLAIN_LAYOUT_OPTIONS = [
     { key: 'keyTemplate', flags: '--key-template <template>', description: 'plain: data file keys from {table}, {export_id}, {date}, {part} or {part:05}, {partitions}; the extension is added', type: 'string', default: PLAIN_KEY_TEMPLATE },
     { key: 'partitionBy', flags: '--partition-by <column>', description: 'plain: Hive folders COLUMN=value/ per value of this column (NULL: __HIVE_DEFAULT_PARTITION__)', type: 'list' },
     { key: 'includePartitionColumns', flags: '--include-partition-columns', description: 'plain: keep --partition-by columns in the files too', type: 'boolean', default: false },
     { key: 'compression', flags: '--compression <codec>', description: 'plain: CSV and JSONL: gzip (default) or none; PARQUET: snappy (default), gzip or none', type: 'string', choices: ['gzip', 'none', 'snappy'] },
     { key: 'header', flags: '--header', description: 'plain CSV: a header row in each file (default)', negatedDescription: 'plain CSV: no header row', type: 'boolean', negatable: true },
-  ],
+] as const satisfies readonly OptionSpec[];
+
+const plain: LayoutCli = {
+  formats: PLAIN_FORMATS,
+  options: PLAIN_LAYOUT_OPTIONS,
   async plan(o, context) {
     const { checkPlainOptions, plainArn, plainLayout } = await import('../layouts/plain.js');
-    const format = formatFor(o, 'plain', plain.formats) as 'CSV' | 'JSONL' | 'PARQUET';
+    const format = formatFor(o, 'plain', PLAIN_FORMATS);
     if (typeof o.header === 'boolean' && format !== 'CSV') throw new TakeoutError('USAGE', `--${o.header ? '' : 'no-'}header is for CSV files, not ${format}`);
     const options = {
-      keyTemplate: o.keyTemplate as string,
+      keyTemplate: o.keyTemplate,
       format,
-      compression: (typeof o.compression === 'string' ? o.compression : format === 'PARQUET' ? 'snappy' : 'gzip') as 'gzip' | 'none' | 'snappy',
+      compression: o.compression ?? (format === 'PARQUET' ? 'snappy' : 'gzip'),
       header: o.header !== false,
-      partitionBy: Array.isArray(o.partitionBy) ? o.partitionBy : [],
+      partitionBy: o.partitionBy ?? [],
       includePartitionColumns: o.includePartitionColumns === true,
       region: context.region,
       accountId: context.accountId,
@@ -194,9 +206,7 @@ const CLEVERTAP_STATUS: Partial<Record<JobStatus, readonly string[]>> = { IN_PRO
 /** The layout module's own list, checked by type without loading the module at start-up. */
 const CLEVERTAP_FORMATS = ['JSON', 'CSV', 'XML', 'PARQUET'] as const satisfies typeof ClevertapModule.CLEVERTAP_FORMATS;
 
-const clevertap: LayoutCli = {
-  formats: CLEVERTAP_FORMATS,
-  options: [
+const CLEVERTAP_LAYOUT_OPTIONS = [
     { key: 'eventColumn', flags: '--event-column <column>', description: 'clevertap: the column with the event name (any case)', type: 'string', default: 'eventName' },
     { key: 'tsColumn', flags: '--ts-column <column>', description: 'clevertap: the event time column (any case): a timestamp, or epoch seconds or milliseconds', type: 'string', default: 'ts' },
     { key: 'identityPriority', flags: '--identity-priority <a,b,c>', description: 'clevertap: profile.identity is the first non-empty of these columns (those the table has)', type: 'list', commaSeparated: true, default: CLEVERTAP_IDENTITY_PRIORITY },
@@ -207,12 +217,25 @@ const clevertap: LayoutCli = {
     // Commander puts --no-limit on `limit` (--limit <n> is a table option): --no-limit reads as limit === false.
     { key: 'noLimit', flags: '--no-limit', description: 'clevertap: any --from, not only the last 60 days (without --from: every event)', type: 'boolean' },
     { key: 'databaseId', flags: '--database-id <id>', description: 'clevertap: the <database-id> in file names (default: a hash of the source)', type: 'string' },
-  ],
+] as const satisfies readonly OptionSpec[];
+
+/** Commander puts --no-limit on `limit` (--limit <n> is a table option): there it reads as false, which its type (a count) does not say. */
+function limitNegated(o: { limit?: unknown }): boolean {
+  return o.limit === false;
+}
+
+const clevertap: LayoutCli = {
+  formats: CLEVERTAP_FORMATS,
+  options: CLEVERTAP_LAYOUT_OPTIONS,
   async plan(o, context) {
     const ct = await import('../layouts/clevertap.js');
-    const format = formatFor(o, 'clevertap', clevertap.formats) as (typeof ct.CLEVERTAP_FORMATS)[number];
-    const dynamoWindow = { exportTime: '--export-time', exportFromTime: '--export-from-time', exportToTime: '--export-to-time' };
-    for (const [key, flag] of Object.entries(dynamoWindow)) if (o[key] !== undefined) throw new TakeoutError('USAGE', `${flag}: the clevertap layout takes --from and --until (dates)`);
+    const format = formatFor(o, 'clevertap', CLEVERTAP_FORMATS);
+    const dynamoWindow = [
+      [o.exportTime, '--export-time'],
+      [o.exportFromTime, '--export-from-time'],
+      [o.exportToTime, '--export-to-time'],
+    ] as const;
+    for (const [value, flag] of dynamoWindow) if (value !== undefined) throw new TakeoutError('USAGE', `${flag}: the clevertap layout takes --from and --until (dates)`);
     if (o.exportType === 'INCREMENTAL_EXPORT') throw new TakeoutError('USAGE', '--export-type: clevertap exports take --from/--until (one-time) or --recurring');
     if (context.changedColumn) throw new TakeoutError('USAGE', '--changed-column: the clevertap layout\'s window is on --ts-column');
     const { table } = context;
@@ -221,16 +244,15 @@ const clevertap: LayoutCli = {
       if (found === undefined) throw new TakeoutError('USAGE', `${flag} ${name}: ${table.id} has no such column (${table.columns.join(', ')})`);
       return found;
     };
-    const list = (value: unknown): string[] => (Array.isArray(value) ? value.map(String) : []);
-    const wanted = list(o.identityPriority);
+    const wanted = o.identityPriority;
     const identityPriority = wanted.flatMap((name) => ct.resolveColumn(table.columns, name, '--identity-priority') ?? []);
     if (identityPriority.length === 0) throw new TakeoutError('USAGE', `--identity-priority ${wanted.join(',')}: ${table.id} has none of these columns; name the ones that identify a user`);
-    const tsColumn = column(o.tsColumn as string, '--ts-column');
+    const tsColumn = column(o.tsColumn, '--ts-column');
     const range = ct.clevertapWindow(
       {
         ...(typeof o.from === 'string' ? { from: o.from } : {}),
         ...(typeof o.until === 'string' ? { until: o.until } : {}),
-        noLimit: o.limit === false || o.noLimit === true,
+        noLimit: limitNegated(o) || o.noLimit === true,
         recurring: o.recurring === true,
       },
       new Date(),
@@ -238,11 +260,11 @@ const clevertap: LayoutCli = {
     const windowInSource = ct.sourceFiltersWindow(typeof o.source === 'string' ? o.source : undefined, table, tsColumn);
     const options = {
       format,
-      eventColumn: column(o.eventColumn as string, '--event-column'),
+      eventColumn: column(o.eventColumn, '--event-column'),
       tsColumn,
       identityPriority,
-      profileColumns: list(o.profileColumns).map((c) => column(c, '--profile-columns')),
-      deviceColumns: list(o.deviceColumns).map((c) => column(c, '--device-columns')),
+      profileColumns: (o.profileColumns ?? []).map((c) => column(c, '--profile-columns')),
+      deviceColumns: (o.deviceColumns ?? []).map((c) => column(c, '--device-columns')),
       ...(typeof o.databaseId === 'string' ? { databaseId: ct.checkDatabaseId(o.databaseId) } : {}),
       // CleverTap's files are always compressed (--gzip is personalize's, off by default).
       gzip: true,
@@ -267,8 +289,16 @@ const clevertap: LayoutCli = {
       exportArn: (exportId) => `clevertap:table/${table.displayName ?? table.name}/export/${exportId}`,
     };
   },
-  statusName: (status) => CLEVERTAP_STATUS[status as JobStatus]?.[0] ?? status,
+  statusName: (status) => CLEVERTAP_STATUS[status]?.[0] ?? status,
   statusNames: CLEVERTAP_STATUS,
 };
 
 export const LAYOUTS: Record<string, LayoutCli> = { dynamodb, personalize, plain, clevertap };
+
+/** Each layout's options under a heading of its own, in the order of LAYOUTS: `--help` shows which layout takes what. */
+export const LAYOUT_OPTIONS = [
+  ...inGroup('Layout dynamodb', DYNAMODB_LAYOUT_OPTIONS),
+  ...inGroup('Layout personalize', PERSONALIZE_LAYOUT_OPTIONS),
+  ...inGroup('Layout plain', PLAIN_LAYOUT_OPTIONS),
+  ...inGroup('Layout clevertap', CLEVERTAP_LAYOUT_OPTIONS),
+] as const;

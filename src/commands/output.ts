@@ -3,7 +3,6 @@ import { basename, dirname, resolve } from 'node:path';
 import type { StoreOptions, ObjectWriter } from '../stores/store.js';
 import { mistypedUrl } from '../stores/registry.js';
 import { TakeoutError } from '../errors.js';
-import type { Resolved } from './options.js';
 
 /**
  * An ObjectWriter on stdout: back-pressure honoured; nothing can be taken back on failure. A reader
@@ -59,9 +58,16 @@ export function userModes(): Required<Pick<StoreOptions, 'fileMode' | 'dirMode'>
   return { fileMode: 0o666 & ~umask, dirMode: 0o777 & ~umask };
 }
 
+/** The options that say where one file goes: `-o`, and what --json and --overwrite change about it. */
+export interface OutputValues {
+  output?: string | undefined;
+  json?: boolean | undefined;
+  overwrite?: boolean | undefined;
+}
+
 /** `-o` names a local file or `-`: a URL (`s3://…`) or a mistyped one (`s3:/b/x.csv`) is a usage error, not a file. */
-export function checkOutputPath(o: Resolved): void {
-  const output = o.output as string | undefined;
+export function checkOutputPath(o: OutputValues): void {
+  const output = o.output;
   if (output === undefined || output === '-') return;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(output) && !/^file:/i.test(output)) {
     throw new TakeoutError('USAGE', `-o ${JSON.stringify(output)}: -o writes one local file`, { hint: 'write slices to a store with --dest DEST' });
@@ -70,8 +76,8 @@ export function checkOutputPath(o: Resolved): void {
   if (mistyped) throw mistyped;
 }
 
-export async function openOutput(o: Resolved, io: { stdoutIsTTY: boolean; stdout: NodeJS.WritableStream }): Promise<{ writer: ObjectWriter; label: string }> {
-  const output = o.output as string | undefined;
+export async function openOutput(o: OutputValues, io: { stdoutIsTTY: boolean; stdout: NodeJS.WritableStream }): Promise<{ writer: ObjectWriter; label: string }> {
+  const output = o.output;
   if ((output === undefined || output === '-') && o.json === true) {
     throw new TakeoutError('USAGE', '--json writes events to stdout: give the data an -o FILE');
   }

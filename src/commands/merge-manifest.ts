@@ -1,0 +1,105 @@
+import { stat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import type { Store } from '../stores/store.js';
+import { mistypedUrl } from '../stores/registry.js';
+import { TakeoutError } from '../errors.js';
+import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../manifests/takeout.js';
+import {
+  parseManifestJson,
+  readManifestFile,
+  readManifestDocument,
+  readManifestText,
+  readTakeoutManifest,
+  redshiftPlan,
+  takeoutTablePlan,
+  type MergePlan,
+} from '../manifests/read.js';
+import { plural } from '../pipeline/units.js';
+
+/** Where a manifest was read from, and how its relative entries and s3:// entries are reached. */
+export interface ManifestSource {
+  plan: MergePlan;
+  /** Relative entries are keys under this base. */
+  base: { dest: string; prefix: string };
+  /** Buckets whose s3:// entries may be read. */
+  allowedBuckets: Set<string>;
+  origin: string;
+}
+
+function splitS3(url: string): { bucket: string; key: string } {
+  const match = /^s3:\/\/([^/]+)\/(.*)$/.exec(url);
+  if (!match || !match[2]) throw new TakeoutError('USAGE', `${url} is not s3://bucket/key`);
+  return { bucket: match[1]!, key: match[2] };
+}
+
+/** A slice manifest inside a takeout (`<root>/manifests/<tableId>.manifest`) is read with the takeout's checksums. */
+function takeoutRootOf(manifestKey: string): string | undefined {
+  const dir = manifestKey.includes('/') ? manifestKey.slice(0, manifestKey.lastIndexOf('/')) : '';
+  const name = dir.slice(dir.lastIndexOf('/') + 1);
+  if (name !== MANIFESTS_DIR) return undefined;
+  return dir.slice(0, Math.max(0, dir.length - MANIFESTS_DIR.length)).replace(/\/$/, '');
+}
+
+export async function loadManifest(
+  arg: string,
+  o: { allowBucket: readonly string[]; table: string | undefined },
+  open: (dest: string) => Promise<Store>,
+): Promise<ManifestSource> {
+  const allowed = new Set<string>(o.allowBucket);
+  let fetch: (key: string) => Promise<string | undefined>;
+  let baseDest: string;
+  let manifestKey: string;
+  if (/^s3:\/\//i.test(arg)) {
+    const { bucket, key } = splitS3(`s3://${arg.slice('s3://'.length)}`);
+    allowed.add(bucket);
+    baseDest = `s3://${bucket}/`;
+    manifestKey = key;
+    const store = await open(baseDest);
+    fetch = async (k) => ((await store.head(k)) ? readManifestText(await store.get(k), `s3://${bucket}/${k}`) : undefined);
+  } else {
+    // A mistyped URL (`s3:/b/m.manifest`) is a usage error, not a missing local file.
+    const mistyped = /^[a-z][a-z0-9+.-]*:\/\//i.test(arg) ? new TakeoutError('USAGE', `manifest ${JSON.stringify(arg)}: only s3:// URLs and local paths are read`) : mistypedUrl(arg, 'manifest');
+    if (mistyped) throw mistyped;
+    const file = resolve(arg);
+    const info = await stat(file).catch(() => undefined);
+    if (!info) throw new TakeoutError('NOT_FOUND', `manifest ${arg} does not exist`);
+    if (info.isDirectory()) throw new TakeoutError('USAGE', `manifest ${arg} is a folder; give its takeout-manifest.json or a manifests/<table>.manifest`);
+    baseDest = '/';
+    manifestKey = file.slice(1);
+    fetch = async (k) => readManifestFile(`/${k}`, k === manifestKey ? arg : `/${k}`);
+  }
+  const origin = arg;
+  const text = await fetch(manifestKey);
+  if (text === undefined) throw new TakeoutError('NOT_FOUND', `manifest ${arg} does not exist`);
+  const document = readManifestDocument(text, origin);
+  const value = document.value;
+  const folder = manifestKey.includes('/') ? manifestKey.slice(0, manifestKey.lastIndexOf('/')) : '';
+  const table = o.table;
+
+  if (typeof value === 'object' && value !== null && 'kind' in value && value.kind === 'takeout') {
+    if (!table) throw new TakeoutError('USAGE', `${origin} is a takeout manifest: name the table with --table <id>`);
+    const plan = takeoutTablePlan(readTakeoutManifest(value, origin), table, origin);
+    return { plan, base: { dest: baseDest, prefix: folder }, allowedBuckets: allowed, origin };
+  }
+  if (table) throw new TakeoutError('USAGE', '--table applies only to a takeout manifest (takeout-manifest.json)');
+  const root = takeoutRootOf(manifestKey);
+  if (root !== undefined) {
+    // A takeout's slice manifest: prefer the takeout manifest beside it, which has sha256 and raw sizes.
+    const tableId = basename(manifestKey).replace(/\.manifest$/, '');
+    const outer = await fetch(root ? `${root}/${TAKEOUT_MANIFEST_FILE}` : TAKEOUT_MANIFEST_FILE);
+    if (outer !== undefined) {
+      const takeout = readTakeoutManifest(parseManifestJson(outer, `${TAKEOUT_MANIFEST_FILE} beside ${origin}`), TAKEOUT_MANIFEST_FILE);
+      if (takeout.tables.some((t) => t.id === tableId)) {
+        const fromTakeout = takeoutTablePlan(takeout, tableId, TAKEOUT_MANIFEST_FILE);
+        const own = redshiftPlan(document, origin);
+        // The two must list the same slices; a slice manifest that disagrees is not trusted.
+        if (own.entries.length !== fromTakeout.entries.length) {
+          throw new TakeoutError('INTEGRITY', `${origin} lists ${plural(own.entries.length, 'slice')}, ${TAKEOUT_MANIFEST_FILE} ${fromTakeout.entries.length}`);
+        }
+        return { plan: fromTakeout, base: { dest: baseDest, prefix: root }, allowedBuckets: allowed, origin };
+      }
+    }
+    return { plan: redshiftPlan(document, origin), base: { dest: baseDest, prefix: root }, allowedBuckets: allowed, origin };
+  }
+  return { plan: redshiftPlan(document, origin), base: { dest: baseDest, prefix: folder }, allowedBuckets: allowed, origin };
+}
