@@ -20,7 +20,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { TakeoutError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import { redact, registerSecret } from '../secrets.js';
-import { configuredEndpoint } from '../stores/endpoints.js';
+import { configuredEndpoint } from '../aws/endpoints.js';
 import { logSdkRequests, type RequestLogger } from '../stores/network.js';
 import type { OpenTableOptions, ProjectOptions, Source } from './source.js';
 import type { BucketDescriptor, MetadataEntry, ProjectDescriptor, Row, TableBody, TableDescriptor, TableQuery } from '../model.js';

@@ -18,10 +18,12 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import type { PutObjectCommandInput, S3ClientConfig } from '@aws-sdk/client-s3';
-import { fromIni, fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { Upload } from '@aws-sdk/lib-storage';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { TakeoutError } from '../errors.js';
+import { buildAwsClient } from '../aws/client.js';
+import { configuredEndpoint, displayEndpoint } from '../aws/endpoints.js';
+import { AUTH_CODES, sanitizedCause, shapeOf, TIMEOUT_NAMES } from '../aws/errors.js';
+import type { SdkErrorShape } from '../aws/errors.js';
+import { errnoOf, isNetworkErrno, oneLine, TakeoutError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import { redact, registerSecret } from '../secrets.js';
 import type {
@@ -36,12 +38,9 @@ import type {
   WrittenObject,
 } from './store.js';
 import { assertSafeKey, assertSafePrefix, keyProblem } from './keys.js';
-import { configuredEndpoint } from './endpoints.js';
 import { logSdkRequests } from './network.js';
 import { throttledStore } from './throttled.js';
 
-/** 10 s: a TCP (+TLS) handshake slower than this means the endpoint is unreachable, not slow. */
-export const CONNECTION_TIMEOUT_MS = 10_000;
 /**
  * 120 s: from the first byte sent to the response headers, including the body of one part
  * (8 MiB in 120 s is ~70 KB/s, slower than any link we support). Without it a silent server hangs forever.
@@ -64,15 +63,6 @@ const DELETE_BATCH = 1000;
 const MAX_LIST_PAGE = 1000;
 /** Buffered in the writer's pipe before write() waits for the uploader (on top of the parts in flight). */
 const WRITE_BUFFER_BYTES = 1 * MiB;
-
-/** The SDK must never print: no console logger, not even for the handler's socket warnings. */
-const SILENT_LOGGER = {
-  trace: (): void => undefined,
-  debug: (): void => undefined,
-  info: (): void => undefined,
-  warn: (): void => undefined,
-  error: (): void => undefined,
-};
 
 export interface S3StoreOptions extends StoreOptions {
   /** Keys per ListObjectsV2 page (default and maximum 1000); tests set it low to exercise paging. */
@@ -122,28 +112,6 @@ export function parseS3Url(url: string): S3Location {
   return { bucket, prefix };
 }
 
-/** An endpoint URL fit for messages: no user info, no trailing slash. */
-function displayEndpoint(endpointUrl: string, what = '--endpoint-url'): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(endpointUrl);
-  } catch {
-    throw new TakeoutError('USAGE', `invalid ${what} ${JSON.stringify(redact(endpointUrl))}`, {
-      hint: 'use a URL such as http://127.0.0.1:9000',
-    });
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new TakeoutError('USAGE', `invalid ${what} ${redact(endpointUrl)}: only http and https are supported`);
-  }
-  parsed.username = '';
-  parsed.password = '';
-  return parsed.toString().replace(/\/+$/, '');
-}
-
-function oneLine(text: string): string {
-  return redact(text.replace(/\s*[\r\n]+\s*/g, ' ').trim());
-}
-
 function stripQuotes(etag: string | undefined): string | undefined {
   return etag === undefined ? undefined : etag.replace(/^"|"$/g, '');
 }
@@ -158,80 +126,13 @@ export interface S3ErrorContext {
   where: string;
 }
 
-/** Node system error codes that mean the endpoint could not be reached. */
-const NETWORK_ERRNOS = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-  'ECONNABORTED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'ERR_SOCKET_CONNECTION_TIMEOUT',
-]);
-const TIMEOUT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);
-const AUTH_CODES = new Set([
-  'InvalidAccessKeyId',
-  'SignatureDoesNotMatch',
-  'ExpiredToken',
-  'TokenRefreshRequired',
-  'InvalidToken',
-  'AccessDenied',
-  'AllAccessDisabled',
-  'AccountProblem',
-  'Forbidden',
-  'Unauthorized',
-  'InvalidClientTokenId',
-]);
-
-interface SdkErrorShape {
-  name?: unknown;
-  code?: unknown;
-  Code?: unknown;
-  message?: unknown;
-  errors?: unknown;
-  cause?: unknown;
-  $metadata?: { httpStatusCode?: number; requestId?: string };
-}
-
-function errnoOf(error: SdkErrorShape): string | undefined {
-  if (typeof error.code === 'string') return error.code;
-  if (Array.isArray(error.errors)) {
-    for (const inner of error.errors as SdkErrorShape[]) {
-      if (inner && typeof inner.code === 'string') return inner.code;
-    }
-  }
-  const cause = error.cause as SdkErrorShape | undefined;
-  if (cause && typeof cause === 'object' && typeof cause.code === 'string') return cause.code;
-  return undefined;
-}
-
-/**
- * SDK errors carry `$response`, whose request holds the Authorization header and
- * x-amz-security-token: anything that inspects `cause` (a --debug dump, a test reporter) would
- * print them. Keep a plain Error with the redacted message, name, code and status only.
- */
-function sanitizedCause(error: unknown, shape: SdkErrorShape, name: string, errno: string | undefined): Error {
-  const message = typeof shape.message === 'string' ? shape.message : String(error);
-  const cause = new Error(redact(message));
-  if (name) cause.name = name;
-  if (error instanceof Error && error.stack) cause.stack = redact(error.stack);
-  Object.assign(cause, {
-    ...(errno === undefined ? {} : { code: errno }),
-    ...(shape.$metadata ? { $metadata: { ...shape.$metadata } } : {}),
-  });
-  return cause;
-}
-
 /**
  * The one place S3 failures become TakeoutErrors: one line, naming the bucket/key/endpoint,
  * with every piece of SDK text passed through `redact`.
  */
 export function mapS3Error(error: unknown, context: S3ErrorContext): TakeoutError {
   if (error instanceof TakeoutError) return error;
-  const shape: SdkErrorShape = error !== null && typeof error === 'object' ? (error as SdkErrorShape) : {};
+  const shape = shapeOf(error);
   const name = typeof shape.name === 'string' ? shape.name : '';
   const awsCode = typeof shape.Code === 'string' ? shape.Code : name;
   const status = shape.$metadata?.httpStatusCode;
@@ -249,7 +150,7 @@ export function mapS3Error(error: unknown, context: S3ErrorContext): TakeoutErro
   };
   const cause = sanitizedCause(error, shape, name, errno);
   const make = (code: ErrorCode, message: string, hint?: string): TakeoutError =>
-    new TakeoutError(code, oneLine(message), { cause, details, ...(hint === undefined ? {} : { hint }) });
+    new TakeoutError(code, redact(oneLine(message)), { cause, details, ...(hint === undefined ? {} : { hint }) });
 
   if (name === 'AbortError') return make('INTERRUPTED', `${context.operation} ${target} was aborted`);
   // The SDK's response checksum check (GetObject with ChecksumMode) fails at the end of the body stream.
@@ -260,7 +161,7 @@ export function mapS3Error(error: unknown, context: S3ErrorContext): TakeoutErro
   if (TIMEOUT_NAMES.has(name) || TIMEOUT_NAMES.has(awsCode) || errno === 'ETIMEDOUT') {
     return make('NETWORK', `no answer from ${context.where} in time (${context.operation} ${target})`);
   }
-  if (errno !== undefined && NETWORK_ERRNOS.has(errno)) {
+  if (isNetworkErrno(errno)) {
     return make('NETWORK', `cannot reach ${context.where} (${errno}) for ${target}`);
   }
   if (name === 'CredentialsProviderError') {
@@ -400,72 +301,36 @@ function sliceStream(source: Readable, skip: number, length: number): Readable {
   return out;
 }
 
-type CredentialProvider = ReturnType<typeof fromNodeProviderChain>;
-
-/**
- * Keys found by the SDK (a profile, the shared credentials file, SSO, a container or instance role) are
- * registered with the redactor as they are resolved, like the keys given as flags or environment variables.
- */
-function registeringSecrets(provider: CredentialProvider): CredentialProvider {
-  return async (...args) => {
-    const identity = await provider(...args);
-    registerSecret(identity.secretAccessKey);
-    registerSecret(identity.sessionToken);
-    return identity;
-  };
-}
-
-function buildClient(s3: S3Options, region: string, endpoint: string | undefined): S3Client {
-  // Node 20 would otherwise print a support warning on the first client.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const requestTimeout = s3.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
-  const config: S3ClientConfig = {
-    region,
-    logger: SILENT_LOGGER,
-    // The endpoint takeout resolved (configuredEndpoint) is the one: the SDK must not find another by itself.
-    ignoreConfiguredEndpointUrls: true,
-    requestHandler: new NodeHttpHandler({
-      connectionTimeout: CONNECTION_TIMEOUT_MS,
-      requestTimeout,
-      // Without this a request past requestTimeout only logs a warning and keeps waiting.
-      throwOnRequestTimeout: true,
-      // An idle socket never outlives a shorter request timeout.
-      socketTimeout: Math.min(SOCKET_TIMEOUT_MS, requestTimeout),
-      logger: SILENT_LOGGER,
-    }),
-  };
-  if (s3.accessKeyId !== undefined || s3.secretAccessKey !== undefined) {
-    if (!s3.accessKeyId || !s3.secretAccessKey) {
-      throw new TakeoutError('USAGE', 'an access key id needs its secret access key, and the other way round', {
-        hint: 'give both --access-key-id and --secret-access-key, or neither',
-      });
-    }
-    config.credentials = {
-      accessKeyId: s3.accessKeyId,
-      secretAccessKey: s3.secretAccessKey,
-      ...(s3.sessionToken ? { sessionToken: s3.sessionToken } : {}),
-    };
-  } else if (s3.profile) {
-    config.credentials = registeringSecrets(fromIni({ profile: s3.profile }));
-  } else {
-    config.credentials = registeringSecrets(fromNodeProviderChain());
-  }
+function buildS3Client(s3: S3Options, region: string, endpoint: string | undefined): S3Client {
+  const requestTimeoutMs = s3.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const extra: Partial<S3ClientConfig> = {};
   if (endpoint !== undefined) {
-    config.endpoint = endpoint;
-    config.forcePathStyle = true;
+    extra.forcePathStyle = true;
     // The default (WHEN_SUPPORTED) streams aws-chunked bodies with trailing checksums; servers that do
     // not speak it (s3rver, some versions of others) store the chunk framing as object bytes.
-    config.requestChecksumCalculation = 'WHEN_REQUIRED';
-    config.responseChecksumValidation = 'WHEN_REQUIRED';
+    extra.requestChecksumCalculation = 'WHEN_REQUIRED';
+    extra.responseChecksumValidation = 'WHEN_REQUIRED';
   } else {
-    if (s3.forcePathStyle) config.forcePathStyle = true;
+    if (s3.forcePathStyle) extra.forcePathStyle = true;
     // A bucket in another region answers 301; let the SDK follow it instead of failing. This never
     // follows a Location: the SDK re-signs for the region in x-amz-bucket-region and builds the AWS
     // endpoint of that region itself (@aws-sdk/middleware-sdk-s3, region-redirect-middleware).
     // Any other 3xx is an error: node-http-handler uses http.request, which does not follow redirects.
-    config.followRegionRedirects = true;
+    extra.followRegionRedirects = true;
   }
-  return new S3Client(config);
+  return buildAwsClient(
+    S3Client,
+    {
+      ...s3,
+      region,
+      ...(endpoint === undefined ? {} : { endpoint }),
+      requestTimeoutMs,
+      // An idle socket never outlives a shorter request timeout.
+      socketTimeoutMs: Math.min(SOCKET_TIMEOUT_MS, requestTimeoutMs),
+      credentialChain: 'takeout',
+    },
+    extra,
+  );
 }
 
 /** S3 error codes for credentials that were good when the client took them and are not any more. */
@@ -780,7 +645,7 @@ class S3Store implements Store {
     // An endpoint from AWS_ENDPOINT_URL(_S3) or the profile is a custom endpoint as --endpoint-url is.
     const configured = this.s3.endpointUrl || this.s3.configuredEndpoint === false ? undefined : configuredEndpoint('s3', this.s3.profile);
     const endpointUrl = this.s3.endpointUrl || configured?.url;
-    const endpoint = endpointUrl ? displayEndpoint(endpointUrl, configured ? `endpoint_url from ${configured.origin}` : '--endpoint-url') : undefined;
+    const endpoint = endpointUrl ? displayEndpoint(endpointUrl, configured ? `endpoint_url from ${configured.origin}` : '--endpoint-url', 'http://127.0.0.1:9000') : undefined;
     this.where = endpoint ?? `S3 in region ${region}`;
     this.description = `s3://${bucket}/${prefix}${endpoint ? ` at ${endpoint}` : ''}`;
 
@@ -799,7 +664,7 @@ class S3Store implements Store {
     if (this.s3.sseKmsKeyId && this.s3.sse === 'AES256') {
       throw new TakeoutError('USAGE', 'a KMS key id needs --sse aws:kms, not AES256');
     }
-    this.client = buildClient(this.s3, region, endpointUrl || undefined);
+    this.client = buildS3Client(this.s3, region, endpointUrl || undefined);
     logSdkRequests(this.client, options.onRequest);
     this.policy = { conditionalWrites: true, refreshable: this.s3.accessKeyId === undefined && this.s3.secretAccessKey === undefined };
     installResendOnce(this.client, this.policy);
