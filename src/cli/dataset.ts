@@ -105,7 +105,7 @@ function destWithPath(o: Resolved): string {
  */
 async function bucketAndPrefix(dest: string): Promise<{ bucket: string | null; prefix: string }> {
   if (!dest.startsWith('s3://')) return { bucket: null, prefix: '' };
-  const { parseS3Url } = await import('../stores/s3.js');
+  const { parseS3Url } = await import('../stores/s3/url.js');
   const { bucket, prefix } = parseS3Url(dest);
   return { bucket, prefix: prefix.replace(/\/$/, '') };
 }
