@@ -3,9 +3,8 @@ import { constants } from 'node:fs';
 import { access, link, lstat, mkdir, open, readdir, realpath, rename, stat, statfs, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import type { Readable } from 'node:stream';
-import { TakeoutError } from '../errors.js';
+import { errnoOf, oneLine, TakeoutError } from '../errors.js';
 import type {
   ByteRange,
   Store,
@@ -17,7 +16,9 @@ import type {
   WrittenObject,
 } from './store.js';
 import { assertSafeKey, assertSafePrefix, joinInside, keyProblem } from './keys.js';
+import { checkRange, withMappedErrors } from './streams.js';
 import { throttledStore } from './throttled.js';
+import { GuardedWriter } from './writer-state.js';
 
 /**
  * A local folder as a destination.
@@ -113,15 +114,6 @@ function truncateUtf8(text: string, maxBytes: number): string {
     bytes += size;
   }
   return out;
-}
-
-function errnoOf(error: unknown): string | undefined {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-function oneLine(text: string): string {
-  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
 }
 
 /** Map a file system error to a one-line TakeoutError naming the path. */
@@ -242,24 +234,6 @@ function interrupted(file: string): TakeoutError {
   return new TakeoutError('INTERRUPTED', `writing ${file} was aborted`, { details: { path: file } });
 }
 
-export function checkRange(range: ByteRange, what: string): void {
-  const { start, end } = range;
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
-    throw new TakeoutError('USAGE', `invalid byte range ${start}-${end} for ${what}`, { details: { range } });
-  }
-}
-
-/** Re-emit a stream's errors as TakeoutErrors; destroying the result releases the source. */
-function withMappedErrors(source: Readable, map: (error: unknown) => TakeoutError): Readable {
-  const out = new PassThrough();
-  source.on('error', (error) => out.destroy(map(error)));
-  out.on('close', () => {
-    if (!source.destroyed) source.destroy();
-  });
-  source.pipe(out);
-  return out;
-}
-
 /** Byte-wise (UTF-8) order, the order S3 lists keys in. */
 function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
@@ -281,16 +255,10 @@ async function fsyncFolder(dir: string): Promise<void> {
   }
 }
 
-type WriterState = 'open' | 'finishing' | 'finished' | 'aborted' | 'failed';
-
-class LocalWriter implements ObjectWriter {
-  private state: WriterState = 'open';
+class LocalWriter extends GuardedWriter implements ObjectWriter {
   private bytes = 0;
   private handleClosed = false;
   private discarded: Promise<void> | undefined;
-  private readonly onAbortSignal = (): void => {
-    void this.abort();
-  };
 
   constructor(
     private readonly key: string,
@@ -299,25 +267,12 @@ class LocalWriter implements ObjectWriter {
     private readonly handle: FileHandle,
     private readonly options: WriteOptions,
   ) {
-    options.signal?.addEventListener('abort', this.onAbortSignal, { once: true });
+    super(options.signal);
   }
 
   async write(chunk: Buffer): Promise<void> {
-    this.assertOpen();
-    try {
-      let offset = 0;
-      while (offset < chunk.length) {
-        const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset);
-        if (bytesWritten === 0) throw noProgress();
-        offset += bytesWritten;
-      }
-      this.bytes += chunk.length;
-    } catch (error) {
-      if (this.state === 'aborted') throw interrupted(this.target);
-      const mapped = mapFsError(error, this.target, 'write');
-      await this.failWith();
-      throw mapped;
-    }
+    await this.writeFully(chunk, undefined);
+    this.bytes += chunk.length;
   }
 
   /**
@@ -325,17 +280,22 @@ class LocalWriter implements ObjectWriter {
    * known slice sizes). Mixing it with write() is the caller's business.
    */
   async writeAt(chunk: Buffer, position: number): Promise<void> {
+    await this.writeFully(chunk, position);
+    this.bytes = Math.max(this.bytes, position + chunk.length);
+  }
+
+  /** All of `chunk`, at `position` or at the file's offset; a failure discards the temp file. */
+  private async writeFully(chunk: Buffer, position: number | undefined): Promise<void> {
     this.assertOpen();
     try {
       let offset = 0;
       while (offset < chunk.length) {
-        const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset, position + offset);
+        const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset, position === undefined ? undefined : position + offset);
         if (bytesWritten === 0) throw noProgress();
         offset += bytesWritten;
       }
-      this.bytes = Math.max(this.bytes, position + chunk.length);
     } catch (error) {
-      if (this.state === 'aborted') throw interrupted(this.target);
+      if (this.isAborted()) throw interrupted(this.target);
       const mapped = mapFsError(error, this.target, 'write');
       await this.failWith();
       throw mapped;
@@ -343,8 +303,7 @@ class LocalWriter implements ObjectWriter {
   }
 
   async finish(): Promise<WrittenObject> {
-    this.assertOpen();
-    this.state = 'finishing';
+    this.beginFinish();
     const expected = this.options.contentLength;
     if (expected !== undefined && expected !== this.bytes) {
       await this.failWith();
@@ -367,17 +326,9 @@ class LocalWriter implements ObjectWriter {
       await this.failWith();
       throw mapped;
     }
-    this.state = 'finished';
-    this.detach();
+    this.committed();
     await fsyncFolder(path.dirname(this.target));
     return { key: this.key, size: this.bytes };
-  }
-
-  async abort(): Promise<void> {
-    if (this.state === 'finished') return;
-    if (this.state !== 'failed') this.state = 'aborted';
-    this.detach();
-    await this.discard();
   }
 
   /**
@@ -401,30 +352,15 @@ class LocalWriter implements ObjectWriter {
     await unlink(this.tempPath).catch(() => undefined);
   }
 
-  private isAborted(): boolean {
-    return (this.state as WriterState) === 'aborted';
+  protected where(): string {
+    return this.target;
   }
 
-  private assertOpen(): void {
-    if (this.state === 'open') return;
-    if (this.state === 'aborted') throw interrupted(this.target);
-    if (this.state === 'failed') {
-      throw new TakeoutError('FAILED', `writer for ${this.target} failed earlier and cannot be used`);
-    }
-    throw new TakeoutError('FAILED', `writer for ${this.target} is already finished`);
+  protected interrupted(): TakeoutError {
+    return interrupted(this.target);
   }
 
-  private async failWith(): Promise<void> {
-    this.state = 'failed';
-    this.detach();
-    await this.discard();
-  }
-
-  private detach(): void {
-    this.options.signal?.removeEventListener('abort', this.onAbortSignal);
-  }
-
-  private discard(): Promise<void> {
+  protected discard(): Promise<void> {
     this.discarded ??= (async () => {
       if (!this.handleClosed) {
         this.handleClosed = true;

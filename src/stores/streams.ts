@@ -11,7 +11,7 @@ export function checkRange(range: ByteRange, what: string): void {
   }
 }
 
-/** Re-emit a stream's errors as TakeoutErrors; destroying the result releases the socket. */
+/** Re-emit a stream's errors as TakeoutErrors; destroying the result releases the source (a file handle, a socket). */
 export function withMappedErrors(source: Readable, map: (error: unknown) => TakeoutError): Readable {
   const out = new PassThrough();
   source.on('error', (error) => out.destroy(map(error)));

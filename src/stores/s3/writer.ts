@@ -5,13 +5,13 @@ import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { TakeoutError } from '../../errors.js';
 import type { ObjectWriter, WriteOptions, WrittenObject } from '../store.js';
+import { GuardedWriter } from '../writer-state.js';
 import { stripQuotes } from './headers.js';
 
 const MiB = 1024 * 1024;
 /** Buffered in the writer's pipe before write() waits for the uploader (on top of the parts in flight). */
 const WRITE_BUFFER_BYTES = 1 * MiB;
 
-type WriterState = 'open' | 'finishing' | 'finished' | 'aborted' | 'failed';
 type Outcome = { ok: true; etag: string | undefined } | { ok: false; error: unknown };
 
 export interface S3WriterContext {
@@ -29,16 +29,12 @@ export interface S3WriterContext {
  * an object that stays empty is written with a plain PutObject of an empty Buffer, because
  * lib-storage's done() can hang on an empty stream (aws-sdk-js-v3 #6118).
  */
-export class S3Writer implements ObjectWriter {
-  private state: WriterState = 'open';
+export class S3Writer extends GuardedWriter implements ObjectWriter {
   private bytes = 0;
   private body: PassThrough | undefined;
   private upload: Upload | undefined;
   private outcome: Promise<Outcome> | undefined;
   private torndown: Promise<void> | undefined;
-  private readonly onAbortSignal = (): void => {
-    void this.abort();
-  };
 
   constructor(
     private readonly context: S3WriterContext,
@@ -46,7 +42,7 @@ export class S3Writer implements ObjectWriter {
     private readonly fullKey: string,
     private readonly options: WriteOptions,
   ) {
-    options.signal?.addEventListener('abort', this.onAbortSignal, { once: true });
+    super(options.signal);
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -67,8 +63,7 @@ export class S3Writer implements ObjectWriter {
   }
 
   async finish(): Promise<WrittenObject> {
-    this.assertOpen();
-    this.state = 'finishing';
+    this.beginFinish();
     const expected = this.options.contentLength;
     if (expected !== undefined && expected !== this.bytes) {
       await this.failWith();
@@ -109,19 +104,11 @@ export class S3Writer implements ObjectWriter {
         .catch(() => undefined);
       throw this.interrupted();
     }
-    this.state = 'finished';
-    this.detach();
+    this.committed();
     const written: WrittenObject = { key: this.key, size: this.bytes };
     const tag = stripQuotes(etag);
     if (tag !== undefined) written.etag = tag;
     return written;
-  }
-
-  async abort(): Promise<void> {
-    if (this.state === 'finished') return;
-    if (this.state !== 'failed') this.state = 'aborted';
-    this.detach();
-    await this.teardown();
   }
 
   private start(): { body: PassThrough; outcome: Promise<Outcome> } {
@@ -135,7 +122,7 @@ export class S3Writer implements ObjectWriter {
       partSize: this.context.partSize,
       queueSize: this.context.queueSize,
       // lib-storage would abort the multipart upload itself, and when that abort fails its error replaces the
-      // part's (the user sees "405 MethodNotAllowed" instead of the 500 that broke the upload). teardown()
+      // part's (the user sees "405 MethodNotAllowed" instead of the 500 that broke the upload). discard()
       // aborts the upload and ignores the abort's own failure, so the real error is the one reported.
       leavePartsOnError: true,
     });
@@ -149,32 +136,14 @@ export class S3Writer implements ObjectWriter {
     return { body, outcome };
   }
 
-  private isAborted(): boolean {
-    return (this.state as WriterState) === 'aborted';
-  }
-
-  private interrupted(): TakeoutError {
+  protected interrupted(): TakeoutError {
     return new TakeoutError('INTERRUPTED', `upload of s3://${this.context.bucket}/${this.fullKey} was aborted`, {
       details: { bucket: this.context.bucket, key: this.fullKey },
     });
   }
 
-  private assertOpen(): void {
-    if (this.state === 'open') return;
-    if (this.state === 'aborted') throw this.interrupted();
-    const where = `s3://${this.context.bucket}/${this.fullKey}`;
-    if (this.state === 'failed') throw new TakeoutError('FAILED', `writer for ${where} failed earlier and cannot be used`);
-    throw new TakeoutError('FAILED', `writer for ${where} is already finished`);
-  }
-
-  private async failWith(): Promise<void> {
-    this.state = 'failed';
-    this.detach();
-    await this.teardown();
-  }
-
-  private detach(): void {
-    this.options.signal?.removeEventListener('abort', this.onAbortSignal);
+  protected where(): string {
+    return `s3://${this.context.bucket}/${this.fullKey}`;
   }
 
   /**
@@ -183,7 +152,7 @@ export class S3Writer implements ObjectWriter {
    * right away (S3 documents that an abort racing in-flight parts may need repeating).
    * Failures of the abort itself are swallowed: the caller already has the real error.
    */
-  private teardown(): Promise<void> {
+  protected discard(): Promise<void> {
     this.torndown ??= (async () => {
       const upload = this.upload;
       if (!upload) return;
