@@ -9,7 +9,9 @@ import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import fc from 'fast-check';
 import { assertSafeKey, assertSafePrefix, findCaseCollision, joinInside, keyProblem } from '../src/stores/keys.js';
-import { createLocalStore, isTempName, mapFsError, openExclusive, tempNameFor } from '../src/stores/local.js';
+import { mapFsError } from '../src/stores/local/fs-errors.js';
+import { createLocalStore } from '../src/stores/local/store.js';
+import { isTempName, openExclusive, tempNameFor } from '../src/stores/local/temp-files.js';
 import { openStore, parseStore } from '../src/stores/registry.js';
 import { mapS3Error } from '../src/stores/s3/errors.js';
 import { createS3Store } from '../src/stores/s3/store.js';

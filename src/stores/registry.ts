@@ -117,6 +117,6 @@ export async function openStore(dest: string, options: StoreOptions = {}): Promi
     const { createS3Store } = await import('./s3/store.js');
     return createS3Store(parsed.url, options);
   }
-  const { createLocalStore } = await import('./local.js');
+  const { createLocalStore } = await import('./local/store.js');
   return createLocalStore(parsed.path, options);
 }
