@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Command } from 'commander';
-import type { Leftover } from '../stores/store.js';
+import { canCleanLeftovers, type Leftover } from '../stores/store.js';
 import { openStore } from '../stores/registry.js';
 import { TakeoutError } from '../errors.js';
 import { acquireLease, describeHolder, liveLeases, nestedLeases } from '../pipeline/lease.js';
@@ -75,7 +75,7 @@ export function cleanupCommand(context: CommandContext, stderr: NodeJS.WritableS
     };
     const destination = await openStore(dest, destinationOptions(o, context.network));
     context.onClose(async () => destination.close?.());
-    if (!destination.leftovers || !destination.removeLeftover) {
+    if (!canCleanLeftovers(destination)) {
       throw new TakeoutError('USAGE', `${destination.description} cannot be cleaned up: it does not list leftovers`);
     }
     const leftovers = destination.leftovers.bind(destination);

@@ -21,6 +21,9 @@ import type { Readable } from 'node:stream';
 import { errnoOf, TakeoutError } from '../../errors.js';
 import type {
   ByteRange,
+  CleanableLeftovers,
+  LocalFolder,
+  Preflight,
   Store,
   StoreOptions,
   Leftover,
@@ -45,7 +48,10 @@ const READ_CHUNK_BYTES = 1024 * 1024;
 /** Keys deleted in parallel. */
 const DELETE_CONCURRENCY = 32;
 
-class LocalStore implements Store {
+/** What a local folder can do: every capability. */
+export type LocalFolderStore = Store & Preflight & CleanableLeftovers & LocalFolder;
+
+class LocalStore implements LocalFolderStore {
   readonly description: string;
   private readonly root: string;
   private readonly fileMode: number;
@@ -295,7 +301,7 @@ class LocalStore implements Store {
 }
 
 /** A destination writing into (and reading from) the folder `root`; created on the first write. */
-export function createLocalStore(root: string, options: StoreOptions = {}): Store {
+export function createLocalStore(root: string, options: StoreOptions = {}): LocalFolderStore {
   const destination = new LocalStore(root, options);
   return options.throttle ? throttledStore(destination, options.throttle) : destination;
 }

@@ -22,6 +22,8 @@ import type { SdkErrorShape } from '../../aws/errors.js';
 import { TakeoutError } from '../../errors.js';
 import type {
   ByteRange,
+  CleanableLeftovers,
+  Preflight,
   Store,
   StoreOptions,
   Leftover,
@@ -60,7 +62,10 @@ export interface S3StoreOptions extends StoreOptions {
   listPageSize?: number;
 }
 
-class S3Store implements Store {
+/** What an S3 prefix can do besides read, write, list and delete. */
+export type S3PrefixStore = Store & Preflight & CleanableLeftovers;
+
+class S3Store implements S3PrefixStore {
   readonly description: string;
   private readonly client: S3Client;
   private readonly bucket: string;
@@ -389,7 +394,7 @@ class S3Store implements Store {
 }
 
 /** A destination under `s3://bucket/prefix`; `options.s3` configures region, endpoint, credentials, SSE, parts. */
-export function createS3Store(url: string, options: S3StoreOptions = {}): Store {
+export function createS3Store(url: string, options: S3StoreOptions = {}): S3PrefixStore {
   const destination = new S3Store(url, options);
   return options.throttle ? throttledStore(destination, options.throttle) : destination;
 }
