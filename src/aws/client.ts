@@ -35,6 +35,15 @@ export interface AwsCredentialOptions {
   sessionToken?: string;
 }
 
+/** How a user points takeout at an AWS service: the options every AWS-backed store or source takes. */
+export interface AwsConnectionOptions extends AwsCredentialOptions {
+  region?: string;
+  /** A compatible endpoint (MinIO, dynalite, …); else the one configured for the service, else AWS's own. */
+  endpointUrl?: string;
+  /** Per-request timeout in ms. */
+  requestTimeoutMs?: number;
+}
+
 type CredentialProvider = ReturnType<typeof fromNodeProviderChain>;
 
 /**
@@ -141,6 +150,14 @@ export function awsClientConfig(options: AwsClientOptions): SharedConfig {
  * A client of any AWS service (S3Client, DynamoDBClient): the shared configuration, then the service's own
  * settings in `extra` (path style, checksums, retries), which win.
  */
-export function buildAwsClient<Client, Config>(make: new (config: Config) => Client, options: AwsClientOptions, extra: Partial<Config> = {}): Client {
-  return new make({ ...awsClientConfig(options), ...extra } as Config);
+export function buildAwsClient<Make extends new (...args: never[]) => unknown>(
+  make: Make,
+  options: AwsClientOptions,
+  extra: Partial<ClientConfig<Make>> = {},
+): InstanceType<Make> {
+  const config = { ...awsClientConfig(options), ...extra };
+  return new make(...([config] as unknown as ConstructorParameters<Make>)) as InstanceType<Make>;
 }
+
+/** The configuration a client class takes (its constructor's optional argument). */
+type ClientConfig<Make extends new (...args: never[]) => unknown> = NonNullable<ConstructorParameters<Make>[0]>;

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { AwsConnectionOptions } from '../aws/client.js';
 import type { NetworkOptions } from './network.js';
 
 /**
@@ -145,13 +146,7 @@ export interface StoreOptions extends NetworkOptions {
   s3?: S3Options;
 }
 
-export interface S3Options {
-  region?: string;
-  profile?: string;
-  endpointUrl?: string;
-  accessKeyId?: string;
-  secretAccessKey?: string;
-  sessionToken?: string;
+export interface S3Options extends AwsConnectionOptions {
   /** Server-side encryption: AES256 or aws:kms. */
   sse?: 'AES256' | 'aws:kms';
   sseKmsKeyId?: string;
@@ -160,8 +155,6 @@ export interface S3Options {
   partSize?: number;
   /** Parts of one upload in flight at once (default 4). */
   partConcurrency?: number;
-  /** Per-request timeout in ms. */
-  requestTimeoutMs?: number;
   /** Force path-style addressing even on AWS (always on with a custom endpoint). */
   forcePathStyle?: boolean;
   /**

@@ -45,10 +45,19 @@ export abstract class GuardedWriter {
     throw new TakeoutError('FAILED', `writer for ${this.where()} is already finished`);
   }
 
-  /** finish() starts: no more writes. */
-  protected beginFinish(): void {
+  /**
+   * finish() starts: no more writes. When the caller announced a size (`contentLength`) and another number of
+   * bytes was written, the writer fails (nothing is committed) with the INTEGRITY error of the object:
+   * `<where>: expected N bytes but M were written`, with `details` naming the object.
+   */
+  protected async beginFinish(written: number, expected: number | undefined, details: Record<string, unknown>): Promise<void> {
     this.assertOpen();
     this.state = 'finishing';
+    if (expected === undefined || expected === written) return;
+    await this.failWith();
+    throw new TakeoutError('INTEGRITY', `${this.where()}: expected ${expected} bytes but ${written} were written`, {
+      details: { ...details, expected, written },
+    });
   }
 
   /** The object is committed. */

@@ -3,7 +3,8 @@ import { constants } from 'node:fs';
 import { link, lstat, open, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { errnoOf, TakeoutError } from '../../errors.js';
+import { errnoOf } from '../../errors.js';
+import type { TakeoutError } from '../../errors.js';
 import type { ObjectWriter, WriteOptions, WrittenObject } from '../store.js';
 import { GuardedWriter } from '../writer-state.js';
 import { exists, interrupted, mapFsError, noProgress } from './fs-errors.js';
@@ -75,14 +76,7 @@ export class LocalWriter extends GuardedWriter implements ObjectWriter {
   }
 
   async finish(): Promise<WrittenObject> {
-    this.beginFinish();
-    const expected = this.options.contentLength;
-    if (expected !== undefined && expected !== this.bytes) {
-      await this.failWith();
-      throw new TakeoutError('INTEGRITY', `${this.target}: expected ${expected} bytes but ${this.bytes} were written`, {
-        details: { path: this.target, expected, written: this.bytes },
-      });
-    }
+    await this.beginFinish(this.bytes, this.options.contentLength, { path: this.target });
     try {
       await this.handle.sync();
       this.handleClosed = true;

@@ -63,16 +63,7 @@ export class S3Writer extends GuardedWriter implements ObjectWriter {
   }
 
   async finish(): Promise<WrittenObject> {
-    this.beginFinish();
-    const expected = this.options.contentLength;
-    if (expected !== undefined && expected !== this.bytes) {
-      await this.failWith();
-      throw new TakeoutError(
-        'INTEGRITY',
-        `s3://${this.context.bucket}/${this.fullKey}: expected ${expected} bytes but ${this.bytes} were written`,
-        { details: { bucket: this.context.bucket, key: this.fullKey, expected, written: this.bytes } },
-      );
-    }
+    await this.beginFinish(this.bytes, this.options.contentLength, { bucket: this.context.bucket, key: this.fullKey });
     let etag: string | undefined;
     try {
       if (this.upload === undefined) {
