@@ -18,7 +18,7 @@ export const REQUEST_TIMEOUT_MS = 120_000;
 /** 60 s: a socket idle this long in either direction (e.g. mid-download) means the server went silent. */
 export const SOCKET_TIMEOUT_MS = 60_000;
 
-
+/** The shared AWS client with S3's settings: a custom endpoint is addressed path-style, checksums only when required. */
 export function buildS3Client(s3: S3Options, region: string, endpoint: string | undefined): S3Client {
   const requestTimeoutMs = s3.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const extra: Partial<S3ClientConfig> = {};
@@ -39,7 +39,10 @@ export function buildS3Client(s3: S3Options, region: string, endpoint: string | 
   return buildAwsClient(
     S3Client,
     {
-      ...s3,
+      ...(s3.profile === undefined ? {} : { profile: s3.profile }),
+      ...(s3.accessKeyId === undefined ? {} : { accessKeyId: s3.accessKeyId }),
+      ...(s3.secretAccessKey === undefined ? {} : { secretAccessKey: s3.secretAccessKey }),
+      ...(s3.sessionToken === undefined ? {} : { sessionToken: s3.sessionToken }),
       region,
       ...(endpoint === undefined ? {} : { endpoint }),
       requestTimeoutMs,
