@@ -57,18 +57,46 @@ export function isTakeoutError(error: unknown): error is TakeoutError {
   return error instanceof TakeoutError;
 }
 
-/** Node system error codes that mean "the other side could not be reached or went quiet". */
-const NETWORK_ERRNOS = new Set([
+/**
+ * Node system error codes (nodejs.org/api/errors.html#common-system-errors) for an endpoint that could not
+ * be reached at all: failing at once beats retrying.
+ */
+export const UNREACHABLE_ERRNOS: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
-  'ECONNRESET',
   'ENOTFOUND',
   'EAI_AGAIN',
-  'ETIMEDOUT',
   'EHOSTUNREACH',
   'ENETUNREACH',
-  'EPIPE',
   'UND_ERR_CONNECT_TIMEOUT',
+  'ERR_SOCKET_CONNECTION_TIMEOUT',
 ]);
+/** The connection went away mid-request: worth another attempt. */
+export const DROPPED_ERRNOS: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+/** Whether a Node errno means the other side could not be reached, or dropped the connection. */
+export function isNetworkErrno(errno: string | undefined): boolean {
+  return errno !== undefined && (UNREACHABLE_ERRNOS.has(errno) || DROPPED_ERRNOS.has(errno));
+}
+
+/**
+ * The errno of a failure: a Node system error's `code`, else the first of an AggregateError's `errors`
+ * that has one (a connect to every address of a host failed), else its cause's.
+ */
+export function errnoOf(error: unknown): string | undefined {
+  if (error === null || typeof error !== 'object') return undefined;
+  const shape = error as { code?: unknown; errors?: unknown; cause?: unknown };
+  if (typeof shape.code === 'string') return shape.code;
+  if (Array.isArray(shape.errors)) {
+    for (const inner of shape.errors as { code?: unknown }[]) if (inner && typeof inner.code === 'string') return inner.code;
+  }
+  const cause = shape.cause as { code?: unknown } | null | undefined;
+  return cause && typeof cause === 'object' && typeof cause.code === 'string' ? cause.code : undefined;
+}
+
+/** A message on one line: line breaks (from a server's text, a stack) and the blanks around them become one space. */
+export function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
 
 /** Best-effort classification of a foreign error; adapters should prefer throwing TakeoutError themselves. */
 export function toTakeoutError(error: unknown, context?: string): TakeoutError {
@@ -78,7 +106,7 @@ export function toTakeoutError(error: unknown, context?: string): TakeoutError {
     const errno = (error as NodeJS.ErrnoException).code;
     if (errno === 'ENOENT') return new TakeoutError('NOT_FOUND', `${prefix}${error.message}`, { cause: error });
     if (errno === 'EACCES' || errno === 'EPERM') return new TakeoutError('AUTH', `${prefix}${error.message}`, { cause: error });
-    if (errno && NETWORK_ERRNOS.has(errno)) return new TakeoutError('NETWORK', `${prefix}${error.message}`, { cause: error });
+    if (errno === 'ETIMEDOUT' || isNetworkErrno(errno)) return new TakeoutError('NETWORK', `${prefix}${error.message}`, { cause: error });
     if (error.name === 'AbortError') return new TakeoutError('INTERRUPTED', `${prefix}interrupted`, { cause: error });
     return new TakeoutError('FAILED', `${prefix}${error.message}`, { cause: error });
   }

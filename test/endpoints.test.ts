@@ -6,7 +6,7 @@ import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/cli
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import dynalite from 'dynalite';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { configuredEndpoint, parseAwsConfig } from '../src/stores/endpoints.js';
+import { configuredEndpoint, parseAwsConfig } from '../src/aws/endpoints.js';
 import { removeTempFolders, runCli, tempFolder } from './helpers/cli.js';
 import { expectOk } from './helpers/projects.js';
 import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';

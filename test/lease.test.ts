@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Store } from '../src/stores/store.js';
-import { createLocalStore } from '../src/stores/local.js';
+import { createLocalStore } from '../src/stores/local/store.js';
 import { openStore } from '../src/stores/registry.js';
 import { ERROR_CODES, TakeoutError } from '../src/errors.js';
 import { LEASE_FILE, type LeaseRecord } from '../src/manifests/lease.js';

@@ -291,7 +291,7 @@ describe('tables whose names differ only in case', () => {
 
   it('are refused before anything is written when the folder ignores case: exit 7 naming both', async () => {
     const { runTakeout } = await import('../src/pipeline/run.js');
-    const { createLocalStore } = await import('../src/stores/local.js');
+    const { createLocalStore } = await import('../src/stores/local/store.js');
     const { openSource } = await import('../src/sources/registry.js');
     const out = path.join(await tempFolder('case-insensitive'), 'out');
     // A real folder that reports itself case-insensitive, as one on macOS does.

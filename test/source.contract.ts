@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLocalStore } from '../src/stores/local.js';
+import { createLocalStore } from '../src/stores/local/store.js';
 import { TakeoutError } from '../src/errors.js';
 import { writeTableSlices } from '../src/pipeline/table.js';
 import type { Source } from '../src/sources/source.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import { createLocalStore } from '../src/stores/local.js';
+import { createLocalStore } from '../src/stores/local/store.js';
 import { runTakeout } from '../src/pipeline/run.js';
 import { createDirSource } from '../src/sources/dir/source.js';
 import { DEMO_PROJECT_DIR, openSource } from '../src/sources/registry.js';

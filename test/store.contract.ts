@@ -6,11 +6,11 @@ import { TakeoutError } from '../src/errors.js';
 
 /**
  * The behaviour every Store promises, run against each implementation
- * (test/destinations.test.ts). Each test works under its own key prefix, so tests never see
- * each other's objects even though they share one destination.
+ * (test/stores.test.ts). Each test works under its own key prefix, so tests never see
+ * each other's objects even though they share one store.
  */
-export interface ContractSubject {
-  dest: Store;
+export interface ContractSubject<S extends Store = Store> {
+  dest: S;
   cleanup(): Promise<void>;
   /**
    * Every name physically present under the destination, relative and '/'-separated,
@@ -30,7 +30,21 @@ export interface ContractSubject {
   ignoresIfNoneMatch?: boolean;
 }
 
-export type ContractFactory = () => Promise<ContractSubject>;
+export type ContractFactory<S extends Store = Store> = () => Promise<ContractSubject<S>>;
+
+/** What a store's own tests see inside its contract suite: the subject the suite made, once it is made. */
+export interface StoreTestContext<S extends Store = Store> {
+  readonly subject: ContractSubject<S>;
+  readonly dest: S;
+}
+
+export interface ContractOptions<S extends Store = Store> {
+  /**
+   * The store's own tests (its capabilities, its failure modes), declared inside its contract suite as
+   * unstorage's `testDriver({ additionalTests })` does, so one suite per store holds all of them.
+   */
+  additionalTests?(context: StoreTestContext<S>): void;
+}
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -68,10 +82,10 @@ export async function expectTakeoutError(promise: Promise<unknown>, code: Takeou
 
 export const UNSAFE_KEYS = ['../x', '/etc/x', 'a/../../x', 'C:\\x', 'con.txt', 'a\u0000b', 'a//b', 'a/./b', '', '\\\\srv\\x'];
 
-export function describeStoreContract(name: string, factory: ContractFactory): void {
+export function describeStoreContract<S extends Store>(name: string, factory: ContractFactory<S>, options: ContractOptions<S> = {}): void {
   describe(`Store contract: ${name}`, () => {
-    let subject: ContractSubject;
-    let dest: Store;
+    let subject: ContractSubject<S>;
+    let dest: S;
 
     beforeAll(async () => {
       subject = await factory();
@@ -343,6 +357,15 @@ export function describeStoreContract(name: string, factory: ContractFactory): v
       for (let offset = 0; offset < data.length; offset += MiB) await writer.write(data.subarray(offset, offset + MiB));
       await writer.finish();
       expect(sha256(await readAll(await dest.get('pressure/x.bin')))).toBe(sha256(data));
+    });
+
+    options.additionalTests?.({
+      get subject() {
+        return subject;
+      },
+      get dest() {
+        return dest;
+      },
     });
   });
 }

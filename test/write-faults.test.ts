@@ -36,7 +36,7 @@ interface LocalFault {
   after?: { kind: WriteKind; n: number };
 }
 
-/** The exit code a failing write(2) with this errno gives (src/stores/local.ts mapFsError). */
+/** The exit code a failing write(2) with this errno gives (src/stores/local/fs-errors.ts mapFsError). */
 const EXIT_OF: Record<Errno, number> = { ENOSPC: ERROR_CODES.FAILED, EIO: ERROR_CODES.FAILED, EACCES: ERROR_CODES.AUTH };
 
 /** Run the CLI with the faulty local destination; `log` collects one `<kind>\t<key>` line per object written. */

@@ -94,7 +94,8 @@ export async function openOutput(o: OutputValues, io: { stdoutIsTTY: boolean; st
   if (existing && o.overwrite !== true) {
     throw new TakeoutError('EXISTS', `${output} already exists`, { hint: 'pass --overwrite to replace it' });
   }
-  const { createLocalStore, removeOrphanTemps } = await import('../stores/local.js');
+  const { createLocalStore } = await import('../stores/local/store.js');
+  const { removeOrphanTemps } = await import('../stores/local/temp-files.js');
   // A run killed before its rename left a temp file beside the target: this run replaces it.
   await removeOrphanTemps(file);
   // Create-only unless --overwrite: a file that appears at the target meanwhile is refused, not replaced.

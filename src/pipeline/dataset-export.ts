@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import type { Store } from '../stores/store.js';
+import { canPreflight, type Store } from '../stores/store.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { DEFAULT_BLOCK_BYTES } from '../formats/csv.js';
 import { recordColumns, type RecordColumn } from '../formats/typed-records.js';
@@ -109,7 +109,7 @@ export function managedError(error: TakeoutError): TakeoutError {
 async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
   const { destination, emit } = options;
   await checkOverlap(options.source, destination);
-  await destination.preflight?.();
+  if (canPreflight(destination)) await destination.preflight();
   const parameters = parametersOf(options);
   const definitionId = createHash('sha256').update(JSON.stringify(definitionOf(options))).digest('hex').slice(0, 16);
 

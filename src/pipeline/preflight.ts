@@ -1,6 +1,6 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
-import type { Store } from '../stores/store.js';
+import { canPreflight, isLocalFolder, type Store } from '../stores/store.js';
 import { findCaseCollision } from '../stores/keys.js';
 import { TakeoutError } from '../errors.js';
 import { BUCKETS_FILE, CONFIGURATIONS_FILE, TABLES_FILE, isTableDataKey, tablePath } from '../keboola/layout.js';
@@ -47,7 +47,7 @@ export interface PreflightResult {
 export async function preflight(options: PreflightOptions): Promise<PreflightResult> {
   const { destination, emit, dryRun } = options;
   const checks = dryRun ? await checkReach(options.source, destination, true) : [];
-  checks.push(`${destination.description} can be reached${destination.localPath === undefined ? ' with these credentials' : ' and written'}`);
+  checks.push(`${destination.description} can be reached${isLocalFolder(destination) ? ' and written' : ' with these credentials'}`);
   await checkCaseCollisions(destination, options.tables, emit, dryRun);
   const previous = await checkJournal(destination, { fingerprint: options.fingerprint, resume: options.resume, overwrite: options.overwrite });
   checks.push(await checkExisting(destination, { overwrite: options.overwrite || previous !== undefined, resume: options.resume, previous, emit }));
@@ -63,7 +63,7 @@ export async function preflight(options: PreflightOptions): Promise<PreflightRes
  */
 export async function checkReach(source: Source, destination: Store, readOnly: boolean): Promise<string[]> {
   const overlap = await checkOverlap(source, destination);
-  await destination.preflight?.({ readOnly });
+  if (canPreflight(destination)) await destination.preflight({ readOnly });
   return overlap ? [overlap] : [];
 }
 
@@ -93,7 +93,7 @@ function inside(child: string, parent: string): boolean {
  * inside the destination can lose files to --overwrite's removal of stale parts. Both are refused.
  */
 export async function checkOverlap(source: Source, destination: Store): Promise<string | undefined> {
-  if (source.localPath === undefined || destination.localPath === undefined) return undefined;
+  if (source.localPath === undefined || !isLocalFolder(destination)) return undefined;
   const from = await realish(source.localPath);
   const to = await realish(destination.localPath);
   const hint = 'choose a destination outside the source folder (and not around it)';
@@ -114,7 +114,7 @@ async function checkCaseCollisions(destination: Store, tables: readonly TableDes
   const collision = findCaseCollision(byPath.keys());
   if (!collision) return;
   const [a, b] = collision.map((p) => byPath.get(p) ?? p) as [string, string];
-  if (!dryRun && (await destination.caseInsensitive?.())) {
+  if (!dryRun && isLocalFolder(destination) && (await destination.caseInsensitive())) {
     throw new TakeoutError('INVALID_INPUT', `tables ${a} and ${b} differ only in case: their files would replace each other at ${destination.description} (a case-insensitive file system)`, {
       hint: 'leave one out with --exclude, or take out to S3 or a case-sensitive folder',
     });
@@ -123,7 +123,7 @@ async function checkCaseCollisions(destination: Store, tables: readonly TableDes
     type: 'warning',
     message:
       `tables ${a} and ${b} differ only in case: their files collide if this takeout is copied to a case-insensitive file system (macOS, Windows)` +
-      (dryRun && destination.caseInsensitive ? '; the run refuses them if the destination folder is one' : ''),
+      (dryRun && isLocalFolder(destination) ? '; the run refuses them if the destination folder is one' : ''),
   });
 }
 
@@ -180,7 +180,7 @@ async function checkExisting(
 }
 
 async function checkFreeSpace(destination: Store, estimatedBytes: number, dryRun: boolean, emit: Emit): Promise<string | undefined> {
-  const free = await destination.freeBytes?.();
+  const free = isLocalFolder(destination) ? await destination.freeBytes() : undefined;
   if (free === undefined) return undefined;
   if (free >= estimatedBytes) return `${formatBytes(free)} free for an estimated ${formatBytes(estimatedBytes)} before compression`;
   const message = `${destination.description} has ${formatBytes(free)} free, less than the estimated ${formatBytes(estimatedBytes)} of data before compression`;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Store } from '../stores/store.js';
+import { canCleanLeftovers, type Store } from '../stores/store.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { fingerprintDifference, readJournal, type Journal, type JournalSlice } from '../manifests/journal.js';
 import type { Emit } from './events.js';
@@ -96,7 +96,7 @@ async function intactSlices(destination: Store, slices: readonly JournalSlice[])
 
 /** A killed run sends no abort: its multipart uploads and temp files are still there. */
 async function removeLeftovers(destination: Store, emit: Emit): Promise<void> {
-  if (!destination.leftovers || !destination.removeLeftover) return;
+  if (!canCleanLeftovers(destination)) return;
   let removed = 0;
   try {
     for await (const item of destination.leftovers(0)) {

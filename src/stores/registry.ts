@@ -114,9 +114,9 @@ export function checkedStore(dest: string, what = '--dest'): string {
 export async function openStore(dest: string, options: StoreOptions = {}): Promise<Store> {
   const parsed = parseStore(dest);
   if (parsed.kind === 's3') {
-    const { createS3Store } = await import('./s3.js');
+    const { createS3Store } = await import('./s3/store.js');
     return createS3Store(parsed.url, options);
   }
-  const { createLocalStore } = await import('./local.js');
+  const { createLocalStore } = await import('./local/store.js');
   return createLocalStore(parsed.path, options);
 }

@@ -1,9 +1,13 @@
 import type { Readable } from 'node:stream';
+import type { AwsConnectionOptions } from '../aws/client.js';
 import type { NetworkOptions } from './network.js';
 
 /**
- * Where a takeout's files go: a local folder or an S3 prefix. Keys are always relative,
- * '/'-separated and already validated by `assertSafeKey`; the destination adds its own root/prefix.
+ * Where a takeout's files go and where they are read back from (verify, files download, resume, the Keboola
+ * source): a local folder or an S3 prefix. Every store reads, writes, lists and deletes; what only some can
+ * do is a named capability below (as rclone's optional interfaces, rclone.org/overview/#optional-features,
+ * and unstorage's driver `flags`), asked for with its type guard. Keys are always relative, '/'-separated
+ * and already validated by `assertSafeKey`; the store adds its own root/prefix.
  */
 export interface Store {
   /** Human description with no secrets, e.g. `s3://bucket/prefix/` or `/abs/path/`. */
@@ -23,32 +27,56 @@ export interface Store {
   get(key: string, range?: ByteRange): Promise<Readable>;
   /** Size of an object, or undefined when it does not exist. */
   head(key: string): Promise<ObjectInfo | undefined>;
-  /** Every object whose key starts with `prefix` (relative to the destination root), in key order. */
+  /** Every object whose key starts with `prefix` (relative to the store root), in key order. */
   list(prefix?: string): AsyncIterable<ObjectInfo>;
   /** Remove objects; missing ones are not an error. */
   delete(keys: readonly string[]): Promise<void>;
 
-  /**
-   * Optional: what crashed runs left behind (a SIGKILL sends no abort): incomplete multipart uploads
-   * under an S3 prefix, temp files in a local folder. Only items started before `now - olderThanMs`.
-   */
-  leftovers?(olderThanMs: number): AsyncIterable<Leftover>;
-  /** Optional, with `leftovers`: abort the multipart upload or remove the temp file. Gone already is not an error. */
-  removeLeftover?(item: Leftover): Promise<void>;
-
-  /** Optional: whether names that differ only in case are the same file (a local folder on macOS or Windows). */
-  caseInsensitive?(): Promise<boolean>;
-  /**
-   * Check the destination can be reached and written, before any data moves. Throws a TakeoutError.
-   * `readOnly` (a dry run): the same checks with nothing created, not even the destination folder.
-   */
-  preflight?(options?: { readOnly?: boolean }): Promise<void>;
-  /** Local folders: the absolute path of the root (it may not exist yet), to tell overlap with a source folder. */
-  readonly localPath?: string;
-  /** Optional: bytes free for new files (a local file system's statfs), or undefined when unknown. Creates nothing. */
-  freeBytes?(): Promise<number | undefined>;
   /** Release sockets and handles. */
   close?(): Promise<void>;
+}
+
+/**
+ * Capability: a check that the store can be reached and written, before any data moves. Throws a TakeoutError.
+ * `readOnly` (a dry run): the same checks with nothing created, not even the destination folder.
+ */
+export interface Preflight {
+  preflight(options?: { readOnly?: boolean }): Promise<void>;
+}
+
+/**
+ * Capability: what crashed runs left behind (a SIGKILL sends no abort), found and removed: incomplete
+ * multipart uploads under an S3 prefix, temp files in a local folder.
+ */
+export interface CleanableLeftovers {
+  /** Only items started before `now - olderThanMs`. */
+  leftovers(olderThanMs: number): AsyncIterable<Leftover>;
+  /** Abort the multipart upload or remove the temp file. Gone already is not an error. */
+  removeLeftover(item: Leftover): Promise<void>;
+}
+
+/** Capability: a folder on this machine's file systems. */
+export interface LocalFolder {
+  /** The absolute path of the root (it may not exist yet), to tell overlap with a source folder. */
+  readonly localPath: string;
+  /** Bytes free for new files (the file system's statfs), or undefined when unknown. Creates nothing. */
+  freeBytes(): Promise<number | undefined>;
+  /** Whether names that differ only in case are the same file (macOS and Windows by default). */
+  caseInsensitive(): Promise<boolean>;
+}
+
+/** Whether the store checks its reach before a run (both built-in stores do; a test double may not). */
+export function canPreflight<S extends Store>(store: S): store is S & Preflight {
+  return typeof (store as Partial<Preflight>).preflight === 'function';
+}
+
+export function canCleanLeftovers<S extends Store>(store: S): store is S & CleanableLeftovers {
+  const candidate = store as Partial<CleanableLeftovers>;
+  return typeof candidate.leftovers === 'function' && typeof candidate.removeLeftover === 'function';
+}
+
+export function isLocalFolder<S extends Store>(store: S): store is S & LocalFolder {
+  return typeof (store as Partial<LocalFolder>).localPath === 'string';
 }
 
 /** Something a crashed run left behind; `key` is relative to the destination root. */
@@ -66,9 +94,11 @@ export interface WriteOptions {
   /** Total size when known up front (lets S3 avoid multipart for small objects). */
   contentLength?: number;
   /**
-   * Create only: fail with EXISTS if the key already exists. Checked when the object is committed,
-   * atomically where the store allows it (local: link(2); S3: `If-None-Match: *`). Some S3-compatible
-   * stores ignore the condition (s3rver) and overwrite anyway: pair it with a HEAD before the run.
+   * Conditional create (a create-only write): fail with EXISTS if the key already exists, instead of
+   * replacing it. Every store takes it; the check is made when the object is committed, atomically where the
+   * store allows it (local: link(2); S3: `If-None-Match: *`, named after the HTTP header, RFC 9110 §13.1.2).
+   * Some S3-compatible stores ignore the condition (s3rver) or answer 501 to it (then it is dropped): pair it
+   * with a HEAD before the run.
    */
   ifNoneMatch?: boolean;
   signal?: AbortSignal;
@@ -116,13 +146,7 @@ export interface StoreOptions extends NetworkOptions {
   s3?: S3Options;
 }
 
-export interface S3Options {
-  region?: string;
-  profile?: string;
-  endpointUrl?: string;
-  accessKeyId?: string;
-  secretAccessKey?: string;
-  sessionToken?: string;
+export interface S3Options extends AwsConnectionOptions {
   /** Server-side encryption: AES256 or aws:kms. */
   sse?: 'AES256' | 'aws:kms';
   sseKmsKeyId?: string;
@@ -131,8 +155,6 @@ export interface S3Options {
   partSize?: number;
   /** Parts of one upload in flight at once (default 4). */
   partConcurrency?: number;
-  /** Per-request timeout in ms. */
-  requestTimeoutMs?: number;
   /** Force path-style addressing even on AWS (always on with a custom endpoint). */
   forcePathStyle?: boolean;
   /**

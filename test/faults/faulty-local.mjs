@@ -1,7 +1,7 @@
 /**
  * The real local folder destination, whose writes fail on demand with a real errno error mapped exactly as
  * the destination maps a failing write(2) (mapFsError): ENOSPC, EIO, EACCES, … Loaded in place of
- * dist/stores/local.js by faulty-hooks.mjs. Test-only.
+ * dist/stores/local/store.js by faulty-hooks.mjs. Test-only.
  *
  * TAKEOUT_TEST_FAULT (JSON): { "kind": "<write kind>" | "any", "n": <1-based occurrence>, "errno": "ENOSPC",
  *   "at": "write" | "finish", "sticky": true|false, "after": { "kind", "n" } } fails the n-th object of that kind
@@ -10,10 +10,11 @@
  */
 import { appendFileSync } from 'node:fs';
 import path from 'node:path';
-import * as real from '../../dist/stores/local.js';
+import { mapFsError } from '../../dist/stores/local/fs-errors.js';
+import * as real from '../../dist/stores/local/store.js';
 import { writeKind } from './write-kinds.mjs';
 
-export * from '../../dist/stores/local.js';
+export * from '../../dist/stores/local/store.js';
 
 const fault = process.env.TAKEOUT_TEST_FAULT ? JSON.parse(process.env.TAKEOUT_TEST_FAULT) : undefined;
 const log = process.env.TAKEOUT_TEST_WRITE_LOG;
@@ -57,7 +58,7 @@ export function createLocalStore(root, options) {
     const target = path.join(path.resolve(root), key);
     const fail = async () => {
       await w.abort();
-      throw real.mapFsError(errnoError(fault.errno ?? 'ENOSPC', target), target, 'write');
+      throw mapFsError(errnoError(fault.errno ?? 'ENOSPC', target), target, 'write');
     };
     return {
       write: (chunk) => (fault.at === 'finish' ? w.write(chunk) : fail()),

@@ -83,7 +83,7 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
       throw new TakeoutError('USAGE', `${description}: file ${fileId} is on ${file.provider}; only AWS stacks are supported`);
     }
     if (!file.s3Path || !file.credentials) throw new TakeoutError('FAILED', `${description}: file ${fileId} came without s3Path or credentials`);
-    const { createS3Store } = await import('../../stores/s3.js');
+    const { createS3Store } = await import('../../stores/s3/store.js');
     const store = createS3Store(`s3://${file.s3Path.bucket}/`, {
       s3: {
         region: file.region ?? 'us-east-1',

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { TakeoutError } from '../errors.js';
+import { redact, registerSecret } from '../secrets.js';
 
 /**
  * Service-specific endpoints as the aws CLI and the SDKs read them
@@ -91,4 +92,36 @@ export function configuredEndpoint(service: EndpointService, profileName: string
   }
   const url = profile.get('endpoint_url');
   return typeof url === 'string' && url !== '' ? { url, origin: where } : undefined;
+}
+
+/**
+ * An endpoint URL fit for messages: no user info, no trailing slash. A password in it is registered as a
+ * secret first, so no later message repeats it. `what` names where it came from (`--endpoint-url`,
+ * `endpoint_url from AWS_ENDPOINT_URL_S3`); `example` is the URL the hint shows.
+ */
+export function displayEndpoint(endpointUrl: string, what: string, example: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(endpointUrl);
+  } catch {
+    throw new TakeoutError('USAGE', `invalid ${what} ${JSON.stringify(redact(endpointUrl))}`, {
+      hint: `use a URL such as ${example}`,
+    });
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new TakeoutError('USAGE', `invalid ${what} ${redact(endpointUrl)}: only http and https are supported`);
+  }
+  registerSecret(decodedPassword(parsed.password));
+  parsed.username = '';
+  parsed.password = '';
+  return parsed.toString().replace(/\/+$/, '');
+}
+
+/** A URL's password as typed: percent-decoded, or as it is when it is not valid percent-encoding. */
+function decodedPassword(password: string): string {
+  try {
+    return decodeURIComponent(password);
+  } catch {
+    return password;
+  }
 }
