@@ -9,7 +9,7 @@ import { acquireLease, describeHolder, liveLeases, type Lease } from './lease.js
 import { startJournal } from './resume.js';
 import type { DatasetExportOptions } from './dataset-export/options.js';
 import { writeData } from './dataset-export/data-files.js';
-import { definitionOf, exportWindow, parametersOf, windowOf, windowRange } from './dataset-export/window.js';
+import { definitionOf, exportWindow, parametersOf, windowOf, windowRange, type ExportWindow } from './dataset-export/window.js';
 
 export type { DatasetExportOptions } from './dataset-export/options.js';
 
@@ -139,7 +139,7 @@ async function leasedJob(
     job: JobRecord;
     layout: DatasetLayout;
     columns: readonly RecordColumn[];
-    window: Awaited<ReturnType<typeof exportWindow>>;
+    window: ExportWindow;
     previous: JobRecord | undefined;
     parameters: string;
     lease: Lease;

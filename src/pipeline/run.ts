@@ -8,7 +8,6 @@ import type { RunOptions } from './run/options.js';
 import { openRun, planTakeout, type TakeoutPlan } from './run/plan.js';
 
 export type { RunOptions } from './run/options.js';
-export { selectTables } from './run/select.js';
 
 /**
  * A takeout: every selected table's data, then the layout's JSON files, then the manifest last. Three phases
