@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { findTable } from '../src/commands/table-query.js';
 import type { TakeoutError } from '../src/errors.js';
-import { selectTables } from '../src/pipeline/run.js';
+import { selectTables } from '../src/pipeline/run/select.js';
 import { editDistance, nearest } from '../src/pipeline/suggest.js';
 import type { ProjectDescriptor, TableDescriptor } from '../src/model.js';
 import { DEMO_TABLES, errorLines, runCli } from './helpers/cli.js';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Leftover } from '../stores/store.js';
+import { canCleanLeftovers, type Leftover } from '../stores/store.js';
 import { openStore } from '../stores/registry.js';
 import { TakeoutError } from '../errors.js';
 import { acquireLease, liveLeases, nestedLeases } from '../pipeline/lease.js';
@@ -50,7 +50,7 @@ export async function cleanup(dest: string, o: CleanupOptions, olderThanMs: numb
   const dryRun = o.dryRun;
   const destination = await openStore(dest, destinationOptions(o, context.network));
   context.onClose(async () => destination.close?.());
-  if (!destination.leftovers || !destination.removeLeftover) {
+  if (!canCleanLeftovers(destination)) {
     throw new TakeoutError('USAGE', `${destination.description} cannot be cleaned up: it does not list leftovers`);
   }
   const leftovers = destination.leftovers.bind(destination);

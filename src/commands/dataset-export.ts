@@ -82,7 +82,7 @@ export function destWithPath(o: { dest: string | undefined; path: string | undef
  */
 async function bucketAndPrefix(dest: string): Promise<{ bucket: string | null; prefix: string }> {
   if (!dest.startsWith('s3://')) return { bucket: null, prefix: '' };
-  const { parseS3Url } = await import('../stores/s3.js');
+  const { parseS3Url } = await import('../stores/s3/url.js');
   const { bucket, prefix } = parseS3Url(dest);
   return { bucket, prefix: prefix.replace(/\/$/, '') };
 }

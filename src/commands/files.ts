@@ -125,7 +125,7 @@ async function runMerge(
   const keepNames = keepDir ? keptNames(plan.entries) : undefined;
   let keepDest: Store | undefined;
   if (keepDir) {
-    const { createLocalStore } = await import('../stores/local.js');
+    const { createLocalStore } = await import('../stores/local/store.js');
     keepDest = createLocalStore(resolve(keepDir), userModes());
     if (!o.overwrite) await refuseKeptOverwrite(keepDest, keepNames ?? []);
   }

@@ -15,7 +15,7 @@
  */
 import { TakeoutError } from '../../errors.js';
 import { registerSecret } from '../../secrets.js';
-import { configuredEndpoint } from '../../stores/endpoints.js';
+import { configuredEndpoint } from '../../aws/endpoints.js';
 import { displayEndpoint } from './client.js';
 import { listProject } from './listing.js';
 import { DEFAULT_SEGMENTS, MAX_SEGMENTS, RETRY_BASE_MS, RETRY_CAP_MS, RETRY_MAX_ATTEMPTS, type DynamoDbSourceOptions } from './options.js';
