@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parse } from 'csv-parse/sync';
-import { CsvPassThrough, CsvRowEncoder, CsvScanner, encodeCsvRow, encodeHeader, parseHeader, type Block } from '../src/formats/csv.js';
-import { RecordCounter } from '../src/pipeline/count.js';
+import type { Block } from '../src/formats/csv/blocks.js';
+import { CsvRowEncoder, encodeCsvRow, encodeHeader } from '../src/formats/csv/encode.js';
+import { parseHeader } from '../src/formats/csv/header.js';
+import { CsvPassThrough } from '../src/formats/csv/pass-through.js';
+import { RecordCounter } from '../src/formats/csv/record-counter.js';
+import { CsvScanner } from '../src/formats/csv/scanner.js';
 import { TakeoutError } from '../src/errors.js';
 
 type Scanner = CsvPassThrough | CsvScanner;

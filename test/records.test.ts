@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import { encodeCsvRow } from '../src/formats/csv.js';
-import { CsvRecordParser, numberText, parseTimestamp, recordColumns } from '../src/formats/typed-records.js';
+import { encodeCsvRow } from '../src/formats/csv/encode.js';
+import { CsvRecordParser } from '../src/formats/csv/record-parser.js';
+import { numberText, parseTimestamp, recordColumns } from '../src/formats/typed-records.js';
 import type { Row } from '../src/model.js';
 
 /** Feeds `text` to a parser in pieces cut at `cuts` (byte offsets), as a stream would. */

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import type { ObjectWriter } from '../stores/store.js';
 import { openStore } from '../stores/registry.js';
 import { TakeoutError } from '../errors.js';
-import { encodeHeader } from '../formats/csv.js';
+import { encodeHeader } from '../formats/csv/encode.js';
 import { DEFAULT_COMPRESSION_LEVEL, NO_COMPRESSION } from '../pipeline/compress.js';
 import { tableStart } from '../pipeline/events.js';
 import { mergeSlices } from '../pipeline/merge.js';

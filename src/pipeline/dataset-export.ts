@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { Store } from '../stores/store.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
-import { DEFAULT_BLOCK_BYTES } from '../formats/csv.js';
+import { DEFAULT_BLOCK_BYTES } from '../formats/csv/blocks.js';
 import { recordColumns, type RecordColumn } from '../formats/typed-records.js';
 import type { BlockFiles, DataFile, DatasetLayout, LayoutContext, LayoutFile, LineFiles } from '../layouts/dataset-layout.js';
 import { readJournal } from '../manifests/journal.js';

@@ -3,7 +3,7 @@ import picomatch from 'picomatch';
 import { nearest } from './suggest.js';
 import type { Store } from '../stores/store.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
-import { DEFAULT_BLOCK_BYTES } from '../formats/csv.js';
+import { DEFAULT_BLOCK_BYTES } from '../formats/csv/blocks.js';
 import { BUCKETS_FILE, CONFIGURATIONS_FILE, TABLES_FILE, bucketsJson, configurationFile, configurationKey, configurationsJson, isTableDataKey, sliceKey, stageOf, tableManifestKey, tablePath, tablesJson, type TableStats } from '../keboola/layout.js';
 import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../manifests/takeout.js';
 import { sliceManifest, TAKEOUT_MANIFEST_VERSION, type ManifestTable, type TakeoutManifest } from '../manifests/takeout.js';

@@ -8,7 +8,7 @@ import picomatch from 'picomatch';
 import { parse as parseYaml } from 'yaml';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { readManifestFile } from '../manifests/read.js';
-import { parseHeader } from '../formats/csv.js';
+import { parseHeader } from '../formats/csv/header.js';
 import { BUCKETS_FILE, BUCKET_ID_PATTERN, CONFIGURATIONS_DIR, CONFIGURATIONS_FILE, NAME_PATTERN, TABLES_FILE, sliceKey, stageOf, tableFromApi, tablePath } from '../keboola/layout.js';
 import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../manifests/takeout.js';
 import { JOURNAL_FILE } from '../manifests/journal.js';
