@@ -9,7 +9,7 @@ import { RecordCounter } from '../src/formats/csv/record-counter.js';
 import { CsvRecordParser } from '../src/formats/csv/record-parser.js';
 import { CsvScanner } from '../src/formats/csv/scanner.js';
 import type { Row } from '../src/model.js';
-import { cell, failure, joined, minimalCsv, parseInPieces, placeOf, records, scan, table, type Scanner } from './helpers/csv.js';
+import { cell, failure, joined, minimalCsv, parseInPieces, placeOf, records, scan, table, thrown, type Scanner } from './helpers/csv.js';
 
 /**
  * The properties of every CSV machine in src/formats/csv/, driven by the same generated files: quotes, line
@@ -234,17 +234,7 @@ describe('every CSV machine reads the same generated files alike', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('every validating machine refuses a broken file at the same place', () => {
-  /** The error `run` throws; fails the test when it does not throw. */
-  function thrown(run: () => unknown): TakeoutError {
-    try {
-      run();
-    } catch (error) {
-      expect(error).toBeInstanceOf(TakeoutError);
-      return error as TakeoutError;
-    }
-    throw new Error('did not fail');
-  }
-
+  /** A TakeoutError's code and place; anything else thrown has neither, and fails the comparison. */
   const place = (error: TakeoutError) => ({ code: error.code, ...error.details });
 
   it('a ragged row, an unterminated quote, text after a closing quote: the same line, byte and record in the scanner, the pass-through and the record parser', () => {

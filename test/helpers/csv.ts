@@ -71,15 +71,18 @@ export function parseInPieces(text: string, columns: number, cuts: number[] = []
   return rows;
 }
 
-/** The error a scanner throws on `input` fed in `pieces`; fails the test when it does not throw. */
-export function failure(make: () => Scanner, input: Buffer, pieces: number[]): TakeoutError {
+/** The error `run` throws; fails the test when it does not throw. */
+export function thrown(run: () => unknown): TakeoutError {
   try {
-    scan(make, input, pieces);
+    run();
   } catch (error) {
     return error as TakeoutError;
   }
   throw new Error('did not fail');
 }
+
+/** The error a scanner throws on `input` fed in `pieces`. */
+export const failure = (make: () => Scanner, input: Buffer, pieces: number[]): TakeoutError => thrown(() => scan(make, input, pieces));
 
 /** Line (every LF counts, quoted ones too) and byte of `at` in `bytes`, as the errors give them. */
 export const placeOf = (bytes: Buffer, at: number): string => `${bytes.subarray(0, at).filter((b) => b === 0x0a).length + 1} (byte ${at})`;
