@@ -14,7 +14,10 @@
  * - `header.ts` (parseHeader): the header record of a file's first bytes;
  * - `encode.ts`: values into canonical CSV.
  * What they share lives beside them: the bytes and the BOM here, the record rules of both scanners (field
- * counts, header, blank lines) in `record-rules.ts`, error places in `position.ts`, output blocks in `blocks.ts`.
+ * counts, header, blank lines, size bound) in `record-rules.ts`, error places in `position.ts`, output
+ * blocks in `blocks.ts`. The quote states themselves stay inside each byte loop: each loop is shaped for
+ * what it makes (a re-quoted copy, slices of the input, cells, a count), and a call per byte would cost
+ * more than the loop.
  */
 
 /**
