@@ -1,54 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import fc from 'fast-check';
-import { parse } from 'csv-parse/sync';
-import { CsvPassThrough, CsvRowEncoder, CsvScanner, encodeCsvRow, encodeHeader, parseHeader, type Block } from '../src/formats/csv.js';
-import { RecordCounter } from '../src/pipeline/count.js';
+import { CsvRowEncoder, encodeCsvRow, encodeHeader } from '../src/formats/csv/encode.js';
+import { parseHeader } from '../src/formats/csv/header.js';
+import { CsvPassThrough } from '../src/formats/csv/pass-through.js';
+import { RecordCounter } from '../src/formats/csv/record-counter.js';
+import { CsvScanner } from '../src/formats/csv/scanner.js';
 import { TakeoutError } from '../src/errors.js';
-
-type Scanner = CsvPassThrough | CsvScanner;
-
-/** Feed `input` in pieces of the given sizes (cycled) and collect the blocks. */
-function scan(make: () => Scanner, input: Buffer, pieces: number[] = [input.length || 1]): Block[] {
-  const scanner = make();
-  const blocks: Block[] = [];
-  let offset = 0;
-  let i = 0;
-  while (offset < input.length) {
-    const size = Math.max(1, pieces[i++ % pieces.length]!);
-    blocks.push(...scanner.push(input.subarray(offset, offset + size)));
-    offset += size;
-  }
-  blocks.push(...scanner.end());
-  return blocks;
-}
-
-const records = (text: string, bom = false): string[][] => parse(text, { bom, relax_column_count: false }) as string[][];
-const joined = (blocks: Block[]): string => Buffer.concat(blocks.map((b) => b.data)).toString('utf8');
-
-/** Quoting a CSV the way a spreadsheet would: quotes only where needed. */
-function minimalCsv(rows: string[][], eol: string): string {
-  return rows
-    .map((r) => r.map((v) => (/[",\r\n]/.test(v) || v === '' ? `"${v.replaceAll('"', '""')}"` : v)).join(','))
-    .join(eol) + eol;
-}
-
-const cell = fc.oneof(
-  fc.string({ unit: 'grapheme' }),
-  fc.constantFrom('', '"', '""', ',', '\n', '\r\n', '\r', 'a,b', 'say "hi"', '\uFEFF', '\u0000', '🎉👩‍💻', 'Žluťoučký kůň', ' padded '),
-);
-
-/** A table of cells, a line ending, how the input is cut into pieces, and whether it starts with a BOM. */
-function table(shape: { minColumns: number; maxColumns: number; maxRows: number }) {
-  return fc.integer({ min: shape.minColumns, max: shape.maxColumns }).chain((columns) =>
-    fc.tuple(
-      fc.constant(columns),
-      fc.array(fc.array(cell, { minLength: columns, maxLength: columns }), { maxLength: shape.maxRows }),
-      fc.constantFrom('\n', '\r\n'),
-      fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 5 }),
-      fc.boolean(),
-    ),
-  );
-}
+import { failure, joined, minimalCsv, records, scan, type Scanner } from './helpers/csv.js';
 
 describe('CSV scanners', () => {
   const makers: [string, (columns: number, hasHeader?: boolean, extra?: object) => Scanner][] = [
@@ -58,25 +15,6 @@ describe('CSV scanners', () => {
 
   for (const [name, make] of makers) {
     describe(name, () => {
-      it('keeps every value through parse → scan → parse, however the input is chunked', () => {
-        fc.assert(
-          fc.property(
-            table({ minColumns: 1, maxColumns: 5, maxRows: 12 }),
-            ([columns, rows, eol, pieces, bom]) => {
-              const header = Array.from({ length: columns }, (_, i) => `c${i}`);
-              // A one-column row holding only '' would be a blank line; quoting keeps it a record.
-              const text = (bom ? '\uFEFF' : '') + minimalCsv([header, ...rows], eol);
-              const blocks = scan(() => make(columns), Buffer.from(text), pieces);
-              const out = joined(blocks);
-              const expected = records(text, true).slice(1);
-              expect(out === '' ? [] : records(out)).toEqual(expected);
-              expect(blocks.reduce((n, b) => n + b.rows, 0)).toBe(expected.length);
-            },
-          ),
-          { numRuns: 300 },
-        );
-      });
-
       it('cuts blocks at the same rows whatever the chunking (deterministic slices)', () => {
         const rows = Array.from({ length: 500 }, (_, i) => [String(i), `name ${i}, "q"`, i % 7 === 0 ? 'multi\nline' : 'x']);
         const text = Buffer.from(minimalCsv([['id', 'name', 'note'], ...rows], '\n'));
@@ -160,44 +98,7 @@ describe('CSV errors name the line and the byte offset in the file', () => {
     ['re-quoting', (columns) => new CsvScanner({ columns, hasHeader: true, origin: 'in.c-main/t.csv' })],
   ];
 
-  function failure(make: () => Scanner, input: Buffer, pieces: number[]): TakeoutError {
-    try {
-      scan(make, input, pieces);
-    } catch (error) {
-      return error as TakeoutError;
-    }
-    throw new Error('did not fail');
-  }
-
-  /** Line (every LF counts, quoted ones too) and byte of `at` in `bytes`. */
-  const placeOf = (bytes: Buffer, at: number): string => `${bytes.subarray(0, at).filter((b) => b === 0x0a).length + 1} (byte ${at})`;
-
   for (const [name, make] of makers) {
-    it(`${name}: a ragged row, an unterminated quote and text after a closing quote, wherever they are and however the input is chunked (property)`, () => {
-      fc.assert(
-        fc.property(
-          fc.tuple(table({ minColumns: 2, maxColumns: 4, maxRows: 8 }), fc.constantFrom('ragged', 'unterminated', 'after-quote')).map(([t, fault]) => [...t, fault] as const),
-          ([columns, rows, eol, pieces, bom, kind]) => {
-            const header = Array.from({ length: columns }, (_, i) => `c${i}`);
-            const good = Buffer.from(`${bom ? '\uFEFF' : ''}${minimalCsv([header, ...rows], eol)}`);
-            const bad =
-              kind === 'ragged' ? `${Array.from({ length: columns + 1 }, () => 'x').join(',')}${eol}`
-              : kind === 'unterminated' ? `"never closed${eol}${'y,'.repeat(columns - 1)}y${eol}`
-              : `"a"b${',z'.repeat(columns - 1)}${eol}`;
-            const input = Buffer.concat([good, Buffer.from(bad), Buffer.from(`${'1,'.repeat(columns - 1)}1${eol}`)]);
-            const error = failure(() => make(columns), input, pieces);
-            expect(error).toBeInstanceOf(TakeoutError);
-            // Record-level errors point at the record's first byte; text after a quote at that text.
-            const at = kind === 'after-quote' ? good.length + 3 : good.length;
-            expect(error.message.startsWith(`in.c-main/t.csv:${placeOf(input, at)}: `), `${error.message} ${JSON.stringify(input.toString())}`).toBe(true);
-            expect(error.message).toContain(`record ${rows.length + 1}`);
-            expect(error.details).toMatchObject({ record: rows.length + 1, byte: at });
-          },
-        ),
-        { numRuns: 300 },
-      );
-    });
-
     it(`${name}: a blank line inside the file is named where it is, not where the next row is`, () => {
       const input = Buffer.from('a,b\n1,2\n\n3,4\n');
       expect(failure(() => make(2), input, [3]).message).toBe('in.c-main/t.csv:3 (byte 8): ragged row: record 2 is a blank line, the header has 2 fields');
@@ -230,17 +131,6 @@ describe('CSV encoding', () => {
   it('encodes rows with every value quoted and NULL as empty', () => {
     expect(encodeCsvRow(['a', null, 'say "hi"', ''])).toBe('"a","","say ""hi""",""\n');
     expect(encodeHeader(['id', 'na"me'])).toBe('"id","na""me"\n');
-  });
-
-  it('row encoder: encode → parse is the identity for arbitrary strings', () => {
-    fc.assert(
-      fc.property(fc.array(fc.array(cell, { minLength: 3, maxLength: 3 }), { maxLength: 20 }), (rows) => {
-        const encoder = new CsvRowEncoder({ columns: 3, origin: 't', blockBytes: 64 });
-        const blocks = [...rows.flatMap((r) => encoder.push(r)), ...encoder.end()];
-        expect(joined(blocks) === '' ? [] : records(joined(blocks))).toEqual(rows);
-      }),
-      { numRuns: 200 },
-    );
   });
 
   it('row encoder refuses a row of the wrong width', () => {

@@ -1,24 +1,9 @@
-import fc from 'fast-check';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import { encodeCsvRow } from '../src/formats/csv.js';
-import { CsvRecordParser, numberText, parseTimestamp, recordColumns } from '../src/formats/typed-records.js';
-import type { Row } from '../src/model.js';
-
-/** Feeds `text` to a parser in pieces cut at `cuts` (byte offsets), as a stream would. */
-function parseInPieces(text: string, columns: number, cuts: number[] = [], hasHeader = false): Row[] {
-  const parser = new CsvRecordParser({ columns, hasHeader, origin: 't.csv' });
-  const bytes = Buffer.from(text);
-  const rows: Row[] = [];
-  let at = 0;
-  for (const cut of [...cuts.filter((c) => c > 0 && c < bytes.length)].sort((a, b) => a - b)) {
-    rows.push(...parser.push(bytes.subarray(at, cut)));
-    at = cut;
-  }
-  rows.push(...parser.push(bytes.subarray(at)));
-  rows.push(...parser.end());
-  return rows;
-}
+import { encodeCsvRow } from '../src/formats/csv/encode.js';
+import { CsvRecordParser } from '../src/formats/csv/record-parser.js';
+import { numberText, parseTimestamp, recordColumns } from '../src/formats/typed-records.js';
+import { parseInPieces } from './helpers/csv.js';
 
 describe('CsvRecordParser', () => {
   it('keeps NULL (an empty unquoted field) apart from the empty string ("")', () => {
@@ -36,19 +21,6 @@ describe('CsvRecordParser', () => {
     ]);
   });
 
-  it('gives the same rows however the bytes are cut, multi-byte characters and "" included (property)', () => {
-    const cell = fc.option(fc.string({ unit: 'grapheme', maxLength: 12 }), { nil: null });
-    fc.assert(
-      fc.property(fc.array(fc.array(cell, { minLength: 3, maxLength: 3 }), { minLength: 1, maxLength: 20 }), fc.array(fc.nat(400), { maxLength: 6 }), (rows, cuts) => {
-        // NULL written as an empty unquoted field, every other value quoted (as COPY … FORCE_QUOTE * does).
-        const text = rows.map((r) => `${r.map((v) => (v === null ? '' : `"${v.replaceAll('"', '""')}"`)).join(',')}\n`).join('');
-        const expected = rows.filter((r) => !(r.length === 1 && r[0] === null));
-        expect(parseInPieces(text, 3, cuts)).toEqual(expected);
-      }),
-      { numRuns: 200 },
-    );
-  });
-
   it('agrees with csv-parse on quoted CSV as takeout writes it', () => {
     const rows = [['a', 'b,c', 'd"e'], ['', 'x\ny', 'ž🙂']];
     const text = rows.map((r) => encodeCsvRow(r)).join('');
@@ -60,20 +32,6 @@ describe('CsvRecordParser', () => {
     expect(() => parseInPieces('"a,b\n', 2)).toThrow(/^t\.csv:1 \(byte 0\): unterminated quoted field in record 1/);
     expect(() => parseInPieces('a,b"c\n', 2)).toThrow(/^t\.csv:1 \(byte 3\): stray quote in record 1/);
     expect(() => parseInPieces('"a"x,b\n', 2)).toThrow(/^t\.csv:1 \(byte 3\): text after a closing quote in record 1/);
-  });
-
-  it('names the line and byte of an error however the bytes are cut, after multi-byte characters, quoted line breaks and a BOM (property)', () => {
-    const cell = fc.option(fc.string({ unit: 'grapheme', maxLength: 8 }), { nil: null });
-    fc.assert(
-      fc.property(fc.array(fc.array(cell, { minLength: 2, maxLength: 2 }), { maxLength: 10 }), fc.array(fc.nat(300), { maxLength: 6 }), fc.boolean(), (rows, cuts, bom) => {
-        const good = `${bom ? '\ufeff' : ''}${rows.map((r) => `${r.map((v) => (v === null ? '' : `"${v.replaceAll('"', '""')}"`)).join(',')}\n`).join('')}`;
-        const bytes = Buffer.from(good);
-        const records = rows.length;
-        const line = bytes.filter((b) => b === 0x0a).length + 1;
-        expect(() => parseInPieces(`${good}x,y,z\n1,2\n`, 2, cuts)).toThrow(`t.csv:${line} (byte ${bytes.length}): ragged row: record ${records + 1} has 3 fields`);
-      }),
-      { numRuns: 200 },
-    );
   });
 
   it('refuses a record larger than the bound (an unterminated quote streaming on)', () => {

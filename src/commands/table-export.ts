@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import type { ObjectWriter, Store } from '../stores/store.js';
 import { openStore } from '../stores/registry.js';
 import { TakeoutError } from '../errors.js';
-import { encodeHeader } from '../formats/csv.js';
+import { encodeHeader } from '../formats/csv/encode.js';
 import { DEFAULT_COMPRESSION_LEVEL, NO_COMPRESSION } from '../pipeline/compress.js';
 import { tableStart, type RunPlan, type RunSummary } from '../pipeline/events.js';
 import { mergeSlices } from '../pipeline/merge.js';

@@ -1,5 +1,5 @@
 import { TakeoutError } from '../errors.js';
-import { encodeCsvRow, encodeHeader } from '../formats/csv.js';
+import { encodeCsvRow, encodeHeader } from '../formats/csv/encode.js';
 import { jsonLinesEncoder } from '../formats/jsonl.js';
 import { DEFAULT_ROW_GROUP_ROWS, ParquetFileBuilder, type ParquetCodec } from '../formats/parquet.js';
 import type { LineEncoder, RecordColumn } from '../formats/typed-records.js';

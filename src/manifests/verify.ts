@@ -5,7 +5,7 @@ import type { Store } from '../stores/store.js';
 import { keyProblem } from '../stores/keys.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { TAKEOUT_MANIFEST_FILE } from './takeout.js';
-import { RecordCounter } from '../pipeline/count.js';
+import { RecordCounter } from '../formats/csv/record-counter.js';
 import { JOURNAL_FILE, readJournal } from './journal.js';
 import { isLeaseKey } from './lease.js';
 import type { JobRecord } from './jobs.js';

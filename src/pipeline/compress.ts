@@ -1,7 +1,7 @@
 import { gzip } from 'node:zlib';
 import { availableParallelism } from 'node:os';
 import { Semaphore } from './limit.js';
-import type { Block } from '../formats/csv.js';
+import type { Block } from '../formats/csv/blocks.js';
 
 /**
  * Blocks are compressed independently on the libuv thread pool, each into its own gzip member

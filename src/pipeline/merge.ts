@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { createGzip, createGunzip, gzipSync } from 'node:zlib';
 import type { ObjectWriter } from '../stores/store.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
-import { encodeHeader } from '../formats/csv.js';
+import { encodeHeader } from '../formats/csv/encode.js';
 import { coalesce, mapLimitOrFail } from './chunks.js';
 import type { MergePlan, SliceEntry } from '../manifests/read.js';
 import { ChunkQueue } from './merge/chunk-queue.js';

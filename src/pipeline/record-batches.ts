@@ -1,6 +1,6 @@
 import { createGunzip } from 'node:zlib';
 import { TakeoutError, toTakeoutError } from '../errors.js';
-import { CsvRecordParser } from '../formats/typed-records.js';
+import { CsvRecordParser } from '../formats/csv/record-parser.js';
 import type { Row, TableBody } from '../model.js';
 import { readCounter } from './table.js';
 import { plural } from './units.js';

@@ -3,13 +3,16 @@ import { once } from 'node:events';
 import { createGunzip } from 'node:zlib';
 import type { Store } from '../stores/store.js';
 import { TakeoutError, toTakeoutError } from '../errors.js';
-import { CsvPassThrough, CsvRowEncoder, CsvScanner, DEFAULT_BLOCK_BYTES, type Block } from '../formats/csv.js';
+import { DEFAULT_BLOCK_BYTES, type Block } from '../formats/csv/blocks.js';
+import { CsvRowEncoder } from '../formats/csv/encode.js';
+import { CsvPassThrough } from '../formats/csv/pass-through.js';
+import { RecordCounter } from '../formats/csv/record-counter.js';
+import { CsvScanner } from '../formats/csv/scanner.js';
 import type { CsvBody, GzipSlicesBody, TableBody, TableDescriptor } from '../model.js';
 import type { ProgressDelta } from './events.js';
 import { NO_COMPRESSION, OrderedCompressor } from './compress.js';
 import { Slicer } from './slicer.js';
 import type { LandedSlice, SliceRecord } from '../model.js';
-import { RecordCounter } from './count.js';
 import { coalesce, mapLimitOrFail } from './chunks.js';
 import { plural } from './units.js';
 

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { TakeoutError } from '../../errors.js';
-import { DEFAULT_BLOCK_BYTES } from '../../formats/csv.js';
+import { DEFAULT_BLOCK_BYTES } from '../../formats/csv/blocks.js';
 import type { RecordColumn } from '../../formats/typed-records.js';
 import type { BlockFiles, DataFile, DatasetLayout, LineFiles } from '../../layouts/dataset-layout.js';
 import type { LandedSlice, Row, TableQuery } from '../../model.js';

@@ -1,5 +1,5 @@
 import { TakeoutError } from '../../errors.js';
-import { parseHeader } from '../../formats/csv.js';
+import { parseHeader } from '../../formats/csv/header.js';
 import type { SliceEntry } from '../../manifests/read.js';
 import { plural } from '../units.js';
 

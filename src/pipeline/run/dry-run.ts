@@ -1,4 +1,4 @@
-import { DEFAULT_BLOCK_BYTES } from '../../formats/csv.js';
+import { DEFAULT_BLOCK_BYTES } from '../../formats/csv/blocks.js';
 import { BUCKETS_FILE, CONFIGURATIONS_FILE, TABLES_FILE, sliceKey } from '../../keboola/layout.js';
 import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../../manifests/takeout.js';
 import type { ProjectDescriptor, TableDescriptor } from '../../model.js';

@@ -4,7 +4,7 @@
  */
 import { open, realpath, stat } from 'node:fs/promises';
 import { TakeoutError, toTakeoutError } from '../../errors.js';
-import { parseHeader } from '../../formats/csv.js';
+import { parseHeader } from '../../formats/csv/header.js';
 import { BUCKET_ID_PATTERN, NAME_PATTERN } from '../../keboola/layout.js';
 import { listFolder, openCsvStream, shownName, shownPath, type DirTable, type FoundEntry } from './entries.js';
 import { PROJECT_FILE, ignoreMatcher, readProjectYaml, toComponents, type ProjectYaml } from './project-yaml.js';
