@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
@@ -45,6 +45,11 @@ export interface CliOptions {
   nodeArgs?: readonly string[];
   /** Keep stdout as bytes (`stdoutBytes`) instead of text. */
   bytes?: boolean;
+  /**
+   * Close our end of the child's stdout once this many bytes have come, as `takeout … | head -c N` does; no
+   * stdin then (`/dev/null`), and what came before is not kept.
+   */
+  closeStdoutAfter?: number;
 }
 
 /** No CLI run in a test may take longer than this: the child is SIGKILLed and the test fails. */
@@ -58,7 +63,7 @@ export function watchdogMs(timeoutMs: number | undefined): number {
   return timeoutMs !== undefined && Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : WATCHDOG_MS;
 }
 
-const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGPIPE: 13, SIGTERM: 15 };
 
 /** An XDG_CONFIG_HOME with nothing in it: no user config file is found under it. */
 export const NO_USER_CONFIG = path.join(REPO_ROOT, 'test', 'helpers', 'no-user-config');
@@ -96,18 +101,25 @@ export interface RunningCli {
 
 export function startCli(args: readonly string[], options: CliOptions = {}): RunningCli {
   const started = Date.now();
+  const closeAfter = options.closeStdoutAfter;
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], {
     cwd: options.cwd ?? REPO_ROOT,
     env: cleanEnv(options.env),
-    stdio: ['pipe', 'pipe', 'pipe'],
+    stdio: [closeAfter === undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
   const watchers = new Set<() => void>();
   const chunks: Buffer[] = [];
-  if (!options.bytes) child.stdout!.setEncoding('utf8');
+  let received = 0;
+  if (!options.bytes && closeAfter === undefined) child.stdout!.setEncoding('utf8');
   child.stderr!.setEncoding('utf8');
   child.stdout!.on('data', (data: string | Buffer) => {
+    if (closeAfter !== undefined) {
+      received += data.length;
+      if (received >= closeAfter) child.stdout!.destroy();
+      return;
+    }
     if (typeof data === 'string') stdout += data;
     else chunks.push(data);
     for (const watch of [...watchers]) watch();
@@ -115,8 +127,10 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Run
   child.stderr!.on('data', (text: string) => {
     stderr += text;
   });
-  child.stdin!.on('error', () => undefined);
-  child.stdin!.end(options.input ?? '');
+  if (child.stdin) {
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
+  }
 
   const timeoutMs = watchdogMs(options.timeoutMs);
   const done = new Promise<CliResult>((resolve, reject) => {
@@ -182,6 +196,26 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Run
 /** Run `takeout <args>` to completion. */
 export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
   return startCli(args, options).done;
+}
+
+/**
+ * Run a bash `script` in which `takeoutAs` (default `takeout`) is a function running the built CLI, for what a
+ * shell does around it (globs, pipes, the umask). Its stdout; throws when bash exits non-zero, and kills bash
+ * (SIGKILL) after `timeoutMs` (default WATCHDOG_MS).
+ */
+export function runShell(
+  script: string,
+  options: { takeoutAs?: string; cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {},
+): string {
+  const takeout = `${options.takeoutAs ?? 'takeout'}() { ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"; }`;
+  return execFileSync('bash', ['-c', `${takeout}\n${script}`], {
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    env: cleanEnv(options.env),
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: watchdogMs(options.timeoutMs),
+    killSignal: 'SIGKILL',
+  });
 }
 
 /** Every stdout line parsed as JSON (throws, naming the line, when one is not a JSON object). */
