@@ -5,7 +5,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { numberedOrder } from '../src/pipeline/merge.js';
 import { DEMO_PROJECT, errorLines, removeTempFolders, runCli, runShell, startCli, tempFolder, walkFiles } from './helpers/cli.js';
 import { demoWithBigTable, expectOk } from './helpers/projects.js';
-import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /** Conventions users bring from cat, shells and other CLIs: glob order, the umask, a closed pipe, Ctrl-C. */
 
@@ -124,9 +124,7 @@ describe('Ctrl-C says what it undoes at this destination', () => {
 
   it('S3: uploads are aborted', async () => {
     const endpoint = inject('s3Endpoint');
-    const result = await interrupt(`s3://${TEST_BUCKET}/${uniquePrefix('interrupt')}`, [
-      '--endpoint-url', endpoint, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1',
-    ]);
+    const result = await interrupt(`s3://${TEST_BUCKET}/${uniquePrefix('interrupt')}`, s3CliArgs(endpoint));
     expect(result.code).toBe(130);
     expect(result.stderr).toContain('takeout: interrupting: aborting uploads and removing temp files');
     expect(errorLines(result.stderr)).toEqual(['takeout: error: interrupted: open uploads were aborted, no manifest was written [INTERRUPTED, exit 130]']);

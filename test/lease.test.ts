@@ -14,7 +14,7 @@ import { createDirSource } from '../src/sources/dir.js';
 import { BAD_FIXTURES, errorLines, jsonLines, removeTempFolders, runCli, s3Store, startCli, tempFolder, walkFiles } from './helpers/cli.js';
 import { demoWithBigTable, expectOk } from './helpers/projects.js';
 import { startFaultProxy } from './faults/proxy.js';
-import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { rawS3Client, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /**
  * Two runs on one destination: the first holds a lease (takeout-lease.json) and renews it; a second run,
@@ -24,7 +24,7 @@ import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKE
 
 const endpoint = inject('s3Endpoint');
 const client = rawS3Client(endpoint);
-const s3Args = ['--endpoint-url', endpoint, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
+const s3Args = s3CliArgs(endpoint);
 /** Level 9 and 1 MB slices, one table at a time: slow enough to act while the run is mid-table. */
 const SLOW = ['--compression-level', '9', '--slice-size', '1MB', '--concurrency', '1'];
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
 import { DEMO_PROJECT, errorLines, REPO_ROOT, removeTempFolders, runCli, s3Store, startCli, tempFolder, walkFiles, WATCHDOG_MS } from './helpers/cli.js';
 import type { CliResult } from './helpers/cli.js';
-import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { rawS3Client, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 import { startFaultProxy } from './faults/proxy.js';
 import type { FaultAction, FaultProxy } from './faults/proxy.js';
 import { writeKind } from './faults/write-kinds.mjs';
@@ -299,7 +299,7 @@ function nthWrite(prefix: string, kind: WriteKind | 'part', op: S3Op, n: number,
 }
 
 function s3Args(): string[] {
-  return ['--endpoint-url', proxy.url, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
+  return s3CliArgs(proxy.url);
 }
 
 describe('a failing write on S3 ends the run (fault proxy in front of s3rver)', () => {
