@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
 import { errorLines, readTakeout, removeTempFolders, runCli, s3Store, sha256, tempFolder, walkFiles } from './helpers/cli.js';
 import type { CliResult } from './helpers/cli.js';
+import { bigPayloadProject } from './helpers/projects.js';
 import { rawS3Client, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 import { faultProxyForTests } from './faults/proxy.js';
 
@@ -37,11 +36,7 @@ const isUploadPart = (method: string | undefined, url: string | undefined): bool
 const isPutObject = (method: string | undefined, url: string | undefined): boolean => method === 'PUT' && !/[?&]uploadId=/.test(url ?? '');
 
 beforeAll(async () => {
-  bigSource = await tempFolder('faults-source');
-  await mkdir(path.join(bigSource, 'in.c-big'), { recursive: true });
-  const rows = ['"id","payload"'];
-  for (let i = 0; i < 100_000; i += 1) rows.push(`"${i}","${randomBytes(60).toString('hex')}"`);
-  await writeFile(path.join(bigSource, 'in.c-big', 'big.csv'), `${rows.join('\n')}\n`);
+  bigSource = await bigPayloadProject('faults-source');
 });
 
 afterAll(async () => {

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
 import { DEMO_PROJECT, errorLines, REPO_ROOT, removeTempFolders, runCli, s3Store, startCli, tempFolder, walkFiles, WATCHDOG_MS } from './helpers/cli.js';
 import type { CliResult } from './helpers/cli.js';
+import { bigPayloadProject } from './helpers/projects.js';
 import { rawS3Client, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 import { startFaultProxy } from './faults/proxy.js';
 import type { FaultAction, FaultProxy } from './faults/proxy.js';
@@ -309,11 +310,7 @@ describe('a failing write on S3 ends the run (fault proxy in front of s3rver)', 
 
   beforeAll(async () => {
     // ~12 MB stored uncompressed: with --part-size 5MB one slice goes up as a multipart upload of 3 parts.
-    bigSource = await tempFolder('write-faults-big');
-    await mkdir(path.join(bigSource, 'in.c-big'), { recursive: true });
-    const rows = ['"id","payload"'];
-    for (let i = 0; i < 100_000; i += 1) rows.push(`"${i}","${randomBytes(60).toString('hex')}"`);
-    await writeFile(path.join(bigSource, 'in.c-big', 'big.csv'), `${rows.join('\n')}\n`);
+    bigSource = await bigPayloadProject('write-faults-big');
 
     const prefix = uniquePrefix('write-faults-count');
     const from = proxy.requests.length;
