@@ -197,17 +197,38 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
   return startCli(args, options).done;
 }
 
+/** How each shell is started on a script, and how it defines a function running the built CLI. */
+const SHELLS = {
+  bash: { flags: ['-c'], define: (name: string) => `${name}() { ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"; }` },
+  // -f: no user startup files.
+  zsh: { flags: ['-f', '-c'], define: (name: string) => `${name}() { ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"; }` },
+  fish: { flags: ['--no-config', '-c'], define: (name: string) => `function ${name}; ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} $argv; end` },
+} as const;
+
+export interface ShellOptions {
+  /** Default bash. */
+  shell?: keyof typeof SHELLS;
+  /** The name of the function that runs the built CLI; default `takeout`. */
+  takeoutAs?: string;
+  /** The script's positional parameters ($1…). */
+  args?: readonly string[];
+  cwd?: string;
+  /** Added to the clean environment, as for runCli. */
+  env?: Record<string, string | undefined>;
+  /** Kill the shell (SIGKILL) and fail after this long. Default: WATCHDOG_MS. */
+  timeoutMs?: number;
+}
+
 /**
- * Run a bash `script` in which `takeoutAs` (default `takeout`) is a function running the built CLI, for what a
- * shell does around it (globs, pipes, the umask). Its stdout; throws when bash exits non-zero, and kills bash
- * (SIGKILL) after `timeoutMs` (default WATCHDOG_MS).
+ * Run a shell `script` in which a function (`takeout` unless `takeoutAs` says) runs the built CLI, for what a
+ * shell does around it (globs, pipes, the umask, completion scripts). Its stdout; throws when the shell exits
+ * non-zero or outlives its timeout.
  */
-export function runShell(
-  script: string,
-  options: { takeoutAs?: string; cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {},
-): string {
-  const takeout = `${options.takeoutAs ?? 'takeout'}() { ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"; }`;
-  return execFileSync('bash', ['-c', `${takeout}\n${script}`], {
+export function runShell(script: string, options: ShellOptions = {}): string {
+  const shell = options.shell ?? 'bash';
+  const { flags, define } = SHELLS[shell];
+  const positional = options.args ? [shell, ...options.args] : [];
+  return execFileSync(shell, [...flags, `${define(options.takeoutAs ?? 'takeout')}\n${script}`, ...positional], {
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     env: cleanEnv(options.env),
     encoding: 'utf8',
