@@ -9,8 +9,8 @@ import { DEMO_PROJECT, errorLines, REPO_ROOT, removeTempFolders, runCli, s3Store
 import type { CliResult } from './helpers/cli.js';
 import { bigPayloadProject } from './helpers/projects.js';
 import { rawS3Client, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
-import { startFaultProxy } from './faults/proxy.js';
-import type { FaultAction, FaultProxy } from './faults/proxy.js';
+import { faultProxyForTests } from './faults/proxy.js';
+import type { FaultAction } from './faults/proxy.js';
 import { writeKind } from './faults/write-kinds.mjs';
 import type { WriteKind } from './faults/write-kinds.mjs';
 
@@ -26,7 +26,8 @@ import type { WriteKind } from './faults/write-kinds.mjs';
 const REGISTER = path.join(REPO_ROOT, 'test', 'faults', 'faulty-register.mjs');
 const endpoint = inject('s3Endpoint');
 const client = rawS3Client(endpoint);
-let proxy: FaultProxy;
+// The S3 cases run concurrently, each with rules and requests of its own prefix.
+const proxy = faultProxyForTests(endpoint, { clearAfterEach: false });
 
 type Errno = 'ENOSPC' | 'EIO' | 'EACCES';
 interface LocalFault {
@@ -84,12 +85,7 @@ function expectOneError(result: CliResult, kind: WriteKind | 'part', exit: reado
 const RUN_ARGS = ['run', '--source', DEMO_PROJECT, '--slice-rows', '10000'];
 const DATASET_ARGS = ['dataset', 'export', 'in.c-main.orders', '--source', DEMO_PROJECT, '--layout', 'plain', '--max-file-size', '64KB'];
 
-beforeAll(async () => {
-  proxy = await startFaultProxy(endpoint);
-});
-
 afterAll(async () => {
-  await proxy.stop();
   client.destroy();
   await removeTempFolders();
 });

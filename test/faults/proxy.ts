@@ -275,12 +275,17 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
   };
 }
 
+export interface ProxyForTestsOptions extends FaultProxyOptions {
+  /** Clear the rules and requests after each test (default true); false where tests run concurrently. */
+  clearAfterEach?: boolean;
+}
+
 /**
  * A proxy for the tests of the enclosing file or describe block, in front of `target` (a function when the
  * upstream starts in an earlier beforeAll): started before them, its rules and requests cleared after each
  * test, stopped after them all. Its fields are read through, so the object can be held in a `const`.
  */
-export function faultProxyForTests(target: string | (() => string), options: FaultProxyOptions = {}): FaultProxy {
+export function faultProxyForTests(target: string | (() => string), options: ProxyForTestsOptions = {}): FaultProxy {
   let proxy: FaultProxy | undefined;
   const started = (): FaultProxy => {
     if (!proxy) throw new Error('the fault proxy is used before the file’s tests start');
@@ -290,7 +295,7 @@ export function faultProxyForTests(target: string | (() => string), options: Fau
     proxy = await startFaultProxy(typeof target === 'string' ? target : target(), options);
   });
   afterEach(() => {
-    if (!proxy) return;
+    if (!proxy || options.clearAfterEach === false) return;
     proxy.rules.length = 0;
     proxy.requests.length = 0;
   });
