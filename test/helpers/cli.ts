@@ -1,8 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
@@ -258,18 +257,7 @@ export function errorLines(stderr: string): string[] {
 // ---------------------------------------------------------------------------------------------
 // Temp folders and ports
 
-const temps: string[] = [];
-
-/** A fresh folder under the OS temp folder, removed by `removeTempFolders`. */
-export async function tempFolder(name: string): Promise<string> {
-  const folder = await mkdtemp(path.join(tmpdir(), `takeout-e2e-${name}-`));
-  temps.push(folder);
-  return folder;
-}
-
-export async function removeTempFolders(): Promise<void> {
-  await Promise.all(temps.splice(0).map((folder) => rm(folder, { recursive: true, force: true })));
-}
+export { removeTempFolders, tempFolder } from './temp.js';
 
 /** A port on 127.0.0.1 with nothing listening on it. */
 export { freePort as closedPort } from './ports.js';

@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { REPO_ROOT, runCli, tempFolder } from './cli.js';
+import { headerLine, REPO_ROOT, runCli, tempFolder } from './cli.js';
 
 /**
  * Helpers for the `takeout files download|merge` tests: run the built CLI (`node bin/takeout.js`,
@@ -38,7 +38,7 @@ export { walkFiles as allFiles } from './cli.js';
 
 /** A header row as Keboola writes it: every name quoted (`"` doubled), LF. */
 export function keboolaHeader(columns: readonly string[]): Buffer {
-  return Buffer.from(`${columns.map((c) => `"${c.replace(/"/g, '""')}"`).join(',')}\n`, 'utf8');
+  return Buffer.from(headerLine(columns), 'utf8');
 }
 
 function isGzip(data: Buffer): boolean {
