@@ -217,7 +217,7 @@ describe('dataset export --layout dynamodb (full export)', () => {
     const proxy = await startFaultProxy(endpoint);
     try {
       proxy.rules.push({ match: (req) => req.method === 'PUT' && (req.url ?? '').includes('/data/'), action: { kind: 'status', status: 403, code: 'AccessDenied', message: 'Access Denied' } });
-      const args = s3Args.map((a) => (a === endpoint ? proxy.url : a));
+      const args = s3CliArgs(proxy.url);
       const result = await runCli(['dataset', 'export', 'in.c-main.orders', '--source', DEMO_PROJECT, '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...args]);
       expect(result.code).toBe(ERROR_CODES.AUTH);
       expect(errorLines(result.stderr)[0]).toContain('403 All access to this object has been disabled');

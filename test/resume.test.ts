@@ -236,7 +236,7 @@ describe('SIGKILL mid-download', () => {
     try {
       // The fourth slice never arrives: the download hangs with three slices written into its temp file.
       proxy.rules.push({ match: (req) => req.method === 'GET' && (req.url ?? '').includes('events.part_3.'), action: { kind: 'stall' } });
-      const viaProxy = s3Args.map((a) => (a === endpoint ? proxy.url : a));
+      const viaProxy = s3CliArgs(proxy.url);
       const cli = startCli(['files', 'download', manifest, '-o', target, '--json', '--concurrency', '1', ...viaProxy]);
       while (!proxy.requests.some((r) => r.url.includes('events.part_3.'))) await new Promise((resolve) => setTimeout(resolve, 20));
       await new Promise((resolve) => setTimeout(resolve, 300));
