@@ -197,10 +197,11 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
 }
 
 /** How each shell is started on a script, and how it defines a function running the built CLI. */
+const posixFunction = (name: string): string => `${name}() { ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"; }`;
 const SHELLS = {
-  bash: { flags: ['-c'], define: (name: string) => `${name}() { ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"; }` },
+  bash: { flags: ['-c'], define: posixFunction },
   // -f: no user startup files.
-  zsh: { flags: ['-f', '-c'], define: (name: string) => `${name}() { ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"; }` },
+  zsh: { flags: ['-f', '-c'], define: posixFunction },
   fish: { flags: ['--no-config', '-c'], define: (name: string) => `function ${name}; ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} $argv; end` },
 } as const;
 
