@@ -1,10 +1,10 @@
 import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { errorLines, jsonLines, removeTempFolders, runCli, snapshot, tempFolder, walkFiles, type CliResult } from './helpers/cli.js';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
-import { startFaultProxy, type FaultProxy } from './faults/proxy.js';
+import { rawS3Client, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { faultProxyForTests } from './faults/proxy.js';
 
 /**
  * `takeout cleanup DEST`, end to end through the built CLI: stale temp files in a local folder, and
@@ -14,29 +14,13 @@ import { startFaultProxy, type FaultProxy } from './faults/proxy.js';
 
 const endpoint = inject('s3Endpoint');
 const DAY_MS = 86_400_000;
-let proxy: FaultProxy;
-
-function s3Args(endpointUrl: string, accessKeyId = S3RVER_ACCESS_KEY_ID): string[] {
-  return ['--endpoint-url', endpointUrl, '--access-key-id', accessKeyId, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
-}
+const proxy = faultProxyForTests(endpoint);
 
 function context(result: CliResult): string {
   return `exit ${result.code}\nstdout: ${result.stdout.slice(0, 2000)}\nstderr: ${result.stderr}`;
 }
 
-beforeAll(async () => {
-  proxy = await startFaultProxy(endpoint);
-});
-
-afterEach(() => {
-  proxy.rules.length = 0;
-  proxy.requests.length = 0;
-});
-
-afterAll(async () => {
-  await proxy.stop();
-  await removeTempFolders();
-});
+afterAll(removeTempFolders);
 
 describe('takeout cleanup on a local folder', () => {
   const OLD = ['.customers.csv.aaaaaaaaaaaa.takeout-tmp', 'in/c-main/.orders.part_0.csv.gz.bbbbbbbbbbbb.takeout-tmp', 'in/c-main/deep/er/.x.cccccccccccc.takeout-tmp'];
@@ -155,7 +139,7 @@ describe('takeout cleanup on an S3 prefix', () => {
   it('aborts exactly the upload older than 24 h, listing with the destination prefix', async () => {
     const prefix = uniquePrefix('cleanup');
     const ids = planUploads(prefix);
-    const result = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, ...s3Args(proxy.url)]);
+    const result = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, ...s3CliArgs(proxy.url)]);
     expect(result.code, context(result)).toBe(0);
     const lists = proxy.requests.filter((r) => isListUploads(r.method, r.url));
     expect(lists, context(result)).toHaveLength(1);
@@ -174,7 +158,7 @@ describe('takeout cleanup on an S3 prefix', () => {
   it('--dry-run sends no abort; --older-than 0 --json aborts both', async () => {
     const prefix = uniquePrefix('cleanup-dry');
     const ids = planUploads(prefix);
-    const dry = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, '--dry-run', ...s3Args(proxy.url)]);
+    const dry = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, '--dry-run', ...s3CliArgs(proxy.url)]);
     expect(dry.code, context(dry)).toBe(0);
     expect(proxy.requests.filter((r) => isAbort(r.method, r.url)), context(dry)).toHaveLength(0);
     // Reads only (listing, and looking for the lease of a run in progress): nothing written, nothing removed.
@@ -183,7 +167,7 @@ describe('takeout cleanup on an S3 prefix', () => {
     expect(dry.stderr).toMatch(/would clean up 1 incomplete multipart upload/);
 
     proxy.requests.length = 0;
-    const all = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, '--older-than', '0', '--json', ...s3Args(proxy.url)]);
+    const all = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, '--older-than', '0', '--json', ...s3CliArgs(proxy.url)]);
     expect(all.code, context(all)).toBe(0);
     const aborted = proxy.requests.filter((r) => isAbort(r.method, r.url)).map((r) => new URL(r.url, 'http://x').searchParams.get('uploadId'));
     expect(aborted.sort()).toEqual([ids.fresh, ids.old].sort());
@@ -196,19 +180,19 @@ describe('takeout cleanup on an S3 prefix', () => {
     const prefix = uniquePrefix('cleanup-errors');
     proxy.rules.push({ match: (req) => isAbort(req.method, req.url), action: { kind: 'status', status: 500, code: 'InternalError' } });
     planUploads(prefix);
-    const failed = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, ...s3Args(proxy.url)], { timeoutMs: 60_000 });
+    const failed = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, ...s3CliArgs(proxy.url)], { timeoutMs: 60_000 });
     expect(failed.code, context(failed)).toBe(1);
     expect(errorLines(failed.stderr)[0], context(failed)).toContain(`AbortMultipartUpload s3://${TEST_BUCKET}/${prefix}in/c-main/orders.part_0.csv.gz`);
 
     proxy.rules.length = 0;
     proxy.rules.push({ match: (req) => isListUploads(req.method, req.url), action: { kind: 'status', status: 404, code: 'NoSuchBucket' } });
-    const missing = await runCli(['cleanup', 's3://no-such-bucket-here/x/', ...s3Args(proxy.url)]);
+    const missing = await runCli(['cleanup', 's3://no-such-bucket-here/x/', ...s3CliArgs(proxy.url)]);
     expect(missing.code, context(missing)).toBe(5);
     expect(errorLines(missing.stderr)[0], context(missing)).toContain('bucket no-such-bucket-here does not exist');
 
     proxy.rules.length = 0;
     proxy.rules.push({ match: (req) => isListUploads(req.method, req.url), action: { kind: 'status', status: 403, code: 'AccessDenied' } });
-    const denied = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, ...s3Args(proxy.url)]);
+    const denied = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, ...s3CliArgs(proxy.url)]);
     expect(denied.code, context(denied)).toBe(4);
     expect(errorLines(denied.stderr)[0], context(denied)).toContain('ListMultipartUploads');
   });
@@ -228,11 +212,11 @@ describe('takeout cleanup on an S3 prefix', () => {
     const prefix = uniquePrefix('cleanup-live');
     planUploads(prefix);
     await liveLease(`${prefix}takeout-lease.json`);
-    const refused = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, '--older-than', '0', ...s3Args(proxy.url)]);
+    const refused = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, '--older-than', '0', ...s3CliArgs(proxy.url)]);
     expect(refused.code, context(refused)).toBe(9);
     expect(errorLines(refused.stderr)[0], context(refused)).toContain('is in use: run 20261204T070000-0badf00d (takeout run) on host other-host.example, pid 4242');
     expect(proxy.requests.filter((r) => isAbort(r.method, r.url))).toHaveLength(0);
-    const dry = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, '--older-than', '0', '--dry-run', ...s3Args(proxy.url)]);
+    const dry = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, '--older-than', '0', '--dry-run', ...s3CliArgs(proxy.url)]);
     expect(dry.stderr).toMatch(/is in use by run 20261204T070000-0badf00d .*: a cleanup now would be refused/);
   });
 
@@ -241,7 +225,7 @@ describe('takeout cleanup on an S3 prefix', () => {
     const ids = planUploads(prefix);
     // planUploads puts both uploads under in/c-main/: a run writing to <prefix>in/ holds them.
     await liveLease(`${prefix}in/takeout-lease.json`);
-    const result = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, '--older-than', '0', ...s3Args(proxy.url)]);
+    const result = await runCli(['cleanup', `s3://${TEST_BUCKET}/${prefix}`, '--older-than', '0', ...s3CliArgs(proxy.url)]);
     expect(result.code, context(result)).toBe(0);
     expect(proxy.requests.filter((r) => isAbort(r.method, r.url))).toHaveLength(0);
     expect(result.stderr).toMatch(/^left alone multipart upload in\/c-main\/orders\.part_0\.csv\.gz: in\/ is in use by run 20261204T070000-0badf00d/m);

@@ -1,8 +1,8 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, DEMO_PROJECT, removeTempFolders, runCli, tempFolder } from './helpers/cli.js';
+import { DEMO_PROJECT, removeTempFolders, runCli, runShell, tempFolder } from './helpers/cli.js';
 
 /**
  * `takeout completion bash|zsh|fish` and the hidden `takeout __complete` the scripts call. Each script is run in
@@ -26,7 +26,6 @@ async function script(shell: string): Promise<string> {
 /** Presses TAB after `line` in bash: COMP_LINE/COMP_POINT as bash sets them, COMP_WORDS split at bash's word breaks. */
 function bashComplete(file: string, line: string): string[] {
   const program = `
-takeout() { ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"; }
 source ${JSON.stringify(file)}
 line=$1
 COMP_LINE=$line; COMP_POINT=\${#line}
@@ -44,7 +43,7 @@ COMP_CWORD=$((\${#COMP_WORDS[@]} - 1))
 _takeout
 printf '%s\\n' "\${COMPREPLY[@]}"
 `;
-  const out = execFileSync('bash', ['-c', program, 'bash', line], { env: cleanEnv(), encoding: 'utf8' });
+  const out = runShell(program, { args: [line] });
   return out.split('\n').filter(Boolean);
 }
 
@@ -103,9 +102,8 @@ describe('takeout completion bash', () => {
     const folder = await tempFolder('completion');
     const file = path.join(folder, 'takeout.bash');
     await writeFile(file, await script('bash'));
-    const program = `takeout() { ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"; }
-source ${JSON.stringify(file)}; COMP_WORDS=(takeout dataset export --layout ''); COMP_CWORD=4; _takeout; echo "\${COMPREPLY[@]}"`;
-    expect(execFileSync('bash', ['-c', program], { env: cleanEnv(), encoding: 'utf8' }).trim()).toBe('dynamodb personalize plain clevertap');
+    const program = `source ${JSON.stringify(file)}; COMP_WORDS=(takeout dataset export --layout ''); COMP_CWORD=4; _takeout; echo "\${COMPREPLY[@]}"`;
+    expect(runShell(program).trim()).toBe('dynamodb personalize plain clevertap');
   });
 });
 
@@ -116,15 +114,14 @@ describe('takeout completion zsh', () => {
     await writeFile(file, await script('zsh'));
     expect(spawnSync('zsh', ['-n', file]).status).toBe(0);
     // The completion system's functions are stubbed: this checks what the script hands them, in a real zsh.
-    const program = `takeout() { ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"; }
-compdef() { :; }
+    const program = `compdef() { :; }
 _describe() { print -rl -- "\${(@P)4}"; }
 _files() { print -- ':files'; }
 source ${JSON.stringify(file)}
 words=(takeout run --sse ''); CURRENT=4; _takeout
 words=(takeout dataset export --layout pe); CURRENT=5; _takeout
 words=(takeout run --dest ''); CURRENT=4; _takeout`;
-    const out = execFileSync('zsh', ['-f', '-c', program], { env: cleanEnv(), encoding: 'utf8' });
+    const out = runShell(program, { shell: 'zsh' });
     expect(out.trim().split('\n')).toEqual(['AES256', 'aws\\:kms', 'personalize', ':files']);
   });
 });
@@ -134,11 +131,10 @@ describe('takeout completion fish', () => {
     const folder = await tempFolder('completion');
     const file = path.join(folder, 'takeout.fish');
     await writeFile(file, await script('fish'));
-    const program = `function takeout; ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} $argv; end
-source ${JSON.stringify(file)}
+    const program = `source ${JSON.stringify(file)}
 complete -C 'takeout dataset export --layout p'
 complete -C 'takeout run --source ${DEMO_PROJECT} --include in.c-m'`;
-    const out = execFileSync('fish', ['--no-config', '-c', program], { env: cleanEnv(), encoding: 'utf8' });
+    const out = runShell(program, { shell: 'fish' });
     expect(out.trim().split('\n')).toEqual(['personalize', 'plain', 'in.c-main.customers\tcustomers', 'in.c-main.orders\torders']);
   });
 });

@@ -1,12 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { numberedOrder } from '../src/pipeline/merge.js';
-import { BIN, cleanEnv, DEMO_PROJECT, errorLines, removeTempFolders, runCli, startCli, tempFolder, walkFiles } from './helpers/cli.js';
+import { DEMO_PROJECT, errorLines, removeTempFolders, runCli, runShell, startCli, tempFolder, walkFiles } from './helpers/cli.js';
 import { demoWithBigTable, expectOk } from './helpers/projects.js';
-import { S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /** Conventions users bring from cat, shells and other CLIs: glob order, the umask, a closed pipe, Ctrl-C. */
 
@@ -17,12 +16,7 @@ const TEMP = /\.takeout-tmp$/;
 /** Runs `script` in bash with `$T` the takeout command; returns its stdout (the script echoes what it checks). */
 /** takeout's stderr goes to `<cwd>/.stderr-<pid>`; `rc=` is takeout's own exit code (the pipeline's first). */
 function bash(script: string, cwd: string): { stdout: string } {
-  const stdout = execFileSync('bash', ['-c', `T() { ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"; }\n${script} 2>"$ERR"; echo "rc=\${PIPESTATUS[0]}"`], {
-    env: { ...cleanEnv(), ERR: path.join(cwd, `.stderr-${process.pid}`) },
-    encoding: 'utf8',
-    cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const stdout = runShell(`${script} 2>"$ERR"; echo "rc=\${PIPESTATUS[0]}"`, { takeoutAs: 'T', cwd, env: { ERR: path.join(cwd, `.stderr-${process.pid}`) } });
   return { stdout };
 }
 
@@ -68,7 +62,7 @@ describe('output files the user names follow the umask', () => {
       `T table export in.c-main.customers --source ${JSON.stringify(DEMO_PROJECT)} -o ${JSON.stringify(path.join(folder, `customers${suffix}.csv`))} --no-progress; ` +
       `echo 'x' > ${JSON.stringify(path.join(folder, `cat${suffix}`))}`;
     for (const [umask, file, dir] of [['022', 0o644, 0o755], ['027', 0o640, 0o750], ['077', 0o600, 0o700]] as const) {
-      execFileSync('bash', ['-c', `T() { ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"; }\n${script(umask, umask)}`], { env: cleanEnv(), stdio: 'pipe' });
+      runShell(script(umask, umask), { takeoutAs: 'T' });
       const mode = async (p: string): Promise<number> => (await stat(p)).mode & 0o777;
       expect(await mode(path.join(folder, `cat${umask}`))).toBe(file);
       expect(await mode(path.join(folder, `out${umask}`, 'orders.csv'))).toBe(file);
@@ -130,9 +124,7 @@ describe('Ctrl-C says what it undoes at this destination', () => {
 
   it('S3: uploads are aborted', async () => {
     const endpoint = inject('s3Endpoint');
-    const result = await interrupt(`s3://${TEST_BUCKET}/${uniquePrefix('interrupt')}`, [
-      '--endpoint-url', endpoint, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1',
-    ]);
+    const result = await interrupt(`s3://${TEST_BUCKET}/${uniquePrefix('interrupt')}`, s3CliArgs(endpoint));
     expect(result.code).toBe(130);
     expect(result.stderr).toContain('takeout: interrupting: aborting uploads and removing temp files');
     expect(errorLines(result.stderr)).toEqual(['takeout: error: interrupted: open uploads were aborted, no manifest was written [INTERRUPTED, exit 130]']);

@@ -11,7 +11,7 @@ import { ERROR_CODES } from '../src/errors.js';
 import { clevertapTs } from '../src/formats/clevertap.js';
 import { clevertapWindow, eventMillis, fileEventName } from '../src/layouts/clevertap.js';
 import { errorLines, localStore, removeTempFolders, runCli, s3Store, tempFolder, type Store, exportIdOf } from './helpers/cli.js';
-import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { rawS3Client, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /**
  * CleverTap's event export layout, read back by readers that share nothing with the writers: JSON.parse per
@@ -21,7 +21,7 @@ import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKE
 const endpoint = inject('s3Endpoint');
 const pgUrl = inject('pgUrl');
 const client = rawS3Client(endpoint);
-const s3Args = ['--endpoint-url', endpoint, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
+const s3Args = s3CliArgs(endpoint);
 const schema = `ct_${process.pid}`;
 const DAY_MS = 86_400_000;
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
 import { DigestSet, digestOf, NewestById } from '../src/layouts/digests.js';
 import { errorLines, jsonLines, localStore, removeTempFolders, runCli, s3Store, startCli, tempFolder, walkFiles, type Store, exportIdOf } from './helpers/cli.js';
-import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { rawS3Client, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /**
  * Personalize dataset exports, read back with csv-parse (`\` as the escape character, as Personalize's
@@ -17,7 +17,7 @@ import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKE
 
 const endpoint = inject('s3Endpoint');
 const client = rawS3Client(endpoint);
-const s3Args = ['--endpoint-url', endpoint, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
+const s3Args = s3CliArgs(endpoint);
 
 afterAll(async () => {
   client.destroy();

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
 import { DEMO_PROJECT, errorLines, jsonLines, parseCsv, removeTempFolders, runCli, s3Store, startCli, tempFolder, walkFiles, localStore, type Store, exportIdOf } from './helpers/cli.js';
 import { startFaultProxy } from './faults/proxy.js';
-import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { rawS3Client, S3RVER_SECRET_ACCESS_KEY, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /**
  * Dataset exports in DynamoDB's export layout, read back by independent readers: the SDK's own
@@ -20,7 +20,7 @@ import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKE
 const endpoint = inject('s3Endpoint');
 const pgUrl = inject('pgUrl');
 const client = rawS3Client(endpoint);
-const s3Args = ['--endpoint-url', endpoint, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
+const s3Args = s3CliArgs(endpoint);
 
 afterAll(async () => {
   client.destroy();
@@ -217,7 +217,7 @@ describe('dataset export --layout dynamodb (full export)', () => {
     const proxy = await startFaultProxy(endpoint);
     try {
       proxy.rules.push({ match: (req) => req.method === 'PUT' && (req.url ?? '').includes('/data/'), action: { kind: 'status', status: 403, code: 'AccessDenied', message: 'Access Denied' } });
-      const args = s3Args.map((a) => (a === endpoint ? proxy.url : a));
+      const args = s3CliArgs(proxy.url);
       const result = await runCli(['dataset', 'export', 'in.c-main.orders', '--source', DEMO_PROJECT, '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...args]);
       expect(result.code).toBe(ERROR_CODES.AUTH);
       expect(errorLines(result.stderr)[0]).toContain('403 All access to this object has been disabled');

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ProgressTracker } from '../src/reporting/progress.js';
 import { exportIdOf, removeTempFolders, runCli, startCli, tempFolder, type CliResult } from './helpers/cli.js';
 import { demoWithBigTable, expectOk } from './helpers/projects.js';
-import { OTHER_BUCKET, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { OTHER_BUCKET, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 import { startStorageApi, type StorageApiServer } from './keboola/server.js';
 
 /**
@@ -22,7 +22,7 @@ const schema = JSON.parse(readFileSync(SCHEMA_FILE, 'utf8')) as { properties: { 
 const validate = new Ajv({ allErrors: true }).compile(schema);
 const s3Endpoint = inject('s3Endpoint');
 const pgUrl = inject('pgUrl');
-const S3_ARGS = ['--endpoint-url', s3Endpoint, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
+const S3_ARGS = s3CliArgs(s3Endpoint);
 const KBC_FIXTURE = fileURLToPath(new URL('../fixtures/keboola-project', import.meta.url));
 const KBC_TOKEN = 'kbc-test-token-events';
 /** Progress events every few ms, so runs of a fraction of a second show them. */

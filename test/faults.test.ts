@@ -1,13 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
 import { errorLines, readTakeout, removeTempFolders, runCli, s3Store, sha256, tempFolder, walkFiles } from './helpers/cli.js';
 import type { CliResult } from './helpers/cli.js';
-import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
-import { startFaultProxy } from './faults/proxy.js';
-import type { FaultProxy } from './faults/proxy.js';
+import { bigPayloadProject } from './helpers/projects.js';
+import { rawS3Client, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { faultProxyForTests } from './faults/proxy.js';
 
 /**
  * S3 failures injected by a proxy in front of s3rver (test/faults/proxy.ts): throttling that the
@@ -21,15 +19,11 @@ const client = rawS3Client(endpoint);
 const BIG_TABLE = 'in.c-big.big';
 const BIG_KEY = 'in/c-big/big.part_0.csv.gz';
 let bigSource: string;
-let proxy: FaultProxy;
-
-function s3Args(endpointUrl: string): string[] {
-  return ['--endpoint-url', endpointUrl, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
-}
+const proxy = faultProxyForTests(endpoint);
 
 function runBig(prefix: string, extra: string[] = [], timeoutMs?: number): Promise<CliResult> {
   return runCli(
-    ['run', '--source', bigSource, '--dest', `s3://${TEST_BUCKET}/${prefix}`, '--compression-level', '0', '--part-size', '5MB', ...s3Args(proxy.url), ...extra],
+    ['run', '--source', bigSource, '--dest', `s3://${TEST_BUCKET}/${prefix}`, '--compression-level', '0', '--part-size', '5MB', ...s3CliArgs(proxy.url), ...extra],
     timeoutMs === undefined ? {} : { timeoutMs },
   );
 }
@@ -42,24 +36,10 @@ const isUploadPart = (method: string | undefined, url: string | undefined): bool
 const isPutObject = (method: string | undefined, url: string | undefined): boolean => method === 'PUT' && !/[?&]uploadId=/.test(url ?? '');
 
 beforeAll(async () => {
-  bigSource = await tempFolder('faults-source');
-  await mkdir(path.join(bigSource, 'in.c-big'), { recursive: true });
-  const rows = ['"id","payload"'];
-  for (let i = 0; i < 100_000; i += 1) rows.push(`"${i}","${randomBytes(60).toString('hex')}"`);
-  await writeFile(path.join(bigSource, 'in.c-big', 'big.csv'), `${rows.join('\n')}\n`);
-});
-
-beforeAll(async () => {
-  proxy = await startFaultProxy(endpoint);
-});
-
-afterEach(() => {
-  proxy.rules.length = 0;
-  proxy.requests.length = 0;
+  bigSource = await bigPayloadProject('faults-source');
 });
 
 afterAll(async () => {
-  await proxy.stop();
   client.destroy();
   await removeTempFolders();
 });
@@ -121,7 +101,7 @@ describe('S3 faults (through a fault-injecting proxy)', () => {
   });
 
   it('rejects --request-timeout under 100 ms as a usage error', async () => {
-    const result = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${uniquePrefix('faults-usage')}`, '--request-timeout', '50', ...s3Args(proxy.url)]);
+    const result = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${uniquePrefix('faults-usage')}`, '--request-timeout', '50', ...s3CliArgs(proxy.url)]);
     expect(result.code).toBe(ERROR_CODES.USAGE);
     expect(errorLines(result.stderr)).toHaveLength(1);
     expect(errorLines(result.stderr)[0]).toContain('request-timeout');
@@ -130,7 +110,7 @@ describe('S3 faults (through a fault-injecting proxy)', () => {
 
   it('fails a download whose slice GET is cut mid-body, leaving no output and no temp file', async () => {
     const prefix = uniquePrefix('faults-truncate');
-    const made = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...s3Args(endpoint)]);
+    const made = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...s3CliArgs(endpoint)]);
     expect(made.code).toBe(0);
     const out = await tempFolder('faults-download');
     proxy.rules.push({ match: (req) => req.method === 'GET' && /\.csv\.gz(\?|$)/.test(req.url ?? ''), action: { kind: 'truncate', afterBytes: 200 } });
@@ -140,7 +120,7 @@ describe('S3 faults (through a fault-injecting proxy)', () => {
       `s3://${TEST_BUCKET}/${prefix}manifests/in.c-main.orders.manifest`,
       '-o',
       path.join(out, 'orders.csv'),
-      ...s3Args(proxy.url),
+      ...s3CliArgs(proxy.url),
     ]);
     expect(proxy.requests.some((r) => r.fault === 'truncate')).toBe(true);
     expect(result.code).not.toBe(0);
@@ -158,7 +138,7 @@ const isHeadBucket = (method: string | undefined, url: string | undefined): bool
 const isHeadObject = (method: string | undefined, url: string | undefined): boolean => method === 'HEAD' && pathParts(url).length > 1;
 
 describe('S3 error answers (through a fault-injecting proxy)', () => {
-  function runSmall(prefix: string, extra: string[] = [], args: string[] = s3Args(proxy.url)): Promise<CliResult> {
+  function runSmall(prefix: string, extra: string[] = [], args: string[] = s3CliArgs(proxy.url)): Promise<CliResult> {
     return runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...args, ...extra]);
   }
 

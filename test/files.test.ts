@@ -18,7 +18,7 @@ import {
   warningLines,
   type FilesResult,
 } from './helpers/files-cli.js';
-import { OTHER_BUCKET, rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { OTHER_BUCKET, rawS3Client, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /**
  * `takeout files download` and `takeout files merge`, end to end through the built CLI: every merged
@@ -29,7 +29,7 @@ import { OTHER_BUCKET, rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_K
 
 const endpoint = inject('s3Endpoint');
 const client = rawS3Client(endpoint);
-const S3 = ['--endpoint-url', endpoint, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
+const S3 = s3CliArgs(endpoint);
 const ORDERS = 'in.c-main.orders';
 const CONTACTS = 'in.c-crm.contacts';
 const EMPTY = 'in.c-crm.empty_table';

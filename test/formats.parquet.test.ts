@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBBlobValue, type DuckDBConnection } from '@duckdb/node-api';
 import { DEFAULT_ROW_GROUP_ROWS, ParquetFileBuilder, type ParquetCodec } from '../src/formats/parquet.js';
 import type { RecordColumn } from '../src/formats/typed-records.js';
 import type { Row } from '../src/model.js';
 import { TakeoutError } from '../src/errors.js';
+import { removeTempFolders, tempFolder } from './helpers/temp.js';
 
 /**
  * Files written with hyparquet-writer are read back with DuckDB's Parquet reader: a separate codebase (C++),
@@ -88,7 +88,7 @@ let db: DuckDBInstance;
 let connection: DuckDBConnection;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'takeout-parquet-'));
+  dir = await tempFolder('parquet');
   db = await DuckDBInstance.create(':memory:');
   connection = await db.connect();
 });
@@ -96,7 +96,7 @@ beforeAll(async () => {
 afterAll(async () => {
   connection?.closeSync();
   db?.closeSync();
-  await rm(dir, { recursive: true, force: true });
+  await removeTempFolders();
 });
 
 async function readBack(bytes: Uint8Array, name: string): Promise<{ rows: Record<string, unknown>[]; types: string[]; groups: number; codecs: string[] }> {

@@ -1,12 +1,12 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { mkdir, statfs, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { closest, editDistance } from '../src/pipeline/suggest.js';
 import { mistypedUrl } from '../src/stores/registry.js';
-import { startFaultProxy, type FaultProxy } from './faults/proxy.js';
+import { faultProxyForTests } from './faults/proxy.js';
 import { DEMO_PROJECT, errorLines, jsonLines, removeTempFolders, runCli, s3Store, tempFolder, walkFiles, type CliResult } from './helpers/cli.js';
-import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { rawS3Client, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /**
  * Risky invocations are refused (exit 2) before anything is written, and `--dry-run` is a preflight:
@@ -15,18 +15,14 @@ import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKE
 
 const endpoint = inject('s3Endpoint');
 const client = rawS3Client(endpoint);
-const S3_ARGS = ['--endpoint-url', endpoint, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
+const S3_ARGS = s3CliArgs(endpoint);
 /** One small table keeps the runs that must write something quick. */
 const SMALL = ['--include', 'in.c-crm.products'];
-let proxy: FaultProxy;
-
-beforeAll(async () => {
-  proxy = await startFaultProxy(endpoint);
-});
+// Each test that sets rules clears them itself.
+const proxy = faultProxyForTests(endpoint, { clearAfterEach: false });
 
 afterAll(async () => {
   client.destroy();
-  await proxy.stop();
   await removeTempFolders();
 });
 

@@ -14,7 +14,7 @@ import { createDirSource } from '../src/sources/dir/source.js';
 import { BAD_FIXTURES, errorLines, jsonLines, removeTempFolders, runCli, s3Store, startCli, tempFolder, walkFiles } from './helpers/cli.js';
 import { demoWithBigTable, expectOk } from './helpers/projects.js';
 import { startFaultProxy } from './faults/proxy.js';
-import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { rawS3Client, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /**
  * Two runs on one destination: the first holds a lease (takeout-lease.json) and renews it; a second run,
@@ -24,7 +24,7 @@ import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKE
 
 const endpoint = inject('s3Endpoint');
 const client = rawS3Client(endpoint);
-const s3Args = ['--endpoint-url', endpoint, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
+const s3Args = s3CliArgs(endpoint);
 /** Level 9 and 1 MB slices, one table at a time: slow enough to act while the run is mid-table. */
 const SLOW = ['--compression-level', '9', '--slice-size', '1MB', '--concurrency', '1'];
 
@@ -85,7 +85,7 @@ describe('two runs on one destination', () => {
     const proxy = await startFaultProxy(endpoint);
     try {
       proxy.rules.push({ match: (req) => req.method === 'PUT' && (req.url ?? '').includes('buckets.json'), times: 1, action: { kind: 'stall' } });
-      const viaProxy = s3Args.map((a) => (a === endpoint ? proxy.url : a));
+      const viaProxy = s3CliArgs(proxy.url);
       const first = startCli(['run', '--source', project, ...SLOW, '--json', '--dest', dest, '--request-timeout', '6000', ...viaProxy]);
       while (!proxy.requests.some((r) => r.fault === 'stall')) await new Promise((resolve) => setTimeout(resolve, 20));
       const runId = String(jsonLines(first.stdout).find((e) => e.type === 'run:start')!.runId);
@@ -191,7 +191,7 @@ describe('the lease is released on every way out', () => {
     const proxy = await startFaultProxy(endpoint);
     try {
       proxy.rules.push({ match: (req) => req.method === 'PUT' && (req.url ?? '').includes(LEASE_FILE), action: { kind: 'status', status: 403, code: 'AccessDenied', message: 'Access Denied' } });
-      const viaProxy = s3Args.map((a) => (a === endpoint ? proxy.url : a));
+      const viaProxy = s3CliArgs(proxy.url);
       const result = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${prefix}`, ...viaProxy]);
       expect(result.code, result.stderr).toBe(ERROR_CODES.AUTH);
       expect(errorLines(result.stderr)[0]).toContain(`${prefix}${LEASE_FILE}`);
@@ -251,7 +251,7 @@ describe('dataset exports', () => {
     let exportId: string;
     try {
       proxy.rules.push({ match: (req) => req.method === 'PUT' && (req.url ?? '').includes('manifest-summary.json'), times: 1, action: { kind: 'stall' } });
-      const viaProxy = s3Args.map((a) => (a === endpoint ? proxy.url : a));
+      const viaProxy = s3CliArgs(proxy.url);
       const first = startCli([...exportArgs(dest, 'in.c-big.events', '--client-token', 'nightly'), '--json', '--request-timeout', '6000', ...viaProxy]);
       while (!proxy.requests.some((r) => r.fault === 'stall')) await new Promise((resolve) => setTimeout(resolve, 20));
       exportId = String(jsonLines(first.stdout).find((e) => e.type === 'dataset:start')!.exportId);

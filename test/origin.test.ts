@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
 import { errorLine } from '../src/reporting/lines.js';
 import { redact, registerSecret } from '../src/secrets.js';
@@ -15,8 +15,8 @@ import { TakeoutError } from '../src/errors.js';
 import { cleartextWarning, isLoopbackHost, MAX_REDIRECTS } from '../src/sources/keboola/client.js';
 import { registerFileSecrets } from '../src/sources/keboola/source.js';
 import { closedPort, errorLines, jsonLines, removeTempFolders, runCli, tempFolder, type CliResult } from './helpers/cli.js';
-import { OTHER_BUCKET, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
-import { s3ErrorBody, startFaultProxy, type FaultProxy } from './faults/proxy.js';
+import { OTHER_BUCKET, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { faultProxyForTests, s3ErrorBody, startFaultProxy } from './faults/proxy.js';
 import { startStorageApi, type StorageApiServer } from './keboola/server.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/keboola-project', import.meta.url));
@@ -38,30 +38,19 @@ afterAll(removeTempFolders);
 
 describe('Storage API redirects', () => {
   let api: StorageApiServer;
-  /** The origin the user names. */
-  let front: FaultProxy;
-  /** Another origin, in front of the same API: a followed redirect would work, and hand it the token. */
-  let other: FaultProxy;
-
   beforeAll(async () => {
     api = await startStorageApi({ s3Endpoint, bucket: OTHER_BUCKET, token: TOKEN, fixtureDir: FIXTURE, jobPolls: { waiting: 0, processing: 0 } });
-    front = await startFaultProxy(api.url);
-    other = await startFaultProxy(api.url);
-  });
-  afterEach(() => {
-    front.rules.length = 0;
-    front.requests.length = 0;
-    other.rules.length = 0;
-    other.requests.length = 0;
   });
   afterAll(async () => {
-    await front.stop();
-    await other.stop();
     await api.stop();
   });
+  /** The origin the user names. */
+  const front = faultProxyForTests(() => api.url);
+  /** Another origin, in front of the same API: a followed redirect would work, and hand it the token. */
+  const other = faultProxyForTests(() => api.url);
 
   it('refuses a cross-origin redirect: exit 2, one line naming both origins, the other origin never sees the token', async () => {
-    front.rules.push({ match: (req) => storagePath(req, 'tokens/verify'), action: { kind: 'respond', status: 302, headers: { location: `${other.url}/v2/storage/tokens/verify` } } });
+    front.rules.push({ match: (req) => storagePath(req, 'tokens/verify'), action: { kind: 'redirect', status: 302, location: `${other.url}/v2/storage/tokens/verify` } });
     const result = await kbc(`keboola+${front.url}`, ['run', '--dest', join(await tempFolder('origin-cross'), 't')]);
     expect(result.code, result.stderr).toBe(ERROR_CODES.USAGE);
     const errors = errorLines(result.stderr);
@@ -75,7 +64,7 @@ describe('Storage API redirects', () => {
   it('refuses a cross-origin 307 of an export POST in the middle of a run; the token stays with the stack', async () => {
     front.rules.push({
       match: (req) => req.method === 'POST' && /\/export-async$/.test(req.url ?? ''),
-      action: { kind: 'respond', status: 307, headers: { location: `${other.url}/v2/storage/tables/in.c-main.orders/export-async` } },
+      action: { kind: 'redirect', status: 307, location: `${other.url}/v2/storage/tables/in.c-main.orders/export-async` },
     });
     const result = await kbc(`keboola+${front.url}`, ['run', '--dest', join(await tempFolder('origin-post'), 't'), '--json']);
     expect(result.code).not.toBe(0);
@@ -91,7 +80,7 @@ describe('Storage API redirects', () => {
 
   it('refuses an http → https redirect of the same host (another origin) with a hint to name it', async () => {
     const httpsUrl = front.url.replace(/^http:/, 'https:');
-    front.rules.push({ match: (req) => storagePath(req, 'tokens/verify'), action: { kind: 'respond', status: 301, headers: { location: `${httpsUrl}/v2/storage/tokens/verify` } } });
+    front.rules.push({ match: (req) => storagePath(req, 'tokens/verify'), action: { kind: 'redirect', status: 301, location: `${httpsUrl}/v2/storage/tokens/verify` } });
     const result = await kbc(`keboola+${front.url}`, ['run', '--dest', join(await tempFolder('origin-https'), 't')]);
     expect(result.code).toBe(ERROR_CODES.USAGE);
     expect(errorLines(result.stderr)[0]).toContain(`redirects to another origin, ${httpsUrl}`);
@@ -100,10 +89,10 @@ describe('Storage API redirects', () => {
 
   it('follows same-origin redirects: a 301 GET, and a 307 POST keeping its method and body; the run completes', async () => {
     front.rules.push(
-      { match: (req) => storagePath(req, 'tokens/verify') && !hopped(req), action: { kind: 'respond', status: 301, headers: { location: '/v2/storage/tokens/verify?hop=1' } } },
+      { match: (req) => storagePath(req, 'tokens/verify') && !hopped(req), action: { kind: 'redirect', status: 301, location: '/v2/storage/tokens/verify?hop=1' } },
       {
         match: (req) => req.method === 'POST' && storagePath(req, 'tables/in.c-main.orders/export-async') && !hopped(req),
-        action: { kind: 'respond', status: 307, headers: { location: `${front.url}/v2/storage/tables/in.c-main.orders/export-async?hop=1` } },
+        action: { kind: 'redirect', status: 307, location: `${front.url}/v2/storage/tables/in.c-main.orders/export-async?hop=1` },
       },
     );
     const result = await kbc(`keboola+${front.url}`, ['run', '--dest', join(await tempFolder('origin-same'), 't')]);
@@ -118,7 +107,7 @@ describe('Storage API redirects', () => {
   });
 
   it(`ends a same-origin redirect loop after ${MAX_REDIRECTS} redirects (exit 1, one line)`, async () => {
-    front.rules.push({ match: (req) => storagePath(req, 'tokens/verify'), action: { kind: 'respond', status: 302, headers: { location: '/v2/storage/tokens/verify' } } });
+    front.rules.push({ match: (req) => storagePath(req, 'tokens/verify'), action: { kind: 'redirect', status: 302, location: '/v2/storage/tokens/verify' } });
     const result = await kbc(`keboola+${front.url}`, ['run', '--dest', join(await tempFolder('origin-loop'), 't')]);
     expect(result.code).toBe(ERROR_CODES.FAILED);
     expect(errorLines(result.stderr)).toEqual([expect.stringContaining(`more than ${MAX_REDIRECTS} redirects within ${front.url}`)]);
@@ -132,7 +121,7 @@ describe('Storage API redirects', () => {
     try {
       s3Front.rules.push({
         match: (req) => req.method === 'GET' && (req.url ?? '').startsWith(`/${OTHER_BUCKET}/`),
-        action: { kind: 'respond', status: 307, headers: { location: `${s3Other.url}${'/'}${OTHER_BUCKET}/moved` }, body: '' },
+        action: { kind: 'redirect', status: 307, location: `${s3Other.url}${'/'}${OTHER_BUCKET}/moved` },
       });
       const result = await kbc(`keboola+${api.url}`, ['run', '--dest', join(await tempFolder('origin-s3kbc'), 't'), '--include', 'in.c-main.orders'], { TAKEOUT_KEBOOLA_S3_ENDPOINT: s3Front.url });
       expect(result.code).not.toBe(0);
@@ -151,21 +140,7 @@ describe('S3 destination redirects', () => {
     const s3Other = await startFaultProxy(s3Endpoint);
     try {
       s3Front.rules.push({ match: () => true, action: { kind: 'respond', status, headers: { location: `${s3Other.url}/${TEST_BUCKET}/` } } });
-      const result = await runCli([
-        'run',
-        '--source',
-        'demo',
-        '--dest',
-        `s3://${TEST_BUCKET}/${uniquePrefix('origin-s3')}`,
-        '--endpoint-url',
-        s3Front.url,
-        '--access-key-id',
-        S3RVER_ACCESS_KEY_ID,
-        '--secret-access-key',
-        S3RVER_SECRET_ACCESS_KEY,
-        '--region',
-        'us-east-1',
-      ]);
+      const result = await runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${uniquePrefix('origin-s3')}`, ...s3CliArgs(s3Front.url)]);
       expect(result.code).not.toBe(0);
       expect(errorLines(result.stderr)).toHaveLength(1);
       expect(s3Front.requests.length).toBeGreaterThan(0);
@@ -257,7 +232,7 @@ describe('redaction', () => {
         action,
       });
       const session = 'IQoJb3JpZ2luX2VjEORIGINCANARY4';
-      const args = ['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${uniquePrefix('origin-sig')}`, '--endpoint-url', proxy.url, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--session-token', session, '--region', 'us-east-1'];
+      const args = ['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${uniquePrefix('origin-sig')}`, ...s3CliArgs(proxy.url), '--session-token', session];
       for (const extra of [['--debug', '--json'], ['--debug', '--no-progress']]) {
         const result = await runCli([...args, ...extra]);
         expect(result.code, result.stderr).not.toBe(0);

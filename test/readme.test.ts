@@ -1,8 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { cp, mkdir, readFile, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, DEMO_PROJECT, REPO_ROOT, removeTempFolders, runCli, tempFolder } from './helpers/cli.js';
+import { DEMO_PROJECT, REPO_ROOT, removeTempFolders, runCli, runShell, tempFolder } from './helpers/cli.js';
 import { expectOk } from './helpers/projects.js';
 
 /**
@@ -68,11 +67,7 @@ describe('README.md: takeout run', () => {
       const cwd = path.join(folder, `example-${examples.indexOf(example)}`);
       await mkdir(cwd);
       for (const name of ['project', 'old-takeout']) await symlink(path.join(folder, name), path.join(cwd, name));
-      const stderr = execFileSync('bash', ['-c', `takeout() { ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"; }\n${command} 2>&1 >/dev/null`], {
-        cwd,
-        env: cleanEnv(),
-        encoding: 'utf8',
-      });
+      const stderr = runShell(`${command} 2>&1 >/dev/null`, { cwd });
       if (example.includes('--dry-run')) {
         expect(stderr, example).not.toMatch(/^takeout complete:/m);
         continue;

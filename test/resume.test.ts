@@ -7,7 +7,7 @@ import type { TakeoutManifest } from '../src/manifests/takeout.js';
 import { DEMO_PROJECT, errorLines, jsonLines, readTakeout, removeTempFolders, runCli, s3Store, startCli, tempFolder, walkFiles, type CliResult } from './helpers/cli.js';
 import { demoWithBigTable, expectOk } from './helpers/projects.js';
 import { startFaultProxy } from './faults/proxy.js';
-import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { rawS3Client, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /**
  * Resume: a run that is interrupted (SIGINT) or killed (SIGKILL) leaves its journal and the slices that
@@ -26,7 +26,7 @@ let project: string;
 const bigProject = (name: string): Promise<string> => demoWithBigTable(name, 24, (i) => `"note ${i}, ""quoted"""`);
 let reference: TakeoutManifest;
 
-const s3Args = ['--endpoint-url', endpoint, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
+const s3Args = s3CliArgs(endpoint);
 
 const slicesOf = (m: TakeoutManifest): Record<string, { key: string; sha256: string; bytes: number; rows: number }[]> =>
   Object.fromEntries(m.tables.map((t) => [t.id, t.slices.map((s) => ({ key: s.key, sha256: s.sha256, bytes: s.bytes, rows: s.rows }))]));
@@ -236,7 +236,7 @@ describe('SIGKILL mid-download', () => {
     try {
       // The fourth slice never arrives: the download hangs with three slices written into its temp file.
       proxy.rules.push({ match: (req) => req.method === 'GET' && (req.url ?? '').includes('events.part_3.'), action: { kind: 'stall' } });
-      const viaProxy = s3Args.map((a) => (a === endpoint ? proxy.url : a));
+      const viaProxy = s3CliArgs(proxy.url);
       const cli = startCli(['files', 'download', manifest, '-o', target, '--json', '--concurrency', '1', ...viaProxy]);
       while (!proxy.requests.some((r) => r.url.includes('events.part_3.'))) await new Promise((resolve) => setTimeout(resolve, 20));
       await new Promise((resolve) => setTimeout(resolve, 300));

@@ -15,12 +15,12 @@ import {
   type CliResult,
   type Store,
 } from './helpers/cli.js';
-import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { rawS3Client, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /** The `takeout run` command line: help, dry run, JSON output, selection, paths, reruns, configuration. */
 
 const endpoint = inject('s3Endpoint');
-const S3_ARGS = ['--endpoint-url', endpoint, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
+const S3_ARGS = s3CliArgs(endpoint);
 const client = rawS3Client(endpoint);
 const ALL_TABLES = [
   'in.c-crm.contacts',

@@ -1,5 +1,4 @@
-import { cp, mkdir, open, readFile, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import {
@@ -17,6 +16,7 @@ import {
   walkFiles,
   type CliResult,
 } from './helpers/cli.js';
+import { writeRepeatedCsv } from './helpers/projects.js';
 import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /**
@@ -218,21 +218,7 @@ describe('some tables fail', () => {
 async function bigProject(): Promise<string> {
   const project = path.join(await tempFolder('big'), 'project');
   await mkdir(path.join(project, 'in.c-big'), { recursive: true });
-  const rows: string[] = [];
-  let size = 0;
-  for (let i = 0; size < 1 << 20; i++) {
-    const row = `${i},${randomBytes(24).toString('hex')},"note ${i}, with a comma"\n`;
-    rows.push(row);
-    size += row.length;
-  }
-  const block = Buffer.from(rows.join(''));
-  const handle = await open(path.join(project, 'in.c-big', 'big.csv'), 'w');
-  try {
-    await handle.write('id,hash,note\n');
-    for (let i = 0; i < 200; i++) await handle.write(block);
-  } finally {
-    await handle.close();
-  }
+  await writeRepeatedCsv(path.join(project, 'in.c-big', 'big.csv'), 200);
   return project;
 }
 

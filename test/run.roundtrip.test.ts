@@ -20,7 +20,7 @@ import {
   type CliResult,
   type Takeout,
 } from './helpers/cli.js';
-import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { rawS3Client, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /**
  * `takeout run` of the demo project, read back byte for byte: every table's header (from tables.json)
@@ -334,7 +334,7 @@ describe('takeout run → S3 (s3rver)', () => {
   beforeAll(async () => {
     demo = await loadDemo();
     const root = await tempFolder('roundtrip-s3');
-    const s3Args = ['--endpoint-url', endpoint, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
+    const s3Args = s3CliArgs(endpoint);
     const [remote, nearby] = await Promise.all([
       runCli(['run', '--source', 'demo', '--dest', `s3://${TEST_BUCKET}/${prefix}`, '--slice-size', SMALL_SLICE, ...s3Args]),
       runCli(['run', '--source', 'demo', '--dest', path.join(root, 'local'), '--slice-size', SMALL_SLICE]),

@@ -1,10 +1,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { displayWidth } from '../src/reporting/bars.js';
 import { BIN, REPO_ROOT, removeTempFolders, runCli, tempFolder } from './helpers/cli.js';
+import { writeRepeatedCsv } from './helpers/projects.js';
 
 /**
  * The progress display in a real terminal: takeout runs in a tmux pane (its own tmux server, so nothing of
@@ -69,21 +69,7 @@ async function bigProject(): Promise<string> {
   ];
   for (const [bucket, table, hexBytes, blocks] of tables) {
     await mkdir(path.join(project, bucket), { recursive: true });
-    const rows: string[] = [];
-    let size = 0;
-    for (let i = 0; size < 1 << 20; i++) {
-      const row = `${i},${randomBytes(hexBytes).toString('hex')},"note ${i}, with a comma"\n`;
-      rows.push(row);
-      size += row.length;
-    }
-    const block = Buffer.from(rows.join(''));
-    const handle = await open(path.join(project, bucket, `${table}.csv`), 'w');
-    try {
-      await handle.write('id,hash,note\n');
-      for (let i = 0; i < blocks; i++) await handle.write(block);
-    } finally {
-      await handle.close();
-    }
+    await writeRepeatedCsv(path.join(project, bucket, `${table}.csv`), blocks, hexBytes);
   }
   return project;
 }

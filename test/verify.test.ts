@@ -5,7 +5,7 @@ import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { TakeoutManifest } from '../src/manifests/takeout.js';
 import { errorLines, removeTempFolders, runCli, sha256, tempFolder, type CliResult } from './helpers/cli.js';
-import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { rawS3Client, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 /**
  * `takeout verify DEST`, end to end through the built CLI on real takeouts of the demo project: a clean
@@ -15,7 +15,7 @@ import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKE
 
 const endpoint = inject('s3Endpoint');
 const client = rawS3Client(endpoint);
-const S3 = ['--endpoint-url', endpoint, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
+const S3 = s3CliArgs(endpoint);
 const MANIFEST = 'takeout-manifest.json';
 const ORDERS = 'in.c-main.orders';
 

@@ -1,15 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
 import { DEMO_PROJECT, errorLines, REPO_ROOT, removeTempFolders, runCli, s3Store, startCli, tempFolder, walkFiles, WATCHDOG_MS } from './helpers/cli.js';
 import type { CliResult } from './helpers/cli.js';
-import { rawS3Client, S3RVER_ACCESS_KEY_ID, S3RVER_SECRET_ACCESS_KEY, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
-import { startFaultProxy } from './faults/proxy.js';
-import type { FaultAction, FaultProxy } from './faults/proxy.js';
+import { bigPayloadProject } from './helpers/projects.js';
+import { rawS3Client, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { faultProxyForTests } from './faults/proxy.js';
+import type { FaultAction } from './faults/proxy.js';
 import { writeKind } from './faults/write-kinds.mjs';
 import type { WriteKind } from './faults/write-kinds.mjs';
 
@@ -25,7 +26,8 @@ import type { WriteKind } from './faults/write-kinds.mjs';
 const REGISTER = path.join(REPO_ROOT, 'test', 'faults', 'faulty-register.mjs');
 const endpoint = inject('s3Endpoint');
 const client = rawS3Client(endpoint);
-let proxy: FaultProxy;
+// The S3 cases run concurrently, each with rules and requests of its own prefix.
+const proxy = faultProxyForTests(endpoint, { clearAfterEach: false });
 
 type Errno = 'ENOSPC' | 'EIO' | 'EACCES';
 interface LocalFault {
@@ -83,12 +85,7 @@ function expectOneError(result: CliResult, kind: WriteKind | 'part', exit: reado
 const RUN_ARGS = ['run', '--source', DEMO_PROJECT, '--slice-rows', '10000'];
 const DATASET_ARGS = ['dataset', 'export', 'in.c-main.orders', '--source', DEMO_PROJECT, '--layout', 'plain', '--max-file-size', '64KB'];
 
-beforeAll(async () => {
-  proxy = await startFaultProxy(endpoint);
-});
-
 afterAll(async () => {
-  await proxy.stop();
   client.destroy();
   await removeTempFolders();
 });
@@ -299,7 +296,7 @@ function nthWrite(prefix: string, kind: WriteKind | 'part', op: S3Op, n: number,
 }
 
 function s3Args(): string[] {
-  return ['--endpoint-url', proxy.url, '--access-key-id', S3RVER_ACCESS_KEY_ID, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
+  return s3CliArgs(proxy.url);
 }
 
 describe('a failing write on S3 ends the run (fault proxy in front of s3rver)', () => {
@@ -309,11 +306,7 @@ describe('a failing write on S3 ends the run (fault proxy in front of s3rver)', 
 
   beforeAll(async () => {
     // ~12 MB stored uncompressed: with --part-size 5MB one slice goes up as a multipart upload of 3 parts.
-    bigSource = await tempFolder('write-faults-big');
-    await mkdir(path.join(bigSource, 'in.c-big'), { recursive: true });
-    const rows = ['"id","payload"'];
-    for (let i = 0; i < 100_000; i += 1) rows.push(`"${i}","${randomBytes(60).toString('hex')}"`);
-    await writeFile(path.join(bigSource, 'in.c-big', 'big.csv'), `${rows.join('\n')}\n`);
+    bigSource = await bigPayloadProject('write-faults-big');
 
     const prefix = uniquePrefix('write-faults-count');
     const from = proxy.requests.length;

@@ -1,19 +1,25 @@
 /**
- * A fault-injecting HTTP proxy in front of the test s3rver: forwards every request, streaming bodies
- * both ways, unless a rule matches, in which case it answers with an S3 error, stalls, resets the
- * connection, truncates the response body or rewrites response headers. Tests point takeout at it with
- * `--endpoint-url`.
+ * The one fault-injecting HTTP proxy of the tests, in front of s3rver, dynalite or the Storage API test
+ * server: it forwards every request, streaming bodies both ways, unless a rule with uses left matches, in
+ * which case it answers with an S3 XML or a DynamoDB JSON error, answers as told (a redirect…), stalls, resets
+ * the connection, cuts the response body after N bytes or rewrites response headers. Every request is
+ * recorded, with the status sent and the fault applied. Tests point takeout at it with `--endpoint-url`.
  * Depends on nothing in src/.
  */
 import http from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 export type FaultAction =
   /** Answer with this status and an S3 XML error body, without forwarding (the request body is drained first). */
   | { kind: 'status'; status: number; code: string; message?: string }
+  /** Answer with this status and a DynamoDB JSON error (`{"__type":"…#<type>","message":"…"}`), without forwarding. */
+  | { kind: 'error'; status: number; type: string; message?: string }
   /** Answer with exactly this status, headers and body, without forwarding (the request body is drained first). */
   | { kind: 'respond'; status: number; headers?: Record<string, string>; body?: string }
+  /** Answer with this redirect status and `location`, an empty body, without forwarding. */
+  | { kind: 'redirect'; status: number; location: string }
   /** Accept the request (reading its body) and never answer. */
   | { kind: 'stall' }
   /** Destroy the client socket at once. */
@@ -23,11 +29,20 @@ export type FaultAction =
   /** Forward, adding these response headers or replacing the upstream's (names in lower case). */
   | { kind: 'headers'; set: Record<string, string> };
 
+/** A rule for the requests `match` picks. */
 export interface FaultRule {
   match: (req: IncomingMessage) => boolean;
   /** How many matching requests the rule applies to (default: all of them); decremented on each use. */
   times?: number;
   action: FaultAction;
+}
+
+/** A rule for one DynamoDB operation (`X-Amz-Target: DynamoDB_20120810.<operation>`), e.g. Scan, DescribeTable. */
+export interface OperationRule {
+  operation: string;
+  /** How many matching requests the rule applies to (default: all of them); decremented on each use. */
+  times?: number;
+  fault: FaultAction;
 }
 
 export interface RecordedRequest {
@@ -36,19 +51,33 @@ export interface RecordedRequest {
   url: string;
   /** Request headers as received (names in lower case). */
   headers: IncomingHttpHeaders;
+  /** The DynamoDB operation named by `X-Amz-Target` ('' when none). */
+  operation: string;
+  /** With `protocol: 'dynamodb'`: the request body, parsed as JSON ({} when it is not JSON). */
+  body?: Record<string, unknown>;
   /** The status sent (the upstream's, or the injected one); undefined when stalled, reset or not yet answered. */
   status?: number;
   /** The fault applied, if any. */
   fault?: FaultAction['kind'];
 }
 
+export interface FaultProxyOptions {
+  /**
+   * 's3' (default): bodies stream through untouched. 'dynamodb': each request body is read and parsed first
+   * (recorded as `body`), as the JSON protocol's rules look at Segment, ExclusiveStartKey…
+   */
+  protocol?: 's3' | 'dynamodb';
+}
+
 export interface FaultProxy {
   /** `http://127.0.0.1:<port>`, for `--endpoint-url`. */
   url: string;
   /** Checked in order; the first matching rule with uses left applies. Mutable. */
-  rules: FaultRule[];
+  rules: (FaultRule | OperationRule)[];
   /** Every request seen, in arrival order. */
   requests: RecordedRequest[];
+  /** The requests of one DynamoDB operation. */
+  of(operation: string): RecordedRequest[];
   stop(): Promise<void>;
 }
 
@@ -60,47 +89,110 @@ export function s3ErrorBody(code: string, message: string): string {
   return `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${xmlEscape(code)}</Code><Message>${xmlEscape(message)}</Message><RequestId>fault-proxy</RequestId></Error>`;
 }
 
+/** The `__type` of DynamoDB's errors: `com.amazonaws.dynamodb.v20120810#Code` (auth errors come from `com.amazon.coral.service`). */
+export function dynamoErrorType(code: string): string {
+  const coral = ['UnrecognizedClientException', 'InvalidSignatureException', 'AccessDeniedException', 'MissingAuthenticationTokenException', 'ThrottlingException'];
+  return `${coral.includes(code) ? 'com.amazon.coral.service' : 'com.amazonaws.dynamodb.v20120810'}#${code}`;
+}
+
 /** Hop-by-hop headers are not forwarded; `expect` is answered by this server already. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'expect']);
 
-export async function startFaultProxy(target: string): Promise<FaultProxy> {
+function endToEnd(headers: IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (!HOP_BY_HOP.has(name) && value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
+function operationOf(req: IncomingMessage): string {
+  return String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '';
+}
+
+/** Runs `then` once the request body is read (drained here unless it was read already). */
+function afterBody(req: IncomingMessage, then: () => void): void {
+  if (req.readableEnded) {
+    then();
+    return;
+  }
+  req.resume();
+  req.on('end', then);
+}
+
+/** Answers `action` without forwarding; false for the kinds that forward. */
+function answer(req: IncomingMessage, res: ServerResponse, record: RecordedRequest, action: FaultAction): boolean {
+  const send = (status: number, headers: Record<string, string>, body: string): void =>
+    afterBody(req, () => {
+      record.status = status;
+      res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  switch (action.kind) {
+    case 'status':
+      send(action.status, { 'content-type': 'application/xml' }, s3ErrorBody(action.code, action.message ?? `injected ${action.code}`));
+      return true;
+    case 'error': {
+      const body = JSON.stringify({ __type: dynamoErrorType(action.type), message: action.message ?? `injected ${action.type}` });
+      send(action.status, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': 'fault-proxy' }, body);
+      return true;
+    }
+    case 'respond':
+      send(action.status, action.headers ?? {}, action.body ?? '');
+      return true;
+    case 'redirect':
+      send(action.status, { location: action.location }, '');
+      return true;
+    case 'stall':
+      req.resume();
+      return true;
+    case 'reset':
+      req.socket.destroy();
+      return true;
+    case 'truncate':
+    case 'headers':
+      return false;
+  }
+}
+
+async function readJson(req: IncomingMessage): Promise<{ raw: Buffer; parsed: Record<string, unknown> }> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const raw = Buffer.concat(chunks);
+  try {
+    return { raw, parsed: JSON.parse(raw.toString('utf8')) as Record<string, unknown> };
+  } catch {
+    // Not JSON: forwarded as it is.
+    return { raw, parsed: {} };
+  }
+}
+
+export async function startFaultProxy(target: string, options: FaultProxyOptions = {}): Promise<FaultProxy> {
   const upstream = new URL(target);
-  const rules: FaultRule[] = [];
+  const rules: (FaultRule | OperationRule)[] = [];
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
   const agent = new http.Agent({ keepAlive: true });
 
-  const pick = (req: IncomingMessage): FaultAction | undefined => {
+  const pick = (req: IncomingMessage, operation: string): FaultAction | undefined => {
     for (const rule of rules) {
       if (rule.times !== undefined && rule.times <= 0) continue;
-      if (!rule.match(req)) continue;
+      if ('operation' in rule ? rule.operation !== operation : !rule.match(req)) continue;
       if (rule.times !== undefined) rule.times -= 1;
-      return rule.action;
+      return 'operation' in rule ? rule.fault : rule.action;
     }
     return undefined;
   };
 
-  const forward = (
-    req: IncomingMessage,
-    res: ServerResponse,
-    record: RecordedRequest,
-    truncateAfter?: number,
-    setHeaders: Record<string, string> = {},
-  ): void => {
-    const headers: http.OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (!HOP_BY_HOP.has(name) && value !== undefined) headers[name] = value;
-    }
+  /** Forwards upstream: the body read already (`body`) or streamed; the answer cut after `truncateAfter` bytes. */
+  const forward = (req: IncomingMessage, res: ServerResponse, record: RecordedRequest, body: Buffer | undefined, action: FaultAction | undefined): void => {
+    const truncateAfter = action?.kind === 'truncate' ? action.afterBytes : undefined;
+    const setHeaders = action?.kind === 'headers' ? action.set : {};
     const out = http.request(
-      { hostname: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent },
+      { hostname: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: endToEnd(req.headers), agent },
       (answer) => {
         record.status = answer.statusCode;
-        const responseHeaders: http.OutgoingHttpHeaders = {};
-        for (const [name, value] of Object.entries(answer.headers)) {
-          if (!HOP_BY_HOP.has(name) && value !== undefined) responseHeaders[name] = value;
-        }
-        Object.assign(responseHeaders, setHeaders);
-        res.writeHead(answer.statusCode ?? 502, responseHeaders);
+        res.writeHead(answer.statusCode ?? 502, { ...endToEnd(answer.headers), ...setHeaders });
         if (truncateAfter === undefined) {
           answer.pipe(res);
           return;
@@ -131,51 +223,28 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         res.destroy();
       }
     });
-    req.pipe(out);
+    if (body === undefined) req.pipe(out);
+    else out.end(body);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const operation = operationOf(req);
+    const record: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, operation };
+    let body: Buffer | undefined;
+    if (options.protocol === 'dynamodb') {
+      const read = await readJson(req);
+      body = read.raw;
+      record.body = read.parsed;
+    }
+    requests.push(record);
+    const action = pick(req, operation);
+    if (action) record.fault = action.kind;
+    if (action && answer(req, res, record, action)) return;
+    forward(req, res, record, body, action);
   };
 
   const server = http.createServer((req, res) => {
-    const record: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers };
-    requests.push(record);
-    const action = pick(req);
-    if (action) record.fault = action.kind;
-    switch (action?.kind) {
-      case undefined:
-        forward(req, res, record);
-        return;
-      case 'truncate':
-        forward(req, res, record, action.afterBytes);
-        return;
-      case 'headers':
-        forward(req, res, record, undefined, action.set);
-        return;
-      case 'status': {
-        req.resume();
-        req.on('end', () => {
-          record.status = action.status;
-          const body = s3ErrorBody(action.code, action.message ?? `injected ${action.code}`);
-          res.writeHead(action.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
-          res.end(body);
-        });
-        return;
-      }
-      case 'respond': {
-        req.resume();
-        req.on('end', () => {
-          record.status = action.status;
-          const body = action.body ?? '';
-          res.writeHead(action.status, { ...action.headers, 'content-length': Buffer.byteLength(body) });
-          res.end(body);
-        });
-        return;
-      }
-      case 'stall':
-        req.resume();
-        return;
-      case 'reset':
-        req.socket.destroy();
-        return;
-    }
+    handle(req, res).catch(() => res.destroy());
   });
   server.on('connection', (socket) => {
     sockets.add(socket);
@@ -197,10 +266,53 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     url: `http://127.0.0.1:${port}`,
     rules,
     requests,
+    of: (operation) => requests.filter((r) => r.operation === operation),
     async stop() {
       for (const socket of sockets) socket.destroy();
       agent.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
+  };
+}
+
+export interface ProxyForTestsOptions extends FaultProxyOptions {
+  /** Clear the rules and requests after each test (default true); false where tests run concurrently. */
+  clearAfterEach?: boolean;
+}
+
+/**
+ * A proxy for the tests of the enclosing file or describe block, in front of `target` (a function when the
+ * upstream starts in an earlier beforeAll): started before them, its rules and requests cleared after each
+ * test, stopped after them all. Its fields are read through, so the object can be held in a `const`.
+ */
+export function faultProxyForTests(target: string | (() => string), options: ProxyForTestsOptions = {}): FaultProxy {
+  let proxy: FaultProxy | undefined;
+  const started = (): FaultProxy => {
+    if (!proxy) throw new Error('the fault proxy is used before the file’s tests start');
+    return proxy;
+  };
+  beforeAll(async () => {
+    proxy = await startFaultProxy(typeof target === 'string' ? target : target(), options);
+  });
+  afterEach(() => {
+    if (!proxy || options.clearAfterEach === false) return;
+    proxy.rules.length = 0;
+    proxy.requests.length = 0;
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+  return {
+    get url() {
+      return started().url;
+    },
+    get rules() {
+      return started().rules;
+    },
+    get requests() {
+      return started().requests;
+    },
+    of: (operation) => started().of(operation),
+    stop: () => started().stop(),
   };
 }

@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:net';
-import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
@@ -45,6 +43,11 @@ export interface CliOptions {
   nodeArgs?: readonly string[];
   /** Keep stdout as bytes (`stdoutBytes`) instead of text. */
   bytes?: boolean;
+  /**
+   * Close our end of the child's stdout once this many bytes have come, as `takeout … | head -c N` does; no
+   * stdin then (`/dev/null`), and what came before is not kept.
+   */
+  closeStdoutAfter?: number;
 }
 
 /** No CLI run in a test may take longer than this: the child is SIGKILLed and the test fails. */
@@ -58,7 +61,7 @@ export function watchdogMs(timeoutMs: number | undefined): number {
   return timeoutMs !== undefined && Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : WATCHDOG_MS;
 }
 
-const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGPIPE: 13, SIGTERM: 15 };
 
 /** An XDG_CONFIG_HOME with nothing in it: no user config file is found under it. */
 export const NO_USER_CONFIG = path.join(REPO_ROOT, 'test', 'helpers', 'no-user-config');
@@ -96,18 +99,25 @@ export interface RunningCli {
 
 export function startCli(args: readonly string[], options: CliOptions = {}): RunningCli {
   const started = Date.now();
+  const closeAfter = options.closeStdoutAfter;
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], {
     cwd: options.cwd ?? REPO_ROOT,
     env: cleanEnv(options.env),
-    stdio: ['pipe', 'pipe', 'pipe'],
+    stdio: [closeAfter === undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
   const watchers = new Set<() => void>();
   const chunks: Buffer[] = [];
-  if (!options.bytes) child.stdout!.setEncoding('utf8');
+  let received = 0;
+  if (!options.bytes && closeAfter === undefined) child.stdout!.setEncoding('utf8');
   child.stderr!.setEncoding('utf8');
   child.stdout!.on('data', (data: string | Buffer) => {
+    if (closeAfter !== undefined) {
+      received += data.length;
+      if (received >= closeAfter) child.stdout!.destroy();
+      return;
+    }
     if (typeof data === 'string') stdout += data;
     else chunks.push(data);
     for (const watch of [...watchers]) watch();
@@ -115,8 +125,10 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Run
   child.stderr!.on('data', (text: string) => {
     stderr += text;
   });
-  child.stdin!.on('error', () => undefined);
-  child.stdin!.end(options.input ?? '');
+  if (child.stdin) {
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
+  }
 
   const timeoutMs = watchdogMs(options.timeoutMs);
   const done = new Promise<CliResult>((resolve, reject) => {
@@ -184,6 +196,48 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
   return startCli(args, options).done;
 }
 
+/** How each shell is started on a script, and how it defines a function running the built CLI. */
+const posixFunction = (name: string): string => `${name}() { ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"; }`;
+const SHELLS = {
+  bash: { flags: ['-c'], define: posixFunction },
+  // -f: no user startup files.
+  zsh: { flags: ['-f', '-c'], define: posixFunction },
+  fish: { flags: ['--no-config', '-c'], define: (name: string) => `function ${name}; ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} $argv; end` },
+} as const;
+
+export interface ShellOptions {
+  /** Default bash. */
+  shell?: keyof typeof SHELLS;
+  /** The name of the function that runs the built CLI; default `takeout`. */
+  takeoutAs?: string;
+  /** The script's positional parameters ($1…). */
+  args?: readonly string[];
+  cwd?: string;
+  /** Added to the clean environment, as for runCli. */
+  env?: Record<string, string | undefined>;
+  /** Kill the shell (SIGKILL) and fail after this long. Default: WATCHDOG_MS. */
+  timeoutMs?: number;
+}
+
+/**
+ * Run a shell `script` in which a function (`takeout` unless `takeoutAs` says) runs the built CLI, for what a
+ * shell does around it (globs, pipes, the umask, completion scripts). Its stdout; throws when the shell exits
+ * non-zero or outlives its timeout.
+ */
+export function runShell(script: string, options: ShellOptions = {}): string {
+  const shell = options.shell ?? 'bash';
+  const { flags, define } = SHELLS[shell];
+  const positional = options.args ? [shell, ...options.args] : [];
+  return execFileSync(shell, [...flags, `${define(options.takeoutAs ?? 'takeout')}\n${script}`, ...positional], {
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    env: cleanEnv(options.env),
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: watchdogMs(options.timeoutMs),
+    killSignal: 'SIGKILL',
+  });
+}
+
 /** Every stdout line parsed as JSON (throws, naming the line, when one is not a JSON object). */
 export function jsonLines(stdout: string): Record<string, unknown>[] {
   return stdout
@@ -204,28 +258,10 @@ export function errorLines(stderr: string): string[] {
 // ---------------------------------------------------------------------------------------------
 // Temp folders and ports
 
-const temps: string[] = [];
-
-/** A fresh folder under the OS temp folder, removed by `removeTempFolders`. */
-export async function tempFolder(name: string): Promise<string> {
-  const folder = await mkdtemp(path.join(tmpdir(), `takeout-e2e-${name}-`));
-  temps.push(folder);
-  return folder;
-}
-
-export async function removeTempFolders(): Promise<void> {
-  await Promise.all(temps.splice(0).map((folder) => rm(folder, { recursive: true, force: true })));
-}
+export { removeTempFolders, tempFolder } from './temp.js';
 
 /** A port on 127.0.0.1 with nothing listening on it. */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
+export { freePort as closedPort } from './ports.js';
 
 // ---------------------------------------------------------------------------------------------
 // Reading a takeout back

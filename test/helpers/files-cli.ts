@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { gunzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { BIN, cleanEnv, REPO_ROOT, runCli, tempFolder } from './cli.js';
+import { headerLine, REPO_ROOT, runCli, tempFolder } from './cli.js';
 
 /**
  * Helpers for the `takeout files download|merge` tests: run the built CLI (`node bin/takeout.js`,
@@ -39,7 +38,7 @@ export { walkFiles as allFiles } from './cli.js';
 
 /** A header row as Keboola writes it: every name quoted (`"` doubled), LF. */
 export function keboolaHeader(columns: readonly string[]): Buffer {
-  return Buffer.from(`${columns.map((c) => `"${c.replace(/"/g, '""')}"`).join(',')}\n`, 'utf8');
+  return Buffer.from(headerLine(columns), 'utf8');
 }
 
 function isGzip(data: Buffer): boolean {
@@ -75,29 +74,7 @@ export async function putObject(client: S3Client, bucket: string, key: string, b
  * Run `takeout <args>` (data on stdout) and close our end of its stdout after `afterBytes` bytes,
  * as `takeout … -o - | head -c N` does.
  */
-export function takeoutClosingStdout(args: readonly string[], afterBytes: number, timeoutMs = 20_000): Promise<FilesResult> {
-  const started = Date.now();
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let received = 0;
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    received += chunk.length;
-    if (received >= afterBytes) child.stdout.destroy();
-  });
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (text: string) => (stderr += text));
-  return new Promise<FilesResult>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`takeout ${args.join(' ')} did not end within ${timeoutMs} ms after its stdout was closed\nstderr: ${stderr}`));
-    }, timeoutMs);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal === 'SIGPIPE' ? 141 : 128), stdout: Buffer.alloc(0), stderr, durationMs: Date.now() - started });
-    });
-  });
+export async function takeoutClosingStdout(args: readonly string[], afterBytes: number, timeoutMs = 20_000): Promise<FilesResult> {
+  const result = await runCli(args, { timeoutMs, closeStdoutAfter: afterBytes });
+  return { code: result.code, stdout: Buffer.alloc(0), stderr: result.stderr, durationMs: result.durationMs };
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { cp, mkdir, open } from 'node:fs/promises';
+import { cp, mkdir, open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { DEMO_PROJECT, tempFolder, type CliResult } from './cli.js';
@@ -27,6 +27,44 @@ export async function demoWithBigTable(name: string, blocks: number, note: (i: n
     await handle.close();
   }
   return root;
+}
+
+/**
+ * A project of one table, `in.c-big.big`: 100,000 rows of 120 random hex characters, ~12 MB stored
+ * uncompressed, so with --part-size 5MB one slice goes up as a multipart upload of 3 parts.
+ */
+export async function bigPayloadProject(name: string): Promise<string> {
+  const root = await tempFolder(name);
+  await mkdir(path.join(root, 'in.c-big'), { recursive: true });
+  const rows = ['"id","payload"'];
+  for (let i = 0; i < 100_000; i += 1) rows.push(`"${i}","${randomBytes(60).toString('hex')}"`);
+  await writeFile(path.join(root, 'in.c-big', 'big.csv'), `${rows.join('\n')}\n`);
+  return root;
+}
+
+/** Bytes of the block writeRepeatedCsv repeats. */
+const REPEATED_BLOCK_BYTES = 1 << 20;
+
+/**
+ * A CSV file (header `id,hash,note`) of one ~1 MiB block of varied rows (`hexBytes` random bytes each, as hex)
+ * written `blocks` times: hundreds of MB in well under a second.
+ */
+export async function writeRepeatedCsv(file: string, blocks: number, hexBytes = 24): Promise<void> {
+  const rows: string[] = [];
+  let size = 0;
+  for (let i = 0; size < REPEATED_BLOCK_BYTES; i++) {
+    const row = `${i},${randomBytes(hexBytes).toString('hex')},"note ${i}, with a comma"\n`;
+    rows.push(row);
+    size += row.length;
+  }
+  const block = Buffer.from(rows.join(''));
+  const handle = await open(file, 'w');
+  try {
+    await handle.write('id,hash,note\n');
+    for (let i = 0; i < blocks; i++) await handle.write(block);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Exit 0, or fail showing what the command said. */

@@ -20,6 +20,11 @@ export function s3TestOptions(endpoint: string, overrides: Partial<S3Options> = 
   };
 }
 
+/** The CLI options that reach the test server (or a proxy in front of it) at `endpointUrl`. */
+export function s3CliArgs(endpointUrl: string, accessKeyId = S3RVER_ACCESS_KEY_ID): string[] {
+  return ['--endpoint-url', endpointUrl, '--access-key-id', accessKeyId, '--secret-access-key', S3RVER_SECRET_ACCESS_KEY, '--region', 'us-east-1'];
+}
+
 /** A prefix no other test uses: `<name>-<time>-<random>/`. */
 export function uniquePrefix(name: string): string {
   const safe = name.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '') || 'test';
