@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { addSample, displayWidth, etaMs, formatCount, formatEta, layoutBars, shortenMiddle, windowRate, type BarState, type BarsState } from '../src/reporting/bars.js';
 import { colorEnabled, paintLine } from '../src/reporting/color.js';
-import { formatBytes, formatRate, rateOf } from '../src/pipeline/units.js';
+import { formatBytes, formatRate, rateOf } from '../src/units.js';
 
 const MiB = 1024 * 1024;
 const LONG_ID = 'in.c-very-long-bucket-name-for-testing.customers_with_a_really_long_table_name';

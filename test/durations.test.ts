@@ -5,7 +5,7 @@ import { addOptions, resolveOptions } from '../src/cli/options.js';
 import { COMMON_OPTIONS, destinationOptions, S3_OPTIONS, sourceOptions, type S3Values as Resolved } from '../src/commands/options.js';
 import { parseTime } from '../src/commands/table-query.js';
 import type { TakeoutError } from '../src/errors.js';
-import { parseDuration } from '../src/pipeline/units.js';
+import { parseDuration } from '../src/units.js';
 import { errorLines, removeTempFolders, runCli, tempFolder } from './helpers/cli.js';
 
 /** Durations: one parser (parseDuration) behind --request-timeout, --older-than and the relative --changed-since. */

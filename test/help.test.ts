@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { plural } from '../src/pipeline/units.js';
+import { plural } from '../src/units.js';
 import { codeTag } from '../src/reporting/lines.js';
 import { helpWidth, MAX_HELP_WIDTH } from '../src/cli/help.js';
 import { DEMO_PROJECT, errorLines, jsonLines, REPO_ROOT, runCli, tempFolder, walkFiles, type CliResult } from './helpers/cli.js';

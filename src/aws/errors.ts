@@ -68,3 +68,6 @@ export const AUTH_CODES = new Set([
   'ExpiredTokenException',
   'UnauthorizedOperation',
 ]);
+
+/** The subset of AUTH_CODES that blame the keys themselves (wrong, expired), not a policy that denies the call. */
+export const BAD_CREDENTIAL_CODES: ReadonlySet<string> = new Set(['InvalidAccessKeyId', 'InvalidClientTokenId', 'SignatureDoesNotMatch', 'ExpiredToken', 'TokenRefreshRequired']);

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { Leftover } from '../stores/store.js';
 import { cleanup, CLEANUP_SPECS, parseAge, type CleanupEvent } from '../commands/cleanup.js';
 import { describeHolder } from '../pipeline/lease.js';
-import { plural } from '../pipeline/units.js';
+import { plural } from '../units.js';
 import { terminalLine } from '../reporting/redact.js';
 import { eventLine } from '../reporting/lines.js';
 import { addOptions, resolveOptions } from './options.js';

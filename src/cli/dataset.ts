@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { JobRecord } from '../manifests/jobs.js';
 import { datasetExport, DATASET_EXPORT_SPECS, withS3Aliases } from '../commands/dataset-export.js';
 import { datasetExportsDescribe, datasetExportsList, DATASET_EXPORTS_DESCRIBE_SPECS, DATASET_EXPORTS_LIST_SPECS, layoutStatus } from '../commands/dataset-exports.js';
-import { formatBytes, plural } from '../pipeline/units.js';
+import { formatBytes, plural } from '../units.js';
 import { terminalLine } from '../reporting/redact.js';
 import { eventLine } from '../reporting/lines.js';
 import type { CliContext } from './context.js';

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import type * as YamlModule from 'yaml';
 import { TakeoutError, type Validation } from '../errors.js';
 import { GROUP, type OptionSpec, type OptionType, type OptionValues } from '../commands/options.js';
-import { parseDuration, parseInteger, parseSize } from '../pipeline/units.js';
+import { parseDuration, parseInteger, parseSize } from '../units.js';
 import { registerSecret } from '../secrets.js';
 import { closest } from '../pipeline/suggest.js';
 

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { ERROR_CODES, TakeoutError } from '../errors.js';
 import { verify, VERIFY_SPECS, type VerifyOptions, type VerifyResult } from '../commands/verify.js';
 import { problemLine, type VerifyReport } from '../manifests/verify.js';
-import { formatBytes, plural } from '../pipeline/units.js';
+import { formatBytes, plural } from '../units.js';
 import { terminalLine } from '../reporting/redact.js';
 import { errorLine, eventLine } from '../reporting/lines.js';
 import { addOptions, resolveOptions } from './options.js';

@@ -4,7 +4,7 @@ import { openStore } from '../stores/registry.js';
 import { TakeoutError } from '../errors.js';
 import { acquireLease, liveLeases, nestedLeases } from '../pipeline/lease.js';
 import type { LeaseRecord } from '../manifests/lease.js';
-import { parseDuration } from '../pipeline/units.js';
+import { parseDuration } from '../units.js';
 import { COMMON_OPTIONS, destinationOptions, S3_ACCESS_OPTIONS, type OptionSpec, type OptionValues } from './options.js';
 import type { CommandContext } from './context.js';
 

@@ -2,8 +2,9 @@ import { TakeoutError } from '../errors.js';
 import type { DatasetLayout, LayoutContext } from '../layouts/dataset-layout.js';
 import type { TableDescriptor } from '../model.js';
 import type { JobStatus } from '../manifests/jobs.js';
-import { inGroup, type OptionSpec } from './options.js';
-import type { DatasetExportOptions } from './dataset-export.js';
+import { COMMON_OPTIONS, DYNAMODB_OPTIONS, GROUP, inGroup, pickSpecs, S3_OPTIONS, type OptionSpec, type OptionValues } from './options.js';
+import { RUN_OPTIONS } from './run.js';
+import { TABLE_QUERY_OPTIONS } from './table-query.js';
 import type * as ClevertapModule from '../layouts/clevertap.js';
 
 /**
@@ -302,3 +303,50 @@ export const LAYOUT_OPTIONS = [
   ...inGroup('Layout plain', PLAIN_LAYOUT_OPTIONS),
   ...inGroup('Layout clevertap', CLEVERTAP_LAYOUT_OPTIONS),
 ] as const;
+
+/*
+ * The dataset export's options live beside its layouts: the layout option takes their names, each layout adds its
+ * own options, and each layout's plan reads the options those specs compute — one unit, one module.
+ */
+/** DynamoDB writes one file per partition and has no size knob; 256 MB keeps files few and each easy to handle. */
+export const DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024;
+/** Below this a file holds too little for a good gzip ratio. */
+const MIN_FILE_BYTES = 16 * 1024;
+/** S3 copies objects up to 5 GiB in one request. */
+const MAX_FILE_BYTES = 5 * 1024 * 1024 * 1024;
+/** The account id in ARNs when none is given: a real export's ARN names the table's account. */
+const DEFAULT_ACCOUNT_ID = '000000000000';
+
+const EXPORT_OPTIONS = [
+  ...pickSpecs(RUN_OPTIONS, ['source', 'token', 'compressionLevel']),
+  { key: 'dest', flags: '-d, --dest <dest>', description: 'where the export goes: s3://bucket/prefix or a local folder (required)', type: 'string', group: GROUP.destination },
+  { key: 'path', flags: '--path <prefix>', description: 'prefix inside the destination', type: 'string', group: GROUP.destination },
+  { key: 'layout', flags: '--layout <layout>', description: `the export layout: ${Object.keys(LAYOUTS).join(', ')}`, type: 'string', default: 'dynamodb', choices: Object.keys(LAYOUTS), group: GROUP.format },
+  {
+    key: 'exportFormat',
+    flags: '--export-format <format>',
+    description: 'the file format; each layout takes some (dynamodb: DYNAMODB_JSON or ION)',
+    type: 'string',
+    group: GROUP.format,
+    completions: (given) => LAYOUTS[given('layout') ?? 'dynamodb']?.formats ?? [...new Set(Object.values(LAYOUTS).flatMap((l) => l.formats))],
+  },
+  { key: 'exportType', flags: '--export-type <type>', description: 'FULL_EXPORT or INCREMENTAL_EXPORT', type: 'string', default: 'FULL_EXPORT', choices: ['FULL_EXPORT', 'INCREMENTAL_EXPORT'], group: GROUP.rows },
+  { key: 'exportTime', flags: '--export-time <time>', description: 'full exports: leave out rows changed after this time (needs --changed-column; default: now)', type: 'string', group: GROUP.rows },
+  { key: 'exportFromTime', flags: '--export-from-time <time>', description: 'incremental exports: changes at or after this time', type: 'string', group: GROUP.rows },
+  { key: 'exportToTime', flags: '--export-to-time <time>', description: 'incremental exports: changes before this time (default: now)', type: 'string', group: GROUP.rows },
+  { key: 'recurring', flags: '--recurring', description: 'take what changed since the last completed run of this same export (incremental exports)', type: 'boolean', default: false, group: GROUP.rows },
+  { key: 'clientToken', flags: '--client-token <token>', description: 'idempotency key: a re-run with the same token and options returns or goes on with the same export', type: 'string' },
+  { key: 'overwrite', flags: '--overwrite', description: 'replace the files an earlier export left at the same keys (a --key-template without {export_id}); without it they are refused', type: 'boolean', default: false, group: GROUP.destination },
+  // No default here: a layout may bring its own (clevertap: 100MB).
+  { key: 'maxFileSize', flags: '--max-file-size <size>', description: 'cut data files at this many compressed bytes (default: 256MB; clevertap: 100MB)', type: 'size', min: MIN_FILE_BYTES, max: MAX_FILE_BYTES, group: GROUP.format },
+  { key: 's3SseAlgorithm', flags: '--s3-sse-algorithm <algorithm>', description: 'AES256 or KMS (DynamoDB\'s names for --sse)', type: 'string', choices: ['AES256', 'KMS'], group: GROUP.cloud },
+  { key: 's3SseKmsKeyId', flags: '--s3-sse-kms-key-id <id>', description: 'KMS key for --s3-sse-algorithm KMS', type: 'string', group: GROUP.cloud },
+  { key: 's3BucketOwner', flags: '--s3-bucket-owner <account>', description: 'the account that must own the bucket (as --expected-bucket-owner)', type: 'string', group: GROUP.cloud },
+  { key: 'accountId', flags: '--account-id <id>', description: 'account id in the export and table ARNs', type: 'string', default: DEFAULT_ACCOUNT_ID },
+  ...TABLE_QUERY_OPTIONS,
+  ...LAYOUT_OPTIONS,
+] as const satisfies readonly OptionSpec[];
+
+export const DATASET_EXPORT_SPECS = [...EXPORT_OPTIONS, ...S3_OPTIONS, ...DYNAMODB_OPTIONS, ...COMMON_OPTIONS] as const;
+
+export type DatasetExportOptions = OptionValues<typeof DATASET_EXPORT_SPECS>;

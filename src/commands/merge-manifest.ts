@@ -14,7 +14,7 @@ import {
   takeoutTablePlan,
   type MergePlan,
 } from '../manifests/read.js';
-import { plural } from '../pipeline/units.js';
+import { plural } from '../units.js';
 
 /** Where a manifest was read from, and how its relative entries and s3:// entries are reached. */
 export interface ManifestSource {

@@ -1,6 +1,6 @@
 import { TakeoutError } from '../errors.js';
 import { nearest } from '../pipeline/suggest.js';
-import { DURATION_FORMS, parseDuration } from '../pipeline/units.js';
+import { DURATION_FORMS, parseDuration } from '../units.js';
 import type { ProjectDescriptor, TableDescriptor, TableQuery } from '../model.js';
 import { GROUP, type OptionSpec, type OptionValues } from './options.js';
 

@@ -6,7 +6,7 @@ import type { ParquetFileBuilder } from '../formats/parquet.js';
 import { parseTimestamp, type LineEncoder, type RecordColumn } from '../formats/typed-records.js';
 import type { Row } from '../model.js';
 import type { FileBuilder } from './dataset-layout.js';
-import type { ClevertapLayoutOptions } from './clevertap.js';
+import type { ClevertapLayoutOptions } from './clevertap-options.js';
 
 /**
  * CleverTap events out of table rows (see clevertap.ts for the layout): which column goes where in an event

@@ -6,6 +6,9 @@ import { recordColumns } from '../formats/typed-records.js';
 import type { Row, TableDescriptor } from '../model.js';
 import type { DatasetLayout, LayoutContext, RowFilter } from './dataset-layout.js';
 import { csvEncoder, Events, EventParquet, jsonEncoder, shapeOf, xmlEncoder } from './clevertap-events.js';
+import type { ClevertapFormat, ClevertapLayoutOptions } from './clevertap-options.js';
+
+export { CLEVERTAP_FORMATS, type ClevertapFormat, type ClevertapLayoutOptions } from './clevertap-options.js';
 
 export { eventMillis } from './clevertap-events.js';
 
@@ -31,8 +34,6 @@ export { eventMillis } from './clevertap-events.js';
  *   a row with none is kept with identity null (an anonymous event still happened; refusing it would fail the
  *   whole export over one row).
  */
-export const CLEVERTAP_FORMATS = ['JSON', 'CSV', 'XML', 'PARQUET'] as const;
-export type ClevertapFormat = (typeof CLEVERTAP_FORMATS)[number];
 
 /** CleverTap cuts event files at 100 MB (takeout's MB, 2^20 bytes, as --max-file-size 100MB reads it). */
 export const CLEVERTAP_MAX_FILE_BYTES = 100 * 1024 * 1024;
@@ -48,21 +49,6 @@ const MAX_NAME_BYTES = 128;
 const NAME_HASH_CHARS = 8;
 /** Hex digits of the default database id, a hash of the source. */
 const DATABASE_ID_CHARS = 8;
-
-export interface ClevertapLayoutOptions {
-  format: ClevertapFormat;
-  /** Column names as the table has them (resolved ignoring case by `resolveColumn`). */
-  eventColumn: string;
-  tsColumn: string;
-  identityPriority: readonly string[];
-  profileColumns: readonly string[];
-  deviceColumns: readonly string[];
-  /** The `<database-id>` of the file names; default: a hash of the source's description (which holds no secrets). */
-  databaseId?: string;
-  gzip: boolean;
-  /** The source cannot filter on the ts column: the layout keeps only the rows in the export window itself. */
-  filterWindow: boolean;
-}
 
 /** The table's column `name` ignoring case: an exact match first, else the one column equal ignoring case. */
 export function resolveColumn(columns: readonly string[], name: string, flag: string): string | undefined {
@@ -145,7 +131,6 @@ export function clevertapWindow(request: WindowRequest, now: Date): { from: Date
   }
   return { from, to };
 }
-
 
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
 

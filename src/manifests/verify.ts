@@ -10,7 +10,7 @@ import { JOURNAL_FILE, readJournal } from './journal.js';
 import { isLeaseKey } from './lease.js';
 import type { JobRecord } from './jobs.js';
 import type { TakeoutManifest } from './takeout.js';
-import { plural } from '../pipeline/units.js';
+import { plural } from '../units.js';
 
 /**
  * `takeout verify`: re-reads every file a takeout manifest lists and checks it against the manifest

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { canPreflight } from '../stores/store.js';
+import { BAD_CREDENTIAL_CODES } from '../aws/errors.js';
 import { recordColumns, type RecordColumn } from '../formats/typed-records.js';
 import type { DatasetLayout, LayoutFile } from '../layouts/dataset-layout.js';
 import { readJournal } from '../manifests/journal.js';
@@ -28,8 +29,6 @@ export async function runDatasetExport(options: DatasetExportOptions): Promise<J
   }
 }
 
-const BAD_CREDENTIALS = new Set(['InvalidAccessKeyId', 'InvalidClientTokenId', 'SignatureDoesNotMatch', 'ExpiredToken', 'TokenRefreshRequired']);
-
 /**
  * Store errors in the words the managed exports use (DynamoDB, CleverTap), so that runbooks written
  * for them still match: 404 "The specified S3 bucket does not exist", 403 "Invalid AWS credentials",
@@ -40,7 +39,7 @@ export function managedError(error: TakeoutError): TakeoutError {
   const awsCode = typeof error.details.awsCode === 'string' ? error.details.awsCode : undefined;
   let lead: string | undefined;
   if (error.code === 'NOT_FOUND' && (awsCode === 'NoSuchBucket' || error.details.operation === 'HeadBucket')) lead = '404 The specified S3 bucket does not exist';
-  else if (error.code === 'AUTH' && ((awsCode !== undefined && BAD_CREDENTIALS.has(awsCode)) || /credentials/i.test(error.message))) lead = '403 Invalid AWS credentials';
+  else if (error.code === 'AUTH' && ((awsCode !== undefined && BAD_CREDENTIAL_CODES.has(awsCode)) || /credentials/i.test(error.message))) lead = '403 Invalid AWS credentials';
   else if (error.code === 'AUTH') lead = '403 All access to this object has been disabled';
   if (!lead) return error;
   return new TakeoutError(error.code, `${lead}: ${error.message}`, { ...(error.hint ? { hint: error.hint } : {}), details: error.details, cause: error });

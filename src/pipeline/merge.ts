@@ -9,7 +9,7 @@ import type { MergePlan, SliceEntry } from '../manifests/read.js';
 import { ChunkQueue } from './merge/chunk-queue.js';
 import { ColumnCheck, FirstRecordProbe, probed } from './merge/first-record.js';
 import { GUNZIP_CHUNK_BYTES, inflatedAside, isGzip, through } from './merge/gzip-streams.js';
-import { plural } from './units.js';
+import { plural } from '../units.js';
 
 /**
  * Merges slices into one output in manifest order, in constant memory: up to `concurrency` slices

@@ -11,7 +11,7 @@ import type { Source } from '../sources/source.js';
 import type { TableDescriptor } from '../model.js';
 import type { Emit } from './events.js';
 import { checkJournal } from './resume.js';
-import { formatBytes } from './units.js';
+import { formatBytes } from '../units.js';
 
 /** Keys looked at for content that is not a takeout: one S3 listing page, so a large takeout costs one request. */
 const OTHER_CONTENT_PROBE_KEYS = 1000;

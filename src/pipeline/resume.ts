@@ -5,7 +5,7 @@ import { fingerprintDifference, readJournal, type Journal, type JournalSlice } f
 import type { Emit } from './events.js';
 import { JournalWriter } from './journal.js';
 import { mapLimit } from './limit.js';
-import { plural } from './units.js';
+import { plural } from '../units.js';
 
 /** Landed slices checked at once when a run resumes (HEADs, or local reads). */
 const CHECK_CONCURRENCY = 8;

@@ -6,15 +6,16 @@ import { TakeoutError, toTakeoutError } from '../errors.js';
 import { DEFAULT_BLOCK_BYTES, type Block } from '../formats/csv/blocks.js';
 import { CsvRowEncoder } from '../formats/csv/encode.js';
 import { CsvPassThrough } from '../formats/csv/pass-through.js';
+import { readCounter } from '../formats/record-batches.js';
 import { RecordCounter } from '../formats/csv/record-counter.js';
 import { CsvScanner } from '../formats/csv/scanner.js';
-import type { CsvBody, GzipSlicesBody, TableBody, TableDescriptor } from '../model.js';
+import type { GzipSlicesBody, TableBody, TableDescriptor } from '../model.js';
 import type { ProgressDelta } from './events.js';
 import { NO_COMPRESSION, OrderedCompressor } from './compress.js';
 import { Slicer } from './slicer.js';
 import type { LandedSlice, SliceRecord } from '../model.js';
 import { coalesce, mapLimitOrFail } from './chunks.js';
-import { plural } from './units.js';
+import { plural } from '../units.js';
 
 /** Smallest block worth compressing on its own: below this gzip's per-member overhead and ratio suffer. */
 const MIN_BLOCK_BYTES = 16 * 1024;
@@ -252,18 +253,3 @@ async function copySlice(slice: GzipSlicesBody['slices'][number], index: number,
   }
 }
 
-/**
- * The source-side bytes a CSV body's chunk stands for: the chunk's length, or what the source read for it
- * when that differs (a gzipped file: its compressed bytes, the unit of the table's dataSizeBytes).
- */
-export function readCounter(body: CsvBody): (chunk: Buffer) => number {
-  const sourceBytes = body.sourceBytes;
-  if (!sourceBytes) return (chunk) => chunk.length;
-  let seen = 0;
-  return () => {
-    const now = sourceBytes();
-    const delta = now - seen;
-    seen = now;
-    return delta;
-  };
-}

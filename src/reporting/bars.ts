@@ -1,4 +1,4 @@
-import { formatBytes, formatRate, scaled } from '../pipeline/units.js';
+import { formatBytes, formatRate, scaled } from '../units.js';
 import { printable } from './redact.js';
 
 /**

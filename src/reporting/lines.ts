@@ -5,7 +5,7 @@
 import type { JobRecord } from '../manifests/jobs.js';
 import { ERROR_CODES, type ErrorCode, type TakeoutError } from '../errors.js';
 import type { MergeSummary, RunPlan, RunSummary } from '../pipeline/events.js';
-import { formatBytes, formatDuration, formatRate, plural, rateOf } from '../pipeline/units.js';
+import { formatBytes, formatDuration, formatRate, plural, rateOf } from '../units.js';
 import type { ProgressSnapshot } from './progress.js';
 import { jsonLine, terminalLine } from './redact.js';
 

@@ -1,6 +1,6 @@
 import type { TakeoutError } from '../errors.js';
 import type { PipelineEvent } from '../pipeline/events.js';
-import { formatBytes, formatDuration, plural } from '../pipeline/units.js';
+import { formatBytes, formatDuration, plural } from '../units.js';
 import { paintLine, paintLines } from './color.js';
 import { JSON_PROGRESS_INTERVAL_MS, PLAIN_PROGRESS_INTERVAL_MS, ProgressTracker } from './progress.js';
 import { terminalLine } from './redact.js';

@@ -1,6 +1,6 @@
 import type { TakeoutError } from '../errors.js';
 import type { PipelineEvent } from '../pipeline/events.js';
-import { formatBytes, plural } from '../pipeline/units.js';
+import { formatBytes, plural } from '../units.js';
 import { addSample, displayWidth, formatCount, layoutBars, type BarsState, type BarState } from './bars.js';
 import { paintLine, paintLines } from './color.js';
 import { type Reporter } from './reporter.js';

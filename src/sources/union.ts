@@ -1,5 +1,5 @@
 import { TakeoutError } from '../errors.js';
-import { recordBatches } from '../pipeline/record-batches.js';
+import { recordBatches } from '../formats/record-batches.js';
 import type { OpenTableOptions, Source } from './source.js';
 import type { ProjectDescriptor, Row, TableBody, TableDescriptor } from '../model.js';
 

@@ -1,6 +1,6 @@
 import { TakeoutError } from '../../errors.js';
 import type { Row } from '../../model.js';
-import { plural } from '../../pipeline/units.js';
+import { plural } from '../../units.js';
 import { BlockBuilder, type Block, type BlockOptions } from './blocks.js';
 
 /** One CSV line with every value quoted; null becomes an empty value. */

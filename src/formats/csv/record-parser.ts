@@ -1,7 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { TakeoutError } from '../../errors.js';
 import type { Row } from '../../model.js';
-import { plural } from '../../pipeline/units.js';
+import { plural } from '../../units.js';
 import { BOM_BYTES, BOM_CODE, SYNTAX_BYTES, MAX_RECORD_BYTES } from './grammar.js';
 import { inputError, lineFeeds } from './position.js';
 

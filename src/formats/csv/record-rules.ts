@@ -1,5 +1,5 @@
 import type { TakeoutError } from '../../errors.js';
-import { plural } from '../../pipeline/units.js';
+import { plural } from '../../units.js';
 import { bomLength, MAX_RECORD_BYTES } from './grammar.js';
 import { InputPosition, inputError, type InputPlace } from './position.js';
 

@@ -9,9 +9,9 @@ import type { LandedSlice, Row, TableQuery } from '../../model.js';
 import { NO_COMPRESSION, OrderedCompressor, type CompressedBlock } from '../compress.js';
 import { tableStart } from '../events.js';
 import type { JournalWriter } from '../journal.js';
-import { recordBatches } from '../record-batches.js';
+import { recordBatches } from '../../formats/record-batches.js';
 import { landedSlice, SliceChanged, Slicer } from '../slicer.js';
-import { plural } from '../units.js';
+import { plural } from '../../units.js';
 import type { DatasetExportOptions } from './options.js';
 
 /** Encoded records gathered before they are compressed: the same 2 MiB the CSV pipeline compresses at once. */

@@ -1,7 +1,7 @@
 import { TakeoutError } from '../../errors.js';
 import { parseHeader } from '../../formats/csv/header.js';
 import type { SliceEntry } from '../../manifests/read.js';
-import { plural } from '../units.js';
+import { plural } from '../../units.js';
 
 /** How far into a slice (decompressed) its first record is looked for; a longer first record leaves the slice unchecked. */
 export const FIRST_RECORD_MAX_BYTES = 1024 * 1024;

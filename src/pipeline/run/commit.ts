@@ -4,7 +4,7 @@ import { BUCKETS_FILE, CONFIGURATIONS_FILE, TABLES_FILE, bucketsJson, configurat
 import { sliceManifest, TAKEOUT_MANIFEST_FILE, TAKEOUT_MANIFEST_VERSION, type ManifestTable, type TakeoutManifest } from '../../manifests/takeout.js';
 import type { SliceRecord, TableDescriptor } from '../../model.js';
 import type { RunSummary } from '../events.js';
-import { plural } from '../units.js';
+import { plural } from '../../units.js';
 import type { ExportedTables } from './export-tables.js';
 import type { RunOptions } from './options.js';
 import type { RunState, TakeoutPlan } from './plan.js';

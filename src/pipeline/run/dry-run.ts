@@ -6,7 +6,7 @@ import { COMPRESS_IN_FLIGHT } from '../compress.js';
 import type { RunPlan } from '../events.js';
 import { assertNoLiveLease } from '../lease.js';
 import { COPY_CONCURRENCY, GUNZIP_CHUNK_BYTES } from '../table.js';
-import { formatBytes, plural } from '../units.js';
+import { formatBytes, plural } from '../../units.js';
 import type { RunOptions } from './options.js';
 import { checkTakeout, estimateOf, type TakeoutPlan } from './plan.js';
 

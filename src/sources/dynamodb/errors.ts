@@ -2,7 +2,8 @@
 import { TakeoutError } from '../../errors.js';
 import type { ErrorCode } from '../../errors.js';
 import { redact } from '../../secrets.js';
-import { AUTH_CODES, DROPPED_ERRNOS, TIMEOUT_NAMES, UNREACHABLE_ERRNOS, errnoOf, sanitizedCause, shapeOf } from './client.js';
+import { AUTH_CODES, sanitizedCause, shapeOf, TIMEOUT_NAMES } from '../../aws/errors.js';
+import { DROPPED_ERRNOS, errnoOf, UNREACHABLE_ERRNOS } from '../../errors.js';
 
 const THROTTLE_CODES = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded', 'LimitExceededException']);
 const SERVER_CODES = new Set(['InternalServerError', 'InternalFailure', 'ServiceUnavailable', 'ServiceUnavailableException']);

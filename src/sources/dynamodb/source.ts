@@ -15,8 +15,8 @@
  */
 import { TakeoutError } from '../../errors.js';
 import { registerSecret } from '../../secrets.js';
-import { configuredEndpoint } from '../../aws/endpoints.js';
-import { displayEndpoint } from './client.js';
+import { configuredEndpoint, displayEndpoint } from '../../aws/endpoints.js';
+import { ENDPOINT_EXAMPLE } from './client.js';
 import { listProject } from './listing.js';
 import { DEFAULT_SEGMENTS, MAX_SEGMENTS, RETRY_BASE_MS, RETRY_CAP_MS, RETRY_MAX_ATTEMPTS, type DynamoDbSourceOptions } from './options.js';
 import { scanRows } from './scan.js';
@@ -44,7 +44,7 @@ function initialState(uri: string, options: DynamoDbSourceOptions): DynamoDbStat
   // AWS_ENDPOINT_URL(_DYNAMODB) and the profile's endpoint_url (services section first), as the aws CLI reads them.
   const configured = options.endpointUrl === undefined ? configuredEndpoint('dynamodb', options.profile) : undefined;
   const endpointUrl = options.endpointUrl ?? configured?.url;
-  const endpoint = endpointUrl === undefined ? undefined : displayEndpoint(endpointUrl, configured ? `endpoint_url from ${configured.origin}` : '--dynamodb-endpoint-url');
+  const endpoint = endpointUrl === undefined ? undefined : displayEndpoint(endpointUrl, configured ? `endpoint_url from ${configured.origin}` : '--dynamodb-endpoint-url', ENDPOINT_EXAMPLE);
   return { description, only, options, segments, consistentRead, retry, endpoint, region: '', client: undefined, closed: false, tables: new Map(), scans: new Set() };
 }
 

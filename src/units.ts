@@ -1,4 +1,4 @@
-import { invalid, ok, type Validation } from '../errors.js';
+import { invalid, ok, type Validation } from './errors.js';
 
 const UNITS: Record<string, number> = {
   '': 1,

@@ -1,9 +1,8 @@
 import { createGunzip } from 'node:zlib';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { CsvRecordParser } from '../formats/csv/record-parser.js';
-import type { Row, TableBody } from '../model.js';
-import { readCounter } from './table.js';
-import { plural } from './units.js';
+import type { CsvBody, Row, TableBody } from '../model.js';
+import { plural } from '../units.js';
 
 /** Rows handed on at once: enough to amortise the async hop per batch, small enough to stay a few MB. */
 export const RECORD_BATCH_ROWS = 4096;
@@ -66,4 +65,20 @@ export async function* recordBatches(body: TableBody, columns: number, signal?: 
     const rest = parser.end();
     if (rest.length > 0) yield rest;
   }
+}
+
+/**
+ * The source-side bytes a CSV body's chunk stands for: the chunk's length, or what the source read for it
+ * when that differs (a gzipped file: its compressed bytes, the unit of the table's dataSizeBytes).
+ */
+export function readCounter(body: CsvBody): (chunk: Buffer) => number {
+  const sourceBytes = body.sourceBytes;
+  if (!sourceBytes) return (chunk) => chunk.length;
+  let seen = 0;
+  return () => {
+    const now = sourceBytes();
+    const delta = now - seen;
+    seen = now;
+    return delta;
+  };
 }
