@@ -1,6 +1,6 @@
 import { TakeoutError } from '../errors.js';
 import type { Row } from '../model.js';
-import { numberText, parseBinary, parseBoolean, type LineEncoder, type RecordColumn } from './typed-records.js';
+import { dynamoMapText, notAnItem, numberText, parseBinary, parseBoolean, parseDynamoItem, parseJsonCell, stringList, type LineEncoder, type RecordColumn } from './typed-records.js';
 
 /**
  * Amazon Ion text, as DynamoDB's ION export writes it: one `$ion_1_0 {Item:{…}}` per line, with
@@ -121,13 +121,7 @@ export function ionAttributeValue(column: RecordColumn, cell: string | null, ori
     case 'binary':
       return ionBlob(parseBinary(cell));
     case 'json': {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(cell);
-      } catch {
-        throw new TakeoutError('INVALID_INPUT', `${origin}: column ${column.name} is not valid JSON`);
-      }
-      return jsonToIon(parsed);
+      return jsonToIon(parseJsonCell(cell, origin, column));
     }
     case 'dynamodb-item':
       return dynamoJsonItemToIon(cell, `${origin}: column ${column.name}`);
@@ -138,14 +132,6 @@ export function ionAttributeValue(column: RecordColumn, cell: string | null, ori
 
 const SET_ANNOTATIONS = { SS: '$dynamodb_SS::', NS: '$dynamodb_NS::', BS: '$dynamodb_BS::' } as const;
 
-function notAnItem(where: string, why: string): TakeoutError {
-  return new TakeoutError('INVALID_INPUT', `${where} does not hold a DynamoDB item: ${why}`);
-}
-
-function stringArray(value: unknown, where: string, type: string): string[] {
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw notAnItem(where, `${type} is not a list of strings`);
-  return value as string[];
-}
 
 /** One DynamoDB JSON attribute value (`{"S":…}`, `{"NS":[…]}`, …) as Ion. */
 function dynamoValueToIon(av: unknown, where: string): string {
@@ -174,21 +160,18 @@ function dynamoValueToIon(av: unknown, where: string): string {
       if (!Array.isArray(value)) throw notAnItem(where, 'L is not a list');
       return `[${value.map((v) => dynamoValueToIon(v, where)).join(',')}]`;
     case 'SS':
-      return `${SET_ANNOTATIONS.SS}[${stringArray(value, where, type).map(ionString).join(',')}]`;
+      return `${SET_ANNOTATIONS.SS}[${stringList(value, where, type).map(ionString).join(',')}]`;
     case 'NS':
-      return `${SET_ANNOTATIONS.NS}[${stringArray(value, where, type).map((n) => ionDecimal(numberText(n, where))).join(',')}]`;
+      return `${SET_ANNOTATIONS.NS}[${stringList(value, where, type).map((n) => ionDecimal(numberText(n, where))).join(',')}]`;
     case 'BS':
-      return `${SET_ANNOTATIONS.BS}[${stringArray(value, where, type).map((b) => ionBlob(Buffer.from(b, 'base64'))).join(',')}]`;
+      return `${SET_ANNOTATIONS.BS}[${stringList(value, where, type).map((b) => ionBlob(Buffer.from(b, 'base64'))).join(',')}]`;
     default:
       throw notAnItem(where, `unknown attribute type ${type.slice(0, 20)}`);
   }
 }
 
 function dynamoMapToIon(map: unknown, where: string): string {
-  if (typeof map !== 'object' || map === null || Array.isArray(map)) throw notAnItem(where, 'a map is not an object');
-  let text = '';
-  for (const [k, v] of Object.entries(map as Record<string, unknown>)) text += `${text === '' ? '' : ','}${ionSymbol(k)}:${dynamoValueToIon(v, where)}`;
-  return `{${text}}`;
+  return dynamoMapText(map, where, ionSymbol, (v) => dynamoValueToIon(v, where));
 }
 
 /**
@@ -196,13 +179,7 @@ function dynamoMapToIon(map: unknown, where: string): string {
  * or `itemMap` holds it) as an Ion struct, every attribute type converted. `where` names the column for errors.
  */
 export function dynamoJsonItemToIon(text: string, where: string): string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw notAnItem(where, 'not valid JSON');
-  }
-  return dynamoMapToIon(parsed, where);
+  return dynamoMapToIon(parseDynamoItem(text, where), where);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { TakeoutError } from '../errors.js';
 import type { Row } from '../model.js';
-import { numberText, parseBinary, parseBoolean, type LineEncoder, type RecordColumn } from './typed-records.js';
+import { numberText, parseBinary, parseBoolean, parseJsonCell, type LineEncoder, type RecordColumn } from './typed-records.js';
 
 /**
  * DynamoDB JSON, as DynamoDB's export to S3 writes it: one `{"Item":{…}}` per line, every attribute
@@ -40,13 +40,7 @@ export function attributeValue(column: RecordColumn, cell: string | null, origin
     case 'binary':
       return `{"B":"${parseBinary(cell).toString('base64')}"}`;
     case 'json': {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(cell);
-      } catch {
-        throw new TakeoutError('INVALID_INPUT', `${origin}: column ${column.name} is not valid JSON`);
-      }
-      return jsonValue(parsed);
+      return jsonValue(parseJsonCell(cell, origin, column));
     }
     default:
       return `{"S":${JSON.stringify(cell)}}`;

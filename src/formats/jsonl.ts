@@ -1,6 +1,6 @@
 import { TakeoutError } from '../errors.js';
 import type { Row } from '../model.js';
-import { numberText, parseBinary, parseBoolean, type LineEncoder, type RecordColumn } from './typed-records.js';
+import { dynamoMapText, notAnItem, numberText, parseBinary, parseBoolean, parseDynamoItem, stringList, type LineEncoder, type RecordColumn } from './typed-records.js';
 
 /**
  * JSON lines: one object per record, keys in column order, values typed by the column's kind:
@@ -53,14 +53,6 @@ export function jsonNumber(text: string): string {
   return JSON.stringify(text);
 }
 
-function notAnItem(where: string, why: string): TakeoutError {
-  return new TakeoutError('INVALID_INPUT', `${where} does not hold a DynamoDB item: ${why}`);
-}
-
-function stringList(value: unknown, where: string, type: string): string[] {
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw notAnItem(where, `${type} is not a list of strings`);
-  return value as string[];
-}
 
 /** Base64 decoded and encoded again, so what a reader decodes is what DynamoDB would. */
 const base64 = (text: string): string => JSON.stringify(Buffer.from(text, 'base64').toString('base64'));
@@ -103,10 +95,7 @@ function plainValue(av: unknown, where: string): string {
 }
 
 function plainMap(map: unknown, where: string): string {
-  if (typeof map !== 'object' || map === null || Array.isArray(map)) throw notAnItem(where, 'a map is not an object');
-  let text = '';
-  for (const [k, v] of Object.entries(map as Record<string, unknown>)) text += `${text === '' ? '' : ','}${JSON.stringify(k)}:${plainValue(v, where)}`;
-  return `{${text}}`;
+  return dynamoMapText(map, where, (k) => JSON.stringify(k), (v) => plainValue(v, where));
 }
 
 /**
@@ -116,13 +105,7 @@ function plainMap(map: unknown, where: string): string {
  * it as the reference). `where` names the column for errors.
  */
 export function plainJsonOfDynamoItem(text: string, where: string): string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw notAnItem(where, 'not valid JSON');
-  }
-  return plainMap(parsed, where);
+  return plainMap(parseDynamoItem(text, where), where);
 }
 
 /** A json/jsonb cell, checked, as the document's own text (number digits kept) on one line. */

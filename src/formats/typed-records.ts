@@ -91,3 +91,40 @@ export interface LineEncoder {
   /** One record's text, its line end included. Throws INVALID_INPUT naming the column for a cell its kind cannot read. */
   encode(row: Row): string;
 }
+
+/** A DynamoDB JSON item (the DynamoDB source's `item` column) that is not one: what is wrong, and where. */
+export function notAnItem(where: string, why: string): TakeoutError {
+  return new TakeoutError('INVALID_INPUT', `${where} does not hold a DynamoDB item: ${why}`);
+}
+
+/** A set's members (SS, NS, BS), which DynamoDB JSON writes as strings. */
+export function stringList(value: unknown, where: string, type: string): string[] {
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw notAnItem(where, `${type} is not a list of strings`);
+  return value as string[];
+}
+
+/** The text of a DynamoDB item parsed; `where` names the column for errors. */
+export function parseDynamoItem(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw notAnItem(where, 'not valid JSON');
+  }
+}
+
+/** A DynamoDB map (an item, or an M value) as `{key:value,…}`, each key and value written by the format. */
+export function dynamoMapText(map: unknown, where: string, key: (name: string) => string, value: (attribute: unknown) => string): string {
+  if (typeof map !== 'object' || map === null || Array.isArray(map)) throw notAnItem(where, 'a map is not an object');
+  let text = '';
+  for (const [k, v] of Object.entries(map as Record<string, unknown>)) text += `${text === '' ? '' : ','}${key(k)}:${value(v)}`;
+  return `{${text}}`;
+}
+
+/** A json column's cell parsed, or INVALID_INPUT naming the column. */
+export function parseJsonCell(cell: string, origin: string, column: RecordColumn): unknown {
+  try {
+    return JSON.parse(cell) as unknown;
+  } catch {
+    throw new TakeoutError('INVALID_INPUT', `${origin}: column ${column.name} is not valid JSON`);
+  }
+}
