@@ -279,23 +279,30 @@ describe('every validating machine refuses a broken file at the same place', () 
   });
 });
 
-describe('known gaps of the byte scanners (remove .fails once fixed)', () => {
+describe('chunk boundaries the random chunkings rarely make', () => {
   const options = { columns: 2, hasHeader: true, origin: ORIGIN };
   const machines: [string, () => Scanner][] = [
     ['pass-through', () => new CsvPassThrough(options)],
     ['re-quoting', () => new CsvScanner(options)],
   ];
 
-  // BUG: the byte scanners look for a BOM in the first chunk only, so a BOM cut across the first chunks
-  // is read as text of the first value: the pass-through then refuses the header's quote as a stray one.
-  it.fails('a BOM cut across the first chunks is dropped all the same', () => {
+  // A BOM cut across the first chunks (a stream may hand over 1 or 2 bytes first) is still a BOM: read as text
+  // of the first value, the pass-through would refuse the header's quote as a stray one.
+  it('a BOM cut across the first chunks is dropped all the same', () => {
     const bytes = Buffer.from('\uFEFF"a",b\n1,2\n');
     for (const [, make] of machines) expect(rowCount(blocksOf(make(), [bytes.subarray(0, 1), bytes.subarray(1)]))).toBe(1);
   });
 
-  // BUG: an empty chunk right after a quote inside a quoted value makes the pass-through decide that the
-  // quote closed the value, so a doubled quote cut there reads as a stray quote (the scanner is right).
-  it.fails('an empty chunk changes nothing', () => {
+  it('a file of one or two bytes that begin like a BOM is data', () => {
+    for (const text of [Buffer.from([0xef]), Buffer.from([0xef, 0xbb])]) {
+      const one = { columns: 1, hasHeader: false, origin: ORIGIN };
+      for (const make of [() => new CsvPassThrough(one), () => new CsvScanner(one)]) expect(rowCount(blocksOf(make(), [text]))).toBe(1);
+    }
+  });
+
+  // An empty chunk right after a quote inside a quoted value must not decide that the quote closed the value:
+  // a doubled quote cut there would read as a stray quote.
+  it('an empty chunk changes nothing', () => {
     const chunks = ['a,b\n"x"', '', '"y",1\n'].map((c) => Buffer.from(c));
     for (const [, make] of machines) expect(rowCount(blocksOf(make(), chunks))).toBe(1);
   });

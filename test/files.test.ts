@@ -586,9 +586,8 @@ describe('failures: exit code, one line naming the slice, nothing left behind', 
     await expectFailure(await takeout(['files', 'download', manifest, '-o', out.file, ...S3]), 6, urls[1]!, out.dir);
   });
 
-  // BUG: with --gzip the members are copied without being inflated, so a truncated slice whose size the
-  // manifest does not give is concatenated unnoticed (exit 0, a corrupt .gz). The issue lists "truncated
-  // gzip" among the failures that must exit 6; remove `.fails` once --gzip verifies the members.
+  // With --gzip the members are copied as they are: a truncated slice whose size the manifest does not give
+  // must still be caught (each member is inflated on the side to prove it whole), not concatenated unnoticed.
   it('a truncated gzip slice with --gzip (6)', async () => {
     const whole = gz(bigCsv(3_000, 6));
     const { prefix, urls } = await uploadSlices('fail-truncated-gz', [whole.subarray(0, whole.length - 100)]);
@@ -671,11 +670,8 @@ describe('failures: exit code, one line naming the slice, nothing left behind', 
     await expectFailure(await takeout(['files', 'download', s3Missing, '-o', out.file, ...S3]), 5, s3Missing, out.dir);
   });
 
-  // BUG: when the reader of `-o -` goes away (`takeout files download … -o - | head`), the stdout writer
-  // in src/cli/files.ts waits for a 'drain' that never comes and has no 'error' listener: depending on
-  // timing node exits 13 (unsettled top-level await, no message at all) or prints "Unhandled 'error'
-  // event" with an EPIPE stack trace and exits 1. Expected: a documented exit code (or 141, SIGPIPE) and
-  // no stack trace. Remove `.fails` when fixed.
+  // A reader of `-o -` that goes away (`takeout files download … -o - | head`) must not leave the stdout writer
+  // waiting for a 'drain' that never comes, nor end in an unhandled EPIPE with a stack trace.
   it('a reader of -o - that goes away early ends the run with a documented code and no stack trace', async () => {
     const result = await takeoutClosingStdout(['files', 'download', path.join(local, 'manifests', `${ORDERS}.manifest`), '-o', '-'], 64 * 1024);
     expect(result.stderr).not.toMatch(/Unhandled 'error' event|\n\s+at /);

@@ -36,9 +36,16 @@ export const BOM_BYTES = 3;
 /** A single record larger than this is refused: it is almost always an unterminated quote, and it bounds memory. */
 export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
 
-/** Bytes of UTF-8 BOM at the start of a file's first chunk (0 or 3); a BOM cut across chunks is not seen as one. */
+const BOM_UTF8 = [0xef, 0xbb, 0xbf] as const;
+
+/** Bytes of UTF-8 BOM at the start of a file's first bytes (0 or 3). */
 export function bomLength(chunk: Buffer): number {
-  return chunk.length >= BOM_BYTES && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf ? BOM_BYTES : 0;
+  return chunk.length >= BOM_BYTES && chunk[0] === BOM_UTF8[0] && chunk[1] === BOM_UTF8[1] && chunk[2] === BOM_UTF8[2] ? BOM_BYTES : 0;
+}
+
+/** Fewer bytes than a BOM that may still become one (a stream may cut the file's first 3 bytes anywhere). */
+export function couldBeBomStart(bytes: Buffer): boolean {
+  return bytes.length < BOM_BYTES && bytes.every((b, i) => b === BOM_UTF8[i]);
 }
 
 /** A byte that may follow a closing quote: the end of the field or of the record. */

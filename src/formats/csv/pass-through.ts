@@ -114,6 +114,8 @@ export class CsvPassThrough {
   push(input: Buffer): Block[] {
     const rules = this.rules;
     const chunk = rules.begin(input);
+    // Nothing to scan: state that waits on the next byte (a quote at the chunk's end) must keep waiting.
+    if (chunk.length === 0) return [];
     const n = chunk.length;
     this.chunk = chunk;
     this.seg = 0;
@@ -188,6 +190,8 @@ export class CsvPassThrough {
   }
 
   end(): Block[] {
+    const held = this.rules.takeHeld();
+    const early = held ? this.push(held) : [];
     if (this.inQuotes && !this.quoteAtEnd) throw this.rules.unterminated();
     if (this.carryBytes > 0 || this.quoteAtEnd) {
       this.inQuotes = false;
@@ -199,6 +203,6 @@ export class CsvPassThrough {
       if (this.seg < 1 && this.pendingRows > 0) this.pending.push(this.chunk.subarray(this.seg, 1));
     }
     this.cut();
-    return this.ready.splice(0, this.ready.length);
+    return [...early, ...this.ready.splice(0, this.ready.length)];
   }
 }

@@ -1,6 +1,6 @@
 import type { TakeoutError } from '../../errors.js';
 import { plural } from '../../units.js';
-import { bomLength, MAX_RECORD_BYTES } from './grammar.js';
+import { bomLength, couldBeBomStart, MAX_RECORD_BYTES } from './grammar.js';
 import { InputPosition, inputError, type InputPlace } from './position.js';
 
 /** What the byte scanners are told about their input. */
@@ -32,6 +32,10 @@ export class RecordRules {
   /** The next record is the header: validated, then dropped. */
   private skipHeader: boolean;
   private first = true;
+  /** The file's first bytes, fewer than a BOM and each a BOM's: held until the rest shows whether it is one. */
+  private held: Buffer | undefined;
+  /** End of input: what is held is scanned as it is. */
+  private ending = false;
   /** A blank line was seen after this many records; an error unless only blank lines follow. */
   private blankAt = 0;
   /** Where the blank line at blankAt is. */
@@ -44,11 +48,20 @@ export class RecordRules {
     this.skipHeader = options.hasHeader;
   }
 
-  /** A chunk of input begins; returns the bytes to scan (the first chunk without its BOM). */
-  begin(chunk: Buffer): Buffer {
+  /**
+   * A chunk of input begins; returns the bytes to scan (the file's start without its BOM). The first bytes
+   * are held back while they could still be a BOM cut across chunks; the scanners skip an empty result.
+   */
+  begin(input: Buffer): Buffer {
     if (!this.first) {
-      this.pos.begin(chunk);
-      return chunk;
+      this.pos.begin(input);
+      return input;
+    }
+    const chunk = this.held ? Buffer.concat([this.held, input]) : input;
+    this.held = undefined;
+    if (!this.ending && couldBeBomStart(chunk)) {
+      this.held = chunk;
+      return chunk.subarray(0, 0);
     }
     this.first = false;
     const bom = bomLength(chunk);
@@ -56,6 +69,14 @@ export class RecordRules {
     this.pos.begin(rest, bom);
     this.pos.mark(0);
     return rest;
+  }
+
+  /** End of input: the bytes still held (a file of one or two bytes that began like a BOM), to scan as data. */
+  takeHeld(): Buffer | undefined {
+    this.ending = true;
+    const held = this.held;
+    this.held = undefined;
+    return held;
   }
 
   /** An error at `place` (default: where the record in progress began). */

@@ -35,6 +35,7 @@ export class CsvScanner {
   /** Feed bytes; returns the blocks completed so far. */
   push(input: Buffer): Block[] {
     const chunk = this.rules.begin(input);
+    if (chunk.length === 0) return [];
     for (let p = 0; p < chunk.length; p += SCAN_PIECE_BYTES) {
       this.scan(chunk, p, Math.min(chunk.length, p + SCAN_PIECE_BYTES));
     }
@@ -44,6 +45,8 @@ export class CsvScanner {
 
   /** End of input: closes the last record and returns the remaining blocks. */
   end(): Block[] {
+    const held = this.rules.takeHeld();
+    const early = held ? this.push(held) : [];
     switch (this.state) {
       case State.Quoted:
         throw this.rules.unterminated();
@@ -62,7 +65,7 @@ export class CsvScanner {
       case State.AfterCr:
         break;
     }
-    return this.out.take(true);
+    return [...early, ...this.out.take(true)];
   }
 
   /** Records seen so far, header excluded. */
