@@ -605,6 +605,17 @@ describe('failures: exit code, one line naming the slice, nothing left behind', 
     }
   });
 
+  it('names a slice on Azure or Google Cloud Storage before fetching anything (2), never taking it for a local key', async () => {
+    const { prefix, urls } = await uploadSlices('fail-cloud', [gz('1,a\n')]);
+    for (const url of ['azure://kbcfiles.blob.core.windows.net/exp-2/1.csv.gz0000_part_00', 'gs://kbc-files/exp-2/1.csv.gz0000_part_00']) {
+      // The S3 slice first: refused before it is fetched all the same.
+      const manifest = await uploadManifest(prefix, redshiftManifest([{ url: urls[0]!, mandatory: true }, { url, mandatory: true }]), `${url.split(':')[0]}.manifest`);
+      const out = await output('fail-cloud');
+      const line = await expectFailure(await takeout(['files', 'download', manifest, '-o', out.file, ...S3]), 2, url, out.dir);
+      expect(line).toMatch(url.startsWith('azure') ? /Azure Blob Storage/ : /Google Cloud Storage/);
+    }
+  });
+
   it("refuses '../' and absolute keys in a local manifest, and '..' in s3:// keys (6)", async () => {
     const dir = await tempDir('fail-keys');
     await writeFile(path.join(dir, 'secret.csv'), 'secret\n');

@@ -13,7 +13,7 @@ import { redact, registerSecret } from '../src/secrets.js';
 import { jsonLine, terminalLine } from '../src/reporting/redact.js';
 import { TakeoutError } from '../src/errors.js';
 import { cleartextWarning, isLoopbackHost, MAX_REDIRECTS } from '../src/sources/keboola/client.js';
-import { registerFileSecrets } from '../src/sources/keboola/source.js';
+import { registerFileSecrets } from '../src/sources/keboola/file-storage.js';
 import { closedPort, errorLines, jsonLines, removeTempFolders, runCli, tempFolder, type CliResult } from './helpers/cli.js';
 import { OTHER_BUCKET, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 import { faultProxyForTests, s3ErrorBody, startFaultProxy } from './faults/proxy.js';

@@ -239,6 +239,22 @@ describe('parseEntryUrl', () => {
   const scheme = fc.constantFrom('http', 'https', 'file', 'HTTP', 'Https', 'FILE', 'hTtPs');
   const rest = fc.oneof(fc.string(), fc.constantFrom('//host/key', '///etc/passwd', '//b/k.csv.gz', '/x', 'x'));
 
+  it("reads the three clouds' entries as Keboola's sliced files write them, and refuses malformed ones", () => {
+    expect(parseEntryUrl('s3://kbc-files/exp-2/1.csv.gz0000_part_00', 'm')).toEqual({ kind: 's3', bucket: 'kbc-files', key: 'exp-2/1.csv.gz0000_part_00' });
+    expect(parseEntryUrl('gs://kbc-files/exp-2/1.csv.gz0000_part_00', 'm')).toEqual({ kind: 'gs', bucket: 'kbc-files', key: 'exp-2/1.csv.gz0000_part_00' });
+    expect(parseEntryUrl('azure://KbcFiles.blob.core.windows.net/exp-2-export/1.csv.gz0000_part_00', 'm')).toEqual({
+      kind: 'azure',
+      account: 'kbcfiles',
+      container: 'exp-2-export',
+      key: '1.csv.gz0000_part_00',
+    });
+    for (const bad of ['gs://bucket', 'gs:///key', 'azure://account/container/blob', 'azure://a.blob.core.windows.net/c', 'azure://a.blob.core.windows.net/c/../x', 'gs://b/./k']) {
+      expect(() => parseEntryUrl(bad, 'm'), bad).toThrow(TakeoutError);
+    }
+    // The https form of a blob URL is not an entry form: https stays refused, whatever the host.
+    expect(() => parseEntryUrl('https://a.blob.core.windows.net/c/k', 'm')).toThrow(TakeoutError);
+  });
+
   it('never accepts http:, https: or file: URLs', () => {
     fc.assert(
       fc.property(scheme, rest, (s, r) => {
@@ -275,7 +291,7 @@ describe('parseEntryUrl', () => {
         }
         if (location.kind === 'relative') expect(keyProblem(location.key)).toBeUndefined();
         else {
-          expect(url.toLowerCase().startsWith('s3://')).toBe(true);
+          expect(url.toLowerCase().startsWith(`${location.kind}://`)).toBe(true);
           expect(location.key.split('/')).not.toContain('..');
         }
       }),

@@ -175,6 +175,21 @@ async function runMerge(
   }
 }
 
+/** A slice on a cloud this command cannot read yet: named, never taken for a local key. */
+function cloudEntryRefused(label: string, kind: 'azure' | 'gs'): TakeoutError {
+  const cloud = kind === 'azure' ? 'Azure Blob Storage' : 'Google Cloud Storage';
+  return new TakeoutError('USAGE', `slice ${label} is on ${cloud}: takeout reads slices on S3 and in folders`, {
+    hint: `copy the slices to S3 or a folder first (azcopy, gcloud storage cp), then merge them`,
+  });
+}
+
+/** Before anything is fetched: every slice can be read, or the first that cannot is named. */
+function refuseCloudEntries(entries: readonly SliceEntry[]): void {
+  for (const entry of entries) {
+    if (entry.location.kind === 'azure' || entry.location.kind === 'gs') throw cloudEntryRefused(entry.label, entry.location.kind);
+  }
+}
+
 function s3Cache(dOptions: StoreOptions): (dest: string) => Promise<Store> {
   const cache = new Map<string, Promise<Store>>();
   return (dest) => {
@@ -207,6 +222,7 @@ export async function filesDownload(manifestArg: string, o: FilesDownloadOptions
   }
   const open = s3Cache(destinationOptions(o, context.network));
   const source = await loadManifest(manifestArg, o, open);
+  refuseCloudEntries(source.plan.entries);
   return runMerge(
     context,
     o,
@@ -221,6 +237,7 @@ export async function filesDownload(manifestArg: string, o: FilesDownloadOptions
         }
         return (await open(`s3://${bucket}/`)).get(key);
       }
+      if (entry.location.kind !== 'relative') throw cloudEntryRefused(entry.label, entry.location.kind);
       const base = await open(source.base.dest);
       return base.get(source.base.prefix ? `${source.base.prefix}/${entry.location.key}` : entry.location.key);
     },
@@ -236,10 +253,12 @@ export async function filesMerge(slices: readonly string[], o: FilesMergeOptions
   if (manifest) {
     const local = s3Cache({});
     const source = await loadManifest(manifest, { allowBucket: [], table: o.table }, local);
+    refuseCloudEntries(source.plan.entries);
     return runMerge(context, o, source.plan, async (entry) => {
       if (entry.location.kind === 's3') {
         throw new TakeoutError('USAGE', `slice ${entry.label} is on S3: use takeout files download`);
       }
+      if (entry.location.kind !== 'relative') throw cloudEntryRefused(entry.label, entry.location.kind);
       return (await local(source.base.dest)).get(source.base.prefix ? `${source.base.prefix}/${entry.location.key}` : entry.location.key);
     });
   }

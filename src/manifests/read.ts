@@ -17,9 +17,19 @@ import { TAKEOUT_MANIFEST_VERSION, type TakeoutManifest } from './takeout.js';
  */
 export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 
+/**
+ * A slice's place. Keboola's sliced files list `s3://BUCKET/KEY`, `azure://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB`
+ * or `gs://BUCKET/KEY` entries by the stack's cloud (keboola/storage-api-php-client, Client::uploadSlicedFile*).
+ */
+export type EntryLocation =
+  | { kind: 's3'; bucket: string; key: string }
+  | { kind: 'azure'; account: string; container: string; key: string }
+  | { kind: 'gs'; bucket: string; key: string }
+  | { kind: 'relative'; key: string };
+
 export interface SliceEntry {
-  /** Where the slice is: an S3 bucket and key, or a key relative to the manifest's base folder. */
-  location: { kind: 's3'; bucket: string; key: string } | { kind: 'relative'; key: string };
+  /** Where the slice is: an object in a bucket or container of a cloud store, or a key relative to the manifest's base folder. */
+  location: EntryLocation;
   /** As written in the manifest, for messages. */
   label: string;
   mandatory: boolean;
@@ -119,18 +129,28 @@ function optionalCount(value: unknown, what: string, origin: string): number | u
   return value;
 }
 
-/** `s3://bucket/key` or a relative key; http(s), file and anything else are refused. */
-export function parseEntryUrl(url: string, origin: string): SliceEntry['location'] {
+/** The cloud entry forms: each pattern's groups, and what a malformed entry is told it should be. */
+const CLOUD_ENTRIES = {
+  s3: { pattern: /^s3:\/\/([^/]+)\/(.+)$/i, form: 's3://bucket/key' },
+  gs: { pattern: /^gs:\/\/([^/]+)\/(.+)$/i, form: 'gs://bucket/key' },
+  // The account's blob host, as Keboola writes it (keboola/storage-api-php-client, Downloader/AbsUrlParser).
+  azure: { pattern: /^azure:\/\/([a-z0-9]+)\.blob\.core\.windows\.net\/([^/]+)\/(.+)$/i, form: 'azure://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB' },
+} as const;
+
+/** `s3://`, `gs://` or `azure://` objects, or a relative key; http(s), file and anything else are refused. */
+export function parseEntryUrl(url: string, origin: string): EntryLocation {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
-  if (scheme === 's3') {
-    const match = /^s3:\/\/([^/]+)\/(.+)$/i.exec(url);
-    if (!match) throw integrity(origin, `entry ${JSON.stringify(url)} is not s3://bucket/key`);
-    const key = match[2]!;
+  if (scheme === 's3' || scheme === 'gs' || scheme === 'azure') {
+    const { pattern, form } = CLOUD_ENTRIES[scheme];
+    const match = pattern.exec(url);
+    if (!match) throw integrity(origin, `entry ${JSON.stringify(url)} is not ${form}`);
+    const key = match[match.length - 1]!;
     if (key.split('/').some((s) => s === '..' || s === '.')) throw integrity(origin, `entry ${JSON.stringify(url)} has a '..' or '.' segment`);
-    return { kind: 's3', bucket: match[1]!, key };
+    if (scheme === 'azure') return { kind: 'azure', account: match[1]!.toLowerCase(), container: match[2]!, key };
+    return { kind: scheme, bucket: match[1]!, key };
   }
   if (scheme !== undefined && !/^[a-z]:[\\/]/i.test(url)) {
-    throw integrity(origin, `entry ${JSON.stringify(url)}: only s3:// URLs and relative keys are accepted, not ${scheme}:`);
+    throw integrity(origin, `entry ${JSON.stringify(url)}: only s3://, gs:// and azure:// URLs and relative keys are accepted, not ${scheme}:`);
   }
   const problem = keyProblem(url);
   if (problem) throw integrity(origin, `entry ${JSON.stringify(url)} is not a safe relative key (${problem})`);

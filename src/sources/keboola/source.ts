@@ -1,7 +1,6 @@
 import { createGunzip } from 'node:zlib';
 import type { Store } from '../../stores/store.js';
 import { TakeoutError } from '../../errors.js';
-import { registerSecret } from '../../secrets.js';
 import { readManifestDocument, readManifestText, redshiftPlan } from '../../manifests/read.js';
 import type { OpenTableOptions, Source } from '../source.js';
 import type { GzipSlicesBody, ProjectDescriptor, TableBody, TableDescriptor } from '../../model.js';
@@ -10,45 +9,16 @@ import { KEBOOLA_S3_ENDPOINT_ENV } from './env.js';
 import { finished, queue, type Job } from './exports.js';
 import { listProject } from './project.js';
 import type { RequestLogger, Throttle } from '../../stores/network.js';
+import { openFileStorage, registerFileSecrets, type FileStorage, type StorageFile } from './file-storage.js';
 
 /**
  * A Keboola Connection project through its Storage API. Tables are exported with `export-async`
- * (gzip, queued up front, polled concurrently) and their slices copied as they are from the project's
- * S3 with the file's temporary credentials: no temp files, no recompression.
+ * (gzip, queued up front, polled concurrently) and their slices copied as they are from the stack's file
+ * storage (file-storage.ts) with the file's temporary credentials: no temp files, no recompression.
  */
 
 /** File credentials are refreshed when they have less than this left (the SDK refreshes identities at 5 min too). */
 const CREDENTIAL_MARGIN_MS = 5 * 60_000;
-
-interface StorageFile {
-  id: number | string;
-  provider?: string;
-  isSliced?: boolean;
-  region?: string;
-  s3Path?: { bucket: string; key: string };
-  credentials?: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string; Expiration?: string };
-  /** Azure stacks (keboola/storage-api-php-client, Files: `absCredentials`). */
-  absCredentials?: { SASConnectionString?: string; expiration?: string };
-  /** GCP stacks (keboola/storage-api-php-client, Files: `gcsCredentials`). */
-  gcsCredentials?: { access_token?: string; token_type?: string; projectId?: string };
-}
-
-/**
- * The temporary credentials of a `files/{id}?federationToken=1` answer, registered with the redactor
- * before anything else is done with the answer: no later error, warning or --debug trace can show them.
- * The Azure and GCS shapes are registered too, though only AWS stacks are read today.
- */
-export function registerFileSecrets(file: StorageFile | undefined | null): void {
-  if (!file || typeof file !== 'object') return;
-  registerSecret(file.credentials?.AccessKeyId);
-  registerSecret(file.credentials?.SecretAccessKey);
-  registerSecret(file.credentials?.SessionToken);
-  const sas = file.absCredentials?.SASConnectionString;
-  registerSecret(sas);
-  // The SAS itself also travels alone (as a query string), so it is a secret of its own.
-  registerSecret(typeof sas === 'string' ? /SharedAccessSignature=([^;]+)/i.exec(sas)?.[1] : undefined);
-  registerSecret(file.gcsCredentials?.access_token);
-}
 
 export interface KeboolaSourceOptions {
   token?: string;
@@ -75,30 +45,18 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
   const jobs = new Map<string, Promise<Job>>();
   const stores: Store[] = [];
 
-  /** The file with fresh temporary credentials, and a reader of its bucket. */
-  async function fileStore(fileId: string | number): Promise<{ file: StorageFile; store: Store; expires: number }> {
+  /** The file with fresh temporary credentials, and a reader of its storage. */
+  async function fileStore(fileId: string | number): Promise<FileStorage> {
     const file = await client.get<StorageFile>(`files/${fileId}`, { query: { federationToken: 1 } });
     registerFileSecrets(file);
-    if (file.provider !== undefined && file.provider !== 'aws') {
-      throw new TakeoutError('USAGE', `${description}: file ${fileId} is on ${file.provider}; only AWS stacks are supported`);
-    }
-    if (!file.s3Path || !file.credentials) throw new TakeoutError('FAILED', `${description}: file ${fileId} came without s3Path or credentials`);
-    const { createS3Store } = await import('../../stores/s3/store.js');
-    const store = createS3Store(`s3://${file.s3Path.bucket}/`, {
-      s3: {
-        region: file.region ?? 'us-east-1',
-        accessKeyId: file.credentials.AccessKeyId,
-        secretAccessKey: file.credentials.SecretAccessKey,
-        sessionToken: file.credentials.SessionToken,
-        ...(s3Endpoint ? { endpointUrl: s3Endpoint } : {}),
-        configuredEndpoint: false,
-      },
+    const storage = await openFileStorage(file, fileId, {
+      description,
+      ...(s3Endpoint ? { s3Endpoint } : {}),
       ...(options.onRequest ? { onRequest: options.onRequest } : {}),
       ...(options.throttle ? { throttle: options.throttle } : {}),
     });
-    stores.push(store);
-    const expires = file.credentials.Expiration ? Date.parse(file.credentials.Expiration) : Number.POSITIVE_INFINITY;
-    return { file, store, expires };
+    stores.push(storage.store);
+    return storage;
   }
 
   /** A file's slices (or its one object, which then starts with a header), read with its temporary credentials. */
@@ -108,19 +66,15 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
       if (current.expires - Date.now() < CREDENTIAL_MARGIN_MS) current = await fileStore(fileId);
       return current.store;
     };
-    const { s3Path } = current.file;
-    if (!current.file.isSliced) {
-      return { kind: 'gzip-slices', header: true, slices: [{ origin: `file ${fileId}`, open: async () => (await fresh()).get(s3Path!.key) }] };
+    const { key, entryKey, isSliced } = current;
+    if (!isSliced) {
+      return { kind: 'gzip-slices', header: true, slices: [{ origin: `file ${fileId}`, open: async () => (await fresh()).get(key) }] };
     }
-    const manifestKey = `${s3Path!.key}manifest`;
-    const text = await readManifestText(await current.store.get(manifestKey), `file ${fileId} manifest`);
+    const text = await readManifestText(await current.store.get(`${key}manifest`), `file ${fileId} manifest`);
     const plan = redshiftPlan(readManifestDocument(text, `file ${fileId} manifest`), `file ${fileId} manifest`);
     const slices = plan.entries.map((entry) => {
-      const location = entry.location;
-      if (location.kind !== 's3' || location.bucket !== s3Path!.bucket) {
-        throw new TakeoutError('INTEGRITY', `file ${fileId} manifest: slice ${entry.label} is not in the file's bucket ${s3Path!.bucket}`);
-      }
-      return { origin: entry.label, open: async () => (await fresh()).get(location.key) };
+      const sliceKey = entryKey(entry.location, entry.label);
+      return { origin: entry.label, open: async () => (await fresh()).get(sliceKey) };
     });
     return { kind: 'gzip-slices', slices };
   }
