@@ -88,7 +88,7 @@ describe('refused invocations', () => {
     [`S3:/${TEST_BUCKET}/PREFIX`, /looks like a mistyped URL/],
     [`s3//${TEST_BUCKET}/PREFIX`, /looks like a URL with its ':' left out/],
     ['s3:', /looks like a mistyped URL/],
-    [`gs://${TEST_BUCKET}/PREFIX`, /Google Cloud Storage \(gs:\/\/\) is not supported yet/],
+    [`gcs://${TEST_BUCKET}/PREFIX`, /Google Cloud Storage is written gs:\/\//],
     [`azure://container/PREFIX`, /Azure Blob Storage \(azure:\/\/\) is not supported yet/],
     ['foo://x/PREFIX', /unsupported destination/],
     ['C:\\backups\\PREFIX', /looks like a Windows path/],
@@ -155,7 +155,7 @@ describe('refused invocations', () => {
       ['cleanup', `s3:/${TEST_BUCKET}/x`],
       ['files', 'download', `s3:/${TEST_BUCKET}/x.manifest`, '-o', 'out.csv'],
       ['dataset', 'exports', 'list', '--dest', `s3:/${TEST_BUCKET}/x`],
-      ['table', 'export', 'in.c-main.orders', '--source', 'demo', '--dest', `gs://${TEST_BUCKET}/x`],
+      ['table', 'export', 'in.c-main.orders', '--source', 'demo', '--dest', `gs:/${TEST_BUCKET}/x`],
       ['table', 'export', 'in.c-main.orders', '--source', 'demo', '-o', `s3://${TEST_BUCKET}/x.csv`],
     ]) {
       const result = await runCli([...args, ...S3_ARGS], { cwd });

@@ -5,18 +5,16 @@ import type { Store, StoreOptions } from './store.js';
 
 /**
  * Which destination a `--dest` value names. `s3://…` is S3; `file://…` and a plain path are a
- * local folder (resolved to an absolute path). The adapters are loaded only when used, so a
+ * local folder (resolved to an absolute path). `gs://…` is Google Cloud Storage. The adapters are loaded only when used, so a
  * local run never loads the AWS SDK.
  */
-export type ParsedStore = { kind: 'local'; path: string } | { kind: 's3'; url: string };
+export type ParsedStore = { kind: 'local'; path: string } | { kind: 's3'; url: string } | { kind: 'gs'; url: string };
 
 /**
  * Stores people reach for that takeout does not write to yet: named, so `gs://b/x` is a clear usage
  * error and never a local folder `./gs:/b/x`.
  */
 const NOT_YET_SUPPORTED: Readonly<Record<string, string>> = {
-  gs: 'Google Cloud Storage',
-  gcs: 'Google Cloud Storage',
   az: 'Azure Blob Storage',
   azure: 'Azure Blob Storage',
   abfs: 'Azure Data Lake Storage',
@@ -69,6 +67,11 @@ export function mistypedUrl(value: string, what: string, platform: NodeJS.Platfo
 
 /** The usage error for a `scheme://` takeout does not write to. */
 function unsupported(dest: string, scheme: string, what: string): TakeoutError {
+  if (scheme.toLowerCase() === 'gcs') {
+    return new TakeoutError('USAGE', `${what} ${shown(dest)}: Google Cloud Storage is written gs://`, {
+      hint: `did you mean ${shown(`gs://${dest.slice('gcs://'.length)}`)}?`,
+    });
+  }
   const store = NOT_YET_SUPPORTED[scheme.toLowerCase()];
   if (store !== undefined) {
     return new TakeoutError('USAGE', `${what} ${shown(dest)}: ${store} (${scheme.toLowerCase()}://) is not supported yet`, {
@@ -86,6 +89,7 @@ export function parseStore(dest: string, what = 'destination'): ParsedStore {
   }
   // Schemes are case-insensitive (RFC 3986 §3.1): S3://b/x is s3://b/x.
   if (/^s3:\/\//i.test(dest)) return { kind: 's3', url: `s3://${dest.slice('s3://'.length)}` };
+  if (/^gs:\/\//i.test(dest)) return { kind: 'gs', url: `gs://${dest.slice('gs://'.length)}` };
   if (/^file:/i.test(dest)) {
     let local: string;
     try {
@@ -104,11 +108,11 @@ export function parseStore(dest: string, what = 'destination'): ParsedStore {
 
 /**
  * A destination as the commands pass it on: checked (mistyped URLs are usage errors before anything
- * is opened), with a lower-case `s3://` so every `startsWith('s3://')` after it holds.
+ * is opened), with a lower-case `s3://` (and `gs://`) so every `startsWith('s3://')` after it holds.
  */
 export function checkedStore(dest: string, what = '--dest'): string {
   const parsed = parseStore(dest, what);
-  return parsed.kind === 's3' ? parsed.url : dest;
+  return parsed.kind === 'local' ? dest : parsed.url;
 }
 
 export async function openStore(dest: string, options: StoreOptions = {}): Promise<Store> {
@@ -116,6 +120,10 @@ export async function openStore(dest: string, options: StoreOptions = {}): Promi
   if (parsed.kind === 's3') {
     const { createS3Store } = await import('./s3/store.js');
     return createS3Store(parsed.url, options);
+  }
+  if (parsed.kind === 'gs') {
+    const { createGcsStore } = await import('./gcs/store.js');
+    return createGcsStore(parsed.url, options);
   }
   const { createLocalStore } = await import('./local/store.js');
   return createLocalStore(parsed.path, options);

@@ -1,0 +1,217 @@
+/**
+ * A Google Cloud Storage prefix (`gs://bucket/prefix`) as a store, through @google-cloud/storage's JSON API.
+ *
+ * Loaded by the registry with a dynamic import, so the CLI pays for the SDK only when a gs:// store is used.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { Bucket, File, GetFilesOptions, Storage } from '@google-cloud/storage';
+import { TakeoutError } from '../../errors.js';
+import type { ByteRange, ObjectInfo, ObjectWriter, Preflight, Store, StoreOptions, WriteOptions, WrittenObject } from '../store.js';
+import { assertSafeKey, assertSafePrefix, keyProblem } from '../keys.js';
+import { checkRange, withMappedErrors } from '../streams.js';
+import { throttledStore } from '../throttled.js';
+import { buildGcsClient, emulatorHost } from './client.js';
+import { isNotFound, mapGcsError } from './errors.js';
+import { parseGcsUrl } from './url.js';
+import { CHUNK_GRANULE, DEFAULT_CHUNK_SIZE, GcsWriter } from './writer.js';
+
+/** objects.list answers at most 1000 items per page (https://cloud.google.com/storage/docs/json_api/v1/objects/list). */
+const MAX_LIST_PAGE = 1000;
+/** Deletes in flight at once: one request per object (the JSON API's batch endpoint is not used). */
+const DELETE_CONCURRENCY = 8;
+
+export interface GcsStoreOptions extends StoreOptions {
+  /** Bytes per resumable chunk (default 8 MiB, a multiple of 256 KiB); tests set it low to exercise chunking. */
+  chunkSize?: number;
+  /** Objects per list page (default and maximum 1000); tests set it low to exercise paging. */
+  listPageSize?: number;
+}
+
+/** What a GCS prefix can do besides read, write, list and delete. */
+export type GcsPrefixStore = Store & Preflight;
+
+interface ObjectMetadata {
+  size?: string | number;
+  etag?: string;
+  md5Hash?: string;
+  updated?: string;
+  name?: string;
+}
+
+class GcsStore implements GcsPrefixStore {
+  readonly description: string;
+  private readonly client: Storage;
+  private readonly bucket: Bucket;
+  private readonly bucketName: string;
+  private readonly prefix: string;
+  private readonly where: string;
+  private readonly chunkSize: number;
+  private readonly listPageSize: number;
+
+  constructor(url: string, options: GcsStoreOptions) {
+    const { bucket, prefix } = parseGcsUrl(url);
+    this.bucketName = bucket;
+    this.prefix = prefix;
+    const emulator = emulatorHost();
+    this.where = emulator ?? 'Google Cloud Storage';
+    this.description = `gs://${bucket}/${prefix}${emulator ? ` at ${emulator}` : ''}`;
+    this.chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    if (!Number.isSafeInteger(this.chunkSize) || this.chunkSize < CHUNK_GRANULE || this.chunkSize % CHUNK_GRANULE !== 0) {
+      throw new TakeoutError('USAGE', `chunk size ${options.chunkSize} is not a positive multiple of 256 KiB`);
+    }
+    this.listPageSize = options.listPageSize ?? MAX_LIST_PAGE;
+    if (!Number.isSafeInteger(this.listPageSize) || this.listPageSize < 1 || this.listPageSize > MAX_LIST_PAGE) {
+      throw new TakeoutError('USAGE', `list page size must be between 1 and ${MAX_LIST_PAGE}`);
+    }
+    this.client = buildGcsClient();
+    this.bucket = this.client.bucket(bucket);
+  }
+
+  urlFor(key: string): string {
+    return `gs://${this.bucketName}/${this.prefix}${key}`;
+  }
+
+  /** Lists one object under the prefix (the bucket exists and may be read); unless read-only, also writes and deletes a tiny object. */
+  async preflight(options: { readOnly?: boolean } = {}): Promise<void> {
+    await this.send('list', this.prefix || undefined, () =>
+      this.bucket.getFiles({ prefix: this.prefix, maxResults: 1, autoPaginate: false }),
+    );
+    if (options.readOnly) return;
+    const probe = `${this.prefix}.takeout-preflight-${randomBytes(6).toString('hex')}`;
+    const file = this.bucket.file(probe);
+    await this.send('upload', probe, () => file.save(Buffer.alloc(0), { resumable: false, preconditionOpts: { ifGenerationMatch: 0 } }));
+    await this.send('delete', probe, () => file.delete({ ignoreNotFound: true }));
+  }
+
+  async writer(key: string, options: WriteOptions = {}): Promise<ObjectWriter> {
+    assertSafeKey(key);
+    const fullKey = this.prefix + key;
+    if (options.signal?.aborted) {
+      throw new TakeoutError('INTERRUPTED', `upload of gs://${this.bucketName}/${fullKey} was aborted`);
+    }
+    return new GcsWriter(
+      {
+        file: this.bucket.file(fullKey),
+        bucket: this.bucketName,
+        chunkSize: this.chunkSize,
+        map: (error, operation, k) => this.map(error, operation, k),
+      },
+      key,
+      fullKey,
+      options,
+    );
+  }
+
+  async put(key: string, body: Buffer | string, options: WriteOptions = {}): Promise<WrittenObject> {
+    assertSafeKey(key);
+    const fullKey = this.prefix + key;
+    const data = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    if (options.contentLength !== undefined && options.contentLength !== data.length) {
+      throw new TakeoutError('INTEGRITY', `gs://${this.bucketName}/${fullKey}: expected ${options.contentLength} bytes but got ${data.length}`);
+    }
+    if (options.signal?.aborted) throw new TakeoutError('INTERRUPTED', `upload of gs://${this.bucketName}/${fullKey} was aborted`);
+    // One multipart request: small objects (JSON files, manifests) need no session.
+    await this.send('upload', fullKey, () =>
+      this.bucket.file(fullKey).save(data, {
+        resumable: false,
+        ...(options.contentType ? { contentType: options.contentType } : {}),
+        ...(options.ifNoneMatch ? { preconditionOpts: { ifGenerationMatch: 0 } } : {}),
+      }),
+    );
+    return { key, size: data.length };
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    assertSafeKey(key);
+    const fullKey = this.prefix + key;
+    const what = `gs://${this.bucketName}/${fullKey}`;
+    if (range) checkRange(range, what);
+    // The client starts a download only when the stream is first read, so a missing object would surface
+    // there; its metadata first makes a missing object (and a range past the end) an error of get() itself.
+    const file = this.bucket.file(fullKey);
+    const [metadata] = await this.send('download', fullKey, () => file.getMetadata());
+    const size = Number((metadata as ObjectMetadata).size ?? 0);
+    if (range && range.start >= size) throw new TakeoutError('USAGE', `the requested byte range is outside ${what}`);
+    // Pinned to the generation just read, so an object replaced meanwhile is not read half old, half new.
+    const generation = (metadata as { generation?: string | number }).generation;
+    const source = (generation === undefined ? file : this.bucket.file(fullKey, { generation })).createReadStream(
+      range ? { start: range.start, end: Math.min(range.end, size - 1) } : {},
+    );
+    return withMappedErrors(source, (error) => this.map(error, 'download', fullKey));
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    assertSafeKey(key);
+    const fullKey = this.prefix + key;
+    try {
+      const [metadata] = await this.bucket.file(fullKey).getMetadata();
+      return this.info(key, metadata as ObjectMetadata);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw this.map(error, 'head', fullKey);
+    }
+  }
+
+  /** Paged objects.list: the server lists names in lexicographic (UTF-8 byte) order, which is key order. */
+  async *list(prefix = ''): AsyncIterable<ObjectInfo> {
+    assertSafePrefix(prefix);
+    const fullPrefix = this.prefix + prefix;
+    let query: GetFilesOptions | undefined = { prefix: fullPrefix, maxResults: this.listPageSize, autoPaginate: false };
+    while (query !== undefined) {
+      const current: GetFilesOptions = query;
+      const [files, next] = await this.send('list', fullPrefix || undefined, () => this.bucket.getFiles(current));
+      for (const file of files as File[]) {
+        if (!file.name.startsWith(this.prefix)) continue;
+        const key = file.name.slice(this.prefix.length);
+        // Names we could never write (and could not safely mirror to a folder) are not ours.
+        if (keyProblem(key) !== undefined) continue;
+        yield this.info(key, file.metadata as ObjectMetadata);
+      }
+      const token = (next as GetFilesOptions | null | undefined)?.pageToken;
+      query = token ? { ...current, pageToken: token } : undefined;
+    }
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    for (const key of keys) assertSafeKey(key);
+    const queue = [...new Set(keys.map((key) => this.prefix + key))];
+    const worker = async (): Promise<void> => {
+      for (let fullKey = queue.shift(); fullKey !== undefined; fullKey = queue.shift()) {
+        const name = fullKey;
+        await this.send('delete', name, () => this.bucket.file(name).delete({ ignoreNotFound: true }));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, queue.length) }, worker));
+  }
+
+  async close(): Promise<void> {
+    // The client keeps no sockets of its own beyond Node's global agent's idle ones.
+  }
+
+  private info(key: string, metadata: ObjectMetadata): ObjectInfo {
+    const info: ObjectInfo = { key, size: Number(metadata.size ?? 0) };
+    if (metadata.md5Hash) info.etag = Buffer.from(metadata.md5Hash, 'base64').toString('hex');
+    else if (metadata.etag) info.etag = metadata.etag;
+    if (metadata.updated) info.lastModified = new Date(metadata.updated);
+    return info;
+  }
+
+  private map(error: unknown, operation: string, fullKey?: string): TakeoutError {
+    return mapGcsError(error, { bucket: this.bucketName, operation, where: this.where, ...(fullKey === undefined ? {} : { key: fullKey }) });
+  }
+
+  private async send<T>(operation: string, fullKey: string | undefined, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw this.map(error, operation, fullKey);
+    }
+  }
+}
+
+/** A destination under `gs://bucket/prefix`. */
+export function createGcsStore(url: string, options: GcsStoreOptions = {}): GcsPrefixStore {
+  const destination = new GcsStore(url, options);
+  return options.throttle ? throttledStore(destination, options.throttle) : destination;
+}
