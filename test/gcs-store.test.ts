@@ -4,6 +4,7 @@ import { createGcsStore } from '../src/stores/gcs/store.js';
 import type { GcsPrefixStore } from '../src/stores/gcs/store.js';
 import { parseGcsUrl } from '../src/stores/gcs/url.js';
 import { parseStore } from '../src/stores/registry.js';
+import { runCli } from './helpers/cli.js';
 import { startGcsServer } from './gcs/server.js';
 import type { GcsServer } from './gcs/server.js';
 import { describeStoreContract, expectTakeoutError, listAll, readAll } from './store.contract.js';
@@ -86,6 +87,9 @@ function gcsStoreSpecifics(context: StoreTestContext<GcsPrefixStore>): void {
     await aborted.abort();
     expect(count('DELETE upload/session') - cancelsBefore).toBe(1);
     expect(await store.head('aborted.bin')).toBeUndefined();
+    // An overwriting upload is not retried (not idempotent), but later requests of the same client still are.
+    server.failNext((request) => request.route === 'GET objects', 503);
+    expect((await listAll(store)).map((info) => info.key)).toEqual(['x.bin']);
     expect(server.state.sessions.size === 0 || [...server.state.sessions.values()].every((session) => session.name !== 'aborted.bin')).toBe(true);
   });
 
@@ -131,5 +135,44 @@ describe('gs:// URLs', () => {
     }
     expect(message).toMatch(/credentials do not belong/);
     expect(message).not.toContain('SECRET-TOKEN');
+  });
+});
+
+describe('takeout with a gs:// destination', () => {
+  const SMALL = ['--include', 'in.c-crm.products'];
+
+  it('runs the demo project into gs://, verifies it clean, and loads the Google SDK only then', async () => {
+    const prefix = uniquePrefix('cli');
+    const env = { STORAGE_EMULATOR_HOST: server.url, NODE_DEBUG: 'esm,module' };
+    const run = await runCli(['run', '--source', 'demo', '--dest', `gs://${BUCKET}/${prefix}`, ...SMALL, '-q'], { env });
+    expect(run.code, run.stderr.slice(-2000)).toBe(0);
+    expect(run.stderr).toMatch(/@google-cloud[\\/]storage/);
+    const names = [...(server.state.buckets.get(BUCKET)?.keys() ?? [])].filter((name) => name.startsWith(prefix));
+    expect(names).toContain(`${prefix}takeout-manifest.json`);
+    const verify = await runCli(['verify', `gs://${BUCKET}/${prefix}`, '-q'], { env: { STORAGE_EMULATOR_HOST: server.url } });
+    expect(verify.code, verify.stderr).toBe(0);
+
+    for (const args of [['--help'], ['run', '--help'], ['verify', '--help']]) {
+      const help = await runCli(args, { env: { NODE_DEBUG: 'esm,module' } });
+      expect(help.code, args.join(' ')).toBe(0);
+      expect(help.stderr, args.join(' ')).not.toMatch(/@google-cloud[\\/]|google-auth-library/);
+    }
+  });
+
+  it('sends GOOGLE_OAUTH_ACCESS_TOKEN as a bearer token, and a refused token exits 4 without showing it', async () => {
+    const token = `ya29.test-${randomBytes(8).toString('hex')}`;
+    const guarded = await startGcsServer({ buckets: [BUCKET], token });
+    try {
+      const prefix = uniquePrefix('token');
+      const dest = `gs://${BUCKET}/${prefix}`;
+      const ok = await runCli(['run', '--source', 'demo', '--dest', dest, ...SMALL, '-q'], { env: { STORAGE_EMULATOR_HOST: guarded.url, GOOGLE_OAUTH_ACCESS_TOKEN: token } });
+      expect(ok.code, ok.stderr.slice(-2000)).toBe(0);
+      const wrong = `ya29.wrong-${randomBytes(8).toString('hex')}`;
+      const refused = await runCli(['verify', dest], { env: { STORAGE_EMULATOR_HOST: guarded.url, GOOGLE_OAUTH_ACCESS_TOKEN: wrong } });
+      expect(refused.code, refused.stderr).toBe(4);
+      expect(refused.stderr + refused.stdout).not.toContain(wrong);
+    } finally {
+      await guarded.close();
+    }
   });
 });

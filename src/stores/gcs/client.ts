@@ -48,6 +48,19 @@ export function buildGcsClient(env: NodeJS.ProcessEnv = process.env): Storage {
     options.authClient = auth;
     if (emulatorHost(env) !== undefined) options.useAuthWithCustomEndpoint = true;
   }
-  return new Storage(options);
+  const storage = new Storage(options);
+  if (token && emulatorHost(env) !== undefined) {
+    // 7.22.0 does not hand `useAuthWithCustomEndpoint` to resumable uploads (File#startResumableUpload_), which
+    // then go to an emulator without Authorization: the token is added by a request interceptor instead.
+    storage.interceptors.push({
+      request: ((request: { headers?: Record<string, string> }) => {
+        request.headers = { ...request.headers, Authorization: `Bearer ${token}` };
+        return request;
+      }) as unknown as RequestInterceptor,
+    });
+  }
+  return storage;
 }
 
+/** A request interceptor of the client (nodejs-common's `Interceptor#request`). */
+type RequestInterceptor = NonNullable<Storage['interceptors'][number]['request']>;
