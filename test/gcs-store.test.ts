@@ -107,6 +107,19 @@ function gcsStoreSpecifics(context: StoreTestContext<GcsPrefixStore>): void {
     await expectTakeoutError(missing.put('a.txt', 'a'), 'NOT_FOUND');
   });
 
+  it('retries an overwriting put and an overwriting chunk after a 503', async () => {
+    const store = createGcsStore(`gs://${BUCKET}/${uniquePrefix('retry')}`, { chunkSize: 256 * KiB });
+    server.failNext((request) => request.route === 'POST upload', 503);
+    await store.put('manifest.json', '{}');
+    expect((await readAll(await store.get('manifest.json'))).toString()).toBe('{}');
+    server.failNext((request) => request.route === 'PUT upload/session', 503);
+    const data = randomBytes(600 * KiB);
+    const writer = await store.writer('x.bin');
+    await writer.write(data);
+    await writer.finish();
+    expect((await readAll(await store.get('x.bin'))).equals(data)).toBe(true);
+  });
+
   it('passes its preflight, read-only or not, leaving nothing behind', async () => {
     const prefix = uniquePrefix('preflight');
     const store = createGcsStore(`gs://${BUCKET}/${prefix}`);

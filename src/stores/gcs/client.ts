@@ -1,5 +1,5 @@
 /** The Storage client of one gs:// store: endpoint, credentials, retries and timeouts. */
-import { Storage } from '@google-cloud/storage';
+import { IdempotencyStrategy, Storage } from '@google-cloud/storage';
 import type { StorageOptions } from '@google-cloud/storage';
 import { OAuth2Client } from 'google-auth-library';
 import { registerSecret } from '../../secrets.js';
@@ -35,6 +35,10 @@ export function buildGcsClient(env: NodeJS.ProcessEnv = process.env): Storage {
       maxRetries: MAX_RETRIES,
       totalTimeout: TOTAL_RETRY_MS / 1000,
       maxRetryDelay: MAX_RETRY_DELAY_MS / 1000,
+      // The client's default retries an upload only under a precondition. Every write of a store is whole,
+      // known bytes under one name (last writer wins), so sending it again is safe: manifests and overwrites
+      // are retried too. Create-only writes keep their ifGenerationMatch: 0.
+      idempotencyStrategy: IdempotencyStrategy.RetryAlways,
     },
     timeout: REQUEST_TIMEOUT_MS,
   };
