@@ -53,16 +53,18 @@ export function buildGcsClient(env: NodeJS.ProcessEnv = process.env): Storage {
     if (emulatorHost(env) !== undefined) options.useAuthWithCustomEndpoint = true;
   }
   const storage = new Storage(options);
-  if (token && emulatorHost(env) !== undefined) {
-    // 7.22.0 does not hand `useAuthWithCustomEndpoint` to resumable uploads (File#startResumableUpload_), which
-    // then go to an emulator without Authorization: the token is added by a request interceptor instead.
-    storage.interceptors.push({
-      request: ((request: { headers?: Record<string, string> }) => {
-        request.headers = { ...request.headers, Authorization: `Bearer ${token}` };
-        return request;
-      }) as unknown as RequestInterceptor,
-    });
-  }
+  // Interceptors shape every request, resumable uploads included (their options are built from them).
+  // 7.22.0 hands neither `timeout` nor `useAuthWithCustomEndpoint` to resumable uploads
+  // (File#startResumableUpload_): without this a silent server hangs a chunk forever, and a token never
+  // reaches an emulator's upload sessions.
+  const withToken = token !== undefined && token !== '' && emulatorHost(env) !== undefined;
+  storage.interceptors.push({
+    request: ((request: { headers?: Record<string, string>; timeout?: number }) => {
+      request.timeout ??= REQUEST_TIMEOUT_MS;
+      if (withToken) request.headers = { ...request.headers, Authorization: `Bearer ${token}` };
+      return request;
+    }) as unknown as RequestInterceptor,
+  });
   return storage;
 }
 
