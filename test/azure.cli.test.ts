@@ -81,4 +81,19 @@ describe('takeout with an Azure Blob Storage destination (Azurite)', () => {
     expect(denied.stderr).toContain(TEST_CONTAINER);
     expect(denied.stderr).not.toContain(key);
   });
+
+  it('help and a local run never load the Azure SDK; an azure:// destination does', async () => {
+    const debug = { NODE_DEBUG: 'esm,module' };
+    for (const args of [['--help'], ['run', '--help'], ['verify', '--help']]) {
+      const result = await runCli(args, { env: debug });
+      expect(result.code, args.join(' ')).toBe(0);
+      expect(result.stderr, args.join(' ')).not.toMatch(/@azure[\\/]/);
+    }
+    const local = await runCli(['run', '--source', 'demo', '--dest', path.join(await tempFolder('azure-local'), 'out'), '--include', 'in.c-crm.products', '-q'], { env: debug });
+    expect(local.code).toBe(0);
+    expect(local.stderr).not.toMatch(/@azure[\\/]/);
+    const used = await runCli(['verify', `azure://${TEST_CONTAINER}/${uniquePrefix('nothing')}`], { env: { ...debug, ...env } });
+    expect(used.stderr).toMatch(/@azure[\\/]storage-blob/);
+    expect(used.stderr).not.toMatch(/@azure[\\/]identity/);
+  });
 });

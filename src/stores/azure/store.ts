@@ -213,8 +213,9 @@ class AzureStore implements AzurePrefixStore {
     const cutoff = Date.now() - olderThanMs;
     const options = this.prefix === '' ? {} : { prefix: this.prefix };
     const committed = new Set<string>();
-    for await (const page of this.client.listBlobsFlat(options).byPage({ maxPageSize: MAX_LIST_PAGE })) {
-      for (const item of page.segment.blobItems) committed.add(item.name);
+    const plain = this.client.listBlobsFlat(options).byPage({ maxPageSize: MAX_LIST_PAGE });
+    for (let page = await this.send('ListBlobs', this.prefix || undefined, () => plain.next()); !page.done; page = await this.send('ListBlobs', this.prefix || undefined, () => plain.next())) {
+      for (const item of page.value.segment.blobItems) committed.add(item.name);
     }
     const pages = this.client.listBlobsFlat({ ...options, includeUncommitedBlobs: true }).byPage({ maxPageSize: MAX_LIST_PAGE });
     for (;;) {
