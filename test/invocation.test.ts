@@ -89,7 +89,7 @@ describe('refused invocations', () => {
     [`s3//${TEST_BUCKET}/PREFIX`, /looks like a URL with its ':' left out/],
     ['s3:', /looks like a mistyped URL/],
     [`gcs://${TEST_BUCKET}/PREFIX`, /Google Cloud Storage is written gs:\/\//],
-    [`azure://container/PREFIX`, /Azure Blob Storage \(azure:\/\/\) is not supported yet/],
+    [`wasbs://container/PREFIX`, /Azure Blob Storage \(wasbs:\/\/\) is not supported yet/],
     ['foo://x/PREFIX', /unsupported destination/],
     ['C:\\backups\\PREFIX', /looks like a Windows path/],
   ];

@@ -19,6 +19,9 @@ import { parseS3Url } from '../src/stores/s3/url.js';
 import { TakeoutError } from '../src/errors.js';
 import { describeStoreContract, expectTakeoutError, listAll, readAll, UNSAFE_KEYS } from './store.contract.js';
 import { OTHER_BUCKET, rawS3Client, s3TestOptions, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { createAzureStore } from '../src/stores/azure/store.js';
+import { azureEnv, blobNames, rawContainer, TEST_CONTAINER } from './helpers/azure.js';
+import { azureStoreSpecifics } from './stores.azure.js';
 
 const MiB = 1024 * 1024;
 const endpoint = inject('s3Endpoint');
@@ -88,6 +91,26 @@ describeStoreContract('S3 (s3rver)', async () => {
     },
   };
 }, { additionalTests: s3StoreSpecifics });
+
+describeStoreContract('Azure Blob (Azurite)', async () => {
+  const connectionString = inject('azureConnectionString');
+  const prefix = uniquePrefix('contract');
+  const raw = await rawContainer(connectionString);
+  // 1 MiB blocks, 3 in flight, so the 20 MB object is staged in many blocks; 7 blobs a page to exercise paging.
+  const dest = await createAzureStore(`azure://${TEST_CONTAINER}/${prefix}`, {
+    azure: azureEnv(connectionString),
+    s3: { partSize: MiB, partConcurrency: 3 },
+    listPageSize: 7,
+  });
+  return {
+    dest,
+    rawNames: () => blobNames(raw, prefix),
+    cleanup: async () => {
+      await dest.delete((await listAll(dest)).map((info) => info.key));
+      await dest.close?.();
+    },
+  };
+}, { additionalTests: azureStoreSpecifics });
 
 // ---------------------------------------------------------------------------------------------
 // Keys.

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import type { Store } from '../stores/store.js';
+import { isAzureUrl, parseAzureUrl } from '../stores/azure/url.js';
 import { mistypedUrl } from '../stores/registry.js';
 import { TakeoutError } from '../errors.js';
 import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../manifests/takeout.js';
@@ -56,9 +57,17 @@ export async function loadManifest(
     manifestKey = key;
     const store = await open(baseDest);
     fetch = async (k) => ((await store.head(k)) ? readManifestText(await store.get(k), `s3://${bucket}/${k}`) : undefined);
+  } else if (isAzureUrl(arg)) {
+    // Relative entries are read from the same container; a takeout in Azure lists only relative keys.
+    const location = parseAzureUrl(arg);
+    manifestKey = location.prefix.replace(/\/$/, '');
+    if (manifestKey === '') throw new TakeoutError('USAGE', `${arg} names a container, not a manifest`);
+    baseDest = `azure://${location.endpoint === undefined ? '' : `${new URL(location.endpoint).host}/`}${location.container}/`;
+    const store = await open(baseDest);
+    fetch = async (k) => ((await store.head(k)) ? readManifestText(await store.get(k), `azure://${location.container}/${k}`) : undefined);
   } else {
     // A mistyped URL (`s3:/b/m.manifest`) is a usage error, not a missing local file.
-    const mistyped = /^[a-z][a-z0-9+.-]*:\/\//i.test(arg) ? new TakeoutError('USAGE', `manifest ${JSON.stringify(arg)}: only s3:// URLs and local paths are read`) : mistypedUrl(arg, 'manifest');
+    const mistyped = /^[a-z][a-z0-9+.-]*:\/\//i.test(arg) ? new TakeoutError('USAGE', `manifest ${JSON.stringify(arg)}: only s3:// and azure:// URLs and local paths are read`) : mistypedUrl(arg, 'manifest');
     if (mistyped) throw mistyped;
     const file = resolve(arg);
     const info = await stat(file).catch(() => undefined);

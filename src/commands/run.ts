@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { TakeoutError } from '../errors.js';
-import { checkedStore, openStore } from '../stores/registry.js';
+import { checkedStore, openStore, parseStore } from '../stores/registry.js';
 import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
 import type { RunPlan, RunSummary } from '../pipeline/events.js';
 import { runTakeout } from '../pipeline/run.js';
@@ -67,7 +67,7 @@ export function normalisePrefix(path: string | undefined): string {
 export function destinationWithPath(given: string, path: string): string {
   const dest = checkedStore(given);
   if (!path) return dest;
-  return dest.startsWith('s3://') ? `${dest.replace(/\/+$/, '')}/${path}/` : `${dest.replace(/\/+$/, '')}/${path}`;
+  return /^(s3|azure|https):\/\//.test(dest) ? `${dest.replace(/\/+$/, '')}/${path}/` : `${dest.replace(/\/+$/, '')}/${path}`;
 }
 
 /**
@@ -123,8 +123,9 @@ export async function run(o: RunOptions, context: CommandContext): Promise<RunSu
     resume: o.resume,
     dryRun: o.dryRun,
     failFast: o.failFast,
-    partBytes: dest.startsWith('s3://') ? (dOptions.s3?.partSize ?? 8 * MiB) : 0,
-    partConcurrency: dest.startsWith('s3://') ? (dOptions.s3?.partConcurrency ?? 4) : 0,
+    // S3 parts and Azure blocks alike (same flags, same defaults).
+    partBytes: parseStore(dest).kind !== 'local' ? (dOptions.s3?.partSize ?? 8 * MiB) : 0,
+    partConcurrency: parseStore(dest).kind !== 'local' ? (dOptions.s3?.partConcurrency ?? 4) : 0,
     toolVersion: context.version,
     recordedOptions: {
       structureOnly: o.structureOnly,

@@ -1,22 +1,23 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TakeoutError } from '../errors.js';
+import { isAzureUrl } from './azure/url.js';
 import type { Store, StoreOptions } from './store.js';
 
 /**
- * Which destination a `--dest` value names. `s3://…` is S3; `file://…` and a plain path are a
- * local folder (resolved to an absolute path). `gs://…` is Google Cloud Storage. The adapters are loaded only when used, so a
- * local run never loads the AWS SDK.
+ * Which destination a `--dest` value names. `s3://…` is S3; `azure://…` and
+ * `https://ACCOUNT.blob.core.windows.net/…` are Azure Blob Storage; `gs://…` is Google Cloud Storage;
+ * `file://…` and a plain path are a local folder (resolved to an absolute path). The adapters are loaded
+ * only when used, so a local run never loads a cloud SDK.
  */
-export type ParsedStore = { kind: 'local'; path: string } | { kind: 's3'; url: string } | { kind: 'gs'; url: string };
+export type ParsedStore = { kind: 'local'; path: string } | { kind: 's3'; url: string } | { kind: 'azure'; url: string } | { kind: 'gs'; url: string };
 
 /**
- * Stores people reach for that takeout does not write to yet: named, so `gs://b/x` is a clear usage
- * error and never a local folder `./gs:/b/x`.
+ * Stores people reach for that takeout does not write to yet: named, so `wasbs://c/x` is a clear usage
+ * error and never a local folder `./wasbs:/c/x`.
  */
 const NOT_YET_SUPPORTED: Readonly<Record<string, string>> = {
   az: 'Azure Blob Storage',
-  azure: 'Azure Blob Storage',
   abfs: 'Azure Data Lake Storage',
   abfss: 'Azure Data Lake Storage',
   wasb: 'Azure Blob Storage',
@@ -75,11 +76,11 @@ function unsupported(dest: string, scheme: string, what: string): TakeoutError {
   const store = NOT_YET_SUPPORTED[scheme.toLowerCase()];
   if (store !== undefined) {
     return new TakeoutError('USAGE', `${what} ${shown(dest)}: ${store} (${scheme.toLowerCase()}://) is not supported yet`, {
-      hint: 'use s3://bucket/prefix (any S3-compatible store through --endpoint-url) or a local folder',
+      hint: 'use s3://bucket/prefix (any S3-compatible store through --endpoint-url), azure://container/prefix or a local folder',
     });
   }
   return new TakeoutError('USAGE', `${what} ${shown(dest)}: unsupported destination`, {
-    hint: 'use a folder path, file://PATH or s3://bucket/prefix',
+    hint: 'use a folder path, file://PATH, s3://bucket/prefix or azure://container/prefix',
   });
 }
 
@@ -90,6 +91,8 @@ export function parseStore(dest: string, what = 'destination'): ParsedStore {
   // Schemes are case-insensitive (RFC 3986 §3.1): S3://b/x is s3://b/x.
   if (/^s3:\/\//i.test(dest)) return { kind: 's3', url: `s3://${dest.slice('s3://'.length)}` };
   if (/^gs:\/\//i.test(dest)) return { kind: 'gs', url: `gs://${dest.slice('gs://'.length)}` };
+  if (/^azure:\/\//i.test(dest)) return { kind: 'azure', url: `azure://${dest.slice('azure://'.length)}` };
+  if (isAzureUrl(dest)) return { kind: 'azure', url: dest };
   if (/^file:/i.test(dest)) {
     let local: string;
     try {
@@ -108,7 +111,7 @@ export function parseStore(dest: string, what = 'destination'): ParsedStore {
 
 /**
  * A destination as the commands pass it on: checked (mistyped URLs are usage errors before anything
- * is opened), with a lower-case `s3://` (and `gs://`) so every `startsWith('s3://')` after it holds.
+ * is opened), with a lower-case `s3://`, `gs://` or `azure://` so every `startsWith('s3://')` after it holds.
  */
 export function checkedStore(dest: string, what = '--dest'): string {
   const parsed = parseStore(dest, what);
@@ -124,6 +127,10 @@ export async function openStore(dest: string, options: StoreOptions = {}): Promi
   if (parsed.kind === 'gs') {
     const { createGcsStore } = await import('./gcs/store.js');
     return createGcsStore(parsed.url, options);
+  }
+  if (parsed.kind === 'azure') {
+    const { createAzureStore } = await import('./azure/store.js');
+    return createAzureStore(parsed.url, options);
   }
   const { createLocalStore } = await import('./local/store.js');
   return createLocalStore(parsed.path, options);

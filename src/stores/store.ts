@@ -46,7 +46,7 @@ export interface Preflight {
 
 /**
  * Capability: what crashed runs left behind (a SIGKILL sends no abort), found and removed: incomplete
- * multipart uploads under an S3 prefix, temp files in a local folder.
+ * multipart uploads under an S3 prefix, blobs with only uncommitted blocks in Azure, temp files in a local folder.
  */
 export interface CleanableLeftovers {
   /** Only items started before `now - olderThanMs`. */
@@ -144,6 +144,17 @@ export interface StoreOptions extends NetworkOptions {
   /** Local: mode for new folders (default 0o700). */
   dirMode?: number;
   s3?: S3Options;
+  /** Azure Blob Storage; block size and blocks in flight come from `s3.partSize` and `s3.partConcurrency`. */
+  azure?: AzureOptions;
+}
+
+export interface AzureOptions {
+  /** The storage account when no connection string names it (`--azure-account`; else AZURE_STORAGE_ACCOUNT). */
+  account?: string;
+  /** Where AZURE_STORAGE_* are read (default: process.env); tests pass their own. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Per try, from the first byte sent to the response headers (default 120 s). */
+  requestTimeoutMs?: number;
 }
 
 export interface S3Options extends AwsConnectionOptions {

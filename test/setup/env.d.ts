@@ -6,5 +6,9 @@ declare module 'vitest' {
     s3Endpoint: string;
     /** postgres://takeout@127.0.0.1:PORT/postgres of the throwaway cluster (trust authentication). */
     pgUrl: string;
+    /** http://127.0.0.1:PORT/devstoreaccount1 of the Azurite started by test/setup/global.ts. */
+    azureBlobEndpoint: string;
+    /** A connection string for Azurite's well-known development account (devstoreaccount1). */
+    azureConnectionString: string;
   }
 }

@@ -2,11 +2,13 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
+import { startAzurite, type Azurite } from './azurite.js';
 import { startPostgres, type PgCluster } from './postgres.js';
 
 /**
  * Starts one s3rver for the whole run (see s3rver-server.mjs) and provides its endpoint to tests
- * as `inject('s3Endpoint')`. Depends on nothing in src/.
+ * as `inject('s3Endpoint')`; Azurite's blob endpoint and connection string likewise (see azurite.ts).
+ * Depends on nothing in src/.
  */
 
 const SERVER_SCRIPT = fileURLToPath(new URL('./s3rver-server.mjs', import.meta.url));
@@ -14,6 +16,7 @@ const START_TIMEOUT_MS = 20_000;
 
 let server: ChildProcess | undefined;
 let postgres: PgCluster | undefined;
+let azurite: Azurite | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
   const child = spawn(process.execPath, ['--openssl-legacy-provider', SERVER_SCRIPT], {
@@ -57,11 +60,16 @@ export async function setup(project: TestProject): Promise<void> {
   project.provide('s3Endpoint', `http://127.0.0.1:${port}`);
   postgres = await startPostgres();
   project.provide('pgUrl', postgres.url);
+  azurite = await startAzurite();
+  project.provide('azureBlobEndpoint', azurite.blobEndpoint);
+  project.provide('azureConnectionString', azurite.connectionString);
 }
 
 export async function teardown(): Promise<void> {
   await postgres?.stop();
   postgres = undefined;
+  await azurite?.stop();
+  azurite = undefined;
   const child = server;
   server = undefined;
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
