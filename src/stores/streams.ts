@@ -2,7 +2,7 @@
 import { PassThrough } from 'node:stream';
 import type { Readable } from 'node:stream';
 import { TakeoutError } from '../errors.js';
-import type { ByteRange } from './store.js';
+import type { ByteRange, WriteOptions } from './store.js';
 
 export function checkRange(range: ByteRange, what: string): void {
   const { start, end } = range;
@@ -55,4 +55,31 @@ export function sliceStream(source: Readable, skip: number, length: number): Rea
     source.destroy();
   }
   return out;
+}
+
+/**
+ * The asked-for range out of a ranged answer. Some servers ignore or widen a Range (s3rver 3.7.1 answers
+ * `bytes=0-0` with the whole object, Azurite 3.35 a range past the end with the whole blob): what came back,
+ * starting at `returned.start`, is checked against what was asked and cut to size. `length` is the answer's
+ * body length; `what` names the request for the error (`GetObject s3://bucket/key`).
+ */
+export function cutToRange(body: Readable, returned: { start: number; total: number | undefined }, range: ByteRange, length: number | undefined, what: string): Readable {
+  if (returned.start > range.start) {
+    body.destroy();
+    throw new TakeoutError('INTEGRITY', `${what} returned bytes from ${returned.start}, not ${range.start}`);
+  }
+  const lastByte = returned.total === undefined ? range.end : Math.min(range.end, returned.total - 1);
+  const wanted = Math.max(0, lastByte - range.start + 1);
+  const skip = range.start - returned.start;
+  if (skip === 0 && length === wanted) return body;
+  return sliceStream(body, skip, wanted);
+}
+
+/** A whole-object write's bytes, checked against the length its caller declared. `where` names the object. */
+export function putBytes(body: Buffer | string, options: WriteOptions, where: string): Buffer {
+  const data = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  if (options.contentLength !== undefined && options.contentLength !== data.length) {
+    throw new TakeoutError('INTEGRITY', `${where}: expected ${options.contentLength} bytes but got ${data.length}`);
+  }
+  return data;
 }

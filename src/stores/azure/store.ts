@@ -9,7 +9,7 @@ import { TakeoutError } from '../../errors.js';
 import type { ByteRange, CleanableLeftovers, Leftover, ObjectInfo, ObjectWriter, Preflight, Store, StoreOptions, WriteOptions, WrittenObject } from '../store.js';
 import { assertSafeKey, assertSafePrefix, keyProblem } from '../keys.js';
 import { parseContentRange } from '../s3/headers.js';
-import { checkRange, sliceStream, withMappedErrors } from '../streams.js';
+import { checkRange, cutToRange, putBytes, withMappedErrors } from '../streams.js';
 import { throttledStore } from '../throttled.js';
 import { buildContainerClient, SOCKET_TIMEOUT_MS } from './client.js';
 import { resolveAzureAuth } from './credentials.js';
@@ -102,10 +102,7 @@ class AzureStore implements AzurePrefixStore {
   async put(key: string, body: Buffer | string, options: WriteOptions = {}): Promise<WrittenObject> {
     assertSafeKey(key);
     const fullKey = this.prefix + key;
-    const data = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    if (options.contentLength !== undefined && options.contentLength !== data.length) {
-      throw new TakeoutError('INTEGRITY', `azure://${this.container}/${fullKey}: expected ${options.contentLength} bytes but got ${data.length}`);
-    }
+    const data = putBytes(body, options, `azure://${this.container}/${fullKey}`);
     const result = await this.send(
       'PutBlob',
       fullKey,
@@ -143,15 +140,7 @@ class AzureStore implements AzurePrefixStore {
       mapped.destroy();
       throw new TakeoutError('USAGE', `the requested byte range is outside azure://${this.container}/${fullKey}`, { details: { range } });
     }
-    if (returned.start > range.start) {
-      mapped.destroy();
-      throw new TakeoutError('INTEGRITY', `GetBlob azure://${this.container}/${fullKey} returned bytes from ${returned.start}, not ${range.start}`);
-    }
-    const lastByte = returned.total === undefined ? range.end : Math.min(range.end, returned.total - 1);
-    const wanted = Math.max(0, lastByte - range.start + 1);
-    const skip = range.start - returned.start;
-    if (skip === 0 && result.contentLength === wanted) return mapped;
-    return sliceStream(mapped, skip, wanted);
+    return cutToRange(mapped, returned, range, result.contentLength, `GetBlob azure://${this.container}/${fullKey}`);
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {

@@ -9,7 +9,7 @@ import type { Bucket, File, GetFilesOptions, Storage } from '@google-cloud/stora
 import { TakeoutError } from '../../errors.js';
 import type { ByteRange, ObjectInfo, ObjectWriter, Preflight, Store, StoreOptions, WriteOptions, WrittenObject } from '../store.js';
 import { assertSafeKey, assertSafePrefix, keyProblem } from '../keys.js';
-import { checkRange, withMappedErrors } from '../streams.js';
+import { checkRange, putBytes, withMappedErrors } from '../streams.js';
 import { throttledStore } from '../throttled.js';
 import { buildGcsClient, emulatorHost } from './client.js';
 import { isNotFound, mapGcsError } from './errors.js';
@@ -106,10 +106,7 @@ class GcsStore implements GcsPrefixStore {
   async put(key: string, body: Buffer | string, options: WriteOptions = {}): Promise<WrittenObject> {
     assertSafeKey(key);
     const fullKey = this.prefix + key;
-    const data = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    if (options.contentLength !== undefined && options.contentLength !== data.length) {
-      throw new TakeoutError('INTEGRITY', `gs://${this.bucketName}/${fullKey}: expected ${options.contentLength} bytes but got ${data.length}`);
-    }
+    const data = putBytes(body, options, `gs://${this.bucketName}/${fullKey}`);
     if (options.signal?.aborted) throw new TakeoutError('INTERRUPTED', `upload of gs://${this.bucketName}/${fullKey} was aborted`);
     // One multipart request: small objects (JSON files, manifests) need no session.
     await this.send('upload', fullKey, () =>

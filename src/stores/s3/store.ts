@@ -35,7 +35,7 @@ import type {
 } from '../store.js';
 import { assertSafeKey, assertSafePrefix, keyProblem } from '../keys.js';
 import { logSdkRequests } from '../network.js';
-import { checkRange, sliceStream, withMappedErrors } from '../streams.js';
+import { checkRange, cutToRange, putBytes, withMappedErrors } from '../streams.js';
 import { throttledStore } from '../throttled.js';
 import { buildS3Client, installResendOnce } from './client.js';
 import type { ResendPolicy } from './client.js';
@@ -156,10 +156,7 @@ class S3Store implements S3PrefixStore {
   async put(key: string, body: Buffer | string, options: WriteOptions = {}): Promise<WrittenObject> {
     assertSafeKey(key);
     const fullKey = this.prefix + key;
-    const data = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    if (options.contentLength !== undefined && options.contentLength !== data.length) {
-      throw new TakeoutError('INTEGRITY', `s3://${this.bucket}/${fullKey}: expected ${options.contentLength} bytes but got ${data.length}`);
-    }
+    const data = putBytes(body, options, `s3://${this.bucket}/${fullKey}`);
     const result = await this.send('PutObject', fullKey, () =>
       this.client.send(
         new PutObjectCommand({ ...this.writeParams(fullKey, options), Body: data, ContentLength: data.length }),
@@ -198,15 +195,7 @@ class S3Store implements S3PrefixStore {
     // Some compatible servers ignore or widen a Range (s3rver 3.7.1 answers `bytes=0-0` with the
     // whole object): check what came back against what was asked and cut it to size ourselves.
     const returned = parseContentRange(result.ContentRange) ?? { start: 0, total: result.ContentLength };
-    if (returned.start > range.start) {
-      mapped.destroy();
-      throw new TakeoutError('INTEGRITY', `GetObject s3://${this.bucket}/${fullKey} returned bytes from ${returned.start}, not ${range.start}`);
-    }
-    const lastByte = returned.total === undefined ? range.end : Math.min(range.end, returned.total - 1);
-    const wanted = Math.max(0, lastByte - range.start + 1);
-    const skip = range.start - returned.start;
-    if (skip === 0 && result.ContentLength === wanted) return mapped;
-    return sliceStream(mapped, skip, wanted);
+    return cutToRange(mapped, returned, range, result.ContentLength, `GetObject s3://${this.bucket}/${fullKey}`);
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
