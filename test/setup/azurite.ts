@@ -14,6 +14,19 @@ import { promisify } from 'node:util';
 const EMULATORS = fileURLToPath(new URL('../emulators/', import.meta.url));
 const AZURITE_BLOB = `${EMULATORS}node_modules/azurite/dist/src/blob/main.js`;
 const START_TIMEOUT_MS = 30_000;
+/** Azurite closes in milliseconds on SIGTERM; past this it is killed. */
+const STOP_TIMEOUT_MS = 5_000;
+const STOP_POLL_MS = 50;
+
+function isAlive(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 const INSTALL_TIMEOUT_MS = 300_000;
 /** In-memory blob data cap (MB): the largest test objects are tens of MB; the default is half the machine's memory. */
 const EXTENT_MEMORY_LIMIT_MB = 1024;
@@ -85,11 +98,14 @@ export async function startAzurite(): Promise<Azurite> {
     connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${blobEndpoint};`,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
+      // Inside vitest's global teardown the child's 'exit' event was seen not to arrive although the process
+      // ended: wait on the process itself (signal 0), bounded, then SIGKILL.
+      const deadline = Date.now() + STOP_TIMEOUT_MS;
+      while (isAlive(child.pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, STOP_POLL_MS));
+      if (isAlive(child.pid)) child.kill('SIGKILL');
+      child.stdout?.destroy();
+      child.stderr?.destroy();
     },
   };
 }
