@@ -83,3 +83,10 @@ export function putBytes(body: Buffer | string, options: WriteOptions, where: st
   }
   return data;
 }
+
+/** A ranged answer's Content-Range (RFC 9110 §14.4), as S3 and Azure send it: `bytes 0-99/1234` → `{start: 0, total: 1234}`; `*` total → undefined; anything else → undefined. */
+export function parseContentRange(header: string | undefined): { start: number; total: number | undefined } | undefined {
+  const match = header ? /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(header.trim()) : null;
+  if (!match) return undefined;
+  return { start: Number(match[1]), total: match[2] === '*' ? undefined : Number(match[2]) };
+}

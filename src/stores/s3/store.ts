@@ -35,12 +35,12 @@ import type {
 } from '../store.js';
 import { assertSafeKey, assertSafePrefix, keyProblem } from '../keys.js';
 import { logSdkRequests } from '../network.js';
-import { checkRange, cutToRange, putBytes, withMappedErrors } from '../streams.js';
+import { checkRange, cutToRange, parseContentRange, putBytes, withMappedErrors } from '../streams.js';
 import { throttledStore } from '../throttled.js';
 import { buildS3Client, installResendOnce } from './client.js';
 import type { ResendPolicy } from './client.js';
 import { INFORMATIVE_403, isNotFound, isNotImplemented, mapS3Error } from './errors.js';
-import { parseContentRange, stripQuotes } from './headers.js';
+import { stripQuotes } from './headers.js';
 import { parseS3Url } from './url.js';
 import { S3Writer } from './writer.js';
 
