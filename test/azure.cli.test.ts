@@ -82,6 +82,15 @@ describe('takeout with an Azure Blob Storage destination (Azurite)', () => {
     expect(denied.stderr).not.toContain(key);
   });
 
+  it('takes the account from --azure-account (checked before anything is sent) when no connection string names it', async () => {
+    const bad = await runCli(['verify', `azure://${TEST_CONTAINER}/x/`, '--azure-account', 'Not_An_Account'], { env: { AZURE_STORAGE_KEY: 'a2V5' } });
+    expect(bad.code, bad.stderr).toBe(2);
+    expect(bad.stderr).toContain('--azure-account');
+    const none = await runCli(['verify', `azure://${TEST_CONTAINER}/x/`], { env: { AZURE_STORAGE_KEY: 'a2V5' } });
+    expect(none.code, none.stderr).toBe(2);
+    expect(none.stderr).toMatch(/no storage account given/);
+  });
+
   it('help and a local run never load the Azure SDK; an azure:// destination does', async () => {
     const debug = { NODE_DEBUG: 'esm,module' };
     for (const args of [['--help'], ['run', '--help'], ['verify', '--help']]) {

@@ -6,6 +6,7 @@ import { plural } from '../units.js';
 import { terminalLine } from '../reporting/redact.js';
 import { eventLine } from '../reporting/lines.js';
 import { addOptions, resolveOptions } from './options.js';
+import { STORE_FORMS } from '../commands/options.js';
 import type { CliContext } from './context.js';
 import { addExamples } from './help.js';
 
@@ -26,7 +27,7 @@ function itemLine(item: Leftover, dryRun: boolean): string {
 
 export function cleanupCommand(context: CliContext, stderr: NodeJS.WritableStream): Command {
   const command = new Command('cleanup')
-    .argument('<dest>', 'a destination: a local folder or s3://bucket/prefix')
+    .argument('<dest>', `a destination: ${STORE_FORMS}`)
     .summary('abort incomplete multipart uploads and remove temp files that crashed runs left behind')
     .description(
       'A run killed with SIGKILL (or a crashed machine) cannot abort its uploads. Under an S3 prefix this ' +

@@ -125,7 +125,7 @@ function createProgram(context: CliContext, io: MainIo): Command {
   const program = new Command('takeout')
     .version(VERSION, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show this help')
-    .description('Take data out of data platforms and databases into S3, S3-compatible stores or a local folder, and back into one file.');
+    .description('Take data out of data platforms and databases into S3, S3-compatible stores, Azure Blob Storage, Google Cloud Storage or a local folder, and back into one file.');
   addExamples(program, [
     ['take out the bundled demo project into a new folder ./takeout-<time>', 'takeout run'],
     ['a folder of CSV files into S3', 'takeout run ./project s3://backups/kbc/'],

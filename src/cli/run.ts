@@ -45,7 +45,7 @@ export function runCommand(context: CliContext): Command {
   addExamples(command, [
     ['the bundled demo project into ./takeout-<time>', 'takeout run'],
     ['a folder of CSV files into S3', 'takeout run ./project s3://backups/kbc/ --region eu-central-1'],
-    ['a preflight of some tables: checks the destination, writes nothing', "takeout run -s postgres://reader@db/shop -d ./out -i 'public.*' --dry-run"],
+    ['a Keboola project into Azure (credentials as the az CLI reads them)', 'takeout run keboola+https://connection.north-europe.azure.keboola.com \\\n      azure://backups/kbc/'],
   ]);
   command.action(async (sourceArg: string | undefined, destArg: string | undefined) => {
     takePositionals(command, { source: sourceArg, dest: destArg });

@@ -6,12 +6,13 @@ import { formatBytes, plural } from '../units.js';
 import { terminalLine } from '../reporting/redact.js';
 import { errorLine, eventLine } from '../reporting/lines.js';
 import { addOptions, resolveOptions } from './options.js';
+import { STORE_FORMS } from '../commands/options.js';
 import type { CliContext } from './context.js';
 import { addExamples } from './help.js';
 
 export function verifyCommand(context: CliContext, stderr: NodeJS.WritableStream): Command {
   const command = new Command('verify')
-    .argument('<dest>', 'the takeout: a local folder or s3://bucket/prefix')
+    .argument('<dest>', `the takeout: ${STORE_FORMS}`)
     .summary('check a takeout or dataset exports against their manifests: missing, extra and corrupt files')
     .description(
       'Re-read a takeout and check every file against takeout-manifest.json: the size and sha256 of every ' +

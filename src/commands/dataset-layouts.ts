@@ -2,7 +2,7 @@ import { TakeoutError } from '../errors.js';
 import type { DatasetLayout, LayoutContext } from '../layouts/dataset-layout.js';
 import type { TableDescriptor } from '../model.js';
 import type { JobStatus } from '../manifests/jobs.js';
-import { COMMON_OPTIONS, DYNAMODB_OPTIONS, GROUP, inGroup, pickSpecs, S3_OPTIONS, type OptionSpec, type OptionValues } from './options.js';
+import { COMMON_OPTIONS, DYNAMODB_OPTIONS, GROUP, STORE_FORMS, inGroup, pickSpecs, S3_OPTIONS, type OptionSpec, type OptionValues } from './options.js';
 import { RUN_OPTIONS } from './run.js';
 import { TABLE_QUERY_OPTIONS } from './table-query.js';
 import type * as ClevertapModule from '../layouts/clevertap.js';
@@ -319,7 +319,7 @@ const DEFAULT_ACCOUNT_ID = '000000000000';
 
 const EXPORT_OPTIONS = [
   ...pickSpecs(RUN_OPTIONS, ['source', 'token', 'compressionLevel']),
-  { key: 'dest', flags: '-d, --dest <dest>', description: 'where the export goes: s3://bucket/prefix or a local folder (required)', type: 'string', group: GROUP.destination },
+  { key: 'dest', flags: '-d, --dest <dest>', description: `where the export goes: ${STORE_FORMS} (required)`, type: 'string', group: GROUP.destination },
   { key: 'path', flags: '--path <prefix>', description: 'prefix inside the destination', type: 'string', group: GROUP.destination },
   { key: 'layout', flags: '--layout <layout>', description: `the export layout: ${Object.keys(LAYOUTS).join(', ')}`, type: 'string', default: 'dynamodb', choices: Object.keys(LAYOUTS), group: GROUP.format },
   {

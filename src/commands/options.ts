@@ -102,6 +102,9 @@ export const COMMON_OPTIONS = [
   { key: 'bwlimit', flags: '--bwlimit <rate>', description: 'limit the bytes per second read and written, all transfers together, as rclone: 512k, 10M (binary units, 10M = 10 MiB/s; a bare number is KiB/s); 0 or off: no limit', type: 'string', group: GROUP.cloud },
 ] as const satisfies readonly OptionSpec[];
 
+/** What every --dest and store argument accepts, for help texts. */
+export const STORE_FORMS = 'a local folder, s3://bucket/prefix, azure://container/prefix or gs://bucket/prefix';
+
 /** S3 options of every command that reaches a bucket: where it is and who asks. */
 export const S3_ACCESS_OPTIONS = inGroup(GROUP.cloud, [
   { key: 'region', flags: '--region <region>', description: 'S3 region (default: AWS_REGION, the profile, or us-east-1)', type: 'string' },
@@ -112,6 +115,7 @@ export const S3_ACCESS_OPTIONS = inGroup(GROUP.cloud, [
   { key: 'sessionToken', flags: '--session-token <token>', description: 'session token for temporary credentials', type: 'string', secret: true },
   { key: 'expectedBucketOwner', flags: '--expected-bucket-owner <account>', description: 'fail unless the bucket belongs to this account id', type: 'string' },
   { key: 'requestTimeout', flags: '--request-timeout <duration>', description: 'give up on an S3 or DynamoDB request (and retry it) after this long without an answer: 30s, 2m (a bare number is ms; default: 2m for S3, 30s for DynamoDB)', type: 'duration', bareUnitMs: 1, min: 100 },
+  { key: 'azureAccount', flags: '--azure-account <name>', description: 'azure://: the storage account when AZURE_STORAGE_CONNECTION_STRING does not name it (default: AZURE_STORAGE_ACCOUNT), as az storage --account-name', type: 'string' },
 ]);
 
 /** S3 options of the commands that upload: verify, cleanup and the listings never write an object of data. */
@@ -167,7 +171,7 @@ export function destinationOptions(o: S3Values, network: NetworkOptions = {}): S
   if (typeof o.requestTimeout === 'number') s3.requestTimeoutMs = o.requestTimeout;
   if (s3.accessKeyId && !s3.secretAccessKey) throw new TakeoutError('USAGE', '--access-key-id needs --secret-access-key');
   if (s3.sseKmsKeyId && s3.sse !== 'aws:kms') throw new TakeoutError('USAGE', '--sse-kms-key-id needs --sse aws:kms');
-  return { s3, ...network };
+  return { s3, ...(o.azureAccount ? { azure: { account: o.azureAccount } } : {}), ...network };
 }
 
 /**

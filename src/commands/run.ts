@@ -5,7 +5,7 @@ import { DEFAULT_COMPRESSION_LEVEL } from '../pipeline/compress.js';
 import type { RunPlan, RunSummary } from '../pipeline/events.js';
 import { runTakeout } from '../pipeline/run.js';
 import { DEMO_SOURCE, openSource } from '../sources/registry.js';
-import { COMMON_OPTIONS, GROUP, destinationOptions, DYNAMODB_OPTIONS, S3_OPTIONS, sourceOptions, unthrottled, type OptionSpec, type OptionValues } from './options.js';
+import { COMMON_OPTIONS, GROUP, STORE_FORMS, destinationOptions, DYNAMODB_OPTIONS, S3_OPTIONS, sourceOptions, unthrottled, type OptionSpec, type OptionValues } from './options.js';
 import type { CommandContext } from './context.js';
 
 const MiB = 1024 * 1024;
@@ -21,7 +21,7 @@ export const RUN_OPTIONS = [
   { key: 'source', flags: '-s, --source <uri>', description: 'project to take out: a folder (or dir:PATH) of CSV files, an existing takeout, postgres://user@host:port/db, sqlite:PATH, keboola+https://STACK, dynamodb:TABLE (dynamodb: for every table), or demo (the bundled demo project, which a bare `takeout run` takes out)', type: 'string', group: GROUP.source },
   { key: 'schema', flags: '--schema <name>', description: 'database sources: only this schema', type: 'list', group: GROUP.source },
   { key: 'token', flags: '--token <token>', description: 'Keboola Storage API token (prefer KBC_STORAGE_TOKEN)', type: 'string', secret: true, group: GROUP.source },
-  { key: 'dest', flags: '-d, --dest <dest>', description: 'a local folder or s3://bucket/prefix (default: a new folder ./takeout-<time>)', type: 'string', group: GROUP.destination },
+  { key: 'dest', flags: '-d, --dest <dest>', description: `${STORE_FORMS} (default: a new folder ./takeout-<time>)`, type: 'string', group: GROUP.destination },
   { key: 'path', flags: '--path <prefix>', description: "prefix inside the destination; '', '/' and 'a/b/' are normalised", type: 'string', group: GROUP.destination },
   { key: 'structureOnly', flags: '--structure-only', description: 'metadata and configurations only (plus sys-stage table data, as Keboola does)', type: 'boolean', default: false, group: GROUP.source },
   { key: 'include', flags: '-i, --include <glob>', description: 'take only tables whose id or bucket id matches (* any characters, ? one, {a,b} either)', type: 'list', default: [], group: GROUP.source },

@@ -12,7 +12,7 @@ import { openSource } from '../sources/registry.js';
 import type { Source } from '../sources/source.js';
 import type { ProjectDescriptor, TableBody, TableDescriptor, TableQuery } from '../model.js';
 import type { CommandContext } from './context.js';
-import { COMMON_OPTIONS, GROUP, destinationOptions, DYNAMODB_OPTIONS, pickSpecs, S3_OPTIONS, sourceOptions, unthrottled, type OptionSpec, type OptionValues } from './options.js';
+import { COMMON_OPTIONS, GROUP, STORE_FORMS, destinationOptions, DYNAMODB_OPTIONS, pickSpecs, S3_OPTIONS, sourceOptions, unthrottled, type OptionSpec, type OptionValues } from './options.js';
 import { checkOutputPath, openOutput } from './output.js';
 import { assertResumeOrOverwrite, destinationWithPath, normalisePrefix, RUN_OPTIONS } from './run.js';
 import { buildQuery, findTable, TABLE_QUERY_OPTIONS } from './table-query.js';
@@ -20,7 +20,7 @@ import { buildQuery, findTable, TABLE_QUERY_OPTIONS } from './table-query.js';
 const TABLE_OPTIONS = [
   // run's --dest defaults to a new folder; here there is no default: slices go to --dest, one file to -o.
   ...pickSpecs(RUN_OPTIONS, ['source', 'token', 'dest', 'path', 'sliceSize', 'sliceRows', 'compressionLevel', 'overwrite', 'resume', 'quoteAll', 'lineEnding']).map((spec) =>
-    spec.key === 'dest' ? { ...spec, description: 'slices with a manifest into a local folder or s3://bucket/prefix (or -o for one file)' } : spec,
+    spec.key === 'dest' ? { ...spec, description: `slices with a manifest into ${STORE_FORMS} (or -o for one file)` } : spec,
   ),
   { key: 'output', flags: '-o, --output <file>', description: "merge into one CSV file instead of slices ('-' for stdout)", type: 'string', group: GROUP.destination },
   ...TABLE_QUERY_OPTIONS,
