@@ -605,7 +605,7 @@ describe('failures: exit code, one line naming the slice, nothing left behind', 
     }
   });
 
-  it('names a slice on Azure or Google Cloud Storage before fetching anything (2), never taking it for a local key', async () => {
+  it('refuses a slice in an Azure container or GCS bucket the manifest may not read, before fetching anything (2)', async () => {
     const { prefix, urls } = await uploadSlices('fail-cloud', [gz('1,a\n')]);
     for (const url of ['azure://kbcfiles.blob.core.windows.net/exp-2/1.csv.gz0000_part_00', 'gs://kbc-files/exp-2/1.csv.gz0000_part_00']) {
       // The S3 slice first: refused before it is fetched all the same.

@@ -14,13 +14,14 @@ export function filesCommand(context: CliContext): Command {
   ]);
 
   const download = new Command('download')
-    .argument('<manifest>', 'a manifest: local path or s3:// URL (Redshift/Storage API form, a takeout\'s manifests/<table>.manifest, or takeout-manifest.json with --table), or a Storage API file id with --source keboola+https://STACK')
+    .argument('<manifest>', 'a manifest: local path or s3://, azure:// or gs:// URL (Redshift/Storage API form, a takeout\'s manifests/<table>.manifest, or takeout-manifest.json with --table), or a Storage API file id with --source keboola+https://STACK')
     .summary('fetch the slices a manifest lists and merge them into one file')
     .description(
       'Fetch the slices a manifest lists, in parallel, and write them in manifest order to one output: plain ' +
         'CSV (each slice gunzipped; slices that are not gzip pass through) or, with --gzip, the gzip members as ' +
         'they are.\n\n' +
-        "Entries must be s3:// URLs in the manifest's own bucket (or one given with --allow-bucket), or keys " +
+        "Entries must be s3://, gs:// or azure:// URLs in the manifest's own bucket or container (or one given " +
+        'with --allow-bucket), read with your own credentials for that cloud, or keys ' +
         "relative to the manifest's takeout; http(s):, file: and keys that escape the folder are refused. Sizes " +
         'are checked against meta.content_length and sha256 against a takeout manifest. A missing mandatory ' +
         'slice fails the run; a missing optional one is skipped with a warning (Redshift COPY semantics). The ' +

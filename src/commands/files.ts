@@ -8,12 +8,12 @@ import { findCaseCollision, printableKey } from '../stores/keys.js';
 import { openStore } from '../stores/registry.js';
 import { openSource } from '../sources/registry.js';
 import { TakeoutError } from '../errors.js';
-import { duplicateEntries, type MergePlan, type SliceEntry } from '../manifests/read.js';
+import { duplicateEntries, type EntryLocation, type MergePlan, type SliceEntry } from '../manifests/read.js';
 import { DEFAULT_MAX_RATIO, mergeSlices, numberedOrder, type MergeResult } from '../pipeline/merge.js';
 import type { CommandContext } from './context.js';
 import { COMMON_OPTIONS, destinationOptions, GROUP, S3_ACCESS_OPTIONS, type OptionSpec, type OptionValues } from './options.js';
 import { openOutput, userModes } from './output.js';
-import { loadManifest } from './merge-manifest.js';
+import { containerOf, loadManifest } from './merge-manifest.js';
 
 /** One slice per core keeps both cores decompressing; measured on 1 GB: 2 → 3.14 s / 129 MB, 4 → 3.09 s / 145 MB, 8 → 2.96 s / 210 MB. */
 const DEFAULT_MERGE_CONCURRENCY = Math.min(4, Math.max(2, availableParallelism()));
@@ -34,7 +34,7 @@ const DOWNLOAD_OPTIONS = [
   ...MERGE_OPTIONS,
   { key: 'source', flags: '-s, --source <uri>', description: 'with a Storage API file id as MANIFEST: the project, keboola+https://STACK', type: 'string', group: GROUP.source },
   { key: 'token', flags: '--token <token>', description: 'Keboola Storage API token (prefer KBC_STORAGE_TOKEN)', type: 'string', secret: true, group: GROUP.source },
-  { key: 'allowBucket', flags: '--allow-bucket <bucket>', description: "also accept entries in this bucket (default: only the manifest's own bucket)", type: 'list', default: [], group: GROUP.source },
+  { key: 'allowBucket', flags: '--allow-bucket <bucket>', description: "also accept entries in this bucket (S3 or GCS) or Azure ACCOUNT/CONTAINER (default: only the manifest's own)", type: 'list', default: [], group: GROUP.source },
   { key: 'keepSlices', flags: '--keep-slices <dir>', description: 'also keep the downloaded slices in this folder', type: 'string', group: GROUP.destination },
 ] as const satisfies readonly OptionSpec[];
 
@@ -175,19 +175,32 @@ async function runMerge(
   }
 }
 
-/** A slice on a cloud this command cannot read yet: named, never taken for a local key. */
-function cloudEntryRefused(label: string, kind: 'azure' | 'gs'): TakeoutError {
-  const cloud = kind === 'azure' ? 'Azure Blob Storage' : 'Google Cloud Storage';
-  return new TakeoutError('USAGE', `slice ${label} is on ${cloud}: takeout reads slices on S3 and in folders`, {
-    hint: `copy the slices to S3 or a folder first (azcopy, gcloud storage cp), then merge them`,
-  });
+const CLOUD_NAMES = { s3: 'S3', azure: 'Azure Blob Storage', gs: 'Google Cloud Storage' } as const;
+
+/** Before anything is fetched: every slice lies in a bucket or container the manifest may read, or the first that does not is named. */
+function checkEntryContainers(entries: readonly SliceEntry[], allowed: ReadonlySet<string>): void {
+  for (const entry of entries) {
+    const container = containerOf(entry.location);
+    if (container === undefined || entry.location.kind === 'relative' || allowed.has(container)) continue;
+    const flag = entry.location.kind === 'azure' ? `${entry.location.account}/${entry.location.container}` : container.replace(/^[a-z0-9]+:\/\//, '');
+    const where = entry.location.kind === 'azure' ? 'container' : 'bucket';
+    throw new TakeoutError('USAGE', `slice ${entry.label} is in ${CLOUD_NAMES[entry.location.kind]} ${where} ${flag}, which this manifest may not read`, {
+      hint: `entries may point only into the manifest's own ${where}; pass --allow-bucket ${flag} if that ${where} is meant`,
+    });
+  }
 }
 
-/** Before anything is fetched: every slice can be read, or the first that cannot is named. */
-function refuseCloudEntries(entries: readonly SliceEntry[]): void {
-  for (const entry of entries) {
-    if (entry.location.kind === 'azure' || entry.location.kind === 'gs') throw cloudEntryRefused(entry.label, entry.location.kind);
-  }
+/** The store URL that reads an entry's bucket or container with the user's own credentials for that cloud. */
+function entryStoreUrl(location: Exclude<EntryLocation, { kind: 'relative' }>, label: string): string {
+  if (location.kind !== 'azure') return `${location.kind}://${location.bucket}/`;
+  // The entry's own host (a sovereign cloud's suffix included); the credentials are the user's AZURE_STORAGE_*.
+  const host = /^azure:\/\/([^/]+)\//i.exec(label)?.[1] ?? `${location.account}.blob.core.windows.net`;
+  return `https://${host}/${location.container}/`;
+}
+
+/** A slice in a folder only: `files merge` reads no cloud (files download does). */
+function cloudEntryRefused(label: string, kind: 's3' | 'azure' | 'gs'): TakeoutError {
+  return new TakeoutError('USAGE', `slice ${label} is on ${CLOUD_NAMES[kind]}: use takeout files download`);
 }
 
 function s3Cache(dOptions: StoreOptions): (dest: string) => Promise<Store> {
@@ -220,24 +233,16 @@ export async function filesDownload(manifestArg: string, o: FilesDownloadOptions
     };
     return runMerge(context, file.header ? { ...o, header: false } : o, plan, (entry) => byLabel.get(entry.label)!.open(), o.keepSlices);
   }
-  const open = s3Cache(destinationOptions(o, context.network));
-  const source = await loadManifest(manifestArg, o, open);
-  refuseCloudEntries(source.plan.entries);
+  const storeOptions = destinationOptions(o, context.network);
+  const open = s3Cache(storeOptions);
+  const source = await loadManifest(manifestArg, o, open, storeOptions.azure);
+  checkEntryContainers(source.plan.entries, source.allowedBuckets);
   return runMerge(
     context,
     o,
     source.plan,
     async (entry) => {
-      if (entry.location.kind === 's3') {
-        const { bucket, key } = entry.location;
-        if (!source.allowedBuckets.has(bucket)) {
-          throw new TakeoutError('USAGE', `slice ${entry.label} is in bucket ${bucket}, which this manifest may not read`, {
-            hint: `entries may point only into the manifest's own bucket; pass --allow-bucket ${bucket} if that bucket is meant`,
-          });
-        }
-        return (await open(`s3://${bucket}/`)).get(key);
-      }
-      if (entry.location.kind !== 'relative') throw cloudEntryRefused(entry.label, entry.location.kind);
+      if (entry.location.kind !== 'relative') return (await open(entryStoreUrl(entry.location, entry.label))).get(entry.location.key);
       const base = await open(source.base.dest);
       return base.get(source.base.prefix ? `${source.base.prefix}/${entry.location.key}` : entry.location.key);
     },
@@ -253,11 +258,9 @@ export async function filesMerge(slices: readonly string[], o: FilesMergeOptions
   if (manifest) {
     const local = s3Cache({});
     const source = await loadManifest(manifest, { allowBucket: [], table: o.table }, local);
-    refuseCloudEntries(source.plan.entries);
+    const remote = source.plan.entries.find((entry) => entry.location.kind !== 'relative');
+    if (remote !== undefined && remote.location.kind !== 'relative') throw cloudEntryRefused(remote.label, remote.location.kind);
     return runMerge(context, o, source.plan, async (entry) => {
-      if (entry.location.kind === 's3') {
-        throw new TakeoutError('USAGE', `slice ${entry.label} is on S3: use takeout files download`);
-      }
       if (entry.location.kind !== 'relative') throw cloudEntryRefused(entry.label, entry.location.kind);
       return (await local(source.base.dest)).get(source.base.prefix ? `${source.base.prefix}/${entry.location.key}` : entry.location.key);
     });

@@ -1,7 +1,9 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import type { Store } from '../stores/store.js';
+import type { AzureOptions, Store } from '../stores/store.js';
 import { isAzureUrl, parseAzureUrl } from '../stores/azure/url.js';
+import { resolveAzureAuth } from '../stores/azure/credentials.js';
+import { parseGcsUrl } from '../stores/gcs/url.js';
 import { mistypedUrl } from '../stores/registry.js';
 import { TakeoutError } from '../errors.js';
 import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../manifests/takeout.js';
@@ -13,6 +15,7 @@ import {
   readTakeoutManifest,
   redshiftPlan,
   takeoutTablePlan,
+  type EntryLocation,
   type MergePlan,
 } from '../manifests/read.js';
 import { plural } from '../units.js';
@@ -22,9 +25,38 @@ export interface ManifestSource {
   plan: MergePlan;
   /** Relative entries are keys under this base. */
   base: { dest: string; prefix: string };
-  /** Buckets whose s3:// entries may be read. */
+  /** The buckets and containers whose entries may be read, as `containerOf` names them. */
   allowedBuckets: Set<string>;
   origin: string;
+}
+
+/**
+ * The bucket or container an entry lies in, as one comparable name: `s3://BUCKET`, `gs://BUCKET`,
+ * `azure://ACCOUNT/CONTAINER`; undefined for a relative key.
+ */
+export function containerOf(location: EntryLocation): string | undefined {
+  if (location.kind === 'relative') return undefined;
+  if (location.kind === 'azure') return `azure://${location.account}/${location.container}`;
+  return `${location.kind}://${location.bucket}`;
+}
+
+/**
+ * `--allow-bucket` values as `containerOf` names them: a bare name is an S3 or GCS bucket (both are buckets),
+ * `ACCOUNT/CONTAINER` an Azure container; `s3://B`, `gs://B` and `azure://ACCOUNT[.blob…]/CONTAINER` say which.
+ */
+export function allowedContainers(values: readonly string[]): Set<string> {
+  const allowed = new Set<string>();
+  for (const raw of values) {
+    const value = raw.replace(/\/+$/, '');
+    const azure = /^(?:azure:\/\/)?([a-z0-9]{3,24})(?:\.blob\.core\.[a-z0-9.-]+)?\/([a-z0-9$][a-z0-9-]*)$/i.exec(value);
+    if (/^(?:s3|gs):\/\/[^/]+$/i.test(value)) allowed.add(value.replace(/^[a-z0-9]+/i, (s) => s.toLowerCase()));
+    else if (azure) allowed.add(`azure://${azure[1]!.toLowerCase()}/${azure[2]!}`);
+    else if (!value.includes('/') && !value.includes(':')) {
+      allowed.add(`s3://${value}`);
+      allowed.add(`gs://${value}`);
+    } else throw new TakeoutError('USAGE', `--allow-bucket ${JSON.stringify(raw)} is not a bucket name, ACCOUNT/CONTAINER, s3://B, gs://B or azure://ACCOUNT/CONTAINER`);
+  }
+  return allowed;
 }
 
 function splitS3(url: string): { bucket: string; key: string } {
@@ -45,14 +77,15 @@ export async function loadManifest(
   arg: string,
   o: { allowBucket: readonly string[]; table: string | undefined },
   open: (dest: string) => Promise<Store>,
+  azureOptions?: AzureOptions,
 ): Promise<ManifestSource> {
-  const allowed = new Set<string>(o.allowBucket);
+  const allowed = allowedContainers(o.allowBucket);
   let fetch: (key: string) => Promise<string | undefined>;
   let baseDest: string;
   let manifestKey: string;
   if (/^s3:\/\//i.test(arg)) {
     const { bucket, key } = splitS3(`s3://${arg.slice('s3://'.length)}`);
-    allowed.add(bucket);
+    allowed.add(`s3://${bucket}`);
     baseDest = `s3://${bucket}/`;
     manifestKey = key;
     const store = await open(baseDest);
@@ -64,10 +97,22 @@ export async function loadManifest(
     if (manifestKey === '') throw new TakeoutError('USAGE', `${arg} names a container, not a manifest`);
     baseDest = `azure://${location.endpoint === undefined ? '' : `${new URL(location.endpoint).host}/`}${location.container}/`;
     const store = await open(baseDest);
+    // Entries may name the manifest's own container by its account (Keboola's manifests do); without an
+    // account in the URL, the account is the credentials' (as the store itself resolves it).
+    const account = location.account ?? resolveAzureAuth(location, azureOptions).account;
+    if (account !== undefined) allowed.add(`azure://${account}/${location.container}`);
     fetch = async (k) => ((await store.head(k)) ? readManifestText(await store.get(k), `azure://${location.container}/${k}`) : undefined);
+  } else if (/^gs:\/\//i.test(arg)) {
+    const location = parseGcsUrl(arg);
+    manifestKey = location.prefix.replace(/\/$/, '');
+    if (manifestKey === '') throw new TakeoutError('USAGE', `${arg} names a bucket, not a manifest`);
+    allowed.add(`gs://${location.bucket}`);
+    baseDest = `gs://${location.bucket}/`;
+    const store = await open(baseDest);
+    fetch = async (k) => ((await store.head(k)) ? readManifestText(await store.get(k), `gs://${location.bucket}/${k}`) : undefined);
   } else {
     // A mistyped URL (`s3:/b/m.manifest`) is a usage error, not a missing local file.
-    const mistyped = /^[a-z][a-z0-9+.-]*:\/\//i.test(arg) ? new TakeoutError('USAGE', `manifest ${JSON.stringify(arg)}: only s3:// and azure:// URLs and local paths are read`) : mistypedUrl(arg, 'manifest');
+    const mistyped = /^[a-z][a-z0-9+.-]*:\/\//i.test(arg) ? new TakeoutError('USAGE', `manifest ${JSON.stringify(arg)}: only s3://, azure:// and gs:// URLs and local paths are read`) : mistypedUrl(arg, 'manifest');
     if (mistyped) throw mistyped;
     const file = resolve(arg);
     const info = await stat(file).catch(() => undefined);
