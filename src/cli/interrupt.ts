@@ -1,4 +1,4 @@
-import type { Store } from '../stores/store.js';
+import { isLocalFolder, type Store } from '../stores/store.js';
 
 /**
  * What an interruption undoes, said in the words of the destinations this process writes to: a local
@@ -7,9 +7,9 @@ import type { Store } from '../stores/store.js';
  */
 let uploads = false;
 
-/** A command opened this destination to write to: an S3 one (it has URLs) has multipart uploads to abort. */
-export function noteDestination(destination: Pick<Store, 'urlFor'>): void {
-  if (destination.urlFor('') !== undefined) uploads = true;
+/** A command opened this destination to write to: a cloud one has multipart, block or resumable uploads to abort. */
+export function noteDestination(destination: Store): void {
+  if (!isLocalFolder(destination)) uploads = true;
 }
 
 /** What is being undone, for "takeout: interrupting: …". */

@@ -1,4 +1,5 @@
 import { TakeoutError, toTakeoutError } from '../../errors.js';
+import { isLocalFolder } from '../../stores/store.js';
 import { sliceKey, tablePath } from '../../keboola/layout.js';
 import type { ManifestTable } from '../../manifests/takeout.js';
 import type { SliceRecord, TableDescriptor } from '../../model.js';
@@ -54,7 +55,7 @@ export async function exportTables(options: RunOptions, plan: TakeoutPlan, state
   if (!options.signal?.aborted) journal.check();
   if (options.signal?.aborted) {
     // A local folder has temp files to remove and no uploads to abort.
-    const undone = options.destination.urlFor('') === undefined ? 'temp files were removed' : 'open uploads were aborted';
+    const undone = isLocalFolder(options.destination) ? 'temp files were removed' : 'open uploads were aborted';
     throw new TakeoutError('INTERRUPTED', `interrupted: ${undone}, no manifest was written`, { hint: 'run again with --resume to go on from the slices that landed' });
   }
 
