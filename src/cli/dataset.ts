@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import type { JobRecord } from '../manifests/jobs.js';
+import { whereIs } from '../stores/store.js';
 import { datasetExport, DATASET_EXPORT_SPECS, withS3Aliases } from '../commands/dataset-export.js';
 import { datasetExportsDescribe, datasetExportsList, DATASET_EXPORTS_DESCRIBE_SPECS, DATASET_EXPORTS_LIST_SPECS, layoutStatus } from '../commands/dataset-exports.js';
 import { formatBytes, plural } from '../units.js';
@@ -24,7 +25,7 @@ function describeLines(job: JobRecord): string[] {
     `export ${job.exportId}: ${job.status}${shown !== undefined ? ` (${job.layout}: ${shown})` : ''}`,
     `  table        ${job.table} (${job.source})`,
     `  layout       ${job.layout}, ${job.exportFormat}, ${job.exportType}${job.exportViewType ? `, ${job.exportViewType}` : ''}`,
-    `  destination  ${job.destination.replace(/\/?$/, '/')}${job.outputPrefix}`,
+    `  destination  ${whereIs({ description: job.destination }, job.outputPrefix)}`,
     `  started      ${job.startTime}${job.endTime ? `, ended ${job.endTime}` : ''}`,
   ];
   if (job.exportTime) lines.push(`  export time  ${job.exportTime}`);

@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Store, StoreOptions } from '../stores/store.js';
+import { whereIs, type Store, type StoreOptions } from '../stores/store.js';
 import { findCaseCollision, printableKey } from '../stores/keys.js';
 import { openStore } from '../stores/registry.js';
 import { openSource } from '../sources/registry.js';
@@ -106,9 +106,9 @@ function keptNames(entries: readonly SliceEntry[]): string[] {
 async function refuseKeptOverwrite(keepDest: Store, names: readonly string[]): Promise<void> {
   for (const name of names) {
     if ((await keepDest.head(name)) === undefined) continue;
-    throw new TakeoutError('EXISTS', `--keep-slices: ${keepDest.description}${name} already exists`, {
+    throw new TakeoutError('EXISTS', `--keep-slices: ${whereIs(keepDest, name)} already exists`, {
       hint: 'choose an empty folder, or pass --overwrite to replace the kept slices',
-      details: { path: `${keepDest.description}${name}` },
+      details: { path: whereIs(keepDest, name) },
     });
   }
 }

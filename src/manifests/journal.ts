@@ -1,4 +1,4 @@
-import type { Store } from '../stores/store.js';
+import { whereIs, type Store } from '../stores/store.js';
 import { TakeoutError } from '../errors.js';
 import type { LandedSlice } from '../model.js';
 import { readManifestText } from './read.js';
@@ -101,6 +101,6 @@ export function fingerprintDifference(recorded: Record<string, unknown>, current
 /** Reads the journal at a destination, or undefined when there is none. Errors name the destination when it has a description. */
 export async function readJournal(destination: Pick<Store, 'head' | 'get'> & { description?: string }, key = JOURNAL_FILE): Promise<Journal | undefined> {
   if (!(await destination.head(key))) return undefined;
-  const origin = destination.description ? `${destination.description.replace(/\/?$/, '/')}${key}` : key;
+  const origin = destination.description ? whereIs({ description: destination.description }, key) : key;
   return parseJournal(await readManifestText(await destination.get(key), origin), origin);
 }

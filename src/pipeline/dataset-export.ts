@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { TakeoutError, toTakeoutError } from '../errors.js';
-import { canPreflight } from '../stores/store.js';
+import { canPreflight, whereIs } from '../stores/store.js';
 import { BAD_CREDENTIAL_CODES } from '../aws/errors.js';
 import { recordColumns, type RecordColumn } from '../formats/typed-records.js';
 import type { DatasetLayout, LayoutFile } from '../layouts/dataset-layout.js';
@@ -150,7 +150,7 @@ async function leasedJob(
   const exportId = job.exportId;
   const createOnly = previous === undefined && options.overwrite !== true;
   if (createOnly && (await destination.head(layout.manifestKey)) !== undefined) {
-    throw new TakeoutError('EXISTS', `${destination.description}${layout.manifestKey} already exists: an earlier export wrote there`, {
+    throw new TakeoutError('EXISTS', `${whereIs(destination, layout.manifestKey)} already exists: an earlier export wrote there`, {
       hint: 'put {export_id} in --key-template, choose another destination, or pass --overwrite to replace its files',
       details: { key: layout.manifestKey },
     });

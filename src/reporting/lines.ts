@@ -6,6 +6,7 @@ import type { JobRecord } from '../manifests/jobs.js';
 import { ERROR_CODES, type ErrorCode, type TakeoutError } from '../errors.js';
 import type { MergeSummary, RunPlan, RunSummary } from '../pipeline/events.js';
 import { formatBytes, formatDuration, formatRate, plural, rateOf } from '../units.js';
+import { whereIs } from '../stores/store.js';
 import type { ProgressSnapshot } from './progress.js';
 import { jsonLine, terminalLine } from './redact.js';
 
@@ -48,7 +49,7 @@ export function summaryLines(summary: RunSummary): string[] {
 export function datasetLine(job: JobRecord): string {
   return terminalLine(
     `export ${job.exportId} ${job.status}: ${plural(job.itemCount, 'item')}, ${formatBytes(job.billedSizeBytes)} in ${plural(job.files, 'file')}` +
-      ` (${job.layout}, ${job.exportFormat}, ${job.exportType}) → ${job.destination.replace(/\/?$/, '/')}${job.outputPrefix}`,
+      ` (${job.layout}, ${job.exportFormat}, ${job.exportType}) → ${whereIs({ description: job.destination }, job.outputPrefix)}`,
   );
 }
 

@@ -75,6 +75,19 @@ export function canCleanLeftovers<S extends Store>(store: S): store is S & Clean
   return typeof candidate.leftovers === 'function' && typeof candidate.removeLeftover === 'function';
 }
 
+/**
+ * Where a key of `store` is, for messages: its URL when it has one, else the key joined to the description
+ * before any ` at ENDPOINT` (`azure://c/p/x.json at http://127.0.0.1:10000/devstoreaccount1`, not `…/x.json`
+ * after the endpoint).
+ */
+export function whereIs(store: Pick<Store, 'description'> & Partial<Pick<Store, 'urlFor'>>, key: string): string {
+  const url = store.urlFor?.(key);
+  if (url !== undefined) return url;
+  const at = store.description.indexOf(' at ');
+  const [base, endpoint] = at === -1 ? [store.description, ''] : [store.description.slice(0, at), store.description.slice(at)];
+  return `${base.replace(/\/?$/, '/')}${key}${endpoint}`;
+}
+
 export function isLocalFolder<S extends Store>(store: S): store is S & LocalFolder {
   return typeof (store as Partial<LocalFolder>).localPath === 'string';
 }

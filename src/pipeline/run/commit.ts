@@ -3,6 +3,7 @@ import { toTakeoutError } from '../../errors.js';
 import { BUCKETS_FILE, CONFIGURATIONS_FILE, TABLES_FILE, bucketsJson, configurationFile, configurationKey, configurationsJson, tableManifestKey, tablesJson, type TableStats } from '../../keboola/layout.js';
 import { sliceManifest, TAKEOUT_MANIFEST_FILE, TAKEOUT_MANIFEST_VERSION, type ManifestTable, type TakeoutManifest } from '../../manifests/takeout.js';
 import type { SliceRecord, TableDescriptor } from '../../model.js';
+import { whereIs } from '../../stores/store.js';
 import type { RunSummary } from '../events.js';
 import { plural } from '../../units.js';
 import type { ExportedTables } from './export-tables.js';
@@ -150,7 +151,7 @@ function summaryOf(options: RunOptions, plan: TakeoutPlan, state: RunState, mani
     slices: totals.slices,
     durationMs,
     throughputMBps: durationMs > 0 ? totals.rawBytes / 1e6 / (durationMs / 1000) : 0,
-    manifest: destination.urlFor(TAKEOUT_MANIFEST_FILE) ?? `${destination.description.replace(/\/?$/, '/')}${TAKEOUT_MANIFEST_FILE}`,
+    manifest: whereIs(destination, TAKEOUT_MANIFEST_FILE),
     failures: failed.map((t) => ({ table: t.id, code: t.error?.code ?? 'FAILED', message: t.error?.message ?? '' })),
     ...(state.previous ? { reused: state.reused } : {}),
     ...(failed.length > 0 ? { hint: 'run again with --resume to retry only the failed tables' } : {}),
