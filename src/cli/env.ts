@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { PROGRESS_INTERVAL_ENV } from '../reporting/progress.js';
 import { OTHER_TAKEOUT_ENV } from '../sources/registry.js';
 import { envName, NO_CONFIG_ENV } from './options.js';
+import { SHUTDOWN_DEADLINE_ENV } from './interrupt.js';
 import { closest } from '../pipeline/suggest.js';
 
 /**
@@ -9,7 +10,7 @@ import { closest } from '../pipeline/suggest.js';
  * commands registered, which come from the option specs), plus the few read elsewhere.
  */
 export function knownEnvNames(program: Command): Set<string> {
-  const names = new Set<string>([...OTHER_TAKEOUT_ENV, NO_CONFIG_ENV, PROGRESS_INTERVAL_ENV]);
+  const names = new Set<string>([...OTHER_TAKEOUT_ENV, NO_CONFIG_ENV, PROGRESS_INTERVAL_ENV, SHUTDOWN_DEADLINE_ENV]);
   const walk = (command: Command): void => {
     for (const sub of command.commands) {
       for (const option of sub.options) names.add(envName(option.attributeName()));

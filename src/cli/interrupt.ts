@@ -7,6 +7,9 @@ import { isLocalFolder, type Store } from '../stores/store.js';
  */
 let uploads = false;
 
+/** Shortens the shutdown deadline, for tests that prove it holds without waiting for it. */
+export const SHUTDOWN_DEADLINE_ENV = 'TAKEOUT_SHUTDOWN_DEADLINE_MS';
+
 /** A command opened this destination to write to: a cloud one has multipart, block or resumable uploads to abort. */
 export function noteDestination(destination: Store): void {
   if (!isLocalFolder(destination)) uploads = true;

@@ -21,12 +21,16 @@ import { addExamples, commanderUsageError, expandHelpCommand, helpWidth, MIN_DES
 import { openDebugLog, requestLine, type DebugLog } from './debuglog.js';
 import { parseBandwidth, Throttle, type NetworkOptions } from '../stores/network.js';
 import { COMPLETE_COMMAND, completeOutput, completionCommand } from './completion.js';
-import { noteDestination, ReaderGone, readerGone, undoing, undone } from './interrupt.js';
+import { noteDestination, ReaderGone, readerGone, SHUTDOWN_DEADLINE_ENV, undoing, undone } from './interrupt.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Environment variables that hold secrets: their values are redacted wherever they would appear. */
-const SECRET_ENV = ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID', 'KBC_STORAGE_TOKEN', 'PGPASSWORD', 'TAKEOUT_SECRET_ACCESS_KEY', 'TAKEOUT_SESSION_TOKEN', 'TAKEOUT_TOKEN'];
+const SECRET_ENV = [
+  'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID', 'KBC_STORAGE_TOKEN', 'PGPASSWORD',
+  'AZURE_STORAGE_CONNECTION_STRING', 'AZURE_STORAGE_KEY', 'AZURE_STORAGE_SAS_TOKEN', 'AZURE_CLIENT_SECRET', 'GOOGLE_OAUTH_ACCESS_TOKEN',
+  'TAKEOUT_SECRET_ACCESS_KEY', 'TAKEOUT_SESSION_TOKEN', 'TAKEOUT_TOKEN',
+];
 
 export interface MainIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -261,8 +265,7 @@ export const SHUTDOWN_DEADLINE_MS = 15_000;
 export async function runCli(argv: readonly string[] = process.argv): Promise<void> {
   const controller = new AbortController();
   let interrupts = 0;
-  // TAKEOUT_SHUTDOWN_DEADLINE_MS is for tests that prove the deadline holds without waiting 15 s.
-  const deadlineMs = shutdownDeadline(process.env.TAKEOUT_SHUTDOWN_DEADLINE_MS);
+  const deadlineMs = shutdownDeadline(process.env[SHUTDOWN_DEADLINE_ENV]);
   const onSignal = (): void => {
     interrupts++;
     if (interrupts > 1) process.exit(ERROR_CODES.INTERRUPTED);
