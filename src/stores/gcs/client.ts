@@ -23,12 +23,13 @@ export function emulatorHost(env: NodeJS.ProcessEnv = process.env): string | und
 /**
  * A client for one store. The endpoint: `STORAGE_EMULATOR_HOST` when set, which the client itself reads
  * (as every Google Cloud client library does), else Google's.
- * Credentials: `GOOGLE_OAUTH_ACCESS_TOKEN` when set (a bearer token, registered as a secret), else the
+ * Credentials: `accessToken` when given (a token handed out for one use, e.g. a Keboola file's), else
+ * `GOOGLE_OAUTH_ACCESS_TOKEN` when set (a bearer token, registered as a secret), else the
  * application default credentials (https://cloud.google.com/docs/authentication/application-default-credentials),
  * looked up only when the first request needs them.
  */
-export function buildGcsClient(env: NodeJS.ProcessEnv = process.env): Storage {
-  const token = env.GOOGLE_OAUTH_ACCESS_TOKEN?.trim();
+export function buildGcsClient(env: NodeJS.ProcessEnv = process.env, accessToken?: string): Storage {
+  const token = (accessToken ?? env.GOOGLE_OAUTH_ACCESS_TOKEN)?.trim();
   const options: StorageOptions = {
     retryOptions: {
       autoRetry: true,
