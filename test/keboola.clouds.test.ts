@@ -136,6 +136,12 @@ describe.each(['azure', 'gcp'] as const)('a Keboola project on a %s stack', (pro
       const fileGets = api.state.log.filter((l) => l.endpoint === 'GET files/{id}').length;
       // Once for the manifest, then once per slice at least.
       expect(fileGets).toBeGreaterThan(file.objectKeys.length);
+      if (provider === 'azure') {
+        // Each blob read is on the --debug log, its SAS query redacted.
+        const blobReads = debug.stderr.split('\n').filter((line) => /^debug: GET http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1\/exp-15-files-/.test(line));
+        expect(blobReads.length).toBeGreaterThan(file.objectKeys.length);
+        for (const line of blobReads) expect(line).toMatch(/\?\*\*\* 20[06] \d+ ms$/);
+      }
       const json = await kbc(api, ['run', '--dest', join(dest, '..', 'json'), '--json', '--debug', '--include', 'in.c-main.orders']);
       expect(json.code, json.stderr).toBe(0);
       const printed = debug.stdout + debug.stderr + json.stdout + json.stderr;

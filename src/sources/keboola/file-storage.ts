@@ -128,6 +128,12 @@ async function openS3(file: StorageFile, fileId: string | number, options: FileS
   };
 }
 
+/** The `se=` (signed expiry) of the connection string's SAS, URL-decoded. */
+function sasEnd(connection: string): string | undefined {
+  const sas = /SharedAccessSignature=([^;]+)/i.exec(connection)?.[1]?.replace(/^\?/, '');
+  return sas === undefined ? undefined : (new URLSearchParams(sas).get('se') ?? undefined);
+}
+
 /** A Blob endpoint's host names its account: `ACCOUNT.blob.core.windows.net` (or a sovereign cloud's `.blob.` host). */
 const ACCOUNT_HOST = /^([a-z0-9]{3,24})\.blob\./i;
 
@@ -182,7 +188,8 @@ async function openAzure(file: StorageFile, fileId: string | number, options: Fi
     store,
     key: absPath.name,
     isSliced: file.isSliced === true,
-    expires: expiresAt(file.absCredentials?.expiration),
+    // The answer's expiration, else the SAS's own end (`se=`, learn.microsoft.com "Create a service SAS").
+    expires: Math.min(expiresAt(file.absCredentials?.expiration), expiresAt(sasEnd(connection))),
     entryKey(location, label) {
       if (location.kind !== 'azure' || location.account !== account || location.container !== absPath.container) {
         throw new TakeoutError('INTEGRITY', `file ${fileId} manifest: slice ${label} is not in the file's container ${absPath.container} of account ${account}`);
