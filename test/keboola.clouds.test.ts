@@ -5,6 +5,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { errorLines, jsonLines, removeTempFolders, runCli, startCli, tempFolder, walkFiles } from './helpers/cli.js';
 import { OTHER_BUCKET } from './helpers/s3.js';
 import { startStorageApi, type Provider, type StorageApiServer } from './keboola/server.js';
+import { openFileStorage, registerFileSecrets, sasAccount } from '../src/sources/keboola/file-storage.js';
+import { parseConnectionString } from '../src/stores/azure/credentials.js';
+import { redact } from '../src/secrets.js';
 
 /**
  * Keboola projects on Azure and GCP stacks: the Storage API test server with its files in Azurite (a real
@@ -232,5 +235,68 @@ describe.each(['azure', 'gcp'] as const)('kill -9 of a run from a %s stack', (pr
     } finally {
       await api.stop();
     }
+  });
+});
+
+describe('a file detail from an Azure or GCP stack', () => {
+  const account = (text: string): string | undefined => sasAccount(parseConnectionString(text));
+
+  it('names the SAS account by AccountName, the blob host, or an emulator path', () => {
+    expect(account('BlobEndpoint=https://kbcfshc7chguaeh2km.blob.core.windows.net;SharedAccessSignature=sv=2017-11-09&sr=c&sig=x')).toBe('kbcfshc7chguaeh2km');
+    expect(account('BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;SharedAccessSignature=sv=1&sig=x')).toBe('devstoreaccount1');
+    expect(account('AccountName=Named1;BlobEndpoint=https://other.blob.core.windows.net;SharedAccessSignature=sig=x')).toBe('named1');
+    expect(account('SharedAccessSignature=sig=x')).toBeUndefined();
+  });
+
+  it('registers the connection string, the SAS, and its signature as sent and decoded', () => {
+    const signature = 'aB3%2Bcd%2Fef9gh%3D';
+    registerFileSecrets({
+      id: 1,
+      provider: 'azure',
+      absCredentials: { SASConnectionString: `BlobEndpoint=https://acct1.blob.core.windows.net;SharedAccessSignature=sv=2017-11-09&sr=c&sp=rl&sig=${signature}` },
+      gcsCredentials: { access_token: 'ya29.unit-test-token-CANARY' },
+    });
+    expect(redact(`x ${signature} y`)).not.toContain(signature);
+    expect(redact(`x ${decodeURIComponent(signature)} y`)).not.toContain(decodeURIComponent(signature));
+    expect(redact('Bearer ya29.unit-test-token-CANARY')).not.toContain('CANARY');
+  });
+
+  it('refuses a SAS that would travel over http to another machine, and a provider it does not know', async () => {
+    const azure = {
+      id: 7,
+      provider: 'azure',
+      isSliced: true,
+      absPath: { container: 'exp-15-files-1', name: 'a/b.csv.gz' },
+      absCredentials: { SASConnectionString: 'BlobEndpoint=http://storage.example.com/acct1;SharedAccessSignature=sv=1&sig=abcdefgh', expiration: '2030-01-01T00:00:00+0000' },
+    };
+    await expect(openFileStorage(azure, 7, { description: 'keboola+test' })).rejects.toThrow(/file 7: the stack hands out a SAS for http:\/\/storage\.example\.com/);
+    await expect(openFileStorage({ id: 8, provider: 'oracle' }, 8, { description: 'keboola+test' })).rejects.toThrow(/provider "oracle"/);
+  });
+
+  it('takes expires_in as seconds from the answer, and an Azure expiration in Keboola\'s form', async () => {
+    const before = Date.now();
+    const gcs = await openFileStorage(
+      { id: 9, provider: 'gcp', gcsPath: { bucket: 'kbc-files', key: 'k/' }, gcsCredentials: { access_token: 'ya29.unit-test-2', expires_in: 3599, token_type: 'Bearer', projectId: 'p' } },
+      9,
+      { description: 'keboola+test' },
+    );
+    expect(gcs.expires).toBeGreaterThanOrEqual(before + 3_599_000);
+    expect(gcs.expires).toBeLessThanOrEqual(Date.now() + 3_599_000);
+    expect(gcs.entryKey({ kind: 'gs', bucket: 'kbc-files', key: 'k/_0_0_0.csv.gz' }, 'slice')).toBe('k/_0_0_0.csv.gz');
+    expect(() => gcs.entryKey({ kind: 's3', bucket: 'kbc-files', key: 'k' }, 'slice')).toThrow(/not in the file's bucket kbc-files/);
+    const azure = await openFileStorage(
+      {
+        id: 10,
+        provider: 'azure',
+        absPath: { container: 'exp-15-files-1', name: 'n/' },
+        absCredentials: { SASConnectionString: 'BlobEndpoint=https://acct1.blob.core.windows.net;SharedAccessSignature=sv=1&se=2031-01-01T00%3A00%3A00Z&sig=abcdefgh', expiration: '2030-01-01T01:00:00+0100' },
+      },
+      10,
+      { description: 'keboola+test' },
+    );
+    expect(azure.expires).toBe(Date.parse('2030-01-01T00:00:00Z'));
+    expect(azure.entryKey({ kind: 'azure', account: 'acct1', container: 'exp-15-files-1', key: 'n/x' }, 'slice')).toBe('n/x');
+    expect(() => azure.entryKey({ kind: 'azure', account: 'acct2', container: 'exp-15-files-1', key: 'n/x' }, 'slice')).toThrow(/of account acct1/);
+    await Promise.all([gcs.store.close?.(), azure.store.close?.()]);
   });
 });

@@ -3,6 +3,7 @@ import { TakeoutError } from '../../errors.js';
 import { registerSecret } from '../../secrets.js';
 import type { EntryLocation } from '../../manifests/read.js';
 import type { RequestLogger, Throttle } from '../../stores/network.js';
+import { isLoopbackHost } from './client.js';
 
 /**
  * Where a Storage API file lives: the stack's file storage, named by the file detail's `provider`
@@ -175,9 +176,17 @@ async function openAzure(file: StorageFile, fileId: string | number, options: Fi
     throw new TakeoutError('FAILED', `${options.description}: file ${fileId} came without absPath or absCredentials.SASConnectionString`);
   }
   const { parseConnectionString } = await import('../../stores/azure/credentials.js');
-  const account = sasAccount(parseConnectionString(connection));
+  const fields = parseConnectionString(connection);
+  const account = sasAccount(fields);
   if (account === undefined) {
     throw new TakeoutError('FAILED', `${options.description}: file ${fileId}: the SAS connection string names no BlobEndpoint account`);
+  }
+  // A SAS is a bearer credential: over http it is readable on the way (only an emulator on this machine may take it so).
+  const endpoint = URL.canParse(fields.get('blobendpoint') ?? '') ? new URL(fields.get('blobendpoint')!) : undefined;
+  if (endpoint?.protocol === 'http:' && !isLoopbackHost(endpoint.hostname)) {
+    throw new TakeoutError('FAILED', `${options.description}: file ${fileId}: the stack hands out a SAS for http://${endpoint.host}, which would travel in clear text`, {
+      hint: 'Azure stacks serve blobs over https; check the stack URL',
+    });
   }
   const { createAzureStore } = await import('../../stores/azure/store.js');
   const store = await createAzureStore(`azure://${absPath.container}/`, {
