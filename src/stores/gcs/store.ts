@@ -11,7 +11,7 @@ import type { ByteRange, ObjectInfo, ObjectWriter, Preflight, Store, StoreOption
 import { assertSafeKey, assertSafePrefix, keyProblem } from '../keys.js';
 import { checkRange, putBytes, withMappedErrors } from '../streams.js';
 import { throttledStore } from '../throttled.js';
-import { buildGcsClient, emulatorHost } from './client.js';
+import { buildGcsClient, emulatorHost, logGcsRequests } from './client.js';
 import { isNotFound, mapGcsError } from './errors.js';
 import { parseGcsUrl } from './url.js';
 import { CHUNK_GRANULE, DEFAULT_CHUNK_SIZE, GcsWriter } from './writer.js';
@@ -70,6 +70,7 @@ class GcsStore implements GcsPrefixStore {
       throw new TakeoutError('USAGE', `list page size must be between 1 and ${MAX_LIST_PAGE}`);
     }
     this.client = buildGcsClient(process.env, options.accessToken);
+    logGcsRequests(this.client, options.onRequest);
     this.bucket = this.client.bucket(bucket);
   }
 
