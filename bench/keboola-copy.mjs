@@ -35,7 +35,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -164,18 +164,27 @@ async function ensureSlices(o) {
 
 // ---------------------------------------------------------------- Storage API server and fixture
 
-/** Compiles test/keboola/server.ts with the project's tsc into bench/out/kbc-server/ (skipped while unchanged). */
+/**
+ * Compiles test/keboola/server.ts (with the file storages it imports: storage-backends.ts, test/gcs/) with the
+ * project's tsc into bench/out/kbc-server/ (skipped while those sources are unchanged).
+ */
 async function compileServer() {
   const src = path.join(ROOT, 'test', 'keboola', 'server.ts');
   const outDir = path.join(OUT, 'kbc-server');
-  const js = path.join(outDir, 'server.js');
+  const js = path.join(outDir, 'keboola', 'server.js');
   const hashFile = path.join(outDir, 'source.sha256');
-  const hash = createHash('sha256').update(await readFile(src)).digest('hex');
-  if (existsSync(js) && existsSync(hashFile) && (await readFile(hashFile, 'utf8')).trim() === hash) return js;
+  const hash = createHash('sha256');
+  for (const dir of ['keboola', 'gcs']) {
+    const folder = path.join(ROOT, 'test', dir);
+    for (const name of (await readdir(folder)).filter((n) => n.endsWith('.ts')).sort()) hash.update(name).update(await readFile(path.join(folder, name)));
+  }
+  const digest = hash.digest('hex');
+  if (existsSync(js) && existsSync(hashFile) && (await readFile(hashFile, 'utf8')).trim() === digest) return js;
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const r = spawnSync(process.execPath, [tsc, src, '--outDir', outDir, '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck'], { encoding: 'utf8', cwd: ROOT });
+  const args = [tsc, src, '--outDir', outDir, '--rootDir', path.join(ROOT, 'test'), '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck'];
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', cwd: ROOT });
   if (r.status !== 0 || !existsSync(js)) throw new Error(`tsc of test/keboola/server.ts failed (exit ${r.status})\n${tail(`${r.stdout}\n${r.stderr}`)}`);
-  await writeFile(hashFile, `${hash}\n`);
+  await writeFile(hashFile, `${digest}\n`);
   return js;
 }
 

@@ -67,8 +67,11 @@ export interface GcsFault {
 export interface GcsServerOptions {
   /** Buckets that exist from the start. */
   buckets?: string[];
-  /** When set, every request needs `Authorization: Bearer <token>` (else 401). */
-  token?: string;
+  /**
+   * When set, every request needs `Authorization: Bearer <token>` (else 401); a function decides for each
+   * bearer token given (a test that hands out tokens which expire, as Google's do).
+   */
+  token?: string | ((bearer: string | undefined) => boolean);
   /** Each non-final resumable chunk persists at most this many bytes (a multiple of 256 KiB), so clients resend. */
   persistLimit?: number;
   /** Bytes copied per rewrite call before answering `done:false` with a `rewriteToken` (default: all). */
@@ -450,6 +453,13 @@ export async function startGcsServer(options: GcsServerOptions = {}): Promise<Gc
     return fault;
   }
 
+  const tokenAccepted = (authorization: string | undefined): boolean => {
+    const { token } = options;
+    if (token === undefined) return true;
+    if (typeof token === 'string') return authorization === `Bearer ${token}`;
+    return token(/^Bearer (.+)$/.exec(authorization ?? '')?.[1]);
+  };
+
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', baseUrl);
     const method = req.method ?? 'GET';
@@ -480,7 +490,7 @@ export async function startGcsServer(options: GcsServerOptions = {}): Promise<Gc
           fail(new GcsError(fault.status, fault.status === 429 ? 'rateLimitExceeded' : 'backendError', `Injected fault ${fault.status} on ${route}`), retry);
           return;
         }
-        if (options.token !== undefined && req.headers.authorization !== `Bearer ${options.token}`) {
+        if (!tokenAccepted(req.headers.authorization)) {
           await readBody(req);
           throw new GcsError(401, 'required', 'Anonymous caller does not have storage access (test server expects a bearer token).');
         }

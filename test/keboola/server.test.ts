@@ -367,3 +367,68 @@ describe('Storage API test server options', () => {
     }
   });
 });
+
+describe('Storage API test server on Azure and GCP stacks', () => {
+  const start = (provider: 'azure' | 'gcp', more: Partial<Parameters<typeof startStorageApi>[0]> = {}): Promise<StorageApiServer> =>
+    startStorageApi({ s3Endpoint: endpoint, bucket: OTHER_BUCKET, token: TOKEN, fixtureDir: FIXTURE_DIR, provider, azureConnectionString: inject('azureConnectionString'), ...more });
+
+  it('azure: absPath and absCredentials as the API gives them, a read+list container SAS that Azurite enforces', async () => {
+    const server = await start('azure', { credentialsTtlMs: 3_000 });
+    try {
+      const job = await exportTable(server, 'in.c-main.orders');
+      const id = job.results!.file.id;
+      const plain = (await api(server, `files/${id}`)).body as Json;
+      expect(plain).not.toHaveProperty('absCredentials');
+      const file = (await api(server, `files/${id}?federationToken=1`)).body as Json & {
+        absPath: { container: string; name: string };
+        absCredentials: { SASConnectionString: string; expiration: string };
+      };
+      expect(file).toMatchObject({ provider: 'azure', isSliced: true, absPath: { container: expect.stringMatching(/^exp-15-files-4321-/), name: expect.any(String) } });
+      expect(file).not.toHaveProperty('s3Path');
+      expect(file.absCredentials.expiration).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000$/);
+      const connection = file.absCredentials.SASConnectionString;
+      expect(connection).toMatch(/^BlobEndpoint=http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1;SharedAccessSignature=sv=[^;]*&sr=c&sp=rl&sig=[^;&]+$/);
+      const { BlobServiceClient } = await import('@azure/storage-blob');
+      const container = BlobServiceClient.fromConnectionString(connection).getContainerClient(file.absPath.container);
+      const manifest = JSON.parse((await container.getBlobClient(`${file.absPath.name}manifest`).downloadToBuffer()).toString()) as { entries: { url: string }[] };
+      const prefix = `azure://devstoreaccount1.blob.core.windows.net/${file.absPath.container}/`;
+      expect(manifest.entries.every((e) => e.url.startsWith(prefix))).toBe(true);
+      const names: string[] = [];
+      for await (const blob of container.listBlobsFlat({ prefix: file.absPath.name })) names.push(blob.name);
+      expect(names).toContain(`${file.absPath.name}manifest`);
+      // Read and list only: a write is refused.
+      await expect(container.getBlockBlobClient(`${file.absPath.name}x`).upload('x', 1)).rejects.toMatchObject({ statusCode: 403 });
+      // Expired: Azurite refuses the same SAS.
+      await new Promise((resolve) => setTimeout(resolve, 3_500));
+      await expect(container.getBlobClient(`${file.absPath.name}manifest`).downloadToBuffer()).rejects.toMatchObject({ statusCode: 403 });
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('gcp: gcsPath and gcsCredentials as the API gives them, a token the GCS server takes until it expires', async () => {
+    const server = await start('gcp', { credentialsTtlMs: 2_000 });
+    try {
+      const job = await exportTable(server, 'in.c-main.customers');
+      const id = job.results!.file.id;
+      const file = (await api(server, `files/${id}?federationToken=1`)).body as Json & {
+        gcsPath: { bucket: string; key: string };
+        gcsCredentials: { access_token: string; expires_in: number; token_type: string; projectId: string };
+      };
+      expect(file).toMatchObject({ provider: 'gcp', gcsPath: { bucket: OTHER_BUCKET, key: expect.any(String) }, gcsCredentials: { token_type: 'Bearer', expires_in: 2, projectId: expect.any(String) } });
+      const host = server.storageEnv.STORAGE_EMULATOR_HOST!;
+      const object = `${host}/storage/v1/b/${OTHER_BUCKET}/o/${encodeURIComponent(`${file.gcsPath.key}manifest`)}?alt=media`;
+      const read = (token?: string): Promise<Response> => fetch(object, token ? { headers: { Authorization: `Bearer ${token}` } } : {});
+      const answer = await read(file.gcsCredentials.access_token);
+      expect(answer.status).toBe(200);
+      const manifest = (await answer.json()) as { entries: { url: string }[] };
+      expect(manifest.entries.every((e) => e.url.startsWith(`gs://${OTHER_BUCKET}/${file.gcsPath.key}`))).toBe(true);
+      expect((await read()).status).toBe(401);
+      expect((await read('ya29.made-up')).status).toBe(401);
+      await new Promise((resolve) => setTimeout(resolve, 2_200));
+      expect((await read(file.gcsCredentials.access_token)).status).toBe(401);
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -4,7 +4,9 @@
  * Follows the documented API (Keboola Storage API: https://keboola.docs.apiary.io/): token verify, the
  * unpaginated lists, paged configuration/row versions, table export-async → job polling → file
  * with federated credentials, and the sliced export layout (manifest + headerless, all-quoted,
- * individually gzipped `<key>_0_0_N.csv.gz` slices) written into an S3 bucket on s3rver.
+ * individually gzipped `<key>_0_0_N.csv.gz` slices) written into the stack's file storage: an S3 bucket on
+ * s3rver (provider aws, the default), an Azurite container (azure) or a GCS test server bucket (gcp), with
+ * the file detail and its credentials shaped as each cloud's stack gives them (storage-backends.ts).
  *
  * Faults (429, 503 maintenance, failing export jobs, bad token, expired credentials) are set
  * through `options.faults` or later through the mutable `state.faults`. Every request is counted
@@ -17,8 +19,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { parse } from 'csv-parse/sync';
+import { startFileBackend, type Provider } from './storage-backends.js';
+
+export type { Provider } from './storage-backends.js';
 
 // ---------------------------------------------------------------- public types
 
@@ -51,15 +55,19 @@ export interface StorageApiFaults {
   jobError?: { code: string; message: string };
   /** Every request is answered 401 as if the token were wrong. */
   badToken?: boolean;
-  /** `GET files/{id}` returns credentials whose `Expiration` is already in the past. */
+  /** `GET files/{id}` returns credentials that have already expired (Azurite and the GCS server refuse them too). */
   expiredCredentials?: boolean;
 }
 
 export interface StorageApiOptions {
   /** s3rver endpoint, e.g. `inject('s3Endpoint')`. */
   s3Endpoint: string;
-  /** The "project's S3" bucket exports are written into (use `takeout-other` in tests). */
+  /** The "project's S3" bucket exports are written into (use `takeout-other` in tests); the GCS bucket for gcp. */
   bucket: string;
+  /** The stack's cloud (default aws). */
+  provider?: Provider;
+  /** Azurite's connection string with the account key (`inject('azureConnectionString')`), for provider azure. */
+  azureConnectionString?: string;
   /** The one valid `X-StorageApi-Token`. */
   token: string;
   /** Directory of the fixture project (fixtures/keboola-project). */
@@ -139,6 +147,15 @@ export interface StorageApiState {
 export interface StorageApiServer {
   /** Base URL without a trailing slash, e.g. `http://127.0.0.1:PORT`; the API lives under `/v2/storage/`. */
   url: string;
+  provider: Provider;
+  /** What a CLI reading the file storage needs in its environment (STORAGE_EMULATOR_HOST for gcp). */
+  storageEnv: Record<string, string>;
+  /** A sliced file's manifest entry for an object key, as this stack writes it. */
+  entryUrl(key: string): string;
+  /** Writes (or replaces) an object in the file storage, e.g. a doctored manifest. */
+  putObject(key: string, body: Buffer | string, contentType: string): Promise<void>;
+  /** Every credential secret handed out in file details so far: none may ever be printed. */
+  secretsHandedOut(): string[];
   state: StorageApiState;
   stop(): Promise<void>;
 }
@@ -289,14 +306,13 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
   const projectId = String((fixture.token.owner as Json | undefined)?.id ?? '1');
   const creatorToken = { id: String(fixture.token.id), description: String(fixture.token.description) };
 
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const s3 = new S3Client({
-    endpoint: options.s3Endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
+  const backend = await startFileBackend({
+    provider: options.provider ?? 'aws',
+    s3Endpoint: options.s3Endpoint,
+    bucket: options.bucket,
+    ...(options.azureConnectionString ? { azureConnectionString: options.azureConnectionString } : {}),
+    projectId,
+    time: kbcTime,
   });
 
   const state: StorageApiState = {
@@ -405,7 +421,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     return { columns, rows: selected.map((row) => columnIndexes.map((i) => row[i] ?? '')) };
   }
 
-  /** Produces the export into S3 and records the file. */
+  /** Produces the export into the file storage and records the file. */
   async function produceExport(job: StorageJob): Promise<StoredFile> {
     const table = tableById(job.tableId);
     const { columns, rows } = await exportRows(table, job.operationParams.export);
@@ -413,8 +429,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     const name = `${job.tableId}.csv.gz`;
     const date = new Date().toISOString().slice(0, 10).replace(/-/g, '/');
     const key = `${keyPrefix}${projectId}/table-exports/${job.tableId.replace(/\./g, '/')}/${date}/${id}.${name}`;
-    const put = (objectKey: string, body: Buffer | string, type: string): Promise<unknown> =>
-      s3.send(new PutObjectCommand({ Bucket: options.bucket, Key: objectKey, Body: body, ContentType: type }));
+    const put = (objectKey: string, body: Buffer | string, type: string): Promise<void> => backend.put(objectKey, body, type);
     let sizeBytes = 0;
     const objectKeys: string[] = [];
     if (sliced) {
@@ -435,7 +450,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
         await put(sliceKey, body, 'application/gzip');
         objectKeys.push(sliceKey);
       }
-      const manifest = { entries: objectKeys.map((k) => ({ url: `s3://${options.bucket}/${k}`, mandatory: true })) };
+      const manifest = { entries: objectKeys.map((k) => ({ url: backend.entryUrl(k), mandatory: true })) };
       await put(`${key}manifest`, JSON.stringify(manifest), 'application/json');
     } else {
       const body = gzipSync(csvLine(columns) + rows.map(csvLine).join(''));
@@ -484,9 +499,10 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     }
   }
 
-  function fileResponse(file: StoredFile): Json {
+  function fileResponse(file: StoredFile, withCredentials: boolean): Json {
     const expiration = new Date(state.faults.expiredCredentials ? Date.now() - 60_000 : Date.now() + credentialsTtlMs);
     const urlKey = file.sliced ? `${file.key}manifest` : file.key;
+    const { url, provider, region, ...where } = backend.detail(file.key, urlKey, expiration, withCredentials);
     return {
       id: file.id,
       created: file.created,
@@ -494,9 +510,9 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
       isSliced: file.sliced,
       isEncrypted: true,
       name: file.name,
-      url: `${options.s3Endpoint}/${options.bucket}/${urlKey.split('/').map(encodeURIComponent).join('/')}`,
-      provider: 'aws',
-      region: 'us-east-1',
+      url,
+      provider,
+      region,
       sizeBytes: file.sizeBytes,
       tags: ['table-export'],
       maxAgeDays: 15,
@@ -504,13 +520,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
       runIds: [],
       creatorToken,
       fileType: 'csv',
-      s3Path: { bucket: options.bucket, key: file.key },
-      credentials: {
-        AccessKeyId: 'S3RVER',
-        SecretAccessKey: 'S3RVER',
-        SessionToken: randomBytes(24).toString('base64'),
-        Expiration: expiration.toISOString(),
-      },
+      ...where,
     };
   }
 
@@ -593,11 +603,8 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
       case 'GET files/{id}': {
         const file = state.files.get(Number(arg(1)));
         if (!file) throw new HttpError(404, `File ${arg(1)} not found`, 'storage.files.notFound');
-        const body = fileResponse(file);
-        if (url.searchParams.get('federationToken') !== '1' && url.searchParams.get('federationToken') !== 'true') {
-          delete body.credentials;
-        }
-        return [200, body];
+        const federation = url.searchParams.get('federationToken');
+        return [200, fileResponse(file, federation === '1' || federation === 'true')];
       }
       case 'GET components': {
         const inc = includes(url);
@@ -732,11 +739,16 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
 
   return {
     url: baseUrl,
+    provider: backend.provider,
+    storageEnv: backend.env,
+    entryUrl: (key) => backend.entryUrl(key),
+    putObject: (key, body, contentType) => backend.put(key, body, contentType),
+    secretsHandedOut: () => [...backend.handedOut],
     state,
     stop: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      s3.destroy();
+      await backend.stop();
     },
   };
 }

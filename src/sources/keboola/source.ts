@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { Store } from '../../stores/store.js';
 import { TakeoutError } from '../../errors.js';
@@ -66,15 +67,38 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
       if (current.expires - Date.now() < CREDENTIAL_MARGIN_MS) current = await fileStore(fileId);
       return current.store;
     };
+    /**
+     * One object read with credentials fresh enough; refused (AUTH) once, read again with the file fetched
+     * anew: a SAS or token can end before the time the answer gave (clocks differ, a key was rotated).
+     * Refused again, the error names the file.
+     */
+    const read = async (objectKey: string): Promise<Readable> => {
+      const before = await fresh();
+      try {
+        return await before.get(objectKey);
+      } catch (error) {
+        if (!(error instanceof TakeoutError) || error.code !== 'AUTH') throw error;
+        if (current.store === before) current = await fileStore(fileId);
+        try {
+          return await current.store.get(objectKey);
+        } catch (again) {
+          if (!(again instanceof TakeoutError) || again.code !== 'AUTH') throw again;
+          throw new TakeoutError('AUTH', `file ${fileId}: ${again.message}`, {
+            cause: again,
+            hint: 'the file storage refused the credentials the Storage API gave for this file; check the token can read it and run again',
+          });
+        }
+      }
+    };
     const { key, entryKey, isSliced } = current;
     if (!isSliced) {
-      return { kind: 'gzip-slices', header: true, slices: [{ origin: `file ${fileId}`, open: async () => (await fresh()).get(key) }] };
+      return { kind: 'gzip-slices', header: true, slices: [{ origin: `file ${fileId}`, open: () => read(key) }] };
     }
-    const text = await readManifestText(await current.store.get(`${key}manifest`), `file ${fileId} manifest`);
+    const text = await readManifestText(await read(`${key}manifest`), `file ${fileId} manifest`);
     const plan = redshiftPlan(readManifestDocument(text, `file ${fileId} manifest`), `file ${fileId} manifest`);
     const slices = plan.entries.map((entry) => {
       const sliceKey = entryKey(entry.location, entry.label);
-      return { origin: entry.label, open: async () => (await fresh()).get(sliceKey) };
+      return { origin: entry.label, open: () => read(sliceKey) };
     });
     return { kind: 'gzip-slices', slices };
   }

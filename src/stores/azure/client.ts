@@ -4,6 +4,7 @@
  */
 import { AnonymousCredential, ContainerClient, newPipeline, StorageSharedKeyCredential } from '@azure/storage-blob';
 import type { RequestPolicy, RequestPolicyFactory, StoragePipelineOptions, WebResource } from '@azure/storage-blob';
+import type { RequestLogger } from '../network.js';
 import type { AzureAuth } from './credentials.js';
 
 /**
@@ -35,7 +36,35 @@ function timeoutPolicy(timeoutMs: number): RequestPolicyFactory {
   };
 }
 
-export async function buildContainerClient(auth: AzureAuth, container: string, requestTimeoutMs = REQUEST_TIMEOUT_MS): Promise<ContainerClient> {
+/**
+ * A request policy that hands each operation to `--debug` (the URL raw: the log redacts its `sig=`). Policies
+ * of our own run before the SDK's retry policy (@azure/storage-blob wraps them ahead of the Retry phase), so
+ * one line stands for an operation with its retries.
+ */
+function logPolicy(onRequest: RequestLogger): RequestPolicyFactory {
+  return {
+    create(next: RequestPolicy): RequestPolicy {
+      return {
+        async sendRequest(request: WebResource) {
+          const started = performance.now();
+          const base = { method: request.method, url: request.url, attempt: 1 };
+          try {
+            const response = await next.sendRequest(request);
+            onRequest({ ...base, status: response.status, ms: performance.now() - started });
+            return response;
+          } catch (error) {
+            const shape = (error ?? {}) as { statusCode?: number; code?: string; name?: string };
+            const status = typeof shape.statusCode === 'number' ? { status: shape.statusCode } : {};
+            onRequest({ ...base, ...status, error: shape.code ?? shape.name ?? 'Error', ms: performance.now() - started });
+            throw error;
+          }
+        },
+      };
+    },
+  };
+}
+
+export async function buildContainerClient(auth: AzureAuth, container: string, requestTimeoutMs = REQUEST_TIMEOUT_MS, onRequest?: RequestLogger): Promise<ContainerClient> {
   const options: StoragePipelineOptions = {
     retryOptions: { maxTries: MAX_TRIES, retryDelayInMs: RETRY_DELAY_MS, maxRetryDelayInMs: MAX_RETRY_DELAY_MS },
     userAgentOptions: { userAgentPrefix: 'takeout' },
@@ -52,5 +81,6 @@ export async function buildContainerClient(auth: AzureAuth, container: string, r
   }
   const pipeline = newPipeline(credential, options);
   pipeline.factories.unshift(timeoutPolicy(requestTimeoutMs));
+  if (onRequest) pipeline.factories.unshift(logPolicy(onRequest));
   return new ContainerClient(url, pipeline);
 }

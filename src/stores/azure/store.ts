@@ -274,7 +274,7 @@ function headers(options: WriteOptions): BlobHTTPHeaders {
 export async function createAzureStore(url: string, options: AzureStoreOptions = {}): Promise<AzurePrefixStore> {
   const location = parseAzureUrl(url);
   const auth = resolveAzureAuth(location, options.azure);
-  const client = await buildContainerClient(auth, location.container, options.azure?.requestTimeoutMs);
+  const client = await buildContainerClient(auth, location.container, options.azure?.requestTimeoutMs, options.onRequest);
   const destination = new AzureStore(client, location.container, location.prefix, auth.endpoint, options);
   return options.throttle ? throttledStore(destination, options.throttle) : destination;
 }

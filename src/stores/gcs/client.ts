@@ -3,6 +3,7 @@ import { IdempotencyStrategy, Storage } from '@google-cloud/storage';
 import type { StorageOptions } from '@google-cloud/storage';
 import { OAuth2Client } from 'google-auth-library';
 import { registerSecret } from '../../secrets.js';
+import type { RequestLogger } from '../network.js';
 
 /** Attempts after the first for a retryable request (429, 5xx, dropped connection), as the client's own default. */
 export const MAX_RETRIES = 3;
@@ -23,12 +24,13 @@ export function emulatorHost(env: NodeJS.ProcessEnv = process.env): string | und
 /**
  * A client for one store. The endpoint: `STORAGE_EMULATOR_HOST` when set, which the client itself reads
  * (as every Google Cloud client library does), else Google's.
- * Credentials: `GOOGLE_OAUTH_ACCESS_TOKEN` when set (a bearer token, registered as a secret), else the
+ * Credentials: `accessToken` when given (a token handed out for one use, e.g. a Keboola file's), else
+ * `GOOGLE_OAUTH_ACCESS_TOKEN` when set (a bearer token, registered as a secret), else the
  * application default credentials (https://cloud.google.com/docs/authentication/application-default-credentials),
  * looked up only when the first request needs them.
  */
-export function buildGcsClient(env: NodeJS.ProcessEnv = process.env): Storage {
-  const token = env.GOOGLE_OAUTH_ACCESS_TOKEN?.trim();
+export function buildGcsClient(env: NodeJS.ProcessEnv = process.env, accessToken?: string): Storage {
+  const token = (accessToken ?? env.GOOGLE_OAUTH_ACCESS_TOKEN)?.trim();
   const options: StorageOptions = {
     retryOptions: {
       autoRetry: true,
@@ -70,3 +72,61 @@ export function buildGcsClient(env: NodeJS.ProcessEnv = process.env): Storage {
 
 /** A request interceptor of the client (nodejs-common's `Interceptor#request`). */
 type RequestInterceptor = NonNullable<Storage['interceptors'][number]['request']>;
+
+/** What the client hands its one authenticated-request function (nodejs-common's `makeAuthenticatedRequest`). */
+interface GcsRequestOptions {
+  method?: string;
+  uri?: string;
+  qs?: Record<string, unknown>;
+}
+type GcsCallback = (error: { code?: unknown; name?: string } | null, body?: unknown, response?: { statusCode?: number }) => void;
+type MakeRequest = (reqOpts: GcsRequestOptions, optionsOrCallback?: GcsCallback | object) => unknown;
+
+function requestUrl(reqOpts: GcsRequestOptions): string {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(reqOpts.qs ?? {})) if (value !== undefined && value !== null) query.set(key, String(value));
+  const text = query.toString();
+  return `${reqOpts.uri ?? ''}${text ? `?${text}` : ''}`;
+}
+
+/**
+ * Hands each JSON-API operation (metadata, listing, download, delete, small uploads) to `--debug`: every one
+ * goes through the client's `makeAuthenticatedRequest`, whose retries are inside it, so one line stands for
+ * an operation with its retries. Resumable upload chunks take another path and are not logged.
+ */
+export function logGcsRequests(storage: Storage, onRequest: RequestLogger | undefined): void {
+  if (!onRequest) return;
+  const holder = storage as unknown as { makeAuthenticatedRequest: MakeRequest };
+  const original = holder.makeAuthenticatedRequest;
+  const wrapped: MakeRequest = (reqOpts, optionsOrCallback) => {
+    const started = performance.now();
+    const base = { method: reqOpts.method ?? 'GET', url: requestUrl(reqOpts), attempt: 1 };
+    const log = (status: number | undefined, error?: { code?: unknown; name?: string } | null): void => {
+      const failed = error ? { error: typeof error.code === 'string' ? error.code : (error.name ?? 'Error') } : {};
+      onRequest({ ...base, ...(status === undefined ? {} : { status }), ...failed, ms: performance.now() - started });
+    };
+    if (typeof optionsOrCallback === 'function') {
+      return original(reqOpts, (error, body, response) => {
+        log(response?.statusCode ?? (typeof error?.code === 'number' ? error.code : undefined), error);
+        optionsOrCallback(error, body, response);
+      });
+    }
+    const result = original(reqOpts, optionsOrCallback);
+    if (optionsOrCallback === undefined && result && typeof (result as NodeJS.EventEmitter).once === 'function') {
+      const stream = result as NodeJS.EventEmitter;
+      let logged = false;
+      stream.once('response', (response: { statusCode?: number }) => {
+        if (!logged) log(response.statusCode);
+        logged = true;
+      });
+      stream.once('error', (error: { code?: unknown; name?: string }) => {
+        if (!logged) log(typeof error.code === 'number' ? error.code : undefined, error);
+        logged = true;
+      });
+    }
+    return result;
+  };
+  // The function carries the client's auth helpers as properties (authClient, getCredentials, …).
+  holder.makeAuthenticatedRequest = Object.assign(wrapped, original);
+}
+

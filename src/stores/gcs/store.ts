@@ -11,7 +11,7 @@ import type { ByteRange, ObjectInfo, ObjectWriter, Preflight, Store, StoreOption
 import { assertSafeKey, assertSafePrefix, keyProblem } from '../keys.js';
 import { checkRange, putBytes, withMappedErrors } from '../streams.js';
 import { throttledStore } from '../throttled.js';
-import { buildGcsClient, emulatorHost } from './client.js';
+import { buildGcsClient, emulatorHost, logGcsRequests } from './client.js';
 import { isNotFound, mapGcsError } from './errors.js';
 import { parseGcsUrl } from './url.js';
 import { CHUNK_GRANULE, DEFAULT_CHUNK_SIZE, GcsWriter } from './writer.js';
@@ -26,6 +26,11 @@ export interface GcsStoreOptions extends StoreOptions {
   chunkSize?: number;
   /** Objects per list page (default and maximum 1000); tests set it low to exercise paging. */
   listPageSize?: number;
+  /**
+   * A bearer token for this store only, instead of GOOGLE_OAUTH_ACCESS_TOKEN or the application default
+   * credentials: the token the Storage API hands out with a file on a GCP stack (never put in process.env).
+   */
+  accessToken?: string;
 }
 
 /** What a GCS prefix can do besides read, write, list and delete. */
@@ -64,7 +69,8 @@ class GcsStore implements GcsPrefixStore {
     if (!Number.isSafeInteger(this.listPageSize) || this.listPageSize < 1 || this.listPageSize > MAX_LIST_PAGE) {
       throw new TakeoutError('USAGE', `list page size must be between 1 and ${MAX_LIST_PAGE}`);
     }
-    this.client = buildGcsClient();
+    this.client = buildGcsClient(process.env, options.accessToken);
+    logGcsRequests(this.client, options.onRequest);
     this.bucket = this.client.bucket(bucket);
   }
 

@@ -1,0 +1,200 @@
+/**
+ * The file storage behind the Storage API test server, one per provider, as a stack of that cloud has it
+ * (keboola/storage-api-php-client Client.php: downloadFile / downloadSlicedFile per FILE_PROVIDER_*):
+ *
+ * - aws: objects in an s3rver bucket; the file detail has `s3Path` {bucket, key}, `region` and `credentials`
+ *   {AccessKeyId, SecretAccessKey, SessionToken, Expiration}; manifest entries `s3://BUCKET/KEY`.
+ * - azure: blobs in an Azurite container of its own; `absPath` {container, name} and `absCredentials`
+ *   {SASConnectionString, expiration}. The connection string is `BlobEndpoint=…;SharedAccessSignature=…`
+ *   with a real container SAS (sr=c, sp=rl) signed with Azurite's account key, so an expired or forged SAS
+ *   is refused by Azurite itself. Entries `azure://ACCOUNT.blob.core.windows.net/CONTAINER/NAME` (AbsUrlParser).
+ * - gcp: objects in a GCS test server of its own that checks bearer tokens; `gcsPath` {bucket, key} and
+ *   `gcsCredentials` {access_token, expires_in (seconds), token_type, projectId}; each token handed out is
+ *   accepted until it expires. Entries `gs://BUCKET/KEY`.
+ */
+import { randomBytes } from 'node:crypto';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, SASProtocol, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { startGcsServer } from '../gcs/server.js';
+
+export type Provider = 'aws' | 'azure' | 'gcp';
+
+type Json = Record<string, unknown>;
+
+export interface FileBackend {
+  provider: Provider;
+  /** Writes one object of an export. */
+  put(key: string, body: Buffer | string, contentType: string): Promise<void>;
+  /** A sliced file's manifest entry for `key`, as the stack writes it. */
+  entryUrl(key: string): string;
+  /** The provider's fields of a file detail; credentials valid until `expires` when asked for. */
+  detail(key: string, urlKey: string, expires: Date, withCredentials: boolean): Json;
+  /** Where a CLI reading this storage points its client (STORAGE_EMULATOR_HOST for gcp). */
+  env: Record<string, string>;
+  /** Every secret handed out so far (session tokens, connection strings, SAS signatures alone and decoded, access tokens). */
+  handedOut: string[];
+  stop(): Promise<void>;
+}
+
+export interface BackendOptions {
+  provider: Provider;
+  s3Endpoint: string;
+  /** The S3 bucket (aws) or GCS bucket (gcp); Azure gets a container of its own. */
+  bucket: string;
+  /** Azurite's connection string with the account key (`inject('azureConnectionString')`), for azure. */
+  azureConnectionString?: string;
+  projectId: string;
+  /** Keboola's timestamp form. */
+  time: (date: Date) => string;
+}
+
+const encodeKey = (key: string): string => key.split('/').map(encodeURIComponent).join('/');
+
+function s3Backend(options: BackendOptions): FileBackend {
+  const handedOut: string[] = [];
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const s3 = new S3Client({
+    endpoint: options.s3Endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  return {
+    provider: 'aws',
+    async put(key, body, contentType) {
+      await s3.send(new PutObjectCommand({ Bucket: options.bucket, Key: key, Body: body, ContentType: contentType }));
+    },
+    entryUrl: (key) => `s3://${options.bucket}/${key}`,
+    detail(key, urlKey, expires, withCredentials) {
+      const sessionToken = randomBytes(24).toString('base64');
+      if (withCredentials) handedOut.push(sessionToken);
+      return {
+        url: `${options.s3Endpoint}/${options.bucket}/${encodeKey(urlKey)}`,
+        provider: 'aws',
+        region: 'us-east-1',
+        s3Path: { bucket: options.bucket, key },
+        ...(withCredentials
+          ? {
+              credentials: {
+                AccessKeyId: 'S3RVER',
+                SecretAccessKey: 'S3RVER',
+                SessionToken: sessionToken,
+                Expiration: expires.toISOString(),
+              },
+            }
+          : {}),
+      };
+    },
+    env: {},
+    handedOut,
+    stop: async () => s3.destroy(),
+  };
+}
+
+function connectionField(connectionString: string, name: string): string {
+  const pair = connectionString.split(';').find((p) => p.toLowerCase().startsWith(`${name.toLowerCase()}=`));
+  if (!pair) throw new Error(`the Azurite connection string has no ${name}`);
+  return pair.slice(name.length + 1);
+}
+
+/** Start times a minute back, as a stack's SAS, so a clock a little ahead does not refuse it. */
+const SAS_START_SKEW_MS = 60_000;
+
+async function azureBackend(options: BackendOptions): Promise<FileBackend> {
+  if (!options.azureConnectionString) throw new Error('provider azure needs azureConnectionString');
+  const account = connectionField(options.azureConnectionString, 'AccountName');
+  const accountKey = connectionField(options.azureConnectionString, 'AccountKey');
+  const blobEndpoint = connectionField(options.azureConnectionString, 'BlobEndpoint').replace(/\/+$/, '');
+  const keyCredential = new StorageSharedKeyCredential(account, accountKey);
+  // A container per server, named like Keboola's (exp-15-files-PROJECT-…), so servers never collide.
+  const container = `exp-15-files-${options.projectId}-${randomBytes(6).toString('hex')}`;
+  const client = BlobServiceClient.fromConnectionString(options.azureConnectionString).getContainerClient(container);
+  const handedOut: string[] = [];
+  await client.create();
+  return {
+    provider: 'azure',
+    async put(key, body, contentType) {
+      const data = typeof body === 'string' ? Buffer.from(body) : body;
+      await client.getBlockBlobClient(key).uploadData(data, { blobHTTPHeaders: { blobContentType: contentType } });
+    },
+    // Keboola names the account's public host whatever endpoint serves it.
+    entryUrl: (key) => `azure://${account}.blob.core.windows.net/${container}/${key}`,
+    detail(key, urlKey, expires, withCredentials) {
+      const startsOn = new Date(Math.min(Date.now(), expires.getTime()) - SAS_START_SKEW_MS);
+      const sas = generateBlobSASQueryParameters(
+        { containerName: container, permissions: ContainerSASPermissions.parse('rl'), startsOn, expiresOn: expires, protocol: SASProtocol.HttpsAndHttp },
+        keyCredential,
+      ).toString();
+      const connectionString = `BlobEndpoint=${blobEndpoint};SharedAccessSignature=${sas}`;
+      if (withCredentials) {
+        const signature = new URLSearchParams(sas).get('sig') ?? '';
+        handedOut.push(connectionString, sas, signature, encodeURIComponent(signature));
+      }
+      return {
+        url: `${blobEndpoint}/${container}/${encodeKey(urlKey)}?${sas}`,
+        provider: 'azure',
+        region: 'us-east-1',
+        absPath: { container, name: key },
+        ...(withCredentials ? { absCredentials: { SASConnectionString: connectionString, expiration: options.time(expires) } } : {}),
+      };
+    },
+    env: {},
+    handedOut,
+    stop: async () => {
+      await client.deleteIfExists();
+    },
+  };
+}
+
+async function gcsBackend(options: BackendOptions): Promise<FileBackend> {
+  /** Tokens handed out, with when each ends; the server's own writes use `admin`. */
+  const tokens = new Map<string, number>();
+  const admin = `admin-${randomBytes(12).toString('hex')}`;
+  const accepts = (bearer: string | undefined): boolean => bearer === admin || (bearer !== undefined && (tokens.get(bearer) ?? 0) > Date.now());
+  const gcs = await startGcsServer({ buckets: [options.bucket], token: accepts });
+  const handedOut: string[] = [];
+  return {
+    provider: 'gcp',
+    async put(key, body, contentType) {
+      const url = `${gcs.url}/upload/storage/v1/b/${encodeURIComponent(options.bucket)}/o?uploadType=media&name=${encodeURIComponent(key)}`;
+      const answer = await fetch(url, { method: 'POST', body: typeof body === 'string' ? body : new Uint8Array(body), headers: { Authorization: `Bearer ${admin}`, 'Content-Type': contentType } });
+      if (!answer.ok) throw new Error(`GCS test server: upload of ${key} answered ${answer.status}`);
+    },
+    entryUrl: (key) => `gs://${options.bucket}/${key}`,
+    detail(key, urlKey, expires, withCredentials) {
+      // Google's tokens look like ya29.…; one per answer, as the stack mints them.
+      const token = `ya29.kbc-test-${randomBytes(24).toString('base64url')}`;
+      if (withCredentials) {
+        tokens.set(token, expires.getTime());
+        handedOut.push(token);
+      }
+      return {
+        url: `${gcs.url}/${options.bucket}/${encodeKey(urlKey)}?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Signature=${randomBytes(16).toString('hex')}`,
+        provider: 'gcp',
+        region: 'us-east-1',
+        gcsPath: { bucket: options.bucket, key },
+        ...(withCredentials
+          ? {
+              gcsCredentials: {
+                access_token: token,
+                expires_in: Math.max(0, Math.round((expires.getTime() - Date.now()) / 1000)),
+                token_type: 'Bearer',
+                projectId: `kbc-test-${options.projectId}`,
+              },
+            }
+          : {}),
+      };
+    },
+    env: { STORAGE_EMULATOR_HOST: gcs.url },
+    handedOut,
+    stop: () => gcs.close(),
+  };
+}
+
+export async function startFileBackend(options: BackendOptions): Promise<FileBackend> {
+  if (options.provider === 'azure') return azureBackend(options);
+  if (options.provider === 'gcp') return gcsBackend(options);
+  return s3Backend(options);
+}
