@@ -6,11 +6,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { BlobHTTPHeaders, ContainerClient } from '@azure/storage-blob';
 import { TakeoutError } from '../../errors.js';
-import type { ByteRange, CleanableLeftovers, Leftover, ObjectInfo, ObjectWriter, Preflight, Store, StoreOptions, WriteOptions, WrittenObject } from '../store.js';
+import type { ByteRange, CleanableLeftovers, CopyOptions, Leftover, ObjectInfo, ObjectWriter, Preflight, ServerSideCopy, Store, StoreOptions, WriteOptions, WrittenObject } from '../store.js';
 import { assertSafeKey, assertSafePrefix, keyProblem } from '../keys.js';
+import { assertCopiedSize, copyRefused, sourceObject } from '../copy.js';
 import { checkRange, cutToRange, parseContentRange, putBytes, withMappedErrors } from '../streams.js';
 import { throttledStore } from '../throttled.js';
 import { buildContainerClient, SOCKET_TIMEOUT_MS } from './client.js';
+import { copyBlob } from './copy.js';
 import { resolveAzureAuth } from './credentials.js';
 import { isAzureNotFound, mapAzureError, statusOf } from './errors.js';
 import { parseAzureUrl } from './url.js';
@@ -36,7 +38,7 @@ export interface AzureStoreOptions extends StoreOptions {
   listPageSize?: number;
 }
 
-export type AzurePrefixStore = Store & Preflight & CleanableLeftovers;
+export type AzurePrefixStore = Store & Preflight & CleanableLeftovers & ServerSideCopy;
 
 class AzureStore implements AzurePrefixStore {
   readonly description: string;
@@ -96,6 +98,31 @@ class AzureStore implements AzurePrefixStore {
       fullKey,
       options,
     );
+  }
+
+  /** Another container prefix of the same storage account (its blob endpoint), reached with the same credentials. */
+  canCopyFrom(source: Store): boolean {
+    return source instanceof AzureStore && source.where === this.where;
+  }
+
+  async copyFrom(source: Store, fromKey: string, toKey: string, options: CopyOptions = {}): Promise<WrittenObject> {
+    if (!(source instanceof AzureStore) || !this.canCopyFrom(source)) throw copyRefused(this, source);
+    assertSafeKey(fromKey);
+    assertSafeKey(toKey);
+    const fullKey = this.prefix + toKey;
+    const target = `azure://${this.container}/${fullKey}`;
+    if (options.signal?.aborted) throw new TakeoutError('INTERRUPTED', `copy to ${target} was aborted`);
+    const info = await sourceObject(source, fromKey, options.size);
+    const createOnly = options.ifNoneMatch === true;
+    await this.send(
+      'CopyBlob',
+      fullKey,
+      () => copyBlob({ source: source.client.getBlobClient(source.prefix + fromKey), info, destination: this.client.getBlobClient(fullKey), createOnly, signal: options.signal, where: target }),
+      { createOnly, signal: options.signal },
+    );
+    const copied = await this.head(toKey);
+    assertCopiedSize(copied, info.size, target);
+    return { key: toKey, size: info.size, ...(copied?.etag === undefined ? {} : { etag: copied.etag }) };
   }
 
   async put(key: string, body: Buffer | string, options: WriteOptions = {}): Promise<WrittenObject> {
