@@ -11,6 +11,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { ContainerSASPermissions } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CopySummary } from '../src/pipeline/events.js';
 import type { SliceManifest, TakeoutManifest } from '../src/manifests/takeout.js';
@@ -276,6 +277,23 @@ describe('takeout copy in Azure Blob Storage (Azurite)', () => {
     expect(copy.stdout + copy.stderr).not.toContain('AccountKey');
     expectCode(await runCli(['verify', `azure://${TEST_CONTAINER}/${to}`, '-q'], { env }), 0);
     expect(await download(`azure://${TEST_CONTAINER}/${to}`, path.join(root, 'a1.csv'), [], env)).toEqual(await download(local, path.join(root, 'a0.csv')));
+  });
+
+  it('with a container SAS: the source URL carries the SAS, the copy is server-side, and no signature is shown', async () => {
+    const container = await rawContainer(connectionString);
+    const url = new URL(await container.generateSasUrl({ permissions: ContainerSASPermissions.parse('racwdl'), expiresOn: new Date(Date.now() + 3_600_000) }));
+    const sas = url.search.slice(1);
+    const sasEnv = { AZURE_STORAGE_CONNECTION_STRING: `BlobEndpoint=${url.origin}${path.posix.dirname(url.pathname)};SharedAccessSignature=${sas}` };
+    const again = uniquePrefix('copy-az-sas');
+    try {
+      const copy = await runCli(['copy', `azure://${TEST_CONTAINER}/${from}`, `azure://${TEST_CONTAINER}/${again}`, '--json'], { env: sasEnv });
+      expectCode(copy, 0);
+      expect(summaryOf(copy).serverSide.objects).toBeGreaterThan(10);
+      expect(copy.stdout + copy.stderr).not.toContain(new URLSearchParams(sas).get('sig')!);
+      expectCode(await runCli(['verify', `azure://${TEST_CONTAINER}/${again}`, '-q'], { env: sasEnv }), 0);
+    } finally {
+      for (const name of await blobNames(container, again)) await container.deleteBlob(`${again}${name}`);
+    }
   });
 });
 
