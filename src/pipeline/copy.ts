@@ -94,7 +94,7 @@ async function readOldManifest(destination: Store): Promise<TakeoutManifest | un
 }
 
 /** A stream's bytes, counted and hashed on the way, into a writer; the size and sha256 are checked before the commit. */
-async function streamObject(options: CopyTakeoutOptions, file: ExpectedFile, signal: AbortSignal): Promise<void> {
+async function streamObject(options: CopyTakeoutOptions, file: ExpectedFile, signal: AbortSignal, moved: (bytes: number) => void): Promise<void> {
   const { source, destination, overwrite } = options;
   const where = source.urlFor(file.key) ?? `${source.description}${file.key}`;
   const body: Readable = await source.get(file.key);
@@ -107,6 +107,7 @@ async function streamObject(options: CopyTakeoutOptions, file: ExpectedFile, sig
       if (bytes > file.bytes) throw new TakeoutError('INTEGRITY', `${where} holds more than the ${file.bytes} bytes its manifest lists`, { details: { key: file.key } });
       hash.update(chunk);
       await writer.write(chunk);
+      moved(chunk.length);
     }
     if (bytes !== file.bytes) throw new TakeoutError('INTEGRITY', `${where} holds ${bytes} bytes, not the ${file.bytes} its manifest lists`, { details: { key: file.key } });
     const digest = hash.digest('hex');
@@ -188,7 +189,17 @@ export async function copyTakeout(options: CopyTakeoutOptions): Promise<CopySumm
           tally.serverSide.objects++;
           tally.serverSide.bytes += file.bytes;
         } else {
-          await streamObject(options, file, stop.signal);
+          let streamed = 0;
+          try {
+            // A large slice through this machine reports its bytes as they go, not only when it is done.
+            await streamObject(options, file, stop.signal, (bytes) => {
+              streamed += bytes;
+              tally.bytesDone += bytes;
+              progress();
+            });
+          } finally {
+            tally.bytesDone -= streamed;
+          }
           tally.throughMachine.objects++;
           tally.throughMachine.bytes += file.bytes;
         }

@@ -220,13 +220,14 @@ export class TtyReporter implements Reporter {
       }
       case 'copy:start':
         this.log(copyStartLine(event));
-        this.bars.set('copy', { bar: this.newBar(event.destination, Math.max(1, event.objects), 'count', `0/${event.objects} objects`), rows: 0 });
+        // Measured in bytes: one large slice weighs more than all the layout files together.
+        this.bars.set('copy', { bar: this.newBar(event.destination, Math.max(1, event.bytes), 'bytes', `0/${event.objects} objects`), rows: 0 });
         this.startTimer();
         break;
       case 'copy:progress': {
         const bar = this.bars.get('copy')?.bar;
         if (!bar) break;
-        bar.done = event.objectsDone;
+        bar.done = event.bytesDone;
         bar.bytes = event.bytesDone;
         bar.count = `${event.objectsDone}/${event.objects} objects`;
         addSample(bar, Date.now());
