@@ -148,6 +148,13 @@ describe('takeout copy in S3', () => {
     expectCode(await runCli(['verify', dest, '-q']), 0);
   });
 
+  it('refuses a DEST under the SOURCE prefix (or around it)', async () => {
+    const inner = await runCli(['copy', src, `${src}copy/`, ...s3CliArgs(s3Endpoint)]);
+    expectCode(inner, 2);
+    expect(inner.stderr).toContain('overlap');
+    expectCode(await runCli(['copy', src, `s3://${TEST_BUCKET}/`, ...s3CliArgs(s3Endpoint)]), 2);
+  });
+
   it('a 403 on CopyObject exits 4, names the object and leaves no takeout-manifest.json', async () => {
     const destPrefix = uniquePrefix('copy-403');
     proxy.rules.push({ match: (req) => req.headers['x-amz-copy-source'] !== undefined, times: 1, action: { kind: 'status', status: 403, code: 'AccessDenied', message: 'no s3:GetObject on the source' } });

@@ -44,16 +44,24 @@ function isSliceManifest(key: string): boolean {
   return key.startsWith(`${MANIFESTS_DIR}/`) && key.endsWith('.manifest');
 }
 
-function inside(child: string, parent: string): boolean {
-  const relative = path.relative(parent, child);
-  return relative === '' || (!relative.startsWith(`..${path.sep}`) && relative !== '..' && !path.isAbsolute(relative));
+/** Where a store is, for comparison: its folder, or its URL and endpoint (`s3://b/p/` and ` at http://…`). */
+function place(store: Store): { path: string; where: string } {
+  if (isLocalFolder(store)) return { path: `${store.localPath.replace(/[\\/]+$/, '')}${path.sep}`, where: 'local' };
+  const at = store.description.indexOf(' at ');
+  return at === -1 ? { path: store.description, where: '' } : { path: store.description.slice(0, at), where: store.description.slice(at) };
 }
 
-/** The same place, or one folder inside the other: a copy would read what it writes (or verify would see extra files). */
+/**
+ * The same place, or one inside the other (a folder in a folder, a prefix under a prefix of the same endpoint):
+ * a copy there would be read back as extra files of the source by `verify`, or the source's by the copy's.
+ */
 function checkPlaces(source: Store, destination: Store): void {
   const hint = 'copy to a prefix or folder outside the source takeout (and not around it)';
-  if (source.description === destination.description) throw new TakeoutError('USAGE', `the destination ${destination.description} is the source`, { hint });
-  if (isLocalFolder(source) && isLocalFolder(destination) && (inside(destination.localPath, source.localPath) || inside(source.localPath, destination.localPath))) {
+  const from = place(source);
+  const to = place(destination);
+  if (from.where !== to.where) return;
+  if (from.path === to.path) throw new TakeoutError('USAGE', `the destination ${destination.description} is the source`, { hint });
+  if (to.path.startsWith(from.path) || from.path.startsWith(to.path)) {
     throw new TakeoutError('USAGE', `the destination ${destination.description} and the source ${source.description} overlap`, { hint });
   }
 }
