@@ -15,6 +15,7 @@ import { ContainerSASPermissions } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CopySummary } from '../src/pipeline/events.js';
 import type { SliceManifest, TakeoutManifest } from '../src/manifests/takeout.js';
+import { createAzureStore } from '../src/stores/azure/store.js';
 import { createS3Store } from '../src/stores/s3/store.js';
 import { canCopyServerSide } from '../src/stores/store.js';
 import { createLocalStore } from '../src/stores/local/store.js';
@@ -248,6 +249,13 @@ describe('the ServerSideCopy capability', () => {
     } finally {
       await feature.close();
     }
+  });
+
+  it('is not offered for Azure with an Entra credential (no bearer token for Copy Blob\'s source in this SDK)', async () => {
+    const entra = await createAzureStore(`azure://${TEST_CONTAINER}/a/`, { azure: { env: { AZURE_STORAGE_ACCOUNT: 'takeoutcopytest' } } });
+    expect(entra.canCopyFrom(entra)).toBe(false);
+    const keyed = await createAzureStore(`azure://${TEST_CONTAINER}/a/`, { azure: { env: { AZURE_STORAGE_CONNECTION_STRING: connectionString } } });
+    expect(keyed.canCopyFrom(keyed)).toBe(true);
   });
 
   it('is offered only between stores one principal reaches: not S3 → local, not another endpoint', () => {

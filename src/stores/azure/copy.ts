@@ -1,8 +1,8 @@
 /**
  * Server-side copies within one storage account: Copy Blob (`beginCopyFromURL`), which Azure runs itself
  * (https://learn.microsoft.com/rest/api/storageservices/copy-blob). Within one account its source is read with
- * the request's own authorization (shared key, or the bearer token of an Entra credential); with a SAS the
- * source URL carries the SAS. Not `syncCopyFromURL` (Copy Blob From URL: 256 MiB at most) nor
+ * the request's own Shared Key authorization; with a SAS the source URL carries the SAS (both checked against
+ * Azurite). Not `syncCopyFromURL` (Copy Blob From URL: 256 MiB at most) nor
  * `stageBlockFromURL` (which Azurite lacks). A pending copy is polled to its end, within a bound.
  */
 import type { BlobClient } from '@azure/storage-blob';

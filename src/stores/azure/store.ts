@@ -14,6 +14,7 @@ import { throttledStore } from '../throttled.js';
 import { buildContainerClient, SOCKET_TIMEOUT_MS } from './client.js';
 import { copyBlob } from './copy.js';
 import { resolveAzureAuth } from './credentials.js';
+import type { AzureAuth } from './credentials.js';
 import { isAzureNotFound, mapAzureError, statusOf } from './errors.js';
 import { parseAzureUrl } from './url.js';
 import { AzureWriter, createOnly, stripQuotes } from './writer.js';
@@ -49,7 +50,15 @@ class AzureStore implements AzurePrefixStore {
   private readonly concurrency: number;
   private readonly listPageSize: number;
 
-  constructor(private readonly client: ContainerClient, container: string, prefix: string, endpoint: string, options: AzureStoreOptions) {
+  constructor(
+    private readonly client: ContainerClient,
+    container: string,
+    prefix: string,
+    endpoint: string,
+    options: AzureStoreOptions,
+    /** How requests are authorized: Copy Blob reads its source with a shared key or a SAS in its URL, not with an Entra token. */
+    private readonly authKind: AzureAuth['kind'],
+  ) {
     this.container = container;
     this.prefix = prefix;
     this.where = endpoint;
@@ -100,9 +109,14 @@ class AzureStore implements AzurePrefixStore {
     );
   }
 
-  /** Another container prefix of the same storage account (its blob endpoint), reached with the same credentials. */
+  /**
+   * Another container prefix of the same storage account (its blob endpoint), reached with the same credentials,
+   * a shared key or a SAS. Not with Azure's default chain (Entra ID): @azure/storage-blob 12.32.0 passes a bearer
+   * token for the source (x-ms-copy-source-authorization) only to the synchronous Copy Blob From URL, which stops
+   * at 256 MiB, not to Copy Blob; those objects are streamed instead.
+   */
   canCopyFrom(source: Store): boolean {
-    return source instanceof AzureStore && source.where === this.where;
+    return source instanceof AzureStore && source.where === this.where && this.authKind !== 'default-chain' && source.authKind === this.authKind;
   }
 
   async copyFrom(source: Store, fromKey: string, toKey: string, options: CopyOptions = {}): Promise<WrittenObject> {
@@ -302,6 +316,6 @@ export async function createAzureStore(url: string, options: AzureStoreOptions =
   const location = parseAzureUrl(url);
   const auth = resolveAzureAuth(location, options.azure);
   const client = await buildContainerClient(auth, location.container, options.azure?.requestTimeoutMs);
-  const destination = new AzureStore(client, location.container, location.prefix, auth.endpoint, options);
+  const destination = new AzureStore(client, location.container, location.prefix, auth.endpoint, options, auth.kind);
   return options.throttle ? throttledStore(destination, options.throttle) : destination;
 }
