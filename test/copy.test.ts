@@ -156,6 +156,25 @@ describe('takeout copy in S3', () => {
     expectCode(await runCli(['copy', src, `s3://${TEST_BUCKET}/`, ...s3CliArgs(s3Endpoint)]), 2);
   });
 
+  it('a corrupt slice streamed through this machine is INTEGRITY (exit 6), named, and nothing of it lands', async () => {
+    const corrupt = path.join(root, 'corrupt');
+    await cp(local, corrupt, { recursive: true });
+    const manifest = JSON.parse(await readFile(path.join(corrupt, 'takeout-manifest.json'), 'utf8')) as TakeoutManifest;
+    const slice = manifest.tables.find((t) => t.id === TABLE)!.slices[0]!;
+    const file = path.join(corrupt, slice.key);
+    const bytes = await readFile(file);
+    bytes[bytes.length - 9] = bytes[bytes.length - 9]! ^ 0xff;
+    await writeFile(file, bytes);
+    const destPrefix = uniquePrefix('copy-corrupt');
+    const copy = await runCli(['copy', corrupt, `s3://${TEST_BUCKET}/${destPrefix}`, ...s3CliArgs(s3Endpoint)]);
+    expectCode(copy, 6);
+    expect(copy.stderr).toContain(slice.key);
+    expect(copy.stderr).toContain('sha256');
+    const client = rawS3Client(s3Endpoint);
+    for (const key of [slice.key, 'takeout-manifest.json']) await expect(client.send(new GetObjectCommand({ Bucket: TEST_BUCKET, Key: `${destPrefix}${key}` }))).rejects.toThrow();
+    client.destroy();
+  });
+
   it('a 403 on CopyObject exits 4, names the object and leaves no takeout-manifest.json', async () => {
     const destPrefix = uniquePrefix('copy-403');
     proxy.rules.push({ match: (req) => req.headers['x-amz-copy-source'] !== undefined, times: 1, action: { kind: 'status', status: 403, code: 'AccessDenied', message: 'no s3:GetObject on the source' } });
