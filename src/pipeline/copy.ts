@@ -86,18 +86,19 @@ async function checkDestination(options: CopyTakeoutOptions): Promise<string[]> 
     }
     return [];
   }
-  const old = await readOldManifest(destination);
+  const old = await oldTakeoutKeys(destination);
   // Until the new manifest lands, the destination must not look like a complete takeout.
   await destination.delete([TAKEOUT_MANIFEST_FILE]);
-  return old ? expectedFiles(old).map((f) => f.key) : [];
+  return old;
 }
 
-async function readOldManifest(destination: Store): Promise<TakeoutManifest | undefined> {
+/** The files the takeout being replaced lists; none when its manifest is missing or unreadable (its files are then overwritten, not removed). */
+async function oldTakeoutKeys(destination: Store): Promise<string[]> {
   try {
     const text = await readManifestText(await destination.get(TAKEOUT_MANIFEST_FILE), TAKEOUT_MANIFEST_FILE);
-    return parseManifestJson(text, TAKEOUT_MANIFEST_FILE) as TakeoutManifest;
+    return expectedFiles(parseManifestJson(text, TAKEOUT_MANIFEST_FILE) as TakeoutManifest).map((f) => f.key);
   } catch {
-    return undefined;
+    return [];
   }
 }
 
