@@ -94,6 +94,13 @@ describe('takeout copy between folders', () => {
     expect(again.stderr).toContain('--overwrite');
     expectCode(await runCli(['copy', local, dest, '--overwrite', '-q']), 0);
     expectCode(await runCli(['verify', dest, '-q']), 0);
+    // A takeout in fewer slices replaces it: the slices it does not have are removed (verify finds no extra file).
+    const fewer = path.join(root, 'fewer');
+    expectCode(await runCli(['run', 'demo', fewer, '-q']), 0);
+    expectCode(await runCli(['copy', fewer, dest, '--overwrite', '-q']), 0);
+    const verify = await runCli(['verify', dest]);
+    expectCode(verify, 0);
+    expect(verify.stderr).not.toContain('extra');
 
     const missing = await runCli(['copy', path.join(root, 'nothing-here'), path.join(root, 'x')]);
     expectCode(missing, 5);
