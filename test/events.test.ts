@@ -70,7 +70,7 @@ describe('--json: every line of every command matches docs/events.schema.json', 
   });
   afterAll(async () => api.stop());
 
-  it('run, its dry run, files download, files merge, verify and cleanup', async () => {
+  it('run, its dry run, files download, files merge, verify, copy and cleanup', async () => {
     const dest = path.join(root, 'run');
     const run = await takeout(['run', '--source', project, '--dest', dest]);
     expectOk(run.result);
@@ -99,6 +99,12 @@ describe('--json: every line of every command matches docs/events.schema.json', 
     const verify = await takeout(['verify', dest]);
     expectOk(verify.result);
     expect(verify.events.map((e) => e.type)).toEqual(['verify']);
+
+    const copy = await takeout(['copy', dest, path.join(root, 'copied')]);
+    expectOk(copy.result);
+    expect(copy.events[0]!.type).toBe('copy:start');
+    expect(ofType(copy.events, 'copy:progress').at(-1)).toMatchObject({ objectsDone: copy.events[0]!.objects as number });
+    expect(copy.events.at(-1)!.type).toBe('copy:done');
 
     await writeFile(path.join(dest, '.orders.csv.abc123.takeout-tmp'), 'left by a killed run');
     const cleanup = await takeout(['cleanup', dest, '--older-than', '0']);

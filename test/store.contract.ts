@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canCopyServerSide } from '../src/stores/store.js';
 import type { Store, ObjectInfo } from '../src/stores/store.js';
 import { TakeoutError } from '../src/errors.js';
 
@@ -306,6 +307,25 @@ export function describeStoreContract<S extends Store>(name: string, factory: Co
       if (subject.rawNames) {
         expect((await subject.rawNames()).filter((name) => name.startsWith('create-only/')).sort()).toEqual(['create-only/x.txt', 'create-only/y.bin']);
       }
+    });
+
+    it('copies server-side within itself (ServerSideCopy): create-only or replacing, sizes checked, nothing left by a refused copy', async () => {
+      if (!canCopyServerSide(dest)) return;
+      expect(dest.canCopyFrom(dest)).toBe(true);
+      const data = randomBytes(300 * KiB);
+      await dest.put('copy/src.bin', data);
+      expect(await dest.copyFrom(dest, 'copy/src.bin', 'copy/dst.bin', { ifNoneMatch: true, size: data.length })).toMatchObject({ key: 'copy/dst.bin', size: data.length });
+      expect((await readAll(await dest.get('copy/dst.bin'))).equals(data)).toBe(true);
+      await dest.put('copy/other.txt', 'other');
+      if (!subject.ignoresIfNoneMatch) await expectTakeoutError(dest.copyFrom(dest, 'copy/other.txt', 'copy/dst.bin', { ifNoneMatch: true }), 'EXISTS');
+      expect((await readAll(await dest.get('copy/dst.bin'))).equals(data)).toBe(true);
+      await dest.copyFrom(dest, 'copy/other.txt', 'copy/dst.bin');
+      expect((await readAll(await dest.get('copy/dst.bin'))).toString()).toBe('other');
+      await expectTakeoutError(dest.copyFrom(dest, 'copy/missing.bin', 'copy/m.bin'), 'NOT_FOUND');
+      await expectTakeoutError(dest.copyFrom(dest, 'copy/src.bin', 'copy/wrong.bin', { size: data.length + 1 }), 'INTEGRITY');
+      await expectTakeoutError(dest.copyFrom(dest, 'copy/src.bin', '../x'), 'USAGE');
+      expect((await listAll(dest, 'copy/')).map((info) => info.key)).toEqual(['copy/dst.bin', 'copy/other.txt', 'copy/src.bin']);
+      if (subject.rawNames) expect((await subject.rawNames()).filter((name) => name.startsWith('copy/')).sort()).toEqual(['copy/dst.bin', 'copy/other.txt', 'copy/src.bin']);
     });
 
     it('rejects unsafe keys before touching anything', async () => {

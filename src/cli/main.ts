@@ -11,6 +11,7 @@ import { errorLine } from '../reporting/lines.js';
 import type { CliContext, CommonValues } from './context.js';
 import { resolutionNotes } from './options.js';
 import { cleanupCommand } from './cleanup.js';
+import { copyCommand } from './copy.js';
 import { filesCommand } from './files.js';
 import { runCommand } from './run.js';
 import { tableCommand } from './table.js';
@@ -149,6 +150,7 @@ function createProgram(context: CliContext, io: MainIo): Command {
   );
   program.addCommand(runCommand(context));
   for (const group of [filesCommand(context), tableCommand(context), datasetCommand(context)]) program.addCommand(group);
+  program.addCommand(copyCommand(context));
   program.addCommand(verifyCommand(context, io.stderr));
   program.addCommand(cleanupCommand(context, io.stderr));
   program.addCommand(completionCommand(io.stdout));

@@ -23,7 +23,8 @@ export type VerifyResult =
   | { kind: 'takeout'; destination: string; report: VerifyReport; manifest: TakeoutManifest; failedTables: string[] }
   | { kind: 'exports'; destination: string; report: VerifyReport; jobs: JobRecord[]; unfinished: JobRecord[] };
 
-async function readManifest(destination: Store, dest: string): Promise<TakeoutManifest> {
+/** The takeout manifest at `dest`, complete or partial: NOT_FOUND when there is none, INTEGRITY when it is not one. */
+export async function readManifest(destination: Store, dest: string): Promise<TakeoutManifest> {
   const origin = `${dest.replace(/\/+$/, '')}/${TAKEOUT_MANIFEST_FILE}`;
   const info = await destination.head(TAKEOUT_MANIFEST_FILE);
   if (!info) {

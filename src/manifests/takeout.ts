@@ -27,6 +27,15 @@ export interface TakeoutManifest {
   tables: ManifestTable[];
   /** The layout's own files (buckets.json, tables.json, configurations, slice manifests). */
   files: { key: string; bytes: number; sha256: string }[];
+  /** Present when `takeout copy` wrote this takeout: where from (the run's id is the source's `runId`). */
+  copiedFrom?: CopiedFrom;
+}
+
+export interface CopiedFrom {
+  source: string;
+  runId: string;
+  copiedAt: string;
+  tool: { name: 'takeout'; version: string };
 }
 
 export interface ManifestTable {

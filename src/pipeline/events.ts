@@ -29,7 +29,10 @@ export type PipelineEvent =
   | { type: 'merge:progress'; slices: number; slicesDone: number; bytes: number; outputBytes: number }
   | { type: 'merge:done'; summary: MergeSummary }
   | { type: 'dataset:start'; exportId: string; layout: string; table: string; destination: string; resumed: boolean }
-  | { type: 'dataset:done'; job: JobRecord };
+  | { type: 'dataset:done'; job: JobRecord }
+  | { type: 'copy:start'; source: string; destination: string; objects: number; bytes: number }
+  | { type: 'copy:progress'; objects: number; objectsDone: number; bytes: number; bytesDone: number; serverSideBytes: number }
+  | { type: 'copy:done'; summary: CopySummary };
 
 /**
  * What a table's pipeline did since its last progress event. readBytes is source-side (the bytes read from the
@@ -54,6 +57,21 @@ export interface MergeSummary {
   durationMs: number;
   /** Output MB per second. */
   throughputMBps: number;
+}
+
+/** What `takeout copy` moved, and how: inside the cloud (server-side) or through this machine. */
+export interface CopySummary {
+  source: string;
+  destination: string;
+  /** Objects written at the destination: slices and layout files, rewritten slice manifests and the takeout manifest included. */
+  objects: number;
+  bytes: number;
+  serverSide: { objects: number; bytes: number };
+  /** Read from the source and written by this process (sha256 checked), the rewritten manifests included. */
+  throughMachine: { objects: number; bytes: number };
+  /** Slice manifests whose entries were rewritten to name the destination. */
+  rewrittenManifests: number;
+  durationMs: number;
 }
 
 export type Emit = (event: PipelineEvent) => void;

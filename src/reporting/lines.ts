@@ -4,7 +4,7 @@
  */
 import type { JobRecord } from '../manifests/jobs.js';
 import { ERROR_CODES, type ErrorCode, type TakeoutError } from '../errors.js';
-import type { MergeSummary, RunPlan, RunSummary } from '../pipeline/events.js';
+import type { CopySummary, MergeSummary, RunPlan, RunSummary } from '../pipeline/events.js';
 import { formatBytes, formatDuration, formatRate, plural, rateOf } from '../units.js';
 import { whereIs } from '../stores/store.js';
 import type { ProgressSnapshot } from './progress.js';
@@ -58,6 +58,19 @@ export function mergeSummaryLine(s: MergeSummary): string {
     `merged ${plural(s.slices, 'slice')}${s.skipped ? ` (${s.skipped} optional skipped)` : ''}: ` +
       `${formatBytes(s.bytes)} fetched → ${formatBytes(s.outputBytes)} written to ${s.output}, ${formatDuration(s.durationMs)}, ${rateOf(s.outputBytes, s.durationMs)}`,
   );
+}
+
+export function copyStartLine(event: { source: string; destination: string; objects: number; bytes: number }): string {
+  return terminalLine(`takeout: copying ${plural(event.objects, 'object')} (${formatBytes(event.bytes)}): ${event.source} → ${event.destination}`);
+}
+
+/** What a copy moved inside the cloud and what went through this machine. */
+export function copySummaryLine(s: CopySummary): string {
+  const parts = [
+    `${plural(s.serverSide.objects, 'object')}, ${formatBytes(s.serverSide.bytes)} server-side`,
+    `${plural(s.throughMachine.objects, 'object')}, ${formatBytes(s.throughMachine.bytes)} through this machine`,
+  ];
+  return terminalLine(`copied ${plural(s.objects, 'object')} to ${s.destination}: ${parts.join('; ')}${s.rewrittenManifests ? ` (${plural(s.rewrittenManifests, 'slice manifest')} rewritten)` : ''}, ${formatDuration(s.durationMs)}`);
 }
 
 export function planLines(plan: RunPlan): string[] {

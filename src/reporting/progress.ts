@@ -133,7 +133,19 @@ export class ProgressTracker {
           this.merge.written = event.outputBytes;
         }
         break;
+      // A copy's progress is a merge's: bytes done of a known total.
+      case 'copy:start':
+        this.active = true;
+        this.merge = { done: 0, written: 0, total: event.bytes };
+        break;
+      case 'copy:progress':
+        if (this.merge) {
+          this.merge.done = event.bytesDone;
+          this.merge.written = event.bytesDone;
+        }
+        break;
       case 'run:done':
+      case 'copy:done':
       case 'merge:done':
       case 'dataset:done':
         this.active = false;

@@ -4,7 +4,7 @@ import { formatBytes, formatDuration, plural } from '../units.js';
 import { paintLine, paintLines } from './color.js';
 import { JSON_PROGRESS_INTERVAL_MS, PLAIN_PROGRESS_INTERVAL_MS, ProgressTracker } from './progress.js';
 import { terminalLine } from './redact.js';
-import { codeTag, datasetLine, errorLine, eventLine, mergeSummaryLine, planLines, progressLine, summaryLines } from './lines.js';
+import { codeTag, copyStartLine, copySummaryLine, datasetLine, errorLine, eventLine, mergeSummaryLine, planLines, progressLine, summaryLines } from './lines.js';
 
 /** Renders pipeline events. The pipeline knows nothing of terminals; reporters know nothing of S3. */
 export interface Reporter {
@@ -108,6 +108,12 @@ export class PlainReporter implements Reporter {
       case 'dataset:done':
         this.line(datasetLine(event.job));
         break;
+      case 'copy:start':
+        this.line(copyStartLine(event));
+        break;
+      case 'copy:done':
+        this.line(copySummaryLine(event.summary));
+        break;
       default:
         break;
     }
@@ -149,9 +155,10 @@ export class JsonReporter implements Reporter {
   emit(event: PipelineEvent): void {
     this.tracker.observe(event);
     this.ticker.update(this.tracker.running);
-    if (event.type === 'merge:progress') {
+    if (event.type === 'merge:progress' || event.type === 'copy:progress') {
       const now = Date.now();
-      if (now - this.mergeAt < this.intervalMs && event.slicesDone < event.slices) return;
+      const last = event.type === 'merge:progress' ? event.slicesDone >= event.slices : event.objectsDone >= event.objects;
+      if (now - this.mergeAt < this.intervalMs && !last) return;
       this.mergeAt = now;
     }
     if (event.type === 'table:progress') {

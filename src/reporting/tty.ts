@@ -4,7 +4,7 @@ import { formatBytes, plural } from '../units.js';
 import { addSample, displayWidth, formatCount, layoutBars, type BarsState, type BarState } from './bars.js';
 import { paintLine, paintLines } from './color.js';
 import { type Reporter } from './reporter.js';
-import { codeTag, errorLine, datasetLine, mergeSummaryLine, planLines, summaryLines } from './lines.js';
+import { codeTag, copyStartLine, copySummaryLine, errorLine, datasetLine, mergeSummaryLine, planLines, summaryLines } from './lines.js';
 import { ProgressTracker } from './progress.js';
 import { terminalLine } from './redact.js';
 
@@ -218,6 +218,24 @@ export class TtyReporter implements Reporter {
         addSample(bar, Date.now());
         break;
       }
+      case 'copy:start':
+        this.log(copyStartLine(event));
+        // Measured in bytes: one large slice weighs more than all the layout files together.
+        this.bars.set('copy', { bar: this.newBar(event.destination, Math.max(1, event.bytes), 'bytes', `0/${event.objects} objects`), rows: 0 });
+        this.startTimer();
+        break;
+      case 'copy:progress': {
+        const bar = this.bars.get('copy')?.bar;
+        if (!bar) break;
+        bar.done = event.bytesDone;
+        bar.bytes = event.bytesDone;
+        bar.count = `${event.objectsDone}/${event.objects} objects`;
+        addSample(bar, Date.now());
+        break;
+      }
+      case 'copy:done':
+        this.finish([copySummaryLine(event.summary)]);
+        break;
       case 'dataset:start':
         this.log(`takeout: ${event.resumed ? 'going on with' : 'starting'} export ${event.exportId} (${event.layout}) of ${event.table} → ${event.destination}`);
         break;

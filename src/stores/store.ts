@@ -65,6 +65,31 @@ export interface LocalFolder {
   caseInsensitive(): Promise<boolean>;
 }
 
+/**
+ * Capability: copy an object of another store into this one with no byte passing through this machine: S3
+ * CopyObject (UploadPartCopy above 5 GiB), Azure Copy Blob within one account, GCS rewrite, and for a local
+ * folder a kernel file copy (copy_file_range or a clone) into a temp file that is renamed like any write.
+ * It applies only where one principal reaches both: the same cloud, endpoint or account, and credentials.
+ */
+export interface ServerSideCopy {
+  /** Whether `source` can be copied from server-side (no request is made): otherwise stream it (get → writer). */
+  canCopyFrom(source: Store): boolean;
+  /**
+   * `fromKey` of `source` to `toKey` here, create-only or replacing as `write`; nothing is visible under
+   * `toKey` until the copy is complete. The copied size is checked against the source's (INTEGRITY when it
+   * differs). Throws USAGE when `canCopyFrom(source)` is false, NOT_FOUND when the source object is absent.
+   */
+  copyFrom(source: Store, fromKey: string, toKey: string, options?: CopyOptions): Promise<WrittenObject>;
+}
+
+export interface CopyOptions {
+  /** Create-only, as `WriteOptions.ifNoneMatch`: EXISTS when `toKey` exists. */
+  ifNoneMatch?: boolean;
+  /** The source object's size when the caller knows it (a manifest); otherwise it is read from the source. */
+  size?: number;
+  signal?: AbortSignal;
+}
+
 /** Whether the store checks its reach before a run (both built-in stores do; a test double may not). */
 export function canPreflight<S extends Store>(store: S): store is S & Preflight {
   return typeof (store as Partial<Preflight>).preflight === 'function';
@@ -86,6 +111,12 @@ export function whereIs(store: Pick<Store, 'description'> & Partial<Pick<Store, 
   const at = store.description.indexOf(' at ');
   const [base, endpoint] = at === -1 ? [store.description, ''] : [store.description.slice(0, at), store.description.slice(at)];
   return `${base.replace(/\/?$/, '/')}${key}${endpoint}`;
+}
+
+/** Whether the store can copy objects of (some) other stores server-side; ask `canCopyFrom` for a given source. */
+export function canCopyServerSide<S extends Store>(store: S): store is S & ServerSideCopy {
+  const candidate = store as Partial<ServerSideCopy>;
+  return typeof candidate.canCopyFrom === 'function' && typeof candidate.copyFrom === 'function';
 }
 
 export function isLocalFolder<S extends Store>(store: S): store is S & LocalFolder {

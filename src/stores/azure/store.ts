@@ -6,12 +6,15 @@ import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { BlobHTTPHeaders, ContainerClient } from '@azure/storage-blob';
 import { TakeoutError } from '../../errors.js';
-import type { ByteRange, CleanableLeftovers, Leftover, ObjectInfo, ObjectWriter, Preflight, Store, StoreOptions, WriteOptions, WrittenObject } from '../store.js';
+import type { ByteRange, CleanableLeftovers, CopyOptions, Leftover, ObjectInfo, ObjectWriter, Preflight, ServerSideCopy, Store, StoreOptions, WriteOptions, WrittenObject } from '../store.js';
 import { assertSafeKey, assertSafePrefix, keyProblem } from '../keys.js';
+import { assertCopiedSize, copyRefused, sourceObject } from '../copy.js';
 import { checkRange, cutToRange, parseContentRange, putBytes, withMappedErrors } from '../streams.js';
 import { throttledStore } from '../throttled.js';
 import { buildContainerClient, SOCKET_TIMEOUT_MS } from './client.js';
+import { copyBlob } from './copy.js';
 import { resolveAzureAuth } from './credentials.js';
+import type { AzureAuth } from './credentials.js';
 import { isAzureNotFound, mapAzureError, statusOf } from './errors.js';
 import { parseAzureUrl } from './url.js';
 import { AzureWriter, createOnly, stripQuotes } from './writer.js';
@@ -36,7 +39,7 @@ export interface AzureStoreOptions extends StoreOptions {
   listPageSize?: number;
 }
 
-export type AzurePrefixStore = Store & Preflight & CleanableLeftovers;
+export type AzurePrefixStore = Store & Preflight & CleanableLeftovers & ServerSideCopy;
 
 class AzureStore implements AzurePrefixStore {
   readonly description: string;
@@ -47,7 +50,15 @@ class AzureStore implements AzurePrefixStore {
   private readonly concurrency: number;
   private readonly listPageSize: number;
 
-  constructor(private readonly client: ContainerClient, container: string, prefix: string, endpoint: string, options: AzureStoreOptions) {
+  constructor(
+    private readonly client: ContainerClient,
+    container: string,
+    prefix: string,
+    endpoint: string,
+    options: AzureStoreOptions,
+    /** How requests are authorized: Copy Blob reads its source with a shared key or a SAS in its URL, not with an Entra token. */
+    private readonly authKind: AzureAuth['kind'],
+  ) {
     this.container = container;
     this.prefix = prefix;
     this.where = endpoint;
@@ -96,6 +107,36 @@ class AzureStore implements AzurePrefixStore {
       fullKey,
       options,
     );
+  }
+
+  /**
+   * Another container prefix of the same storage account (its blob endpoint), reached with the same credentials,
+   * a shared key or a SAS. Not with Azure's default chain (Entra ID): @azure/storage-blob 12.32.0 passes a bearer
+   * token for the source (x-ms-copy-source-authorization) only to the synchronous Copy Blob From URL, which stops
+   * at 256 MiB, not to Copy Blob; those objects are streamed instead.
+   */
+  canCopyFrom(source: Store): boolean {
+    return source instanceof AzureStore && source.where === this.where && this.authKind !== 'default-chain' && source.authKind === this.authKind;
+  }
+
+  async copyFrom(source: Store, fromKey: string, toKey: string, options: CopyOptions = {}): Promise<WrittenObject> {
+    if (!(source instanceof AzureStore) || !this.canCopyFrom(source)) throw copyRefused(this, source);
+    assertSafeKey(fromKey);
+    assertSafeKey(toKey);
+    const fullKey = this.prefix + toKey;
+    const target = `azure://${this.container}/${fullKey}`;
+    if (options.signal?.aborted) throw new TakeoutError('INTERRUPTED', `copy to ${target} was aborted`);
+    const info = await sourceObject(source, fromKey, options.size);
+    const createOnly = options.ifNoneMatch === true;
+    await this.send(
+      'CopyBlob',
+      fullKey,
+      () => copyBlob({ source: source.client.getBlobClient(source.prefix + fromKey), info, destination: this.client.getBlobClient(fullKey), createOnly, signal: options.signal, where: target }),
+      { createOnly, signal: options.signal },
+    );
+    const copied = await this.head(toKey);
+    assertCopiedSize(copied, info.size, target);
+    return { key: toKey, size: info.size, ...(copied?.etag === undefined ? {} : { etag: copied.etag }) };
   }
 
   async put(key: string, body: Buffer | string, options: WriteOptions = {}): Promise<WrittenObject> {
@@ -275,6 +316,6 @@ export async function createAzureStore(url: string, options: AzureStoreOptions =
   const location = parseAzureUrl(url);
   const auth = resolveAzureAuth(location, options.azure);
   const client = await buildContainerClient(auth, location.container, options.azure?.requestTimeoutMs, options.onRequest);
-  const destination = new AzureStore(client, location.container, location.prefix, auth.endpoint, options);
+  const destination = new AzureStore(client, location.container, location.prefix, auth.endpoint, options, auth.kind);
   return options.throttle ? throttledStore(destination, options.throttle) : destination;
 }

@@ -7,8 +7,9 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Bucket, File, GetFilesOptions, Storage } from '@google-cloud/storage';
 import { TakeoutError } from '../../errors.js';
-import type { ByteRange, ObjectInfo, ObjectWriter, Preflight, Store, StoreOptions, WriteOptions, WrittenObject } from '../store.js';
+import type { ByteRange, CopyOptions, ObjectInfo, ObjectWriter, Preflight, ServerSideCopy, Store, StoreOptions, WriteOptions, WrittenObject } from '../store.js';
 import { assertSafeKey, assertSafePrefix, keyProblem } from '../keys.js';
+import { assertCopiedSize, copyRefused, sourceObject } from '../copy.js';
 import { checkRange, putBytes, withMappedErrors } from '../streams.js';
 import { throttledStore } from '../throttled.js';
 import { buildGcsClient, emulatorHost, logGcsRequests } from './client.js';
@@ -34,7 +35,7 @@ export interface GcsStoreOptions extends StoreOptions {
 }
 
 /** What a GCS prefix can do besides read, write, list and delete. */
-export type GcsPrefixStore = Store & Preflight;
+export type GcsPrefixStore = Store & Preflight & ServerSideCopy;
 
 interface ObjectMetadata {
   size?: string | number;
@@ -107,6 +108,39 @@ class GcsStore implements GcsPrefixStore {
       fullKey,
       options,
     );
+  }
+
+  /** Another bucket prefix on the same service (Google's, or the same emulator): one client's credentials reach both. */
+  canCopyFrom(source: Store): boolean {
+    return source instanceof GcsStore && source.where === this.where;
+  }
+
+  /**
+   * objects.rewrite (https://cloud.google.com/storage/docs/json_api/v1/objects/rewrite) through `File#copy`,
+   * which calls it again with each `rewriteToken` until the service says done: large objects and copies
+   * across locations or storage classes take several calls. Pinned to the source's generation.
+   */
+  async copyFrom(source: Store, fromKey: string, toKey: string, options: CopyOptions = {}): Promise<WrittenObject> {
+    if (!(source instanceof GcsStore) || !this.canCopyFrom(source)) throw copyRefused(this, source);
+    assertSafeKey(fromKey);
+    assertSafeKey(toKey);
+    const fullKey = this.prefix + toKey;
+    const target = `gs://${this.bucketName}/${fullKey}`;
+    if (options.signal?.aborted) throw new TakeoutError('INTERRUPTED', `copy to ${target} was aborted`);
+    const sourceName = source.prefix + fromKey;
+    let generation: string | number | undefined;
+    try {
+      const [metadata] = await source.bucket.file(sourceName).getMetadata();
+      generation = (metadata as { generation?: string | number }).generation;
+    } catch (error) {
+      throw source.map(error, 'head', sourceName);
+    }
+    const info = await sourceObject(source, fromKey, options.size);
+    const from = generation === undefined ? source.bucket.file(sourceName) : source.bucket.file(sourceName, { generation });
+    await this.send('rewrite', fullKey, () => from.copy(this.bucket.file(fullKey), options.ifNoneMatch ? { preconditionOpts: { ifGenerationMatch: 0 } } : {}));
+    const copied = await this.head(toKey);
+    assertCopiedSize(copied, info.size, target);
+    return { key: toKey, size: info.size };
   }
 
   async put(key: string, body: Buffer | string, options: WriteOptions = {}): Promise<WrittenObject> {

@@ -22,6 +22,7 @@ import { errnoOf, TakeoutError } from '../../errors.js';
 import type {
   ByteRange,
   CleanableLeftovers,
+  CopyOptions,
   LocalFolder,
   Preflight,
   Store,
@@ -29,9 +30,11 @@ import type {
   Leftover,
   ObjectInfo,
   ObjectWriter,
+  ServerSideCopy,
   WriteOptions,
   WrittenObject,
 } from '../store.js';
+import { assertCopiedSize, copyRefused, sourceObject } from '../copy.js';
 import { assertSafeKey, assertSafePrefix, joinInside } from '../keys.js';
 import { checkRange, withMappedErrors } from '../streams.js';
 import { throttledStore } from '../throttled.js';
@@ -49,7 +52,7 @@ const READ_CHUNK_BYTES = 1024 * 1024;
 const DELETE_CONCURRENCY = 32;
 
 /** What a local folder can do: every capability. */
-export type LocalFolderStore = Store & Preflight & CleanableLeftovers & LocalFolder;
+export type LocalFolderStore = Store & Preflight & CleanableLeftovers & LocalFolder & ServerSideCopy;
 
 class LocalStore implements LocalFolderStore {
   readonly description: string;
@@ -145,6 +148,29 @@ class LocalStore implements LocalFolderStore {
       throw mapFsError(error, target, 'set the mode of');
     }
     return new LocalWriter(key, target, tempPath, handle, options);
+  }
+
+  /** Another folder on this machine: the kernel copies, no byte passes through this process. */
+  canCopyFrom(source: Store): boolean {
+    return source instanceof LocalStore;
+  }
+
+  async copyFrom(source: Store, fromKey: string, toKey: string, options: CopyOptions = {}): Promise<WrittenObject> {
+    if (!(source instanceof LocalStore)) throw copyRefused(this, source);
+    const info = await sourceObject(source, fromKey, options.size);
+    const file = await source.folders.locate(fromKey);
+    if (file === undefined) throw new TakeoutError('NOT_FOUND', `${joinInside(source.root, fromKey)} does not exist`, { details: { key: fromKey } });
+    const writer = (await this.writer(toKey, { contentLength: info.size, ...(options.ifNoneMatch ? { ifNoneMatch: true } : {}), ...(options.signal ? { signal: options.signal } : {}) })) as LocalWriter;
+    let written: WrittenObject;
+    try {
+      await writer.copyFileIn(file, this.fileMode);
+      written = await writer.finish();
+    } catch (error) {
+      await writer.abort();
+      throw error;
+    }
+    assertCopiedSize(written, info.size, joinInside(this.root, toKey));
+    return written;
   }
 
   async put(key: string, body: Buffer | string, options: WriteOptions = {}): Promise<WrittenObject> {

@@ -1,6 +1,6 @@
 /** One file written atomically: a temp file beside the target, then fsync, close, rename (or link) and fsync of the folder. */
 import { constants } from 'node:fs';
-import { link, lstat, open, rename, unlink } from 'node:fs/promises';
+import { copyFile, link, lstat, open, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoOf } from '../../errors.js';
@@ -55,6 +55,27 @@ export class LocalWriter extends GuardedWriter implements ObjectWriter {
   async writeAt(chunk: Buffer, position: number): Promise<void> {
     await this.writeFully(chunk, position);
     this.bytes = Math.max(this.bytes, position + chunk.length);
+  }
+
+  /**
+   * The whole of the local file `source` as this writer's bytes, copied by the kernel into the temp file
+   * (a clone where the file system shares blocks, COPYFILE_FICLONE, else copy_file_range or sendfile); the
+   * commit is then the same fsync and rename as any write. Only into a writer nothing was written to.
+   */
+  async copyFileIn(source: string, mode: number): Promise<void> {
+    this.assertOpen();
+    try {
+      if (this.bytes > 0) throw new Error('copyFileIn after write');
+      await copyFile(source, this.tempPath, constants.COPYFILE_FICLONE);
+      // libuv's copyfile gives the target the source's mode: back to the store's.
+      await this.handle.chmod(mode);
+      this.bytes = (await this.handle.stat()).size;
+    } catch (error) {
+      if (this.isAborted()) throw interrupted(this.target);
+      const mapped = mapFsError(error, this.target, 'write');
+      await this.failWith();
+      throw mapped;
+    }
   }
 
   /** All of `chunk`, at `position` or at the file's offset; a failure discards the temp file. */

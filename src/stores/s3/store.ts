@@ -23,7 +23,9 @@ import { TakeoutError } from '../../errors.js';
 import type {
   ByteRange,
   CleanableLeftovers,
+  CopyOptions,
   Preflight,
+  ServerSideCopy,
   Store,
   StoreOptions,
   Leftover,
@@ -35,10 +37,12 @@ import type {
 } from '../store.js';
 import { assertSafeKey, assertSafePrefix, keyProblem } from '../keys.js';
 import { logSdkRequests } from '../network.js';
+import { assertCopiedSize, copyRefused, sourceObject } from '../copy.js';
 import { checkRange, cutToRange, parseContentRange, putBytes, withMappedErrors } from '../streams.js';
 import { throttledStore } from '../throttled.js';
 import { buildS3Client, installResendOnce } from './client.js';
 import type { ResendPolicy } from './client.js';
+import { COPY_PART_BYTES, copyS3Object, MAX_COPY_OBJECT_BYTES } from './copy.js';
 import { INFORMATIVE_403, isNotFound, isNotImplemented, mapS3Error } from './errors.js';
 import { stripQuotes } from './headers.js';
 import { parseS3Url } from './url.js';
@@ -60,10 +64,14 @@ const MAX_LIST_PAGE = 1000;
 export interface S3StoreOptions extends StoreOptions {
   /** Keys per ListObjectsV2 page (default and maximum 1000); tests set it low to exercise paging. */
   listPageSize?: number;
+  /** Server-side copies of larger objects go in parts (default 5 GiB, CopyObject's limit); tests lower it. */
+  copyMultipartAbove?: number;
+  /** Part size of those copies (default 512 MiB); tests lower it. */
+  copyPartBytes?: number;
 }
 
 /** What an S3 prefix can do besides read, write, list and delete. */
-export type S3PrefixStore = Store & Preflight & CleanableLeftovers;
+export type S3PrefixStore = Store & Preflight & CleanableLeftovers & ServerSideCopy;
 
 class S3Store implements S3PrefixStore {
   readonly description: string;
@@ -76,6 +84,10 @@ class S3Store implements S3PrefixStore {
   private readonly queueSize: number;
   private readonly listPageSize: number;
   private readonly policy: ResendPolicy;
+  /** Who sends the requests, to where: two stores with the same one can copy between them server-side. */
+  private readonly principal: string;
+  private readonly copyMultipartAbove: number;
+  private readonly copyPartBytes: number;
 
   constructor(url: string, options: S3StoreOptions) {
     const { bucket, prefix } = parseS3Url(url);
@@ -105,6 +117,10 @@ class S3Store implements S3PrefixStore {
     if (this.s3.sseKmsKeyId && this.s3.sse === 'AES256') {
       throw new TakeoutError('USAGE', 'a KMS key id needs --sse aws:kms, not AES256');
     }
+    this.copyMultipartAbove = options.copyMultipartAbove ?? MAX_COPY_OBJECT_BYTES;
+    this.copyPartBytes = options.copyPartBytes ?? COPY_PART_BYTES;
+    // Any region of AWS's own S3 takes a CopyObject from any other; a custom endpoint only from itself.
+    this.principal = JSON.stringify([endpointUrl || 'aws', this.s3.profile ?? null, this.s3.accessKeyId ?? null, this.s3.sessionToken ?? null]);
     this.client = buildS3Client(this.s3, region, endpointUrl || undefined);
     logSdkRequests(this.client, options.onRequest);
     this.policy = { conditionalWrites: true, refreshable: this.s3.accessKeyId === undefined && this.s3.secretAccessKey === undefined };
@@ -151,6 +167,33 @@ class S3Store implements S3PrefixStore {
       fullKey,
       options,
     );
+  }
+
+  /** Another S3 prefix reached through the same endpoint with the same credentials (profile or keys). */
+  canCopyFrom(source: Store): boolean {
+    return source instanceof S3Store && source.principal === this.principal;
+  }
+
+  async copyFrom(source: Store, fromKey: string, toKey: string, options: CopyOptions = {}): Promise<WrittenObject> {
+    if (!(source instanceof S3Store) || !this.canCopyFrom(source)) throw copyRefused(this, source);
+    assertSafeKey(fromKey);
+    assertSafeKey(toKey);
+    const fullKey = this.prefix + toKey;
+    if (options.signal?.aborted) throw new TakeoutError('INTERRUPTED', `copy to s3://${this.bucket}/${fullKey} was aborted`);
+    const info = await sourceObject(source, fromKey, options.size);
+    await copyS3Object(
+      {
+        client: this.client,
+        concurrency: this.queueSize,
+        multipartAbove: this.copyMultipartAbove,
+        partBytes: this.copyPartBytes,
+        map: (error, operation, k) => this.map(error, operation, k),
+      },
+      { sourceBucket: source.bucket, sourceKey: source.prefix + fromKey, source: info, params: this.writeParams(fullKey, { ifNoneMatch: options.ifNoneMatch === true }), signal: options.signal },
+    );
+    const copied = await this.head(toKey);
+    assertCopiedSize(copied, info.size, `s3://${this.bucket}/${fullKey}`);
+    return { key: toKey, size: info.size, ...(copied?.etag === undefined ? {} : { etag: copied.etag }) };
   }
 
   async put(key: string, body: Buffer | string, options: WriteOptions = {}): Promise<WrittenObject> {
