@@ -27,7 +27,7 @@ export function emulatorHost(env: NodeJS.ProcessEnv = process.env): string | und
  * application default credentials (https://cloud.google.com/docs/authentication/application-default-credentials),
  * looked up only when the first request needs them.
  */
-export function buildGcsClient(env: NodeJS.ProcessEnv = process.env): Storage {
+export function buildGcsClient(env: NodeJS.ProcessEnv = process.env, requestTimeoutMs = REQUEST_TIMEOUT_MS): Storage {
   const token = env.GOOGLE_OAUTH_ACCESS_TOKEN?.trim();
   const options: StorageOptions = {
     retryOptions: {
@@ -40,7 +40,7 @@ export function buildGcsClient(env: NodeJS.ProcessEnv = process.env): Storage {
       // are retried too. Create-only writes keep their ifGenerationMatch: 0.
       idempotencyStrategy: IdempotencyStrategy.RetryAlways,
     },
-    timeout: REQUEST_TIMEOUT_MS,
+    timeout: requestTimeoutMs,
   };
   if (token) {
     registerSecret(token);
@@ -60,7 +60,7 @@ export function buildGcsClient(env: NodeJS.ProcessEnv = process.env): Storage {
   const withToken = token !== undefined && token !== '' && emulatorHost(env) !== undefined;
   storage.interceptors.push({
     request: ((request: { headers?: Record<string, string>; timeout?: number }) => {
-      request.timeout ??= REQUEST_TIMEOUT_MS;
+      request.timeout ??= requestTimeoutMs;
       if (withToken) request.headers = { ...request.headers, Authorization: `Bearer ${token}` };
       return request;
     }) as unknown as RequestInterceptor,
