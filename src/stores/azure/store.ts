@@ -216,8 +216,9 @@ class AzureStore implements AzurePrefixStore {
 
   /**
    * Blobs with only uncommitted blocks (a writer killed before Put Block List) under the prefix, last staged
-   * before the cutoff: listed with include=uncommittedblobs and not in the plain listing. A committed blob is
-   * never one, even when it also has uncommitted blocks (an overwrite in progress).
+   * before the cutoff: listed with include=uncommittedblobs and not in the plain listing, nor committed by the
+   * time it is looked at again. A committed blob is never one, even when it also has uncommitted blocks (an
+   * overwrite in progress).
    */
   async *leftovers(olderThanMs: number): AsyncIterable<Leftover> {
     const cutoff = Date.now() - olderThanMs;
@@ -237,6 +238,8 @@ class AzureStore implements AzurePrefixStore {
         if (key === '') continue;
         const started = item.properties.lastModified ?? item.properties.createdOn;
         if (olderThanMs > 0 && (started === undefined || started.getTime() >= cutoff)) continue;
+        // Committed between the two listings (a live writer's Put Block List): not a leftover.
+        if (keyProblem(key) === undefined && (await this.head(key)) !== undefined) continue;
         // Azure's incomplete multipart upload: reported (and counted by cleanup) as one.
         yield { key, kind: 'multipart-upload', ...(started === undefined ? {} : { started }) };
       }
