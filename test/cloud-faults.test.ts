@@ -5,7 +5,7 @@
  * code, nothing that looks complete (no takeout-manifest.json, no layout file, no committed object that is
  * not whole) and no secret (the account key, the access token) in the output. Faults: 403 (exit 4), 500 on
  * every retry (exit 1), a 503 once (retried: the run completes), a stalled request (the request timeout
- * fires: exit 8), a reset connection (exit 8), a truncated download body (verify).
+ * fires: exit 8), a reset connection (exit 8), a truncated download body (verify; the journal read by --resume).
  */
 import type { IncomingMessage } from 'node:http';
 import { gunzipSync } from 'node:zlib';
@@ -233,5 +233,21 @@ describe.each(['azure', 'gs'] as const)('%s: retried, stalled, reset and truncat
     expect(lines.join('\n')).toContain(key);
     expect(lines.join('\n'), broken.stderr).toMatch(/(the connection was cut|no byte came for 2 s|the body ended) after \d+ of \d+ bytes, 3 times/);
     for (const secret of [ACCOUNT_KEY, GCS_TOKEN]) expect(broken.stdout + broken.stderr).not.toContain(secret);
+  });
+
+  it.concurrent('--resume after a failed run reads its journal through a download cut once, and completes', async () => {
+    const prefix = uniquePrefix(`cloud-resume-read-${cloud}`);
+    proxy.rules.push({ match: firstWrite(cloud, prefix, 'manifest', SMALL[cloud]), times: 1, action: DENIED[cloud] });
+    const failed = await runCli([...RUN_ARGS, '--dest', destOf(cloud, prefix)], { env: cliEnv(cloud), timeoutMs: WATCHDOG_MS });
+    await expectCleanFailure(cloud, prefix, failed, [ERROR_CODES.AUTH], 'takeout-manifest.json');
+    expect([...(await committed(cloud, prefix)).keys()]).toContain('takeout-journal.json');
+
+    const cut = { match: (req: IncomingMessage) => readOf(cloud, req, prefix, 'takeout-journal.json'), times: 1, action: { kind: 'truncate', afterBytes: 100 } as FaultAction };
+    proxy.rules.push(cut);
+    const resumed = await runCli([...RUN_ARGS, '--dest', destOf(cloud, prefix), '--resume', '--request-timeout', '2s', '-q'], { env: cliEnv(cloud), timeoutMs: WATCHDOG_MS });
+    expect(cut.times, 'the journal read was not cut').toBe(0);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const verify = await runCli(['verify', destOf(cloud, prefix)], { env: cliEnv(cloud), timeoutMs: WATCHDOG_MS });
+    expect(verify.code, verify.stderr).toBe(0);
   });
 });

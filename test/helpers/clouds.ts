@@ -23,13 +23,16 @@ export function azureReadBack(container: ContainerClient, prefix: string): Store
   };
 }
 
-/** Names of the blobs under `prefix` that have uncommitted blocks only (a writer that died before Put Block List). */
+/**
+ * Names of the blobs under `prefix` that have uncommitted blocks only (a writer that died before Put Block List).
+ * The listing with uncommitted blobs comes first: a blob committed between the two listings is then in both.
+ */
 export async function uncommittedBlobs(container: ContainerClient, prefix: string): Promise<string[]> {
+  const all: string[] = [];
+  for await (const item of container.listBlobsFlat({ prefix, includeUncommitedBlobs: true })) all.push(item.name);
   const committed = new Set<string>();
   for await (const item of container.listBlobsFlat({ prefix })) committed.add(item.name);
-  const names: string[] = [];
-  for await (const item of container.listBlobsFlat({ prefix, includeUncommitedBlobs: true })) if (!committed.has(item.name)) names.push(item.name.slice(prefix.length));
-  return names.sort();
+  return all.filter((name) => !committed.has(name)).map((name) => name.slice(prefix.length)).sort();
 }
 
 /** A @google-cloud/storage client on a test server (no credentials: the client sends none to a custom endpoint). */
