@@ -4,7 +4,7 @@
  * an uninterrupted run into a local folder. On Azure the killed run also leaves a blob of uncommitted blocks
  * (a slice staged in part): `takeout cleanup` finds it and removes it. On GCS the killed run leaves a resumable
  * upload session, which holds no object and cannot be listed (Google expires it after a week): cleanup says the
- * destination does not list leftovers.
+ * destination does not list leftovers. Ctrl-C on Azure names what it undoes in the words of a cloud (uploads).
  */
 import path from 'node:path';
 import type { ContainerClient } from '@azure/storage-blob';
@@ -151,5 +151,18 @@ describe('kill -9 mid-run, then --resume', () => {
     expect(errorLines(cleanup.stderr)[0]).toMatch(/cannot be cleaned up: it does not list leftovers/);
 
     await expectResumedIdentical('gs', dest, store);
+  }, 60_000);
+
+  it.concurrent('azure://: Ctrl-C mid-run says it aborts uploads (not temp files), exit 130, and --resume completes byte-identical', async () => {
+    const prefix = uniquePrefix('cloud-sigint-azure');
+    const dest = `azure://${TEST_CONTAINER}/${prefix}`;
+    const cli = startCli(['run', '--source', project, ...SLOW, '--json', '--dest', dest], { env: envOf('azure') });
+    await cli.waitForStdout((stdout) => stdout.includes('"type":"table:slice"'));
+    cli.child.kill('SIGINT');
+    const stopped = await cli.done;
+    expect(stopped.code, stopped.stderr).toBe(ERROR_CODES.INTERRUPTED);
+    expect(stopped.stderr).toContain('takeout: interrupting: aborting uploads and removing temp files');
+    expect(errorLines(stopped.stderr)).toEqual(['takeout: error: interrupted: open uploads were aborted, no manifest was written [INTERRUPTED, exit 130]']);
+    await expectResumedIdentical('azure', dest, azureReadBack(container, prefix));
   }, 60_000);
 });

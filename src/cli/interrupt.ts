@@ -1,3 +1,4 @@
+import { isLocalFolder } from '../stores/store.js';
 import type { Store } from '../stores/store.js';
 
 /**
@@ -7,9 +8,9 @@ import type { Store } from '../stores/store.js';
  */
 let uploads = false;
 
-/** A command opened this destination to write to: an S3 one (it has URLs) has multipart uploads to abort. */
-export function noteDestination(destination: Pick<Store, 'urlFor'>): void {
-  if (destination.urlFor('') !== undefined) uploads = true;
+/** A command opened this destination to write to: any but a local folder (S3, Azure, GCS) has uploads to abort. */
+export function noteDestination(destination: Store): void {
+  if (!isLocalFolder(destination)) uploads = true;
 }
 
 /** What is being undone, for "takeout: interrupting: …". */

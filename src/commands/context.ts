@@ -20,5 +20,5 @@ export interface CommandContext {
   /** Run when the command is over, however it ends: closes what it opened. */
   onClose(task: () => Promise<void>): void;
   /** A store opened to write to: what an interruption undoes is said in its words (uploads to abort or not). */
-  noteDestination(destination: Pick<Store, 'urlFor'>): void;
+  noteDestination(destination: Store): void;
 }

@@ -2,6 +2,7 @@ import { TakeoutError, toTakeoutError } from '../../errors.js';
 import { sliceKey, tablePath } from '../../keboola/layout.js';
 import type { ManifestTable } from '../../manifests/takeout.js';
 import type { SliceRecord, TableDescriptor } from '../../model.js';
+import { isLocalFolder } from '../../stores/store.js';
 import { tableStart } from '../events.js';
 import { mapLimit } from '../limit.js';
 import { landedSlice, SliceChanged } from '../slicer.js';
@@ -53,8 +54,8 @@ export async function exportTables(options: RunOptions, plan: TakeoutPlan, state
   journal.failed.removeEventListener('abort', abortTables);
   if (!options.signal?.aborted) journal.check();
   if (options.signal?.aborted) {
-    // A local folder has temp files to remove and no uploads to abort.
-    const undone = options.destination.urlFor('') === undefined ? 'temp files were removed' : 'open uploads were aborted';
+    // A local folder has temp files to remove and no uploads to abort (Azure's manifests have no URLs, but uploads).
+    const undone = isLocalFolder(options.destination) ? 'temp files were removed' : 'open uploads were aborted';
     throw new TakeoutError('INTERRUPTED', `interrupted: ${undone}, no manifest was written`, { hint: 'run again with --resume to go on from the slices that landed' });
   }
 
