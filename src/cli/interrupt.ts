@@ -10,7 +10,7 @@ let uploads = false;
 /** Shortens the shutdown deadline, for tests that prove it holds without waiting for it. */
 export const SHUTDOWN_DEADLINE_ENV = 'TAKEOUT_SHUTDOWN_DEADLINE_MS';
 
-/** A command opened this destination to write to: a cloud one has multipart, block or resumable uploads to abort. */
+/** A command opened this destination to write to: any but a local folder (S3, Azure, GCS) has uploads to abort. */
 export function noteDestination(destination: Store): void {
   if (!isLocalFolder(destination)) uploads = true;
 }

@@ -114,7 +114,7 @@ export const S3_ACCESS_OPTIONS = inGroup(GROUP.cloud, [
   { key: 'secretAccessKey', flags: '--secret-access-key <key>', description: 'secret access key (prefer AWS_SECRET_ACCESS_KEY)', type: 'string', secret: true },
   { key: 'sessionToken', flags: '--session-token <token>', description: 'session token for temporary credentials', type: 'string', secret: true },
   { key: 'expectedBucketOwner', flags: '--expected-bucket-owner <account>', description: 'fail unless the bucket belongs to this account id', type: 'string' },
-  { key: 'requestTimeout', flags: '--request-timeout <duration>', description: 'give up on an S3 or DynamoDB request (and retry it) after this long without an answer: 30s, 2m (a bare number is ms; default: 2m for S3, 30s for DynamoDB)', type: 'duration', bareUnitMs: 1, min: 100 },
+  { key: 'requestTimeout', flags: '--request-timeout <duration>', description: 'give up on an S3, Azure, GCS or DynamoDB request (and retry it) after this long without an answer: 30s, 2m (a bare number is ms; default: 2m for S3, Azure and GCS, 30s for DynamoDB)', type: 'duration', bareUnitMs: 1, min: 100 },
   { key: 'azureAccount', flags: '--azure-account <name>', description: 'azure://: the storage account when AZURE_STORAGE_CONNECTION_STRING does not name it (default: AZURE_STORAGE_ACCOUNT), as az storage --account-name', type: 'string' },
 ]);
 
@@ -168,10 +168,12 @@ export function destinationOptions(o: S3Values, network: NetworkOptions = {}): S
   if (o.expectedBucketOwner) s3.expectedBucketOwner = o.expectedBucketOwner;
   if (typeof o.partSize === 'number') s3.partSize = o.partSize;
   if (typeof o.partConcurrency === 'number') s3.partConcurrency = o.partConcurrency;
-  if (typeof o.requestTimeout === 'number') s3.requestTimeoutMs = o.requestTimeout;
+  const timeouts = typeof o.requestTimeout === 'number' ? { requestTimeoutMs: o.requestTimeout } : undefined;
+  if (timeouts) s3.requestTimeoutMs = timeouts.requestTimeoutMs;
   if (s3.accessKeyId && !s3.secretAccessKey) throw new TakeoutError('USAGE', '--access-key-id needs --secret-access-key');
   if (s3.sseKmsKeyId && s3.sse !== 'aws:kms') throw new TakeoutError('USAGE', '--sse-kms-key-id needs --sse aws:kms');
-  return { s3, ...(o.azureAccount ? { azure: { account: o.azureAccount } } : {}), ...network };
+  const azure = { ...timeouts, ...(o.azureAccount ? { account: o.azureAccount } : {}) };
+  return { s3, ...(Object.keys(azure).length > 0 ? { azure } : {}), ...(timeouts ? { gcs: timeouts } : {}), ...network };
 }
 
 /**

@@ -190,6 +190,12 @@ export interface StoreOptions extends NetworkOptions {
   s3?: S3Options;
   /** Azure Blob Storage; block size and blocks in flight come from `s3.partSize` and `s3.partConcurrency`. */
   azure?: AzureOptions;
+  gcs?: GcsOptions;
+}
+
+export interface GcsOptions {
+  /** Per attempt, from sending a request (one resumable chunk at most) to its answer (default 120 s). */
+  requestTimeoutMs?: number;
 }
 
 export interface AzureOptions {

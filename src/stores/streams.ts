@@ -1,5 +1,8 @@
-/** Stream helpers every store uses for reads: a checked byte range, errors mapped on the way, a cut to size. */
-import { PassThrough } from 'node:stream';
+/**
+ * Stream helpers every store uses for reads: a checked byte range, errors mapped on the way, a cut to size, a
+ * download that is asked again from where its connection was cut.
+ */
+import { PassThrough, Readable as ReadableStream } from 'node:stream';
 import type { Readable } from 'node:stream';
 import { TakeoutError } from '../errors.js';
 import type { ByteRange, WriteOptions } from './store.js';
@@ -89,4 +92,82 @@ export function parseContentRange(header: string | undefined): { start: number; 
   const match = header ? /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(header.trim()) : null;
   if (!match) return undefined;
   return { start: Number(match[1]), total: match[2] === '*' ? undefined : Number(match[2]) };
+}
+
+/** Tries of one download whose body is cut short (the first and 2 more, each from the byte the last one reached). */
+export const BODY_TRIES = 3;
+
+export interface ContinuedDownload {
+  /** Bytes the whole body holds (of the range asked for). */
+  length: number;
+  /** A body for the bytes from `offset` (relative to the first byte asked for) to the end. */
+  reopen: (offset: number) => Promise<Readable>;
+  /**
+   * No byte for this long while one is being waited for (so never while the reader is busy): the body is taken as
+   * cut. Some HTTP clients never end nor fail a body whose connection closed mid-way (node-fetch 2, under
+   * @google-cloud/storage 7, with a Content-Length answer), so this is what bounds such a read.
+   */
+  idleMs: number;
+  /** The object, for messages: `gs://bucket/key`. */
+  what: string;
+  /** Whether a body error is a cut connection worth asking again (an abort of ours, say, is not). */
+  isCut: (error: unknown) => boolean;
+}
+
+class CutBody extends Error {
+  override name = 'CutBody';
+}
+
+/** The next chunk of `iterator`, or a CutBody error when none comes within `idleMs`. */
+async function nextWithin(iterator: AsyncIterator<Buffer>, idleMs: number): Promise<IteratorResult<Buffer>> {
+  let timer: NodeJS.Timeout | undefined;
+  const idle = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new CutBody(`no byte for ${idleMs} ms`)), idleMs);
+  });
+  try {
+    return await Promise.race([iterator.next(), idle]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * `first`, then, when its body ends short, fails as a cut connection or stops sending for `idleMs`, a new body
+ * from the byte reached, at most BODY_TRIES bodies in all; then a NETWORK error naming the object and how far it
+ * got. A body longer than `length` is an INTEGRITY error.
+ */
+export function continuedDownload(first: Readable, download: ContinuedDownload): Readable {
+  const { length, reopen, idleMs, what, isCut } = download;
+  async function* bodies(): AsyncGenerator<Buffer> {
+    let body = first;
+    let received = 0;
+    for (let tries = 1; ; tries += 1) {
+      const iterator = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      let cut: string | undefined;
+      try {
+        for (;;) {
+          const next = await nextWithin(iterator, idleMs);
+          if (next.done) break;
+          received += next.value.length;
+          if (received > length) throw new TakeoutError('INTEGRITY', `${what}: the server sent more than the ${length} bytes asked for`);
+          yield next.value;
+        }
+        if (received === length) return;
+        cut = 'the body ended';
+      } catch (error) {
+        if (!(error instanceof CutBody) && !isCut(error)) throw error;
+        cut = error instanceof CutBody ? `no byte came for ${idleMs / 1000} s` : 'the connection was cut';
+      } finally {
+        if (!body.destroyed) body.destroy();
+      }
+      if (tries >= BODY_TRIES) {
+        throw new TakeoutError('NETWORK', `${what}: ${cut} after ${received} of ${length} bytes, ${tries} times`, {
+          hint: 'run the command again; a network that keeps cutting downloads needs fixing first',
+          details: { received, length, tries },
+        });
+      }
+      body = await reopen(received);
+    }
+  }
+  return ReadableStream.from(bodies(), { objectMode: false });
 }

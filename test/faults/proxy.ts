@@ -1,7 +1,8 @@
 /**
- * The one fault-injecting HTTP proxy of the tests, in front of s3rver, dynalite or the Storage API test
- * server: it forwards every request, streaming bodies both ways, unless a rule with uses left matches, in
- * which case it answers with an S3 XML or a DynamoDB JSON error, answers as told (a redirect…), stalls, resets
+ * The one fault-injecting HTTP proxy of the tests, in front of s3rver, dynalite, Azurite, the GCS test server or
+ * the Storage API test server: it forwards every request, streaming bodies both ways, unless a rule with uses
+ * left matches, in which case it answers with an error in the upstream's dialect (S3 XML, Azure XML with
+ * `x-ms-error-code`, GCS JSON) or a DynamoDB JSON error, answers as told (a redirect…), stalls, resets
  * the connection, cuts the response body after N bytes or rewrites response headers. Every request is
  * recorded, with the status sent and the fault applied. Tests point takeout at it with `--endpoint-url`.
  * Depends on nothing in src/.
@@ -12,7 +13,10 @@ import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 
 export type FaultAction =
-  /** Answer with this status and an S3 XML error body, without forwarding (the request body is drained first). */
+  /**
+   * Answer with this status and an error body in the proxy's dialect (S3 XML by default; see
+   * FaultProxyOptions.dialect), without forwarding (the request body is drained first).
+   */
   | { kind: 'status'; status: number; code: string; message?: string }
   /** Answer with this status and a DynamoDB JSON error (`{"__type":"…#<type>","message":"…"}`), without forwarding. */
   | { kind: 'error'; status: number; type: string; message?: string }
@@ -67,7 +71,17 @@ export interface FaultProxyOptions {
    * (recorded as `body`), as the JSON protocol's rules look at Segment, ExclusiveStartKey…
    */
   protocol?: 's3' | 'dynamodb';
+  /**
+   * How a `status` fault's error is written: 's3' (default) `<Error><Code>…</Code><Message>…</Message></Error>`;
+   * 'azure' the same XML shape with `x-ms-error-code` and `x-ms-request-id` headers, as Blob Storage answers
+   * (https://learn.microsoft.com/rest/api/storageservices/status-and-error-codes2); 'gcs' Google's JSON error
+   * `{"error":{"code":N,"message":…,"errors":[{domain,reason,message}]}}`
+   * (https://cloud.google.com/storage/docs/json_api/v1/status-codes), where `code` is the `reason`.
+   */
+  dialect?: ErrorDialect;
 }
+
+export type ErrorDialect = 's3' | 'azure' | 'gcs';
 
 export interface FaultProxy {
   /** `http://127.0.0.1:<port>`, for `--endpoint-url`. */
@@ -87,6 +101,28 @@ function xmlEscape(text: string): string {
 
 export function s3ErrorBody(code: string, message: string): string {
   return `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${xmlEscape(code)}</Code><Message>${xmlEscape(message)}</Message><RequestId>fault-proxy</RequestId></Error>`;
+}
+
+/** Azure Blob Storage's error body: S3's shape, the message ending in the request id and time as Azure's do. */
+export function azureErrorBody(code: string, message: string): string {
+  return `\uFEFF<?xml version="1.0" encoding="utf-8"?><Error><Code>${xmlEscape(code)}</Code><Message>${xmlEscape(`${message}\nRequestId:fault-proxy\nTime:${new Date().toISOString()}`)}</Message></Error>`;
+}
+
+/** Google Cloud Storage's JSON API error body; `reason` is e.g. forbidden, backendError, rateLimitExceeded. */
+export function gcsErrorBody(status: number, reason: string, message: string): string {
+  return JSON.stringify({ error: { code: status, message, errors: [{ message, domain: 'global', reason }] } });
+}
+
+/** Status, headers and body of an injected error in `dialect`. */
+export function dialectError(dialect: ErrorDialect, status: number, code: string, message: string): { headers: Record<string, string>; body: string } {
+  switch (dialect) {
+    case 'azure':
+      return { headers: { 'content-type': 'application/xml', 'x-ms-error-code': code, 'x-ms-request-id': 'fault-proxy', 'x-ms-version': '2025-11-05' }, body: azureErrorBody(code, message) };
+    case 'gcs':
+      return { headers: { 'content-type': 'application/json; charset=UTF-8' }, body: gcsErrorBody(status, code, message) };
+    case 's3':
+      return { headers: { 'content-type': 'application/xml' }, body: s3ErrorBody(code, message) };
+  }
 }
 
 /** The `__type` of DynamoDB's errors: `com.amazonaws.dynamodb.v20120810#Code` (auth errors come from `com.amazon.coral.service`). */
@@ -121,7 +157,7 @@ function afterBody(req: IncomingMessage, then: () => void): void {
 }
 
 /** Answers `action` without forwarding; false for the kinds that forward. */
-function answer(req: IncomingMessage, res: ServerResponse, record: RecordedRequest, action: FaultAction): boolean {
+function answer(req: IncomingMessage, res: ServerResponse, record: RecordedRequest, action: FaultAction, dialect: ErrorDialect): boolean {
   const send = (status: number, headers: Record<string, string>, body: string): void =>
     afterBody(req, () => {
       record.status = status;
@@ -129,9 +165,11 @@ function answer(req: IncomingMessage, res: ServerResponse, record: RecordedReque
       res.end(body);
     });
   switch (action.kind) {
-    case 'status':
-      send(action.status, { 'content-type': 'application/xml' }, s3ErrorBody(action.code, action.message ?? `injected ${action.code}`));
+    case 'status': {
+      const error = dialectError(dialect, action.status, action.code, action.message ?? `injected ${action.code}`);
+      send(action.status, error.headers, error.body);
       return true;
+    }
     case 'error': {
       const body = JSON.stringify({ __type: dynamoErrorType(action.type), message: action.message ?? `injected ${action.type}` });
       send(action.status, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': 'fault-proxy' }, body);
@@ -239,7 +277,7 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
     requests.push(record);
     const action = pick(req, operation);
     if (action) record.fault = action.kind;
-    if (action && answer(req, res, record, action)) return;
+    if (action && answer(req, res, record, action, options.dialect ?? 's3')) return;
     forward(req, res, record, body, action);
   };
 

@@ -71,3 +71,39 @@ export async function writeRepeatedCsv(file: string, blocks: number, hexBytes = 
 export function expectOk(result: CliResult): void {
   expect(result.code, `stdout: ${result.stdout.slice(-2000)}\nstderr: ${result.stderr}`).toBe(0);
 }
+
+/**
+ * The tricky test project: a folder whose tables are hard to carry byte for byte. Values with embedded
+ * newlines (LF and CRLF), quotes, commas, a UTF-8 BOM, non-Latin text and emoji, a 200 KB field, a
+ * header-only table, upper-case and gzipped extensions (`UPPER.CSV`, `t.csv.GZ`), a CSV at the folder's root
+ * (bucket in.c-default), a table with 60 columns and one of 12,000 short rows that fills several slices at
+ * 64KB. Returns the folder and the ids takeout gives its tables.
+ */
+export async function trickyProject(name: string): Promise<{ root: string; tables: string[] }> {
+  const root = path.join(await tempFolder(name), 'project');
+  await mkdir(path.join(root, 'in.c-tricky'), { recursive: true });
+  await mkdir(path.join(root, 'out.c-Weird_Bucket-1'), { recursive: true });
+  const { gzipSync } = await import('node:zlib');
+  await writeFile(
+    path.join(root, 'in.c-tricky', 'text.csv'),
+    '\uFEFFid,value,note\r\n' +
+      '1,"line one\nline two","a ""quoted"" word"\r\n' +
+      '2,"crlf\r\ninside","comma, inside"\r\n' +
+      '3,Zürich Ελληνικά 日本語 😀,"trailing space "\r\n' +
+      '4,,""\r\n' +
+      `5,${'x'.repeat(200_000)},long\r\n`,
+  );
+  await writeFile(path.join(root, 'in.c-tricky', 'header_only.csv'), 'a,b,c\n');
+  await writeFile(path.join(root, 'in.c-tricky', 'UPPER.CSV'), 'ID,Name\n1,upper\n2,"case ""ext"""\n');
+  const wide = Array.from({ length: 60 }, (_v, i) => `col_${i}`);
+  const wideRows = Array.from({ length: 50 }, (_v, r) => wide.map((_c, i) => (i % 7 === 0 ? `"${r},${i}"` : String(r * i))).join(','));
+  await writeFile(path.join(root, 'out.c-Weird_Bucket-1', 'wide-table_1.csv'), `${wide.join(',')}\n${wideRows.join('\n')}\n`);
+  const many = ['n,hash'];
+  for (let i = 0; i < 12_000; i++) many.push(`${i},${randomBytes(8).toString('hex')}`);
+  await writeFile(path.join(root, 'out.c-Weird_Bucket-1', 't.csv.GZ'), gzipSync(`${many.join('\n')}\n`));
+  await writeFile(path.join(root, 'rooted.csv'), 'k,v\nroot,"at the top"\n');
+  return {
+    root,
+    tables: ['in.c-default.rooted', 'in.c-tricky.UPPER', 'in.c-tricky.header_only', 'in.c-tricky.text', 'out.c-Weird_Bucket-1.t', 'out.c-Weird_Bucket-1.wide-table_1'],
+  };
+}

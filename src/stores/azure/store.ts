@@ -5,11 +5,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { BlobHTTPHeaders, ContainerClient } from '@azure/storage-blob';
-import { TakeoutError } from '../../errors.js';
+import { errnoOf, isNetworkErrno, TakeoutError } from '../../errors.js';
 import type { ByteRange, CleanableLeftovers, CopyOptions, Leftover, ObjectInfo, ObjectWriter, Preflight, ServerSideCopy, Store, StoreOptions, WriteOptions, WrittenObject } from '../store.js';
 import { assertSafeKey, assertSafePrefix, keyProblem } from '../keys.js';
 import { assertCopiedSize, copyRefused, sourceObject } from '../copy.js';
-import { checkRange, cutToRange, parseContentRange, putBytes, withMappedErrors } from '../streams.js';
+import { checkRange, continuedDownload, cutToRange, parseContentRange, putBytes, withMappedErrors } from '../streams.js';
 import { throttledStore } from '../throttled.js';
 import { buildContainerClient, SOCKET_TIMEOUT_MS } from './client.js';
 import { copyBlob } from './copy.js';
@@ -49,6 +49,8 @@ class AzureStore implements AzurePrefixStore {
   private readonly blockSize: number;
   private readonly concurrency: number;
   private readonly listPageSize: number;
+  /** No byte of a download body for this long: the body is taken as cut (the request timeout, else 60 s). */
+  private readonly idleMs: number;
 
   constructor(
     private readonly client: ContainerClient,
@@ -63,6 +65,7 @@ class AzureStore implements AzurePrefixStore {
     this.prefix = prefix;
     this.where = endpoint;
     this.description = `azure://${container}/${prefix} at ${endpoint}`;
+    this.idleMs = options.azure?.requestTimeoutMs ?? SOCKET_TIMEOUT_MS;
     this.blockSize = options.s3?.partSize ?? DEFAULT_BLOCK_SIZE;
     if (!Number.isSafeInteger(this.blockSize) || this.blockSize < MIN_BLOCK_SIZE || this.blockSize > MAX_BLOCK_SIZE) {
       throw new TakeoutError('USAGE', `block size ${this.blockSize} is outside 1 MiB to 4000 MiB (Azure's limit)`);
@@ -167,10 +170,29 @@ class AzureStore implements AzurePrefixStore {
     const offset = range?.start ?? 0;
     const count = range ? range.end - range.start + 1 : undefined;
     const result = await this.send('GetBlob', fullKey, () => this.client.getBlobClient(fullKey).download(offset, count, { maxRetryRequests: DOWNLOAD_RETRIES }));
-    const body = result.readableStreamBody as Readable | undefined;
-    if (body === undefined) throw new TakeoutError('FAILED', `GetBlob azure://${this.container}/${fullKey} returned no readable body`);
+    const first = result.readableStreamBody as Readable | undefined;
+    if (first === undefined) throw new TakeoutError('FAILED', `GetBlob azure://${this.container}/${fullKey} returned no readable body`);
     // A body that stops mid-way without closing its socket would wait forever.
-    (body as Partial<IncomingMessage>).setTimeout?.(SOCKET_TIMEOUT_MS, () => body.destroy(Object.assign(new Error('socket idle'), { code: 'ETIMEDOUT' })));
+    (first as Partial<IncomingMessage>).setTimeout?.(SOCKET_TIMEOUT_MS, () => first.destroy(Object.assign(new Error('socket idle'), { code: 'ETIMEDOUT' })));
+    // The SDK takes a connection cut mid-body for an abort and does not ask again (12.32.0): bytes are counted
+    // and the rest asked for, from the same blob (If-Match its ETag), from where the body stopped.
+    const length = result.contentLength;
+    const from = parseContentRange(result.contentRange)?.start ?? 0;
+    const blob = this.client.getBlobClient(fullKey);
+    const conditions = result.etag === undefined ? {} : { conditions: { ifMatch: result.etag } };
+    const body =
+      length === undefined
+        ? first
+        : continuedDownload(first, {
+            length,
+            reopen: async (got) => {
+              const again = await this.send('GetBlob', fullKey, () => blob.download(from + got, length - got, { maxRetryRequests: DOWNLOAD_RETRIES, ...conditions }));
+              return again.readableStreamBody as Readable;
+            },
+            idleMs: this.idleMs,
+            what: `azure://${this.container}/${fullKey}`,
+            isCut: (error) => (error as Error | undefined)?.name === 'AbortError' || isNetworkErrno(errnoOf(error)) || errnoOf(error) === 'ETIMEDOUT',
+          });
     const mapped = withMappedErrors(body, (error) => this.map(error, 'GetBlob', fullKey));
     if (!range) return mapped;
     // Azure answers a range past the end with 416; Azurite 3.35 answers it with the whole blob. What came back
@@ -235,8 +257,9 @@ class AzureStore implements AzurePrefixStore {
 
   /**
    * Blobs with only uncommitted blocks (a writer killed before Put Block List) under the prefix, last staged
-   * before the cutoff: listed with include=uncommittedblobs and not in the plain listing. A committed blob is
-   * never one, even when it also has uncommitted blocks (an overwrite in progress).
+   * before the cutoff: listed with include=uncommittedblobs and not in the plain listing, nor committed by the
+   * time it is looked at again. A committed blob is never one, even when it also has uncommitted blocks (an
+   * overwrite in progress).
    */
   async *leftovers(olderThanMs: number): AsyncIterable<Leftover> {
     const cutoff = Date.now() - olderThanMs;
@@ -256,6 +279,8 @@ class AzureStore implements AzurePrefixStore {
         if (key === '') continue;
         const started = item.properties.lastModified ?? item.properties.createdOn;
         if (olderThanMs > 0 && (started === undefined || started.getTime() >= cutoff)) continue;
+        // Committed between the two listings (a live writer's Put Block List): not a leftover.
+        if (keyProblem(key) === undefined && (await this.head(key)) !== undefined) continue;
         // Azure's incomplete multipart upload: reported (and counted by cleanup) as one.
         yield { key, kind: 'multipart-upload', ...(started === undefined ? {} : { started }) };
       }

@@ -29,7 +29,7 @@ export function emulatorHost(env: NodeJS.ProcessEnv = process.env): string | und
  * application default credentials (https://cloud.google.com/docs/authentication/application-default-credentials),
  * looked up only when the first request needs them.
  */
-export function buildGcsClient(env: NodeJS.ProcessEnv = process.env, accessToken?: string): Storage {
+export function buildGcsClient(env: NodeJS.ProcessEnv = process.env, accessToken?: string, requestTimeoutMs = REQUEST_TIMEOUT_MS): Storage {
   const token = (accessToken ?? env.GOOGLE_OAUTH_ACCESS_TOKEN)?.trim();
   const options: StorageOptions = {
     retryOptions: {
@@ -42,7 +42,7 @@ export function buildGcsClient(env: NodeJS.ProcessEnv = process.env, accessToken
       // are retried too. Create-only writes keep their ifGenerationMatch: 0.
       idempotencyStrategy: IdempotencyStrategy.RetryAlways,
     },
-    timeout: REQUEST_TIMEOUT_MS,
+    timeout: requestTimeoutMs,
   };
   if (token) {
     registerSecret(token);
@@ -62,7 +62,7 @@ export function buildGcsClient(env: NodeJS.ProcessEnv = process.env, accessToken
   const withToken = token !== undefined && token !== '' && emulatorHost(env) !== undefined;
   storage.interceptors.push({
     request: ((request: { headers?: Record<string, string>; timeout?: number }) => {
-      request.timeout ??= REQUEST_TIMEOUT_MS;
+      request.timeout ??= requestTimeoutMs;
       if (withToken) request.headers = { ...request.headers, Authorization: `Bearer ${token}` };
       return request;
     }) as unknown as RequestInterceptor,

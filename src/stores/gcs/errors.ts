@@ -79,8 +79,9 @@ export function mapGcsError(error: unknown, context: GcsErrorContext): TakeoutEr
   if (status === 416) return make('USAGE', `the requested byte range is outside ${target}`);
   // ifGenerationMatch: 0 failed: the object exists (https://cloud.google.com/storage/docs/request-preconditions).
   if (status === 412) return make('EXISTS', `${target} already exists at the destination`);
+  // The server answered, every retry: a failure (exit 1) as on S3 and Azure, not an endpoint that cannot be reached.
   if (status === 429 || (status !== undefined && status >= 500)) {
-    return make('NETWORK', `${context.where} kept failing (HTTP ${status}) for ${context.operation} ${target}: ${rawMessage}`);
+    return make('FAILED', `${context.where} kept failing (HTTP ${status}) for ${context.operation} ${target}: ${rawMessage}`);
   }
   if (/checksum|mismatch/i.test(rawMessage) && status === undefined) {
     return make('INTEGRITY', `${target}: the bytes received do not match the hash the server sent`, 'fetch it again; if it fails again, the stored object is corrupt');
