@@ -203,6 +203,19 @@ describe.each(['azure', 'gs'] as const)('%s: retried, stalled, reset and truncat
     proxy.rules.push({ match: firstWrite(cloud, prefix, 'journal', SMALL[cloud]), action: { kind: 'stall' } });
     const result = await runCli([...RUN_ARGS, '--dest', destOf(cloud, prefix), '--request-timeout', '500'], { env: cliEnv(cloud), timeoutMs: WATCHDOG_MS });
     await expectCleanFailure(cloud, prefix, result, [ERROR_CODES.NETWORK], 'takeout-journal.json');
+    // A try that timed out is tried again, as on S3: a server silent once does not end the run.
+    expect(proxy.requests.filter((r) => r.fault !== undefined && writeOf(cloud, r, prefix) !== undefined).length).toBeGreaterThan(1);
+  });
+
+  it.concurrent('a write that gets no answer once is tried again and the run completes', async () => {
+    const prefix = uniquePrefix(`cloud-stall-once-${cloud}`);
+    const rule = { match: firstWrite(cloud, prefix, 'layout', SMALL[cloud]), times: 1, action: { kind: 'stall' } as FaultAction };
+    proxy.rules.push(rule);
+    const result = await runCli([...RUN_ARGS, '--dest', destOf(cloud, prefix), '--request-timeout', '1s', '-q'], { env: cliEnv(cloud), timeoutMs: WATCHDOG_MS });
+    expect(rule.times, 'the stall was not reached').toBe(0);
+    expect(result.code, result.stderr).toBe(0);
+    const verify = await runCli(['verify', destOf(cloud, prefix)], { env: cliEnv(cloud), timeoutMs: WATCHDOG_MS });
+    expect(verify.code, verify.stderr).toBe(0);
   });
 
   it.concurrent('a connection reset on every try of a layout write ends with a NETWORK error', async () => {

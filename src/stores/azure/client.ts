@@ -2,7 +2,7 @@
  * The container client of one store: credentials from `resolveAzureAuth`, retries and timeouts bounded so a
  * dead or silent endpoint fails in bounded time. `@azure/identity` is imported only for the default chain.
  */
-import { AnonymousCredential, ContainerClient, newPipeline, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { AnonymousCredential, ContainerClient, newPipeline, RestError, StorageSharedKeyCredential } from '@azure/storage-blob';
 import type { RequestPolicy, RequestPolicyFactory, StoragePipelineOptions, WebResource } from '@azure/storage-blob';
 import type { RequestLogger } from '../network.js';
 import type { AzureAuth } from './credentials.js';
@@ -37,9 +37,34 @@ function timeoutPolicy(timeoutMs: number): RequestPolicyFactory {
 }
 
 /**
- * A request policy that hands each operation to `--debug` (the URL raw: the log redacts its `sig=`). Policies
- * of our own run before the SDK's retry policy (@azure/storage-blob wraps them ahead of the Retry phase), so
- * one line stands for an operation with its retries.
+ * Places our policies inside the SDK's retry loop, and makes a try that outlived its timeout a retriable error.
+ * @azure/storage-blob 12.32.0 runs the request policies a caller adds before its retry policy, unless one of them
+ * is an `InjectorPolicyFactory` (by class name: Pipeline.js processDownlevelPipeline, `afterRetry`); before it, a
+ * timeout would cover all tries together and be logged once. Inside, each try has its own timeout and its own
+ * `--debug` line. The HTTP client ends a timed-out try with an AbortError, which StorageRetryPolicy does not retry
+ * (it retries RestErrors coded ETIMEDOUT, ECONNRESET…): a try that timed out while the caller's own signal did not
+ * abort becomes one, so a silent server is tried MAX_TRIES times, as S3 and GCS requests are, each bounded.
+ */
+class InjectorPolicyFactory implements RequestPolicyFactory {
+  create(next: RequestPolicy): RequestPolicy {
+    return {
+      async sendRequest(request: WebResource) {
+        try {
+          return await next.sendRequest(request);
+        } catch (error) {
+          const name = (error as { name?: unknown } | null)?.name;
+          if (name !== 'AbortError' || request.abortSignal?.aborted === true || !(request.timeout > 0)) throw error;
+          // A RestError: StorageRetryPolicyV2 (@azure/storage-common) rethrows anything else at once.
+          throw new RestError(`no answer within ${request.timeout} ms`, { code: 'ETIMEDOUT' });
+        }
+      },
+    };
+  }
+}
+
+/**
+ * A request policy that hands each try to `--debug` (the URL raw: the log redacts its `sig=`): inside the retry
+ * loop (InjectorPolicyFactory), one line per try, as for S3.
  */
 function logPolicy(onRequest: RequestLogger): RequestPolicyFactory {
   return {
@@ -82,5 +107,6 @@ export async function buildContainerClient(auth: AzureAuth, container: string, r
   const pipeline = newPipeline(credential, options);
   pipeline.factories.unshift(timeoutPolicy(requestTimeoutMs));
   if (onRequest) pipeline.factories.unshift(logPolicy(onRequest));
+  pipeline.factories.unshift(new InjectorPolicyFactory());
   return new ContainerClient(url, pipeline);
 }

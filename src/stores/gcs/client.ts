@@ -1,5 +1,5 @@
 /** The Storage client of one gs:// store: endpoint, credentials, retries and timeouts. */
-import { IdempotencyStrategy, Storage } from '@google-cloud/storage';
+import { IdempotencyStrategy, RETRYABLE_ERR_FN_DEFAULT, Storage } from '@google-cloud/storage';
 import type { StorageOptions } from '@google-cloud/storage';
 import { OAuth2Client } from 'google-auth-library';
 import { registerSecret } from '../../secrets.js';
@@ -22,6 +22,17 @@ export function emulatorHost(env: NodeJS.ProcessEnv = process.env): string | und
 }
 
 /**
+ * The client's own rule (429, 5xx, a reset or closed connection), plus a try that got no answer within the
+ * request timeout: node-fetch ends it with a FetchError of type `request-timeout`, which 7.22.0's default does not
+ * retry, so one silent answer ended the run where S3 and Azure try again.
+ */
+function retryable(error: Parameters<typeof RETRYABLE_ERR_FN_DEFAULT>[0]): boolean {
+  if (RETRYABLE_ERR_FN_DEFAULT(error)) return true;
+  const shape = error as unknown as { type?: unknown; code?: unknown } | undefined;
+  return shape?.type === 'request-timeout' || shape?.code === 'ETIMEDOUT';
+}
+
+/**
  * A client for one store. The endpoint: `STORAGE_EMULATOR_HOST` when set, which the client itself reads
  * (as every Google Cloud client library does), else Google's.
  * Credentials: `accessToken` when given (a token handed out for one use, e.g. a Keboola file's), else
@@ -41,6 +52,7 @@ export function buildGcsClient(env: NodeJS.ProcessEnv = process.env, accessToken
       // known bytes under one name (last writer wins), so sending it again is safe: manifests and overwrites
       // are retried too. Create-only writes keep their ifGenerationMatch: 0.
       idempotencyStrategy: IdempotencyStrategy.RetryAlways,
+      retryableErrorFn: retryable,
     },
     timeout: requestTimeoutMs,
   };
