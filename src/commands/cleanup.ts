@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { canCleanLeftovers, type Leftover } from '../stores/store.js';
+import { canCleanLeftovers, canPreflight, type Leftover } from '../stores/store.js';
 import { openStore } from '../stores/registry.js';
 import { TakeoutError } from '../errors.js';
 import { acquireLease, liveLeases, nestedLeases } from '../pipeline/lease.js';
@@ -50,12 +50,18 @@ export async function cleanup(dest: string, o: CleanupOptions, olderThanMs: numb
   const dryRun = o.dryRun;
   const destination = await openStore(dest, destinationOptions(o, context.network));
   context.onClose(async () => destination.close?.());
+  const summary: CleanupSummary = { destination: destination.description, dryRun, olderThanMs, multipartUploads: 0, tempFiles: 0, keptForLiveRuns: 0 };
   if (!canCleanLeftovers(destination)) {
-    throw new TakeoutError('USAGE', `${destination.description} cannot be cleaned up: it does not list leftovers`);
+    // GCS: an unfinished resumable upload is a session, not an object; it cannot be listed and expires after a
+    // week (cloud.google.com/storage/docs/resumable-uploads). Nothing to do is success, so a nightly cleanup
+    // over every destination does not fail on this one; the access is still proved.
+    if (canPreflight(destination)) await destination.preflight({ readOnly: true });
+    context.reporter.emit({ type: 'warning', message: `${destination.description}: nothing a crashed run leaves there can be listed or cleaned (an unfinished upload holds no object and expires on its own)` });
+    onEvent({ kind: 'summary', summary });
+    return summary;
   }
   const leftovers = destination.leftovers.bind(destination);
   const removeLeftover = destination.removeLeftover.bind(destination);
-  const summary: CleanupSummary = { destination: destination.description, dryRun, olderThanMs, multipartUploads: 0, tempFiles: 0, keptForLiveRuns: 0 };
   const clean = async (): Promise<void> => {
     // A run under a folder of this prefix (cleanup s3://backups/ while a run writes to s3://backups/kbc/).
     const holderOf = nestedLeases(destination);
