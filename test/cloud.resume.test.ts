@@ -100,18 +100,23 @@ async function expectResumedIdentical(cloud: Cloud, dest: string, store: Store):
   expect(verify.code, `${verify.stdout}\n${verify.stderr}`).toBe(0);
 }
 
+/** SIGKILLed after slices landed: no manifest, the journal there, at least two slices committed. */
+async function expectKilledMidRun(code: number, store: { list(): Promise<string[]> }): Promise<string[]> {
+  expect(code).toBe(137);
+  const keys = await store.list();
+  expect(keys).not.toContain(MANIFEST);
+  expect(keys).toContain(JOURNAL);
+  expect(keys.filter((k) => k.includes('.part_')).length).toBeGreaterThanOrEqual(2);
+  return keys;
+}
+
 describe('kill -9 mid-run, then --resume', () => {
   it.concurrent('azure://: leaves committed slices and uncommitted blocks, no manifest; cleanup removes the blocks; --resume is byte-identical', async () => {
     const prefix = uniquePrefix('cloud-resume-azure');
     const dest = `azure://${TEST_CONTAINER}/${prefix}`;
     const store = azureReadBack(container, prefix);
     const stopped = await killed('azure', dest, 2, async () => (await uncommittedBlobs(container, prefix)).some((name) => name.startsWith('in/c-big/')));
-    expect(stopped.code).toBe(137);
-    const keys = await store.list();
-    expect(keys).not.toContain(MANIFEST);
-    expect(keys).toContain(JOURNAL);
-    const landed = keys.filter((k) => k.includes('.part_'));
-    expect(landed.length).toBeGreaterThanOrEqual(2);
+    const keys = await expectKilledMidRun(stopped.code, store);
     const staged = await uncommittedBlobs(container, prefix);
     expect(staged.length, 'no slice was staged in part when the run was killed').toBeGreaterThan(0);
 
@@ -138,12 +143,7 @@ describe('kill -9 mid-run, then --resume', () => {
     const store = gcsReadBack(storage, BUCKET, prefix);
     const openSession = async (): Promise<boolean> => [...gcs.state.sessions.values()].some((s) => s.name.startsWith(prefix) && s.done === undefined);
     const stopped = await killed('gs', dest, 2, openSession);
-    expect(stopped.code).toBe(137);
-    const keys = await store.list();
-    expect(keys).not.toContain(MANIFEST);
-    expect(keys).toContain(JOURNAL);
-    const landed = keys.filter((k) => k.includes('.part_'));
-    expect(landed.length).toBeGreaterThanOrEqual(2);
+    await expectKilledMidRun(stopped.code, store);
     expect(await openSession(), 'no resumable session was open when the run was killed').toBe(true);
 
     const cleanup = await runCli(['cleanup', dest, '--older-than', '0'], { env: envOf('gs') });
