@@ -20,7 +20,13 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
+import { exceptionId, HttpError, kbcTime, readBody } from './http.js';
 import { startFileBackend, type Provider } from './storage-backends.js';
+import { BUCKET_ROUTES, handleBuckets } from './write-buckets.js';
+import { CONFIG_ROUTES, handleConfigs } from './write-configs.js';
+import type { TableData, WriteContext, WriteHandler, WriteRoute } from './write-context.js';
+import { FILE_ROUTES, handleFiles } from './write-files.js';
+import { handleTables, TABLE_ROUTES } from './write-tables.js';
 
 export type { Provider } from './storage-backends.js';
 
@@ -85,6 +91,8 @@ export interface StorageApiOptions {
   cache?: boolean;
   /** Prefix of every object key written (default `exp-15/<random>/`), so servers never collide. */
   keyPrefix?: string;
+  /** Start with no buckets, tables or configurations (a project to restore into); token and branches stay. */
+  emptyProject?: boolean;
 }
 
 export interface ExportParams {
@@ -126,9 +134,15 @@ export interface StoredFile {
   /** Slice keys in manifest order (sliced), or `[key]` (non-sliced). */
   objectKeys: string[];
   sizeBytes: number;
-  /** Data rows written (after filters/limit). */
+  /** Data rows written (after filters/limit), or read from an upload. */
   rows: number;
+  /** The exported table; '' for a client's upload. */
   tableId: string;
+  /** Tags given to files/prepare (an export's are `table-export`). */
+  tags?: string[];
+  isPermanent?: boolean;
+  /** Prepared by files/prepare and uploaded by the client. */
+  uploaded?: boolean;
 }
 
 export interface StorageApiState {
@@ -142,6 +156,10 @@ export interface StorageApiState {
   files: Map<number, StoredFile>;
   /** Polls seen per job id. */
   jobPolls: Map<number, number>;
+  /** The project as written to: buckets, tables, components (with configurations) served by the read side. */
+  project: Fixture;
+  /** Table data written by tables-async / import-async, by table id. */
+  tableData: Map<string, TableData>;
 }
 
 export interface StorageApiServer {
@@ -189,21 +207,6 @@ async function loadFixture(dir: string): Promise<Fixture> {
 
 // ---------------------------------------------------------------- helpers
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly code: string,
-  ) {
-    super(message);
-  }
-}
-
-const exceptionId = (): string => `exception-${randomBytes(16).toString('hex')}`;
-
-/** Keboola's timestamp form, e.g. 2024-06-02T11:00:00+0000. */
-const kbcTime = (date = new Date()): string => date.toISOString().replace(/\.\d{3}Z$/, '+0000');
-
 function includes(url: URL): Set<string> {
   return new Set(
     (url.searchParams.get('include') ?? '')
@@ -247,12 +250,6 @@ function versionForList(version: Json, inc: Set<string>): Json {
   return out;
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 /** A value quoted the way Snowflake unloads it: always in `"`, inner `"` doubled. */
 const quote = (value: string): string => `"${value.replace(/"/g, '""')}"`;
 const csvLine = (values: string[]): string => `${values.map(quote).join(',')}\n`;
@@ -270,6 +267,28 @@ function compare(a: string, b: string, dataType?: string): number {
   const looksNumeric = (v: string): boolean => v.trim() !== '' && !Number.isNaN(Number(v));
   if (numericType || (dataType === undefined && looksNumeric(a) && looksNumeric(b))) return Number(a) - Number(b);
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * An alias serves its source's rows: only those passing its filter (storage-api-php-client
+ * tests/Backend/CommonPart2/SimpleAliasTest.php, testTableAliasFilterModifications: column, values, eq|ne),
+ * and only its columns when they do not follow the source's (aliasColumnsAutoSync false).
+ */
+function aliasRows(table: Json, data: TableData): TableData {
+  let { header, rows } = data;
+  const filter = table.aliasFilter as { column: string; values: string[]; operator?: string } | null | undefined;
+  if (filter) {
+    const index = header.indexOf(filter.column);
+    const keep = (row: string[]): boolean => filter.values.includes(row[index] ?? '') === (filter.operator !== 'ne');
+    rows = rows.filter(keep);
+  }
+  if (table.aliasColumnsAutoSync === false) {
+    const columns = table.columns as string[];
+    const indexes = columns.map((c) => header.indexOf(c));
+    rows = rows.map((row) => indexes.map((i) => row[i] ?? ''));
+    header = columns;
+  }
+  return { header, rows };
 }
 
 // ---------------------------------------------------------------- server
@@ -294,8 +313,23 @@ const ROUTES: Array<{ method: string; pattern: RegExp; endpoint: string }> = [
   },
 ];
 
+/** The write side, each module with its routes. */
+const WRITE_MODULES: Array<{ routes: WriteRoute[]; handle: WriteHandler }> = [
+  { routes: FILE_ROUTES, handle: handleFiles },
+  { routes: BUCKET_ROUTES, handle: handleBuckets },
+  { routes: TABLE_ROUTES, handle: handleTables },
+  { routes: CONFIG_ROUTES, handle: handleConfigs },
+];
+for (const module of WRITE_MODULES) ROUTES.push(...module.routes);
+const WRITE_HANDLERS = new Map(WRITE_MODULES.flatMap((m) => m.routes.map((r) => [r.endpoint, m.handle] as const)));
+
 export async function startStorageApi(options: StorageApiOptions): Promise<StorageApiServer> {
   const fixture = await loadFixture(options.fixtureDir);
+  if (options.emptyProject) {
+    fixture.buckets = [];
+    fixture.tables = [];
+    fixture.components = [];
+  }
   const sliceBytes = options.sliceBytes ?? 20_000;
   const sliced = options.sliced ?? true;
   const pollsWaiting = options.jobPolls?.waiting ?? 0;
@@ -322,7 +356,11 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     jobs: new Map(),
     files: new Map(),
     jobPolls: new Map(),
+    project: fixture,
+    tableData: new Map(),
   };
+  /** What a write job does when a poll finishes it. */
+  const runners = new Map<number, () => Promise<Json | null>>();
   let nextJobId = 700_000_001;
   let nextFileId = 900_000_001;
   const cache = new Map<string, number>();
@@ -343,6 +381,11 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
 
   async function tableRows(table: Json): Promise<{ header: string[]; rows: string[][] }> {
     const source = table.isAlias ? String((table.sourceTable as Json).id) : String(table.id);
+    const written = state.tableData.get(source);
+    if (written) {
+      if (!table.isAlias) return written;
+      return aliasRows(table, written);
+    }
     let text: string;
     try {
       text = await readFile(path.join(options.fixtureDir, 'data', `${source}.csv`), 'utf8');
@@ -351,15 +394,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     }
     const records = parse(text, { relax_column_count: false }) as string[][];
     const [header = [], ...rows] = records;
-    // A filtered alias serves only its source's rows that pass the filter (storage-api-php-client
-    // tests/Backend/CommonPart2/SimpleAliasTest.php, testTableAliasFilterModifications: column, values, eq|ne).
-    const filter = table.isAlias ? (table.aliasFilter as { column: string; values: string[]; operator?: string } | null | undefined) : undefined;
-    if (filter) {
-      const index = header.indexOf(filter.column);
-      const keep = (row: string[]): boolean => filter.values.includes(row[index] ?? '') === (filter.operator !== 'ne');
-      return { header, rows: rows.filter(keep) };
-    }
-    return { header, rows };
+    return table.isAlias ? aliasRows(table, { header, rows }) : { header, rows };
   }
 
   /** Applies the export params to the table's data. */
@@ -474,6 +509,19 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
       return;
     }
     job.endTime = kbcTime();
+    const runner = runners.get(job.id);
+    if (runner) {
+      runners.delete(job.id);
+      try {
+        (job as { results: unknown }).results = await runner();
+        job.status = 'success';
+      } catch (error) {
+        job.status = 'error';
+        const code = error instanceof HttpError ? error.code : 'applicationError';
+        job.error = { code, message: error instanceof Error ? error.message : String(error), exceptionId: exceptionId() };
+      }
+      return;
+    }
     if (state.faults.failingTables?.includes(job.tableId)) {
       const error = state.faults.jobError ?? { code: 'storage.tableExport.failed', message: `Export of table "${job.tableId}" failed.` };
       job.status = 'error';
@@ -514,8 +562,8 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
       provider,
       region,
       sizeBytes: file.sizeBytes,
-      tags: ['table-export'],
-      maxAgeDays: 15,
+      tags: file.tags ?? ['table-export'],
+      maxAgeDays: file.isPermanent ? null : 15,
       runId: null,
       runIds: [],
       creatorToken,
@@ -523,6 +571,47 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
       ...where,
     };
   }
+
+  let nextId = 500_001;
+  const context: WriteContext = {
+    project: fixture,
+    projectId,
+    creatorToken,
+    backend,
+    files: state.files,
+    newFileId: () => nextFileId++,
+    newId: () => nextId++,
+    keyPrefix,
+    baseUrl: () => baseUrl,
+    credentialsExpiry: () => new Date(state.faults.expiredCredentials ? Date.now() - 60_000 : Date.now() + credentialsTtlMs),
+    rowsOf: async (tableId) => tableRows(tableById(tableId)),
+    setRows: (tableId, data) => state.tableData.set(tableId, data),
+    dropRows: (tableId) => state.tableData.delete(tableId),
+    startJob(operationName, tableId, params, run) {
+      const id = nextJobId++;
+      const job = {
+        id,
+        status: 'waiting',
+        url: `${baseUrl}/v2/storage/jobs/${id}`,
+        tableId,
+        operationName,
+        operationParams: { ...params, queue: 'main' },
+        createdTime: kbcTime(),
+        startTime: null,
+        endTime: null,
+        runId: null,
+        results: null,
+        creatorToken,
+        metrics: { inCompressed: false, inBytes: 0, inBytesUncompressed: 0, outCompressed: false, outBytes: 0, outBytesUncompressed: 0 },
+      };
+      // Write jobs share the job list (and GET jobs/{id}); their results are what `run` gives, e.g. the table.
+      state.jobs.set(id, job as unknown as StorageJob);
+      runners.set(id, run);
+      return job;
+    },
+    versions: new Map(),
+    configMetadata: new Map(),
+  };
 
   async function handle(method: string, route: string, match: RegExpMatchArray, url: URL, req: IncomingMessage): Promise<[number, unknown]> {
     const arg = (i: number): string => decodeURIComponent(match[i] ?? '');
@@ -638,16 +727,25 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
           }
           file = path.join(options.fixtureDir, 'versions', arg(1), arg(2), 'rows', `${arg(3)}.json`);
         }
-        const versions = await readJson<Json[]>(file).catch(() => [] as Json[]);
+        const written = context.versions.get(route.includes('rows') ? `${arg(1)}/${arg(2)}/rows/${arg(3)}` : `${arg(1)}/${arg(2)}`);
+        const versions = written ?? (await readJson<Json[]>(file).catch(() => [] as Json[]));
         const inc = includes(url);
         return [200, page(versions, url).map((v) => versionForList(v, inc))];
       }
-      default:
-        throw new HttpError(404, `Route ${method} ${url.pathname} not found`, 'notFound');
+      default: {
+        const write = WRITE_HANDLERS.get(route);
+        if (!write) throw new HttpError(404, `Route ${method} ${url.pathname} not found`, 'notFound');
+        return write(context, route, arg, url, req);
+      }
     }
   }
 
   function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    if (body === undefined) {
+      res.writeHead(status, headers);
+      res.end();
+      return;
+    }
     const text = JSON.stringify(body);
     res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
     res.end(text);
@@ -713,7 +811,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
         const token = req.headers['x-storageapi-token'];
         if (state.faults.badToken || token !== options.token) {
           // Drain the body so the client sees the answer cleanly.
-          if (method === 'POST') await readBody(req);
+          if (method !== 'GET') await readBody(req);
           reply(401, { error: 'Invalid access token', code: 'storage.tokenInvalid', exceptionId: exceptionId() });
           return;
         }
