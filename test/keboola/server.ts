@@ -585,8 +585,15 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     baseUrl: () => baseUrl,
     credentialsExpiry: () => new Date(state.faults.expiredCredentials ? Date.now() - 60_000 : Date.now() + credentialsTtlMs),
     rowsOf: async (tableId) => tableRows(tableById(tableId)),
-    setRows: (tableId, data) => state.tableData.set(tableId, data),
-    dropRows: (tableId) => state.tableData.delete(tableId),
+    // Written data ends the export cache, as a changed table does on a stack.
+    setRows: (tableId, data) => {
+      state.tableData.set(tableId, data);
+      cache.clear();
+    },
+    dropRows: (tableId) => {
+      state.tableData.delete(tableId);
+      cache.clear();
+    },
     startJob(operationName, tableId, params, run) {
       const id = nextJobId++;
       const job = {

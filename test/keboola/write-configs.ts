@@ -160,6 +160,8 @@ function createRow(ctx: WriteContext, c: string, config: Json, params: Json): Js
   return row;
 }
 
+const withoutProvider = (list: Json[]): Json[] => list.map(({ provider: _p, ...item }) => item);
+
 export const handleConfigs: WriteHandler = async (ctx, endpoint, arg, _url, req) => {
   const params = endpoint.startsWith('GET') ? {} : await readParams(req);
   if (endpoint === 'POST components/{c}/configs') return [201, createConfig(ctx, arg(1), params)];
@@ -192,12 +194,13 @@ export const handleConfigs: WriteHandler = async (ctx, endpoint, arg, _url, req)
       return [200, row];
     }
     case 'GET components/{c}/configs/{id}/metadata':
-      return [200, ctx.configMetadata.get(key) ?? []];
+      return [200, withoutProvider(ctx.configMetadata.get(key) ?? [])];
     default: {
       if (!Array.isArray(params.metadata)) throw new HttpError(400, 'Invalid request: metadata - This value should not be blank.', 'storage.metadata.validation');
-      const list = upsertMetadata(ctx, ctx.configMetadata.get(key) ?? [], 'user', params.metadata, kbcTime()).map(({ provider: _p, ...m }) => m);
-      ctx.configMetadata.set(key, list.map((m) => ({ ...m, provider: 'user' })));
-      return [201, list];
+      // Configuration metadata has no provider (apiary.apib "Configuration Metadata": items {key, value}).
+      const list = upsertMetadata(ctx, ctx.configMetadata.get(key) ?? [], '', params.metadata, kbcTime());
+      ctx.configMetadata.set(key, list);
+      return [201, withoutProvider(list)];
     }
   }
 };
