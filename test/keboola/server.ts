@@ -107,6 +107,11 @@ export interface ExportParams {
   [key: string]: unknown;
 }
 
+/**
+ * An export job. Write jobs (tableCreate, tableImport, tableDefinitionCreate, bucketDrop) share the job list
+ * and `GET jobs/{id}`; their `tableId` is null until the table exists, `operationParams` are the request's
+ * and `results` the table (creates) or `{importedColumns, totalRowsCount, …}` (imports).
+ */
 export interface StorageJob {
   id: number;
   status: 'waiting' | 'processing' | 'success' | 'error';
@@ -513,7 +518,10 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     if (runner) {
       runners.delete(job.id);
       try {
-        (job as { results: unknown }).results = await runner();
+        const results = await runner();
+        (job as { results: unknown }).results = results;
+        // A create job names its table once it exists.
+        if (job.tableId === null && typeof results?.id === 'string' && job.operationName.startsWith('table')) job.tableId = results.id;
         job.status = 'success';
       } catch (error) {
         job.status = 'error';

@@ -350,3 +350,72 @@ describe('Storage API test server, write side: conflicts, imports, metadata, con
     expect((await api(server, 'components/keboola.ex-db-mysql/configs/7001/rows/r2/versions')).body.map((v: Any) => v.version)).toEqual([2, 1]);
   });
 });
+
+describe('Storage API test server: every fixture table copied into an empty project through the write side', () => {
+  let source: StorageApiServer;
+  let target: StorageApiServer;
+  beforeAll(async () => {
+    source = await start('aws', { emptyProject: false, sliceBytes: 200 });
+    target = await start('gcp');
+  });
+  afterAll(async () => {
+    await Promise.all([source.stop(), target.stop()]);
+  });
+
+  it('buckets, tables (sliced, headerless, with columns and primary keys), aliases and metadata read back the same', async () => {
+    const buckets = (await api(source, 'buckets?include=metadata')).body as Any[];
+    const tables = (await api(source, 'tables?include=buckets,columns,metadata,columnMetadata')).body as Any[];
+    for (const bucket of buckets.filter((b) => b.stage !== 'sys')) {
+      const created = await api(target, 'buckets', { json: { name: String(bucket.name).replace(/^c-/, ''), stage: bucket.stage, description: bucket.description, backend: bucket.backend } });
+      expect(created.body.id).toBe(bucket.id);
+      for (const provider of new Set((bucket.metadata as Any[]).map((m) => m.provider as string))) {
+        const metadata = (bucket.metadata as Any[]).filter((m) => m.provider === provider).map((m) => ({ key: m.key, value: m.value }));
+        expect((await api(target, `buckets/${String(bucket.id)}/metadata`, { json: { provider, metadata } })).status).toBe(201);
+      }
+    }
+    const copied = tables.filter((t) => !t.isAlias && buckets.some((b) => b.id === t.bucket.id && b.stage !== 'sys'));
+    expect(copied.length).toBeGreaterThan(2);
+    for (const table of copied) {
+      const rows = await exportRows(source, table.id);
+      // Re-slice the rows as a takeout holds them: headerless gzipped slices, one sliced file.
+      const slices = [rows.slice(0, Math.ceil(rows.length / 2)), rows.slice(Math.ceil(rows.length / 2))].map((part) => gzipSync(part.length ? csv(part) : ''));
+      const prepared = (await api(target, 'files/prepare', { json: { name: table.id, isSliced: true, federationToken: true, sizeBytes: slices[0]!.length + slices[1]!.length } })).body;
+      const up = await uploader(target, prepared);
+      for (const [i, slice] of slices.entries()) await up.put(`${String(table.id)}.part_${i}.csv.gz`, slice);
+      await up.put('manifest', JSON.stringify({ entries: slices.map((_, i) => ({ url: up.entry(`${String(table.id)}.part_${i}.csv.gz`) })) }));
+      const job = await waitJob(target, await api(target, `buckets/${String(table.bucket.id)}/tables-async`, { json: { name: table.name, dataFileId: prepared.id, primaryKey: (table.primaryKey as string[]).join(','), columns: table.columns } }));
+      expect(job).toMatchObject({ status: 'success', tableId: table.id });
+      for (const provider of new Set((table.metadata as Any[]).map((m) => m.provider as string))) {
+        const metadata = (table.metadata as Any[]).filter((m) => m.provider === provider).map((m) => ({ key: m.key, value: m.value }));
+        await api(target, `tables/${String(table.id)}/metadata`, { json: { provider, metadata } });
+      }
+      const columnMetadata = Array.isArray(table.columnMetadata) ? {} : (table.columnMetadata as Record<string, Any[]>);
+      for (const [column, items] of Object.entries(columnMetadata)) {
+        for (const provider of new Set(items.map((m) => m.provider as string))) {
+          const list = items.filter((m) => m.provider === provider).map((m) => ({ key: m.key, value: m.value, columnName: column }));
+          expect((await api(target, `tables/${String(table.id)}/metadata`, { json: { provider, columnsMetadata: [list] } })).status).toBe(201);
+        }
+      }
+      expect((await exportRows(target, table.id)).sort()).toEqual(rows.sort());
+    }
+    const aliases = tables.filter((t) => t.isAlias && copied.some((c) => c.id === t.sourceTable.id) && buckets.some((b) => b.id === t.bucket.id && b.stage !== 'sys'));
+    expect(aliases.length).toBeGreaterThan(0);
+    for (const alias of aliases) {
+      const body = { sourceTable: alias.sourceTable.id, name: alias.name, ...(alias.aliasFilter ? { aliasFilter: alias.aliasFilter } : {}), ...(alias.aliasColumnsAutoSync === false ? { aliasColumns: alias.columns } : {}) };
+      expect((await api(target, `buckets/${String(alias.bucket.id)}/table-aliases`, { json: body })).status).toBe(201);
+      expect((await exportRows(target, alias.id)).sort()).toEqual((await exportRows(source, alias.id)).sort());
+    }
+    const strip = (list: Any[]): Any[] => list.map((m) => ({ key: m.key, value: m.value, provider: m.provider }));
+    const after = (await api(target, 'tables?include=columns,metadata,columnMetadata')).body as Any[];
+    for (const table of copied) {
+      const back = after.find((t) => t.id === table.id)!;
+      expect([back.columns, back.primaryKey, strip(back.metadata)]).toEqual([table.columns, table.primaryKey, strip(table.metadata)]);
+      const columns = (value: Any): Record<string, Any[]> => Object.fromEntries(Object.entries(Array.isArray(value) ? {} : value).map(([c, l]) => [c, strip(l as Any[])]));
+      expect(columns(back.columnMetadata)).toEqual(columns(table.columnMetadata));
+    }
+    const bucketsBack = (await api(target, 'buckets?include=metadata')).body as Any[];
+    expect(bucketsBack.map((b) => [b.id, b.description, strip(b.metadata)])).toEqual(
+      buckets.filter((b) => b.stage !== 'sys').map((b) => [b.id, b.description, strip(b.metadata)]),
+    );
+  });
+});

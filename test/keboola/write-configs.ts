@@ -23,6 +23,9 @@ export const CONFIG_ROUTES: WriteRoute[] = [
   { method: 'PUT', pattern: new RegExp(`^${C}\\/([^/]+)\\/rows\\/([^/]+)\\/state$`), endpoint: 'PUT components/{c}/configs/{id}/rows/{r}/state' },
   { method: 'POST', pattern: new RegExp(`^${C}\\/([^/]+)\\/metadata$`), endpoint: 'POST components/{c}/configs/{id}/metadata' },
   { method: 'GET', pattern: new RegExp(`^${C}\\/([^/]+)\\/metadata$`), endpoint: 'GET components/{c}/configs/{id}/metadata' },
+  // branch/{id}/metadata, the branch prefix taken off (apiary.apib "Development Branch Metadata").
+  { method: 'POST', pattern: /^metadata$/, endpoint: 'POST branch/{id}/metadata' },
+  { method: 'GET', pattern: /^metadata$/, endpoint: 'GET branch/{id}/metadata' },
 ];
 
 /** An object field: `[]` (PHP's empty object) and absent are `{}`. */
@@ -165,6 +168,12 @@ const withoutProvider = (list: Json[]): Json[] => list.map(({ provider: _p, ...i
 export const handleConfigs: WriteHandler = async (ctx, endpoint, arg, _url, req) => {
   const params = endpoint.startsWith('GET') ? {} : await readParams(req);
   if (endpoint === 'POST components/{c}/configs') return [201, createConfig(ctx, arg(1), params)];
+  if (endpoint.endsWith('branch/{id}/metadata')) {
+    if (endpoint.startsWith('GET')) return [200, withoutProvider(ctx.configMetadata.get('branch') ?? [])];
+    if (!Array.isArray(params.metadata)) throw new HttpError(400, 'Invalid request: metadata - This value should not be blank.', 'storage.metadata.validation');
+    ctx.configMetadata.set('branch', upsertMetadata(ctx, ctx.configMetadata.get('branch') ?? [], '', params.metadata, kbcTime()));
+    return [201, withoutProvider(ctx.configMetadata.get('branch') ?? [])];
+  }
   const config = configOf(ctx, arg(1), arg(2));
   const key = `${arg(1)}/${arg(2)}`;
   switch (endpoint) {

@@ -45,7 +45,7 @@ export interface WriteContext {
   startJob(operationName: string, tableId: string | null, params: Json, run: () => Promise<Json | null>): Json;
   /** Versions of configurations and rows written here, newest first, by `c/id` and `c/id/rows/r`. */
   versions: Map<string, Json[]>;
-  /** Configuration metadata by `c/id`. */
+  /** Configuration metadata by `c/id`; the default branch's under `branch`. */
   configMetadata: Map<string, Json[]>;
 }
 
