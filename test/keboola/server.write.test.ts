@@ -236,8 +236,18 @@ describe('Storage API test server, write side: conflicts, imports, metadata, con
     const first = await waitJob(server, await api(server, 'buckets/out.c-dup/tables-async', { form: { name: 't', dataFileId: String(fileId), primaryKey: 'id' } }));
     expect(first.status).toBe('success');
     const second = await api(server, 'buckets/out.c-dup/tables-async', { json: { name: 't', dataFileId: fileId } });
-    expect(second).toMatchObject({ status: 400, body: { code: 'storage.buckets.tableAlreadyExists' } });
+    expect(second).toMatchObject({ status: 400, body: { code: 'storage.buckets.tableAlreadyExists', error: 'The table "t" in the bucket already has the same display name "t".' } });
+    // A header is sanitized; a sliced file without columns has a data line for a header, refused.
+    const spaced = await waitJob(server, await api(server, 'buckets/out.c-dup/tables-async', { json: { name: 's', dataFileId: await upload('s.csv', 'with spaces,šcrščž\n1,2\n') } }));
+    expect(spaced.results.columns).toEqual(['with_spaces', 'scrscz']);
+    const slicedPrepared = (await api(server, 'files/prepare', { json: { name: 'sl', isSliced: true, federationToken: true } })).body;
+    const up = await uploader(server, slicedPrepared);
+    await up.put('sl.part_0.csv', '"0","- unchecked -"\n');
+    await up.put('manifest', JSON.stringify({ entries: [{ url: up.entry('sl.part_0.csv') }] }));
+    const noColumns = await waitJob(server, await api(server, 'buckets/out.c-dup/tables-async', { json: { name: 'sl', dataFileId: slicedPrepared.id } }));
+    expect(noColumns).toMatchObject({ status: 'error', error: { code: 'storage.tables.validation.invalidColumnName' } });
     expect((await api(server, 'buckets/out.c-none/tables-async', { json: { name: 't', dataFileId: fileId } })).body.code).toBe('storage.buckets.notFound');
+    expect((await api(server, 'buckets/out.c-dup/tables-async', { json: { name: 'u', dataFileId: fileId, primaryKey: ['id'] } })).body.code).toBe('storage.validation.primaryKey');
     const badPk = await waitJob(server, await api(server, 'buckets/out.c-dup/tables-async', { json: { name: 'u', dataFileId: fileId, primaryKey: 'nope' } }));
     expect(badPk).toMatchObject({ status: 'error', error: { code: 'storage.tables.validation.invalidPrimaryKeyColumns' } });
     const neverUploaded = (await api(server, 'files/prepare', { json: { name: 'n.csv', federationToken: true } })).body.id as number;
@@ -252,7 +262,7 @@ describe('Storage API test server, write side: conflicts, imports, metadata, con
 
   it('imports full and incremental (upserting on the primary key), headerless with columns', async () => {
     await api(server, 'buckets', { json: { name: 'imp' } });
-    const created = await waitJob(server, await api(server, 'buckets/in.c-imp/tables-async', { json: { name: 't', dataFileId: await upload('t.csv', 'id;v\n1;a\n2;b\n'), primaryKey: ['id'], delimiter: ';' } }));
+    const created = await waitJob(server, await api(server, 'buckets/in.c-imp/tables-async', { json: { name: 't', dataFileId: await upload('t.csv', 'id;v\n1;a\n2;b\n'), primaryKey: 'id', delimiter: ';' } }));
     expect(created.results).toMatchObject({ columns: ['id', 'v'], rowsCount: 2 });
     const incremental = await waitJob(
       server,

@@ -111,7 +111,7 @@ async function objectText(ctx: WriteContext, file: StoredFile, key: string): Pro
 
 /**
  * Reads an uploaded file as table data. With `columns` every line is data (a sliced file's slices are
- * headerless and need them); without, the first line is the header.
+ * headerless and need them); without, the first line (of the first slice) is the header.
  */
 export async function readDataFile(ctx: WriteContext, fileId: unknown, csv: CsvOptions, columns: string[] | undefined): Promise<TableData> {
   const file = ctx.files.get(Number(fileId));
@@ -124,7 +124,6 @@ export async function readDataFile(ctx: WriteContext, fileId: unknown, csv: CsvO
       if (key === undefined) throw new HttpError(400, `Manifest entry "${String(entry.url)}" is not in the project's file storage`, 'storage.validation');
       return key;
     });
-    if (columns === undefined) throw new HttpError(400, 'A sliced file has no header: send "columns"', 'storage.tables.validation');
   }
   file.objectKeys = keys;
   const records: string[][] = [];

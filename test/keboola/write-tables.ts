@@ -23,8 +23,18 @@ export const TABLE_ROUTES: WriteRoute[] = [
   { method: 'POST', pattern: /^tables\/([^/]+)\/metadata$/, endpoint: 'POST tables/{id}/metadata' },
 ];
 
-/** Storage's column names (apiary.apib "Create Table": other characters become `_` in the deprecated sync create). */
-const COLUMN_NAME = /^[A-Za-z0-9_]+$/;
+/** Longest column name Storage takes (tests/Backend/CommonPart1/CreateTableTest.php testTableWithLongColumnNamesShouldNotBeCreated). */
+const MAX_COLUMN_NAME = 64;
+
+/**
+ * A header's names as Storage makes them: accents dropped, other characters `_` ("šcrščž" → "scrscz",
+ * "with spaces" → "with_spaces": CreateTableTest.php testTableColumnNamesSanitize).
+ */
+const sanitize = (name: string): string =>
+  name
+    .normalize('NFD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/[^A-Za-z0-9_]/g, '_');
 
 const list = (value: unknown): string[] | undefined => {
   if (value === undefined || value === null || value === '') return undefined;
@@ -44,9 +54,12 @@ function tableOf(ctx: WriteContext, id: string): Json {
   return table;
 }
 
+/** CreateTableTest.php: a table whose name or display name is taken, 400 storage.buckets.tableAlreadyExists. */
 function assertNew(ctx: WriteContext, bucketId: string, name: string): void {
-  if (ctx.project.tables.some((t) => t.id === `${bucketId}.${name}`)) {
-    throw new HttpError(400, `The table "${name}" already exists in the bucket "${bucketId}".`, 'storage.buckets.tableAlreadyExists');
+  if (name.includes('.')) throw new HttpError(400, `Invalid data - name: "${name}" contains not allowed characters.`, 'storage.tables.validation');
+  const taken = ctx.project.tables.find((t) => (t.bucket as Json).id === bucketId && (t.name === name || t.displayName === name));
+  if (taken) {
+    throw new HttpError(400, `The table "${String(taken.name)}" in the bucket already has the same display name "${name}".`, 'storage.buckets.tableAlreadyExists');
   }
 }
 
@@ -54,7 +67,10 @@ function checkColumns(columns: string[], primaryKey: string[]): void {
   if (columns.length === 0) throw new HttpError(400, 'No columns found in the file', 'storage.tables.validation.noColumns');
   const seen = new Set<string>();
   for (const column of columns) {
-    if (!COLUMN_NAME.test(column)) throw new HttpError(400, `Invalid column name "${column}"`, 'storage.tables.validation.invalidColumnName');
+    // A sliced file's first data line taken as a header fails here (CreateTableTest.php testCreateTableFromSlicedFile).
+    if (!/^[A-Za-z0-9_]+$/.test(column) || column.startsWith('_') || column.length > MAX_COLUMN_NAME) {
+      throw new HttpError(400, `Invalid column name "${column}": only alphanumeric characters and underscores, not first, at most ${MAX_COLUMN_NAME}`, 'storage.tables.validation.invalidColumnName');
+    }
     if (seen.has(column.toLowerCase())) throw new HttpError(400, `Duplicate column "${column}"`, 'storage.tables.validation');
     seen.add(column.toLowerCase());
   }
@@ -135,9 +151,12 @@ async function createTable(ctx: WriteContext, bucketId: string, params: Json): P
   assertNew(ctx, bucketId, name);
   const csv = csvOptions(params);
   const columns = list(params.columns);
+  // "columns separated by a comma" (apiary.apib); a list is refused (CreateTableTest.php testTableCreateInvalidPkType).
+  if (Array.isArray(params.primaryKey)) throw new HttpError(400, 'Invalid primaryKey: columns separated by a comma expected', 'storage.validation.primaryKey');
   const primaryKey = list(params.primaryKey) ?? [];
   return ctx.startJob('tableCreate', null, { name, bucketId, dataFileId: Number(fileId), primaryKey, ...(columns ? { columns } : {}) }, async () => {
     const data = await readDataFile(ctx, fileId, csv, columns);
+    if (!columns) data.header = data.header.map(sanitize);
     checkColumns(data.header, primaryKey);
     assertNew(ctx, bucketId, name);
     const table = newTable(ctx, bucket, name, data.header, primaryKey);
