@@ -93,6 +93,11 @@ export interface StorageApiOptions {
   keyPrefix?: string;
   /** Start with no buckets, tables or configurations (a project to restore into); token and branches stay. */
   emptyProject?: boolean;
+  /**
+   * Component ids the stack has (`GET v2/storage` lists them; configurations of others are refused);
+   * default the fixture's components, also with `emptyProject`.
+   */
+  stackComponents?: string[];
 }
 
 export interface ExportParams {
@@ -299,6 +304,7 @@ function aliasRows(table: Json, data: TableData): TableData {
 // ---------------------------------------------------------------- server
 
 const ROUTES: Array<{ method: string; pattern: RegExp; endpoint: string }> = [
+  { method: 'GET', pattern: /^$/, endpoint: 'GET index' },
   { method: 'GET', pattern: /^tokens\/verify$/, endpoint: 'GET tokens/verify' },
   { method: 'GET', pattern: /^dev-branches$/, endpoint: 'GET dev-branches' },
   { method: 'GET', pattern: /^buckets$/, endpoint: 'GET buckets' },
@@ -330,6 +336,11 @@ const WRITE_HANDLERS = new Map(WRITE_MODULES.flatMap((m) => m.routes.map((r) => 
 
 export async function startStorageApi(options: StorageApiOptions): Promise<StorageApiServer> {
   const fixture = await loadFixture(options.fixtureDir);
+  const stackComponents = new Map<string, Json>();
+  for (const id of options.stackComponents ?? fixture.components.map((c) => String(c.id))) {
+    const known = fixture.components.find((c) => c.id === id);
+    stackComponents.set(id, known ? pick(known, ['configurations']) : { id, type: 'other', name: id, description: '', flags: [], categories: [] });
+  }
   if (options.emptyProject) {
     fixture.buckets = [];
     fixture.tables = [];
@@ -626,11 +637,21 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     },
     versions: new Map(),
     configMetadata: new Map(),
+    stackComponent: (id) => stackComponents.get(id),
   };
 
   async function handle(method: string, route: string, match: RegExpMatchArray, url: URL, req: IncomingMessage): Promise<[number, unknown]> {
     const arg = (i: number): string => decodeURIComponent(match[i] ?? '');
     switch (route) {
+      case 'GET index': {
+        // apiary.apib "API Index": the stack's components (exclude=components|componentDetails).
+        const exclude = new Set((url.searchParams.get('exclude') ?? '').split(','));
+        const brief = ['id', 'name', 'type', 'ico64', 'ico128', 'features', 'flags', 'description', 'categories'];
+        const components = [...stackComponents.values()].map((c) =>
+          exclude.has('componentDetails') ? Object.fromEntries(Object.entries(c).filter(([k]) => brief.includes(k))) : c,
+        );
+        return [200, { api: 'storage', documentation: 'http://docs.keboola.apiary.io/', version: 'v2', ...(exclude.has('components') ? {} : { components }), services: [], features: [], urlTemplates: {} }];
+      }
       case 'GET tokens/verify':
         return [200, fixture.token];
       case 'GET dev-branches':
@@ -776,7 +797,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
   const server = createServer((req, res) => {
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    let rest = url.pathname.startsWith('/v2/storage/') ? url.pathname.slice('/v2/storage/'.length) : undefined;
+    let rest = url.pathname === '/v2/storage' ? '' : url.pathname.startsWith('/v2/storage/') ? url.pathname.slice('/v2/storage/'.length) : undefined;
     if (rest !== undefined) rest = rest.replace(/^branch\/[^/]+\//, '').replace(/\/$/, '');
     let endpoint = `${method} ${url.pathname}`;
     let match: RegExpMatchArray | null = null;

@@ -331,6 +331,10 @@ describe('Storage API test server, write side: conflicts, imports, metadata, con
     });
     expect(created).toMatchObject({ status: 201, body: { id: '7001', name: 'Restored', version: 1, isDisabled: false, configuration: { parameters: { '#password': 'KBC::ProjectSecure::abc' } }, state: {} } });
     expect((await api(server, 'components/keboola.ex-db-mysql/configs', { json: { configurationId: '7001', name: 'again' } })).status).toBe(400);
+    // The stack's components are the fixture's; another is refused and not listed.
+    const index = (await api(server, '')).body;
+    expect(index.components.map((c: Any) => c.id)).toContain('keboola.ex-db-mysql');
+    expect((await api(server, 'branch/default/components/keboola.not-on-stack/configs', { json: { name: 'x' } })).body.code).toBe('storage.components.notFound');
 
     const base = 'branch/default/components/keboola.ex-db-mysql/configs/7001';
     for (const rowId of ['r1', 'r2']) {

@@ -38,12 +38,13 @@ function objectField(value: unknown, name: string): Json {
 
 function component(ctx: WriteContext, id: string, create: boolean): Json {
   let found = ctx.project.components.find((c) => c.id === id);
-  if (!found && create) {
+  const stack = ctx.stackComponent(id);
+  if (!found && create && stack) {
     // The component's first configuration lists it (GET components lists components with configurations).
-    found = { id, type: 'other', name: id, description: '', flags: [], uri: `${ctx.baseUrl()}/v2/storage/components/${id}`, configurations: [] };
+    found = { ...structuredClone(stack), uri: `${ctx.baseUrl()}/v2/storage/components/${id}`, configurations: [] };
     ctx.project.components.push(found);
   }
-  if (!found) throw new HttpError(404, `Component ${id} not found`, 'storage.components.notFound');
+  if (!found) throw new HttpError(404, `Component "${id}" not found`, 'storage.components.notFound');
   return found;
 }
 

@@ -47,6 +47,8 @@ export interface WriteContext {
   versions: Map<string, Json[]>;
   /** Configuration metadata by `c/id`; the default branch's under `branch`. */
   configMetadata: Map<string, Json[]>;
+  /** A component of the stack (`GET v2/storage`), without configurations; undefined when the stack has none such. */
+  stackComponent(id: string): Json | undefined;
 }
 
 export interface WriteRoute {
