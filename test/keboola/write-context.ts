@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Json } from './http.js';
-import type { StoredFile } from './server.js';
+import type { StoredFile } from './types.js';
 import type { FileBackend } from './storage-backends.js';
 
 /** A table's data: the header, then rows of values in header order. */

@@ -9,7 +9,7 @@ import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import { HttpError, kbcTime, readParams, required, truthy } from './http.js';
 import type { Json } from './http.js';
-import type { StoredFile } from './server.js';
+import type { StoredFile } from './types.js';
 import type { TableData, WriteContext, WriteHandler, WriteRoute } from './write-context.js';
 
 export const FILE_ROUTES: WriteRoute[] = [
