@@ -271,6 +271,14 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     const runner = runners.get(job.id);
     if (runner) {
       runners.delete(job.id);
+      const params = job.operationParams as unknown as Json;
+      const target = job.tableId ?? `${String(params.bucketId)}.${String(params.name)}`;
+      if (state.faults.failingWrites?.includes(target)) {
+        const error = state.faults.jobError ?? { code: 'storage.tableImport.failed', message: `Import into table "${target}" failed.` };
+        job.status = 'error';
+        job.error = { ...error, exceptionId: exceptionId() };
+        return;
+      }
       try {
         const results = await runner();
         (job as { results: unknown }).results = results;

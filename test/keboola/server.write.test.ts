@@ -273,6 +273,11 @@ describe('Storage API test server, write side: conflicts, imports, metadata, con
     const full = await waitJob(server, await api(server, 'tables/in.c-imp.t/import-async', { json: { dataFileId: await upload('f.csv', 'id,v\n9,z\n'), incremental: false } }));
     expect(full.results.totalRowsCount).toBe(1);
     expect(await exportRows(server, 'in.c-imp.t')).toEqual([['9', 'z']]);
+    server.state.faults.failingWrites = ['in.c-imp.t'];
+    const failed = await waitJob(server, await api(server, 'tables/in.c-imp.t/import-async', { json: { dataFileId: await upload('g.csv', 'id,v\n8,y\n') } }));
+    expect(failed).toMatchObject({ status: 'error', error: { code: 'storage.tableImport.failed' } });
+    server.state.faults = {};
+    expect(await exportRows(server, 'in.c-imp.t')).toEqual([['9', 'z']]);
     const extra = await waitJob(server, await api(server, 'tables/in.c-imp.t/import-async', { json: { dataFileId: await upload('x.csv', 'id,w\n1,2\n') } }));
     expect(extra).toMatchObject({ status: 'error', error: { code: 'csvImport.columnsNotMatch' } });
   });

@@ -27,6 +27,11 @@ export interface StorageApiFaults {
   maintenance?: MaintenanceFault;
   /** Table IDs whose export jobs end in `status: "error"`. */
   failingTables?: string[];
+  /**
+   * Table IDs whose write jobs (tableCreate, tableDefinitionCreate, tableImport) end in `status: "error"`
+   * without changing anything (default code `storage.tableImport.failed`, or `jobError`).
+   */
+  failingWrites?: string[];
   /** The `error` of failing jobs (default code `storage.tableExport.failed`). */
   jobError?: { code: string; message: string };
   /** Every request is answered 401 as if the token were wrong. */
