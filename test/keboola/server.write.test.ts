@@ -370,6 +370,58 @@ describe('Storage API test server, write side: conflicts, imports, metadata, con
   });
 });
 
+describe("Storage API test server: the calls of Keboola's restore engine, as its PHP client sends them", () => {
+  let server: StorageApiServer;
+  beforeAll(async () => {
+    server = await start('azure');
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it('header-only create, then a sliced headerless import with columns; configuration create with nulls, then update, rows, state', async () => {
+    // keboola/php-kbc-project-restore worker-create-table.php + storage-api-php-client createTableAsync / writeTableAsyncDirect.
+    expect((await api(server, 'buckets', { json: { name: 'main', stage: 'in', description: '', backend: 'snowflake', displayName: 'main' } })).status).toBe(201);
+    const header = (await api(server, 'files/prepare', { json: { isPublic: false, isPermanent: false, isEncrypted: true, isSliced: false, notify: false, name: 'customers.csv.gz', sizeBytes: 20, tags: ['file-import'], federationToken: true } })).body;
+    await (await uploader(server, header)).put('', gzipSync('"id","name"\n'));
+    const created = await waitJob(
+      server,
+      await api(server, 'buckets/in.c-main/tables-async', {
+        json: { bucketId: 'in.c-main', name: 'customers', delimiter: ',', enclosure: '"', escapedBy: '', primaryKey: 'id', distributionKey: null, transactional: false, columns: null, syntheticPrimaryKeyEnabled: null, dataFileId: header.id },
+      }),
+    );
+    expect(created.results).toMatchObject({ id: 'in.c-main.customers', columns: ['id', 'name'], primaryKey: ['id'], rowsCount: 0 });
+    expect((await api(server, 'tables/in.c-main.customers', { method: 'PUT', json: { displayName: 'Customers' } })).body.displayName).toBe('Customers');
+
+    const data = (await api(server, 'files/prepare', { json: { isEncrypted: true, isSliced: true, name: 'in.c-main.customers', sizeBytes: 40, federationToken: true } })).body;
+    const up = await uploader(server, data);
+    await up.put('in.c-main.customers.part_0.csv.gz', gzipSync('"1","Ann"\n'));
+    await up.put('in.c-main.customers.part_1.csv.gz', gzipSync('"2","Bob"\n'));
+    await up.put('manifest', JSON.stringify({ entries: [0, 1].map((i) => ({ url: up.entry(`in.c-main.customers.part_${i}.csv.gz`) })) }));
+    const imported = await waitJob(server, await api(server, 'tables/in.c-main.customers/import-async', { json: { dataFileId: data.id, columns: ['id', 'name'], incremental: false } }));
+    expect(imported).toMatchObject({ status: 'success', operationName: 'tableImport', tableId: 'in.c-main.customers', results: { totalRowsCount: 2 } });
+    expect(await exportRows(server, 'in.c-main.customers')).toEqual([['1', 'Ann'], ['2', 'Bob']]);
+
+    const base = 'branch/default/components/keboola.ex-db-mysql/configs';
+    const config = await api(server, base, { json: { name: 'N', description: 'D', configurationId: '9001', configuration: null, state: null, changeDescription: null, isDisabled: null } });
+    expect(config.body).toMatchObject({ id: '9001', configuration: {}, state: {}, isDisabled: false, version: 1 });
+    await api(server, `${base}/9001`, { method: 'PUT', json: { name: 'N', description: 'D', configuration: { parameters: { '#secret': 'KBC::ProjectSecure::x' } }, changeDescription: 'Configuration 9001 restored from backup' } });
+    await api(server, `${base}/9001/state`, { method: 'PUT', json: { state: { component: { a: 1 } } } });
+    await api(server, `${base}/9001/rows`, { json: { rowId: '1', configuration: null, state: null, changeDescription: null, name: null, description: null, isDisabled: null } });
+    await api(server, `${base}/9001/rows/1`, { method: 'PUT', json: { name: 'r', description: '', configuration: { q: 1 }, isDisabled: false, changeDescription: 'Row 1 restored from backup' } });
+    await api(server, `${base}/9001/rows/1/state`, { method: 'PUT', json: { state: { s: 2 } } });
+    const listed = ((await api(server, 'components?include=configuration,rows,state')).body as Any[])[0]!.configurations[0];
+    expect(listed).toMatchObject({
+      id: '9001',
+      name: 'N',
+      configuration: { parameters: { '#secret': 'KBC::ProjectSecure::x' } },
+      state: { component: { a: 1 } },
+      rows: [{ id: '1', name: 'r', configuration: { q: 1 }, state: { s: 2 } }],
+    });
+    expect(server.state.requests['POST buckets/{id}/tables-async']).toBe(1);
+  });
+});
+
 describe('Storage API test server: every fixture table copied into an empty project through the write side', () => {
   let source: StorageApiServer;
   let target: StorageApiServer;
