@@ -8,7 +8,12 @@
  * s3rver (provider aws, the default), an Azurite container (azure) or a GCS test server bucket (gcp), with
  * the file detail and its credentials shaped as each cloud's stack gives them (storage-backends.ts).
  *
- * Faults (429, 503 maintenance, failing export jobs, bad token, expired credentials) are set
+ * The write side (write-files.ts, write-buckets.ts, write-tables.ts, write-configs.ts) changes the project in
+ * memory, so the read side serves what was written: files/prepare hands out upload credentials the emulator
+ * takes, table jobs read the uploaded file (or sliced file) from it when polled; `emptyProject` starts a
+ * project to restore into. `GET v2/storage` lists the stack's components (`stackComponents`).
+ *
+ * Faults (429, 503 maintenance, failing export or write jobs, bad token, expired credentials) are set
  * through `options.faults` or later through the mutable `state.faults`. Every request is counted
  * per endpoint in `state.requests` (key: `"<METHOD> <route pattern>"`, e.g. `"GET jobs/{id}"`).
  */

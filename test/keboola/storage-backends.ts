@@ -11,6 +11,12 @@
  * - gcp: objects in a GCS test server of its own that checks bearer tokens; `gcsPath` {bucket, key} and
  *   `gcsCredentials` {access_token, expires_in (seconds), token_type, projectId}; each token handed out is
  *   accepted until it expires. Entries `gs://BUCKET/KEY`.
+ *
+ * Uploads (files/prepare): aws `uploadParams` {key, bucket, acl, credentials} (s3rver knows one key pair, so
+ * it cannot hold an upload to its key); azure `absUploadParams` {blobName, accountName, container,
+ * absCredentials} with a container SAS sp=rwl (a download SAS, sp=rl, is refused writes by Azurite); gcp
+ * `gcsUploadParams` {projectId, bucket, key, access_token, expires_in, token_type} with a token that may
+ * write (a download token is answered 403 on writes, as Google answers a token without the permission).
  */
 import { randomBytes } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
