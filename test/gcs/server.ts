@@ -69,9 +69,10 @@ export interface GcsServerOptions {
   buckets?: string[];
   /**
    * When set, every request needs `Authorization: Bearer <token>` (else 401); a function decides for each
-   * bearer token given (a test that hands out tokens which expire, as Google's do).
+   * bearer token given (a test that hands out tokens which expire, as Google's do) and the request's method;
+   * `'forbidden'` answers 403 as Google does for a token without the permission (a read-only token writing).
    */
-  token?: string | ((bearer: string | undefined) => boolean);
+  token?: string | ((bearer: string | undefined, method: string) => boolean | 'forbidden');
   /** Each non-final resumable chunk persists at most this many bytes (a multiple of 256 KiB), so clients resend. */
   persistLimit?: number;
   /** Bytes copied per rewrite call before answering `done:false` with a `rewriteToken` (default: all). */
@@ -453,11 +454,11 @@ export async function startGcsServer(options: GcsServerOptions = {}): Promise<Gc
     return fault;
   }
 
-  const tokenAccepted = (authorization: string | undefined): boolean => {
+  const tokenAccepted = (authorization: string | undefined, method: string): boolean | 'forbidden' => {
     const { token } = options;
     if (token === undefined) return true;
     if (typeof token === 'string') return authorization === `Bearer ${token}`;
-    return token(/^Bearer (.+)$/.exec(authorization ?? '')?.[1]);
+    return token(/^Bearer (.+)$/.exec(authorization ?? '')?.[1], method);
   };
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -490,7 +491,12 @@ export async function startGcsServer(options: GcsServerOptions = {}): Promise<Gc
           fail(new GcsError(fault.status, fault.status === 429 ? 'rateLimitExceeded' : 'backendError', `Injected fault ${fault.status} on ${route}`), retry);
           return;
         }
-        if (!tokenAccepted(req.headers.authorization)) {
+        const accepted = tokenAccepted(req.headers.authorization, method);
+        if (accepted === 'forbidden') {
+          await readBody(req);
+          throw new GcsError(403, 'forbidden', `The caller does not have storage.objects.create access to the Google Cloud Storage bucket ${match.bucket ?? ''}.`);
+        }
+        if (!accepted) {
           await readBody(req);
           throw new GcsError(401, 'required', 'Anonymous caller does not have storage access (test server expects a bearer token).');
         }

@@ -8,7 +8,12 @@
  * s3rver (provider aws, the default), an Azurite container (azure) or a GCS test server bucket (gcp), with
  * the file detail and its credentials shaped as each cloud's stack gives them (storage-backends.ts).
  *
- * Faults (429, 503 maintenance, failing export jobs, bad token, expired credentials) are set
+ * The write side (write-files.ts, write-buckets.ts, write-tables.ts, write-configs.ts) changes the project in
+ * memory, so the read side serves what was written: files/prepare hands out upload credentials the emulator
+ * takes, table jobs read the uploaded file (or sliced file) from it when polled; `emptyProject` starts a
+ * project to restore into. `GET v2/storage` lists the stack's components (`stackComponents`).
+ *
+ * Faults (429, 503 maintenance, failing export or write jobs, bad token, expired credentials) are set
  * through `options.faults` or later through the mutable `state.faults`. Every request is counted
  * per endpoint in `state.requests` (key: `"<METHOD> <route pattern>"`, e.g. `"GET jobs/{id}"`).
  */
@@ -20,261 +25,34 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
-import { startFileBackend, type Provider } from './storage-backends.js';
+import { exceptionId, HttpError, kbcTime, readBody } from './http.js';
+import type { Json } from './http.js';
+import { aliasRows, compare, csvLine, includes, loadFixture, page, pick, readJson, tableForList, toTime, versionForList } from './read-helpers.js';
+import { startFileBackend } from './storage-backends.js';
+import { BUCKET_ROUTES, handleBuckets } from './write-buckets.js';
+import { CONFIG_ROUTES, handleConfigs } from './write-configs.js';
+import type { WriteContext, WriteHandler, WriteRoute } from './write-context.js';
+import { FILE_ROUTES, handleFiles } from './write-files.js';
+import { handleTables, TABLE_ROUTES } from './write-tables.js';
+import type { ExportParams, StorageApiOptions, StorageApiServer, StorageApiState, StorageJob, StoredFile } from './types.js';
 
 export type { Provider } from './storage-backends.js';
-
-// ---------------------------------------------------------------- public types
-
-export interface RateLimitFault {
-  /** How many of the next matching requests get 429. Decremented as they are answered. */
-  count: number;
-  /** `Retry-After` header in seconds (default 1). */
-  retryAfterSeconds?: number;
-  /** Only requests to this endpoint key (e.g. `"GET jobs/{id}"`); default every endpoint. */
-  endpoint?: string;
-}
-
-export interface MaintenanceFault {
-  /** How many of the next matching requests get 503. Decremented as they are answered. */
-  count: number;
-  /** `Retry-After` header in seconds (default 1). */
-  retryAfterSeconds?: number;
-  estimatedEndTime?: string;
-  reason?: string;
-  /** Only requests to this endpoint key; default every endpoint. */
-  endpoint?: string;
-}
-
-export interface StorageApiFaults {
-  rateLimit?: RateLimitFault;
-  maintenance?: MaintenanceFault;
-  /** Table IDs whose export jobs end in `status: "error"`. */
-  failingTables?: string[];
-  /** The `error` of failing jobs (default code `storage.tableExport.failed`). */
-  jobError?: { code: string; message: string };
-  /** Every request is answered 401 as if the token were wrong. */
-  badToken?: boolean;
-  /** `GET files/{id}` returns credentials that have already expired (Azurite and the GCS server refuse them too). */
-  expiredCredentials?: boolean;
-}
-
-export interface StorageApiOptions {
-  /** s3rver endpoint, e.g. `inject('s3Endpoint')`. */
-  s3Endpoint: string;
-  /** The "project's S3" bucket exports are written into (use `takeout-other` in tests); the GCS bucket for gcp. */
-  bucket: string;
-  /** The stack's cloud (default aws). */
-  provider?: Provider;
-  /** Azurite's connection string with the account key (`inject('azureConnectionString')`), for provider azure. */
-  azureConnectionString?: string;
-  /** The one valid `X-StorageApi-Token`. */
-  token: string;
-  /** Directory of the fixture project (fixtures/keboola-project). */
-  fixtureDir: string;
-  faults?: StorageApiFaults;
-  /** Uncompressed bytes per slice before a new slice is started (default 20_000). */
-  sliceBytes?: number;
-  /** false: exports are one gzipped CSV object with a header, `isSliced: false` (default true). */
-  sliced?: boolean;
-  /** Polls of `GET jobs/{id}` answered `waiting`, then `processing`, before `success`/`error` (default 0 and 1). */
-  jobPolls?: { waiting?: number; processing?: number };
-  /** Lifetime of file credentials (default 12 h). */
-  credentialsTtlMs?: number;
-  /** Reuse the file of an identical earlier export with `cacheHit: true` (default true, like Keboola). */
-  cache?: boolean;
-  /** Prefix of every object key written (default `exp-15/<random>/`), so servers never collide. */
-  keyPrefix?: string;
-}
-
-export interface ExportParams {
-  gzip?: boolean;
-  columns?: string[] | string;
-  whereFilters?: Array<{ column: string; operator?: string; values: string[]; dataType?: string }>;
-  changedSince?: string | number;
-  changedUntil?: string | number;
-  limit?: number;
-  format?: string;
-  fileType?: string;
-  [key: string]: unknown;
-}
-
-export interface StorageJob {
-  id: number;
-  status: 'waiting' | 'processing' | 'success' | 'error';
-  url: string;
-  tableId: string;
-  operationName: 'tableExport';
-  operationParams: { export: ExportParams; queue: string };
-  createdTime: string;
-  startTime: string | null;
-  endTime: string | null;
-  runId: string | null;
-  results: { file: { id: number }; cacheHit: boolean } | null;
-  creatorToken: { id: string; description: string };
-  metrics: Record<string, unknown>;
-  error?: { code: string; message: string; exceptionId: string };
-}
-
-export interface StoredFile {
-  id: number;
-  created: string;
-  name: string;
-  /** Key of the sliced file: the manifest is `<key>manifest`, slices `<key>_0_0_N.csv.gz`. */
-  key: string;
-  sliced: boolean;
-  /** Slice keys in manifest order (sliced), or `[key]` (non-sliced). */
-  objectKeys: string[];
-  sizeBytes: number;
-  /** Data rows written (after filters/limit). */
-  rows: number;
-  tableId: string;
-}
-
-export interface StorageApiState {
-  /** Mutable: change faults between requests. */
-  faults: StorageApiFaults;
-  /** Requests per endpoint key, e.g. `state.requests['GET jobs/{id}']`. Faulted requests count too. */
-  requests: Record<string, number>;
-  /** Every request in order. */
-  log: Array<{ method: string; endpoint: string; path: string; status: number }>;
-  jobs: Map<number, StorageJob>;
-  files: Map<number, StoredFile>;
-  /** Polls seen per job id. */
-  jobPolls: Map<number, number>;
-}
-
-export interface StorageApiServer {
-  /** Base URL without a trailing slash, e.g. `http://127.0.0.1:PORT`; the API lives under `/v2/storage/`. */
-  url: string;
-  provider: Provider;
-  /** What a CLI reading the file storage needs in its environment (STORAGE_EMULATOR_HOST for gcp). */
-  storageEnv: Record<string, string>;
-  /** A sliced file's manifest entry for an object key, as this stack writes it. */
-  entryUrl(key: string): string;
-  /** Writes (or replaces) an object in the file storage, e.g. a doctored manifest. */
-  putObject(key: string, body: Buffer | string, contentType: string): Promise<void>;
-  /** Every credential secret handed out in file details so far: none may ever be printed. */
-  secretsHandedOut(): string[];
-  state: StorageApiState;
-  stop(): Promise<void>;
-}
-
-// ---------------------------------------------------------------- fixture
-
-type Json = Record<string, unknown>;
-
-interface Fixture {
-  token: Json;
-  buckets: Json[];
-  tables: Json[];
-  components: Json[];
-  devBranches: Json[];
-}
-
-async function readJson<T>(file: string): Promise<T> {
-  return JSON.parse(await readFile(file, 'utf8')) as T;
-}
-
-async function loadFixture(dir: string): Promise<Fixture> {
-  const [token, buckets, tables, components, devBranches] = await Promise.all([
-    readJson<Json>(path.join(dir, 'token.json')),
-    readJson<Json[]>(path.join(dir, 'buckets.json')),
-    readJson<Json[]>(path.join(dir, 'tables.json')),
-    readJson<Json[]>(path.join(dir, 'components.json')),
-    readJson<Json[]>(path.join(dir, 'dev-branches.json')),
-  ]);
-  return { token, buckets, tables, components, devBranches };
-}
-
-// ---------------------------------------------------------------- helpers
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly code: string,
-  ) {
-    super(message);
-  }
-}
-
-const exceptionId = (): string => `exception-${randomBytes(16).toString('hex')}`;
-
-/** Keboola's timestamp form, e.g. 2024-06-02T11:00:00+0000. */
-const kbcTime = (date = new Date()): string => date.toISOString().replace(/\.\d{3}Z$/, '+0000');
-
-function includes(url: URL): Set<string> {
-  return new Set(
-    (url.searchParams.get('include') ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  );
-}
-
-function pick<T extends Json>(item: T, drop: string[]): Json {
-  const out: Json = { ...item };
-  for (const key of drop) delete out[key];
-  return out;
-}
-
-function tableForList(table: Json, inc: Set<string>): Json {
-  const drop: string[] = [];
-  if (!inc.has('columns')) drop.push('columns');
-  if (!inc.has('buckets')) drop.push('bucket');
-  if (!inc.has('metadata')) drop.push('metadata');
-  if (!inc.has('columnMetadata')) drop.push('columnMetadata');
-  return pick(table, drop);
-}
-
-function page<T>(list: T[], url: URL): T[] {
-  const limit = Number(url.searchParams.get('limit') ?? 100);
-  const offset = Number(url.searchParams.get('offset') ?? 0);
-  if (!Number.isInteger(limit) || limit < 0 || !Number.isInteger(offset) || offset < 0) {
-    throw new HttpError(400, 'Invalid limit or offset', 'storage.validation');
-  }
-  return list.slice(offset, offset + limit);
-}
-
-const VERSION_BASE = ['version', 'created', 'versionIdentifier', 'creatorToken', 'changeDescription', 'isDeleted'];
-const VERSION_INCLUDABLE = ['name', 'description', 'configuration', 'state', 'isDisabled'];
-
-function versionForList(version: Json, inc: Set<string>): Json {
-  const out: Json = {};
-  for (const key of VERSION_BASE) if (key in version) out[key] = version[key];
-  for (const key of VERSION_INCLUDABLE) if (inc.has(key) && key in version) out[key] = version[key];
-  return out;
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** A value quoted the way Snowflake unloads it: always in `"`, inner `"` doubled. */
-const quote = (value: string): string => `"${value.replace(/"/g, '""')}"`;
-const csvLine = (values: string[]): string => `${values.map(quote).join(',')}\n`;
-
-function toTime(value: string | number): number {
-  if (typeof value === 'number' || /^\d+$/.test(value)) return Number(value) * 1000;
-  const time = Date.parse(value);
-  if (Number.isNaN(time)) throw new HttpError(400, `Invalid date "${value}"`, 'storage.validation');
-  return time;
-}
-
-/** Numbers compare as numbers (or when `dataType` is numeric), everything else as strings. */
-function compare(a: string, b: string, dataType?: string): number {
-  const numericType = dataType !== undefined && /^(INTEGER|DOUBLE|NUMERIC|REAL|DECIMAL|BIGINT|FLOAT)$/i.test(dataType);
-  const looksNumeric = (v: string): boolean => v.trim() !== '' && !Number.isNaN(Number(v));
-  if (numericType || (dataType === undefined && looksNumeric(a) && looksNumeric(b))) return Number(a) - Number(b);
-  return a < b ? -1 : a > b ? 1 : 0;
-}
+export type {
+  ExportParams,
+  MaintenanceFault,
+  RateLimitFault,
+  StorageApiFaults,
+  StorageApiOptions,
+  StorageApiServer,
+  StorageApiState,
+  StorageJob,
+  StoredFile,
+} from './types.js';
 
 // ---------------------------------------------------------------- server
 
 const ROUTES: Array<{ method: string; pattern: RegExp; endpoint: string }> = [
+  { method: 'GET', pattern: /^$/, endpoint: 'GET index' },
   { method: 'GET', pattern: /^tokens\/verify$/, endpoint: 'GET tokens/verify' },
   { method: 'GET', pattern: /^dev-branches$/, endpoint: 'GET dev-branches' },
   { method: 'GET', pattern: /^buckets$/, endpoint: 'GET buckets' },
@@ -294,8 +72,28 @@ const ROUTES: Array<{ method: string; pattern: RegExp; endpoint: string }> = [
   },
 ];
 
+/** The write side, each module with its routes. */
+const WRITE_MODULES: Array<{ routes: WriteRoute[]; handle: WriteHandler }> = [
+  { routes: FILE_ROUTES, handle: handleFiles },
+  { routes: BUCKET_ROUTES, handle: handleBuckets },
+  { routes: TABLE_ROUTES, handle: handleTables },
+  { routes: CONFIG_ROUTES, handle: handleConfigs },
+];
+for (const module of WRITE_MODULES) ROUTES.push(...module.routes);
+const WRITE_HANDLERS = new Map(WRITE_MODULES.flatMap((m) => m.routes.map((r) => [r.endpoint, m.handle] as const)));
+
 export async function startStorageApi(options: StorageApiOptions): Promise<StorageApiServer> {
   const fixture = await loadFixture(options.fixtureDir);
+  const stackComponents = new Map<string, Json>();
+  for (const id of options.stackComponents ?? fixture.components.map((c) => String(c.id))) {
+    const known = fixture.components.find((c) => c.id === id);
+    stackComponents.set(id, known ? pick(known, ['configurations']) : { id, type: 'other', name: id, description: '', flags: [], categories: [] });
+  }
+  if (options.emptyProject) {
+    fixture.buckets = [];
+    fixture.tables = [];
+    fixture.components = [];
+  }
   const sliceBytes = options.sliceBytes ?? 20_000;
   const sliced = options.sliced ?? true;
   const pollsWaiting = options.jobPolls?.waiting ?? 0;
@@ -322,7 +120,11 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     jobs: new Map(),
     files: new Map(),
     jobPolls: new Map(),
+    project: fixture,
+    tableData: new Map(),
   };
+  /** What a write job does when a poll finishes it. */
+  const runners = new Map<number, () => Promise<Json | null>>();
   let nextJobId = 700_000_001;
   let nextFileId = 900_000_001;
   const cache = new Map<string, number>();
@@ -343,6 +145,11 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
 
   async function tableRows(table: Json): Promise<{ header: string[]; rows: string[][] }> {
     const source = table.isAlias ? String((table.sourceTable as Json).id) : String(table.id);
+    const written = state.tableData.get(source);
+    if (written) {
+      if (!table.isAlias) return written;
+      return aliasRows(table, written);
+    }
     let text: string;
     try {
       text = await readFile(path.join(options.fixtureDir, 'data', `${source}.csv`), 'utf8');
@@ -351,15 +158,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     }
     const records = parse(text, { relax_column_count: false }) as string[][];
     const [header = [], ...rows] = records;
-    // A filtered alias serves only its source's rows that pass the filter (storage-api-php-client
-    // tests/Backend/CommonPart2/SimpleAliasTest.php, testTableAliasFilterModifications: column, values, eq|ne).
-    const filter = table.isAlias ? (table.aliasFilter as { column: string; values: string[]; operator?: string } | null | undefined) : undefined;
-    if (filter) {
-      const index = header.indexOf(filter.column);
-      const keep = (row: string[]): boolean => filter.values.includes(row[index] ?? '') === (filter.operator !== 'ne');
-      return { header, rows: rows.filter(keep) };
-    }
-    return { header, rows };
+    return table.isAlias ? aliasRows(table, { header, rows }) : { header, rows };
   }
 
   /** Applies the export params to the table's data. */
@@ -474,6 +273,30 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
       return;
     }
     job.endTime = kbcTime();
+    const runner = runners.get(job.id);
+    if (runner) {
+      runners.delete(job.id);
+      const params = job.operationParams as unknown as Json;
+      const target = job.tableId ?? `${String(params.bucketId)}.${String(params.name)}`;
+      if (state.faults.failingWrites?.includes(target)) {
+        const error = state.faults.jobError ?? { code: 'storage.tableImport.failed', message: `Import into table "${target}" failed.` };
+        job.status = 'error';
+        job.error = { ...error, exceptionId: exceptionId() };
+        return;
+      }
+      try {
+        const results = await runner();
+        (job as { results: unknown }).results = results;
+        // A create job names its table once it exists.
+        if (job.tableId === null && typeof results?.id === 'string' && job.operationName.startsWith('table')) job.tableId = results.id;
+        job.status = 'success';
+      } catch (error) {
+        job.status = 'error';
+        const code = error instanceof HttpError ? error.code : 'applicationError';
+        job.error = { code, message: error instanceof Error ? error.message : String(error), exceptionId: exceptionId() };
+      }
+      return;
+    }
     if (state.faults.failingTables?.includes(job.tableId)) {
       const error = state.faults.jobError ?? { code: 'storage.tableExport.failed', message: `Export of table "${job.tableId}" failed.` };
       job.status = 'error';
@@ -514,8 +337,8 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
       provider,
       region,
       sizeBytes: file.sizeBytes,
-      tags: ['table-export'],
-      maxAgeDays: 15,
+      tags: file.tags ?? ['table-export'],
+      maxAgeDays: file.isPermanent ? null : 15,
       runId: null,
       runIds: [],
       creatorToken,
@@ -524,9 +347,67 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     };
   }
 
+  let nextId = 500_001;
+  const context: WriteContext = {
+    project: fixture,
+    projectId,
+    creatorToken,
+    backend,
+    files: state.files,
+    newFileId: () => nextFileId++,
+    newId: () => nextId++,
+    keyPrefix,
+    baseUrl: () => baseUrl,
+    credentialsExpiry: () => new Date(state.faults.expiredCredentials ? Date.now() - 60_000 : Date.now() + credentialsTtlMs),
+    rowsOf: async (tableId) => tableRows(tableById(tableId)),
+    // Written data ends the export cache, as a changed table does on a stack.
+    setRows: (tableId, data) => {
+      state.tableData.set(tableId, data);
+      cache.clear();
+    },
+    dropRows: (tableId) => {
+      state.tableData.delete(tableId);
+      cache.clear();
+    },
+    startJob(operationName, tableId, params, run) {
+      const id = nextJobId++;
+      const job = {
+        id,
+        status: 'waiting',
+        url: `${baseUrl}/v2/storage/jobs/${id}`,
+        tableId,
+        operationName,
+        operationParams: { ...params, queue: 'main' },
+        createdTime: kbcTime(),
+        startTime: null,
+        endTime: null,
+        runId: null,
+        results: null,
+        creatorToken,
+        metrics: { inCompressed: false, inBytes: 0, inBytesUncompressed: 0, outCompressed: false, outBytes: 0, outBytesUncompressed: 0 },
+      };
+      // Write jobs share the job list (and GET jobs/{id}); their results are what `run` gives, e.g. the table.
+      state.jobs.set(id, job as unknown as StorageJob);
+      runners.set(id, run);
+      return job;
+    },
+    versions: new Map(),
+    configMetadata: new Map(),
+    stackComponent: (id) => stackComponents.get(id),
+  };
+
   async function handle(method: string, route: string, match: RegExpMatchArray, url: URL, req: IncomingMessage): Promise<[number, unknown]> {
     const arg = (i: number): string => decodeURIComponent(match[i] ?? '');
     switch (route) {
+      case 'GET index': {
+        // apiary.apib "API Index": the stack's components (exclude=components|componentDetails).
+        const exclude = new Set((url.searchParams.get('exclude') ?? '').split(','));
+        const brief = ['id', 'name', 'type', 'ico64', 'ico128', 'features', 'flags', 'description', 'categories'];
+        const components = [...stackComponents.values()].map((c) =>
+          exclude.has('componentDetails') ? Object.fromEntries(Object.entries(c).filter(([k]) => brief.includes(k))) : c,
+        );
+        return [200, { api: 'storage', documentation: 'http://docs.keboola.apiary.io/', version: 'v2', ...(exclude.has('components') ? {} : { components }), services: [], features: [], urlTemplates: {} }];
+      }
       case 'GET tokens/verify':
         return [200, fixture.token];
       case 'GET dev-branches':
@@ -638,16 +519,25 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
           }
           file = path.join(options.fixtureDir, 'versions', arg(1), arg(2), 'rows', `${arg(3)}.json`);
         }
-        const versions = await readJson<Json[]>(file).catch(() => [] as Json[]);
+        const written = context.versions.get(route.includes('rows') ? `${arg(1)}/${arg(2)}/rows/${arg(3)}` : `${arg(1)}/${arg(2)}`);
+        const versions = written ?? (await readJson<Json[]>(file).catch(() => [] as Json[]));
         const inc = includes(url);
         return [200, page(versions, url).map((v) => versionForList(v, inc))];
       }
-      default:
-        throw new HttpError(404, `Route ${method} ${url.pathname} not found`, 'notFound');
+      default: {
+        const write = WRITE_HANDLERS.get(route);
+        if (!write) throw new HttpError(404, `Route ${method} ${url.pathname} not found`, 'notFound');
+        return write(context, route, arg, url, req);
+      }
     }
   }
 
   function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    if (body === undefined) {
+      res.writeHead(status, headers);
+      res.end();
+      return;
+    }
     const text = JSON.stringify(body);
     res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
     res.end(text);
@@ -663,7 +553,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
   const server = createServer((req, res) => {
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    let rest = url.pathname.startsWith('/v2/storage/') ? url.pathname.slice('/v2/storage/'.length) : undefined;
+    let rest = url.pathname === '/v2/storage' ? '' : url.pathname.startsWith('/v2/storage/') ? url.pathname.slice('/v2/storage/'.length) : undefined;
     if (rest !== undefined) rest = rest.replace(/^branch\/[^/]+\//, '').replace(/\/$/, '');
     let endpoint = `${method} ${url.pathname}`;
     let match: RegExpMatchArray | null = null;
@@ -713,7 +603,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
         const token = req.headers['x-storageapi-token'];
         if (state.faults.badToken || token !== options.token) {
           // Drain the body so the client sees the answer cleanly.
-          if (method === 'POST') await readBody(req);
+          if (method !== 'GET') await readBody(req);
           reply(401, { error: 'Invalid access token', code: 'storage.tokenInvalid', exceptionId: exceptionId() });
           return;
         }

@@ -11,9 +11,15 @@
  * - gcp: objects in a GCS test server of its own that checks bearer tokens; `gcsPath` {bucket, key} and
  *   `gcsCredentials` {access_token, expires_in (seconds), token_type, projectId}; each token handed out is
  *   accepted until it expires. Entries `gs://BUCKET/KEY`.
+ *
+ * Uploads (files/prepare): aws `uploadParams` {key, bucket, acl, credentials} (s3rver knows one key pair, so
+ * it cannot hold an upload to its key); azure `absUploadParams` {blobName, accountName, container,
+ * absCredentials} with a container SAS sp=rwl (a download SAS, sp=rl, is refused writes by Azurite); gcp
+ * `gcsUploadParams` {projectId, bucket, key, access_token, expires_in, token_type} with a token that may
+ * write (a download token is answered 403 on writes, as Google answers a token without the permission).
  */
 import { randomBytes } from 'node:crypto';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, SASProtocol, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { startGcsServer } from '../gcs/server.js';
 
@@ -27,6 +33,15 @@ export interface FileBackend {
   put(key: string, body: Buffer | string, contentType: string): Promise<void>;
   /** A sliced file's manifest entry for `key`, as the stack writes it. */
   entryUrl(key: string): string;
+  /** Reads one object back (a client's upload), with the server's own credentials. */
+  get(key: string): Promise<Buffer>;
+  /** The object key a manifest entry URL names in this storage, or undefined when it names another place. */
+  keyOf(entryUrl: string): string | undefined;
+  /**
+   * The provider's upload fields of `files/prepare` (and `files/{id}/refresh`): credentials that can write,
+   * valid until `expires` (aws `uploadParams`, azure `absUploadParams`, gcp `gcsUploadParams`).
+   */
+  uploadParams(key: string, expires: Date): Json;
   /** The provider's fields of a file detail; credentials valid until `expires` when asked for. */
   detail(key: string, urlKey: string, expires: Date, withCredentials: boolean): Json;
   /** Where a CLI reading this storage points its client (STORAGE_EMULATOR_HOST for gcp). */
@@ -67,6 +82,27 @@ function s3Backend(options: BackendOptions): FileBackend {
       await s3.send(new PutObjectCommand({ Bucket: options.bucket, Key: key, Body: body, ContentType: contentType }));
     },
     entryUrl: (key) => `s3://${options.bucket}/${key}`,
+    async get(key) {
+      const out = await s3.send(new GetObjectCommand({ Bucket: options.bucket, Key: key }));
+      return Buffer.from(await out.Body!.transformToByteArray());
+    },
+    keyOf: (url) => (url.startsWith(`s3://${options.bucket}/`) ? url.slice(`s3://${options.bucket}/`.length) : undefined),
+    uploadParams(key, expires) {
+      // s3rver checks signatures against its one key pair and knows no session tokens or policies, so an
+      // upload credential here is the same pair with a fresh session token (a real stack's STS
+      // federation token is scoped to the key; s3rver cannot enforce that).
+      const sessionToken = randomBytes(24).toString('base64');
+      handedOut.push(sessionToken);
+      return {
+        uploadParams: {
+          key,
+          bucket: options.bucket,
+          acl: 'private',
+          credentials: { AccessKeyId: 'S3RVER', SecretAccessKey: 'S3RVER', SessionToken: sessionToken, Expiration: expires.toISOString() },
+          'x-amz-server-side-encryption': 'AES256',
+        },
+      };
+    },
     detail(key, urlKey, expires, withCredentials) {
       const sessionToken = randomBytes(24).toString('base64');
       if (withCredentials) handedOut.push(sessionToken);
@@ -113,6 +149,14 @@ async function azureBackend(options: BackendOptions): Promise<FileBackend> {
   const client = BlobServiceClient.fromConnectionString(options.azureConnectionString).getContainerClient(container);
   const handedOut: string[] = [];
   await client.create();
+  const containerSas = (permissions: string, expires: Date): { sas: string; connectionString: string } => {
+    const startsOn = new Date(Math.min(Date.now(), expires.getTime()) - SAS_START_SKEW_MS);
+    const sas = generateBlobSASQueryParameters(
+      { containerName: container, permissions: ContainerSASPermissions.parse(permissions), startsOn, expiresOn: expires, protocol: SASProtocol.HttpsAndHttp },
+      keyCredential,
+    ).toString();
+    return { sas, connectionString: `BlobEndpoint=${blobEndpoint};SharedAccessSignature=${sas}` };
+  };
   return {
     provider: 'azure',
     async put(key, body, contentType) {
@@ -121,13 +165,30 @@ async function azureBackend(options: BackendOptions): Promise<FileBackend> {
     },
     // Keboola names the account's public host whatever endpoint serves it.
     entryUrl: (key) => `azure://${account}.blob.core.windows.net/${container}/${key}`,
+    async get(key) {
+      return client.getBlockBlobClient(key).downloadToBuffer();
+    },
+    keyOf(url) {
+      const prefix = `azure://${account}.blob.core.windows.net/${container}/`;
+      return url.startsWith(prefix) ? url.slice(prefix.length) : undefined;
+    },
+    uploadParams(key, expires) {
+      // A container SAS that can read, write and list (sp=rwl, as a stack's upload SAS: apiary.apib
+      // "Prepare File Upload" absUploadParams example).
+      const { sas, connectionString } = containerSas('rwl', expires);
+      const signature = new URLSearchParams(sas).get('sig') ?? '';
+      handedOut.push(connectionString, sas, signature, encodeURIComponent(signature));
+      return {
+        absUploadParams: {
+          blobName: key,
+          accountName: account,
+          container,
+          absCredentials: { SASConnectionString: connectionString, expiration: options.time(expires) },
+        },
+      };
+    },
     detail(key, urlKey, expires, withCredentials) {
-      const startsOn = new Date(Math.min(Date.now(), expires.getTime()) - SAS_START_SKEW_MS);
-      const sas = generateBlobSASQueryParameters(
-        { containerName: container, permissions: ContainerSASPermissions.parse('rl'), startsOn, expiresOn: expires, protocol: SASProtocol.HttpsAndHttp },
-        keyCredential,
-      ).toString();
-      const connectionString = `BlobEndpoint=${blobEndpoint};SharedAccessSignature=${sas}`;
+      const { sas, connectionString } = containerSas('rl', expires);
       if (withCredentials) {
         const signature = new URLSearchParams(sas).get('sig') ?? '';
         handedOut.push(connectionString, sas, signature, encodeURIComponent(signature));
@@ -149,12 +210,25 @@ async function azureBackend(options: BackendOptions): Promise<FileBackend> {
 }
 
 async function gcsBackend(options: BackendOptions): Promise<FileBackend> {
-  /** Tokens handed out, with when each ends; the server's own writes use `admin`. */
-  const tokens = new Map<string, number>();
-  const admin = `admin-${randomBytes(12).toString('hex')}`;
-  const accepts = (bearer: string | undefined): boolean => bearer === admin || (bearer !== undefined && (tokens.get(bearer) ?? 0) > Date.now());
-  const gcs = await startGcsServer({ buckets: [options.bucket], token: accepts });
   const handedOut: string[] = [];
+  /** Tokens handed out, with when each ends and whether it may write; the server's own calls use `admin`. */
+  const tokens = new Map<string, { ends: number; write: boolean }>();
+  const admin = `admin-${randomBytes(12).toString('hex')}`;
+  const accepts = (bearer: string | undefined, method: string): boolean | 'forbidden' => {
+    if (bearer === admin) return true;
+    const token = bearer === undefined ? undefined : tokens.get(bearer);
+    if (!token || token.ends <= Date.now()) return false;
+    // A download token (file detail) reads only; an upload token (files/prepare) also writes.
+    return token.write || method === 'GET' || method === 'HEAD' ? true : 'forbidden';
+  };
+  const mint = (expires: Date, write: boolean): string => {
+    // Google's tokens look like ya29.…; one per answer, as the stack mints them.
+    const token = `ya29.kbc-test-${randomBytes(24).toString('base64url')}`;
+    tokens.set(token, { ends: expires.getTime(), write });
+    handedOut.push(token);
+    return token;
+  };
+  const gcs = await startGcsServer({ buckets: [options.bucket], token: accepts });
   return {
     provider: 'gcp',
     async put(key, body, contentType) {
@@ -163,13 +237,27 @@ async function gcsBackend(options: BackendOptions): Promise<FileBackend> {
       if (!answer.ok) throw new Error(`GCS test server: upload of ${key} answered ${answer.status}`);
     },
     entryUrl: (key) => `gs://${options.bucket}/${key}`,
+    async get(key) {
+      const url = `${gcs.url}/storage/v1/b/${encodeURIComponent(options.bucket)}/o/${encodeURIComponent(key)}?alt=media`;
+      const answer = await fetch(url, { headers: { Authorization: `Bearer ${admin}` } });
+      if (!answer.ok) throw new Error(`GCS test server: download of ${key} answered ${answer.status}`);
+      return Buffer.from(await answer.arrayBuffer());
+    },
+    keyOf: (url) => (url.startsWith(`gs://${options.bucket}/`) ? url.slice(`gs://${options.bucket}/`.length) : undefined),
+    uploadParams(key, expires) {
+      return {
+        gcsUploadParams: {
+          projectId: `kbc-test-${options.projectId}`,
+          bucket: options.bucket,
+          key,
+          access_token: mint(expires, true),
+          expires_in: Math.max(0, Math.round((expires.getTime() - Date.now()) / 1000)),
+          token_type: 'Bearer',
+        },
+      };
+    },
     detail(key, urlKey, expires, withCredentials) {
-      // Google's tokens look like ya29.…; one per answer, as the stack mints them.
-      const token = `ya29.kbc-test-${randomBytes(24).toString('base64url')}`;
-      if (withCredentials) {
-        tokens.set(token, expires.getTime());
-        handedOut.push(token);
-      }
+      const token = withCredentials ? mint(expires, false) : '';
       return {
         url: `${gcs.url}/${options.bucket}/${encodeKey(urlKey)}?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Signature=${randomBytes(16).toString('hex')}`,
         provider: 'gcp',
