@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,6 +97,34 @@ describe('takeout run from the Storage API', () => {
         for (const row of file.rows) expect(Array.isArray(row._versions)).toBe(true);
       }
     }
+  });
+
+  it("writes what Keboola's restore engine reads besides: branch metadata, triggers, notifications, permanent files, configuration metadata", async () => {
+    const json = async (key: string): Promise<unknown> => JSON.parse(await readFile(join(dest, key), 'utf8')) as unknown;
+    const fixture = async (name: string): Promise<unknown> => JSON.parse(await readFile(join(FIXTURE, name), 'utf8')) as unknown;
+    expect(await json('defaultBranchMetadata.json')).toEqual(await fixture('branch-metadata.json'));
+    expect(await json('triggers.json')).toEqual(await fixture('triggers.json'));
+    // Only the default branch's (101) subscriptions, as php-kbc-project-backup keeps them.
+    const notifications = (await fixture('notifications.json')) as { id: string }[];
+    expect(await json('notifications.json')).toEqual([notifications[0]]);
+    // Only the permanent file (maxAgeDays null), listed as {id, name, tags}, its bytes under files/<id>.
+    expect(await json('permanentFiles.json')).toEqual([{ id: 800000001, name: 'contacts.txt', tags: ['docs', 'kept'] }]);
+    const bytes = await readFile(join(dest, 'files', '800000001'));
+    expect(bytes.equals(await readFile(join(FIXTURE, 'file-data-800000001.txt')))).toBe(true);
+    expect(existsSync(join(dest, 'files', '800000002'))).toBe(false);
+    // .json.metadata beside the one configuration that has metadata, none beside the others.
+    const metadata = (await fixture('configuration-metadata.json')) as Record<string, unknown>;
+    expect(await json('configurations/keboola.ex-db-mysql/1001.json.metadata')).toEqual(metadata['keboola.ex-db-mysql/1001']);
+    expect(existsSync(join(dest, 'configurations/keboola.ex-db-mysql/1002.json.metadata'))).toBe(false);
+    // Each in the manifest's files, with its size and sha256, so verify and copy take them.
+    const manifest = (await json('takeout-manifest.json')) as { files: { key: string; bytes: number; sha256: string }[] };
+    const listed = new Map(manifest.files.map((f) => [f.key, f]));
+    for (const key of ['defaultBranchMetadata.json', 'triggers.json', 'notifications.json', 'permanentFiles.json', 'files/800000001', 'configurations/keboola.ex-db-mysql/1001.json.metadata']) {
+      const body = await readFile(join(dest, key));
+      expect(listed.get(key), key).toEqual({ key, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+    }
+    const verify = await runCli(['verify', dest]);
+    expect(verify.code, verify.stderr).toBe(0);
   });
 
   it('copies every slice byte for byte from the project S3, and the parts plus header give the table', async () => {

@@ -129,6 +129,10 @@ export interface StoredFile {
   /** Data rows written (after filters/limit). */
   rows: number;
   tableId: string;
+  /** A file uploaded to the project (the fixture's files.json) rather than a table export. */
+  tags?: unknown[];
+  /** null: kept for good (a permanent file); exports are kept 15 days. */
+  maxAgeDays?: number | null;
 }
 
 export interface StorageApiState {
@@ -170,6 +174,13 @@ interface Fixture {
   tables: Json[];
   components: Json[];
   devBranches: Json[];
+  branchMetadata: Json[];
+  /** By `<componentId>/<configId>`. */
+  configurationMetadata: Record<string, Json[]>;
+  triggers: Json[];
+  notifications: Json[];
+  /** `GET files` items of files uploaded to the project; bytes in `file-data-<id>.txt`. */
+  files: Json[];
 }
 
 async function readJson<T>(file: string): Promise<T> {
@@ -177,6 +188,14 @@ async function readJson<T>(file: string): Promise<T> {
 }
 
 async function loadFixture(dir: string): Promise<Fixture> {
+  const optional = <T>(name: string, empty: T): Promise<T> => readJson<T>(path.join(dir, name)).catch(() => empty);
+  const [branchMetadata, configurationMetadata, triggers, notifications, files] = await Promise.all([
+    optional<Json[]>('branch-metadata.json', []),
+    optional<Record<string, Json[]>>('configuration-metadata.json', {}),
+    optional<Json[]>('triggers.json', []),
+    optional<Json[]>('notifications.json', []),
+    optional<Json[]>('files.json', []),
+  ]);
   const [token, buckets, tables, components, devBranches] = await Promise.all([
     readJson<Json>(path.join(dir, 'token.json')),
     readJson<Json[]>(path.join(dir, 'buckets.json')),
@@ -184,7 +203,7 @@ async function loadFixture(dir: string): Promise<Fixture> {
     readJson<Json[]>(path.join(dir, 'components.json')),
     readJson<Json[]>(path.join(dir, 'dev-branches.json')),
   ]);
-  return { token, buckets, tables, components, devBranches };
+  return { token, buckets, tables, components, devBranches, branchMetadata, configurationMetadata, triggers, notifications, files };
 }
 
 // ---------------------------------------------------------------- helpers
@@ -286,6 +305,15 @@ const ROUTES: Array<{ method: string; pattern: RegExp; endpoint: string }> = [
   { method: 'GET', pattern: /^jobs\/(\d+)$/, endpoint: 'GET jobs/{id}' },
   { method: 'GET', pattern: /^files\/(\d+)$/, endpoint: 'GET files/{id}' },
   { method: 'GET', pattern: /^components$/, endpoint: 'GET components' },
+  // The service index (`GET /v2/storage/`), branch metadata, triggers, the files list and configuration
+  // metadata: what Keboola's backup engine reads besides buckets, tables and configurations.
+  { method: 'GET', pattern: /^$/, endpoint: 'GET /' },
+  { method: 'GET', pattern: /^metadata$/, endpoint: 'GET branch/{id}/metadata' },
+  { method: 'GET', pattern: /^triggers$/, endpoint: 'GET triggers' },
+  { method: 'GET', pattern: /^files$/, endpoint: 'GET files' },
+  { method: 'GET', pattern: /^components\/([^/]+)\/configs\/([^/]+)\/metadata$/, endpoint: 'GET branch/{id}/components/{c}/configs/{id}/metadata' },
+  // The notification service (keboola/notification-client), served here under NOTIFICATION_PATH.
+  { method: 'GET', pattern: /^notification:project-subscriptions$/, endpoint: 'GET notification project-subscriptions' },
   { method: 'GET', pattern: /^components\/([^/]+)\/configs\/([^/]+)\/versions$/, endpoint: 'GET components/{c}/configs/{id}/versions' },
   {
     method: 'GET',
@@ -293,6 +321,9 @@ const ROUTES: Array<{ method: string; pattern: RegExp; endpoint: string }> = [
     endpoint: 'GET components/{c}/configs/{id}/rows/{r}/versions',
   },
 ];
+
+/** Where this server serves the stack's notification service (a host of its own on a real stack). */
+const NOTIFICATION_PATH = '/notification/';
 
 export async function startStorageApi(options: StorageApiOptions): Promise<StorageApiServer> {
   const fixture = await loadFixture(options.fixtureDir);
@@ -327,6 +358,17 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
   let nextFileId = 900_000_001;
   const cache = new Map<string, number>();
   let baseUrl = '';
+  // Files uploaded to the project (a permanent one among them) are in its file storage from the start.
+  for (const f of fixture.files) {
+    const id = Number(f.id);
+    const key = `${keyPrefix}files/${id}`;
+    const body = await readFile(path.join(options.fixtureDir, `file-data-${id}.txt`));
+    await backend.put(key, body, 'application/octet-stream');
+    state.files.set(id, {
+      id, created: String(f.created), name: String(f.name), key, sliced: false, objectKeys: [key], sizeBytes: body.length, rows: 0, tableId: '',
+      tags: (f.tags as unknown[] | undefined) ?? [], maxAgeDays: (f.maxAgeDays as number | null | undefined) ?? null,
+    });
+  }
 
   const tableById = (id: string): Json => {
     const table = fixture.tables.find((t) => t.id === id);
@@ -514,8 +556,8 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
       provider,
       region,
       sizeBytes: file.sizeBytes,
-      tags: ['table-export'],
-      maxAgeDays: 15,
+      tags: file.tags ?? ['table-export'],
+      maxAgeDays: file.maxAgeDays === undefined ? 15 : file.maxAgeDays,
       runId: null,
       runIds: [],
       creatorToken,
@@ -606,6 +648,28 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
         const federation = url.searchParams.get('federationToken');
         return [200, fileResponse(file, federation === '1' || federation === 'true')];
       }
+      case 'GET /':
+        // The stack's service index (keboola.docs.apiary.io, "API Index"), here with the notification service only.
+        return [200, { api: 'storage', documentation: 'https://keboola.docs.apiary.io/', services: [{ id: 'notification', url: `${baseUrl}${NOTIFICATION_PATH.replace(/\/$/, '')}` }] }];
+      case 'GET branch/{id}/metadata':
+        return [200, fixture.branchMetadata];
+      case 'GET triggers':
+        return [200, fixture.triggers];
+      case 'GET notification project-subscriptions':
+        return [200, fixture.notifications];
+      case 'GET files': {
+        // Newest first, paged with limit (default 100) and offset (keboola.docs.apiary.io, "List files").
+        const all = [...state.files.values()].sort((a, b) => b.id - a.id).map((f) => fileResponse(f, false));
+        return [200, page(all, url)];
+      }
+      case 'GET branch/{id}/components/{c}/configs/{id}/metadata': {
+        const component = fixture.components.find((c) => c.id === arg(1));
+        if (!component) throw new HttpError(404, `Component ${arg(1)} not found`, 'storage.components.notFound');
+        if (!(component.configurations as Json[]).some((c) => c.id === arg(2))) {
+          throw new HttpError(404, `Configuration ${arg(2)} not found`, 'storage.components.configurations.notFound');
+        }
+        return [200, fixture.configurationMetadata[`${arg(1)}/${arg(2)}`] ?? []];
+      }
       case 'GET components': {
         const inc = includes(url);
         return [
@@ -665,6 +729,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     let rest = url.pathname.startsWith('/v2/storage/') ? url.pathname.slice('/v2/storage/'.length) : undefined;
     if (rest !== undefined) rest = rest.replace(/^branch\/[^/]+\//, '').replace(/\/$/, '');
+    if (url.pathname.startsWith(NOTIFICATION_PATH)) rest = `notification:${url.pathname.slice(NOTIFICATION_PATH.length)}`;
     let endpoint = `${method} ${url.pathname}`;
     let match: RegExpMatchArray | null = null;
     if (rest !== undefined) {
