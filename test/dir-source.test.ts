@@ -297,8 +297,9 @@ describe('an existing takeout as the source', () => {
       'files',
       'in/c-main/gone.part_0.csv.gz',
       'in/c-main/nested',
-      'triggers.json',
     ]);
+    // triggers.json is passed through now (Keboola's restore engine reads it); files/ is not.
+    expect(listed.keboola?.triggers).toEqual([]);
     expect(listed.skipped?.find((s) => s.id === 'in/c-main/gone.part_0.csv.gz')?.reason).toBe('no table in tables.json has this file');
     expect(listed.warnings).toEqual([expect.stringMatching(/keboola\.ex-http\/2\.json: not valid JSON .*configuration 2 of keboola\.ex-http is taken as configurations\.json lists it/)]);
   });

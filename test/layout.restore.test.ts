@@ -74,4 +74,20 @@ describe('a takeout of tables with tricky names', () => {
     for (const key of ['defaultBranchMetadata.json', 'triggers.json', 'notifications.json', 'permanentFiles.json']) expect(await again.json(key)).toEqual([]);
     expect((await runCli(['verify', copied])).code).toBe(0);
   });
+
+  it('a takeout read as the source passes branch metadata, triggers, notifications and configuration metadata through', async () => {
+    const from = path.join(root, 'takeout');
+    const trigger = [{ id: '301', tables: [{ tableId: 'in.c-main.orders' }] }];
+    const metadata = [{ id: '7001', key: 'KBC.configuration.folderName', value: 'x' }];
+    await writeFile(path.join(from, 'triggers.json'), JSON.stringify(trigger));
+    await writeFile(path.join(from, 'configurations/keboola.ex-http/orders.json.metadata'), JSON.stringify(metadata));
+    const dest = path.join(root, 'again');
+    const result = await runCli(['run', '--source', from, '--dest', dest, '--no-progress']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).not.toMatch(/^skip/m);
+    const again = await readTakeout(dest);
+    expect(await again.json('triggers.json')).toEqual(trigger);
+    expect(await again.json('configurations/keboola.ex-http/orders.json.metadata')).toEqual(metadata);
+    expect(await again.json('defaultBranchMetadata.json')).toEqual([]);
+  });
 });
