@@ -61,6 +61,8 @@ export interface PermanentFileDescriptor {
   name: string;
   tags: unknown[];
   sizeBytes?: number;
+  /** The bytes, when the source reads them itself (a takeout folder's `files/<id>`) rather than with `openFile`. */
+  open?: () => Promise<Readable>;
 }
 
 export interface MetadataEntry {

@@ -75,19 +75,26 @@ describe('a takeout of tables with tricky names', () => {
     expect((await runCli(['verify', copied])).code).toBe(0);
   });
 
-  it('a takeout read as the source passes branch metadata, triggers, notifications and configuration metadata through', async () => {
+  it('a takeout read as the source passes branch metadata, triggers, notifications, permanent files and configuration metadata through', async () => {
     const from = path.join(root, 'takeout');
     const trigger = [{ id: '301', tables: [{ tableId: 'in.c-main.orders' }] }];
     const metadata = [{ id: '7001', key: 'KBC.configuration.folderName', value: 'x' }];
     await writeFile(path.join(from, 'triggers.json'), JSON.stringify(trigger));
     await writeFile(path.join(from, 'configurations/keboola.ex-http/orders.json.metadata'), JSON.stringify(metadata));
+    await mkdir(path.join(from, 'files'));
+    await writeFile(path.join(from, 'files', '42'), 'kept for good\n');
+    await writeFile(path.join(from, 'permanentFiles.json'), JSON.stringify([{ id: 42, name: 'notes.txt', tags: ['a'] }, { id: 43, name: 'gone.txt', tags: [] }]));
     const dest = path.join(root, 'again');
     const result = await runCli(['run', '--source', from, '--dest', dest, '--no-progress']);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).not.toMatch(/^skip/m);
+    expect(result.stderr).toMatch(/permanent file 43 has no files\/43: left out/);
     const again = await readTakeout(dest);
     expect(await again.json('triggers.json')).toEqual(trigger);
     expect(await again.json('configurations/keboola.ex-http/orders.json.metadata')).toEqual(metadata);
     expect(await again.json('defaultBranchMetadata.json')).toEqual([]);
+    expect(await again.json('permanentFiles.json')).toEqual([{ id: 42, name: 'notes.txt', tags: ['a'] }]);
+    expect((await again.store.get('files/42')).toString()).toBe('kept for good\n');
+    expect(again.manifest.files.find((f) => f.key === 'files/42')?.bytes).toBe(14);
   });
 });

@@ -650,7 +650,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
       }
       case 'GET /':
         // The stack's service index (keboola.docs.apiary.io, "API Index"), here with the notification service only.
-        return [200, { api: 'storage', documentation: 'https://keboola.docs.apiary.io/', services: [{ id: 'notification', url: `${baseUrl}${NOTIFICATION_PATH.replace(/\/$/, '')}` }] }];
+        return [200, { api: 'storage', documentation: 'https://keboola.docs.apiary.io/', version: 'v2', features: [], services: [{ id: 'notification', url: `${baseUrl}${NOTIFICATION_PATH.replace(/\/$/, '')}` }] }];
       case 'GET branch/{id}/metadata':
         return [200, fixture.branchMetadata];
       case 'GET triggers':

@@ -57,12 +57,16 @@ export async function writeKeboolaExtras(options: RunOptions, plan: TakeoutPlan,
  */
 async function writePermanentFile(options: RunOptions, file: PermanentFileDescriptor, out: ExtrasWriter): Promise<boolean> {
   const { source, destination, emit, signal } = options;
-  if (!source.openFile) return false;
-  const body = await source.openFile(String(file.id), signal ? { signal } : {});
-  const only = body.slices[0];
-  if (!body.header || body.slices.length !== 1 || only === undefined) {
-    emit({ type: 'warning', message: `permanent file ${file.id} (${file.name}) is sliced: left out of permanentFiles.json` });
-    return false;
+  let open = file.open;
+  if (open === undefined) {
+    if (!source.openFile) return false;
+    const body = await source.openFile(String(file.id), signal ? { signal } : {});
+    const only = body.slices[0];
+    if (!body.header || body.slices.length !== 1 || only === undefined) {
+      emit({ type: 'warning', message: `permanent file ${file.id} (${file.name}) is sliced: left out of permanentFiles.json` });
+      return false;
+    }
+    open = only.open;
   }
   const key = permanentFileKey(file);
   const hash = createHash('sha256');
@@ -73,7 +77,7 @@ async function writePermanentFile(options: RunOptions, file: PermanentFileDescri
     ...(signal ? { signal } : {}),
   });
   try {
-    const stream = await only.open();
+    const stream = await open();
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       hash.update(chunk);
       bytes += chunk.length;

@@ -9,8 +9,11 @@ import { isLoopbackHost, type StorageClient } from './client.js';
 
 type Json = Record<string, unknown>;
 
-/** `GET files` page size; the Storage API's largest `limit` for files is 1000 (keboola.docs.apiary.io, Files). */
-const FILES_PAGE = 1000;
+/**
+ * `GET files` page size: the documented default (keboola.docs.apiary.io, "List Files", limit default 100). The
+ * listing ends at a short page, so a page size above a server cap the documentation does not give would end it early.
+ */
+const FILES_PAGE = 100;
 /** The id the notification service is listed under in the stack's service index (`GET /v2/storage/`). */
 const NOTIFICATION_SERVICE = 'notification';
 
