@@ -163,6 +163,38 @@ describe('takeout run from the Storage API', () => {
   });
 });
 
+describe("the files Keboola's restore engine reads, when the project does not give them all", () => {
+  it('goes on without what the token may not read and without a notification service, says so, and writes empty lists', async () => {
+    const api = await server({ faults: { forbidden: ['GET triggers', 'GET files'] }, notificationService: false });
+    try {
+      const dest = join(await tempFolder('kbc-extras'), 't');
+      const result = await kbc(api, ['run', '--dest', dest, '--no-progress']);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toMatch(/triggers not taken: Storage API GET triggers: HTTP 403/);
+      expect(result.stderr).toMatch(/permanent files not taken: Storage API GET files: HTTP 403/);
+      expect(result.stderr).toMatch(/the stack lists no notification service: notifications\.json is empty/);
+      for (const key of ['triggers.json', 'notifications.json', 'permanentFiles.json']) expect(JSON.parse(await readFile(join(dest, key), 'utf8'))).toEqual([]);
+      expect(existsSync(join(dest, 'files'))).toBe(false);
+      expect(result.stderr).not.toContain(TOKEN);
+    } finally {
+      await api.stop();
+    }
+  });
+
+  it('--structure-only still takes permanent files, as Keboola\'s backup does with exportStructureOnly', async () => {
+    const api = await server();
+    try {
+      const dest = join(await tempFolder('kbc-structure'), 't');
+      const result = await kbc(api, ['run', '--dest', dest, '--no-progress', '--structure-only']);
+      expect(result.code, result.stderr).toBe(0);
+      expect(JSON.parse(await readFile(join(dest, 'permanentFiles.json'), 'utf8'))).toEqual([{ id: 800000001, name: 'contacts.txt', tags: ['docs', 'kept'] }]);
+      expect((await readFile(join(dest, 'files', '800000001'))).equals(await readFile(join(FIXTURE, 'file-data-800000001.txt')))).toBe(true);
+    } finally {
+      await api.stop();
+    }
+  });
+});
+
 describe('Storage API failures', () => {
   it('a bad token is an authentication error (4), in one line, and the token is never printed', async () => {
     const api = await server();

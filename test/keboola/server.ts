@@ -55,6 +55,8 @@ export interface StorageApiFaults {
   jobError?: { code: string; message: string };
   /** Every request is answered 401 as if the token were wrong. */
   badToken?: boolean;
+  /** Endpoint keys (e.g. `"GET triggers"`) answered 403, as for a token without the right to read them. */
+  forbidden?: string[];
   /** `GET files/{id}` returns credentials that have already expired (Azurite and the GCS server refuse them too). */
   expiredCredentials?: boolean;
 }
@@ -70,6 +72,8 @@ export interface StorageApiOptions {
   azureConnectionString?: string;
   /** The one valid `X-StorageApi-Token`. */
   token: string;
+  /** false: the service index lists no notification service (default true). */
+  notificationService?: boolean;
   /** Directory of the fixture project (fixtures/keboola-project). */
   fixtureDir: string;
   faults?: StorageApiFaults;
@@ -650,7 +654,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
       }
       case 'GET /':
         // The stack's service index (keboola.docs.apiary.io, "API Index"), here with the notification service only.
-        return [200, { api: 'storage', documentation: 'https://keboola.docs.apiary.io/', version: 'v2', features: [], services: [{ id: 'notification', url: `${baseUrl}${NOTIFICATION_PATH.replace(/\/$/, '')}` }] }];
+        return [200, { api: 'storage', documentation: 'https://keboola.docs.apiary.io/', version: 'v2', features: [], services: options.notificationService === false ? [] : [{ id: 'notification', url: `${baseUrl}${NOTIFICATION_PATH.replace(/\/$/, '')}` }] }];
       case 'GET branch/{id}/metadata':
         return [200, fixture.branchMetadata];
       case 'GET triggers':
@@ -783,6 +787,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
           return;
         }
         if (!match) throw new HttpError(404, `Route ${method} ${url.pathname} not found`, 'notFound');
+        if (state.faults.forbidden?.includes(endpoint)) throw new HttpError(403, 'You don\'t have access to the resource.', 'accessDenied');
         const [status, body] = await handle(method, endpoint, match, url, req);
         reply(status, body);
       } catch (error) {

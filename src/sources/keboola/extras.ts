@@ -80,19 +80,30 @@ async function configurationMetadata(client: StorageClient, branchId: string, co
   }
 }
 
+/**
+ * One part, or its empty value with a warning when the token may not read it (AUTH): a token that can
+ * take the tables out is not refused for want of, say, the right to list triggers; the run says what it left out.
+ */
+async function readable<T>(what: string, empty: T, warnings: string[], read: () => Promise<T>, anyFailure = false): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    const failure = toTakeoutError(error);
+    if (!anyFailure && failure.code !== 'AUTH') throw failure;
+    warnings.push(`${what} not taken: ${failure.message}`);
+    return empty;
+  }
+}
+
 /** Everything beyond buckets, tables and configurations that Keboola's restore engine reads back. */
 export async function listExtras(client: StorageClient, components: readonly ComponentDescriptor[], warnings: string[]): Promise<KeboolaProjectExtras> {
   const branchId = await defaultBranchId(client);
-  const branchMetadata = await client.get<unknown[]>(`branch/${encodeURIComponent(branchId)}/metadata`);
-  await configurationMetadata(client, branchId, components);
-  const triggers = await client.get<unknown[]>('triggers');
-  let subscriptions: unknown[];
-  try {
-    subscriptions = await notifications(client, branchId, warnings);
-  } catch (error) {
-    // A separate service: when it cannot be read, the takeout goes on without notifications and says so.
-    warnings.push(`notifications are not taken: ${toTakeoutError(error).message}`);
-    subscriptions = [];
-  }
-  return { branchMetadata, triggers, notifications: subscriptions, permanentFiles: await permanentFiles(client) };
+  const branch = encodeURIComponent(branchId);
+  const branchMetadata = await readable('branch metadata', [], warnings, () => client.get<unknown[]>(`branch/${branch}/metadata`));
+  await readable('configuration metadata', undefined, warnings, () => configurationMetadata(client, branchId, components));
+  const triggers = await readable('triggers', [], warnings, () => client.get<unknown[]>('triggers'));
+  // A separate service: whatever keeps it from answering, the takeout goes on without notifications and says so.
+  const subscriptions = await readable('notifications', [], warnings, () => notifications(client, branchId, warnings), true);
+  const files = await readable('permanent files', [], warnings, () => permanentFiles(client));
+  return { branchMetadata, triggers, notifications: subscriptions, permanentFiles: files };
 }
