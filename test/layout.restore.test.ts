@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tableDataPrefix } from '../src/keboola/layout.js';
@@ -96,5 +96,24 @@ describe('a takeout of tables with tricky names', () => {
     expect(await again.json('permanentFiles.json')).toEqual([{ id: 42, name: 'notes.txt', tags: ['a'] }]);
     expect((await again.store.get('files/42')).toString()).toBe('kept for good\n');
     expect(again.manifest.files.find((f) => f.key === 'files/42')?.bytes).toBe(14);
+  });
+
+  it('a takeout from before these files (not in its manifest) still verifies, copies and is read as a source', async () => {
+    const old = path.join(root, 'old');
+    const copy = await runCli(['copy', path.join(root, 'copied'), old]);
+    expect(copy.code, copy.stderr).toBe(0);
+    const restoreFiles = ['defaultBranchMetadata.json', 'triggers.json', 'notifications.json', 'permanentFiles.json'];
+    for (const key of restoreFiles) await rm(path.join(old, key));
+    const manifestFile = path.join(old, 'takeout-manifest.json');
+    const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as { files: { key: string }[] };
+    manifest.files = manifest.files.filter((f) => !restoreFiles.includes(f.key));
+    await writeFile(manifestFile, JSON.stringify(manifest, null, 2));
+    const verify = await runCli(['verify', old]);
+    expect(verify.code, verify.stderr).toBe(0);
+    const copied = await runCli(['copy', old, path.join(root, 'old-copied')]);
+    expect(copied.code, copied.stderr).toBe(0);
+    const again = await runCli(['run', '--source', old, '--dest', path.join(root, 'old-again'), '--no-progress']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await (await readTakeout(path.join(root, 'old-again'))).json('permanentFiles.json')).toEqual([]);
   });
 });
