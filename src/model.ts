@@ -38,6 +38,31 @@ export interface ProjectDescriptor {
    * `takeout table export`: Storage API aliases and tables of linked or external-schema buckets.
    */
   exportableSkipped?: TableDescriptor[];
+  /**
+   * The rest of a Keboola project that Keboola's backup engine keeps (keboola/php-kbc-project-backup
+   * `src/Backup.php`), as the APIs answer it; sources without it write the empty lists that engine writes.
+   */
+  keboola?: KeboolaProjectExtras;
+}
+
+export interface KeboolaProjectExtras {
+  /** `GET branch/{default}/metadata`: the default branch's (the project's) metadata. */
+  branchMetadata: unknown[];
+  /** `GET triggers`: table-change triggers. */
+  triggers: unknown[];
+  /** The notification service's `GET project-subscriptions`, of the default branch only. */
+  notifications: unknown[];
+  /** `GET files`: the files kept for good (`maxAgeDays` null), read by id with the source's `openFile`. */
+  permanentFiles: PermanentFileDescriptor[];
+}
+
+export interface PermanentFileDescriptor {
+  id: string | number;
+  name: string;
+  tags: unknown[];
+  sizeBytes?: number;
+  /** The bytes, when the source reads them itself (a takeout folder's `files/<id>`) rather than with `openFile`. */
+  open?: () => Promise<Readable>;
 }
 
 export interface MetadataEntry {
@@ -116,6 +141,8 @@ export interface ConfigurationDescriptor {
   extra?: Record<string, unknown>;
   /** The configuration file exactly as a takeout holds it (with rows, state and _versions). */
   raw?: Record<string, unknown>;
+  /** `GET branch/{default}/components/{c}/configs/{id}/metadata`; written beside the configuration when not empty. */
+  metadata?: unknown[];
 }
 
 export interface ConfigurationRowDescriptor {

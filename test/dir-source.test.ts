@@ -294,11 +294,13 @@ describe('an existing takeout as the source', () => {
     const listed = await createDirSource(folder).project();
     expect(listed.skipped?.map((s) => s.id)).toEqual([
       'configurations/keboola.ex-http/3.json',
-      'files',
+      'files/123',
       'in/c-main/gone.part_0.csv.gz',
       'in/c-main/nested',
-      'triggers.json',
     ]);
+    // triggers.json is passed through (Keboola's restore engine reads it); a file permanentFiles.json does not list is not.
+    expect(listed.keboola?.triggers).toEqual([]);
+    expect(listed.skipped?.find((s) => s.id === 'files/123')?.reason).toBe('a file permanentFiles.json does not list');
     expect(listed.skipped?.find((s) => s.id === 'in/c-main/gone.part_0.csv.gz')?.reason).toBe('no table in tables.json has this file');
     expect(listed.warnings).toEqual([expect.stringMatching(/keboola\.ex-http\/2\.json: not valid JSON .*configuration 2 of keboola\.ex-http is taken as configurations\.json lists it/)]);
   });

@@ -105,6 +105,8 @@ describe.each(['azure', 'gcp'] as const)('a Keboola project on a %s stack', (pro
       const result = await kbc(api, ['run', '--dest', dest, '--no-progress']);
       expect(result.code, result.stderr).toBe(0);
       expect(api.state.log.some((l) => l.endpoint === 'GET files/{id}')).toBe(true);
+      // The permanent file too, streamed from this cloud's file storage (compared byte for byte below).
+      expect(await walkFiles(dest)).toContain('files/800000001');
       await expectSameTakeout({ dest, stack: api.url }, { dest: awsDest, stack: awsStack });
     } finally {
       await api.stop();

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,6 +99,34 @@ describe('takeout run from the Storage API', () => {
     }
   });
 
+  it("writes what Keboola's restore engine reads besides: branch metadata, triggers, notifications, permanent files, configuration metadata", async () => {
+    const json = async (key: string): Promise<unknown> => JSON.parse(await readFile(join(dest, key), 'utf8')) as unknown;
+    const fixture = async (name: string): Promise<unknown> => JSON.parse(await readFile(join(FIXTURE, name), 'utf8')) as unknown;
+    expect(await json('defaultBranchMetadata.json')).toEqual(await fixture('branch-metadata.json'));
+    expect(await json('triggers.json')).toEqual(await fixture('triggers.json'));
+    // Only the default branch's (101) subscriptions, as php-kbc-project-backup keeps them.
+    const notifications = (await fixture('notifications.json')) as { id: string }[];
+    expect(await json('notifications.json')).toEqual([notifications[0]]);
+    // Only the permanent file (maxAgeDays null), listed as {id, name, tags}, its bytes under files/<id>.
+    expect(await json('permanentFiles.json')).toEqual([{ id: 800000001, name: 'contacts.txt', tags: ['docs', 'kept'] }]);
+    const bytes = await readFile(join(dest, 'files', '800000001'));
+    expect(bytes.equals(await readFile(join(FIXTURE, 'file-data-800000001.txt')))).toBe(true);
+    expect(existsSync(join(dest, 'files', '800000002'))).toBe(false);
+    // .json.metadata beside the one configuration that has metadata, none beside the others.
+    const metadata = (await fixture('configuration-metadata.json')) as Record<string, unknown>;
+    expect(await json('configurations/keboola.ex-db-mysql/1001.json.metadata')).toEqual(metadata['keboola.ex-db-mysql/1001']);
+    expect(existsSync(join(dest, 'configurations/keboola.ex-db-mysql/1002.json.metadata'))).toBe(false);
+    // Each in the manifest's files, with its size and sha256, so verify and copy take them.
+    const manifest = (await json('takeout-manifest.json')) as { files: { key: string; bytes: number; sha256: string }[] };
+    const listed = new Map(manifest.files.map((f) => [f.key, f]));
+    for (const key of ['defaultBranchMetadata.json', 'triggers.json', 'notifications.json', 'permanentFiles.json', 'files/800000001', 'configurations/keboola.ex-db-mysql/1001.json.metadata']) {
+      const body = await readFile(join(dest, key));
+      expect(listed.get(key), key).toEqual({ key, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+    }
+    const verify = await runCli(['verify', dest]);
+    expect(verify.code, verify.stderr).toBe(0);
+  });
+
   it('copies every slice byte for byte from the project S3, and the parts plus header give the table', async () => {
     const manifest = JSON.parse(await readFile(join(dest, 'takeout-manifest.json'), 'utf8')) as {
       tables: { id: string; columns: string[]; rows: number; slices: { key: string }[] }[];
@@ -130,6 +160,38 @@ describe('takeout run from the Storage API', () => {
     const merged = await runCli(['files', 'download', join(dest, 'takeout-manifest.json'), '--table', 'in.c-main.orders', '-o', out, '-q']);
     expect(merged.code, merged.stderr).toBe(0);
     expect(parse(await readFile(out))).toEqual(parse(await readFile(join(FIXTURE, 'data', 'in.c-main.orders.csv'))));
+  });
+});
+
+describe("the files Keboola's restore engine reads, when the project does not give them all", () => {
+  it('goes on without what the token may not read and without a notification service, says so, and writes empty lists', async () => {
+    const api = await server({ faults: { forbidden: ['GET triggers', 'GET files'] }, notificationService: false });
+    try {
+      const dest = join(await tempFolder('kbc-extras'), 't');
+      const result = await kbc(api, ['run', '--dest', dest, '--no-progress']);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toMatch(/triggers not taken: Storage API GET triggers: HTTP 403/);
+      expect(result.stderr).toMatch(/permanent files not taken: Storage API GET files: HTTP 403/);
+      expect(result.stderr).toMatch(/the stack lists no notification service: notifications\.json is empty/);
+      for (const key of ['triggers.json', 'notifications.json', 'permanentFiles.json']) expect(JSON.parse(await readFile(join(dest, key), 'utf8'))).toEqual([]);
+      expect(existsSync(join(dest, 'files'))).toBe(false);
+      expect(result.stderr).not.toContain(TOKEN);
+    } finally {
+      await api.stop();
+    }
+  });
+
+  it('--structure-only still takes permanent files, as Keboola\'s backup does with exportStructureOnly', async () => {
+    const api = await server();
+    try {
+      const dest = join(await tempFolder('kbc-structure'), 't');
+      const result = await kbc(api, ['run', '--dest', dest, '--no-progress', '--structure-only']);
+      expect(result.code, result.stderr).toBe(0);
+      expect(JSON.parse(await readFile(join(dest, 'permanentFiles.json'), 'utf8'))).toEqual([{ id: 800000001, name: 'contacts.txt', tags: ['docs', 'kept'] }]);
+      expect((await readFile(join(dest, 'files', '800000001'))).equals(await readFile(join(FIXTURE, 'file-data-800000001.txt')))).toBe(true);
+    } finally {
+      await api.stop();
+    }
   });
 });
 

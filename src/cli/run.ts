@@ -35,8 +35,9 @@ export function runCommand(context: CliContext): Command {
     .description(
       'Take out every bucket, table and component configuration of a project in the Keboola Data Takeout ' +
         'layout: buckets.json, tables.json, configurations.json, configurations/<componentId>/<configId>.json ' +
-        'and table data as gzipped CSV slices <stage>/<bucket>/<table>.part_<N>.csv.gz; takeout-manifest.json ' +
-        'is written last.\n\n' +
+        'and table data as gzipped CSV slices <stage>/<bucket>/<table>.part_<N>.csv.gz, with what Keboola\'s ' +
+        'restore engine reads too (defaultBranchMetadata.json, triggers.json, notifications.json, ' +
+        'permanentFiles.json and files/<fileId>); takeout-manifest.json is written last.\n\n' +
         'SOURCE and DEST may be given as arguments (takeout run SOURCE DEST, as aws s3 cp and rclone copy ' +
         'take them) or as --source and --dest; not both. A bare takeout run takes out the bundled demo ' +
         'project into a new folder; a DEST needs a SOURCE.',

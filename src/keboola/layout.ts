@@ -1,4 +1,4 @@
-import type { BucketDescriptor, ComponentDescriptor, ConfigurationDescriptor, ConfigurationRowDescriptor, TableDescriptor } from '../model.js';
+import type { BucketDescriptor, KeboolaProjectExtras, PermanentFileDescriptor, ComponentDescriptor, ConfigurationDescriptor, ConfigurationRowDescriptor, TableDescriptor } from '../model.js';
 import { MANIFESTS_DIR } from '../manifests/takeout.js';
 
 /**
@@ -11,6 +11,19 @@ export const BUCKETS_FILE = 'buckets.json';
 export const TABLES_FILE = 'tables.json';
 export const CONFIGURATIONS_FILE = 'configurations.json';
 export const CONFIGURATIONS_DIR = 'configurations';
+/**
+ * Files Keboola's restore engine (keboola/php-kbc-project-restore `src/Restore.php`) reads with a plain GET,
+ * failing when one is missing: each takeout writes them, empty lists when the source has none, as
+ * keboola/php-kbc-project-backup `src/Backup.php` does for a project without any.
+ */
+export const BRANCH_METADATA_FILE = 'defaultBranchMetadata.json';
+export const TRIGGERS_FILE = 'triggers.json';
+export const NOTIFICATIONS_FILE = 'notifications.json';
+export const PERMANENT_FILES_FILE = 'permanentFiles.json';
+/** `files/<id>`: a permanent file's bytes as stored, under its Storage API id (Backup.php `backupPermanentFiles`). */
+export const FILES_DIR = 'files';
+/** What a source without branch metadata, triggers, notifications or permanent files has. */
+export const NO_KEBOOLA_EXTRAS: KeboolaProjectExtras = { branchMetadata: [], triggers: [], notifications: [], permanentFiles: [] };
 
 /** `in.c-main.customers` → `in/c-main/customers` (the table id with `.` → `/`). */
 export function tablePath(table: TableDescriptor): string {
@@ -35,6 +48,28 @@ export function tableManifestKey(table: TableDescriptor): string {
 
 export function configurationKey(componentId: string, configId: string): string {
   return `${CONFIGURATIONS_DIR}/${componentId}/${configId}.json`;
+}
+
+/** Beside its configuration, only when it has metadata (Backup.php writes it then only; Restore.php reads it when listed). */
+export function configurationMetadataKey(componentId: string, configId: string): string {
+  return `${configurationKey(componentId, configId)}.metadata`;
+}
+
+export function permanentFileKey(file: PermanentFileDescriptor): string {
+  return `${FILES_DIR}/${file.id}`;
+}
+
+/** permanentFiles.json: `[{id, name, tags}]`, what Restore.php uploads again from `files/<id>`. */
+export function permanentFilesJson(files: readonly PermanentFileDescriptor[]): unknown[] {
+  return files.map((f) => ({ id: f.id, name: f.name, tags: f.tags }));
+}
+
+/**
+ * The prefix Keboola's restore engine lists a table's data by (S3Restore/AbsRestore/GcsRestore
+ * `listTableFiles`: the table id with `.` → `/`, then `.`): any other key under it would be taken for a slice.
+ */
+export function tableDataPrefix(table: TableDescriptor): string {
+  return `${tablePath(table)}.`;
 }
 
 export function stageOf(bucketId: string): string {

@@ -16,6 +16,15 @@ export async function readJson<T>(file: string): Promise<T> {
 }
 
 export async function loadFixture(dir: string): Promise<Fixture> {
+  // What Keboola's backup engine reads besides buckets, tables and configurations; a fixture may lack them.
+  const optional = <T>(name: string, empty: T): Promise<T> => readJson<T>(path.join(dir, name)).catch(() => empty);
+  const [branchMetadata, configurationMetadata, triggers, notifications, files] = await Promise.all([
+    optional<Json[]>('branch-metadata.json', []),
+    optional<Record<string, Json[]>>('configuration-metadata.json', {}),
+    optional<Json[]>('triggers.json', []),
+    optional<Json[]>('notifications.json', []),
+    optional<Json[]>('files.json', []),
+  ]);
   const [token, buckets, tables, components, devBranches] = await Promise.all([
     readJson<Json>(path.join(dir, 'token.json')),
     readJson<Json[]>(path.join(dir, 'buckets.json')),
@@ -23,7 +32,7 @@ export async function loadFixture(dir: string): Promise<Fixture> {
     readJson<Json[]>(path.join(dir, 'components.json')),
     readJson<Json[]>(path.join(dir, 'dev-branches.json')),
   ]);
-  return { token, buckets, tables, components, devBranches };
+  return { token, buckets, tables, components, devBranches, branchMetadata, configurationMetadata, triggers, notifications, files };
 }
 
 // ---------------------------------------------------------------- helpers

@@ -176,6 +176,27 @@ describe('Storage API test server', () => {
     expect((await api(server, 'components/keboola.ex-db-mysql/configs/9999/versions')).status).toBe(404);
   });
 
+  it('serves the service index, branch and configuration metadata, triggers, notification subscriptions and the files list', async () => {
+    const index = (await api(server, '?exclude=components')).body as { services: { id: string; url: string }[] };
+    const notification = index.services.find((s) => s.id === 'notification')!;
+    const subscriptions = await fetch(`${notification.url}/project-subscriptions`, { headers: { 'X-StorageApi-Token': TOKEN } });
+    expect(await subscriptions.json()).toEqual(fixtureJson('notifications.json'));
+    expect((await fetch(`${notification.url}/project-subscriptions`)).status).toBe(401);
+    expect((await api(server, 'branch/101/metadata')).body).toEqual(fixtureJson('branch-metadata.json'));
+    expect((await api(server, 'branch/default/components/keboola.ex-db-mysql/configs/1001/metadata')).body).toEqual(
+      fixtureJson<Record<string, unknown>>('configuration-metadata.json')['keboola.ex-db-mysql/1001'],
+    );
+    expect((await api(server, 'branch/101/components/keboola.ex-db-mysql/configs/1002/metadata')).body).toEqual([]);
+    expect((await api(server, 'branch/101/components/keboola.ex-db-mysql/configs/9/metadata')).status).toBe(404);
+    expect((await api(server, 'triggers')).body).toEqual(fixtureJson('triggers.json'));
+    const files = (await api(server, 'files?limit=1&offset=0')).body as Json[];
+    expect(files).toHaveLength(1);
+    const all = (await api(server, 'files')).body as Json[];
+    const permanent = all.filter((f) => f.maxAgeDays === null);
+    expect(permanent.map((f) => [f.id, f.name, f.tags])).toEqual([[800000001, 'contacts.txt', ['docs', 'kept']]]);
+    expect(all.some((f) => f.id === 800000002 && f.maxAgeDays === 15)).toBe(true);
+  });
+
   it('exports a large table into 3+ headerless gzipped slices through the job and file API', async () => {
     const before = server.state.requests['GET jobs/{id}'] ?? 0;
     const started = await api(server, 'tables/in.c-main.orders/export-async', {

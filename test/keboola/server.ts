@@ -64,6 +64,12 @@ const ROUTES: Array<{ method: string; pattern: RegExp; endpoint: string }> = [
   { method: 'GET', pattern: /^jobs\/(\d+)$/, endpoint: 'GET jobs/{id}' },
   { method: 'GET', pattern: /^files\/(\d+)$/, endpoint: 'GET files/{id}' },
   { method: 'GET', pattern: /^components$/, endpoint: 'GET components' },
+  // Triggers and the files list: what Keboola's backup engine reads besides buckets, tables and configurations
+  // (branch and configuration metadata are served by write-configs.ts, from the fixture and what was written).
+  { method: 'GET', pattern: /^triggers$/, endpoint: 'GET triggers' },
+  { method: 'GET', pattern: /^files$/, endpoint: 'GET files' },
+  // The notification service (keboola/notification-client), served here under NOTIFICATION_PATH.
+  { method: 'GET', pattern: /^notification:project-subscriptions$/, endpoint: 'GET notification project-subscriptions' },
   { method: 'GET', pattern: /^components\/([^/]+)\/configs\/([^/]+)\/versions$/, endpoint: 'GET components/{c}/configs/{id}/versions' },
   {
     method: 'GET',
@@ -71,6 +77,9 @@ const ROUTES: Array<{ method: string; pattern: RegExp; endpoint: string }> = [
     endpoint: 'GET components/{c}/configs/{id}/rows/{r}/versions',
   },
 ];
+
+/** Where this server serves the stack's notification service (a host of its own on a real stack). */
+const NOTIFICATION_PATH = '/notification/';
 
 /** The write side, each module with its routes. */
 const WRITE_MODULES: Array<{ routes: WriteRoute[]; handle: WriteHandler }> = [
@@ -93,6 +102,11 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     fixture.buckets = [];
     fixture.tables = [];
     fixture.components = [];
+    fixture.branchMetadata = [];
+    fixture.configurationMetadata = {};
+    fixture.triggers = [];
+    fixture.notifications = [];
+    fixture.files = [];
   }
   const sliceBytes = options.sliceBytes ?? 20_000;
   const sliced = options.sliced ?? true;
@@ -129,6 +143,15 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
   let nextFileId = 900_000_001;
   const cache = new Map<string, number>();
   let baseUrl = '';
+  // Files uploaded to the project (a permanent one among them) are in its file storage from the start.
+  for (const f of fixture.files) {
+    const id = Number(f.id);
+    const key = `${keyPrefix}files/${id}`;
+    const body = await readFile(path.join(options.fixtureDir, `file-data-${id}.txt`));
+    await backend.put(key, body, 'application/octet-stream');
+    const tags = Array.isArray(f.tags) ? f.tags.map(String) : [];
+    state.files.set(id, { id, created: String(f.created), name: String(f.name), key, sliced: false, objectKeys: [key], sizeBytes: body.length, rows: 0, tableId: '', tags, isPermanent: f.maxAgeDays === null, uploaded: true });
+  }
 
   const tableById = (id: string): Json => {
     const table = fixture.tables.find((t) => t.id === id);
@@ -392,7 +415,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
       return job;
     },
     versions: new Map(),
-    configMetadata: new Map(),
+    configMetadata: new Map<string, Json[]>([['branch', fixture.branchMetadata], ...Object.entries(fixture.configurationMetadata)]),
     stackComponent: (id) => stackComponents.get(id),
   };
 
@@ -406,7 +429,17 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
         const components = [...stackComponents.values()].map((c) =>
           exclude.has('componentDetails') ? Object.fromEntries(Object.entries(c).filter(([k]) => brief.includes(k))) : c,
         );
-        return [200, { api: 'storage', documentation: 'http://docs.keboola.apiary.io/', version: 'v2', ...(exclude.has('components') ? {} : { components }), services: [], features: [], urlTemplates: {} }];
+        const services = options.notificationService === false ? [] : [{ id: 'notification', url: `${baseUrl}${NOTIFICATION_PATH.replace(/\/$/, '')}` }];
+        return [200, { api: 'storage', documentation: 'http://docs.keboola.apiary.io/', version: 'v2', ...(exclude.has('components') ? {} : { components }), services, features: [], urlTemplates: {} }];
+      }
+      case 'GET triggers':
+        return [200, fixture.triggers];
+      case 'GET notification project-subscriptions':
+        return [200, fixture.notifications];
+      case 'GET files': {
+        // Newest first, paged with limit (default 100) and offset (keboola.docs.apiary.io, "List files").
+        const all = [...state.files.values()].sort((a, b) => b.id - a.id).map((f) => fileResponse(f, false));
+        return [200, page(all, url)];
       }
       case 'GET tokens/verify':
         return [200, fixture.token];
@@ -555,6 +588,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     let rest = url.pathname === '/v2/storage' ? '' : url.pathname.startsWith('/v2/storage/') ? url.pathname.slice('/v2/storage/'.length) : undefined;
     if (rest !== undefined) rest = rest.replace(/^branch\/[^/]+\//, '').replace(/\/$/, '');
+    if (url.pathname.startsWith(NOTIFICATION_PATH)) rest = `notification:${url.pathname.slice(NOTIFICATION_PATH.length)}`;
     let endpoint = `${method} ${url.pathname}`;
     let match: RegExpMatchArray | null = null;
     if (rest !== undefined) {
@@ -608,6 +642,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
           return;
         }
         if (!match) throw new HttpError(404, `Route ${method} ${url.pathname} not found`, 'notFound');
+        if (state.faults.forbidden?.includes(endpoint)) throw new HttpError(403, "You don't have access to the resource.", 'accessDenied');
         const [status, body] = await handle(method, endpoint, match, url, req);
         reply(status, body);
       } catch (error) {

@@ -36,6 +36,8 @@ export interface StorageApiFaults {
   jobError?: { code: string; message: string };
   /** Every request is answered 401 as if the token were wrong. */
   badToken?: boolean;
+  /** Endpoint keys (e.g. `"GET triggers"`) answered 403, as for a token without the right to read them. */
+  forbidden?: string[];
   /** `GET files/{id}` returns credentials that have already expired (Azurite and the GCS server refuse them too). */
   expiredCredentials?: boolean;
 }
@@ -51,6 +53,8 @@ export interface StorageApiOptions {
   azureConnectionString?: string;
   /** The one valid `X-StorageApi-Token`. */
   token: string;
+  /** false: the service index lists no notification service (default true). */
+  notificationService?: boolean;
   /** Directory of the fixture project (fixtures/keboola-project). */
   fixtureDir: string;
   faults?: StorageApiFaults;

@@ -20,6 +20,13 @@ export interface Project {
   tables: Json[];
   components: Json[];
   devBranches: Json[];
+  branchMetadata: Json[];
+  /** By `<componentId>/<configId>`. */
+  configurationMetadata: Record<string, Json[]>;
+  triggers: Json[];
+  notifications: Json[];
+  /** `GET files` items of files uploaded to the project; bytes in `file-data-<id>.txt`. */
+  files: Json[];
 }
 
 export interface WriteContext {

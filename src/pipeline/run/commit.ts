@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { toTakeoutError } from '../../errors.js';
-import { BUCKETS_FILE, CONFIGURATIONS_FILE, TABLES_FILE, bucketsJson, configurationFile, configurationKey, configurationsJson, tableManifestKey, tablesJson, type TableStats } from '../../keboola/layout.js';
+import { BUCKETS_FILE, CONFIGURATIONS_FILE, TABLES_FILE, bucketsJson, configurationFile, configurationKey, configurationMetadataKey, configurationsJson, tableManifestKey, tablesJson, type TableStats } from '../../keboola/layout.js';
 import { sliceManifest, TAKEOUT_MANIFEST_FILE, TAKEOUT_MANIFEST_VERSION, type ManifestTable, type TakeoutManifest } from '../../manifests/takeout.js';
 import type { SliceRecord, TableDescriptor } from '../../model.js';
 import { whereIs } from '../../stores/store.js';
 import type { RunSummary } from '../events.js';
 import { plural } from '../../units.js';
 import type { ExportedTables } from './export-tables.js';
+import { writeKeboolaExtras } from './keboola-extras.js';
 import type { RunOptions } from './options.js';
 import type { RunState, TakeoutPlan } from './plan.js';
 
@@ -73,8 +74,10 @@ async function writeLayoutFiles(options: RunOptions, plan: TakeoutPlan, state: R
   for (const component of components) {
     for (const config of component.configurations) {
       await putJson(configurationKey(component.id, config.id), configurationFile(config));
+      if (config.metadata && config.metadata.length > 0) await putJson(configurationMetadataKey(component.id, config.id), config.metadata);
     }
   }
+  await writeKeboolaExtras(options, plan, { putJson, layoutKeys, written, files, createOnly: state.createOnly });
   for (const t of tables) {
     if (t.status !== 'complete') continue;
     const key = tableManifestKey({ id: t.id } as TableDescriptor);

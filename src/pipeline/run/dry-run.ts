@@ -1,5 +1,5 @@
 import { DEFAULT_BLOCK_BYTES } from '../../formats/csv/blocks.js';
-import { BUCKETS_FILE, CONFIGURATIONS_FILE, TABLES_FILE, sliceKey } from '../../keboola/layout.js';
+import { BRANCH_METADATA_FILE, BUCKETS_FILE, CONFIGURATIONS_FILE, FILES_DIR, NOTIFICATIONS_FILE, PERMANENT_FILES_FILE, TABLES_FILE, TRIGGERS_FILE, sliceKey } from '../../keboola/layout.js';
 import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../../manifests/takeout.js';
 import type { ProjectDescriptor, TableDescriptor } from '../../model.js';
 import { COMPRESS_IN_FLIGHT } from '../compress.js';
@@ -44,7 +44,11 @@ function buildPlan(options: RunOptions, selected: readonly TableDescriptor[], pr
     memoryBound:
       `${formatBytes(bound)} = ${plural(Math.min(options.concurrency, Math.max(1, selected.length)), 'table')} × (${COMPRESS_IN_FLIGHT + 1} blocks × ${formatBytes(blockBytesFor(options))} × 2` +
       (options.partBytes > 0 ? ` + ${plural(options.partConcurrency + 1, 'upload part')} × ${formatBytes(options.partBytes)})` : ')'),
-    files: [BUCKETS_FILE, TABLES_FILE, CONFIGURATIONS_FILE, 'configurations/<componentId>/<configId>.json', `${MANIFESTS_DIR}/<tableId>.manifest`, TAKEOUT_MANIFEST_FILE],
+    files: [
+      BUCKETS_FILE, TABLES_FILE, CONFIGURATIONS_FILE, 'configurations/<componentId>/<configId>.json[.metadata]',
+      BRANCH_METADATA_FILE, TRIGGERS_FILE, NOTIFICATIONS_FILE, PERMANENT_FILES_FILE, `${FILES_DIR}/<fileId>`,
+      `${MANIFESTS_DIR}/<tableId>.manifest`, TAKEOUT_MANIFEST_FILE,
+    ],
   };
 }
 

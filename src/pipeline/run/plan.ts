@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Store } from '../../stores/store.js';
-import { isTableDataKey, stageOf } from '../../keboola/layout.js';
+import { FILES_DIR, isTableDataKey, stageOf } from '../../keboola/layout.js';
 import type { Journal } from '../../manifests/journal.js';
 import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../../manifests/takeout.js';
 import type { ProjectDescriptor, TableDescriptor } from '../../model.js';
@@ -116,7 +116,7 @@ async function prepareDestination(destination: Store, mode: { overwrite: boolean
   const keys: string[] = [];
   for await (const object of destination.list('')) {
     const k = object.key;
-    if (isTableDataKey(k) || k.startsWith(`${MANIFESTS_DIR}/`) || k.startsWith('configurations/') || k === TAKEOUT_MANIFEST_FILE) keys.push(k);
+    if (isTableDataKey(k) || k.startsWith(`${MANIFESTS_DIR}/`) || k.startsWith('configurations/') || k.startsWith(`${FILES_DIR}/`) || k === TAKEOUT_MANIFEST_FILE) keys.push(k);
   }
   // Until the new manifest lands, the destination must not look like a complete takeout.
   await destination.delete([TAKEOUT_MANIFEST_FILE]);

@@ -7,11 +7,11 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TakeoutError, toTakeoutError } from '../../errors.js';
 import { readManifestFile } from '../../manifests/read.js';
-import { BUCKETS_FILE, CONFIGURATIONS_DIR, CONFIGURATIONS_FILE, TABLES_FILE, sliceKey, stageOf, tableFromApi, tablePath } from '../../keboola/layout.js';
+import { BRANCH_METADATA_FILE, BUCKETS_FILE, FILES_DIR, CONFIGURATIONS_DIR, CONFIGURATIONS_FILE, NOTIFICATIONS_FILE, PERMANENT_FILES_FILE, TABLES_FILE, TRIGGERS_FILE, configurationMetadataKey, sliceKey, stageOf, tableFromApi, tablePath } from '../../keboola/layout.js';
 import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../../manifests/takeout.js';
 import { JOURNAL_FILE } from '../../manifests/journal.js';
 import { listFolder, shownName, type DirTable, type FoundEntry } from './entries.js';
-import type { BucketDescriptor, ComponentDescriptor, ConfigurationDescriptor, GzipSlice, ProjectDescriptor, TableDescriptor } from '../../model.js';
+import type { KeboolaProjectExtras, PermanentFileDescriptor, BucketDescriptor, ComponentDescriptor, ConfigurationDescriptor, GzipSlice, ProjectDescriptor, TableDescriptor } from '../../model.js';
 
 /** A takeout's JSON files (manifest, tables, buckets), read with the manifests' size cap. */
 async function readJson(file: string, label: string): Promise<unknown> {
@@ -30,7 +30,55 @@ interface ManifestTable {
 }
 
 /** What a takeout folder holds at its root beside the stage folders: read, or written by takeout itself. */
-const TAKEOUT_ROOT_ENTRIES = new Set([BUCKETS_FILE, TABLES_FILE, CONFIGURATIONS_FILE, CONFIGURATIONS_DIR, TAKEOUT_MANIFEST_FILE, MANIFESTS_DIR, JOURNAL_FILE]);
+const TAKEOUT_ROOT_ENTRIES = new Set([
+  BUCKETS_FILE, TABLES_FILE, CONFIGURATIONS_FILE, CONFIGURATIONS_DIR, TAKEOUT_MANIFEST_FILE, MANIFESTS_DIR, JOURNAL_FILE,
+  BRANCH_METADATA_FILE, TRIGGERS_FILE, NOTIFICATIONS_FILE,
+]);
+
+/** A list the restore engine reads (triggers.json, …) passed through as it is; absent (older takeouts) is empty. */
+async function optionalList(folder: string, key: string, label: string): Promise<unknown[]> {
+  const value = await readJson(join(folder, key), `${label}/${key}`).catch((error: unknown) => {
+    if (error instanceof TakeoutError && error.code === 'NOT_FOUND') return [];
+    throw error;
+  });
+  if (!Array.isArray(value)) throw new TakeoutError('INTEGRITY', `${label}/${key}: expected a JSON list`);
+  return value;
+}
+
+/** Storage API file ids are numbers; anything else in permanentFiles.json is not read as a path. */
+const FILE_ID_PATTERN = /^\d+$/;
+
+/**
+ * permanentFiles.json's entries whose `files/<id>` is in the folder, each read from there; one without
+ * its file is left out with a warning (a restore would fail on it).
+ */
+async function permanentFilesOf(folder: string, label: string, claimed: Set<string>, warnings: string[]): Promise<PermanentFileDescriptor[]> {
+  const taken: PermanentFileDescriptor[] = [];
+  for (const entry of await optionalList(folder, PERMANENT_FILES_FILE, label)) {
+    const { id, name, tags } = (entry ?? {}) as { id?: unknown; name?: unknown; tags?: unknown };
+    const key = `${FILES_DIR}/${String(id)}`;
+    const file = join(folder, FILES_DIR, String(id));
+    const size = FILE_ID_PATTERN.test(String(id)) ? await stat(file).then((i) => (i.isFile() ? i.size : undefined), () => undefined) : undefined;
+    if (size === undefined) {
+      warnings.push(`${label}/${PERMANENT_FILES_FILE}: permanent file ${String(id)} has no ${key}: left out`);
+      continue;
+    }
+    claimed.add(key);
+    taken.push({ id: id as string | number, name: String(name), tags: Array.isArray(tags) ? tags : [], sizeBytes: size, open: async () => createReadStream(file) });
+  }
+  claimed.add(PERMANENT_FILES_FILE);
+  return taken;
+}
+
+/** Branch metadata, triggers, notifications and permanent files passed through; absent ones (older takeouts) are empty. */
+async function takeoutExtras(folder: string, label: string, claimed: Set<string>, warnings: string[]): Promise<KeboolaProjectExtras> {
+  return {
+    branchMetadata: await optionalList(folder, BRANCH_METADATA_FILE, label),
+    triggers: await optionalList(folder, TRIGGERS_FILE, label),
+    notifications: await optionalList(folder, NOTIFICATIONS_FILE, label),
+    permanentFiles: await permanentFilesOf(folder, label, claimed, warnings),
+  };
+}
 
 export async function readTakeoutFolder(
   folder: string,
@@ -95,14 +143,18 @@ export async function readTakeoutFolder(
         warnings.push(`${toTakeoutError(error).message}: configuration ${id} of ${String(c.id)} is taken as configurations.json lists it, without rows, state and versions`);
         return undefined;
       })) as Record<string, unknown> | undefined;
-      configs.push({ id, name: String(cfg.name ?? ''), configuration: {}, raw: full ?? cfg });
+      const metadataKey = configurationMetadataKey(String(c.id), id);
+      const metadata = await optionalList(folder, metadataKey, label);
+      if (metadata.length > 0) claimed.add(metadataKey);
+      configs.push({ id, name: String(cfg.name ?? ''), configuration: {}, raw: full ?? cfg, ...(metadata.length > 0 ? { metadata } : {}) });
     }
     components.push({ id: String(c.id), type: String(c.type ?? ''), name: String(c.name ?? ''), configurations: configs, raw: c });
   }
+  const keboola = await takeoutExtras(folder, label, claimed, warnings);
   const stages = new Set([...buckets.map((b) => b.stage), ...tables.map((t) => stageOf(t.bucketId)), 'in', 'out', 'sys']);
   const skipped = await unclaimedEntries(folder, label, stages, claimed);
   return {
-    project: { buckets, tables, components, ...(skipped.length ? { skipped } : {}), ...(warnings.length ? { warnings } : {}) },
+    project: { buckets, tables, components, keboola, ...(skipped.length ? { skipped } : {}), ...(warnings.length ? { warnings } : {}) },
     slices,
   };
 }
@@ -128,8 +180,10 @@ async function unclaimedEntries(folder: string, label: string, stages: Set<strin
   };
   for (const entry of await listFolder(root, folder, '', label)) {
     if (entry.kind === 'skip') skip(entry, entry.reason);
-    else if (TAKEOUT_ROOT_ENTRIES.has(entry.name)) {
+    else if (TAKEOUT_ROOT_ENTRIES.has(entry.name) || claimed.has(entry.rel)) {
       if (entry.name === CONFIGURATIONS_DIR && entry.kind === 'folder') await walk(entry, 2, 'a configuration that configurations.json does not list');
+    } else if (entry.name === FILES_DIR && entry.kind === 'folder') {
+      await walk(entry, 1, 'a file permanentFiles.json does not list');
     } else if (stages.has(entry.name) && entry.kind === 'folder') await walk(entry, 2, 'no table in tables.json has this file');
     else skip(entry, 'not part of what takeout reads from a takeout (buckets, tables, their data and configurations)');
   }

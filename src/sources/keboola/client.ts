@@ -133,6 +133,16 @@ export class StorageClient {
     return this.request<T>('POST', path, options);
   }
 
+  /**
+   * A GET to another service of the stack (its URL from the service index, `GET /v2/storage/`), with the
+   * same token, retries and error lines, as Keboola's own clients call them (keboola/notification-client).
+   */
+  getService<T>(serviceUrl: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const url = new URL(`${serviceUrl.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`);
+    for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value));
+    return this.send('GET', path, options, async (response) => (response.status === 204 ? undefined : await response.json()) as T, url.toString());
+  }
+
   /** Raw response text (configurations.json is kept byte for byte). */
   async getText(path: string, options: RequestOptions = {}): Promise<string> {
     return this.send('GET', path, options, (response) => response.text());
@@ -192,8 +202,7 @@ export class StorageClient {
     }
   }
 
-  private async send<T>(method: string, path: string, options: RequestOptions, read: (response: Response) => Promise<T>): Promise<T> {
-    const url = this.url(path, options.query);
+  private async send<T>(method: string, path: string, options: RequestOptions, read: (response: Response) => Promise<T>, url = this.url(path, options.query)): Promise<T> {
     const shown = `${method} ${path.split('?')[0]}`;
     for (let attempt = 1; ; attempt++) {
       options.signal?.throwIfAborted();

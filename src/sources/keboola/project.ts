@@ -7,6 +7,7 @@ import { toTakeoutError } from '../../errors.js';
 import { tableFromApi } from '../../keboola/layout.js';
 import type { BucketDescriptor, ComponentDescriptor, ConfigurationDescriptor, ProjectDescriptor, TableDescriptor } from '../../model.js';
 import type { StorageClient } from './client.js';
+import { listExtras } from './extras.js';
 
 /** Version pages: large first, halved when the API fails on big configurations (the reference tools always ask for 2). */
 const VERSION_PAGE_SIZES = [100, 20, 2];
@@ -126,6 +127,8 @@ export async function listProject(client: StorageClient, baseUrl: string): Promi
   const { buckets, skippedBuckets } = takenBuckets(rawBuckets, skipped);
   const { tables, exportableSkipped } = takenTables(rawTables, skippedBuckets, skipped);
   const components = await listComponents(client);
+  const warnings: string[] = [];
+  const keboola = await listExtras(client, components, warnings);
   return {
     ...(verified.owner?.id !== undefined ? { id: verified.owner.id } : {}),
     ...(verified.owner?.name ? { name: verified.owner.name } : {}),
@@ -134,6 +137,8 @@ export async function listProject(client: StorageClient, baseUrl: string): Promi
     components,
     skipped,
     exportableSkipped,
+    keboola,
+    ...(warnings.length > 0 ? { warnings } : {}),
     meta: { stack: baseUrl, region: verified.owner?.region ?? null },
   };
 }
