@@ -32,7 +32,7 @@ import { startFileBackend } from './storage-backends.js';
 import { BUCKET_ROUTES, handleBuckets } from './write-buckets.js';
 import { CONFIG_ROUTES, handleConfigs } from './write-configs.js';
 import type { WriteContext, WriteHandler, WriteRoute } from './write-context.js';
-import { FILE_ROUTES, handleFiles } from './write-files.js';
+import { fileFields, FILE_ROUTES, handleFiles } from './write-files.js';
 import { handleTables, TABLE_ROUTES } from './write-tables.js';
 import type { ExportParams, StorageApiOptions, StorageApiServer, StorageApiState, StorageJob, StoredFile } from './types.js';
 
@@ -349,24 +349,26 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     const expiration = new Date(state.faults.expiredCredentials ? Date.now() - 60_000 : Date.now() + credentialsTtlMs);
     const urlKey = file.sliced ? `${file.key}manifest` : file.key;
     const { url, provider, region, ...where } = backend.detail(file.key, urlKey, expiration, withCredentials);
+    return { ...fileFields(file, { url, provider, region }, creatorToken, ['table-export']), ...where };
+  }
+
+  /** A queued job as `GET jobs/{id}` shows it (apiary.apib "Job Detail"), export and write jobs alike. */
+  function newJob(operationName: string, tableId: string | null, operationParams: Json, metrics: Json) {
+    const id = nextJobId++;
     return {
-      id: file.id,
-      created: file.created,
-      isPublic: false,
-      isSliced: file.sliced,
-      isEncrypted: true,
-      name: file.name,
-      url,
-      provider,
-      region,
-      sizeBytes: file.sizeBytes,
-      tags: file.tags ?? ['table-export'],
-      maxAgeDays: file.isPermanent ? null : 15,
+      id,
+      status: 'waiting' as const,
+      url: `${baseUrl}/v2/storage/jobs/${id}`,
+      tableId,
+      operationName,
+      operationParams,
+      createdTime: kbcTime(),
+      startTime: null,
+      endTime: null,
       runId: null,
-      runIds: [],
+      results: null,
       creatorToken,
-      fileType: 'csv',
-      ...where,
+      metrics,
     };
   }
 
@@ -393,22 +395,8 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
       cache.clear();
     },
     startJob(operationName, tableId, params, run) {
-      const id = nextJobId++;
-      const job = {
-        id,
-        status: 'waiting',
-        url: `${baseUrl}/v2/storage/jobs/${id}`,
-        tableId,
-        operationName,
-        operationParams: { ...params, queue: 'main' },
-        createdTime: kbcTime(),
-        startTime: null,
-        endTime: null,
-        runId: null,
-        results: null,
-        creatorToken,
-        metrics: { inCompressed: false, inBytes: 0, inBytesUncompressed: 0, outCompressed: false, outBytes: 0, outBytesUncompressed: 0 },
-      };
+      const job = newJob(operationName, tableId, { ...params, queue: 'main' }, { inCompressed: false, inBytes: 0, inBytesUncompressed: 0, outCompressed: false, outBytes: 0, outBytesUncompressed: 0 });
+      const id = job.id;
       // Write jobs share the job list (and GET jobs/{id}); their results are what `run` gives, e.g. the table.
       state.jobs.set(id, job as unknown as StorageJob);
       runners.set(id, run);
@@ -489,23 +477,8 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
         }
         // Validate columns/filters now, like the API does synchronously.
         await exportRows(table, params);
-        const id = nextJobId++;
-        const job: StorageJob = {
-          id,
-          status: 'waiting',
-          url: `${baseUrl}/v2/storage/jobs/${id}`,
-          tableId: String(table.id),
-          operationName: 'tableExport',
-          operationParams: { export: params, queue: 'main' },
-          createdTime: kbcTime(),
-          startTime: null,
-          endTime: null,
-          runId: null,
-          results: null,
-          creatorToken,
-          metrics: {},
-        };
-        state.jobs.set(id, job);
+        const job = newJob('tableExport', String(table.id), { export: params, queue: 'main' }, {}) as unknown as StorageJob;
+        state.jobs.set(job.id, job);
         return [202, job];
       }
       case 'GET jobs/{id}': {

@@ -20,9 +20,8 @@ export const FILE_ROUTES: WriteRoute[] = [
 /** Files a stack keeps unless `isPermanent` (apiary.apib "Prepare File Upload": deleted after 15 days). */
 const MAX_AGE_DAYS = 15;
 
-function prepared(ctx: WriteContext, file: StoredFile): Json {
-  const expires = ctx.credentialsExpiry();
-  const { url, provider, region } = ctx.backend.detail(file.key, file.sliced ? `${file.key}manifest` : file.key, expires, false);
+/** A file detail's own fields (apiary.apib "File Detail"), before the storage's path and credentials. */
+export function fileFields(file: StoredFile, where: { url?: unknown; provider?: unknown; region?: unknown }, creatorToken: Json, defaultTags: string[]): Json {
   return {
     id: file.id,
     created: file.created,
@@ -30,18 +29,23 @@ function prepared(ctx: WriteContext, file: StoredFile): Json {
     isSliced: file.sliced,
     isEncrypted: true,
     name: file.name,
-    url,
-    provider,
-    region,
+    url: where.url,
+    provider: where.provider,
+    region: where.region,
     sizeBytes: file.sizeBytes,
-    tags: file.tags ?? [],
+    tags: file.tags ?? defaultTags,
     maxAgeDays: file.isPermanent ? null : MAX_AGE_DAYS,
     runId: null,
     runIds: [],
-    creatorToken: ctx.creatorToken,
+    creatorToken,
     fileType: 'csv',
-    ...ctx.backend.uploadParams(file.key, expires),
   };
+}
+
+function prepared(ctx: WriteContext, file: StoredFile): Json {
+  const expires = ctx.credentialsExpiry();
+  const detail = ctx.backend.detail(file.key, file.sliced ? `${file.key}manifest` : file.key, expires, false);
+  return { ...fileFields(file, detail, ctx.creatorToken, []), ...ctx.backend.uploadParams(file.key, expires) };
 }
 
 export const handleFiles: WriteHandler = async (ctx, endpoint, arg, _url, req) => {
