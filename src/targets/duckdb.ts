@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
@@ -50,6 +50,41 @@ function duckError(error: unknown, what: string): TakeoutError {
   return toTakeoutError(error, what);
 }
 
+/** The _takeout schema, replaced whole in one transaction. */
+async function writeMetadata(c: DuckDBConnection, m: TakeoutMetadata, description: string): Promise<void> {
+  const run = async (sql: string): Promise<void> => {
+    await c.run(sql);
+  };
+  await run('BEGIN TRANSACTION');
+  try {
+    await run('DROP SCHEMA IF EXISTS "_takeout" CASCADE');
+    await run('CREATE SCHEMA "_takeout"');
+    await run('CREATE TABLE "_takeout".restore (run_id VARCHAR NOT NULL, source VARCHAR NOT NULL, restored_at TIMESTAMPTZ NOT NULL)');
+    await run('CREATE TABLE "_takeout".buckets (id VARCHAR PRIMARY KEY, body JSON NOT NULL)');
+    await run('CREATE TABLE "_takeout".tables (id VARCHAR PRIMARY KEY, target VARCHAR NOT NULL, body JSON NOT NULL)');
+    await run('CREATE TABLE "_takeout".configurations (component_id VARCHAR NOT NULL, configuration_id VARCHAR NOT NULL, body JSON NOT NULL, PRIMARY KEY (component_id, configuration_id))');
+    await run('CREATE TABLE "_takeout".files (key VARCHAR PRIMARY KEY, body VARCHAR NOT NULL)');
+    const insert = async (tableName: string, values: (readonly string[])[]): Promise<void> => {
+      if (values.length === 0) return;
+      const appender = await c.createAppender(tableName, '_takeout');
+      for (const row of values) {
+        for (const v of row) appender.appendVarchar(v);
+        appender.endRow();
+      }
+      appender.closeSync();
+    };
+    await insert('restore', [[m.runId, m.source, m.restoredAt]]);
+    await insert('buckets', m.buckets.map((b) => [String(b.id), JSON.stringify(b)]));
+    await insert('tables', m.tables.map((t) => [String(t.raw.id), t.target, JSON.stringify(t.raw)]));
+    await insert('configurations', m.configurations.map((x) => [x.componentId, x.configurationId, JSON.stringify(x.body)]));
+    await insert('files', m.files.map((f) => [f.key, f.text]));
+    await run('COMMIT');
+  } catch (error) {
+    await run('ROLLBACK').catch(() => undefined);
+    throw duckError(error, `${description}: writing the _takeout schema`);
+  }
+}
+
 export function createDuckdbTarget(file: string): Target {
   const description = `duckdb:${file}`;
   let instance: DuckDBInstance | undefined;
@@ -90,6 +125,8 @@ export function createDuckdbTarget(file: string): Target {
     description,
     locate,
     async inspect(tables) {
+      // A file that is not there holds nothing; it is not created by asking (a --dry-run writes nothing).
+      if (!conn && !(await stat(file).then(() => true, () => false))) return { tables: tables.map(() => ({ exists: false })) };
       const states: TableState[] = [];
       for (const t of tables) {
         if (!(await tableExists(t.bucketId, t.name))) states.push({ exists: false });
@@ -150,37 +187,7 @@ export function createDuckdbTarget(file: string): Target {
         },
       };
     },
-    async writeMetadata(m: TakeoutMetadata) {
-      await run('BEGIN TRANSACTION');
-      try {
-        await run('DROP SCHEMA IF EXISTS "_takeout" CASCADE');
-        await run('CREATE SCHEMA "_takeout"');
-        await run('CREATE TABLE "_takeout".restore (run_id VARCHAR NOT NULL, source VARCHAR NOT NULL, restored_at TIMESTAMPTZ NOT NULL)');
-        await run('CREATE TABLE "_takeout".buckets (id VARCHAR PRIMARY KEY, body JSON NOT NULL)');
-        await run('CREATE TABLE "_takeout".tables (id VARCHAR PRIMARY KEY, target VARCHAR NOT NULL, body JSON NOT NULL)');
-        await run('CREATE TABLE "_takeout".configurations (component_id VARCHAR NOT NULL, configuration_id VARCHAR NOT NULL, body JSON NOT NULL, PRIMARY KEY (component_id, configuration_id))');
-        await run('CREATE TABLE "_takeout".files (key VARCHAR PRIMARY KEY, body VARCHAR NOT NULL)');
-        const c = await connect();
-        const insert = async (tableName: string, values: (readonly string[])[]): Promise<void> => {
-          if (values.length === 0) return;
-          const appender = await c.createAppender(tableName, '_takeout');
-          for (const row of values) {
-            for (const v of row) appender.appendVarchar(v);
-            appender.endRow();
-          }
-          appender.closeSync();
-        };
-        await insert('restore', [[m.runId, m.source, m.restoredAt]]);
-        await insert('buckets', m.buckets.map((b) => [String(b.id), JSON.stringify(b)]));
-        await insert('tables', m.tables.map((t) => [String(t.raw.id), t.target, JSON.stringify(t.raw)]));
-        await insert('configurations', m.configurations.map((x) => [x.componentId, x.configurationId, JSON.stringify(x.body)]));
-        await insert('files', m.files.map((f) => [f.key, f.text]));
-        await run('COMMIT');
-      } catch (error) {
-        await run('ROLLBACK').catch(() => undefined);
-        throw duckError(error, `${description}: writing the _takeout schema`);
-      }
-    },
+    writeMetadata: async (m: TakeoutMetadata) => writeMetadata(await connect(), m, description),
     async close() {
       conn?.closeSync();
       instance?.closeSync();

@@ -18,6 +18,8 @@ import { quoteIdent, type BaseType, type RestoreColumn, type RestoreTable, type 
  * maintaining the index row by row), COMMIT. A slice that fails its checks rolls it all back (a failed COPY
  * leaves only dead tuples, reclaimed by VACUUM).
  *
+ * Timestamps are `timestamptz` in a UTC session: a value without an offset is taken as UTC.
+ *
  * NULLs: Keboola CSV has none. Text columns take an empty field as '' (FORCE_NOT_NULL); typed columns take
  * an empty field, quoted or not, as NULL (FORCE_NULL), as '' is no number or date.
  */
@@ -29,7 +31,8 @@ const PG_TYPES: Record<BaseType, string> = {
   FLOAT: 'double precision',
   BOOLEAN: 'boolean',
   DATE: 'date',
-  TIMESTAMP: 'timestamp',
+  // With a time zone: an offset in the value (`…Z`, `+02:00`) is kept as the instant it names, not dropped.
+  TIMESTAMP: 'timestamptz',
 };
 
 /** How long connecting may take before the target is said to be unreachable. */
@@ -67,7 +70,7 @@ export function createPostgresTarget(uri: string): Target {
   let client: pg.Client | undefined;
   const connect = async (): Promise<pg.Client> => {
     if (client) return client;
-    const c = new pg.Client({ connectionString: uri.replace(/^postgresql:/, 'postgres:'), connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+    const c = new pg.Client({ connectionString: uri.replace(/^postgresql:/, 'postgres:'), connectionTimeoutMillis: CONNECT_TIMEOUT_MS, options: '-c TimeZone=UTC' });
     try {
       await c.connect();
     } catch (error) {

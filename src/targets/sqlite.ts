@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
@@ -68,6 +68,8 @@ export function createSqliteTarget(file: string): Target {
     description,
     locate: (table) => quoteIdent(table.id),
     async inspect(tables) {
+      // A file that is not there holds nothing; it is not created by asking (a --dry-run writes nothing).
+      if (!db && !(await stat(file).then(() => true, () => false))) return { tables: tables.map(() => ({ exists: false })) };
       const d = await open();
       const states: TableState[] = tables.map((t) => {
         if (!exists(d, t.id)) return { exists: false };
