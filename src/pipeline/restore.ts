@@ -43,7 +43,9 @@ export async function restoreTakeout(options: RestoreOptions): Promise<RestoreSu
       continue;
     }
     const tableStarted = Date.now();
-    emit({ type: 'table:start', table: planned.table.id, estimatedBytes: options.structureOnly ? 0 : planned.manifest.bytes, estimatedRows: planned.table.rows, measure: 'bytes' });
+    // Progress counts the takeout's stored bytes read; a table with none (empty, --structure-only) has no measure.
+    const bytes = options.structureOnly ? 0 : planned.manifest.bytes;
+    emit({ type: 'table:start', table: planned.table.id, ...(bytes > 0 ? { estimatedBytes: bytes, measure: 'bytes' as const } : {}), ...(planned.table.rows > 0 ? { estimatedRows: planned.table.rows } : {}) });
     try {
       const loaded = await loadTable(options, planned);
       summary.tables++;
