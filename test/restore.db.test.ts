@@ -13,8 +13,8 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cellValue, type BaseType } from '../src/targets/target.js';
-import { jsonLines, parseCsv, readTakeout, removeTempFolders, runCli, sha256, tempFolder, type CliResult, type Takeout } from './helpers/cli.js';
-import { expectOk, trickyProject } from './helpers/projects.js';
+import { jsonLines, parseCsv, readTakeout, removeTempFolders, runCli, sha256, startCli, tempFolder, type CliResult, type Takeout } from './helpers/cli.js';
+import { demoWithBigTable, expectOk, trickyProject } from './helpers/projects.js';
 import { s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 const pgUrl = inject('pgUrl');
@@ -309,4 +309,26 @@ describe('takeout restore', () => {
     expect((check.prepare('SELECT count(*) AS n FROM "_takeout_configurations"').get() as { n: number }).n).toBe(5);
     check.close();
   }, 60_000);
+
+  it.each(['sqlite', 'postgres'] as const)('kill -9 while loading a table, then --resume: ends identical to an uninterrupted restore (%s)', async (kind) => {
+    const big = path.join(await tempFolder(`restore-kill-${kind}`), 'takeout');
+    expectOk(await runCli(['run', await demoWithBigTable(`restore-kill-${kind}`, 8), big, '-q', '--slice-size', '2MB']));
+    const bigTakeout = await readTakeout(big);
+    const target = await freshTarget(kind, 'kill');
+    const cli = startCli(['restore', big, '--to', target.arg, '--json']);
+    await cli.waitForStdout((out) => out.includes('"type":"table:start","table":"in.c-big.events"'));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    cli.child.kill('SIGKILL');
+    expect((await cli.done).code).toBe(128 + 9);
+    // Whatever the kill left, the table being loaded is not there half-filled.
+    const held = await tableNames(kind, target).catch(() => [] as string[]);
+    if (held.includes('in.c-big.events')) expect((await readTable(kind, target, 'in.c-big.events', 'in.c-big', 'events')).length).toBe(bigTakeout.manifest.tables.find((t) => t.id === 'in.c-big.events')!.rows);
+    const resumed = await runCli(['restore', big, '--to', target.arg, '--resume', '--json']);
+    expectOk(resumed);
+    const events = jsonLines(resumed.stdout);
+    expect(events.find((e) => e.type === 'restore:done')?.summary).toMatchObject({ metadata: true });
+    // The kill came mid-load: the resumed restore loads that table again, from its first slice.
+    expect(events.some((e) => e.type === 'table:done' && e.table === 'in.c-big.events')).toBe(true);
+    await expectRestored(kind, target, bigTakeout);
+  }, 90_000);
 });
