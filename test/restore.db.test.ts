@@ -312,12 +312,12 @@ describe('takeout restore', () => {
 
   it.each(['sqlite', 'postgres'] as const)('kill -9 while loading a table, then --resume: ends identical to an uninterrupted restore (%s)', async (kind) => {
     const big = path.join(await tempFolder(`restore-kill-${kind}`), 'takeout');
-    expectOk(await runCli(['run', await demoWithBigTable(`restore-kill-${kind}`, 8), big, '-q', '--slice-size', '2MB']));
+    expectOk(await runCli(['run', await demoWithBigTable(`restore-kill-${kind}`, 16), big, '-q', '--slice-size', '2MB']));
     const bigTakeout = await readTakeout(big);
     const target = await freshTarget(kind, 'kill');
     const cli = startCli(['restore', big, '--to', target.arg, '--json']);
-    await cli.waitForStdout((out) => out.includes('"type":"table:start","table":"in.c-big.events"'));
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    // Its first bytes are on their way into the table: the load is under way, most of it still to come.
+    await cli.waitForStdout((out) => out.includes('"type":"table:progress","table":"in.c-big.events"'));
     cli.child.kill('SIGKILL');
     expect((await cli.done).code).toBe(128 + 9);
     // Whatever the kill left, the table being loaded is not there half-filled.

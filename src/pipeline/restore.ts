@@ -51,7 +51,7 @@ export async function restoreTakeout(options: RestoreOptions): Promise<RestoreSu
       summary.tables++;
       summary.rows += loaded.rows;
       summary.bytes += loaded.bytes;
-      emit({ type: 'table:done', table: planned.table.id, rows: loaded.rows, rawBytes: 0, bytes: loaded.bytes, slices: options.structureOnly ? 0 : planned.manifest.slices.length, durationMs: Date.now() - tableStarted });
+      emit({ type: 'table:done', table: planned.table.id, rows: loaded.rows, rawBytes: options.structureOnly ? 0 : planned.manifest.rawBytes, bytes: loaded.bytes, slices: options.structureOnly ? 0 : planned.manifest.slices.length, durationMs: Date.now() - tableStarted });
     } catch (error) {
       const failure = error instanceof TakeoutError ? error : new TakeoutError('FAILED', (error as Error).message, { cause: error });
       emit({ type: 'table:error', table: planned.table.id, code: failure.code, message: failure.message, ...(failure.hint ? { hint: failure.hint } : {}) });

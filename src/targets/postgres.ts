@@ -38,6 +38,9 @@ const PG_TYPES: Record<BaseType, string> = {
 /** How long connecting may take before the target is said to be unreachable. */
 const CONNECT_TIMEOUT_MS = 15_000;
 
+/** PostgreSQL's identifier length (postgresql.org/docs/current/sql-syntax-lexical.html: NAMEDATALEN - 1 bytes). */
+const MAX_IDENTIFIER_BYTES = 63;
+
 /** The schema that keeps what is not table data. */
 export const TAKEOUT_SCHEMA = '_takeout';
 
@@ -57,6 +60,32 @@ function pgError(error: unknown, what: string): TakeoutError {
   if (e.code?.startsWith('22') || e.code?.startsWith('23')) return new TakeoutError('INVALID_INPUT', message, { cause: error });
   if (typeof (e as { errno?: unknown }).errno === 'string' || e.code?.startsWith('E')) return toTakeoutError(error, what);
   return new TakeoutError('FAILED', message, { cause: error });
+}
+
+type Query = (sql: string, params?: unknown[]) => Promise<unknown>;
+
+/** The _takeout schema, replaced whole in one transaction. */
+async function writeMetadata(query: Query, m: TakeoutMetadata): Promise<void> {
+  const s = quoteIdent(TAKEOUT_SCHEMA);
+  await query('BEGIN');
+  try {
+    await query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
+    await query(`CREATE SCHEMA ${s}`);
+    await query(`CREATE TABLE ${s}.restore (run_id text NOT NULL, source text NOT NULL, restored_at timestamptz NOT NULL)`);
+    await query(`CREATE TABLE ${s}.buckets (id text PRIMARY KEY, body jsonb NOT NULL)`);
+    await query(`CREATE TABLE ${s}.tables (id text PRIMARY KEY, target text NOT NULL, body jsonb NOT NULL)`);
+    await query(`CREATE TABLE ${s}.configurations (component_id text NOT NULL, configuration_id text NOT NULL, body jsonb NOT NULL, PRIMARY KEY (component_id, configuration_id))`);
+    await query(`CREATE TABLE ${s}.files (key text PRIMARY KEY, body text NOT NULL)`);
+    await query(`INSERT INTO ${s}.restore VALUES ($1, $2, $3)`, [m.runId, m.source, m.restoredAt]);
+    for (const b of m.buckets) await query(`INSERT INTO ${s}.buckets VALUES ($1, $2)`, [String(b.id), JSON.stringify(b)]);
+    for (const t of m.tables) await query(`INSERT INTO ${s}.tables VALUES ($1, $2, $3)`, [String(t.raw.id), t.target, JSON.stringify(t.raw)]);
+    for (const c of m.configurations) await query(`INSERT INTO ${s}.configurations VALUES ($1, $2, $3)`, [c.componentId, c.configurationId, JSON.stringify(c.body)]);
+    for (const f of m.files) await query(`INSERT INTO ${s}.files VALUES ($1, $2)`, [f.key, f.text]);
+    await query('COMMIT');
+  } catch (error) {
+    await query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
 }
 
 export function createPostgresTarget(uri: string): Target {
@@ -80,7 +109,15 @@ export function createPostgresTarget(uri: string): Target {
     client = c;
     return c;
   };
-  const locate = (table: Pick<RestoreTable, 'bucketId' | 'name'>): string => `${quoteIdent(table.bucketId)}.${quoteIdent(table.name)}`;
+  const locate = (table: Pick<RestoreTable, 'bucketId' | 'name'>): string => {
+    // PostgreSQL cuts longer identifiers silently (NAMEDATALEN - 1): two tables could meet in one name.
+    for (const name of [table.bucketId, table.name]) {
+      if (Buffer.byteLength(name) > MAX_IDENTIFIER_BYTES) {
+        throw new TakeoutError('INVALID_INPUT', `${description}: ${JSON.stringify(name)} is longer than PostgreSQL's ${MAX_IDENTIFIER_BYTES}-byte identifiers`, { hint: 'restore it into duckdb: or sqlite:, or leave it out with --exclude' });
+      }
+    }
+    return `${quoteIdent(table.bucketId)}.${quoteIdent(table.name)}`;
+  };
   const query = async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> => {
     const c = await connect();
     try {
@@ -148,28 +185,7 @@ export function createPostgresTarget(uri: string): Target {
         },
       };
     },
-    async writeMetadata(m: TakeoutMetadata) {
-      const s = quoteIdent(TAKEOUT_SCHEMA);
-      await query('BEGIN');
-      try {
-        await query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
-        await query(`CREATE SCHEMA ${s}`);
-        await query(`CREATE TABLE ${s}.restore (run_id text NOT NULL, source text NOT NULL, restored_at timestamptz NOT NULL)`);
-        await query(`CREATE TABLE ${s}.buckets (id text PRIMARY KEY, body jsonb NOT NULL)`);
-        await query(`CREATE TABLE ${s}.tables (id text PRIMARY KEY, target text NOT NULL, body jsonb NOT NULL)`);
-        await query(`CREATE TABLE ${s}.configurations (component_id text NOT NULL, configuration_id text NOT NULL, body jsonb NOT NULL, PRIMARY KEY (component_id, configuration_id))`);
-        await query(`CREATE TABLE ${s}.files (key text PRIMARY KEY, body text NOT NULL)`);
-        await query(`INSERT INTO ${s}.restore VALUES ($1, $2, $3)`, [m.runId, m.source, m.restoredAt]);
-        for (const b of m.buckets) await query(`INSERT INTO ${s}.buckets VALUES ($1, $2)`, [String(b.id), JSON.stringify(b)]);
-        for (const t of m.tables) await query(`INSERT INTO ${s}.tables VALUES ($1, $2, $3)`, [String(t.raw.id), t.target, JSON.stringify(t.raw)]);
-        for (const c of m.configurations) await query(`INSERT INTO ${s}.configurations VALUES ($1, $2, $3)`, [c.componentId, c.configurationId, JSON.stringify(c.body)]);
-        for (const f of m.files) await query(`INSERT INTO ${s}.files VALUES ($1, $2)`, [f.key, f.text]);
-        await query('COMMIT');
-      } catch (error) {
-        await query('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
-    },
+    writeMetadata: (m: TakeoutMetadata) => writeMetadata(query, m),
     async close() {
       await client?.end().catch(() => undefined);
       client = undefined;

@@ -109,6 +109,13 @@ export async function planRestore(options: RestoreOptions): Promise<RestorePlanS
     return { table, manifest: m, raw, location: target.locate(table) };
   });
 
+  // SQLite and DuckDB compare identifiers without case ("Orders" is "orders"): two tables must not meet in one name.
+  const names = new Map<string, string>();
+  for (const p of planned) {
+    const other = names.get(p.location.toLowerCase());
+    if (other !== undefined) throw new TakeoutError('USAGE', `${target.description}: ${other} and ${p.table.id} would both be ${p.location}`, { hint: 'restore one of them with --exclude, or into another target' });
+    names.set(p.location.toLowerCase(), p.table.id);
+  }
   const held = await target.inspect(planned.map((p) => p.table));
   const tables: PlannedTable[] = planned.map((p, i) => {
     const state = held.tables[i] ?? { exists: false };
