@@ -284,6 +284,18 @@ describe('takeout restore', () => {
     await expect(stat(file)).rejects.toThrow();
   }, 60_000);
 
+  it('--structure-only creates empty tables, then --data-only fills them; a TARGET that is none is a usage error', async () => {
+    const target = await freshTarget('sqlite', 'structure');
+    expectOk(await runCli(['restore', demo, '--to', target.arg, '--structure-only', '-q']));
+    expect((await readTable('sqlite', target, 'in.c-main.orders', 'in.c-main', 'orders')).length).toBe(0);
+    expect(await columnTypes('sqlite', target, 'in.c-main', 'orders')).toEqual(TYPED_ORDERS.sqlite);
+    expectOk(await runCli(['restore', demo, '--to', target.arg, '--data-only', '-q']));
+    await expectRestored('sqlite', target, demoTakeout);
+    expectCode(await runCli(['restore', demo, '--to', target.arg, '--data-only']), 9);
+    expectCode(await runCli(['restore', demo]), 2);
+    expectCode(await runCli(['restore', demo, '--to', 'mysql://localhost/db']), 2);
+  }, 60_000);
+
   it('restores a takeout on S3', async () => {
     const prefix = `s3://${TEST_BUCKET}/${uniquePrefix('restore-s3')}`;
     expectOk(await runCli(['run', 'demo', prefix, '-q', ...s3CliArgs(s3Endpoint)]));
