@@ -169,7 +169,13 @@ export function createDuckdbTarget(file: string): Target {
             }
             appender.closeSync();
           } catch (error) {
-            appender.clear();
+            // What it holds unflushed is dropped; what it flushed is in the transaction the caller rolls back.
+            try {
+              appender.clear();
+              appender.closeSync();
+            } catch {
+              // The appender is unusable after some errors; the rollback undoes its rows either way.
+            }
             throw duckError(error, `${description}: loading ${origin} into ${name}`);
           }
           return count;
