@@ -11,7 +11,7 @@ const LAYERS = [
   ['commands'],
   ['reporting'],
   ['pipeline'],
-  ['sources', 'layouts'],
+  ['sources', 'layouts', 'targets'],
   ['keboola'],
   ['manifests'],
   ['stores', 'formats'],

@@ -70,7 +70,7 @@ describe('--json: every line of every command matches docs/events.schema.json', 
   });
   afterAll(async () => api.stop());
 
-  it('run, its dry run, files download, files merge, verify, copy and cleanup', async () => {
+  it('run, its dry run, files download, files merge, verify, copy, restore and cleanup', async () => {
     const dest = path.join(root, 'run');
     const run = await takeout(['run', '--source', project, '--dest', dest]);
     expectOk(run.result);
@@ -105,6 +105,15 @@ describe('--json: every line of every command matches docs/events.schema.json', 
     expect(copy.events[0]!.type).toBe('copy:start');
     expect(ofType(copy.events, 'copy:progress').at(-1)).toMatchObject({ objectsDone: copy.events[0]!.objects as number });
     expect(copy.events.at(-1)!.type).toBe('copy:done');
+
+    const restorePlan = await takeout(['restore', dest, '--to', `sqlite:${path.join(root, 'restored.sqlite')}`, '--dry-run']);
+    expectOk(restorePlan.result);
+    expect(restorePlan.events.map((e) => e.type)).toEqual(['restore:start', 'restore:plan', 'restore:done']);
+    const restored = await takeout(['restore', dest, '--to', `sqlite:${path.join(root, 'restored.sqlite')}`]);
+    expectOk(restored.result);
+    expect(restored.events[0]!.type).toBe('restore:start');
+    for (const type of ['table:start', 'table:progress', 'table:done']) expect(ofType(restored.events, type).length, type).toBeGreaterThan(0);
+    expect(restored.events.at(-1)!.type).toBe('restore:done');
 
     await writeFile(path.join(dest, '.orders.csv.abc123.takeout-tmp'), 'left by a killed run');
     const cleanup = await takeout(['cleanup', dest, '--older-than', '0']);

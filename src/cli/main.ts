@@ -12,6 +12,7 @@ import type { CliContext, CommonValues } from './context.js';
 import { resolutionNotes } from './options.js';
 import { cleanupCommand } from './cleanup.js';
 import { copyCommand } from './copy.js';
+import { restoreCommand } from './restore.js';
 import { filesCommand } from './files.js';
 import { runCommand } from './run.js';
 import { tableCommand } from './table.js';
@@ -151,6 +152,7 @@ function createProgram(context: CliContext, io: MainIo): Command {
   program.addCommand(runCommand(context));
   for (const group of [filesCommand(context), tableCommand(context), datasetCommand(context)]) program.addCommand(group);
   program.addCommand(copyCommand(context));
+  program.addCommand(restoreCommand(context));
   program.addCommand(verifyCommand(context, io.stderr));
   program.addCommand(cleanupCommand(context, io.stderr));
   program.addCommand(completionCommand(io.stdout));

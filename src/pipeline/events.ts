@@ -32,7 +32,10 @@ export type PipelineEvent =
   | { type: 'dataset:done'; job: JobRecord }
   | { type: 'copy:start'; source: string; destination: string; objects: number; bytes: number }
   | { type: 'copy:progress'; objects: number; objectsDone: number; bytes: number; bytesDone: number; serverSideBytes: number }
-  | { type: 'copy:done'; summary: CopySummary };
+  | { type: 'copy:done'; summary: CopySummary }
+  | { type: 'restore:start'; source: string; target: string; tables: number; rows: number; bytes: number; dryRun: boolean }
+  | { type: 'restore:plan'; plan: RestorePlan }
+  | { type: 'restore:done'; summary: RestoreSummary };
 
 /**
  * What a table's pipeline did since its last progress event. readBytes is source-side (the bytes read from the
@@ -130,4 +133,50 @@ export interface RunSummary {
   reused?: { slices: number; bytes: number };
   /** What to do next, when there is something to do (a partial run). */
   hint?: string;
+}
+
+/** One table of a restore plan: where it goes, and what the restore does with it. */
+export interface RestorePlanTable {
+  id: string;
+  /** Where it goes in the target: `"in.c-main"."orders"`, or `"in.c-main.orders"` in SQLite. */
+  target: string;
+  /** create: a new table; fill: --data-only into an existing empty one; skip: --resume found it loaded. */
+  action: 'create' | 'fill' | 'skip';
+  rows: number;
+  /** Stored (gzipped) bytes of its slices. */
+  bytes: number;
+  slices: number;
+  /** Columns typed from KBC.datatype.basetype metadata; the others are text. */
+  typedColumns: number;
+}
+
+/** What `takeout restore --dry-run` would do. */
+export interface RestorePlan {
+  source: string;
+  target: string;
+  tables: RestorePlanTable[];
+  /** Rows and stored bytes to load (skipped tables not counted). */
+  rows: number;
+  bytes: number;
+  configurations: number;
+  /** Whether the _takeout record (buckets, tables, configurations, layout files) is written. */
+  metadata: boolean;
+}
+
+/** What `takeout restore` did. */
+export interface RestoreSummary {
+  source: string;
+  target: string;
+  dryRun: boolean;
+  /** Tables created (or filled) and committed. */
+  tables: number;
+  /** Tables --resume found already loaded. */
+  skipped: number;
+  rows: number;
+  /** Stored (gzipped) bytes read from the takeout. */
+  bytes: number;
+  /** Configurations kept in the _takeout record. */
+  configurations: number;
+  metadata: boolean;
+  durationMs: number;
 }

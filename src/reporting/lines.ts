@@ -4,7 +4,7 @@
  */
 import type { JobRecord } from '../manifests/jobs.js';
 import { ERROR_CODES, type ErrorCode, type TakeoutError } from '../errors.js';
-import type { CopySummary, MergeSummary, RunPlan, RunSummary } from '../pipeline/events.js';
+import type { CopySummary, MergeSummary, RunPlan, RunSummary, RestorePlan, RestoreSummary } from '../pipeline/events.js';
 import { formatBytes, formatDuration, formatRate, plural, rateOf } from '../units.js';
 import { whereIs } from '../stores/store.js';
 import type { ProgressSnapshot } from './progress.js';
@@ -71,6 +71,29 @@ export function copySummaryLine(s: CopySummary): string {
     `${plural(s.throughMachine.objects, 'object')}, ${formatBytes(s.throughMachine.bytes)} through this machine`,
   ];
   return terminalLine(`copied ${plural(s.objects, 'object')} to ${s.destination}: ${parts.join('; ')}${s.rewrittenManifests ? ` (${plural(s.rewrittenManifests, 'slice manifest')} rewritten)` : ''}, ${formatDuration(s.durationMs)}`);
+}
+
+export function restoreStartLine(event: { source: string; target: string; tables: number; rows: number; bytes: number; dryRun: boolean }): string {
+  return terminalLine(`takeout: ${event.dryRun ? 'planning the restore of' : 'restoring'} ${plural(event.tables, 'table')} (${plural(event.rows, 'row')}, ${formatBytes(event.bytes)} stored): ${event.source} → ${event.target}`);
+}
+
+export function restorePlanLines(plan: RestorePlan): string[] {
+  const lines = [`dry run: restore ${plan.source} → ${plan.target}`];
+  for (const t of plan.tables) {
+    const typed = t.typedColumns ? `, ${t.typedColumns} typed` : '';
+    lines.push(`  ${t.action === 'skip' ? 'loaded already' : t.action}  ${t.id} → ${t.target}  ${plural(t.rows, 'row')}, ${formatBytes(t.bytes)} in ${plural(t.slices, 'slice')}${typed}`);
+  }
+  lines.push(`  configurations: ${plan.configurations}${plan.metadata ? ' (kept in _takeout with buckets, tables and the layout files)' : ''}`);
+  lines.push(`  to load: ${plural(plan.rows, 'row')}, ${formatBytes(plan.bytes)} stored`);
+  lines.push('  nothing was written');
+  return lines.map(terminalLine);
+}
+
+export function restoreSummaryLine(s: RestoreSummary): string {
+  if (s.dryRun) return terminalLine(`dry run of the restore into ${s.target}: nothing was written`);
+  const skipped = s.skipped ? ` (${s.skipped} loaded already, skipped)` : '';
+  const meta = s.metadata ? `, ${plural(s.configurations, 'configuration')} and the metadata kept in _takeout` : '';
+  return terminalLine(`restored ${plural(s.tables, 'table')}${skipped}, ${plural(s.rows, 'row')} into ${s.target}${meta}, ${formatDuration(s.durationMs)}`);
 }
 
 export function planLines(plan: RunPlan): string[] {

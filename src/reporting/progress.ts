@@ -144,7 +144,13 @@ export class ProgressTracker {
           this.merge.written = event.bytesDone;
         }
         break;
+      case 'restore:start':
+        this.active = true;
+        this.plannedTables = event.tables;
+        this.plannedBytes = event.bytes;
+        break;
       case 'run:done':
+      case 'restore:done':
       case 'copy:done':
       case 'merge:done':
       case 'dataset:done':

@@ -4,7 +4,7 @@ import { formatBytes, formatDuration, plural } from '../units.js';
 import { paintLine, paintLines } from './color.js';
 import { JSON_PROGRESS_INTERVAL_MS, PLAIN_PROGRESS_INTERVAL_MS, ProgressTracker } from './progress.js';
 import { terminalLine } from './redact.js';
-import { codeTag, copyStartLine, copySummaryLine, datasetLine, errorLine, eventLine, mergeSummaryLine, planLines, progressLine, summaryLines } from './lines.js';
+import { codeTag, copyStartLine, copySummaryLine, datasetLine, errorLine, eventLine, mergeSummaryLine, planLines, restorePlanLines, restoreStartLine, restoreSummaryLine, progressLine, summaryLines } from './lines.js';
 
 /** Renders pipeline events. The pipeline knows nothing of terminals; reporters know nothing of S3. */
 export interface Reporter {
@@ -113,6 +113,15 @@ export class PlainReporter implements Reporter {
         break;
       case 'copy:done':
         this.line(copySummaryLine(event.summary));
+        break;
+      case 'restore:start':
+        this.line(restoreStartLine(event));
+        break;
+      case 'restore:plan':
+        for (const l of restorePlanLines(event.plan)) this.line(l);
+        break;
+      case 'restore:done':
+        this.line(restoreSummaryLine(event.summary));
         break;
       default:
         break;

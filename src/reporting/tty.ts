@@ -4,7 +4,7 @@ import { formatBytes, plural } from '../units.js';
 import { addSample, displayWidth, formatCount, layoutBars, type BarsState, type BarState } from './bars.js';
 import { paintLine, paintLines } from './color.js';
 import { type Reporter } from './reporter.js';
-import { codeTag, copyStartLine, copySummaryLine, errorLine, datasetLine, mergeSummaryLine, planLines, summaryLines } from './lines.js';
+import { codeTag, copyStartLine, copySummaryLine, errorLine, datasetLine, mergeSummaryLine, planLines, restorePlanLines, restoreStartLine, restoreSummaryLine, summaryLines } from './lines.js';
 import { ProgressTracker } from './progress.js';
 import { terminalLine } from './redact.js';
 
@@ -233,6 +233,15 @@ export class TtyReporter implements Reporter {
         addSample(bar, Date.now());
         break;
       }
+      case 'restore:start':
+        this.log(restoreStartLine(event));
+        break;
+      case 'restore:plan':
+        for (const l of restorePlanLines(event.plan)) this.log(l);
+        break;
+      case 'restore:done':
+        this.finish([restoreSummaryLine(event.summary)]);
+        break;
       case 'copy:done':
         this.finish([copySummaryLine(event.summary)]);
         break;
