@@ -151,15 +151,7 @@ async function columnTypes(kind: Kind, target: { database?: string; file?: strin
     }
   }
   const sql = `SELECT data_type FROM information_schema.columns WHERE table_schema = '${bucketId}' AND table_name = '${name}' ORDER BY ordinal_position`;
-  if (kind === 'postgres') return (await pgQuery(target.database!, sql)).rows.map((r) => String((r as unknown[])[0]));
-  const instance = await DuckDBInstance.create(target.file!, { access_mode: 'READ_ONLY' });
-  const conn = await instance.connect();
-  try {
-    return (await conn.runAndReadAll(sql)).getRowsJson().map((r) => String(r[0]));
-  } finally {
-    conn.closeSync();
-    instance.closeSync();
-  }
+  return firstColumn(kind, target, sql);
 }
 
 /** A table whose typed column has empty values, unquoted and quoted: NULL there, '' in the text column. */
@@ -261,6 +253,11 @@ async function tableNames(kind: Kind, target: { database?: string; file?: string
     }
   }
   const sql = "SELECT table_schema || '.' || table_name FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema', 'main')";
+  return firstColumn(kind, target, sql);
+}
+
+/** The first column of a query's rows, on PostgreSQL or DuckDB (read-only). */
+async function firstColumn(kind: string, target: { database?: string; file?: string }, sql: string): Promise<string[]> {
   if (kind === 'postgres') return (await pgQuery(target.database!, sql)).rows.map((r) => String((r as unknown[])[0]));
   const instance = await DuckDBInstance.create(target.file!, { access_mode: 'READ_ONLY' });
   const conn = await instance.connect();
