@@ -42,6 +42,14 @@ export function isTableDataKey(key: string): boolean {
   return /\.part_\d+\.csv\.gz$/.test(key) || /^[^/]+\/[^/]+\/[^/]+\.csv\.gz$/.test(key);
 }
 
+/** The layout's own JSON files at the takeout root. */
+const ROOT_FILES: readonly string[] = [BUCKETS_FILE, TABLES_FILE, CONFIGURATIONS_FILE, BRANCH_METADATA_FILE, TRIGGERS_FILE, NOTIFICATIONS_FILE, PERMANENT_FILES_FILE];
+
+/** Whether the layout writes this key (table data, configurations, permanent files, the root JSON files); slice manifests and commit records are the manifests layer's. */
+export function isLayoutKey(key: string): boolean {
+  return isTableDataKey(key) || key.startsWith(`${CONFIGURATIONS_DIR}/`) || key.startsWith(`${FILES_DIR}/`) || ROOT_FILES.includes(key);
+}
+
 export function tableManifestKey(table: TableDescriptor): string {
   return `${MANIFESTS_DIR}/${table.id}.manifest`;
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { canPreflight, isLocalFolder, type Store } from '../stores/store.js';
 import { findCaseCollision } from '../stores/keys.js';
 import { TakeoutError } from '../errors.js';
-import { BUCKETS_FILE, CONFIGURATIONS_FILE, TABLES_FILE, isTableDataKey, tablePath } from '../keboola/layout.js';
+import { BUCKETS_FILE, isLayoutKey, tablePath } from '../keboola/layout.js';
 import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../manifests/takeout.js';
 import { JOURNAL_FILE, type Journal } from '../manifests/journal.js';
 import { isLeaseKey } from '../manifests/lease.js';
@@ -129,16 +129,7 @@ async function checkCaseCollisions(destination: Store, tables: readonly TableDes
 
 /** Keys a takeout writes (or its journal): anything else at the destination is someone else's. */
 function isTakeoutKey(key: string): boolean {
-  return (
-    isTableDataKey(key) ||
-    key.startsWith(`${MANIFESTS_DIR}/`) ||
-    key.startsWith('configurations/') ||
-    key === BUCKETS_FILE ||
-    key === TABLES_FILE ||
-    key === CONFIGURATIONS_FILE ||
-    key === TAKEOUT_MANIFEST_FILE ||
-    key === JOURNAL_FILE
-  );
+  return isLayoutKey(key) || key.startsWith(`${MANIFESTS_DIR}/`) || key === TAKEOUT_MANIFEST_FILE || key === JOURNAL_FILE;
 }
 
 /**

@@ -13,7 +13,8 @@ const RULES = [
   ['job', /^takeout-exports\/(tokens\/)?[^/]+\.json$/],
   ['manifest', /^takeout-manifest\.json$/],
   ['slice', /\.part_\d+\.csv(\.gz)?$/],
-  ['layout', /^(buckets|tables|configurations)\.json$|^configurations\/.+\.json$|^manifests\/.+\.manifest$/],
+  // Keboola's layout files, those its restore engine reads too (defaultBranchMetadata, triggers, …), permanent files.
+  ['layout', /^(buckets|tables|configurations|defaultBranchMetadata|triggers|notifications|permanentFiles)\.json$|^configurations\/.+\.json(\.metadata)?$|^manifests\/.+\.manifest$|^files\/[^/]+$/],
   // Dataset exports: data files end in a part number (part-00000.csv.gz, …-0-<db>.json), the rest is the layout's.
   ['dataset-file', /(^|\/)(part-\d+[^/]*|[^/]+-\d+-[^/]+\.(json|csv|xml|parquet)(\.gzip|\.gz)?|[^/]+\.(csv|jsonl|json|ion|parquet)(\.gz|\.gzip)?)$/],
 ];
