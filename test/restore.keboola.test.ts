@@ -1,0 +1,126 @@
+/**
+ * `takeout restore --to keboola+http://…` through the built CLI: the fixture project A taken out with
+ * `takeout run`, restored into an empty project B (the Storage API test server, `emptyProject`), then B
+ * taken out again: buckets, tables (columns, primary keys, metadata), configurations (bodies, rows, state,
+ * `#` ciphertexts unchanged) and every table's rows identical as multisets. A second restore is refused
+ * (exit 9) with nothing changed, and the token is never printed.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { parse } from 'csv-parse/sync';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { removeTempFolders, runCli, tempFolder, type CliResult } from './helpers/cli.js';
+import { OTHER_BUCKET } from './helpers/s3.js';
+import { startStorageApi, type StorageApiServer } from './keboola/server.js';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/keboola-project', import.meta.url));
+const TOKEN_A = 'kbc-source-token-a1b2c3-SECRET';
+const TOKEN_B = 'kbc-target-token-d4e5f6-SECRET';
+const s3Endpoint = inject('s3Endpoint');
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const env = (token: string): Record<string, string> => ({ KBC_STORAGE_TOKEN: token, TAKEOUT_KEBOOLA_S3_ENDPOINT: s3Endpoint });
+
+function expectCode(result: CliResult, code: number): void {
+  expect(result.code, `stdout: ${result.stdout.slice(-2000)}\nstderr: ${result.stderr}`).toBe(code);
+}
+
+async function json(dir: string, key: string): Promise<Json> {
+  return JSON.parse(await readFile(join(dir, key), 'utf8')) as Json;
+}
+
+/** A takeout's rows of one table, from its slices (headerless gzipped CSV), sorted (a multiset). */
+async function rowsOf(dir: string, tableId: string): Promise<string[]> {
+  const manifest = await json(dir, 'takeout-manifest.json');
+  const table = (manifest.tables as Json[]).find((t) => t.id === tableId)!;
+  const rows: string[] = [];
+  for (const slice of table.slices as Json[]) rows.push(...(parse(gunzipSync(await readFile(join(dir, slice.key as string)))) as string[][]).map((r) => JSON.stringify(r)));
+  return rows.sort();
+}
+
+/** What a table is, without what the stack assigns (times, uris, counts of bytes). */
+function tableShape(t: Json): Json {
+  const meta = (list: unknown): Json[] => ((list as Json[] | undefined) ?? []).filter((m) => m.provider !== 'storage').map((m) => ({ key: m.key, value: m.value, provider: m.provider }));
+  const columnMetadata = Object.fromEntries(Object.entries((t.columnMetadata as Json | undefined) ?? {}).map(([c, l]) => [c, meta(l)]).filter(([, l]) => (l as Json[]).length > 0));
+  return { id: t.id, name: t.name, columns: t.columns, primaryKey: t.primaryKey, rowsCount: t.rowsCount, metadata: meta(t.metadata), columnMetadata };
+}
+
+function configShape(c: Json): Json {
+  const rows = ((c.rows as Json[] | undefined) ?? []).map((r) => ({ id: r.id, name: r.name, description: r.description, configuration: r.configuration, state: r.state, isDisabled: r.isDisabled }));
+  return { id: c.id, name: c.name, description: c.description, configuration: c.configuration, state: c.state, rows, rowsSortOrder: c.rowsSortOrder, isDisabled: c.isDisabled };
+}
+
+afterAll(removeTempFolders);
+
+describe('takeout restore into a Keboola project (aws stack)', () => {
+  let a: StorageApiServer;
+  let b: StorageApiServer;
+  let takeoutA: string;
+  let takeoutB: string;
+  let restored: CliResult;
+
+  beforeAll(async () => {
+    const common = { s3Endpoint, bucket: OTHER_BUCKET, fixtureDir: FIXTURE, jobPolls: { waiting: 1, processing: 1 } };
+    a = await startStorageApi({ ...common, token: TOKEN_A });
+    b = await startStorageApi({ ...common, token: TOKEN_B, emptyProject: true });
+    takeoutA = join(await tempFolder('kbrestore'), 'a');
+    expectCode(await runCli(['run', '--source', `keboola+${a.url}`, '--dest', takeoutA, '--no-progress'], { env: env(TOKEN_A) }), 0);
+    restored = await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`, '--debug', '--json'], { env: env(TOKEN_B) });
+    expectCode(restored, 0);
+    takeoutB = join(await tempFolder('kbrestore'), 'b');
+    expectCode(await runCli(['run', '--source', `keboola+${b.url}`, '--dest', takeoutB, '--no-progress'], { env: env(TOKEN_B) }), 0);
+  }, 120_000);
+  afterAll(async () => {
+    await a?.stop();
+    await b?.stop();
+  });
+
+  it('restores the buckets, skipping the system bucket and naming it', async () => {
+    const bucketsA = (await json(takeoutA, 'buckets.json')) as unknown as Json[];
+    const bucketsB = (await json(takeoutB, 'buckets.json')) as unknown as Json[];
+    const shape = (x: Json): Json => ({ id: x.id, name: x.name, stage: x.stage, description: x.description, metadata: (x.metadata as Json[]).map((m) => ({ key: m.key, value: m.value, provider: m.provider })) });
+    expect(bucketsB.map(shape)).toEqual(bucketsA.filter((x) => x.stage !== 'sys').map(shape));
+    expect(restored.stdout + restored.stderr).toMatch(/bucket sys\.c-keboola is not restored: a system bucket/);
+  });
+
+  it('restores the tables with columns, primary keys, metadata and the same rows', async () => {
+    const tablesA = ((await json(takeoutA, 'tables.json')) as unknown as Json[]).filter((t) => !String(t.id).startsWith('sys.'));
+    const tablesB = (await json(takeoutB, 'tables.json')) as unknown as Json[];
+    expect(tablesB.map(tableShape).sort((x, y) => String(x.id).localeCompare(String(y.id)))).toEqual(tablesA.map(tableShape).sort((x, y) => String(x.id).localeCompare(String(y.id))));
+    expect(tablesB.map((t) => t.id).sort()).toEqual(['in.c-main.customers', 'in.c-main.empty', 'in.c-main.orders']);
+    expect((await rowsOf(takeoutB, 'in.c-main.orders')).length).toBeGreaterThan(0);
+    expect(tablesB.find((t) => t.id === 'in.c-main.customers')!.metadata).not.toEqual([]);
+    for (const t of tablesA) expect(await rowsOf(takeoutB, String(t.id)), String(t.id)).toEqual(await rowsOf(takeoutA, String(t.id)));
+  });
+
+  it('restores configurations with rows and state, ciphertexts unchanged and listed to re-enter', async () => {
+    const configsA = (await json(takeoutA, 'configurations.json')) as unknown as Json[];
+    for (const component of configsA) {
+      for (const config of component.configurations as Json[]) {
+        const key = `configurations/${String(component.id)}/${String(config.id)}.json`;
+        expect(configShape(await json(takeoutB, key)), key).toEqual(configShape(await json(takeoutA, key)));
+      }
+    }
+    expect(JSON.stringify(await json(takeoutB, 'configurations/keboola.ex-db-mysql/1001.json'))).toContain('KBC::ProjectSecure::');
+    expect(restored.stdout + restored.stderr).toMatch(/to re-enter.*keboola\.ex-db-mysql\/1001: parameters\.db\.#password/);
+  });
+
+  it('never prints the tokens or the upload credentials', () => {
+    for (const secret of [TOKEN_A, TOKEN_B, ...b.secretsHandedOut()]) {
+      expect(restored.stdout).not.toContain(secret);
+      expect(restored.stderr).not.toContain(secret);
+    }
+  });
+
+  it('a second restore is refused with exit 9, naming the bucket, and changes nothing', async () => {
+    const before = JSON.stringify(await (await fetch(`${b.url}/v2/storage/tables`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json());
+    const again = await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`], { env: env(TOKEN_B) });
+    expectCode(again, 9);
+    expect(again.stderr).toMatch(/bucket in\.c-main already exists/);
+    const after = JSON.stringify(await (await fetch(`${b.url}/v2/storage/tables`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json());
+    expect(after).toBe(before);
+  });
+});
