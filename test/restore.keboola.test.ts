@@ -13,7 +13,7 @@ import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { removeTempFolders, runCli, tempFolder, type CliResult } from './helpers/cli.js';
 import { OTHER_BUCKET } from './helpers/s3.js';
-import { startStorageApi, type StorageApiServer } from './keboola/server.js';
+import { startStorageApi, type Provider, type StorageApiServer } from './keboola/server.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/keboola-project', import.meta.url));
 const TOKEN_A = 'kbc-source-token-a1b2c3-SECRET';
@@ -22,7 +22,7 @@ const s3Endpoint = inject('s3Endpoint');
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const env = (token: string): Record<string, string> => ({ KBC_STORAGE_TOKEN: token, TAKEOUT_KEBOOLA_S3_ENDPOINT: s3Endpoint });
+const env = (token: string, api?: StorageApiServer): Record<string, string> => ({ KBC_STORAGE_TOKEN: token, TAKEOUT_KEBOOLA_S3_ENDPOINT: s3Endpoint, ...(api?.storageEnv ?? {}) });
 
 function expectCode(result: CliResult, code: number): void {
   expect(result.code, `stdout: ${result.stdout.slice(-2000)}\nstderr: ${result.stderr}`).toBe(code);
@@ -55,7 +55,7 @@ function configShape(c: Json): Json {
 
 afterAll(removeTempFolders);
 
-describe('takeout restore into a Keboola project (aws stack)', () => {
+describe.each(['aws', 'azure', 'gcp'] as const)('takeout restore into a Keboola project on a %s stack', (provider: Provider) => {
   let a: StorageApiServer;
   let b: StorageApiServer;
   let takeoutA: string;
@@ -65,13 +65,13 @@ describe('takeout restore into a Keboola project (aws stack)', () => {
   beforeAll(async () => {
     const common = { s3Endpoint, bucket: OTHER_BUCKET, fixtureDir: FIXTURE, jobPolls: { waiting: 1, processing: 1 } };
     a = await startStorageApi({ ...common, token: TOKEN_A });
-    b = await startStorageApi({ ...common, token: TOKEN_B, emptyProject: true });
-    takeoutA = join(await tempFolder('kbrestore'), 'a');
+    b = await startStorageApi({ ...common, token: TOKEN_B, emptyProject: true, provider, azureConnectionString: inject('azureConnectionString') });
+    takeoutA = join(await tempFolder(`kbrestore-${provider}`), 'a');
     expectCode(await runCli(['run', '--source', `keboola+${a.url}`, '--dest', takeoutA, '--no-progress'], { env: env(TOKEN_A) }), 0);
-    restored = await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`, '--debug', '--json'], { env: env(TOKEN_B) });
+    restored = await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`, '--debug', '--json'], { env: env(TOKEN_B, b) });
     expectCode(restored, 0);
-    takeoutB = join(await tempFolder('kbrestore'), 'b');
-    expectCode(await runCli(['run', '--source', `keboola+${b.url}`, '--dest', takeoutB, '--no-progress'], { env: env(TOKEN_B) }), 0);
+    takeoutB = join(await tempFolder(`kbrestore-${provider}`), 'b');
+    expectCode(await runCli(['run', '--source', `keboola+${b.url}`, '--dest', takeoutB, '--no-progress'], { env: env(TOKEN_B, b) }), 0);
   }, 120_000);
   afterAll(async () => {
     await a?.stop();
@@ -117,7 +117,7 @@ describe('takeout restore into a Keboola project (aws stack)', () => {
 
   it('a second restore is refused with exit 9, naming the bucket, and changes nothing', async () => {
     const before = JSON.stringify(await (await fetch(`${b.url}/v2/storage/tables`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json());
-    const again = await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`], { env: env(TOKEN_B) });
+    const again = await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`], { env: env(TOKEN_B, b) });
     expectCode(again, 9);
     expect(again.stderr).toMatch(/bucket in\.c-main already exists/);
     const after = JSON.stringify(await (await fetch(`${b.url}/v2/storage/tables`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json());
