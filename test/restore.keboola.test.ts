@@ -19,6 +19,14 @@ const FIXTURE = fileURLToPath(new URL('../fixtures/keboola-project', import.meta
 const TOKEN_A = 'kbc-source-token-a1b2c3-SECRET';
 const TOKEN_B = 'kbc-target-token-d4e5f6-SECRET';
 const s3Endpoint = inject('s3Endpoint');
+/** A component of project A that stack B does not have: its configurations are named, not restored. */
+const MISSING_COMPONENT = 'keboola.snowflake-transformation';
+
+async function call(api: StorageApiServer, token: string, path: string, body: unknown): Promise<Json> {
+  const answer = await fetch(`${api.url}/v2/storage/${path}`, { method: 'POST', headers: { 'X-StorageApi-Token': token, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  expect(answer.status, await answer.clone().text()).toBeLessThan(300);
+  return (await answer.json()) as Json;
+}
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -65,7 +73,11 @@ describe.each(['aws', 'azure', 'gcp'] as const)('takeout restore into a Keboola 
   beforeAll(async () => {
     const common = { s3Endpoint, bucket: OTHER_BUCKET, fixtureDir: FIXTURE, jobPolls: { waiting: 1, processing: 1 } };
     a = await startStorageApi({ ...common, token: TOKEN_A });
-    b = await startStorageApi({ ...common, token: TOKEN_B, emptyProject: true, provider, azureConnectionString: inject('azureConnectionString') });
+    const components = (JSON.parse(await readFile(join(FIXTURE, 'components.json'), 'utf8')) as Json[]).map((c) => String(c.id)).filter((id) => id !== MISSING_COMPONENT);
+    b = await startStorageApi({ ...common, token: TOKEN_B, emptyProject: true, provider, azureConnectionString: inject('azureConnectionString'), stackComponents: components });
+    // A bucket holding only an alias: takeout run skips the alias (Storage keeps no data for it), the bucket is restored.
+    await call(a, TOKEN_A, 'buckets', { name: 'reports', stage: 'out', description: 'views' });
+    await call(a, TOKEN_A, 'buckets/out.c-reports/table-aliases', { sourceTable: 'in.c-main.customers', name: 'customers_view' });
     takeoutA = join(await tempFolder(`kbrestore-${provider}`), 'a');
     expectCode(await runCli(['run', '--source', `keboola+${a.url}`, '--dest', takeoutA, '--no-progress'], { env: env(TOKEN_A) }), 0);
     restored = await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`, '--debug', '--json'], { env: env(TOKEN_B, b) });
@@ -78,16 +90,17 @@ describe.each(['aws', 'azure', 'gcp'] as const)('takeout restore into a Keboola 
     await b?.stop();
   });
 
-  it('restores the buckets, skipping the system bucket and naming it', async () => {
+  it('restores the buckets, a bucket without tables too, skipping the system bucket and naming it', async () => {
     const bucketsA = (await json(takeoutA, 'buckets.json')) as unknown as Json[];
     const bucketsB = (await json(takeoutB, 'buckets.json')) as unknown as Json[];
     const shape = (x: Json): Json => ({ id: x.id, name: x.name, stage: x.stage, description: x.description, metadata: (x.metadata as Json[]).map((m) => ({ key: m.key, value: m.value, provider: m.provider })) });
+    expect(bucketsB.map((x) => x.id)).toContain('out.c-reports');
     expect(bucketsB.map(shape)).toEqual(bucketsA.filter((x) => x.stage !== 'sys').map(shape));
     expect(restored.stdout + restored.stderr).toMatch(/bucket sys\.c-keboola is not restored: a system bucket/);
   });
 
   it('restores the tables with columns, primary keys, metadata and the same rows', async () => {
-    const tablesA = ((await json(takeoutA, 'tables.json')) as unknown as Json[]).filter((t) => !String(t.id).startsWith('sys.'));
+    const tablesA = ((await json(takeoutA, 'tables.json')) as unknown as Json[]).filter((t) => !String(t.id).startsWith('sys.') && t.isAlias !== true);
     const tablesB = (await json(takeoutB, 'tables.json')) as unknown as Json[];
     expect(tablesB.map(tableShape).sort((x, y) => String(x.id).localeCompare(String(y.id)))).toEqual(tablesA.map(tableShape).sort((x, y) => String(x.id).localeCompare(String(y.id))));
     expect(tablesB.map((t) => t.id).sort()).toEqual(['in.c-main.customers', 'in.c-main.empty', 'in.c-main.orders']);
@@ -98,7 +111,10 @@ describe.each(['aws', 'azure', 'gcp'] as const)('takeout restore into a Keboola 
 
   it('restores configurations with rows and state, ciphertexts unchanged and listed to re-enter', async () => {
     const configsA = (await json(takeoutA, 'configurations.json')) as unknown as Json[];
-    for (const component of configsA) {
+    expect(configsA.map((c) => c.id)).toContain(MISSING_COMPONENT);
+    expect(((await json(takeoutB, 'configurations.json')) as unknown as Json[]).map((c) => c.id)).not.toContain(MISSING_COMPONENT);
+    expect(restored.stdout + restored.stderr).toMatch(new RegExp(`component ${MISSING_COMPONENT.replace(/\./g, '\\.')} does not exist`));
+    for (const component of configsA.filter((c) => c.id !== MISSING_COMPONENT)) {
       for (const config of component.configurations as Json[]) {
         const key = `configurations/${String(component.id)}/${String(config.id)}.json`;
         expect(configShape(await json(takeoutB, key)), key).toEqual(configShape(await json(takeoutA, key)));
