@@ -69,6 +69,8 @@ describe.each(['aws', 'azure', 'gcp'] as const)('takeout restore into a Keboola 
   let takeoutA: string;
   let takeoutB: string;
   let restored: CliResult;
+  let dryRun: CliResult;
+  let bucketsAfterDryRun: Json[];
 
   beforeAll(async () => {
     const common = { s3Endpoint, bucket: OTHER_BUCKET, fixtureDir: FIXTURE, jobPolls: { waiting: 1, processing: 1 } };
@@ -80,6 +82,8 @@ describe.each(['aws', 'azure', 'gcp'] as const)('takeout restore into a Keboola 
     await call(a, TOKEN_A, 'buckets/out.c-reports/table-aliases', { sourceTable: 'in.c-main.customers', name: 'customers_view' });
     takeoutA = join(await tempFolder(`kbrestore-${provider}`), 'a');
     expectCode(await runCli(['run', '--source', `keboola+${a.url}`, '--dest', takeoutA, '--no-progress'], { env: env(TOKEN_A) }), 0);
+    dryRun = await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`, '--dry-run'], { env: env(TOKEN_B, b) });
+    bucketsAfterDryRun = (await (await fetch(`${b.url}/v2/storage/buckets`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json()) as Json[];
     restored = await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`, '--debug', '--json'], { env: env(TOKEN_B, b) });
     expectCode(restored, 0);
     takeoutB = join(await tempFolder(`kbrestore-${provider}`), 'b');
@@ -122,6 +126,13 @@ describe.each(['aws', 'azure', 'gcp'] as const)('takeout restore into a Keboola 
     }
     expect(JSON.stringify(await json(takeoutB, 'configurations/keboola.ex-db-mysql/1001.json'))).toContain('KBC::ProjectSecure::');
     expect(restored.stdout + restored.stderr).toMatch(/to re-enter.*keboola\.ex-db-mysql\/1001: parameters\.db\.#password/);
+  });
+
+  it('--dry-run lists the plan and writes nothing into the project', () => {
+    expectCode(dryRun, 0);
+    expect(dryRun.stdout + dryRun.stderr).toMatch(/create\s+in\.c-main\.orders → in\.c-main\.orders/);
+    expect(dryRun.stdout + dryRun.stderr).toContain('nothing was written');
+    expect(bucketsAfterDryRun).toEqual([]);
   });
 
   it('never prints the tokens or the upload credentials', () => {
