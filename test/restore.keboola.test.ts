@@ -5,7 +5,7 @@
  * `#` ciphertexts unchanged) and every table's rows identical as multisets. A second restore is refused
  * (exit 9) with nothing changed, and the token is never printed.
  */
-import { readFile } from 'node:fs/promises';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
@@ -150,4 +150,32 @@ describe.each(['aws', 'azure', 'gcp'] as const)('takeout restore into a Keboola 
     const after = JSON.stringify(await (await fetch(`${b.url}/v2/storage/tables`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json());
     expect(after).toBe(before);
   });
+});
+
+describe('takeout restore into a Keboola project: a corrupt slice', () => {
+  it('exits 6 before its table is created: the tables before it are restored, that one is not', async () => {
+    const common = { s3Endpoint, bucket: OTHER_BUCKET, fixtureDir: FIXTURE, jobPolls: { waiting: 1, processing: 1 } };
+    const a = await startStorageApi({ ...common, token: TOKEN_A });
+    const b = await startStorageApi({ ...common, token: TOKEN_B, emptyProject: true });
+    try {
+      const takeout = join(await tempFolder('kbrestore-corrupt'), 'a');
+      expectCode(await runCli(['run', '--source', `keboola+${a.url}`, '--dest', takeout, '--no-progress'], { env: env(TOKEN_A) }), 0);
+      const copy = join(await tempFolder('kbrestore-corrupt'), 'copy');
+      await cp(takeout, copy, { recursive: true });
+      const manifest = await json(copy, 'takeout-manifest.json');
+      const slice = join(copy, String(((manifest.tables as Json[]).find((t) => t.id === 'in.c-main.orders')!.slices as Json[])[0]!.key));
+      const bytes = await readFile(slice);
+      bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+      await writeFile(slice, bytes);
+      const failed = await runCli(['restore', copy, '--to', `keboola+${b.url}`], { env: env(TOKEN_B, b) });
+      expectCode(failed, 6);
+      expect(failed.stderr).toContain('orders.part_0.csv.gz');
+      const tables = (await (await fetch(`${b.url}/v2/storage/tables`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json()) as Json[];
+      expect(tables.map((t) => t.id)).toContain('in.c-main.customers');
+      expect(tables.map((t) => t.id)).not.toContain('in.c-main.orders');
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  }, 120_000);
 });

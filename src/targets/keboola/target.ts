@@ -110,6 +110,9 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
       let index = 0;
       return {
         async slice(body, origin) {
+          // The slice's check can fail (size, sha256) while files/prepare is awaited, before anything reads it: the
+          // error stays on the stream (the loop reading it rejects with it), and is not thrown as unhandled.
+          body.on('error', () => undefined);
           if (skipped) {
             // Read through (the pipeline checks every slice) but not uploaded: the bucket is not restored.
             const { sliceRows } = await import('../rows.js');
