@@ -12,7 +12,7 @@ import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { removeTempFolders, runCli, tempFolder, type CliResult } from './helpers/cli.js';
-import { OTHER_BUCKET } from './helpers/s3.js';
+import { OTHER_BUCKET, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 import { startStorageApi, type Provider, type StorageApiServer } from './keboola/server.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/keboola-project', import.meta.url));
@@ -144,8 +144,10 @@ describe.each(['aws', 'azure', 'gcp'] as const)('takeout restore into a Keboola 
 
   it('a second restore is refused with exit 9, naming the bucket, and changes nothing', async () => {
     const before = JSON.stringify(await (await fetch(`${b.url}/v2/storage/tables`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json());
-    const again = await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`], { env: env(TOKEN_B, b) });
+    // The token given with --token this time: refused all the same, and not printed either.
+    const again = await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`, '--token', TOKEN_B, '--debug'], { env: { TAKEOUT_KEBOOLA_S3_ENDPOINT: s3Endpoint, ...b.storageEnv } });
     expectCode(again, 9);
+    expect(again.stdout + again.stderr).not.toContain(TOKEN_B);
     expect(again.stderr).toMatch(/bucket in\.c-main already exists/);
     const after = JSON.stringify(await (await fetch(`${b.url}/v2/storage/tables`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json());
     expect(after).toBe(before);
@@ -173,6 +175,25 @@ describe('takeout restore into a Keboola project: a corrupt slice', () => {
       const tables = (await (await fetch(`${b.url}/v2/storage/tables`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json()) as Json[];
       expect(tables.map((t) => t.id)).toContain('in.c-main.customers');
       expect(tables.map((t) => t.id)).not.toContain('in.c-main.orders');
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  }, 120_000);
+});
+
+describe('takeout restore into a Keboola project from a takeout on S3', () => {
+  it('restores every table with the rows the takeout manifest lists', async () => {
+    const common = { s3Endpoint, bucket: OTHER_BUCKET, fixtureDir: FIXTURE, jobPolls: { waiting: 1, processing: 1 } };
+    const a = await startStorageApi({ ...common, token: TOKEN_A });
+    const b = await startStorageApi({ ...common, token: TOKEN_B, emptyProject: true });
+    try {
+      const prefix = `s3://${TEST_BUCKET}/${uniquePrefix('kbrestore-s3')}`;
+      expectCode(await runCli(['run', '--source', `keboola+${a.url}`, '--dest', prefix, '--no-progress', ...s3CliArgs(s3Endpoint)], { env: env(TOKEN_A) }), 0);
+      expectCode(await runCli(['restore', prefix, '--to', `keboola+${b.url}`, '-q', ...s3CliArgs(s3Endpoint)], { env: env(TOKEN_B, b) }), 0);
+      const tables = (await (await fetch(`${b.url}/v2/storage/tables`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json()) as Json[];
+      const fixture = (JSON.parse(await readFile(join(FIXTURE, 'tables.json'), 'utf8')) as Json[]).filter((t) => String(t.id).startsWith('in.'));
+      expect(tables.map((t) => [t.id, t.rowsCount]).sort()).toEqual(fixture.map((t) => [t.id, t.rowsCount]).sort());
     } finally {
       await a.stop();
       await b.stop();
