@@ -49,11 +49,17 @@ async function rowsOf(dir: string, tableId: string): Promise<string[]> {
   return rows.sort();
 }
 
+/** A typed table's definition without what the stack adds (`canBeFiltered`). */
+function definitionShape(d: Json | undefined): Json | undefined {
+  if (!d) return undefined;
+  return { primaryKeysNames: d.primaryKeysNames, columns: (d.columns as Json[]).map((c) => ({ name: c.name, definition: c.definition, basetype: c.basetype })) };
+}
+
 /** What a table is, without what the stack assigns (times, uris, counts of bytes). */
 function tableShape(t: Json): Json {
   const meta = (list: unknown): Json[] => ((list as Json[] | undefined) ?? []).filter((m) => m.provider !== 'storage').map((m) => ({ key: m.key, value: m.value, provider: m.provider }));
   const columnMetadata = Object.fromEntries(Object.entries((t.columnMetadata as Json | undefined) ?? {}).map(([c, l]) => [c, meta(l)]).filter(([, l]) => (l as Json[]).length > 0));
-  return { id: t.id, name: t.name, columns: t.columns, primaryKey: t.primaryKey, rowsCount: t.rowsCount, metadata: meta(t.metadata), columnMetadata };
+  return { id: t.id, name: t.name, columns: t.columns, primaryKey: t.primaryKey, rowsCount: t.rowsCount, isTyped: t.isTyped, definition: definitionShape(t.definition), metadata: meta(t.metadata), columnMetadata };
 }
 
 function configShape(c: Json): Json {
@@ -103,13 +109,14 @@ describe.each(['aws', 'azure', 'gcp'] as const)('takeout restore into a Keboola 
     expect(restored.stdout + restored.stderr).toMatch(/bucket sys\.c-keboola is not restored: a system bucket/);
   });
 
-  it('restores the tables with columns, primary keys, metadata and the same rows', async () => {
+  it('restores the tables with columns, primary keys, typed definitions, metadata and the same rows', async () => {
     const tablesA = ((await json(takeoutA, 'tables.json')) as unknown as Json[]).filter((t) => !String(t.id).startsWith('sys.') && t.isAlias !== true);
     const tablesB = (await json(takeoutB, 'tables.json')) as unknown as Json[];
     expect(tablesB.map(tableShape).sort((x, y) => String(x.id).localeCompare(String(y.id)))).toEqual(tablesA.map(tableShape).sort((x, y) => String(x.id).localeCompare(String(y.id))));
     expect(tablesB.map((t) => t.id).sort()).toEqual(['in.c-main.customers', 'in.c-main.empty', 'in.c-main.orders']);
     expect((await rowsOf(takeoutB, 'in.c-main.orders')).length).toBeGreaterThan(0);
     expect(tablesB.find((t) => t.id === 'in.c-main.customers')!.metadata).not.toEqual([]);
+    expect(tablesB.find((t) => t.id === 'in.c-main.orders')).toMatchObject({ isTyped: true, definition: { primaryKeysNames: ['id'] } });
     for (const t of tablesA) expect(await rowsOf(takeoutB, String(t.id)), String(t.id)).toEqual(await rowsOf(takeoutA, String(t.id)));
   });
 

@@ -32,9 +32,40 @@ export async function postTableMetadata(client: StorageClient, tableId: string, 
   }
 }
 
+/**
+ * A typed table's definition (tables.json `definition`, what the stack answered) as `POST tables-definition`
+ * takes it, primary key columns not nullable (worker-create-table.php setForcePrimaryKeyNotNull); undefined
+ * for a table that is not typed.
+ */
+export function typedDefinition(table: RestoreTable, raw: Json | undefined): Json | undefined {
+  const definition = raw?.isTyped === true ? (raw.definition as Json | undefined) : undefined;
+  if (!definition || !Array.isArray(definition.columns)) return undefined;
+  const columns = (definition.columns as Json[]).map((c) => {
+    const own = typeof c.definition === 'object' && c.definition !== null ? (c.definition as Json) : {};
+    return {
+      name: c.name,
+      definition: table.primaryKey.includes(String(c.name)) ? { ...own, nullable: false } : own,
+      ...(typeof c.basetype === 'string' ? { basetype: c.basetype } : {}),
+    };
+  });
+  return { name: table.name, primaryKeysNames: table.primaryKey, columns };
+}
+
 /** Creates a table from its finished upload (or empty when there is none), then its metadata. */
 export async function createTable(client: StorageClient, table: RestoreTable, upload: Upload | undefined, raw: Json | undefined, options: UploadOptions): Promise<void> {
   const columns = table.columns.map((c) => c.name);
+  const what = `${options.description}: table ${table.id}`;
+  const typed = typedDefinition(table, raw);
+  if (typed) {
+    // Typed tables: the definition first, then a full load of the sliced file (the engine's typed path).
+    await runJob(client, `buckets/${encodeURIComponent(table.bucketId)}/tables-definition`, typed, what);
+    if (upload) {
+      await upload.finish();
+      await runJob(client, `tables/${encodeURIComponent(table.id)}/import-async`, { dataFileId: upload.fileId, columns, incremental: false }, what);
+    }
+    await postTableMetadata(client, table.id, raw);
+    return;
+  }
   const body: Json = { name: table.name, primaryKey: table.primaryKey.join(',') };
   if (upload) {
     await upload.finish();
@@ -43,7 +74,7 @@ export async function createTable(client: StorageClient, table: RestoreTable, up
   } else {
     body.dataFileId = await uploadHeaderFile(client, `${table.id}.csv.gz`, columns, options);
   }
-  await runJob(client, `buckets/${encodeURIComponent(table.bucketId)}/tables-async`, body, `${options.description}: table ${table.id}`);
+  await runJob(client, `buckets/${encodeURIComponent(table.bucketId)}/tables-async`, body, what);
   await postTableMetadata(client, table.id, raw);
 }
 
