@@ -207,3 +207,23 @@ describe('takeout restore into a Keboola project from a takeout on S3', () => {
     }
   }, 120_000);
 });
+
+describe('takeout restore into a Keboola project that holds one of the configurations', () => {
+  it('exits 9 naming it, before any bucket is created', async () => {
+    const common = { s3Endpoint, bucket: OTHER_BUCKET, fixtureDir: FIXTURE, jobPolls: { waiting: 1, processing: 1 } };
+    const a = await startStorageApi({ ...common, token: TOKEN_A });
+    const b = await startStorageApi({ ...common, token: TOKEN_B, emptyProject: true });
+    try {
+      const takeout = join(await tempFolder('kbrestore-config'), 'a');
+      expectCode(await runCli(['run', '--source', `keboola+${a.url}`, '--dest', takeout, '--no-progress'], { env: env(TOKEN_A) }), 0);
+      await call(b, TOKEN_B, 'branch/default/components/keboola.ex-db-mysql/configs', { name: 'mine', configurationId: '1001' });
+      const refused = await runCli(['restore', takeout, '--to', `keboola+${b.url}`], { env: env(TOKEN_B, b) });
+      expectCode(refused, 9);
+      expect(refused.stderr).toMatch(/configuration keboola\.ex-db-mysql\/1001 already exists/);
+      expect(await (await fetch(`${b.url}/v2/storage/buckets`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json()).toEqual([]);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  }, 120_000);
+});

@@ -35,6 +35,45 @@ interface Prepared {
 
 const bucketOf = (table: Json): string => String((table.bucket as Json | undefined)?.id ?? String(table.id).split('.').slice(0, 2).join('.'));
 
+/**
+ * What `inspect` could not see (it is asked about tables only): a bucket without tables or a configuration
+ * already in the project. Checked by listing, before anything is written (Keboola's own restore refuses a
+ * project that holds buckets or configurations: app-project-restore checkEmptyProject).
+ */
+async function refuseConflicts(client: StorageClient, description: string, buckets: readonly string[], configurations: TakeoutMetadata['configurations']): Promise<void> {
+  const heldBuckets = new Set((await client.get<Json[]>('buckets')).map((b) => String(b.id)));
+  const bucket = buckets.find((id) => heldBuckets.has(id));
+  if (bucket !== undefined) throw new TakeoutError('EXISTS', `${description}: bucket ${bucket} already exists`, { hint: 'restore into an empty project; nothing was changed' });
+  const held = new Set<string>();
+  for (const component of await client.get<Json[]>('branch/default/components')) {
+    for (const config of (component.configurations as Json[] | undefined) ?? []) held.add(`${String(component.id)}/${String(config.id)}`);
+  }
+  const config = configurations.find((c) => held.has(`${c.componentId}/${c.configurationId}`));
+  if (config !== undefined) {
+    throw new TakeoutError('EXISTS', `${description}: configuration ${config.componentId}/${config.configurationId} already exists`, { hint: 'restore into an empty project; nothing was changed' });
+  }
+}
+
+/**
+ * The buckets to create: every bucket, as the engine restores them, unless --include/--exclude chose some
+ * tables (then theirs and their aliases'); linked and system buckets skipped and named.
+ */
+function chooseBuckets(metadata: TakeoutMetadata, state: Prepared, warn: (message: string) => void): Json[] {
+  const listed = JSON.parse(metadata.files.find((f) => f.key === TABLES_FILE)?.text ?? '[]') as Json[];
+  state.aliases = listed.filter((t) => t.isAlias === true && state.tables.has(String((t.sourceTable as Json | undefined)?.id)));
+  const whole = listed.every((t) => t.isAlias === true || state.tables.has(String(t.id)));
+  const needed = new Set([...state.tables.values(), ...state.aliases].map(bucketOf));
+  const toCreate: Json[] = [];
+  for (const bucket of metadata.buckets) {
+    const why = bucketSkipReason(bucket);
+    if (why) {
+      state.skippedBuckets.set(String(bucket.id), why);
+      warn(`bucket ${String(bucket.id)} is not restored: ${why}`);
+    } else if (whole || needed.has(String(bucket.id))) toCreate.push(bucket);
+  }
+  return toCreate;
+}
+
 export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions): Target & { prepare(metadata: TakeoutMetadata): Promise<void> } {
   const baseUrl = stackUrl(uri);
   const description = `keboola+${baseUrl}`;
@@ -66,22 +105,11 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
     /** Before the tables: buckets, then configurations, as the engine orders them. */
     async prepare(metadata: TakeoutMetadata) {
       for (const t of metadata.tables) state.tables.set(String(t.raw.id), t.raw);
-      const listed = JSON.parse(metadata.files.find((f) => f.key === TABLES_FILE)?.text ?? '[]') as Json[];
-      state.aliases = listed.filter((t) => t.isAlias === true && state.tables.has(String((t.sourceTable as Json | undefined)?.id)));
-      // Every bucket, as the engine restores them, unless --include/--exclude chose some tables: then theirs.
-      const whole = listed.every((t) => t.isAlias === true || state.tables.has(String(t.id)));
-      const needed = new Set([...state.tables.values(), ...state.aliases].map(bucketOf));
-      for (const bucket of metadata.buckets) {
-        const id = String(bucket.id);
-        const why = bucketSkipReason(bucket);
-        if (why) {
-          state.skippedBuckets.set(id, why);
-          options.warn(`bucket ${id} is not restored: ${why}`);
-          continue;
-        }
-        if (!whole && !needed.has(id)) continue;
+      const toCreate = chooseBuckets(metadata, state, options.warn);
+      await refuseConflicts(client, description, toCreate.map((b) => String(b.id)), metadata.configurations);
+      for (const bucket of toCreate) {
         await createBucket(client, bucket);
-        state.buckets.set(id, bucket);
+        state.buckets.set(String(bucket.id), bucket);
       }
       const index = await client.get<{ components?: Json[] }>('');
       const components = new Set((index.components ?? []).map((c) => String(c.id)));
