@@ -142,6 +142,12 @@ describe.each(['aws', 'azure', 'gcp'] as const)('takeout restore into a Keboola 
     expect(bucketsAfterDryRun).toEqual([]);
   });
 
+  it('restores the project metadata of the default branch', async () => {
+    const shape = (list: Json): Json[] => (list as unknown as Json[]).map((m) => ({ key: m.key, value: m.value }));
+    expect(shape(await json(takeoutB, 'defaultBranchMetadata.json'))).toEqual(shape(await json(takeoutA, 'defaultBranchMetadata.json')));
+    expect(shape(await json(takeoutB, 'defaultBranchMetadata.json'))).not.toEqual([]);
+  });
+
   it('never prints the tokens or the upload credentials', () => {
     for (const secret of [TOKEN_A, TOKEN_B, ...b.secretsHandedOut()]) {
       expect(restored.stdout).not.toContain(secret);

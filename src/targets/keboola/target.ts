@@ -1,5 +1,5 @@
 import { TakeoutError } from '../../errors.js';
-import { CONFIGURATIONS_DIR, TABLES_FILE } from '../../keboola/layout.js';
+import { BRANCH_METADATA_FILE, CONFIGURATIONS_DIR, TABLES_FILE } from '../../keboola/layout.js';
 import { cleartextWarning, StorageClient, stackUrl } from '../../sources/keboola/client.js';
 import type { RestoreTable, TableLoad, TableState, Target, TakeoutMetadata } from '../target.js';
 import type { Json } from './api.js';
@@ -107,6 +107,9 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
       for (const t of metadata.tables) state.tables.set(String(t.raw.id), t.raw);
       const toCreate = chooseBuckets(metadata, state, options.warn);
       await refuseConflicts(client, description, toCreate.map((b) => String(b.id)), metadata.configurations);
+      // The project's own metadata first (Restore.php restoreProjectMetadata); only its keys and values, the stack assigns ids and times.
+      const branch = JSON.parse(metadata.files.find((f) => f.key === BRANCH_METADATA_FILE)?.text ?? '[]') as Json[];
+      if (branch.length > 0) await client.post('branch/default/metadata', { body: { metadata: branch.map((m) => ({ key: m.key, value: m.value })) } });
       for (const bucket of toCreate) {
         await createBucket(client, bucket);
         state.buckets.set(String(bucket.id), bucket);
