@@ -15,6 +15,7 @@ export const RESTORE_OPTIONS = [
   { key: 'structureOnly', flags: '--structure-only', description: 'create the tables (and the _takeout record) without their rows', type: 'boolean', default: false },
   { key: 'dataOnly', flags: '--data-only', description: 'load rows into tables that exist and are empty; create nothing, write no _takeout record', type: 'boolean', default: false },
   { key: 'dryRun', flags: '-n, --dry-run', description: 'read and check the layout, ask the target what it holds, print the plan (tables, where each goes, rows, bytes); write nothing', type: 'boolean', default: false },
+  { key: 'token', flags: '--token <token>', description: 'keboola+https://STACK: the Storage API token of the project restored into (prefer KBC_STORAGE_TOKEN)', type: 'string', secret: true, group: GROUP.destination },
   { key: 'resume', flags: '--resume', description: 'go on after an interrupted restore: tables already loaded whole (their row count is the takeout\'s) are skipped', type: 'boolean', default: false, group: GROUP.destination },
 ] as const satisfies readonly OptionSpec[];
 
@@ -38,7 +39,7 @@ export async function restore(takeoutArg: string, o: RestoreOptions, context: Co
       hint: 'finish it with takeout run --resume (the same options), then restore it',
     });
   }
-  const target = await openTarget(o.to);
+  const target = await openTarget(o.to, { ...(o.token ? { token: o.token } : {}), warn: (message) => context.reporter.emit({ type: 'warning', message }) });
   context.onClose(async () => target.close());
   return restoreTakeout({
     store,

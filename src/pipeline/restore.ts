@@ -1,4 +1,5 @@
 import { TakeoutError } from '../errors.js';
+import { preparesStructure } from '../targets/target.js';
 import type { RestoreSummary } from './events.js';
 import { loadTable } from './restore/load-tables.js';
 import { planRestore, type RestoreOptions } from './restore/plan.js';
@@ -36,6 +37,7 @@ export async function restoreTakeout(options: RestoreOptions): Promise<RestoreSu
     emit({ type: 'restore:done', summary });
     return summary;
   }
+  if (preparesStructure(target) && !options.dataOnly) await target.prepare(state.metadata);
   for (const planned of state.tables) {
     if (planned.action === 'skip') {
       summary.skipped++;

@@ -83,16 +83,22 @@ export function restorePlanLines(plan: RestorePlan): string[] {
     const typed = t.typedColumns ? `, ${t.typedColumns} typed` : '';
     lines.push(`  ${t.action === 'skip' ? 'loaded already' : t.action}  ${t.id} → ${t.target}  ${plural(t.rows, 'row')}, ${formatBytes(t.bytes)} in ${plural(t.slices, 'slice')}${typed}`);
   }
-  lines.push(`  configurations: ${plan.configurations}${plan.metadata ? ' (kept in _takeout with buckets, tables and the layout files)' : ''}`);
+  lines.push(`  configurations: ${plan.configurations}${!plan.metadata ? '' : intoKeboola(plan.target) ? ' (created in the project after its buckets; encrypted values listed to re-enter)' : ' (kept in _takeout with buckets, tables and the layout files)'}`);
   lines.push(`  to load: ${plural(plan.rows, 'row')}, ${formatBytes(plan.bytes)} stored`);
   lines.push('  nothing was written');
   return lines.map(terminalLine);
 }
 
+/** A Keboola project keeps no `_takeout` record: buckets, configurations and metadata are made in it, the takeout's files stay where they are. */
+function intoKeboola(target: string): boolean {
+  return target.startsWith('keboola+');
+}
+
 export function restoreSummaryLine(s: RestoreSummary): string {
   if (s.dryRun) return terminalLine(`dry run of the restore into ${s.target}: nothing was written`);
   const skipped = s.skipped ? ` (${s.skipped} loaded already, skipped)` : '';
-  const meta = s.metadata ? `, ${plural(s.configurations, 'configuration')} and the metadata kept in _takeout` : '';
+  const kept = intoKeboola(s.target) ? ' with buckets and metadata (nothing else written into the project; the takeout stays where it is)' : ' and the metadata kept in _takeout';
+  const meta = s.metadata ? `, ${plural(s.configurations, 'configuration')}${kept}` : '';
   return terminalLine(`restored ${plural(s.tables, 'table')}${skipped}, ${plural(s.rows, 'row')} into ${s.target}${meta}, ${formatDuration(s.durationMs)}`);
 }
 

@@ -88,6 +88,18 @@ export interface Target {
   close(): Promise<void>;
 }
 
+/**
+ * A target that must create what tables live in before they load (a Keboola project: buckets, then
+ * configurations, in the order of Keboola's restore engine). Called after the plan, before the first table.
+ */
+export interface PreparesStructure {
+  prepare(metadata: TakeoutMetadata): Promise<void>;
+}
+
+export function preparesStructure<T extends Target>(target: T): target is T & PreparesStructure {
+  return typeof (target as Partial<PreparesStructure>).prepare === 'function';
+}
+
 /** Keboola CSV has no NULL: an empty value is '' in a text column, NULL in a typed one (it cannot be '' there). */
 export function cellValue(value: string | null, column: RestoreColumn): string | null {
   if (column.type === 'STRING') return value ?? '';

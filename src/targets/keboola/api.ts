@@ -1,0 +1,51 @@
+import { TakeoutError } from '../../errors.js';
+import type { StorageClient } from '../../sources/keboola/client.js';
+
+/**
+ * What the Keboola target asks of the Storage API besides plain calls: asynchronous jobs (a 202 answer is a
+ * job `{id, status}`, polled at `GET jobs/{id}` until `success` or `error`; apiary.apib "Jobs"), and the
+ * record shapes it reads back.
+ */
+
+/** First and longest wait between job polls (storage-api-php-client createSimpleJobPollDelay caps at 20 s). */
+const POLL_FIRST_MS = 200;
+const POLL_CAP_MS = 5_000;
+
+export type Json = Record<string, unknown>;
+
+export interface StorageJob {
+  id: number | string;
+  status: string;
+  results?: Json | null;
+  error?: { code?: string; message?: string; exceptionId?: string };
+}
+
+/** Sends a call answered with a job and waits for it; a failed job is an error naming `what`. */
+export async function runJob(client: StorageClient, path: string, body: Json, what: string, signal?: AbortSignal): Promise<StorageJob> {
+  let job = await client.post<StorageJob>(path, { body, ...(signal ? { signal } : {}) });
+  if (!job || job.id === undefined) throw new TakeoutError('FAILED', `${what}: the Storage API answered no job`);
+  for (let n = 0; job.status !== 'success' && job.status !== 'error'; n++) {
+    await client.wait(Math.min(POLL_CAP_MS, POLL_FIRST_MS * 2 ** n), signal);
+    job = await client.get<StorageJob>(`jobs/${job.id}`, signal ? { signal } : {});
+  }
+  if (job.status === 'error') {
+    const e = job.error ?? {};
+    throw new TakeoutError('FAILED', `${what}: job ${job.id} failed: ${e.message ?? 'no message'}${e.code ? ` (${e.code})` : ''}${e.exceptionId ? `, exception ${e.exceptionId}` : ''}`);
+  }
+  return job;
+}
+
+/** `[{key, value, provider}]` grouped by provider as `[{key, value}]` (Restore.php prepareMetadata). */
+export function metadataByProvider(value: unknown, skip: readonly string[] = []): Map<string, { key: string; value: string }[]> {
+  const out = new Map<string, { key: string; value: string }[]>();
+  if (!Array.isArray(value)) return out;
+  for (const item of value as unknown[]) {
+    if (typeof item !== 'object' || item === null) continue;
+    const { key, value: v, provider } = item as Json;
+    if (typeof key !== 'string' || typeof provider !== 'string' || skip.includes(provider)) continue;
+    const list = out.get(provider) ?? [];
+    list.push({ key, value: v === null || v === undefined ? '' : String(v) });
+    out.set(provider, list);
+  }
+  return out;
+}

@@ -1,0 +1,188 @@
+import { TakeoutError } from '../../errors.js';
+import { BRANCH_METADATA_FILE, CONFIGURATIONS_DIR, TABLES_FILE } from '../../keboola/layout.js';
+import { cleartextWarning, StorageClient, stackUrl } from '../../sources/keboola/client.js';
+import type { RestoreTable, TableLoad, TableState, Target, TakeoutMetadata } from '../target.js';
+import type { Json } from './api.js';
+import { bucketSkipReason, createBucket } from './buckets.js';
+import { createConfiguration } from './configurations.js';
+import { startSlicedUpload, type Upload } from './files.js';
+import { createAlias, createTable } from './tables.js';
+
+/**
+ * `keboola+https://STACK`: a takeout back into a Keboola project, in the order of Keboola's restore engine
+ * (keboola/php-kbc-project-restore, docs/how-it-works.md): buckets, configurations, tables (each table's
+ * slices uploaded as they are into one sliced file, then created from it with its columns and primary key,
+ * then its table and column metadata). `inspect` lists what the project holds first: a bucket or table of the
+ * takeout already there is refused before anything is written.
+ */
+
+export interface KeboolaTargetOptions {
+  token?: string;
+  /** S3 endpoint of the stack's file storage, for S3-compatible test stacks. */
+  s3Endpoint?: string;
+  warn: (message: string) => void;
+}
+
+interface Prepared {
+  buckets: Map<string, Json>;
+  skippedBuckets: Map<string, string>;
+  tables: Map<string, Json>;
+  /** Aliases of tables.json whose source table is among the restored tables. */
+  aliases: Json[];
+  /** Tables created in the project. */
+  created: Set<string>;
+}
+
+const bucketOf = (table: Json): string => String((table.bucket as Json | undefined)?.id ?? String(table.id).split('.').slice(0, 2).join('.'));
+
+/**
+ * What `inspect` could not see (it is asked about tables only): a bucket without tables or a configuration
+ * already in the project. Checked by listing, before anything is written (Keboola's own restore refuses a
+ * project that holds buckets or configurations: app-project-restore checkEmptyProject).
+ */
+async function refuseConflicts(client: StorageClient, description: string, buckets: readonly string[], configurations: TakeoutMetadata['configurations']): Promise<void> {
+  const heldBuckets = new Set((await client.get<Json[]>('buckets')).map((b) => String(b.id)));
+  const bucket = buckets.find((id) => heldBuckets.has(id));
+  if (bucket !== undefined) throw new TakeoutError('EXISTS', `${description}: bucket ${bucket} already exists`, { hint: 'restore into an empty project; nothing was changed' });
+  const held = new Set<string>();
+  for (const component of await client.get<Json[]>('branch/default/components')) {
+    for (const config of (component.configurations as Json[] | undefined) ?? []) held.add(`${String(component.id)}/${String(config.id)}`);
+  }
+  const config = configurations.find((c) => held.has(`${c.componentId}/${c.configurationId}`));
+  if (config !== undefined) {
+    throw new TakeoutError('EXISTS', `${description}: configuration ${config.componentId}/${config.configurationId} already exists`, { hint: 'restore into an empty project; nothing was changed' });
+  }
+}
+
+/**
+ * The buckets to create: every bucket, as the engine restores them, unless --include/--exclude chose some
+ * tables (then theirs and their aliases'); linked and system buckets skipped and named.
+ */
+function chooseBuckets(metadata: TakeoutMetadata, state: Prepared, warn: (message: string) => void): Json[] {
+  const listed = JSON.parse(metadata.files.find((f) => f.key === TABLES_FILE)?.text ?? '[]') as Json[];
+  state.aliases = listed.filter((t) => t.isAlias === true && state.tables.has(String((t.sourceTable as Json | undefined)?.id)));
+  const whole = listed.every((t) => t.isAlias === true || state.tables.has(String(t.id)));
+  const needed = new Set([...state.tables.values(), ...state.aliases].map(bucketOf));
+  const toCreate: Json[] = [];
+  for (const bucket of metadata.buckets) {
+    const why = bucketSkipReason(bucket);
+    if (why) {
+      state.skippedBuckets.set(String(bucket.id), why);
+      warn(`bucket ${String(bucket.id)} is not restored: ${why}`);
+    } else if (whole || needed.has(String(bucket.id))) toCreate.push(bucket);
+  }
+  return toCreate;
+}
+
+export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions): Target & { prepare(metadata: TakeoutMetadata): Promise<void> } {
+  const baseUrl = stackUrl(uri);
+  const description = `keboola+${baseUrl}`;
+  const token = options.token ?? process.env.KBC_STORAGE_TOKEN;
+  if (!token) throw new TakeoutError('USAGE', `${description}: no Storage API token: set KBC_STORAGE_TOKEN or pass --token`);
+  const client = new StorageClient({ baseUrl, token });
+  const cleartext = cleartextWarning(baseUrl);
+  if (cleartext) options.warn(cleartext);
+  const state: Prepared = { buckets: new Map(), skippedBuckets: new Map(), tables: new Map(), aliases: [], created: new Set() };
+  const toReEnter: string[] = [];
+  const upload = { description, ...(options.s3Endpoint ? { s3Endpoint: options.s3Endpoint } : {}) };
+
+  return {
+    description,
+    locate: (table) => table.id,
+
+    async inspect(tables: readonly RestoreTable[]) {
+      const buckets = new Set((await client.get<Json[]>('buckets')).map((b) => String(b.id)));
+      const taken = [...new Set(tables.map((t) => t.bucketId))].filter((id) => buckets.has(id));
+      if (taken.length > 0) {
+        throw new TakeoutError('EXISTS', `${description}: bucket ${taken.join(', ')} already exists`, { hint: 'restore into an empty project (or leave its tables out with --exclude); nothing was changed' });
+      }
+      const held = new Map((await client.get<Json[]>('tables')).map((t) => [String(t.id), Number(t.rowsCount ?? 0)]));
+      return {
+        tables: tables.map((t): TableState => (held.has(t.id) ? { exists: true, rows: held.get(t.id)! } : { exists: false })),
+      };
+    },
+
+    /** Before the tables: buckets, then configurations, as the engine orders them. */
+    async prepare(metadata: TakeoutMetadata) {
+      for (const t of metadata.tables) state.tables.set(String(t.raw.id), t.raw);
+      const toCreate = chooseBuckets(metadata, state, options.warn);
+      await refuseConflicts(client, description, toCreate.map((b) => String(b.id)), metadata.configurations);
+      // The project's own metadata first (Restore.php restoreProjectMetadata); only its keys and values, the stack assigns ids and times.
+      const branch = JSON.parse(metadata.files.find((f) => f.key === BRANCH_METADATA_FILE)?.text ?? '[]') as Json[];
+      if (branch.length > 0) await client.post('branch/default/metadata', { body: { metadata: branch.map((m) => ({ key: m.key, value: m.value })) } });
+      for (const bucket of toCreate) {
+        await createBucket(client, bucket);
+        state.buckets.set(String(bucket.id), bucket);
+      }
+      const index = await client.get<{ components?: Json[] }>('');
+      const components = new Set((index.components ?? []).map((c) => String(c.id)));
+      for (const config of metadata.configurations) {
+        if (!components.has(config.componentId)) {
+          options.warn(`configuration ${config.componentId}/${config.configurationId} is not restored: component ${config.componentId} does not exist on ${baseUrl}`);
+          continue;
+        }
+        const key = `${CONFIGURATIONS_DIR}/${config.componentId}/${config.configurationId}.json.metadata`;
+        const text = metadata.files.find((f) => f.key === key)?.text;
+        toReEnter.push(
+          ...(await createConfiguration(client, {
+            componentId: config.componentId,
+            configurationId: config.configurationId,
+            body: config.body as Json,
+            ...(text !== undefined ? { metadata: JSON.parse(text) as unknown } : {}),
+          })),
+        );
+      }
+    },
+
+    async load(table: RestoreTable, { create, data }): Promise<TableLoad> {
+      if (!create) throw new TakeoutError('USAGE', `${description}: --data-only is not supported for a Keboola project`, { hint: 'restore without --data-only' });
+      const skipped = state.skippedBuckets.get(table.bucketId);
+      let upload_: Upload | undefined;
+      let index = 0;
+      return {
+        async slice(body, origin) {
+          // The slice's check can fail (size, sha256) while files/prepare is awaited, before anything reads it: the
+          // error stays on the stream (the loop reading it rejects with it), and is not thrown as unhandled.
+          body.on('error', () => undefined);
+          if (skipped) {
+            // Read through (the pipeline checks every slice) but not uploaded: the bucket is not restored.
+            const { sliceRows } = await import('../rows.js');
+            let n = 0;
+            for await (const batch of sliceRows(body, table.columns.length, origin)) n += batch.length;
+            return n;
+          }
+          upload_ ??= await startSlicedUpload(client, table.id, 0, upload);
+          return upload_.slice(body, `${table.name}.part_${index++}.csv.gz`, table.columns.length, origin);
+        },
+        async commit() {
+          try {
+            if (skipped) options.warn(`table ${table.id} is not restored: its bucket is ${skipped}`);
+            else {
+              await createTable(client, table, data && table.rows > 0 ? upload_ : undefined, state.tables.get(table.id), upload);
+              state.created.add(table.id);
+            }
+          } finally {
+            await upload_?.close();
+          }
+        },
+        async rollback() {
+          // Nothing was created in the project; uploaded slices stay in the stack's file storage until the file expires (15 days, apiary.apib files/prepare).
+          await upload_?.close();
+        },
+      };
+    },
+
+    /** After the tables: their aliases (the engine's last table step); then what the user must do by hand. */
+    async writeMetadata() {
+      for (const alias of state.aliases) {
+        const source = String((alias.sourceTable as Json).id);
+        if (!state.created.has(source) || !state.buckets.has(bucketOf(alias))) options.warn(`alias ${String(alias.id)} is not restored: its source table ${source} or its bucket was not restored`);
+        else await createAlias(client, alias);
+      }
+      // Nothing more is written into the project: the takeout's layout files stay where they are.
+      if (toReEnter.length > 0) options.warn(`encrypted values copied as they are, to re-enter in the project (they are bound to the source project): ${toReEnter.join('; ')}`);
+    },
+
+    async close() {},
+  };
+}

@@ -1,0 +1,235 @@
+/**
+ * `takeout restore --to keboola+http://…` through the built CLI: the fixture project A taken out with
+ * `takeout run`, restored into an empty project B (the Storage API test server, `emptyProject`), then B
+ * taken out again: buckets, tables (columns, primary keys, metadata), configurations (bodies, rows, state,
+ * `#` ciphertexts unchanged) and every table's rows identical as multisets. A second restore is refused
+ * (exit 9) with nothing changed, and the token is never printed.
+ */
+import { cp, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { parse } from 'csv-parse/sync';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { removeTempFolders, runCli, tempFolder, type CliResult } from './helpers/cli.js';
+import { OTHER_BUCKET, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { startStorageApi, type Provider, type StorageApiServer } from './keboola/server.js';
+
+const FIXTURE = fileURLToPath(new URL('../fixtures/keboola-project', import.meta.url));
+const TOKEN_A = 'kbc-source-token-a1b2c3-SECRET';
+const TOKEN_B = 'kbc-target-token-d4e5f6-SECRET';
+const s3Endpoint = inject('s3Endpoint');
+/** A component of project A that stack B does not have: its configurations are named, not restored. */
+const MISSING_COMPONENT = 'keboola.snowflake-transformation';
+
+async function call(api: StorageApiServer, token: string, path: string, body: unknown): Promise<Json> {
+  const answer = await fetch(`${api.url}/v2/storage/${path}`, { method: 'POST', headers: { 'X-StorageApi-Token': token, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  expect(answer.status, await answer.clone().text()).toBeLessThan(300);
+  return (await answer.json()) as Json;
+}
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const env = (token: string, api?: StorageApiServer): Record<string, string> => ({ KBC_STORAGE_TOKEN: token, TAKEOUT_KEBOOLA_S3_ENDPOINT: s3Endpoint, ...(api?.storageEnv ?? {}) });
+
+function expectCode(result: CliResult, code: number): void {
+  expect(result.code, `stdout: ${result.stdout.slice(-2000)}\nstderr: ${result.stderr}`).toBe(code);
+}
+
+async function json(dir: string, key: string): Promise<Json> {
+  return JSON.parse(await readFile(join(dir, key), 'utf8')) as Json;
+}
+
+/** A takeout's rows of one table, from its slices (headerless gzipped CSV), sorted (a multiset). */
+async function rowsOf(dir: string, tableId: string): Promise<string[]> {
+  const manifest = await json(dir, 'takeout-manifest.json');
+  const table = (manifest.tables as Json[]).find((t) => t.id === tableId)!;
+  const rows: string[] = [];
+  for (const slice of table.slices as Json[]) rows.push(...(parse(gunzipSync(await readFile(join(dir, slice.key as string)))) as string[][]).map((r) => JSON.stringify(r)));
+  return rows.sort();
+}
+
+/** A typed table's definition without what the stack adds (`canBeFiltered`). */
+function definitionShape(d: Json | undefined): Json | undefined {
+  if (!d) return undefined;
+  return { primaryKeysNames: d.primaryKeysNames, columns: (d.columns as Json[]).map((c) => ({ name: c.name, definition: c.definition, basetype: c.basetype })) };
+}
+
+/** What a table is, without what the stack assigns (times, uris, counts of bytes). */
+function tableShape(t: Json): Json {
+  const meta = (list: unknown): Json[] => ((list as Json[] | undefined) ?? []).filter((m) => m.provider !== 'storage').map((m) => ({ key: m.key, value: m.value, provider: m.provider }));
+  const columnMetadata = Object.fromEntries(Object.entries((t.columnMetadata as Json | undefined) ?? {}).map(([c, l]) => [c, meta(l)]).filter(([, l]) => (l as Json[]).length > 0));
+  return { id: t.id, name: t.name, columns: t.columns, primaryKey: t.primaryKey, rowsCount: t.rowsCount, isTyped: t.isTyped, definition: definitionShape(t.definition), metadata: meta(t.metadata), columnMetadata };
+}
+
+function configShape(c: Json): Json {
+  const rows = ((c.rows as Json[] | undefined) ?? []).map((r) => ({ id: r.id, name: r.name, description: r.description, configuration: r.configuration, state: r.state, isDisabled: r.isDisabled }));
+  return { id: c.id, name: c.name, description: c.description, configuration: c.configuration, state: c.state, rows, rowsSortOrder: c.rowsSortOrder, isDisabled: c.isDisabled };
+}
+
+afterAll(removeTempFolders);
+
+describe.each(['aws', 'azure', 'gcp'] as const)('takeout restore into a Keboola project on a %s stack', (provider: Provider) => {
+  let a: StorageApiServer;
+  let b: StorageApiServer;
+  let takeoutA: string;
+  let takeoutB: string;
+  let restored: CliResult;
+  let dryRun: CliResult;
+  let bucketsAfterDryRun: Json[];
+
+  beforeAll(async () => {
+    const common = { s3Endpoint, bucket: OTHER_BUCKET, fixtureDir: FIXTURE, jobPolls: { waiting: 1, processing: 1 } };
+    a = await startStorageApi({ ...common, token: TOKEN_A });
+    const components = (JSON.parse(await readFile(join(FIXTURE, 'components.json'), 'utf8')) as Json[]).map((c) => String(c.id)).filter((id) => id !== MISSING_COMPONENT);
+    b = await startStorageApi({ ...common, token: TOKEN_B, emptyProject: true, provider, azureConnectionString: inject('azureConnectionString'), stackComponents: components });
+    // A bucket holding only an alias: takeout run skips the alias (Storage keeps no data for it), the bucket is restored.
+    await call(a, TOKEN_A, 'buckets', { name: 'reports', stage: 'out', description: 'views' });
+    await call(a, TOKEN_A, 'buckets/out.c-reports/table-aliases', { sourceTable: 'in.c-main.customers', name: 'customers_view' });
+    takeoutA = join(await tempFolder(`kbrestore-${provider}`), 'a');
+    expectCode(await runCli(['run', '--source', `keboola+${a.url}`, '--dest', takeoutA, '--no-progress'], { env: env(TOKEN_A) }), 0);
+    dryRun = await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`, '--dry-run'], { env: env(TOKEN_B, b) });
+    bucketsAfterDryRun = (await (await fetch(`${b.url}/v2/storage/buckets`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json()) as Json[];
+    restored = await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`, '--debug', '--json'], { env: env(TOKEN_B, b) });
+    expectCode(restored, 0);
+    takeoutB = join(await tempFolder(`kbrestore-${provider}`), 'b');
+    expectCode(await runCli(['run', '--source', `keboola+${b.url}`, '--dest', takeoutB, '--no-progress'], { env: env(TOKEN_B, b) }), 0);
+  }, 120_000);
+  afterAll(async () => {
+    await a?.stop();
+    await b?.stop();
+  });
+
+  it('restores the buckets, a bucket without tables too, skipping the system bucket and naming it', async () => {
+    const bucketsA = (await json(takeoutA, 'buckets.json')) as unknown as Json[];
+    const bucketsB = (await json(takeoutB, 'buckets.json')) as unknown as Json[];
+    const shape = (x: Json): Json => ({ id: x.id, name: x.name, stage: x.stage, description: x.description, metadata: (x.metadata as Json[]).map((m) => ({ key: m.key, value: m.value, provider: m.provider })) });
+    expect(bucketsB.map((x) => x.id)).toContain('out.c-reports');
+    expect(bucketsB.map(shape)).toEqual(bucketsA.filter((x) => x.stage !== 'sys').map(shape));
+    expect(restored.stdout + restored.stderr).toMatch(/bucket sys\.c-keboola is not restored: a system bucket/);
+  });
+
+  it('restores the tables with columns, primary keys, typed definitions, metadata and the same rows', async () => {
+    const tablesA = ((await json(takeoutA, 'tables.json')) as unknown as Json[]).filter((t) => !String(t.id).startsWith('sys.') && t.isAlias !== true);
+    const tablesB = (await json(takeoutB, 'tables.json')) as unknown as Json[];
+    expect(tablesB.map(tableShape).sort((x, y) => String(x.id).localeCompare(String(y.id)))).toEqual(tablesA.map(tableShape).sort((x, y) => String(x.id).localeCompare(String(y.id))));
+    expect(tablesB.map((t) => t.id).sort()).toEqual(['in.c-main.customers', 'in.c-main.empty', 'in.c-main.orders']);
+    expect((await rowsOf(takeoutB, 'in.c-main.orders')).length).toBeGreaterThan(0);
+    expect(tablesB.find((t) => t.id === 'in.c-main.customers')!.metadata).not.toEqual([]);
+    expect(tablesB.find((t) => t.id === 'in.c-main.orders')).toMatchObject({ isTyped: true, definition: { primaryKeysNames: ['id'] } });
+    for (const t of tablesA) expect(await rowsOf(takeoutB, String(t.id)), String(t.id)).toEqual(await rowsOf(takeoutA, String(t.id)));
+  });
+
+  it('restores configurations with rows and state, ciphertexts unchanged and listed to re-enter', async () => {
+    const configsA = (await json(takeoutA, 'configurations.json')) as unknown as Json[];
+    expect(configsA.map((c) => c.id)).toContain(MISSING_COMPONENT);
+    expect(((await json(takeoutB, 'configurations.json')) as unknown as Json[]).map((c) => c.id)).not.toContain(MISSING_COMPONENT);
+    expect(restored.stdout + restored.stderr).toMatch(new RegExp(`component ${MISSING_COMPONENT.replace(/\./g, '\\.')} does not exist`));
+    for (const component of configsA.filter((c) => c.id !== MISSING_COMPONENT)) {
+      for (const config of component.configurations as Json[]) {
+        const key = `configurations/${String(component.id)}/${String(config.id)}.json`;
+        expect(configShape(await json(takeoutB, key)), key).toEqual(configShape(await json(takeoutA, key)));
+      }
+    }
+    expect(JSON.stringify(await json(takeoutB, 'configurations/keboola.ex-db-mysql/1001.json'))).toContain('KBC::ProjectSecure::');
+    expect(restored.stdout + restored.stderr).toMatch(/to re-enter.*keboola\.ex-db-mysql\/1001: parameters\.db\.#password/);
+  });
+
+  it('--dry-run lists the plan and writes nothing into the project', () => {
+    expectCode(dryRun, 0);
+    expect(dryRun.stdout + dryRun.stderr).toMatch(/create\s+in\.c-main\.orders → in\.c-main\.orders/);
+    expect(dryRun.stdout + dryRun.stderr).toContain('nothing was written');
+    expect(bucketsAfterDryRun).toEqual([]);
+  });
+
+  it('restores the project metadata of the default branch', async () => {
+    const shape = (list: Json): Json[] => (list as unknown as Json[]).map((m) => ({ key: m.key, value: m.value }));
+    expect(shape(await json(takeoutB, 'defaultBranchMetadata.json'))).toEqual(shape(await json(takeoutA, 'defaultBranchMetadata.json')));
+    expect(shape(await json(takeoutB, 'defaultBranchMetadata.json'))).not.toEqual([]);
+  });
+
+  it('never prints the tokens or the upload credentials', () => {
+    for (const secret of [TOKEN_A, TOKEN_B, ...b.secretsHandedOut()]) {
+      expect(restored.stdout).not.toContain(secret);
+      expect(restored.stderr).not.toContain(secret);
+    }
+  });
+
+  it('a second restore is refused with exit 9, naming the bucket, and changes nothing', async () => {
+    const before = JSON.stringify(await (await fetch(`${b.url}/v2/storage/tables`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json());
+    // The token given with --token this time: refused all the same, and not printed either.
+    const again = await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`, '--token', TOKEN_B, '--debug'], { env: { TAKEOUT_KEBOOLA_S3_ENDPOINT: s3Endpoint, ...b.storageEnv } });
+    expectCode(again, 9);
+    expect(again.stdout + again.stderr).not.toContain(TOKEN_B);
+    expect(again.stderr).toMatch(/bucket in\.c-main already exists/);
+    const after = JSON.stringify(await (await fetch(`${b.url}/v2/storage/tables`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json());
+    expect(after).toBe(before);
+  });
+});
+
+describe('takeout restore into a Keboola project: a corrupt slice', () => {
+  it('exits 6 before its table is created: the tables before it are restored, that one is not', async () => {
+    const common = { s3Endpoint, bucket: OTHER_BUCKET, fixtureDir: FIXTURE, jobPolls: { waiting: 1, processing: 1 } };
+    const a = await startStorageApi({ ...common, token: TOKEN_A });
+    const b = await startStorageApi({ ...common, token: TOKEN_B, emptyProject: true });
+    try {
+      const takeout = join(await tempFolder('kbrestore-corrupt'), 'a');
+      expectCode(await runCli(['run', '--source', `keboola+${a.url}`, '--dest', takeout, '--no-progress'], { env: env(TOKEN_A) }), 0);
+      const copy = join(await tempFolder('kbrestore-corrupt'), 'copy');
+      await cp(takeout, copy, { recursive: true });
+      const manifest = await json(copy, 'takeout-manifest.json');
+      const slice = join(copy, String(((manifest.tables as Json[]).find((t) => t.id === 'in.c-main.orders')!.slices as Json[])[0]!.key));
+      const bytes = await readFile(slice);
+      bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+      await writeFile(slice, bytes);
+      const failed = await runCli(['restore', copy, '--to', `keboola+${b.url}`], { env: env(TOKEN_B, b) });
+      expectCode(failed, 6);
+      expect(failed.stderr).toContain('orders.part_0.csv.gz');
+      const tables = (await (await fetch(`${b.url}/v2/storage/tables`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json()) as Json[];
+      expect(tables.map((t) => t.id)).toContain('in.c-main.customers');
+      expect(tables.map((t) => t.id)).not.toContain('in.c-main.orders');
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  }, 120_000);
+});
+
+describe('takeout restore into a Keboola project from a takeout on S3', () => {
+  it('restores every table with the rows the takeout manifest lists', async () => {
+    const common = { s3Endpoint, bucket: OTHER_BUCKET, fixtureDir: FIXTURE, jobPolls: { waiting: 1, processing: 1 } };
+    const a = await startStorageApi({ ...common, token: TOKEN_A });
+    const b = await startStorageApi({ ...common, token: TOKEN_B, emptyProject: true });
+    try {
+      const prefix = `s3://${TEST_BUCKET}/${uniquePrefix('kbrestore-s3')}`;
+      expectCode(await runCli(['run', '--source', `keboola+${a.url}`, '--dest', prefix, '--no-progress', ...s3CliArgs(s3Endpoint)], { env: env(TOKEN_A) }), 0);
+      expectCode(await runCli(['restore', prefix, '--to', `keboola+${b.url}`, '-q', ...s3CliArgs(s3Endpoint)], { env: env(TOKEN_B, b) }), 0);
+      const tables = (await (await fetch(`${b.url}/v2/storage/tables`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json()) as Json[];
+      const fixture = (JSON.parse(await readFile(join(FIXTURE, 'tables.json'), 'utf8')) as Json[]).filter((t) => String(t.id).startsWith('in.'));
+      expect(tables.map((t) => [t.id, t.rowsCount]).sort()).toEqual(fixture.map((t) => [t.id, t.rowsCount]).sort());
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  }, 120_000);
+});
+
+describe('takeout restore into a Keboola project that holds one of the configurations', () => {
+  it('exits 9 naming it, before any bucket is created', async () => {
+    const common = { s3Endpoint, bucket: OTHER_BUCKET, fixtureDir: FIXTURE, jobPolls: { waiting: 1, processing: 1 } };
+    const a = await startStorageApi({ ...common, token: TOKEN_A });
+    const b = await startStorageApi({ ...common, token: TOKEN_B, emptyProject: true });
+    try {
+      const takeout = join(await tempFolder('kbrestore-config'), 'a');
+      expectCode(await runCli(['run', '--source', `keboola+${a.url}`, '--dest', takeout, '--no-progress'], { env: env(TOKEN_A) }), 0);
+      await call(b, TOKEN_B, 'branch/default/components/keboola.ex-db-mysql/configs', { name: 'mine', configurationId: '1001' });
+      const refused = await runCli(['restore', takeout, '--to', `keboola+${b.url}`], { env: env(TOKEN_B, b) });
+      expectCode(refused, 9);
+      expect(refused.stderr).toMatch(/configuration keboola\.ex-db-mysql\/1001 already exists/);
+      expect(await (await fetch(`${b.url}/v2/storage/buckets`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json()).toEqual([]);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  }, 120_000);
+});
