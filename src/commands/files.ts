@@ -203,7 +203,7 @@ function cloudEntryRefused(label: string, kind: 's3' | 'azure' | 'gs'): TakeoutE
   return new TakeoutError('USAGE', `slice ${label} is on ${CLOUD_NAMES[kind]}: use takeout files download`);
 }
 
-function s3Cache(dOptions: StoreOptions): (dest: string) => Promise<Store> {
+function storeCache(dOptions: StoreOptions): (dest: string) => Promise<Store> {
   const cache = new Map<string, Promise<Store>>();
   return (dest) => {
     let d = cache.get(dest);
@@ -234,7 +234,7 @@ export async function filesDownload(manifestArg: string, o: FilesDownloadOptions
     return runMerge(context, file.header ? { ...o, header: false } : o, plan, (entry) => byLabel.get(entry.label)!.open(), o.keepSlices);
   }
   const storeOptions = destinationOptions(o, context.network);
-  const open = s3Cache(storeOptions);
+  const open = storeCache(storeOptions);
   const source = await loadManifest(manifestArg, o, open, storeOptions.azure);
   checkEntryContainers(source.plan.entries, source.allowedBuckets);
   return runMerge(
@@ -256,7 +256,7 @@ export async function filesMerge(slices: readonly string[], o: FilesMergeOptions
   if (manifest && slices.length > 0) throw new TakeoutError('USAGE', 'give either SLICES or --manifest, not both');
   if (!manifest && slices.length === 0) throw new TakeoutError('USAGE', 'give the slices to merge, or --manifest FILE');
   if (manifest) {
-    const local = s3Cache({});
+    const local = storeCache({});
     const source = await loadManifest(manifest, { allowBucket: [], table: o.table }, local);
     const remote = source.plan.entries.find((entry) => entry.location.kind !== 'relative');
     if (remote !== undefined && remote.location.kind !== 'relative') throw cloudEntryRefused(remote.label, remote.location.kind);

@@ -1,8 +1,10 @@
 import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { keyProblem } from '../stores/keys.js';
+import { whereIs, type Store } from '../stores/store.js';
 import { TAKEOUT_MANIFEST_VERSION, type TakeoutManifest } from './takeout.js';
 
 /**
@@ -356,4 +358,23 @@ export function takeoutTablePlan(manifest: TakeoutManifest, tableId: string, ori
     };
   });
   return { entries, form: 'takeout', columns: table.columns };
+}
+
+/**
+ * A layout file or slice manifest of a takeout, read whole (it is bounded like a manifest) and checked against the
+ * size and sha256 takeout-manifest.json lists for it, so nothing read from a takeout is trusted unchecked.
+ */
+export async function readListedText(store: Store, listed: { key: string; bytes: number; sha256?: string }): Promise<string> {
+  const where = whereIs(store, listed.key);
+  let text: string;
+  try {
+    text = await readManifestText(await store.get(listed.key), where);
+  } catch (error) {
+    throw toTakeoutError(error, where);
+  }
+  const raw = Buffer.from(text, 'utf8');
+  if (raw.length !== listed.bytes || (listed.sha256 !== undefined && createHash('sha256').update(raw).digest('hex') !== listed.sha256)) {
+    throw new TakeoutError('INTEGRITY', `${where} does not match the size and sha256 takeout-manifest.json lists`, { hint: 'check the takeout with takeout verify' });
+  }
+  return text;
 }

@@ -3,10 +3,11 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { TakeoutError, toTakeoutError } from '../errors.js';
 import { BUCKETS_FILE } from '../keboola/layout.js';
-import { parseManifestJson, readManifestText } from '../manifests/read.js';
+import { parseManifestJson, readListedText, readManifestText } from '../manifests/read.js';
 import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE, type TakeoutManifest } from '../manifests/takeout.js';
+import { ListedBytesCheck } from '../manifests/listed-bytes.js';
 import { expectedFiles, type ExpectedFile } from '../manifests/verify.js';
-import { canCopyServerSide, canPreflight, isLocalFolder, type Store } from '../stores/store.js';
+import { canCopyServerSide, canPreflight, isLocalFolder, whereIs, type Store } from '../stores/store.js';
 import { mapLimitOrFail } from './chunks.js';
 import type { CopySummary, Emit } from './events.js';
 
@@ -105,27 +106,18 @@ async function oldTakeoutKeys(destination: Store): Promise<string[]> {
 /** A stream's bytes, counted and hashed on the way, into a writer; the size and sha256 are checked before the commit. */
 async function streamObject(options: CopyTakeoutOptions, file: ExpectedFile, signal: AbortSignal, moved: (bytes: number) => void): Promise<void> {
   const { source, destination, overwrite } = options;
-  const where = source.urlFor(file.key) ?? `${source.description}${file.key}`;
+  const where = whereIs(source, file.key);
   const body: Readable = await source.get(file.key);
   const writer = await destination.writer(file.key, { contentLength: file.bytes, ifNoneMatch: !overwrite, signal });
-  const hash = createHash('sha256');
-  let bytes = 0;
+  const check = new ListedBytesCheck(file, where, moved);
+  body.on('error', (error) => check.destroy(error));
   try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      bytes += chunk.length;
-      if (bytes > file.bytes) throw new TakeoutError('INTEGRITY', `${where} holds more than the ${file.bytes} bytes its manifest lists`, { details: { key: file.key } });
-      hash.update(chunk);
-      await writer.write(chunk);
-      moved(chunk.length);
-    }
-    if (bytes !== file.bytes) throw new TakeoutError('INTEGRITY', `${where} holds ${bytes} bytes, not the ${file.bytes} its manifest lists`, { details: { key: file.key } });
-    const digest = hash.digest('hex');
-    if (file.sha256 !== undefined && digest !== file.sha256) {
-      throw new TakeoutError('INTEGRITY', `${where}: sha256 ${digest} is not the ${file.sha256} its manifest lists`, { details: { key: file.key }, hint: 'check the source with takeout verify' });
-    }
+    // The check ends the stream with an error when the size or sha256 is not the manifest's: nothing is committed.
+    for await (const chunk of body.pipe(check) as AsyncIterable<Buffer>) await writer.write(chunk);
     await writer.finish();
   } catch (error) {
     body.destroy();
+    check.destroy();
     await writer.abort();
     throw toTakeoutError(error, where);
   }
@@ -154,13 +146,7 @@ function rewriteSliceManifest(text: string, key: string, options: CopyTakeoutOpt
 
 /** Reads a slice manifest (sha256 and size checked), writes it renamed; returns its new size and sha256. */
 async function copySliceManifest(options: CopyTakeoutOptions, file: ExpectedFile, sliceKeys: ReadonlySet<string>, signal: AbortSignal): Promise<{ key: string; bytes: number; sha256: string }> {
-  const where = options.source.urlFor(file.key) ?? `${options.source.description}${file.key}`;
-  const text = await readManifestText(await options.source.get(file.key), where);
-  const raw = Buffer.from(text, 'utf8');
-  const digest = createHash('sha256').update(raw).digest('hex');
-  if (raw.length !== file.bytes || (file.sha256 !== undefined && digest !== file.sha256)) {
-    throw new TakeoutError('INTEGRITY', `${where} does not match the size and sha256 its takeout manifest lists`, { hint: 'check the source with takeout verify' });
-  }
+  const text = await readListedText(options.source, file);
   const body = Buffer.from(rewriteSliceManifest(text, file.key, options, sliceKeys), 'utf8');
   await options.destination.put(file.key, body, { contentType: 'application/json', ifNoneMatch: !options.overwrite, signal });
   return { key: file.key, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') };

@@ -1,6 +1,6 @@
 /** What every store's server-side copy shares: the source object looked up first, and the copied size checked. */
 import { TakeoutError } from '../errors.js';
-import type { ObjectInfo, Store } from './store.js';
+import { whereIs, type ObjectInfo, type Store } from './store.js';
 
 /** `source` cannot be copied from server-side by `destination`: the caller should have asked `canCopyFrom`. */
 export function copyRefused(destination: Store, source: Store): TakeoutError {
@@ -15,7 +15,7 @@ export function copyRefused(destination: Store, source: Store): TakeoutError {
  */
 export async function sourceObject(source: Store, key: string, size: number | undefined): Promise<ObjectInfo> {
   const info = await source.head(key);
-  const where = source.urlFor(key) ?? `${source.description}${key}`;
+  const where = whereIs(source, key);
   if (info === undefined) throw new TakeoutError('NOT_FOUND', `${where} does not exist`, { details: { key } });
   if (size !== undefined && info.size !== size) {
     throw new TakeoutError('INTEGRITY', `${where} holds ${info.size} bytes, not the ${size} its manifest lists`, { details: { key, size: info.size, expected: size } });

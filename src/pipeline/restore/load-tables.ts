@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
 import { TakeoutError, toTakeoutError } from '../../errors.js';
+import { ListedBytesCheck } from '../../manifests/listed-bytes.js';
 import type { ManifestTable } from '../../manifests/takeout.js';
+import { whereIs } from '../../stores/store.js';
 import type { TableLoad } from '../../targets/target.js';
 import type { PlannedTable, RestoreOptions } from './plan.js';
 
@@ -15,48 +15,10 @@ import type { PlannedTable, RestoreOptions } from './plan.js';
 
 type Slice = ManifestTable['slices'][number];
 
-/** Counts and hashes the bytes of one slice on their way to the target; fails the stream past its listed size. */
-class SliceCheck extends Transform {
-  private readonly hash = createHash('sha256');
-  bytes = 0;
-
-  constructor(
-    private readonly slice: Slice,
-    private readonly origin: string,
-    private readonly onBytes: (n: number) => void,
-  ) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.bytes > this.slice.bytes) {
-      callback(new TakeoutError('INTEGRITY', `${this.origin} holds more than the ${this.slice.bytes} bytes the takeout manifest lists`, { hint: 'check the takeout with takeout verify' }));
-      return;
-    }
-    this.hash.update(chunk);
-    this.onBytes(chunk.length);
-    callback(null, chunk);
-  }
-
-  override _flush(callback: TransformCallback): void {
-    if (this.bytes !== this.slice.bytes) {
-      callback(new TakeoutError('INTEGRITY', `${this.origin} holds ${this.bytes} bytes, not the ${this.slice.bytes} the takeout manifest lists`, { hint: 'check the takeout with takeout verify' }));
-      return;
-    }
-    const digest = this.hash.digest('hex');
-    if (digest !== this.slice.sha256) {
-      callback(new TakeoutError('INTEGRITY', `${this.origin}: sha256 ${digest.slice(0, 12)}… is not the ${this.slice.sha256.slice(0, 12)}… the takeout manifest lists`, { hint: 'check the takeout with takeout verify' }));
-      return;
-    }
-    callback();
-  }
-}
-
 /** One slice into an open load; the rows the target took are checked against the manifest. */
 async function loadSlice(options: RestoreOptions, planned: PlannedTable, load: TableLoad, slice: Slice): Promise<number> {
-  const origin = options.store.urlFor(slice.key) ?? `${options.store.description}${slice.key}`;
-  const check = new SliceCheck(slice, origin, (n) => options.emit({ type: 'table:progress', table: planned.table.id, readBytes: n, rawBytes: 0, bytes: 0, rows: 0 }));
+  const origin = whereIs(options.store, slice.key);
+  const check = new ListedBytesCheck(slice, origin, (n) => options.emit({ type: 'table:progress', table: planned.table.id, readBytes: n, rawBytes: 0, bytes: 0, rows: 0 }));
   let rows: number;
   try {
     const body = await options.store.get(slice.key);

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
-import { TakeoutError, toTakeoutError } from '../../errors.js';
+import { TakeoutError } from '../../errors.js';
 import { BUCKETS_FILE, CONFIGURATIONS_DIR, TABLES_FILE, tableFromApi } from '../../keboola/layout.js';
-import { parseManifestJson, readManifestText } from '../../manifests/read.js';
+import { parseManifestJson, readListedText } from '../../manifests/read.js';
 import { TAKEOUT_MANIFEST_FILE, type ManifestTable, type TakeoutManifest } from '../../manifests/takeout.js';
 import type { Store } from '../../stores/store.js';
 import { restoreColumns, type RestoreTable, type Target, type TakeoutMetadata } from '../../targets/target.js';
@@ -50,19 +49,8 @@ export interface RestorePlanState {
 /** A layout file of the takeout, read whole and checked against the size and sha256 its manifest lists. */
 async function readLayoutFile(options: RestoreOptions, key: string): Promise<string> {
   const listed = options.manifest.files.find((f) => f.key === key);
-  const where = options.store.urlFor(key) ?? `${options.store.description}${key}`;
   if (!listed) throw new TakeoutError('INTEGRITY', `${options.source}: ${TAKEOUT_MANIFEST_FILE} does not list ${key}`, { hint: 'check the takeout with takeout verify' });
-  let text: string;
-  try {
-    text = await readManifestText(await options.store.get(key), where);
-  } catch (error) {
-    throw toTakeoutError(error, where);
-  }
-  const raw = Buffer.from(text, 'utf8');
-  if (raw.length !== listed.bytes || createHash('sha256').update(raw).digest('hex') !== listed.sha256) {
-    throw new TakeoutError('INTEGRITY', `${where} does not match the size and sha256 ${TAKEOUT_MANIFEST_FILE} lists`, { hint: 'check the takeout with takeout verify' });
-  }
-  return text;
+  return readListedText(options.store, listed);
 }
 
 function records(value: unknown, origin: string): Record<string, unknown>[] {
