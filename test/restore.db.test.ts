@@ -1,7 +1,7 @@
 /**
  * `takeout restore` into databases, through the built CLI: the demo project and the tricky test project taken
  * out with `takeout run`, restored into SQLite, PostgreSQL (the throwaway cluster, a fresh database per test)
- * and DuckDB, every value compared with the takeout's CSV (row multisets; typed columns compared by value,
+ * and DuckDB, every value compared with the source CSV files (other tests: with the takeout's CSV) (row multisets; typed columns compared by value,
  * an empty value NULL there and '' in text columns); a second restore refused (exit 9) and nothing changed;
  * a takeout on S3 restored; a corrupt slice refused (exit 6) with nothing of its table left; --dry-run writes
  * nothing; --resume after a restore that died between tables ends identical.
@@ -13,8 +13,8 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cellValue, type BaseType } from '../src/targets/target.js';
-import { jsonLines, parseCsv, readTakeout, removeTempFolders, runCli, sha256, startCli, tempFolder, type CliResult, type Takeout } from './helpers/cli.js';
-import { demoWithBigTable, expectOk, trickyProject } from './helpers/projects.js';
+import { DEMO_PROJECT, DEMO_TABLES, jsonLines, parseCsv, readTakeout, sourceRecords, removeTempFolders, runCli, sha256, startCli, tempFolder, type CliResult, type Takeout } from './helpers/cli.js';
+import { demoWithBigTable, expectOk, TRICKY_FILES, trickyProject } from './helpers/projects.js';
 import { s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
 
 const pgUrl = inject('pgUrl');
@@ -107,18 +107,30 @@ function multiset(rows: unknown[][]): string[] {
   return rows.map((r) => JSON.stringify(r)).sort();
 }
 
-/** Every table of the takeout, in the target, holds the takeout's rows (as a multiset), typed columns compared by value. */
-async function expectRestored(kind: Kind, target: { database?: string; file?: string }, takeout: Takeout): Promise<void> {
+/**
+ * Every table of the takeout, in the target, holds the takeout's rows (as a multiset), typed columns compared by
+ * value. With `sources` (each table's source CSV records, header first), the rows expected are the source's own:
+ * what a user put in is what the database gives back, not only what the takeout holds.
+ */
+async function expectRestored(kind: Kind, target: { database?: string; file?: string }, takeout: Takeout, sources?: Map<string, string[][]>): Promise<void> {
+  if (sources) expect(takeout.manifest.tables.map((t) => t.id).sort()).toEqual([...sources.keys()].sort());
   for (const t of takeout.manifest.tables) {
     const types = typesOf(takeout, t.id);
     const table = takeout.tables.find((x) => x.id === t.id)!;
-    const expected = parseCsv(await takeout.tableData(t.id)).map((row) =>
-      row.map((v, i) => canonical(cellValue(v, { name: '', type: types[i]! }), types[i]!)),
-    );
+    const source = sources?.get(t.id);
+    if (source) expect(source[0], `${t.id}: source header`).toEqual(table.columns);
+    const records = source ? source.slice(1) : parseCsv(await takeout.tableData(t.id));
+    const expected = records.map((row) => row.map((v, i) => canonical(cellValue(v, { name: '', type: types[i]! }), types[i]!)));
     const actual = (await readTable(kind, target, t.id, table.bucket.id, table.name)).map((row) => row.map((v, i) => canonical(v, types[i]!)));
     expect(actual.length, t.id).toBe(t.rows);
+    expect(actual.length, `${t.id}: rows in the source`).toBe(expected.length);
     expect(multiset(actual), `${kind} ${t.id}`).toEqual(multiset(expected));
   }
+}
+
+/** Each table's source records (header first), from the files of a project folder. */
+async function sourceTables(root: string, files: Record<string, string>): Promise<Map<string, string[][]>> {
+  return new Map(await Promise.all(Object.entries(files).map(async ([id, file]) => [id, await sourceRecords(path.join(root, file))] as const)));
 }
 
 /** What a target holds, to prove a refused restore changed nothing. */
@@ -170,6 +182,8 @@ let demo: string;
 let tricky: string;
 let demoTakeout: Takeout;
 let trickyTakeout: Takeout;
+let demoSource: Map<string, string[][]>;
+let trickySource: Map<string, string[][]>;
 
 beforeAll(async () => {
   const root = await tempFolder('restore-db');
@@ -181,22 +195,24 @@ beforeAll(async () => {
   expectOk(b);
   demoTakeout = await readTakeout(demo);
   trickyTakeout = await readTakeout(tricky);
+  demoSource = await sourceTables(DEMO_PROJECT, DEMO_TABLES);
+  trickySource = await sourceTables(project.root, TRICKY_FILES);
 }, 60_000);
 
 afterAll(removeTempFolders);
 
 describe.each(['sqlite', 'postgres', 'duckdb'] as const)('takeout restore --to %s', (kind) => {
-  it('restores the demo project with typed columns and the tricky project with every value as in the takeout', async () => {
+  it('restores the demo project with typed columns and the tricky project with every value as in its source CSV', async () => {
     const target = await freshTarget(kind, 'demo');
     const done = await runCli(['restore', demo, '--to', target.arg, '--json']);
     expectOk(done);
     const summary = jsonLines(done.stdout).find((e) => e.type === 'restore:done')?.summary as { tables: number; rows: number; configurations: number };
     expect(summary).toMatchObject({ tables: 7, rows: demoTakeout.manifest.totals.rows, configurations: 5 });
-    await expectRestored(kind, target, demoTakeout);
+    await expectRestored(kind, target, demoTakeout, demoSource);
     expect(await columnTypes(kind, target, 'in.c-main', 'orders')).toEqual(TYPED_ORDERS[kind]);
     const other = await freshTarget(kind, 'tricky');
     expectOk(await runCli(['restore', tricky, '--to', other.arg, '-q']));
-    await expectRestored(kind, other, trickyTakeout);
+    await expectRestored(kind, other, trickyTakeout, trickySource);
   }, 60_000);
 
   it('refuses a second restore (exit 9) naming the first table, and changes nothing', async () => {

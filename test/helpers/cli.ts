@@ -395,7 +395,8 @@ export function headerLine(columns: readonly string[]): string {
 /** A source table's records (header first), from a `.csv` or `.csv.gz` file. */
 export async function sourceRecords(file: string): Promise<string[][]> {
   let data = await readFile(file);
-  if (file.endsWith('.gz')) data = gunzipSync(data);
+  // By its magic bytes, not its name: a source may be named `t.csv.GZ`.
+  if (data[0] === 0x1f && data[1] === 0x8b) data = gunzipSync(data);
   return parseCsv(data);
 }
 

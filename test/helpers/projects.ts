@@ -79,6 +79,16 @@ export function expectOk(result: CliResult): void {
  * (bucket in.c-default), a table with 60 columns and one of 12,000 short rows that fills several slices at
  * 64KB. Returns the folder and the ids takeout gives its tables.
  */
+/** The tricky project's tables and the source file each comes from (relative to its root). */
+export const TRICKY_FILES: Record<string, string> = {
+  'in.c-default.rooted': 'rooted.csv',
+  'in.c-tricky.UPPER': 'in.c-tricky/UPPER.CSV',
+  'in.c-tricky.header_only': 'in.c-tricky/header_only.csv',
+  'in.c-tricky.text': 'in.c-tricky/text.csv',
+  'out.c-Weird_Bucket-1.t': 'out.c-Weird_Bucket-1/t.csv.GZ',
+  'out.c-Weird_Bucket-1.wide-table_1': 'out.c-Weird_Bucket-1/wide-table_1.csv',
+};
+
 export async function trickyProject(name: string): Promise<{ root: string; tables: string[] }> {
   const root = path.join(await tempFolder(name), 'project');
   await mkdir(path.join(root, 'in.c-tricky'), { recursive: true });
@@ -104,6 +114,6 @@ export async function trickyProject(name: string): Promise<{ root: string; table
   await writeFile(path.join(root, 'rooted.csv'), 'k,v\nroot,"at the top"\n');
   return {
     root,
-    tables: ['in.c-default.rooted', 'in.c-tricky.UPPER', 'in.c-tricky.header_only', 'in.c-tricky.text', 'out.c-Weird_Bucket-1.t', 'out.c-Weird_Bucket-1.wide-table_1'],
+    tables: Object.keys(TRICKY_FILES),
   };
 }
