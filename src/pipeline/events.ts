@@ -141,7 +141,10 @@ export interface RestorePlanTable {
   /** Where it goes in the target: `"in.c-main"."orders"`, or `"in.c-main.orders"` in SQLite. */
   target: string;
   /** create: a new table; fill: --data-only into an existing empty one; skip: --resume found it loaded. */
-  action: 'create' | 'fill' | 'skip';
+  /** `replace`: --resume drops what an interrupted restore left of the table and creates it again; `omit`: not restored. */
+  action: 'create' | 'fill' | 'skip' | 'replace' | 'omit';
+  /** `omit`: why the target does not take the table (a Keboola system or linked bucket). */
+  reason?: string;
   rows: number;
   /** Stored (gzipped) bytes of its slices. */
   bytes: number;

@@ -39,6 +39,11 @@ export async function restoreTakeout(options: RestoreOptions): Promise<RestoreSu
   }
   if (preparesStructure(target) && !options.dataOnly) await target.prepare(state.metadata);
   for (const planned of state.tables) {
+    if (planned.action === 'omit') {
+      summary.skipped++;
+      emit({ type: 'table:skip', table: planned.table.id, reason: `not restored: ${planned.reason ?? 'the target does not take it'}` });
+      continue;
+    }
     if (planned.action === 'skip') {
       summary.skipped++;
       emit({ type: 'table:skip', table: planned.table.id, reason: `already restored in ${planned.location} (${planned.table.rows} rows)` });

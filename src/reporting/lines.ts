@@ -77,11 +77,19 @@ export function restoreStartLine(event: { source: string; target: string; tables
   return terminalLine(`takeout: ${event.dryRun ? 'planning the restore of' : 'restoring'} ${plural(event.tables, 'table')} (${plural(event.rows, 'row')}, ${formatBytes(event.bytes)} stored): ${event.source} → ${event.target}`);
 }
 
+/** What the plan does with a table, in words. */
+function planAction(t: RestorePlan['tables'][number]): string {
+  if (t.action === 'skip') return 'loaded already';
+  if (t.action === 'replace') return 'replace (left partial)';
+  if (t.action === 'omit') return `not restored (${t.reason ?? 'the target does not take it'})`;
+  return t.action;
+}
+
 export function restorePlanLines(plan: RestorePlan): string[] {
   const lines = [`dry run: restore ${plan.source} → ${plan.target}`];
   for (const t of plan.tables) {
     const typed = t.typedColumns ? `, ${t.typedColumns} typed` : '';
-    lines.push(`  ${t.action === 'skip' ? 'loaded already' : t.action}  ${t.id} → ${t.target}  ${plural(t.rows, 'row')}, ${formatBytes(t.bytes)} in ${plural(t.slices, 'slice')}${typed}`);
+    lines.push(`  ${planAction(t)}  ${t.id} → ${t.target}  ${plural(t.rows, 'row')}, ${formatBytes(t.bytes)} in ${plural(t.slices, 'slice')}${typed}`);
   }
   lines.push(`  configurations: ${plan.configurations}${!plan.metadata ? '' : intoKeboola(plan.target) ? ' (created in the project after its buckets; encrypted values listed to re-enter)' : ' (kept in _takeout with buckets, tables and the layout files)'}`);
   lines.push(`  to load: ${plural(plan.rows, 'row')}, ${formatBytes(plan.bytes)} stored`);

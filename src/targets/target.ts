@@ -42,8 +42,21 @@ export interface RestoreTable {
   rows: number;
 }
 
-/** What a target holds of a table: absent, or present with its row count. */
-export type TableState = { exists: false } | { exists: true; rows: number };
+/**
+ * What a target holds of a table: absent, or present with its row count. `partial`: left by an interrupted
+ * restore of the same takeout, which the target can drop and create again with --resume (a Keboola table is
+ * created by one job and filled by another; a database table is loaded in one transaction, never partial).
+ * `omitted`: why the target does not take the table at all (a Keboola system or linked bucket).
+ */
+export type TableState = { exists: false; omitted?: string } | { exists: true; rows: number; partial?: boolean };
+
+/** What `inspect` is asked for: the takeout's run and whether an interrupted restore of it goes on. */
+export interface InspectContext {
+  runId: string;
+  resume: boolean;
+  /** buckets.json of the takeout. */
+  buckets: readonly Record<string, unknown>[];
+}
 
 /** The `_takeout` record a finished restore leaves: which takeout it came from. */
 export interface RestoreRecord {
@@ -81,9 +94,12 @@ export interface Target {
   /** Where a table goes, for messages and the `_takeout` record: `"in.c-main"."orders"`. */
   locate(table: Pick<RestoreTable, 'id' | 'bucketId' | 'name'>): string;
   /** What the target holds of these tables, in order, and whether it holds a `_takeout` record. */
-  inspect(tables: readonly RestoreTable[]): Promise<{ tables: TableState[]; record?: RestoreRecord }>;
-  /** Starts a table's load: `create` makes the table (and its schema), else it must exist and is filled. */
-  load(table: RestoreTable, options: { create: boolean; data: boolean }): Promise<TableLoad>;
+  inspect(tables: readonly RestoreTable[], context: InspectContext): Promise<{ tables: TableState[]; record?: RestoreRecord }>;
+  /**
+   * Starts a table's load: `create` makes the table (and its schema), else it must exist and is filled;
+   * `replace` (with --resume, a table `inspect` called partial) drops what an interrupted restore left first.
+   */
+  load(table: RestoreTable, options: { create: boolean; data: boolean; replace?: boolean }): Promise<TableLoad>;
   writeMetadata(metadata: TakeoutMetadata): Promise<void>;
   close(): Promise<void>;
 }

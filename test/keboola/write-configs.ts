@@ -26,6 +26,7 @@ export const CONFIG_ROUTES: WriteRoute[] = [
   // branch/{id}/metadata, the branch prefix taken off (apiary.apib "Development Branch Metadata").
   { method: 'POST', pattern: /^metadata$/, endpoint: 'POST branch/{id}/metadata' },
   { method: 'GET', pattern: /^metadata$/, endpoint: 'GET branch/{id}/metadata' },
+  { method: 'DELETE', pattern: /^metadata\/([^/]+)$/, endpoint: 'DELETE branch/{id}/metadata/{m}' },
 ];
 
 /** An object field: `[]` (PHP's empty object) and absent are `{}`. */
@@ -169,6 +170,12 @@ const withoutProvider = (list: Json[]): Json[] => list.map(({ provider: _p, ...i
 export const handleConfigs: WriteHandler = async (ctx, endpoint, arg, _url, req) => {
   const params = endpoint.startsWith('GET') ? {} : await readParams(req);
   if (endpoint === 'POST components/{c}/configs') return [201, createConfig(ctx, arg(1), params)];
+  if (endpoint === 'DELETE branch/{id}/metadata/{m}') {
+    const list = ctx.configMetadata.get('branch') ?? [];
+    if (!list.some((m) => m.id === arg(1))) throw new HttpError(404, `Metadata ${arg(1)} not found`, 'storage.metadata.notFound');
+    ctx.configMetadata.set('branch', list.filter((m) => m.id !== arg(1)));
+    return [204, undefined];
+  }
   if (endpoint.endsWith('branch/{id}/metadata')) {
     if (endpoint.startsWith('GET')) return [200, withoutProvider(ctx.configMetadata.get('branch') ?? [])];
     if (!Array.isArray(params.metadata)) throw new HttpError(400, 'Invalid request: metadata - This value should not be blank.', 'storage.metadata.validation');

@@ -3,7 +3,9 @@
  * file, delimiter/enclosure/escapedBy) → job `tableCreate` whose results are the table; `POST
  * tables/{id}/import-async` (incremental or full) → job `tableImport`; `POST buckets/{id}/tables-definition`
  * (typed, empty) → job `tableDefinitionCreate`; `POST buckets/{id}/table-aliases` → 201 the alias; `PUT
- * tables/{id}` (displayName); table and column metadata `POST tables/{id}/metadata` (apiary.apib "Tables",
+ * tables/{id}` (displayName); `DELETE tables/{id}` (`force` drops its aliases too, else a table with aliases
+ * is refused; `async` answers a job `tableDrop`: apiary.apib "Drop table"); table and column metadata
+ * `POST tables/{id}/metadata` (apiary.apib "Tables",
  * "Table Metadata"; storage-api-php-client Client.php createTableAsync, writeTableAsyncDirect,
  * createTableDefinition, createAliasTable). Jobs read the uploaded file from the emulator when polled.
  */
@@ -20,6 +22,7 @@ export const TABLE_ROUTES: WriteRoute[] = [
   { method: 'POST', pattern: /^buckets\/([^/]+)\/table-aliases$/, endpoint: 'POST buckets/{id}/table-aliases' },
   { method: 'POST', pattern: /^tables\/([^/]+)\/import-async$/, endpoint: 'POST tables/{id}/import-async' },
   { method: 'PUT', pattern: /^tables\/([^/]+)$/, endpoint: 'PUT tables/{id}' },
+  { method: 'DELETE', pattern: /^tables\/([^/]+)$/, endpoint: 'DELETE tables/{id}' },
   { method: 'POST', pattern: /^tables\/([^/]+)\/metadata$/, endpoint: 'POST tables/{id}/metadata' },
 ];
 
@@ -286,7 +289,21 @@ async function tableMetadata(ctx: WriteContext, tableId: string, params: Json): 
   return { metadata: table.metadata, columnsMetadata: byColumn };
 }
 
-export const handleTables: WriteHandler = async (ctx, endpoint, arg, _url, req) => {
+function dropTable(ctx: WriteContext, id: string, force: boolean): void {
+  const table = tableOf(ctx, id);
+  const aliases = ctx.project.tables.filter((t) => (t.sourceTable as Json | undefined)?.id === id);
+  if (aliases.length > 0 && !force) throw new HttpError(400, `The table ${id} has aliases; drop them first or use force.`, 'storage.tables.cannotDeleteTableWithAliases');
+  for (const t of [table, ...aliases]) ctx.dropRows(String(t.id));
+  ctx.project.tables = ctx.project.tables.filter((t) => t !== table && !aliases.includes(t));
+}
+
+export const handleTables: WriteHandler = async (ctx, endpoint, arg, url, req) => {
+  if (endpoint === 'DELETE tables/{id}') {
+    const force = truthy(url.searchParams.get('force'));
+    if (!truthy(url.searchParams.get('async'))) return (dropTable(ctx, arg(1), force), [204, undefined]);
+    tableOf(ctx, arg(1));
+    return [202, ctx.startJob('tableDrop', arg(1), { force }, async () => (dropTable(ctx, arg(1), force), null))];
+  }
   const params = await readParams(req);
   switch (endpoint) {
     case 'POST buckets/{id}/tables-async':

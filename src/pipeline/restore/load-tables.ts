@@ -43,7 +43,8 @@ async function loadSlice(options: RestoreOptions, planned: PlannedTable, load: T
 /** One table: created (or opened with --data-only), every slice loaded and checked, committed; rolled back on any failure. */
 export async function loadTable(options: RestoreOptions, planned: PlannedTable): Promise<{ rows: number; bytes: number }> {
   const { table, manifest } = planned;
-  const load = await options.target.load(table, { create: planned.action === 'create', data: !options.structureOnly });
+  const replace = planned.action === 'replace';
+  const load = await options.target.load(table, { create: planned.action === 'create' || replace, data: !options.structureOnly, ...(replace ? { replace } : {}) });
   let rows = 0;
   let bytes = 0;
   try {

@@ -11,7 +11,8 @@ import { selectTables } from '../run/select.js';
  * Phase 1 of `takeout restore`: the takeout's layout files read and checked against its manifest (size and
  * sha256), the tables selected (--include/--exclude as run), and the target asked what it already holds.
  * A table already there is a conflict (exit 9, nothing changed), except with --resume when it holds exactly
- * the rows the takeout has: a table is loaded in one transaction, so it is there whole or not at all.
+ * the rows the takeout has (a database table is loaded in one transaction, so it is there whole or not at
+ * all), or when the target says an interrupted restore of this takeout left it partial: then it is replaced.
  */
 export interface RestoreOptions {
   store: Store;
@@ -35,7 +36,9 @@ export interface PlannedTable {
   manifest: ManifestTable;
   location: string;
   raw: Record<string, unknown>;
-  action: 'create' | 'fill' | 'skip';
+  action: RestorePlanTable['action'];
+  /** Why an omitted table is not restored. */
+  reason?: string;
 }
 
 export interface RestorePlanState {
@@ -104,9 +107,10 @@ export async function planRestore(options: RestoreOptions): Promise<RestorePlanS
     if (other !== undefined) throw new TakeoutError('USAGE', `${target.description}: ${other} and ${p.table.id} would both be ${p.location}`, { hint: 'restore one of them with --exclude, or into another target' });
     names.set(p.location.toLowerCase(), p.table.id);
   }
-  const held = await target.inspect(planned.map((p) => p.table));
+  const held = await target.inspect(planned.map((p) => p.table), { runId: manifest.runId, resume: options.resume, buckets });
   const tables: PlannedTable[] = planned.map((p, i) => {
     const state = held.tables[i] ?? { exists: false };
+    if (!state.exists && state.omitted) return { ...p, action: 'omit', reason: state.omitted };
     if (options.dataOnly) {
       if (!state.exists) throw new TakeoutError('NOT_FOUND', `${target.description}: ${p.location} does not exist, and --data-only fills tables that do`, { hint: 'restore without --data-only to create them' });
       if (state.rows === p.table.rows && options.resume) return { ...p, action: 'skip' };
@@ -115,6 +119,7 @@ export async function planRestore(options: RestoreOptions): Promise<RestorePlanS
     }
     if (!state.exists) return { ...p, action: 'create' };
     if (options.resume && state.rows === p.table.rows) return { ...p, action: 'skip' };
+    if (options.resume && state.partial) return { ...p, action: 'replace' };
     const why = options.resume ? `holds ${state.rows} rows, not the takeout's ${p.table.rows}` : 'already exists';
     throw new TakeoutError('EXISTS', `${target.description}: ${p.location} (${p.table.id}) ${why}`, {
       hint: options.resume ? 'drop that table and restore with --resume again' : 'restore into an empty target; after an interrupted restore, --resume goes on; nothing was changed',
@@ -132,6 +137,7 @@ export async function planRestore(options: RestoreOptions): Promise<RestorePlanS
     bytes: options.structureOnly ? 0 : p.manifest.bytes,
     slices: options.structureOnly ? 0 : p.manifest.slices.length,
     typedColumns: p.table.columns.filter((c) => c.type !== 'STRING').length,
+    ...(p.reason ? { reason: p.reason } : {}),
   }));
   const metadata: TakeoutMetadata = {
     runId: manifest.runId,
@@ -150,8 +156,8 @@ export async function planRestore(options: RestoreOptions): Promise<RestorePlanS
       source: options.source,
       target: target.description,
       tables: planTables,
-      rows: planTables.reduce((n, t) => n + (t.action === 'skip' ? 0 : t.rows), 0),
-      bytes: planTables.reduce((n, t) => n + (t.action === 'skip' ? 0 : t.bytes), 0),
+      rows: planTables.reduce((n, t) => n + (t.action === 'skip' || t.action === 'omit' ? 0 : t.rows), 0),
+      bytes: planTables.reduce((n, t) => n + (t.action === 'skip' || t.action === 'omit' ? 0 : t.bytes), 0),
       configurations: configurations.length,
       metadata: !options.dataOnly && !metadataDone,
     },

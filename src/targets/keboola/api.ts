@@ -20,9 +20,10 @@ export interface StorageJob {
   error?: { code?: string; message?: string; exceptionId?: string };
 }
 
-/** Sends a call answered with a job and waits for it; a failed job is an error naming `what`. */
-export async function runJob(client: StorageClient, path: string, body: Json, what: string, signal?: AbortSignal): Promise<StorageJob> {
-  let job = await client.post<StorageJob>(path, { body, ...(signal ? { signal } : {}) });
+/** Sends a call answered with a job (a POST with `body`, else a DELETE) and waits for it; a failed job is an error naming `what`. */
+export async function runJob(client: StorageClient, path: string, body: Json | undefined, what: string, signal?: AbortSignal): Promise<StorageJob> {
+  const s = signal ? { signal } : {};
+  let job = body === undefined ? await client.request<StorageJob>('DELETE', path, s) : await client.post<StorageJob>(path, { body, ...s });
   if (!job || job.id === undefined) throw new TakeoutError('FAILED', `${what}: the Storage API answered no job`);
   for (let n = 0; job.status !== 'success' && job.status !== 'error'; n++) {
     await client.wait(Math.min(POLL_CAP_MS, POLL_FIRST_MS * 2 ** n), signal);

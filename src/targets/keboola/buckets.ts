@@ -17,13 +17,16 @@ export function bucketSkipReason(bucket: Json): string | undefined {
   return undefined;
 }
 
-export async function createBucket(client: StorageClient, bucket: Json, signal?: AbortSignal): Promise<void> {
+/** Creates a bucket (unless `exists`: --resume found it made by the interrupted restore), then sets its metadata. */
+export async function createBucket(client: StorageClient, bucket: Json, exists = false, signal?: AbortSignal): Promise<void> {
   const name = String(bucket.name).slice(2);
   const displayName = typeof bucket.displayName === 'string' && bucket.displayName !== '' ? bucket.displayName : undefined;
-  await client.post('buckets', {
-    body: { name, stage: bucket.stage, description: typeof bucket.description === 'string' ? bucket.description : '', ...(displayName ? { displayName } : {}) },
-    ...(signal ? { signal } : {}),
-  });
+  if (!exists) {
+    await client.post('buckets', {
+      body: { name, stage: bucket.stage, description: typeof bucket.description === 'string' ? bucket.description : '', ...(displayName ? { displayName } : {}) },
+      ...(signal ? { signal } : {}),
+    });
+  }
   const id = String(bucket.id);
   for (const [provider, metadata] of metadataByProvider(bucket.metadata)) {
     await client.post(`buckets/${encodeURIComponent(id)}/metadata`, { body: { provider, metadata }, ...(signal ? { signal } : {}) });

@@ -37,15 +37,21 @@ export interface ConfigurationToRestore {
   metadata?: unknown;
 }
 
-/** Creates one configuration with its rows, state and metadata; answers the `#` values to re-enter. */
-export async function createConfiguration(client: StorageClient, config: ConfigurationToRestore, signal?: AbortSignal): Promise<string[]> {
+/**
+ * Creates one configuration with its rows, state and metadata; answers the `#` values to re-enter. With
+ * `existing` (--resume: what an interrupted restore of the same takeout left, as `GET …/configs/{id}`
+ * answers it), what is there is set again and what is missing is created: every step but the creations is
+ * an update, so going through it again ends where one uninterrupted pass would.
+ */
+export async function createConfiguration(client: StorageClient, config: ConfigurationToRestore, signal?: AbortSignal, existing?: Json): Promise<string[]> {
   const { componentId, configurationId, body } = config;
   const at = `${BRANCH}/${encodeURIComponent(componentId)}/configs`;
   const id = encodeURIComponent(configurationId);
   const s = signal ? { signal } : {};
   const name = typeof body.name === 'string' ? body.name : configurationId;
   const description = typeof body.description === 'string' ? body.description : '';
-  await client.post(at, { body: { name, description, configurationId }, ...s });
+  if (!existing) await client.post(at, { body: { name, description, configurationId }, ...s });
+  const heldRows = new Set(((existing?.rows as Json[] | undefined) ?? []).map((r) => String(r.id)));
   const update = {
     name,
     description,
@@ -59,7 +65,7 @@ export async function createConfiguration(client: StorageClient, config: Configu
   const secrets = encryptedKeys(body.configuration).map((k) => `configuration ${componentId}/${configurationId}: ${k}`);
   for (const row of rows) {
     const rowId = String(row.id);
-    await client.post(`${at}/${id}/rows`, { body: { rowId, ...(typeof row.name === 'string' ? { name: row.name } : {}) }, ...s });
+    if (!heldRows.has(rowId)) await client.post(`${at}/${id}/rows`, { body: { rowId, ...(typeof row.name === 'string' ? { name: row.name } : {}) }, ...s });
     await client.request('PUT', `${at}/${id}/rows/${encodeURIComponent(rowId)}`, {
       body: {
         name: typeof row.name === 'string' ? row.name : '',

@@ -89,3 +89,11 @@ export async function createAlias(client: StorageClient, alias: Json): Promise<v
   await client.post(`buckets/${encodeURIComponent(bucketId)}/table-aliases`, { body });
   await postTableMetadata(client, String(alias.id), alias);
 }
+
+/**
+ * Drops what an interrupted restore left of a table (--resume: a typed table defined but not filled), with
+ * `force` for its aliases (the restore makes them after every table, so there are none of its own).
+ */
+export async function dropTable(client: StorageClient, tableId: string, what: string): Promise<void> {
+  await runJob(client, `tables/${encodeURIComponent(tableId)}?force=true&async=true`, undefined, what);
+}

@@ -1,12 +1,13 @@
 import { TakeoutError } from '../../errors.js';
 import { BRANCH_METADATA_FILE, CONFIGURATIONS_DIR, TABLES_FILE } from '../../keboola/layout.js';
 import { cleartextWarning, StorageClient, stackUrl } from '../../sources/keboola/client.js';
-import type { RestoreTable, TableLoad, TableState, Target, TakeoutMetadata } from '../target.js';
+import type { InspectContext, RestoreTable, TableLoad, TableState, Target, TakeoutMetadata } from '../target.js';
 import type { Json } from './api.js';
 import { bucketSkipReason, createBucket } from './buckets.js';
 import { createConfiguration } from './configurations.js';
 import { startSlicedUpload, type Upload } from './files.js';
-import { createAlias, createTable } from './tables.js';
+import { readMarker, removeMarker, RESTORE_MARKER_KEY, writeMarker, type RestoreMarker } from './marker.js';
+import { createAlias, createTable, dropTable, postTableMetadata } from './tables.js';
 
 /**
  * `keboola+https://STACK`: a takeout back into a Keboola project, in the order of Keboola's restore engine
@@ -25,12 +26,17 @@ export interface KeboolaTargetOptions {
 
 interface Prepared {
   buckets: Map<string, Json>;
-  skippedBuckets: Map<string, string>;
   tables: Map<string, Json>;
   /** Aliases of tables.json whose source table is among the restored tables. */
   aliases: Json[];
   /** Tables created in the project. */
   created: Set<string>;
+  /** The mark of this restore: found by `inspect` (--resume of an interrupted one), or written by `prepare`. */
+  resuming?: RestoreMarker;
+  /** --resume found the mark: what the project holds of the takeout is this restore's own. */
+  resumed: boolean;
+  /** --resume: tables the interrupted restore loaded whole (skipped; their metadata is set again). */
+  loaded: Set<string>;
 }
 
 const bucketOf = (table: Json): string => String((table.bucket as Json | undefined)?.id ?? String(table.id).split('.').slice(0, 2).join('.'));
@@ -67,11 +73,20 @@ function chooseBuckets(metadata: TakeoutMetadata, state: Prepared, warn: (messag
   for (const bucket of metadata.buckets) {
     const why = bucketSkipReason(bucket);
     if (why) {
-      state.skippedBuckets.set(String(bucket.id), why);
       warn(`bucket ${String(bucket.id)} is not restored: ${why}`);
     } else if (whole || needed.has(String(bucket.id))) toCreate.push(bucket);
   }
   return toCreate;
+}
+
+/** A configuration as the project holds it (404: it does not), for --resume. */
+async function heldConfiguration(client: StorageClient, componentId: string, configurationId: string): Promise<Json | undefined> {
+  try {
+    return await client.get<Json>(`branch/default/components/${encodeURIComponent(componentId)}/configs/${encodeURIComponent(configurationId)}`);
+  } catch (error) {
+    if (error instanceof TakeoutError && error.code === 'NOT_FOUND') return undefined;
+    throw error;
+  }
 }
 
 export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions): Target & { prepare(metadata: TakeoutMetadata): Promise<void> } {
@@ -82,7 +97,7 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
   const client = new StorageClient({ baseUrl, token });
   const cleartext = cleartextWarning(baseUrl);
   if (cleartext) options.warn(cleartext);
-  const state: Prepared = { buckets: new Map(), skippedBuckets: new Map(), tables: new Map(), aliases: [], created: new Set() };
+  const state: Prepared = { buckets: new Map(), tables: new Map(), aliases: [], created: new Set(), loaded: new Set(), resumed: false };
   const toReEnter: string[] = [];
   const upload = { description, ...(options.s3Endpoint ? { s3Endpoint: options.s3Endpoint } : {}) };
 
@@ -90,15 +105,34 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
     description,
     locate: (table) => table.id,
 
-    async inspect(tables: readonly RestoreTable[]) {
+    async inspect(tables: readonly RestoreTable[], { runId, resume, buckets: listed }: InspectContext) {
+      const omitted = new Map(listed.map((b) => [String(b.id), bucketSkipReason(b)]));
+      const marker = await readMarker(client);
+      if (marker && !resume) {
+        throw new TakeoutError('EXISTS', `${description}: holds an interrupted restore of takeout run ${marker.runId}`, { hint: 'go on with --resume and the same takeout; nothing was changed' });
+      }
+      if (marker && marker.runId !== runId) {
+        throw new TakeoutError('EXISTS', `${description}: holds an interrupted restore of another takeout (run ${marker.runId}, this one is ${runId})`, { hint: 'resume it with that takeout; nothing was changed' });
+      }
+      if (marker) Object.assign(state, { resuming: marker, resumed: true });
       const buckets = new Set((await client.get<Json[]>('buckets')).map((b) => String(b.id)));
-      const taken = [...new Set(tables.map((t) => t.bucketId))].filter((id) => buckets.has(id));
-      if (taken.length > 0) {
-        throw new TakeoutError('EXISTS', `${description}: bucket ${taken.join(', ')} already exists`, { hint: 'restore into an empty project (or leave its tables out with --exclude); nothing was changed' });
+      const taken = [...new Set(tables.map((t) => t.bucketId))].filter((id) => buckets.has(id) && !omitted.get(id));
+      if (taken.length > 0 && !state.resuming) {
+        throw new TakeoutError('EXISTS', `${description}: bucket ${taken.join(', ')} already exists`, {
+          hint: resume ? 'the project holds no interrupted restore of this takeout to go on with; nothing was changed' : 'restore into an empty project (or leave its tables out with --exclude); nothing was changed',
+        });
       }
       const held = new Map((await client.get<Json[]>('tables')).map((t) => [String(t.id), Number(t.rowsCount ?? 0)]));
       return {
-        tables: tables.map((t): TableState => (held.has(t.id) ? { exists: true, rows: held.get(t.id)! } : { exists: false })),
+        tables: tables.map((t): TableState => {
+          const why = omitted.get(t.bucketId);
+          if (why) return { exists: false, omitted: `its bucket ${t.bucketId} is ${why}` };
+          const rows = held.get(t.id);
+          if (rows === undefined) return { exists: false };
+          if (state.resuming && rows === t.rows) state.loaded.add(t.id);
+          // Under the mark, a table is this restore's own: one not loaded whole is dropped and made again.
+          return { exists: true, rows, ...(state.resuming ? { partial: true } : {}) };
+        }),
       };
     },
 
@@ -106,12 +140,16 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
     async prepare(metadata: TakeoutMetadata) {
       for (const t of metadata.tables) state.tables.set(String(t.raw.id), t.raw);
       const toCreate = chooseBuckets(metadata, state, options.warn);
-      await refuseConflicts(client, description, toCreate.map((b) => String(b.id)), metadata.configurations);
+      if (!state.resuming) {
+        await refuseConflicts(client, description, toCreate.map((b) => String(b.id)), metadata.configurations);
+        state.resuming = await writeMarker(client, metadata.runId);
+      }
       // The project's own metadata first (Restore.php restoreProjectMetadata); only its keys and values, the stack assigns ids and times.
-      const branch = JSON.parse(metadata.files.find((f) => f.key === BRANCH_METADATA_FILE)?.text ?? '[]') as Json[];
+      const branch = (JSON.parse(metadata.files.find((f) => f.key === BRANCH_METADATA_FILE)?.text ?? '[]') as Json[]).filter((m) => m.key !== RESTORE_MARKER_KEY);
       if (branch.length > 0) await client.post('branch/default/metadata', { body: { metadata: branch.map((m) => ({ key: m.key, value: m.value })) } });
+      const held = state.resumed ? new Set((await client.get<Json[]>('buckets')).map((b) => String(b.id))) : new Set<string>();
       for (const bucket of toCreate) {
-        await createBucket(client, bucket);
+        await createBucket(client, bucket, held.has(String(bucket.id)));
         state.buckets.set(String(bucket.id), bucket);
       }
       const index = await client.get<{ components?: Json[] }>('');
@@ -123,20 +161,20 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
         }
         const key = `${CONFIGURATIONS_DIR}/${config.componentId}/${config.configurationId}.json.metadata`;
         const text = metadata.files.find((f) => f.key === key)?.text;
+        const existing = state.resumed ? await heldConfiguration(client, config.componentId, config.configurationId) : undefined;
         toReEnter.push(
           ...(await createConfiguration(client, {
             componentId: config.componentId,
             configurationId: config.configurationId,
             body: config.body as Json,
             ...(text !== undefined ? { metadata: JSON.parse(text) as unknown } : {}),
-          })),
+          }, undefined, existing)),
         );
       }
     },
 
-    async load(table: RestoreTable, { create, data }): Promise<TableLoad> {
+    async load(table: RestoreTable, { create, data, replace }): Promise<TableLoad> {
       if (!create) throw new TakeoutError('USAGE', `${description}: --data-only is not supported for a Keboola project`, { hint: 'restore without --data-only' });
-      const skipped = state.skippedBuckets.get(table.bucketId);
       let upload_: Upload | undefined;
       let index = 0;
       return {
@@ -144,23 +182,15 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
           // The slice's check can fail (size, sha256) while files/prepare is awaited, before anything reads it: the
           // error stays on the stream (the loop reading it rejects with it), and is not thrown as unhandled.
           body.on('error', () => undefined);
-          if (skipped) {
-            // Read through (the pipeline checks every slice) but not uploaded: the bucket is not restored.
-            const { sliceRows } = await import('../rows.js');
-            let n = 0;
-            for await (const batch of sliceRows(body, table.columns.length, origin)) n += batch.length;
-            return n;
-          }
           upload_ ??= await startSlicedUpload(client, table.id, 0, upload);
           return upload_.slice(body, `${table.name}.part_${index++}.csv.gz`, table.columns.length, origin);
         },
         async commit() {
           try {
-            if (skipped) options.warn(`table ${table.id} is not restored: its bucket is ${skipped}`);
-            else {
-              await createTable(client, table, data && table.rows > 0 ? upload_ : undefined, state.tables.get(table.id), upload);
-              state.created.add(table.id);
-            }
+            // Dropped only now, when every slice passed: a corrupt takeout leaves the partial table as it was.
+            if (replace) await dropTable(client, table.id, `${description}: table ${table.id}`);
+            await createTable(client, table, data && table.rows > 0 ? upload_ : undefined, state.tables.get(table.id), upload);
+            state.created.add(table.id);
           } finally {
             await upload_?.close();
           }
@@ -174,11 +204,18 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
 
     /** After the tables: their aliases (the engine's last table step); then what the user must do by hand. */
     async writeMetadata() {
+      // --resume: the metadata of tables loaded whole before the interruption is set again (it may not have been).
+      for (const id of state.loaded) await postTableMetadata(client, id, state.tables.get(id));
+      const held = state.resumed ? new Set((await client.get<Json[]>('tables')).map((t) => String(t.id))) : new Set<string>();
       for (const alias of state.aliases) {
         const source = String((alias.sourceTable as Json).id);
-        if (!state.created.has(source) || !state.buckets.has(bucketOf(alias))) options.warn(`alias ${String(alias.id)} is not restored: its source table ${source} or its bucket was not restored`);
+        const restored = state.created.has(source) || state.loaded.has(source);
+        if (!restored || !state.buckets.has(bucketOf(alias))) options.warn(`alias ${String(alias.id)} is not restored: its source table ${source} or its bucket was not restored`);
+        else if (held.has(String(alias.id))) await postTableMetadata(client, String(alias.id), alias);
         else await createAlias(client, alias);
       }
+      // The restore is whole: its mark goes, so the project holds nothing of takeout's own.
+      if (state.resuming) await removeMarker(client, state.resuming);
       // Nothing more is written into the project: the takeout's layout files stay where they are.
       if (toReEnter.length > 0) options.warn(`encrypted values copied as they are, to re-enter in the project (they are bound to the source project): ${toReEnter.join('; ')}`);
     },
