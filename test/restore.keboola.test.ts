@@ -3,7 +3,8 @@
  * `takeout run`, restored into an empty project B (the Storage API test server, `emptyProject`), then B
  * taken out again: buckets, tables (columns, primary keys, metadata), configurations (bodies, rows, state,
  * `#` ciphertexts unchanged) and every table's rows identical as multisets. A second restore is refused
- * (exit 9) with nothing changed, and the token is never printed.
+ * (exit 9) with nothing changed, and the token is never printed. The same from takeouts on s3://, azure://
+ * and gs://.
  */
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { removeTempFolders, runCli, tempFolder, type CliResult } from './helpers/cli.js';
 import { call, configShape, env, expectCode, FIXTURE, json, MISSING_COMPONENT, rowsOf, s3Endpoint, tableShape, TOKEN_A, TOKEN_B, type Json } from './helpers/keboola-restore.js';
 import { OTHER_BUCKET, s3CliArgs, TEST_BUCKET, uniquePrefix } from './helpers/s3.js';
+import { startGcsServer, type GcsServer } from './gcs/server.js';
+import { rawContainer, TEST_CONTAINER } from './helpers/azure.js';
 import { startStorageApi, type Provider, type StorageApiServer } from './keboola/server.js';
 
 afterAll(removeTempFolders);
@@ -141,20 +144,43 @@ describe('takeout restore into a Keboola project: a corrupt slice', () => {
   }, 120_000);
 });
 
-describe('takeout restore into a Keboola project from a takeout on S3', () => {
-  it('restores every table with the rows the takeout manifest lists', async () => {
-    const common = { s3Endpoint, bucket: OTHER_BUCKET, fixtureDir: FIXTURE, jobPolls: { waiting: 1, processing: 1 } };
-    const a = await startStorageApi({ ...common, token: TOKEN_A });
-    const b = await startStorageApi({ ...common, token: TOKEN_B, emptyProject: true });
+describe('takeout restore into a Keboola project from a takeout on S3, Azure Blob Storage and GCS', () => {
+  const connectionString = inject('azureConnectionString');
+  let gcs: GcsServer;
+  let a: StorageApiServer;
+  let local: string;
+  const stores = (): Record<'s3' | 'azure' | 'gs', { url: string; args: string[]; env: Record<string, string> }> => ({
+    s3: { url: `s3://${TEST_BUCKET}/${uniquePrefix('kbrestore-s3')}`, args: s3CliArgs(s3Endpoint), env: {} },
+    azure: { url: `azure://${TEST_CONTAINER}/${uniquePrefix('kbrestore-azure')}`, args: [], env: { AZURE_STORAGE_CONNECTION_STRING: connectionString } },
+    gs: { url: `gs://${GCS_BUCKET}/${uniquePrefix('kbrestore-gs')}`, args: [], env: { STORAGE_EMULATOR_HOST: gcs.url } },
+  });
+  const GCS_BUCKET = 'takeout-test';
+
+  beforeAll(async () => {
+    gcs = await startGcsServer({ buckets: [GCS_BUCKET] });
+    await rawContainer(connectionString);
+    a = await startStorageApi({ s3Endpoint, bucket: OTHER_BUCKET, fixtureDir: FIXTURE, jobPolls: { waiting: 1, processing: 1 }, token: TOKEN_A });
+    local = join(await tempFolder('kbrestore-stores'), 'a');
+    expectCode(await runCli(['run', '--source', `keboola+${a.url}`, '--dest', local, '--no-progress'], { env: env(TOKEN_A) }), 0);
+  }, 60_000);
+  afterAll(async () => {
+    await a?.stop();
+    await gcs?.close();
+  });
+
+  it.each(['s3', 'azure', 'gs'] as const)('%s: project B holds the tables, metadata and rows of project A', async (kind) => {
+    const store = stores()[kind];
+    const b = await startStorageApi({ s3Endpoint, bucket: OTHER_BUCKET, fixtureDir: FIXTURE, jobPolls: { waiting: 1, processing: 1 }, token: TOKEN_B, emptyProject: true });
     try {
-      const prefix = `s3://${TEST_BUCKET}/${uniquePrefix('kbrestore-s3')}`;
-      expectCode(await runCli(['run', '--source', `keboola+${a.url}`, '--dest', prefix, '--no-progress', ...s3CliArgs(s3Endpoint)], { env: env(TOKEN_A) }), 0);
-      expectCode(await runCli(['restore', prefix, '--to', `keboola+${b.url}`, '-q', ...s3CliArgs(s3Endpoint)], { env: env(TOKEN_B, b) }), 0);
-      const tables = (await (await fetch(`${b.url}/v2/storage/tables`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json()) as Json[];
-      const fixture = (JSON.parse(await readFile(join(FIXTURE, 'tables.json'), 'utf8')) as Json[]).filter((t) => String(t.id).startsWith('in.'));
-      expect(tables.map((t) => [t.id, t.rowsCount]).sort()).toEqual(fixture.map((t) => [t.id, t.rowsCount]).sort());
+      expectCode(await runCli(['run', '--source', `keboola+${a.url}`, '--dest', store.url, '--no-progress', ...store.args], { env: { ...env(TOKEN_A), ...store.env } }), 0);
+      expectCode(await runCli(['restore', store.url, '--to', `keboola+${b.url}`, '-q', ...store.args], { env: { ...env(TOKEN_B, b), ...store.env } }), 0);
+      const back = join(await tempFolder('kbrestore-stores'), `b-${kind}`);
+      expectCode(await runCli(['run', '--source', `keboola+${b.url}`, '--dest', back, '--no-progress'], { env: env(TOKEN_B, b) }), 0);
+      const restorable = ((await json(local, 'tables.json')) as unknown as Json[]).filter((t) => String(t.id).startsWith('in.'));
+      const shapes = (list: Json[]) => list.map(tableShape).sort((x, y) => String(x.id).localeCompare(String(y.id)));
+      expect(shapes(((await json(back, 'tables.json')) as unknown as Json[]).filter((t) => String(t.id).startsWith('in.')))).toEqual(shapes(restorable));
+      for (const t of restorable) expect(await rowsOf(back, String(t.id)), String(t.id)).toEqual(await rowsOf(local, String(t.id)));
     } finally {
-      await a.stop();
       await b.stop();
     }
   }, 120_000);
