@@ -113,6 +113,25 @@ describe('takeout restore into a Keboola project, interrupted', () => {
     await expectSameProject(await takeOut(b, 'partial'), reference);
   }, 120_000);
 
+  it('Ctrl-C while a Storage job runs: stops at once with exit 130, says what --resume does, and --resume ends whole', async () => {
+    // Jobs that take many polls: the restore is waiting on one when it is interrupted.
+    const b = await startStorageApi({ ...common, token: TOKEN_B, emptyProject: true, jobPolls: { waiting: 6, processing: 6 } });
+    servers.push(b);
+    const cli = startCli(['restore', takeoutA, '--to', `keboola+${b.url}`, '--json'], { env: env(TOKEN_B, b) });
+    await cli.waitForStdout((out) => out.includes('"type":"table:start","table":"in.c-main.customers"'));
+    const interrupted = Date.now();
+    cli.child.kill('SIGINT');
+    const result = await cli.done;
+    expect(result.code, result.stderr).toBe(130);
+    expect(Date.now() - interrupted).toBeLessThan(5_000);
+    expect(result.stderr).toMatch(/rolled back; --resume goes on/);
+    expect(result.stderr).not.toMatch(/temp files/);
+    expect(jsonLines(result.stdout).find((e) => e.type === 'table:error')).toMatchObject({ table: 'in.c-main.customers', code: 'INTERRUPTED' });
+    b.state.jobPollsNeeded = { waiting: 1, processing: 1 };
+    expectCode(await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`, '--resume', '-q'], { env: env(TOKEN_B, b) }), 0);
+    await expectSameProject(await takeOut(b, 'interrupted'), reference);
+  }, 120_000);
+
   it('--resume of another takeout than the one interrupted is refused, and changes nothing', async () => {
     const b = await emptyProject();
     await call(b, TOKEN_B, 'branch/default/metadata', { metadata: [{ key: MARKER, value: 'run-of-another-takeout' }] });

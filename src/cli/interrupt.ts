@@ -6,6 +6,8 @@ import { isLocalFolder, type Store } from '../stores/store.js';
  * state is the process's.
  */
 let uploads = false;
+/** A restore writes into a target (a database, a Keboola project), not into a store: it rolls a table back. */
+let restoring = false;
 
 /** Shortens the shutdown deadline, for tests that prove it holds without waiting for it. */
 export const SHUTDOWN_DEADLINE_ENV = 'TAKEOUT_SHUTDOWN_DEADLINE_MS';
@@ -15,13 +17,19 @@ export function noteDestination(destination: Store): void {
   if (!isLocalFolder(destination)) uploads = true;
 }
 
+export function noteRestore(): void {
+  restoring = true;
+}
+
 /** What is being undone, for "takeout: interrupting: …". */
 export function undoing(): string {
+  if (restoring) return 'rolling back the table being loaded';
   return uploads ? 'aborting uploads and removing temp files' : 'removing temp files';
 }
 
 /** What was undone, for the "interrupted: …" error. */
 export function undone(): string {
+  if (restoring) return 'the table being loaded was rolled back; --resume goes on';
   return uploads ? 'open uploads were aborted and temp files removed' : 'temp files were removed';
 }
 

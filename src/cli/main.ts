@@ -23,7 +23,7 @@ import { addExamples, commanderUsageError, expandHelpCommand, helpWidth, MIN_DES
 import { openDebugLog, requestLine, type DebugLog } from './debuglog.js';
 import { parseBandwidth, Throttle, type NetworkOptions } from '../stores/network.js';
 import { COMPLETE_COMMAND, completeOutput, completionCommand } from './completion.js';
-import { noteDestination, ReaderGone, readerGone, SHUTDOWN_DEADLINE_ENV, undoing, undone } from './interrupt.js';
+import { noteDestination, noteRestore, ReaderGone, readerGone, SHUTDOWN_DEADLINE_ENV, undoing, undone } from './interrupt.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -120,6 +120,7 @@ function createContext(session: Session, io: MainIo, signal: AbortSignal): CliCo
       session.closers.push(task);
     },
     noteDestination,
+    noteRestore,
     setExitCode(code) {
       session.exitCode = code;
     },

@@ -21,4 +21,6 @@ export interface CommandContext {
   onClose(task: () => Promise<void>): void;
   /** A store opened to write to: what an interruption undoes is said in its words (uploads to abort or not). */
   noteDestination(destination: Store): void;
+  /** A restore runs: an interruption rolls back the table being loaded (said so, not "temp files removed"). */
+  noteRestore(): void;
 }

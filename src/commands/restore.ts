@@ -39,8 +39,14 @@ export async function restore(takeoutArg: string, o: RestoreOptions, context: Co
       hint: 'finish it with takeout run --resume (the same options), then restore it',
     });
   }
-  const target = await openTarget(o.to, { ...(o.token ? { token: o.token } : {}), warn: (message) => context.reporter.emit({ type: 'warning', message }) });
+  const target = await openTarget(o.to, {
+    ...(o.token ? { token: o.token } : {}),
+    warn: (message) => context.reporter.emit({ type: 'warning', message }),
+    ...(context.signal ? { signal: context.signal } : {}),
+    ...(context.network.onRequest ? { onRequest: context.network.onRequest } : {}),
+  });
   context.onClose(async () => target.close());
+  context.noteRestore();
   return restoreTakeout({
     store,
     source: from,

@@ -175,6 +175,8 @@ export interface RestoreSummary {
   tables: number;
   /** Tables --resume found already loaded. */
   skipped: number;
+  /** Tables the target does not take (a Keboola system or linked bucket). */
+  omitted: number;
   rows: number;
   /** Stored (gzipped) bytes read from the takeout. */
   bytes: number;

@@ -18,13 +18,14 @@ export async function restoreTakeout(options: RestoreOptions): Promise<RestoreSu
   const { target, emit } = options;
   const state = await planRestore(options);
   const { plan } = state;
-  emit({ type: 'restore:start', source: options.source, target: target.description, tables: plan.tables.length, rows: plan.rows, bytes: plan.bytes, dryRun: options.dryRun });
+  emit({ type: 'restore:start', source: options.source, target: target.description, tables: plan.tables.filter((t) => t.action !== 'omit' && t.action !== 'skip').length, rows: plan.rows, bytes: plan.bytes, dryRun: options.dryRun });
   const summary: RestoreSummary = {
     source: options.source,
     target: target.description,
     dryRun: options.dryRun,
     tables: 0,
     skipped: 0,
+    omitted: 0,
     rows: 0,
     bytes: 0,
     configurations: 0,
@@ -39,8 +40,9 @@ export async function restoreTakeout(options: RestoreOptions): Promise<RestoreSu
   }
   if (preparesStructure(target) && !options.dataOnly) await target.prepare(state.metadata);
   for (const planned of state.tables) {
+    if (options.signal?.aborted) throw new TakeoutError('INTERRUPTED', `restore into ${target.description} was interrupted before ${planned.table.id}; --resume goes on`);
     if (planned.action === 'omit') {
-      summary.skipped++;
+      summary.omitted++;
       emit({ type: 'table:skip', table: planned.table.id, reason: `not restored: ${planned.reason ?? 'the target does not take it'}` });
       continue;
     }
@@ -60,9 +62,13 @@ export async function restoreTakeout(options: RestoreOptions): Promise<RestoreSu
       summary.bytes += loaded.bytes;
       emit({ type: 'table:done', table: planned.table.id, rows: loaded.rows, rawBytes: options.structureOnly ? 0 : planned.manifest.rawBytes, bytes: loaded.bytes, slices: options.structureOnly ? 0 : planned.manifest.slices.length, durationMs: Date.now() - tableStarted });
     } catch (error) {
-      const failure = error instanceof TakeoutError ? error : new TakeoutError('FAILED', (error as Error).message, { cause: error });
+      // Ctrl-C is said as such, whatever the step it cut short answered (an aborted fetch, a job no longer waited for).
+      const failure = options.signal?.aborted
+        ? new TakeoutError('INTERRUPTED', `restore into ${target.description} was interrupted: ${planned.table.id} was rolled back; --resume goes on`, { cause: error })
+        : error instanceof TakeoutError
+          ? error
+          : new TakeoutError('FAILED', (error as Error).message, { cause: error });
       emit({ type: 'table:error', table: planned.table.id, code: failure.code, message: failure.message, ...(failure.hint ? { hint: failure.hint } : {}) });
-      if (options.signal?.aborted) throw new TakeoutError('INTERRUPTED', `restore into ${target.description} was interrupted: ${planned.table.id} was rolled back; --resume goes on`);
       throw failure;
     }
   }

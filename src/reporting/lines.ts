@@ -81,7 +81,7 @@ export function restoreStartLine(event: { source: string; target: string; tables
 function planAction(t: RestorePlan['tables'][number]): string {
   if (t.action === 'skip') return 'loaded already';
   if (t.action === 'replace') return 'replace (left partial)';
-  if (t.action === 'omit') return `not restored (${t.reason ?? 'the target does not take it'})`;
+  if (t.action === 'omit') return 'not restored';
   return t.action;
 }
 
@@ -89,6 +89,10 @@ export function restorePlanLines(plan: RestorePlan): string[] {
   const lines = [`dry run: restore ${plan.source} → ${plan.target}`];
   for (const t of plan.tables) {
     const typed = t.typedColumns ? `, ${t.typedColumns} typed` : '';
+    if (t.action === 'omit') {
+      lines.push(`  ${planAction(t)}  ${t.id}: ${t.reason ?? 'the target does not take it'}`);
+      continue;
+    }
     lines.push(`  ${planAction(t)}  ${t.id} → ${t.target}  ${plural(t.rows, 'row')}, ${formatBytes(t.bytes)} in ${plural(t.slices, 'slice')}${typed}`);
   }
   lines.push(`  configurations: ${plan.configurations}${!plan.metadata ? '' : intoKeboola(plan.target) ? ' (created in the project after its buckets; encrypted values listed to re-enter)' : ' (kept in _takeout with buckets, tables and the layout files)'}`);
@@ -104,7 +108,8 @@ function intoKeboola(target: string): boolean {
 
 export function restoreSummaryLine(s: RestoreSummary): string {
   if (s.dryRun) return terminalLine(`dry run of the restore into ${s.target}: nothing was written`);
-  const skipped = s.skipped ? ` (${s.skipped} loaded already, skipped)` : '';
+  const notes = [...(s.skipped ? [`${s.skipped} loaded already, skipped`] : []), ...(s.omitted ? [`${s.omitted} not restored, named above`] : [])];
+  const skipped = notes.length > 0 ? ` (${notes.join('; ')})` : '';
   const kept = intoKeboola(s.target) ? ' with buckets and metadata (nothing else written into the project; the takeout stays where it is)' : ' and the metadata kept in _takeout';
   const meta = s.metadata ? `, ${plural(s.configurations, 'configuration')}${kept}` : '';
   return terminalLine(`restored ${plural(s.tables, 'table')}${skipped}, ${plural(s.rows, 'row')} into ${s.target}${meta}, ${formatDuration(s.durationMs)}`);

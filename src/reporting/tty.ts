@@ -173,6 +173,8 @@ export class TtyReporter implements Reporter {
         break;
       }
       case 'table:skip':
+        // Every table not taken is named, as the plain reporter does ("skip  …").
+        this.log(`– ${event.table}: ${event.reason}`);
         this.updateTotal();
         break;
       case 'table:progress': {

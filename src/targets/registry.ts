@@ -1,5 +1,6 @@
 import { TakeoutError } from '../errors.js';
 import { KEBOOLA_S3_ENDPOINT_ENV } from '../sources/keboola/env.js';
+import type { RequestLogger } from '../stores/network.js';
 import type { Target } from './target.js';
 
 /**
@@ -23,6 +24,10 @@ export interface TargetOptions {
   token?: string;
   /** What the run goes on with but the user must hear (skipped buckets, values to re-enter). */
   warn?: (message: string) => void;
+  /** Keboola: Ctrl-C stops waiting for a Storage job (--resume goes on from what it left). */
+  signal?: AbortSignal;
+  /** Keboola: each Storage API exchange, for --debug. */
+  onRequest?: RequestLogger;
 }
 
 export async function openTarget(target: string, options: TargetOptions = {}): Promise<Target> {
@@ -40,6 +45,8 @@ export async function openTarget(target: string, options: TargetOptions = {}): P
         ...(options.token ? { token: options.token } : {}),
         ...(s3Endpoint ? { s3Endpoint } : {}),
         warn: options.warn ?? (() => undefined),
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.onRequest ? { onRequest: options.onRequest } : {}),
       });
     }
   }

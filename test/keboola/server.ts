@@ -110,8 +110,6 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
   }
   const sliceBytes = options.sliceBytes ?? 20_000;
   const sliced = options.sliced ?? true;
-  const pollsWaiting = options.jobPolls?.waiting ?? 0;
-  const pollsProcessing = options.jobPolls?.processing ?? 1;
   const credentialsTtlMs = options.credentialsTtlMs ?? 12 * 3600_000;
   const useCache = options.cache ?? true;
   const keyPrefix = options.keyPrefix ?? `exp-15/${randomBytes(6).toString('hex')}/`;
@@ -134,6 +132,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     jobs: new Map(),
     files: new Map(),
     jobPolls: new Map(),
+    jobPollsNeeded: { waiting: options.jobPolls?.waiting ?? 0, processing: options.jobPolls?.processing ?? 1 },
     project: fixture,
     tableData: new Map(),
   };
@@ -289,9 +288,10 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     if (job.status === 'success' || job.status === 'error') return;
     const polls = (state.jobPolls.get(job.id) ?? 0) + 1;
     state.jobPolls.set(job.id, polls);
-    if (polls <= pollsWaiting) return;
+    const { waiting, processing } = state.jobPollsNeeded;
+    if (polls <= waiting) return;
     job.startTime ??= kbcTime();
-    if (polls <= pollsWaiting + pollsProcessing) {
+    if (polls <= waiting + processing) {
       job.status = 'processing';
       return;
     }

@@ -145,6 +145,8 @@ export interface StorageApiState {
   files: Map<number, StoredFile>;
   /** Polls seen per job id. */
   jobPolls: Map<number, number>;
+  /** Polls a job answers `waiting`, then `processing`, before it runs (options.jobPolls; a test may change them). */
+  jobPollsNeeded: { waiting: number; processing: number };
   /** The project as written to: buckets, tables, components (with configurations) served by the read side. */
   project: Project;
   /** Table data written by tables-async / import-async, by table id. */

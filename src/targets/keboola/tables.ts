@@ -52,16 +52,16 @@ export function typedDefinition(table: RestoreTable, raw: Json | undefined): Jso
 }
 
 /** Creates a table from its finished upload (or empty when there is none), then its metadata. */
-export async function createTable(client: StorageClient, table: RestoreTable, upload: Upload | undefined, raw: Json | undefined, options: UploadOptions): Promise<void> {
+export async function createTable(client: StorageClient, table: RestoreTable, upload: Upload | undefined, raw: Json | undefined, options: UploadOptions, signal?: AbortSignal): Promise<void> {
   const columns = table.columns.map((c) => c.name);
   const what = `${options.description}: table ${table.id}`;
   const typed = typedDefinition(table, raw);
   if (typed) {
     // Typed tables: the definition first, then a full load of the sliced file (the engine's typed path).
-    await runJob(client, `buckets/${encodeURIComponent(table.bucketId)}/tables-definition`, typed, what);
+    await runJob(client, `buckets/${encodeURIComponent(table.bucketId)}/tables-definition`, typed, what, signal);
     if (upload) {
       await upload.finish();
-      await runJob(client, `tables/${encodeURIComponent(table.id)}/import-async`, { dataFileId: upload.fileId, columns, incremental: false }, what);
+      await runJob(client, `tables/${encodeURIComponent(table.id)}/import-async`, { dataFileId: upload.fileId, columns, incremental: false }, what, signal);
     }
     await postTableMetadata(client, table.id, raw);
     return;
@@ -74,7 +74,7 @@ export async function createTable(client: StorageClient, table: RestoreTable, up
   } else {
     body.dataFileId = await uploadHeaderFile(client, `${table.id}.csv.gz`, columns, options);
   }
-  await runJob(client, `buckets/${encodeURIComponent(table.bucketId)}/tables-async`, body, what);
+  await runJob(client, `buckets/${encodeURIComponent(table.bucketId)}/tables-async`, body, what, signal);
   await postTableMetadata(client, table.id, raw);
 }
 
@@ -94,6 +94,6 @@ export async function createAlias(client: StorageClient, alias: Json): Promise<v
  * Drops what an interrupted restore left of a table (--resume: a typed table defined but not filled), with
  * `force` for its aliases (the restore makes them after every table, so there are none of its own).
  */
-export async function dropTable(client: StorageClient, tableId: string, what: string): Promise<void> {
-  await runJob(client, `tables/${encodeURIComponent(tableId)}?force=true&async=true`, undefined, what);
+export async function dropTable(client: StorageClient, tableId: string, what: string, signal?: AbortSignal): Promise<void> {
+  await runJob(client, `tables/${encodeURIComponent(tableId)}?force=true&async=true`, undefined, what, signal);
 }

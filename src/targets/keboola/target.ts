@@ -1,6 +1,7 @@
 import { TakeoutError } from '../../errors.js';
 import { BRANCH_METADATA_FILE, CONFIGURATIONS_DIR, TABLES_FILE } from '../../keboola/layout.js';
 import { cleartextWarning, StorageClient, stackUrl } from '../../sources/keboola/client.js';
+import type { RequestLogger } from '../../stores/network.js';
 import type { InspectContext, RestoreTable, TableLoad, TableState, Target, TakeoutMetadata } from '../target.js';
 import type { Json } from './api.js';
 import { bucketSkipReason, createBucket } from './buckets.js';
@@ -22,6 +23,9 @@ export interface KeboolaTargetOptions {
   /** S3 endpoint of the stack's file storage, for S3-compatible test stacks. */
   s3Endpoint?: string;
   warn: (message: string) => void;
+  /** Stops waiting for a Storage job: the job may still finish in the project, and --resume goes on from there. */
+  signal?: AbortSignal;
+  onRequest?: RequestLogger;
 }
 
 interface Prepared {
@@ -94,7 +98,7 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
   const description = `keboola+${baseUrl}`;
   const token = options.token ?? process.env.KBC_STORAGE_TOKEN;
   if (!token) throw new TakeoutError('USAGE', `${description}: no Storage API token: set KBC_STORAGE_TOKEN or pass --token`);
-  const client = new StorageClient({ baseUrl, token });
+  const client = new StorageClient({ baseUrl, token, ...(options.onRequest ? { onRequest: options.onRequest } : {}) });
   const cleartext = cleartextWarning(baseUrl);
   if (cleartext) options.warn(cleartext);
   const state: Prepared = { buckets: new Map(), tables: new Map(), aliases: [], created: new Set(), loaded: new Set(), resumed: false };
@@ -188,8 +192,8 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
         async commit() {
           try {
             // Dropped only now, when every slice passed: a corrupt takeout leaves the partial table as it was.
-            if (replace) await dropTable(client, table.id, `${description}: table ${table.id}`);
-            await createTable(client, table, data && table.rows > 0 ? upload_ : undefined, state.tables.get(table.id), upload);
+            if (replace) await dropTable(client, table.id, `${description}: table ${table.id}`, options.signal);
+            await createTable(client, table, data && table.rows > 0 ? upload_ : undefined, state.tables.get(table.id), upload, options.signal);
             state.created.add(table.id);
           } finally {
             await upload_?.close();
