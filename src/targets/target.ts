@@ -15,8 +15,9 @@ import type { Readable } from 'node:stream';
  *   layout files as they are) in the target's `_takeout` tables, last, in one transaction.
  *
  * Optional capabilities go beside it with type guards (as stores have `Preflight`): a target that loads
- * several tables at once (`ParallelLoads`), the Keboola target's job-based loads, sharded runs that restore
- * a subset of a takeout's tables each (`--include`), all without widening this interface.
+ * several tables at once (`ParallelLoads`), one that makes buckets and configurations first
+ * (`PreparesStructure`); sharded runs restore a subset of a takeout's tables each (`--include`), all without
+ * widening this interface.
  */
 
 /** Keboola's base types (`KBC.datatype.basetype` column metadata; developers.keboola.com "Data types"). */
@@ -114,6 +115,20 @@ export interface PreparesStructure {
 
 export function preparesStructure<T extends Target>(target: T): target is T & PreparesStructure {
   return typeof (target as Partial<PreparesStructure>).prepare === 'function';
+}
+
+/**
+ * A target that loads several tables at once: a Keboola project, whose table jobs run side by side on the
+ * stack (the restore engine runs 5: php-kbc-project-restore Restore.php restoreTables). A database file
+ * takes one writer, and PostgreSQL's COPY is bound by the server: those load one table at a time.
+ */
+export interface ParallelLoads {
+  readonly loadsAtOnce: number;
+}
+
+export function loadsAtOnce(target: Target): number {
+  const n = (target as Partial<ParallelLoads>).loadsAtOnce;
+  return typeof n === 'number' && n >= 1 ? n : 1;
 }
 
 /** Keboola CSV has no NULL: an empty value is '' in a text column, NULL in a typed one (it cannot be '' there). */

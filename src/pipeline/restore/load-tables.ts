@@ -9,8 +9,8 @@ import type { PlannedTable, RestoreOptions } from './plan.js';
  * Phase 2 of `takeout restore`: each table created and filled in one transaction of the target. Every slice
  * is streamed from the takeout through a check (size and sha256 as the manifest lists them, then the rows
  * the target loaded against the slice's row count), and the table is committed only when all its slices
- * passed: a corrupt slice rolls the table back (exit 6) and nothing of it is left. Tables go one after
- * another: a database file takes one writer, and PostgreSQL's COPY is bound by the server, not by us.
+ * passed: a corrupt slice rolls the table back (exit 6) and nothing of it is left. How many tables load at
+ * once is the target's (`ParallelLoads`: a Keboola project 5, a database one).
  */
 
 type Slice = ManifestTable['slices'][number];

@@ -2,7 +2,7 @@ import { TakeoutError } from '../../errors.js';
 import { BRANCH_METADATA_FILE, CONFIGURATIONS_DIR, TABLES_FILE } from '../../keboola/layout.js';
 import { cleartextWarning, StorageClient, stackUrl } from '../../sources/keboola/client.js';
 import type { RequestLogger } from '../../stores/network.js';
-import type { InspectContext, RestoreTable, TableLoad, TableState, Target, TakeoutMetadata } from '../target.js';
+import type { InspectContext, ParallelLoads, PreparesStructure, RestoreTable, TableLoad, TableState, Target, TakeoutMetadata } from '../target.js';
 import type { Json } from './api.js';
 import { bucketSkipReason, createBucket } from './buckets.js';
 import { createConfiguration } from './configurations.js';
@@ -93,7 +93,10 @@ async function heldConfiguration(client: StorageClient, componentId: string, con
   }
 }
 
-export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions): Target & { prepare(metadata: TakeoutMetadata): Promise<void> } {
+/** Tables loaded at once: as Keboola's restore engine (Restore.php restoreTables(parallelism = 5)). */
+const TABLES_AT_ONCE = 5;
+
+export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions): Target & PreparesStructure & ParallelLoads {
   const baseUrl = stackUrl(uri);
   const description = `keboola+${baseUrl}`;
   const token = options.token ?? process.env.KBC_STORAGE_TOKEN;
@@ -107,6 +110,7 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
 
   return {
     description,
+    loadsAtOnce: TABLES_AT_ONCE,
     locate: (table) => table.id,
 
     async inspect(tables: readonly RestoreTable[], { runId, resume, buckets: listed }: InspectContext) {
