@@ -1,10 +1,11 @@
 import { TakeoutError } from '../../errors.js';
 import { BRANCH_METADATA_FILE, CONFIGURATIONS_DIR, TABLES_FILE } from '../../keboola/layout.js';
 import { cleartextWarning, StorageClient, stackUrl } from '../../sources/keboola/client.js';
-import type { RestoreTable, TableLoad, TableState, Target, TakeoutMetadata } from '../target.js';
+import type { RestoreExtra, RestoresExtras, RestoreTable, TableLoad, TableState, Target, TakeoutMetadata } from '../target.js';
 import type { Json } from './api.js';
 import { bucketSkipReason, createBucket } from './buckets.js';
-import { createConfiguration } from './configurations.js';
+import { configurationSkipReason, createConfiguration } from './configurations.js';
+import { planExtras, restoreExtras } from './extras.js';
 import { startSlicedUpload, type Upload } from './files.js';
 import { createAlias, createTable } from './tables.js';
 
@@ -31,6 +32,10 @@ interface Prepared {
   aliases: Json[];
   /** Tables created in the project. */
   created: Set<string>;
+  /** `<component>/<id>` of the configurations created. */
+  configurations: Set<string>;
+  /** Configurations left out, then triggers, subscriptions and permanent files, as they went. */
+  extras: RestoreExtra[];
 }
 
 const bucketOf = (table: Json): string => String((table.bucket as Json | undefined)?.id ?? String(table.id).split('.').slice(0, 2).join('.'));
@@ -74,7 +79,7 @@ function chooseBuckets(metadata: TakeoutMetadata, state: Prepared, warn: (messag
   return toCreate;
 }
 
-export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions): Target & { prepare(metadata: TakeoutMetadata): Promise<void> } {
+export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions): Target & RestoresExtras & { prepare(metadata: TakeoutMetadata): Promise<void> } {
   const baseUrl = stackUrl(uri);
   const description = `keboola+${baseUrl}`;
   const token = options.token ?? process.env.KBC_STORAGE_TOKEN;
@@ -82,7 +87,8 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
   const client = new StorageClient({ baseUrl, token });
   const cleartext = cleartextWarning(baseUrl);
   if (cleartext) options.warn(cleartext);
-  const state: Prepared = { buckets: new Map(), skippedBuckets: new Map(), tables: new Map(), aliases: [], created: new Set() };
+  const state: Prepared = { buckets: new Map(), skippedBuckets: new Map(), tables: new Map(), aliases: [], created: new Set(), configurations: new Set(), extras: [] };
+  const stackComponents = async (): Promise<Set<string>> => new Set(((await client.get<{ components?: Json[] }>('')).components ?? []).map((c) => String(c.id)));
   const toReEnter: string[] = [];
   const upload = { description, ...(options.s3Endpoint ? { s3Endpoint: options.s3Endpoint } : {}) };
 
@@ -114,13 +120,15 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
         await createBucket(client, bucket);
         state.buckets.set(String(bucket.id), bucket);
       }
-      const index = await client.get<{ components?: Json[] }>('');
-      const components = new Set((index.components ?? []).map((c) => String(c.id)));
+      const components = await stackComponents();
       for (const config of metadata.configurations) {
-        if (!components.has(config.componentId)) {
-          options.warn(`configuration ${config.componentId}/${config.configurationId} is not restored: component ${config.componentId} does not exist on ${baseUrl}`);
+        const why = configurationSkipReason(config.componentId, components, baseUrl);
+        if (why) {
+          options.warn(`configuration ${config.componentId}/${config.configurationId} is not restored: ${why}`);
+          state.extras.push({ kind: 'configuration', name: `${config.componentId}/${config.configurationId}`, action: 'skip', reason: why });
           continue;
         }
+        state.configurations.add(`${config.componentId}/${config.configurationId}`);
         const key = `${CONFIGURATIONS_DIR}/${config.componentId}/${config.configurationId}.json.metadata`;
         const text = metadata.files.find((f) => f.key === key)?.text;
         toReEnter.push(
@@ -172,16 +180,20 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
       };
     },
 
-    /** After the tables: their aliases (the engine's last table step); then what the user must do by hand. */
-    async writeMetadata() {
+    /** After the tables: their aliases (the engine's last table step), triggers, notifications, permanent files; then what the user must do by hand. */
+    async writeMetadata(metadata: TakeoutMetadata) {
       for (const alias of state.aliases) {
         const source = String((alias.sourceTable as Json).id);
         if (!state.created.has(source) || !state.buckets.has(bucketOf(alias))) options.warn(`alias ${String(alias.id)} is not restored: its source table ${source} or its bucket was not restored`);
         else await createAlias(client, alias);
       }
+      state.extras.push(...(await restoreExtras(metadata, { client, configurations: state.configurations, upload, warn: options.warn })));
       // Nothing more is written into the project: the takeout's layout files stay where they are.
       if (toReEnter.length > 0) options.warn(`encrypted values copied as they are, to re-enter in the project (they are bound to the source project): ${toReEnter.join('; ')}`);
     },
+
+    planExtras: async (metadata: TakeoutMetadata) => planExtras(metadata, await stackComponents(), baseUrl),
+    restoredExtras: () => state.extras,
 
     async close() {},
   };
