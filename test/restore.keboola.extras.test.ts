@@ -9,13 +9,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { cp, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { removeTempFolders, runCli, tempFolder, type CliResult } from './helpers/cli.js';
 import { OTHER_BUCKET } from './helpers/s3.js';
-import { startStorageApi, type StorageApiServer } from './keboola/server.js';
+import { startStorageApi, type Provider, type StorageApiServer } from './keboola/server.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/keboola-project', import.meta.url));
 const TOKEN_A = 'kbc-source-token-x9y8z7-SECRET';
@@ -58,6 +59,8 @@ async function fixtureWithFlow(): Promise<string> {
   components.push(component('keboola.orchestrator', 'Flow', [config('5501', 'Nightly', { phases: [], tasks: [] })]));
   components.push(component('keboola.wr-db-snowflake', 'Snowflake', [config('7701', 'Warehouse', { parameters: { db: { host: 'x.snowflakecomputing.com' } } })]));
   await writeFile(join(dir, 'components.json'), JSON.stringify(components, null, 2));
+  // The permanent file as bytes that are not text (no UTF-8), larger than one stream chunk.
+  await writeFile(join(dir, 'file-data-800000001.txt'), Buffer.concat([Buffer.from([0xff, 0xfe, 0x00, 0xc3]), randomBytes(300_000)]));
   return dir;
 }
 
@@ -186,6 +189,23 @@ describe('takeout restore into a Keboola project: triggers, notifications, perma
     }
   });
 
+  it('a trigger the project refuses (4xx) and a stack without a notification service are named warnings; the permanent files still come', async () => {
+    const other = await startStorageApi({ ...(await common()), token: TOKEN_B, emptyProject: true, notificationService: false, faults: { forbidden: ['POST triggers'] } } as Parameters<typeof startStorageApi>[0]);
+    try {
+      const result = await runCli(['restore', takeoutA, '--to', `keboola+${other.url}`], { env: env(TOKEN_B, other) });
+      expectCode(result, 0);
+      const out = result.stdout + result.stderr;
+      expect(out).toMatch(/trigger 301 \(keboola\.orchestrator\/5501\) is not restored: Storage API POST triggers: HTTP 403/);
+      expect(out).toMatch(/1 notification subscription is not restored: the stack lists no notification service/);
+      expect(out).toMatch(/4 configurations with buckets and metadata, 0 triggers, 0 notifications, 1 permanent file \(3 left out, named above\)/);
+      expect(await get(other, TOKEN_B, 'triggers')).toEqual([]);
+      expect(await get(other, TOKEN_B, 'tokens')).toEqual([]);
+      expect((await get(other, TOKEN_B, 'files')).filter((f) => f.maxAgeDays === null).map((f) => f.name)).toEqual(['contacts.txt']);
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('a corrupt files/<id> exits 6 before anything is written into the project', async () => {
     const corrupt = join(await tempFolder('kbextras'), 'corrupt');
     await cp(takeoutA, corrupt, { recursive: true });
@@ -205,4 +225,26 @@ describe('takeout restore into a Keboola project: triggers, notifications, perma
       await other.stop();
     }
   });
+});
+
+describe.each(['azure', 'gcp'] as const)('takeout restore into a Keboola project on a %s stack: permanent files', (provider: Provider) => {
+  it('uploads each permanent file to the stack\'s file storage with its name, tags and bytes', async () => {
+    const fixture = await fixtureWithFlow();
+    const common = { s3Endpoint, bucket: OTHER_BUCKET, fixtureDir: fixture, jobPolls: { waiting: 0, processing: 1 } };
+    const a = await startStorageApi({ ...common, token: TOKEN_A });
+    const b = await startStorageApi({ ...common, token: TOKEN_B, emptyProject: true, provider, azureConnectionString: inject('azureConnectionString') });
+    try {
+      const root = await tempFolder(`kbextras-${provider}`);
+      expectCode(await runCli(['run', '--source', `keboola+${a.url}`, '--dest', join(root, 'a'), '--no-progress'], { env: env(TOKEN_A) }), 0);
+      expectCode(await runCli(['restore', join(root, 'a'), '--to', `keboola+${b.url}`, '--include', 'in.c-main.*'], { env: env(TOKEN_B, b) }), 0);
+      expectCode(await runCli(['run', '--source', `keboola+${b.url}`, '--dest', join(root, 'b'), '--no-progress'], { env: env(TOKEN_B, b) }), 0);
+      const [fileA] = (await json(join(root, 'a'), 'permanentFiles.json')) as Json[];
+      const [fileB] = (await json(join(root, 'b'), 'permanentFiles.json')) as Json[];
+      expect({ name: fileB!.name, tags: fileB!.tags }).toEqual({ name: fileA!.name, tags: fileA!.tags });
+      expect(await readFile(join(root, 'b', 'files', String(fileB!.id)))).toEqual(await readFile(join(root, 'a', 'files', String(fileA!.id))));
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  }, 120_000);
 });

@@ -98,8 +98,10 @@ function intoKeboola(target: string): boolean {
 export function restoreSummaryLine(s: RestoreSummary): string {
   if (s.dryRun) return terminalLine(`dry run of the restore into ${s.target}: nothing was written`);
   const skipped = s.skipped ? ` (${s.skipped} loaded already, skipped)` : '';
-  const kept = intoKeboola(s.target) ? ' with buckets and metadata (nothing else written into the project; the takeout stays where it is)' : ' and the metadata kept in _takeout';
-  const meta = s.metadata ? `, ${plural(s.configurations, 'configuration')}${extrasPart(s.extras ?? [])}${kept}` : '';
+  const kept = intoKeboola(s.target) ? ' with buckets and metadata' : ' and the metadata kept in _takeout';
+  // A Keboola project keeps no _takeout record of where it came from: the takeout stays where it is.
+  const where = intoKeboola(s.target) ? ' (no _takeout record in the project; the takeout stays where it is)' : '';
+  const meta = s.metadata ? `, ${plural(s.configurations, 'configuration')}${kept}${extrasPart(s.extras ?? [])}${where}` : '';
   return terminalLine(`restored ${plural(s.tables, 'table')}${skipped}, ${plural(s.rows, 'row')} into ${s.target}${meta}, ${formatDuration(s.durationMs)}`);
 }
 

@@ -353,6 +353,10 @@ describe('Storage API test server, write side: conflicts, imports, metadata, con
     expect(created.body).toMatchObject({ runWithTokenId: trigger.runWithTokenId, component: 'keboola.orchestrator', configurationId: '5501', coolDownPeriodMinutes: 10, tables: [{ tableId: 'in.c-watched.orders' }] });
     expect((await api(server, 'triggers')).body.map((t: Any) => t.id)).toContain(created.body.id);
     expect((await api(server, `triggers/${String(created.body.id)}`)).body.configurationId).toBe('5501');
+    expect((await api(server, `tokens/${String(token.body.id)}`, { method: 'DELETE' })).status).toBe(400);
+    const spare = (await api(server, 'tokens', { json: { description: 'spare' } })).body;
+    expect((await api(server, `tokens/${String(spare.id)}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await api(server, `tokens/${String(spare.id)}`)).status).toBe(404);
 
     const notify = async (json: unknown): Promise<Answer> => {
       const response = await fetch(`${server.url}/notification/project-subscriptions`, { method: 'POST', headers: { 'X-StorageApi-Token': TOKEN, 'Content-Type': 'application/json' }, body: JSON.stringify(json) });

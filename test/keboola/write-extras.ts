@@ -2,7 +2,7 @@
  * What a restore writes after the tables (keboola/php-kbc-project-restore Restore.php restoreTriggers,
  * restoreNotifications): tokens (apiary.apib L294 "Create token": description, canManageBuckets,
  * canReadAllFileUploads, expiresIn…; 201 with the token's `id` and secret `token`; L151 "List all tokens", L372
- * "Token detail"), triggers (apiary.apib L10158 "Create": runWithTokenId, component, configurationId,
+ * "Token detail", L519 "Delete Token": 204, not a token a trigger runs with), triggers (apiary.apib L10158 "Create": runWithTokenId, component, configurationId,
  * coolDownPeriodMinutes, tableIds all required; 201 with `tables: [{tableId}]` and the creator token; L10213
  * "List", L10245 "Get detail"), and the notification service's subscriptions (keboola/notification-client
  * SubscriptionClient::createSubscription: `POST project-subscriptions` `{event, filters: [{field, value,
@@ -18,6 +18,7 @@ export const EXTRA_ROUTES: WriteRoute[] = [
   { method: 'POST', pattern: /^tokens$/, endpoint: 'POST tokens' },
   { method: 'GET', pattern: /^tokens$/, endpoint: 'GET tokens' },
   { method: 'GET', pattern: /^tokens\/(\d+)$/, endpoint: 'GET tokens/{id}' },
+  { method: 'DELETE', pattern: /^tokens\/(\d+)$/, endpoint: 'DELETE tokens/{id}' },
   { method: 'POST', pattern: /^triggers$/, endpoint: 'POST triggers' },
   { method: 'GET', pattern: /^triggers\/(\d+)$/, endpoint: 'GET triggers/{id}' },
   { method: 'POST', pattern: /^notification:project-subscriptions$/, endpoint: 'POST notification project-subscriptions' },
@@ -129,6 +130,14 @@ export const handleExtras: WriteHandler = async (ctx, endpoint, arg, _url, req) 
       const token = tokensOf(ctx.project).find((t) => t.id === arg(1));
       if (!token) throw new HttpError(404, `Token ${arg(1)} not found`, 'storage.tokens.notFound');
       return [200, token];
+    }
+    case 'DELETE tokens/{id}': {
+      const list = tokensOf(ctx.project);
+      const index = list.findIndex((t) => t.id === arg(1));
+      if (index === -1) throw new HttpError(404, `Token ${arg(1)} not found`, 'storage.tokens.notFound');
+      if (ctx.project.triggers.some((t) => String(t.runWithTokenId) === arg(1))) throw validation(`Token ${arg(1)} is used by a trigger`);
+      list.splice(index, 1);
+      return [204, undefined];
     }
     case 'POST triggers':
       return [201, createTrigger(ctx, await readParams(req))];

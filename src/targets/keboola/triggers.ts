@@ -52,6 +52,7 @@ export async function createTrigger(client: StorageClient, trigger: Json, contex
     warn(`trigger ${planned.name} is not restored: ${planned.reason}`);
     return planned;
   }
+  let tokenId: string | undefined;
   try {
     // The engine's token for it (TokenCreateOptions: description, canManageBuckets, canReadAllFileUploads; apiary.apib "Create token").
     const token = await client.post<Json>('tokens', {
@@ -60,6 +61,7 @@ export async function createTrigger(client: StorageClient, trigger: Json, contex
     // The token's secret is never needed here, and never printed.
     if (typeof token.token === 'string') registerSecret(token.token);
     if (token.id === undefined) throw new TakeoutError('FAILED', `trigger ${planned.name}: POST tokens answered no token id`);
+    tokenId = String(token.id);
     await client.post('triggers', {
       body: {
         runWithTokenId: Number(token.id),
@@ -73,6 +75,8 @@ export async function createTrigger(client: StorageClient, trigger: Json, contex
   } catch (error) {
     const failure = refused(error);
     if (!failure) throw error;
+    // A refused trigger leaves no token behind for nothing to run with (apiary.apib "Delete Token"); the engine keeps it.
+    if (tokenId !== undefined) await client.request('DELETE', `tokens/${encodeURIComponent(tokenId)}`).catch(() => undefined);
     warn(`trigger ${planned.name} is not restored: ${failure.message}`);
     return { ...planned, action: 'skip', reason: failure.message };
   }
