@@ -155,6 +155,7 @@ describe('takeout restore into a Keboola project: triggers, notifications, perma
     expect(out).toMatch(/create {2}trigger 301 \(keboola\.orchestrator\/5501\)/);
     expect(out).toMatch(/create {2}notification job-failed → ops@example\.com/);
     expect(out).toMatch(/create {2}permanent file 800000001 \(contacts\.txt\)/);
+    expect(out).toMatch(/configurations: 5, 1 left out \(below\)/);
     expect(out).toMatch(/leave out {2}configuration keboola\.wr-db-snowflake\/7701: Keboola's restore engine leaves/);
   });
 
@@ -197,7 +198,7 @@ describe('takeout restore into a Keboola project: triggers, notifications, perma
       const out = result.stdout + result.stderr;
       expect(out).toMatch(/trigger 301 \(keboola\.orchestrator\/5501\) is not restored: Storage API POST triggers: HTTP 403/);
       expect(out).toMatch(/1 notification subscription is not restored: the stack lists no notification service/);
-      expect(out).toMatch(/4 configurations with buckets and metadata, 0 triggers, 0 notifications, 1 permanent file \(3 left out, named above\)/);
+      expect(out).toMatch(/4 configurations with buckets and metadata, 0 triggers, 0 notifications, 1 permanent file, 3 left out \(named above\)/);
       expect(await get(other, TOKEN_B, 'triggers')).toEqual([]);
       expect(await get(other, TOKEN_B, 'tokens')).toEqual([]);
       expect((await get(other, TOKEN_B, 'files')).filter((f) => f.maxAgeDays === null).map((f) => f.name)).toEqual(['contacts.txt']);

@@ -83,7 +83,8 @@ export function restorePlanLines(plan: RestorePlan): string[] {
     const typed = t.typedColumns ? `, ${t.typedColumns} typed` : '';
     lines.push(`  ${t.action === 'skip' ? 'loaded already' : t.action}  ${t.id} → ${t.target}  ${plural(t.rows, 'row')}, ${formatBytes(t.bytes)} in ${plural(t.slices, 'slice')}${typed}`);
   }
-  lines.push(`  configurations: ${plan.configurations}${!plan.metadata ? '' : intoKeboola(plan.target) ? ' (created in the project after its buckets; encrypted values listed to re-enter)' : ' (kept in _takeout with buckets, tables and the layout files)'}`);
+  const leftOut = (plan.extras ?? []).filter((e) => e.kind === 'configuration' && e.action === 'skip').length;
+  lines.push(`  configurations: ${plan.configurations}${leftOut > 0 ? `, ${leftOut} left out (below)` : ''}${!plan.metadata ? '' : intoKeboola(plan.target) ? ' (created in the project after its buckets; encrypted values listed to re-enter)' : ' (kept in _takeout with buckets, tables and the layout files)'}`);
   for (const e of plan.extras ?? []) lines.push(`  ${e.action === 'skip' ? 'leave out' : e.action}  ${e.kind} ${e.name}${e.reason ? `: ${e.reason}` : ''}`);
   lines.push(`  to load: ${plural(plan.rows, 'row')}, ${formatBytes(plan.bytes)} stored`);
   lines.push('  nothing was written');
@@ -105,13 +106,13 @@ export function restoreSummaryLine(s: RestoreSummary): string {
   return terminalLine(`restored ${plural(s.tables, 'table')}${skipped}, ${plural(s.rows, 'row')} into ${s.target}${meta}, ${formatDuration(s.durationMs)}`);
 }
 
-/** `, 1 trigger, 2 notifications, 1 permanent file (3 left out, named above)` */
+/** `, 1 trigger, 2 notifications, 1 permanent file, 3 left out (named above)` */
 function extrasPart(extras: readonly RestoreExtra[]): string {
   const created = (kind: RestoreExtra['kind']): number => extras.filter((e) => e.kind === kind && e.action === 'create').length;
   const kinds = ['trigger', 'notification', 'permanent file'] as const;
   const parts = extras.length === 0 ? '' : kinds.map((k) => `, ${plural(created(k), k)}`).join('');
   const left = extras.filter((e) => e.action === 'skip').length;
-  return `${parts}${left > 0 ? ` (${left} left out, named above)` : ''}`;
+  return `${parts}${left > 0 ? `, ${left} left out (named above)` : ''}`;
 }
 
 export function planLines(plan: RunPlan): string[] {
