@@ -207,6 +207,12 @@ describe('takeout restore into a Keboola project: triggers, notifications, perma
     }
   });
 
+  it('a takeout with a permanent file that is not text restores into a database too (its bytes are checked, not read as text)', async () => {
+    const db = join(await tempFolder('kbextras'), 'restored.sqlite');
+    const result = await runCli(['restore', takeoutA, '--to', `sqlite:${db}`]);
+    expectCode(result, 0);
+  });
+
   it('a corrupt files/<id> exits 6 before anything is written into the project', async () => {
     const corrupt = join(await tempFolder('kbextras'), 'corrupt');
     await cp(takeoutA, corrupt, { recursive: true });
