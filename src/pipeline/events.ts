@@ -1,6 +1,8 @@
 import type { JobRecord } from '../manifests/jobs.js';
 import type { TableDescriptor } from '../model.js';
 import type { SliceRecord } from '../model.js';
+import type { RestoreExtra } from '../targets/target.js';
+export type { RestoreExtra };
 
 /**
  * What the pipeline tells the world. The pipeline never prints: a reporter (TTY, plain, JSON,
@@ -164,6 +166,8 @@ export interface RestorePlan {
   configurations: number;
   /** Whether the _takeout record (buckets, tables, configurations, layout files) is written. */
   metadata: boolean;
+  /** A Keboola project's triggers, notifications, permanent files and the configurations left out, each named. */
+  extras?: RestoreExtra[];
 }
 
 /** What `takeout restore` did. */
@@ -183,5 +187,7 @@ export interface RestoreSummary {
   /** Configurations kept in the _takeout record. */
   configurations: number;
   metadata: boolean;
+  /** What a Keboola project got besides (created) and what was left out with a warning (skip). */
+  extras?: RestoreExtra[];
   durationMs: number;
 }

@@ -1,5 +1,5 @@
 import { TakeoutError } from '../errors.js';
-import { loadsAtOnce, preparesStructure } from '../targets/target.js';
+import { loadsAtOnce, preparesStructure, restoresExtras } from '../targets/target.js';
 import { mapLimit } from './limit.js';
 import type { RestoreSummary } from './events.js';
 import { loadTable } from './restore/load-tables.js';
@@ -33,6 +33,7 @@ export async function restoreTakeout(options: RestoreOptions): Promise<RestoreSu
     metadata: false,
     durationMs: 0,
   };
+  if (plan.extras) summary.extras = plan.extras;
   if (options.dryRun) {
     emit({ type: 'restore:plan', plan });
     summary.durationMs = Date.now() - started;
@@ -69,6 +70,11 @@ export async function restoreTakeout(options: RestoreOptions): Promise<RestoreSu
     await target.writeMetadata(state.metadata);
     summary.metadata = true;
     summary.configurations = state.metadata.configurations.length;
+    if (restoresExtras(target)) {
+      summary.extras = target.restoredExtras();
+      // Configurations the project did not get (left to Keboola's Migrate apps, a component the stack lacks) are not counted as restored.
+      summary.configurations -= summary.extras.filter((e) => e.kind === 'configuration' && e.action === 'skip').length;
+    }
   }
   summary.durationMs = Date.now() - started;
   emit({ type: 'restore:done', summary });

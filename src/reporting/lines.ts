@@ -4,7 +4,7 @@
  */
 import type { JobRecord } from '../manifests/jobs.js';
 import { ERROR_CODES, type ErrorCode, type TakeoutError } from '../errors.js';
-import type { CopySummary, MergeSummary, RunPlan, RunSummary, RestorePlan, RestoreSummary } from '../pipeline/events.js';
+import type { CopySummary, MergeSummary, RunPlan, RunSummary, RestoreExtra, RestorePlan, RestoreSummary } from '../pipeline/events.js';
 import { formatBytes, formatDuration, formatRate, plural, rateOf } from '../units.js';
 import { whereIs } from '../stores/store.js';
 import type { ProgressSnapshot } from './progress.js';
@@ -95,7 +95,9 @@ export function restorePlanLines(plan: RestorePlan): string[] {
     }
     lines.push(`  ${planAction(t)}  ${t.id} → ${t.target}  ${plural(t.rows, 'row')}, ${formatBytes(t.bytes)} in ${plural(t.slices, 'slice')}${typed}`);
   }
-  lines.push(`  configurations: ${plan.configurations}${!plan.metadata ? '' : intoKeboola(plan.target) ? ' (created in the project after its buckets; encrypted values listed to re-enter)' : ' (kept in _takeout with buckets, tables and the layout files)'}`);
+  const leftOut = (plan.extras ?? []).filter((e) => e.kind === 'configuration' && e.action === 'skip').length;
+  lines.push(`  configurations: ${plan.configurations}${leftOut > 0 ? `, ${leftOut} left out (below)` : ''}${!plan.metadata ? '' : intoKeboola(plan.target) ? ' (created in the project after its buckets; encrypted values listed to re-enter)' : ' (kept in _takeout with buckets, tables and the layout files)'}`);
+  for (const e of plan.extras ?? []) lines.push(`  ${e.action === 'skip' ? 'leave out' : e.action}  ${e.kind} ${e.name}${e.reason ? `: ${e.reason}` : ''}`);
   lines.push(`  to load: ${plural(plan.rows, 'row')}, ${formatBytes(plan.bytes)} stored`);
   lines.push('  nothing was written');
   return lines.map(terminalLine);
@@ -110,9 +112,20 @@ export function restoreSummaryLine(s: RestoreSummary): string {
   if (s.dryRun) return terminalLine(`dry run of the restore into ${s.target}: nothing was written`);
   const notes = [...(s.skipped ? [`${s.skipped} loaded already, skipped`] : []), ...(s.omitted ? [`${s.omitted} not restored, named above`] : [])];
   const skipped = notes.length > 0 ? ` (${notes.join('; ')})` : '';
-  const kept = intoKeboola(s.target) ? ' with buckets and metadata (nothing else written into the project; the takeout stays where it is)' : ' and the metadata kept in _takeout';
-  const meta = s.metadata ? `, ${plural(s.configurations, 'configuration')}${kept}` : '';
+  const kept = intoKeboola(s.target) ? ' with buckets and metadata' : ' and the metadata kept in _takeout';
+  // A Keboola project keeps no _takeout record of where it came from: the takeout stays where it is.
+  const where = intoKeboola(s.target) ? ' (no _takeout record in the project; the takeout stays where it is)' : '';
+  const meta = s.metadata ? `, ${plural(s.configurations, 'configuration')}${kept}${extrasPart(s.extras ?? [])}${where}` : '';
   return terminalLine(`restored ${plural(s.tables, 'table')}${skipped}, ${plural(s.rows, 'row')} into ${s.target}${meta}, ${formatDuration(s.durationMs)}`);
+}
+
+/** `, 1 trigger, 2 notifications, 1 permanent file, 3 left out (named above)` */
+function extrasPart(extras: readonly RestoreExtra[]): string {
+  const created = (kind: RestoreExtra['kind']): number => extras.filter((e) => e.kind === kind && e.action === 'create').length;
+  const kinds = ['trigger', 'notification', 'permanent file'] as const;
+  const parts = extras.length === 0 ? '' : kinds.map((k) => `, ${plural(created(k), k)}`).join('');
+  const left = extras.filter((e) => e.action === 'skip').length;
+  return `${parts}${left > 0 ? `, ${left} left out (named above)` : ''}`;
 }
 
 export function planLines(plan: RunPlan): string[] {

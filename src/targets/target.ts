@@ -74,8 +74,35 @@ export interface TakeoutMetadata {
   /** tables.json entries of the restored tables, with where each went in the target. */
   tables: { raw: Record<string, unknown>; target: string }[];
   configurations: { componentId: string; configurationId: string; body: unknown }[];
-  /** Every layout file as it is in the takeout (buckets.json, tables.json, configurations…, the manifest). */
+  /** Every layout file as it is in the takeout (buckets.json, tables.json, configurations…, the manifest); not `files/<id>`. */
   files: { key: string; text: string }[];
+  /**
+   * A permanent file's bytes (`files/<id>`, any size, any bytes) streamed from the takeout, checked on the way
+   * against the size and sha256 its manifest lists (the stream fails at its end otherwise).
+   */
+  openListed?: (key: string) => Promise<Readable>;
+}
+
+/**
+ * What a target restores of a project besides its tables (a Keboola project: triggers, notification subscriptions,
+ * permanent files, and the configurations it leaves out), each named, for the plan and the summary.
+ */
+export interface RestoreExtra {
+  kind: 'configuration' | 'trigger' | 'notification' | 'permanent file';
+  name: string;
+  action: 'create' | 'skip';
+  /** Why it is skipped (also said in a warning when the restore runs). */
+  reason?: string;
+}
+
+/** A target that restores a project's extras: what it would do (the plan, --dry-run included) and what it did. */
+export interface RestoresExtras {
+  planExtras(metadata: TakeoutMetadata): Promise<RestoreExtra[]>;
+  restoredExtras(): RestoreExtra[];
+}
+
+export function restoresExtras<T extends Target>(target: T): target is T & RestoresExtras {
+  return typeof (target as Partial<RestoresExtras>).planExtras === 'function';
 }
 
 /** One table's load, inside one transaction. */

@@ -31,6 +31,7 @@ import { aliasRows, compare, csvLine, includes, loadFixture, page, pick, readJso
 import { startFileBackend } from './storage-backends.js';
 import { BUCKET_ROUTES, handleBuckets } from './write-buckets.js';
 import { CONFIG_ROUTES, handleConfigs } from './write-configs.js';
+import { EXTRA_ROUTES, handleExtras } from './write-extras.js';
 import type { WriteContext, WriteHandler, WriteRoute } from './write-context.js';
 import { fileFields, FILE_ROUTES, handleFiles } from './write-files.js';
 import { handleTables, TABLE_ROUTES } from './write-tables.js';
@@ -87,6 +88,7 @@ const WRITE_MODULES: Array<{ routes: WriteRoute[]; handle: WriteHandler }> = [
   { routes: BUCKET_ROUTES, handle: handleBuckets },
   { routes: TABLE_ROUTES, handle: handleTables },
   { routes: CONFIG_ROUTES, handle: handleConfigs },
+  { routes: EXTRA_ROUTES, handle: handleExtras },
 ];
 for (const module of WRITE_MODULES) ROUTES.push(...module.routes);
 const WRITE_HANDLERS = new Map(WRITE_MODULES.flatMap((m) => m.routes.map((r) => [r.endpoint, m.handle] as const)));

@@ -330,6 +330,48 @@ describe('Storage API test server, write side: conflicts, imports, metadata, con
     expect(bucket.metadata).toEqual(second.body);
   });
 
+  it('creates tokens, triggers running with them and notification subscriptions; the read side lists them', async () => {
+    expect((await api(server, 'buckets', { json: { name: 'watched', stage: 'in' } })).status).toBe(201);
+    expect((await waitJob(server, await api(server, 'buckets/in.c-watched/tables-async', { json: { name: 'orders', dataFileId: await upload('orders.csv', '"id"\n') } }))).status).toBe('success');
+    const token = await api(server, 'tokens', { json: { description: '[_internal] Token for triggering 5501', canManageBuckets: true, canReadAllFileUploads: true } });
+    expect(token.status).toBe(201);
+    expect(token.body).toMatchObject({ description: '[_internal] Token for triggering 5501', canManageBuckets: true, canReadAllFileUploads: true, isMasterToken: false });
+    expect(token.body.token).toMatch(/^\d+-\d+-[0-9a-f]{40}$/);
+    expect((await api(server, `tokens/${String(token.body.id)}`)).body.id).toBe(token.body.id);
+    expect((await api(server, 'tokens')).body.map((t: Any) => t.id)).toContain(token.body.id);
+
+    const trigger = { runWithTokenId: Number(token.body.id), component: 'keboola.orchestrator', configurationId: '5501', coolDownPeriodMinutes: 10, tableIds: ['in.c-watched.orders'] };
+    for (const field of ['runWithTokenId', 'component', 'configurationId', 'coolDownPeriodMinutes', 'tableIds']) {
+      const { [field]: _left, ...rest } = trigger as Json;
+      expect((await api(server, 'triggers', { json: rest })).status).toBe(400);
+    }
+    expect((await api(server, 'triggers', { json: { ...trigger, runWithTokenId: 1 } })).status).toBe(400);
+    expect((await api(server, 'triggers', { json: { ...trigger, coolDownPeriodMinutes: 0 } })).status).toBe(400);
+    expect((await api(server, 'triggers', { json: { ...trigger, tableIds: ['in.c-main.nope'] } })).body.code).toBe('storage.tables.notFound');
+    const created = await api(server, 'triggers', { json: trigger });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ runWithTokenId: trigger.runWithTokenId, component: 'keboola.orchestrator', configurationId: '5501', coolDownPeriodMinutes: 10, tables: [{ tableId: 'in.c-watched.orders' }] });
+    expect((await api(server, 'triggers')).body.map((t: Any) => t.id)).toContain(created.body.id);
+    expect((await api(server, `triggers/${String(created.body.id)}`)).body.configurationId).toBe('5501');
+    expect((await api(server, `tokens/${String(token.body.id)}`, { method: 'DELETE' })).status).toBe(400);
+    const spare = (await api(server, 'tokens', { json: { description: 'spare' } })).body;
+    expect((await api(server, `tokens/${String(spare.id)}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await api(server, `tokens/${String(spare.id)}`)).status).toBe(404);
+
+    const notify = async (json: unknown): Promise<Answer> => {
+      const response = await fetch(`${server.url}/notification/project-subscriptions`, { method: 'POST', headers: { 'X-StorageApi-Token': TOKEN, 'Content-Type': 'application/json' }, body: JSON.stringify(json) });
+      return { status: response.status, body: (await response.json()) as Any };
+    };
+    const subscription = { event: 'job-failed', filters: [{ field: 'branch.id', value: '101', operator: '==' }], recipient: { channel: 'email', address: 'ops@example.com' } };
+    expect((await notify({ ...subscription, event: 'dummy-event' })).body.error).toMatch(/Invalid event type "dummy-event"/);
+    expect((await notify({ ...subscription, recipient: { channel: 'slack' } })).status).toBe(400);
+    const made = await notify(subscription);
+    expect(made.status).toBe(200);
+    expect(made.body).toMatchObject(subscription);
+    const listed = await fetch(`${server.url}/notification/project-subscriptions`, { headers: { 'X-StorageApi-Token': TOKEN } });
+    expect(((await listed.json()) as Any[]).map((s) => s.id)).toContain(made.body.id);
+  });
+
   it('creates configurations with rows, state, order and metadata; the read side lists them with their versions', async () => {
     const created = await api(server, 'branch/default/components/keboola.ex-db-mysql/configs', {
       form: { configurationId: '7001', name: 'Restored', description: 'd', configuration: JSON.stringify({ parameters: { '#password': 'KBC::ProjectSecure::abc' } }), state: '{}', changeDescription: 'Restored' },

@@ -1,9 +1,11 @@
 import { TakeoutError } from '../../errors.js';
-import { BUCKETS_FILE, CONFIGURATIONS_DIR, TABLES_FILE, tableFromApi } from '../../keboola/layout.js';
+import type { Readable } from 'node:stream';
+import { BUCKETS_FILE, CONFIGURATIONS_DIR, FILES_DIR, TABLES_FILE, tableFromApi } from '../../keboola/layout.js';
+import { ListedBytesCheck } from '../../manifests/listed-bytes.js';
 import { parseManifestJson, readListedText } from '../../manifests/read.js';
 import { TAKEOUT_MANIFEST_FILE, type ManifestTable, type TakeoutManifest } from '../../manifests/takeout.js';
-import type { Store } from '../../stores/store.js';
-import { restoreColumns, type RestoreTable, type Target, type TakeoutMetadata } from '../../targets/target.js';
+import { whereIs, type Store } from '../../stores/store.js';
+import { restoreColumns, restoresExtras, type RestoreTable, type Target, type TakeoutMetadata } from '../../targets/target.js';
 import type { Emit, RestorePlan, RestorePlanTable } from '../events.js';
 import { selectTables } from '../run/select.js';
 
@@ -56,6 +58,27 @@ async function readLayoutFile(options: RestoreOptions, key: string): Promise<str
   return readListedText(options.store, listed);
 }
 
+/** `files/<id>` streamed from the takeout through its manifest's size and sha256 check (the stream fails otherwise). */
+async function openListed(options: RestoreOptions, key: string): Promise<Readable> {
+  const listed = options.manifest.files.find((f) => f.key === key);
+  if (!listed) throw new TakeoutError('INTEGRITY', `${options.source}: ${TAKEOUT_MANIFEST_FILE} does not list ${key}`, { hint: 'check the takeout with takeout verify' });
+  const body = await options.store.get(key);
+  const check = new ListedBytesCheck(listed, whereIs(options.store, key), () => undefined);
+  body.on('error', (error) => check.destroy(error));
+  return body.pipe(check);
+}
+
+/**
+ * A permanent file's bytes are not text and may be large: streamed through their check here, before anything is
+ * written, so a corrupt one is refused before the restore starts, as a corrupt layout file is.
+ */
+async function checkListed(options: RestoreOptions, key: string): Promise<void> {
+  const stream = await openListed(options, key);
+  for await (const _chunk of stream) {
+    // Read through: the check fails the stream at its end when size or sha256 differ.
+  }
+}
+
 function records(value: unknown, origin: string): Record<string, unknown>[] {
   if (!Array.isArray(value) || value.some((v) => typeof v !== 'object' || v === null)) throw new TakeoutError('INTEGRITY', `${origin}: not a list of objects`);
   return value as Record<string, unknown>[];
@@ -66,7 +89,8 @@ export async function planRestore(options: RestoreOptions): Promise<RestorePlanS
   const files: { key: string; text: string }[] = [];
   for (const f of manifest.files) {
     if (options.signal?.aborted) throw new TakeoutError('INTERRUPTED', 'interrupted');
-    files.push({ key: f.key, text: await readLayoutFile(options, f.key) });
+    if (f.key.startsWith(`${FILES_DIR}/`)) await checkListed(options, f.key);
+    else files.push({ key: f.key, text: await readLayoutFile(options, f.key) });
   }
   const text = (key: string): string => {
     const found = files.find((f) => f.key === key);
@@ -147,7 +171,9 @@ export async function planRestore(options: RestoreOptions): Promise<RestorePlanS
     tables: tables.map((p) => ({ raw: p.raw, target: p.location })),
     configurations,
     files: [...files, { key: TAKEOUT_MANIFEST_FILE, text: `${JSON.stringify(manifest, null, 2)}\n` }],
+    openListed: (key) => openListed(options, key),
   };
+  const extras = restoresExtras(target) && !options.dataOnly ? await target.planExtras(metadata) : undefined;
   return {
     tables,
     metadata,
@@ -160,6 +186,7 @@ export async function planRestore(options: RestoreOptions): Promise<RestorePlanS
       bytes: planTables.reduce((n, t) => n + (t.action === 'skip' || t.action === 'omit' ? 0 : t.bytes), 0),
       configurations: configurations.length,
       metadata: !options.dataOnly && !metadataDone,
+      ...(extras ? { extras } : {}),
     },
   };
 }

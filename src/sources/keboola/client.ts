@@ -138,9 +138,14 @@ export class StorageClient {
    * same token, retries and error lines, as Keboola's own clients call them (keboola/notification-client).
    */
   getService<T>(serviceUrl: string, path: string, options: RequestOptions = {}): Promise<T> {
+    return this.requestService<T>('GET', serviceUrl, path, options);
+  }
+
+  /** Any method to another service of the stack (a restore creates notification subscriptions: `POST project-subscriptions`). */
+  requestService<T>(method: string, serviceUrl: string, path: string, options: RequestOptions = {}): Promise<T> {
     const url = new URL(`${serviceUrl.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`);
     for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value));
-    return this.send('GET', path, options, async (response) => (response.status === 204 ? undefined : await response.json()) as T, url.toString());
+    return this.send(method, path, options, async (response) => (response.status === 204 ? undefined : await response.json()) as T, url.toString());
   }
 
   /** Raw response text (configurations.json is kept byte for byte). */

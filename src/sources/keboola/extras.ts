@@ -18,7 +18,7 @@ const FILES_PAGE = 100;
 const NOTIFICATION_SERVICE = 'notification';
 
 /** The default branch's id (`GET dev-branches`, the one with `isDefault: true`), as Backup.php finds it. */
-async function defaultBranchId(client: StorageClient): Promise<string> {
+export async function defaultBranchId(client: StorageClient): Promise<string> {
   const branches = await client.get<Json[]>('dev-branches');
   const found = branches.find((b) => b.isDefault === true);
   if (found === undefined) throw new TakeoutError('FAILED', 'Storage API GET dev-branches: no default branch');
@@ -44,7 +44,7 @@ async function permanentFiles(client: StorageClient): Promise<PermanentFileDescr
 }
 
 /** The notification service's URL from the stack's service index, or undefined when the stack has none. */
-async function notificationUrl(client: StorageClient): Promise<string | undefined> {
+export async function notificationUrl(client: StorageClient): Promise<string | undefined> {
   const index = await client.get<{ services?: { id?: string; url?: string }[] }>('', { query: { exclude: 'components' } });
   const url = index.services?.find((s) => s.id === NOTIFICATION_SERVICE)?.url;
   if (url === undefined) return undefined;

@@ -12,6 +12,29 @@ import type { Json } from './api.js';
 
 const BRANCH = 'branch/default/components';
 
+/**
+ * Components whose configurations Keboola's restore engine does not restore (keboola/app-project-restore
+ * Application.php COMPONENTS_WITH_CUSTOM_RESTORE), with the app it names for moving them: their configurations
+ * point at what belongs to the source project (an orchestration's tasks, a GoodData project, a Snowflake
+ * writer's provisioned workspace), which those apps translate and a plain copy would not.
+ */
+export const COMPONENTS_WITH_CUSTOM_RESTORE: ReadonlyMap<string, string> = new Map([
+  ['orchestrator', 'Orchestrator Migrate App'],
+  ['gooddata-writer', 'GoodData Writer Migrate App'],
+  ['keboola.wr-db-snowflake', 'Snowflake Writer Migrate App'],
+  ['keboola.wr-snowflake-blob-storage', 'Snowflake Writer Migrate App'],
+  ['keboola.wr-db-snowflake-gcs', 'Snowflake Writer Migrate App'],
+  ['keboola.wr-db-snowflake-gcs-s3', 'Snowflake Writer Migrate App'],
+]);
+
+/** Why a configuration is not restored (left to a Migrate app, or its component missing on the stack), or undefined. */
+export function configurationSkipReason(componentId: string, stackComponents: ReadonlySet<string>, stack: string): string | undefined {
+  const app = COMPONENTS_WITH_CUSTOM_RESTORE.get(componentId);
+  if (app !== undefined) return `Keboola's restore engine leaves ${componentId} configurations to the ${app}; move them with it`;
+  if (!stackComponents.has(componentId)) return `component ${componentId} does not exist on ${stack}`;
+  return undefined;
+}
+
 /** `[]` (PHP's empty object in a decoded backup) becomes `{}`, as the engine sends it. */
 function object(value: unknown): unknown {
   return Array.isArray(value) && value.length === 0 ? {} : value;

@@ -62,7 +62,7 @@ export interface UploadOptions {
   signal?: AbortSignal;
 }
 
-async function prepare(client: StorageClient, body: Json, options: UploadOptions): Promise<{ prepared: Prepared; storage: FileStorage }> {
+export async function prepare(client: StorageClient, body: Json, options: UploadOptions): Promise<{ prepared: Prepared; storage: FileStorage }> {
   const prepared = await client.post<Prepared>('files/prepare', { body, ...(options.signal ? { signal: options.signal } : {}) });
   const detail = asFileDetail(prepared);
   registerFileSecrets(detail);

@@ -2,10 +2,11 @@ import { TakeoutError } from '../../errors.js';
 import { BRANCH_METADATA_FILE, CONFIGURATIONS_DIR, TABLES_FILE } from '../../keboola/layout.js';
 import { cleartextWarning, StorageClient, stackUrl } from '../../sources/keboola/client.js';
 import type { RequestLogger } from '../../stores/network.js';
-import type { InspectContext, ParallelLoads, PreparesStructure, RestoreTable, TableLoad, TableState, Target, TakeoutMetadata } from '../target.js';
+import type { InspectContext, ParallelLoads, PreparesStructure, RestoreExtra, RestoresExtras, RestoreTable, TableLoad, TableState, Target, TakeoutMetadata } from '../target.js';
 import type { Json } from './api.js';
 import { bucketSkipReason, createBucket } from './buckets.js';
-import { createConfiguration } from './configurations.js';
+import { configurationSkipReason, createConfiguration } from './configurations.js';
+import { planExtras, restoreExtras } from './extras.js';
 import { startSlicedUpload, type Upload } from './files.js';
 import { readMarker, removeMarker, RESTORE_MARKER_KEY, writeMarker, type RestoreMarker } from './marker.js';
 import { createAlias, createTable, dropTable, postTableMetadata } from './tables.js';
@@ -41,6 +42,10 @@ interface Prepared {
   resumed: boolean;
   /** --resume: tables the interrupted restore loaded whole (skipped; their metadata is set again). */
   loaded: Set<string>;
+  /** `<component>/<id>` of the configurations created. */
+  configurations: Set<string>;
+  /** Configurations left out, then triggers, subscriptions and permanent files, as they went. */
+  extras: RestoreExtra[];
 }
 
 const bucketOf = (table: Json): string => String((table.bucket as Json | undefined)?.id ?? String(table.id).split('.').slice(0, 2).join('.'));
@@ -96,7 +101,7 @@ async function heldConfiguration(client: StorageClient, componentId: string, con
 /** Tables loaded at once: as Keboola's restore engine (Restore.php restoreTables(parallelism = 5)). */
 const TABLES_AT_ONCE = 5;
 
-export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions): Target & PreparesStructure & ParallelLoads {
+export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions): Target & PreparesStructure & ParallelLoads & RestoresExtras {
   const baseUrl = stackUrl(uri);
   const description = `keboola+${baseUrl}`;
   const token = options.token ?? process.env.KBC_STORAGE_TOKEN;
@@ -104,7 +109,8 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
   const client = new StorageClient({ baseUrl, token, ...(options.onRequest ? { onRequest: options.onRequest } : {}) });
   const cleartext = cleartextWarning(baseUrl);
   if (cleartext) options.warn(cleartext);
-  const state: Prepared = { buckets: new Map(), tables: new Map(), aliases: [], created: new Set(), loaded: new Set(), resumed: false };
+  const state: Prepared = { buckets: new Map(), tables: new Map(), aliases: [], created: new Set(), loaded: new Set(), resumed: false, configurations: new Set(), extras: [] };
+  const stackComponents = async (): Promise<Set<string>> => new Set(((await client.get<{ components?: Json[] }>('')).components ?? []).map((c) => String(c.id)));
   const toReEnter: string[] = [];
   const upload = { description, ...(options.s3Endpoint ? { s3Endpoint: options.s3Endpoint } : {}) };
 
@@ -160,13 +166,15 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
         await createBucket(client, bucket, held.has(String(bucket.id)));
         state.buckets.set(String(bucket.id), bucket);
       }
-      const index = await client.get<{ components?: Json[] }>('');
-      const components = new Set((index.components ?? []).map((c) => String(c.id)));
+      const components = await stackComponents();
       for (const config of metadata.configurations) {
-        if (!components.has(config.componentId)) {
-          options.warn(`configuration ${config.componentId}/${config.configurationId} is not restored: component ${config.componentId} does not exist on ${baseUrl}`);
+        const why = configurationSkipReason(config.componentId, components, baseUrl);
+        if (why) {
+          options.warn(`configuration ${config.componentId}/${config.configurationId} is not restored: ${why}`);
+          state.extras.push({ kind: 'configuration', name: `${config.componentId}/${config.configurationId}`, action: 'skip', reason: why });
           continue;
         }
+        state.configurations.add(`${config.componentId}/${config.configurationId}`);
         const key = `${CONFIGURATIONS_DIR}/${config.componentId}/${config.configurationId}.json.metadata`;
         const text = metadata.files.find((f) => f.key === key)?.text;
         const existing = state.resumed ? await heldConfiguration(client, config.componentId, config.configurationId) : undefined;
@@ -210,8 +218,8 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
       };
     },
 
-    /** After the tables: their aliases (the engine's last table step); then what the user must do by hand. */
-    async writeMetadata() {
+    /** After the tables: their aliases (the engine's last table step), triggers, notifications, permanent files; then what the user must do by hand. */
+    async writeMetadata(metadata: TakeoutMetadata) {
       // --resume: the metadata of tables loaded whole before the interruption is set again (it may not have been).
       for (const id of state.loaded) await postTableMetadata(client, id, state.tables.get(id));
       const held = state.resumed ? new Set((await client.get<Json[]>('tables')).map((t) => String(t.id))) : new Set<string>();
@@ -222,11 +230,15 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
         else if (held.has(String(alias.id))) await postTableMetadata(client, String(alias.id), alias);
         else await createAlias(client, alias);
       }
+      state.extras.push(...(await restoreExtras(metadata, { client, configurations: state.configurations, upload, warn: options.warn })));
       // The restore is whole: its mark goes, so the project holds nothing of takeout's own.
       if (state.resuming) await removeMarker(client, state.resuming);
       // Nothing more is written into the project: the takeout's layout files stay where they are.
       if (toReEnter.length > 0) options.warn(`encrypted values copied as they are, to re-enter in the project (they are bound to the source project): ${toReEnter.join('; ')}`);
     },
+
+    planExtras: async (metadata: TakeoutMetadata) => planExtras(metadata, await stackComponents(), baseUrl),
+    restoredExtras: () => state.extras,
 
     async close() {},
   };

@@ -1,0 +1,97 @@
+import { TakeoutError } from '../../errors.js';
+import { NOTIFICATIONS_FILE, PERMANENT_FILES_FILE, TABLES_FILE, TRIGGERS_FILE } from '../../keboola/layout.js';
+import { TAKEOUT_MANIFEST_FILE } from '../../manifests/takeout.js';
+import type { StorageClient } from '../../sources/keboola/client.js';
+import { defaultBranchId } from '../../sources/keboola/extras.js';
+import type { RestoreExtra, TakeoutMetadata } from '../target.js';
+import type { Json } from './api.js';
+import { bucketSkipReason } from './buckets.js';
+import { configurationSkipReason } from './configurations.js';
+import { createSubscriptions, planNotification } from './notifications.js';
+import { permanentFilesOf, planPermanentFile, uploadPermanentFile } from './permanent-files.js';
+import { createTrigger, planTrigger, type TriggerContext } from './triggers.js';
+import type { UploadOptions } from './files.js';
+
+/**
+ * What a Keboola project gets after its tables and aliases, in the order of Keboola's restore engine
+ * (keboola/app-project-restore Application.php run: restoreTriggers, restoreNotifications, restorePermanentFiles),
+ * and the same decisions for the plan (--dry-run): which configurations are left out, which triggers cannot be
+ * made, what each step creates.
+ */
+
+function listFile(metadata: TakeoutMetadata, key: string): Json[] {
+  const text = metadata.files.find((f) => f.key === key)?.text;
+  if (text === undefined) return [];
+  const value = JSON.parse(text) as unknown;
+  if (!Array.isArray(value)) throw new TakeoutError('INTEGRITY', `${metadata.source}: ${key} is not a list`, { hint: 'check the takeout with takeout verify' });
+  return value as Json[];
+}
+
+const bucketIdOf = (table: Json): string => String((table.bucket as Json | undefined)?.id ?? String(table.id).split('.').slice(0, 2).join('.'));
+
+/** The tables (and aliases) a restore of these metadata gives the project: the selected ones outside skipped buckets. */
+export function restoredTables(metadata: TakeoutMetadata): Set<string> {
+  const skipped = new Set(metadata.buckets.filter((b) => bucketSkipReason(b) !== undefined).map((b) => String(b.id)));
+  const tables = new Set(metadata.tables.map((t) => t.raw).filter((t) => !skipped.has(bucketIdOf(t))).map((t) => String(t.id)));
+  for (const alias of listFile(metadata, TABLES_FILE)) {
+    if (alias.isAlias === true && tables.has(String((alias.sourceTable as Json | undefined)?.id)) && !skipped.has(bucketIdOf(alias))) tables.add(String(alias.id));
+  }
+  return tables;
+}
+
+/** The configurations left out, named as the restore names them. */
+export function configurationExtras(metadata: TakeoutMetadata, stackComponents: ReadonlySet<string>, stack: string): RestoreExtra[] {
+  const out: RestoreExtra[] = [];
+  for (const c of metadata.configurations) {
+    const reason = configurationSkipReason(c.componentId, stackComponents, stack);
+    if (reason) out.push({ kind: 'configuration', name: `${c.componentId}/${c.configurationId}`, action: 'skip', reason });
+  }
+  return out;
+}
+
+/** The plan: configurations left out, then each trigger, subscription and permanent file. */
+export function planExtras(metadata: TakeoutMetadata, stackComponents: ReadonlySet<string>, stack: string): RestoreExtra[] {
+  const skippedConfigs = configurationExtras(metadata, stackComponents, stack);
+  const left = new Set(skippedConfigs.map((e) => e.name));
+  const context: TriggerContext = {
+    tables: restoredTables(metadata),
+    configurations: new Set(metadata.configurations.map((c) => `${c.componentId}/${c.configurationId}`).filter((c) => !left.has(c))),
+  };
+  return [
+    ...skippedConfigs,
+    ...listFile(metadata, TRIGGERS_FILE).map((t) => planTrigger(t, context)),
+    ...listFile(metadata, NOTIFICATIONS_FILE).map(planNotification),
+    ...permanentFilesOf(listFile(metadata, PERMANENT_FILES_FILE)).map(planPermanentFile),
+  ];
+}
+
+/** A permanent file's size as the takeout manifest lists it (files/prepare `sizeBytes`). */
+function listedBytes(metadata: TakeoutMetadata, key: string): number {
+  const manifest = JSON.parse(metadata.files.find((f) => f.key === TAKEOUT_MANIFEST_FILE)?.text ?? '{}') as { files?: { key: string; bytes: number }[] };
+  return manifest.files?.find((f) => f.key === key)?.bytes ?? 0;
+}
+
+export interface ExtrasRun {
+  client: StorageClient;
+  /** `<component>/<configurationId>` of the configurations created. */
+  configurations: ReadonlySet<string>;
+  upload: UploadOptions;
+  warn: (message: string) => void;
+}
+
+/** Triggers, then notification subscriptions, then permanent files; answers what each became. */
+export async function restoreExtras(metadata: TakeoutMetadata, run: ExtrasRun): Promise<RestoreExtra[]> {
+  const { client, warn } = run;
+  const done: RestoreExtra[] = [];
+  const context: TriggerContext = { tables: restoredTables(metadata), configurations: run.configurations };
+  for (const trigger of listFile(metadata, TRIGGERS_FILE)) done.push(await createTrigger(client, trigger, context, warn));
+  const subscriptions = listFile(metadata, NOTIFICATIONS_FILE);
+  if (subscriptions.length > 0) done.push(...(await createSubscriptions(client, subscriptions, await defaultBranchId(client), warn)));
+  const files = permanentFilesOf(listFile(metadata, PERMANENT_FILES_FILE));
+  if (files.length > 0 && !metadata.openListed) throw new TakeoutError('FAILED', `${run.upload.description}: the takeout's permanent files cannot be read`);
+  for (const file of files) {
+    await uploadPermanentFile(client, file, listedBytes(metadata, `files/${file.id}`), metadata.openListed!, run.upload);
+    done.push(planPermanentFile(file));
+  }
+  return done;
+}
