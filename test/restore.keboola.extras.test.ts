@@ -197,7 +197,7 @@ describe('takeout restore into a Keboola project: triggers, notifications, perma
       expectCode(result, 0);
       const out = result.stdout + result.stderr;
       expect(out).toMatch(/trigger 301 \(keboola\.orchestrator\/5501\) is not restored: Storage API POST triggers: HTTP 403/);
-      expect(out).toMatch(/1 notification subscription is not restored: the stack lists no notification service/);
+      expect(out).toMatch(/notification job-failed → ops@example\.com is not restored: the stack lists no notification service/);
       expect(out).toMatch(/4 configurations with buckets and metadata, 0 triggers, 0 notifications, 1 permanent file, 3 left out \(named above\)/);
       expect(await get(other, TOKEN_B, 'triggers')).toEqual([]);
       expect(await get(other, TOKEN_B, 'tokens')).toEqual([]);

@@ -91,7 +91,12 @@ describe('takeout restore into a Keboola project, interrupted', () => {
     expectCode(await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`, '-q'], { env: env(TOKEN_B, b) }), 0);
     const manifest = await json(takeoutA, 'takeout-manifest.json');
     // As an interrupted restore leaves it: marked, orders defined (typed) but not filled, a configuration's last row not made.
-    await call(b, TOKEN_B, 'branch/default/metadata', { metadata: [{ key: MARKER, value: manifest.runId }] });
+    // Triggers, subscriptions and permanent files all made: the mark counts them, so --resume makes none twice.
+    const extras = (await Promise.all(['triggers.json', 'notifications.json', 'permanentFiles.json'].map(async (f) => ((await json(takeoutA, f)) as unknown as Json[]).length))).reduce((x, y) => x + y, 0);
+    const subscriptions = (await list(b, TOKEN_B, '../../notification/project-subscriptions')).length;
+    const files = (await list(b, TOKEN_B, 'files')).filter((f) => f.maxAgeDays === null).length;
+    expect(subscriptions).toBeGreaterThan(0);
+    await call(b, TOKEN_B, 'branch/default/metadata', { metadata: [{ key: MARKER, value: manifest.runId }, { key: 'takeout.restore.extrasDone', value: String(extras) }] });
     const dropped = await fetch(`${b.url}/v2/storage/tables/in.c-main.orders`, { method: 'DELETE', headers: { 'X-StorageApi-Token': TOKEN_B } });
     expect(dropped.status).toBe(204);
     const orders = ((await json(takeoutA, 'tables.json')) as unknown as Json[]).find((t) => t.id === 'in.c-main.orders')!;
@@ -110,6 +115,8 @@ describe('takeout restore into a Keboola project, interrupted', () => {
     expectCode(resumed, 0);
     const events = jsonLines(resumed.stdout);
     expect(events.filter((e) => e.type === 'table:done').map((e) => e.table)).toEqual(['in.c-main.orders']);
+    expect((await list(b, TOKEN_B, '../../notification/project-subscriptions')).length).toBe(subscriptions);
+    expect((await list(b, TOKEN_B, 'files')).filter((f) => f.maxAgeDays === null).length).toBe(files);
     await expectSameProject(await takeOut(b, 'partial'), reference);
   }, 120_000);
 

@@ -2,12 +2,11 @@ import { TakeoutError } from '../../errors.js';
 import { NOTIFICATIONS_FILE, PERMANENT_FILES_FILE, TABLES_FILE, TRIGGERS_FILE } from '../../keboola/layout.js';
 import { TAKEOUT_MANIFEST_FILE } from '../../manifests/takeout.js';
 import type { StorageClient } from '../../sources/keboola/client.js';
-import { defaultBranchId } from '../../sources/keboola/extras.js';
 import type { RestoreExtra, TakeoutMetadata } from '../target.js';
 import type { Json } from './api.js';
 import { bucketSkipReason } from './buckets.js';
 import { configurationSkipReason } from './configurations.js';
-import { createSubscriptions, planNotification } from './notifications.js';
+import { createSubscription, planNotification, subscriptionTarget, type SubscriptionTarget } from './notifications.js';
 import { permanentFilesOf, planPermanentFile, uploadPermanentFile } from './permanent-files.js';
 import { createTrigger, planTrigger, type TriggerContext } from './triggers.js';
 import type { UploadOptions } from './files.js';
@@ -77,21 +76,40 @@ export interface ExtrasRun {
   configurations: ReadonlySet<string>;
   upload: UploadOptions;
   warn: (message: string) => void;
+  /** --resume: how many of the triggers, subscriptions and permanent files (in this order) the interrupted restore made. */
+  alreadyDone: number;
+  /** Told after each is made (or named as not made): the mark's count, so --resume makes none twice. */
+  onDone: (done: number) => Promise<void>;
 }
 
 /** Triggers, then notification subscriptions, then permanent files; answers what each became. */
 export async function restoreExtras(metadata: TakeoutMetadata, run: ExtrasRun): Promise<RestoreExtra[]> {
   const { client, warn } = run;
   const done: RestoreExtra[] = [];
+  let index = 0;
+  /** Each step once: one the interrupted restore made is named, not made again. */
+  const step = async (planned: RestoreExtra, make: () => Promise<RestoreExtra>): Promise<void> => {
+    if (index < run.alreadyDone) done.push({ ...planned, action: 'skip', reason: 'made before the interruption' });
+    else {
+      done.push(await make());
+      await run.onDone(index + 1);
+    }
+    index++;
+  };
   const context: TriggerContext = { tables: restoredTables(metadata), configurations: run.configurations };
-  for (const trigger of listFile(metadata, TRIGGERS_FILE)) done.push(await createTrigger(client, trigger, context, warn));
+  for (const trigger of listFile(metadata, TRIGGERS_FILE)) await step(planTrigger(trigger, context), () => createTrigger(client, trigger, context, warn));
   const subscriptions = listFile(metadata, NOTIFICATIONS_FILE);
-  if (subscriptions.length > 0) done.push(...(await createSubscriptions(client, subscriptions, await defaultBranchId(client), warn)));
+  let target: SubscriptionTarget | undefined;
+  for (const subscription of subscriptions) {
+    await step(planNotification(subscription), async () => createSubscription(client, subscription, (target ??= await subscriptionTarget(client)), warn));
+  }
   const files = permanentFilesOf(listFile(metadata, PERMANENT_FILES_FILE));
   if (files.length > 0 && !metadata.openListed) throw new TakeoutError('FAILED', `${run.upload.description}: the takeout's permanent files cannot be read`);
   for (const file of files) {
-    await uploadPermanentFile(client, file, listedBytes(metadata, `files/${file.id}`), metadata.openListed!, run.upload);
-    done.push(planPermanentFile(file));
+    await step(planPermanentFile(file), async () => {
+      await uploadPermanentFile(client, file, listedBytes(metadata, `files/${file.id}`), metadata.openListed!, run.upload);
+      return planPermanentFile(file);
+    });
   }
   return done;
 }

@@ -1,6 +1,6 @@
 import { toTakeoutError } from '../../errors.js';
 import type { StorageClient } from '../../sources/keboola/client.js';
-import { notificationUrl } from '../../sources/keboola/extras.js';
+import { defaultBranchId, notificationUrl } from '../../sources/keboola/extras.js';
 import type { RestoreExtra } from '../target.js';
 import type { Json } from './api.js';
 
@@ -43,32 +43,34 @@ export function planNotification(subscription: Json): RestoreExtra {
 }
 
 /** Creates every subscription; each one that fails (or all, when the stack has no notification service) is named. */
-export async function createSubscriptions(client: StorageClient, subscriptions: readonly Json[], branchId: string, warn: (message: string) => void): Promise<RestoreExtra[]> {
-  if (subscriptions.length === 0) return [];
-  const skipAll = (reason: string): RestoreExtra[] => {
-    warn(`${subscriptions.length} notification subscription${subscriptions.length > 1 ? 's are' : ' is'} not restored: ${reason}`);
-    return subscriptions.map((s) => ({ ...planNotification(s), action: 'skip' as const, reason }));
-  };
+/** Where subscriptions go: the notification service and the project's default branch, or why nowhere. */
+export type SubscriptionTarget = { url: string; branchId: string } | { reason: string };
+
+export async function subscriptionTarget(client: StorageClient): Promise<SubscriptionTarget> {
   let url: string | undefined;
   try {
     url = await notificationUrl(client);
   } catch (error) {
-    return skipAll(toTakeoutError(error).message);
+    return { reason: toTakeoutError(error).message };
   }
-  if (url === undefined) return skipAll('the stack lists no notification service');
-  const done: RestoreExtra[] = [];
-  for (const subscription of subscriptions) {
-    const planned = planNotification(subscription);
-    try {
-      await client.requestService('POST', url, 'project-subscriptions', { body: subscriptionBody(subscription, branchId) });
-      done.push(planned);
-    } catch (error) {
-      const failure = toTakeoutError(error);
-      if (failure.code === 'INTERRUPTED') throw failure;
-      const reason = failure.message;
-      warn(`notification ${planned.name} is not restored: ${reason}`);
-      done.push({ ...planned, action: 'skip', reason });
-    }
+  if (url === undefined) return { reason: 'the stack lists no notification service' };
+  return { url, branchId: await defaultBranchId(client) };
+}
+
+/** Creates one subscription; answers what happened (a failure is named, not thrown: see above). */
+export async function createSubscription(client: StorageClient, subscription: Json, target: SubscriptionTarget, warn: (message: string) => void): Promise<RestoreExtra> {
+  const planned = planNotification(subscription);
+  const skip = (reason: string): RestoreExtra => {
+    warn(`notification ${planned.name} is not restored: ${reason}`);
+    return { ...planned, action: 'skip', reason };
+  };
+  if ('reason' in target) return skip(target.reason);
+  try {
+    await client.requestService('POST', target.url, 'project-subscriptions', { body: subscriptionBody(subscription, target.branchId) });
+    return planned;
+  } catch (error) {
+    const failure = toTakeoutError(error);
+    if (failure.code === 'INTERRUPTED') throw failure;
+    return skip(failure.message);
   }
-  return done;
 }

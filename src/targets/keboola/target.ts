@@ -8,7 +8,7 @@ import { bucketSkipReason, createBucket } from './buckets.js';
 import { configurationSkipReason, createConfiguration } from './configurations.js';
 import { planExtras, restoreExtras } from './extras.js';
 import { startSlicedUpload, type Upload } from './files.js';
-import { readMarker, removeMarker, RESTORE_MARKER_KEY, writeMarker, type RestoreMarker } from './marker.js';
+import { MARKER_KEYS, readMarker, removeMarker, writeMarker, writeProgress, type RestoreMarker } from './marker.js';
 import { createAlias, createTable, dropTable, postTableMetadata } from './tables.js';
 
 /**
@@ -159,7 +159,7 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
         state.resuming = await writeMarker(client, metadata.runId);
       }
       // The project's own metadata first (Restore.php restoreProjectMetadata); only its keys and values, the stack assigns ids and times.
-      const branch = (JSON.parse(metadata.files.find((f) => f.key === BRANCH_METADATA_FILE)?.text ?? '[]') as Json[]).filter((m) => m.key !== RESTORE_MARKER_KEY);
+      const branch = (JSON.parse(metadata.files.find((f) => f.key === BRANCH_METADATA_FILE)?.text ?? '[]') as Json[]).filter((m) => !MARKER_KEYS.has(String(m.key)));
       if (branch.length > 0) await client.post('branch/default/metadata', { body: { metadata: branch.map((m) => ({ key: m.key, value: m.value })) } });
       const held = state.resumed ? new Set((await client.get<Json[]>('buckets')).map((b) => String(b.id))) : new Set<string>();
       for (const bucket of toCreate) {
@@ -230,9 +230,18 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
         else if (held.has(String(alias.id))) await postTableMetadata(client, String(alias.id), alias);
         else await createAlias(client, alias);
       }
-      state.extras.push(...(await restoreExtras(metadata, { client, configurations: state.configurations, upload, warn: options.warn })));
+      state.extras.push(
+        ...(await restoreExtras(metadata, {
+          client,
+          configurations: state.configurations,
+          upload,
+          warn: options.warn,
+          alreadyDone: state.resuming?.extrasDone ?? 0,
+          onDone: (n) => writeProgress(client, n),
+        })),
+      );
       // The restore is whole: its mark goes, so the project holds nothing of takeout's own.
-      if (state.resuming) await removeMarker(client, state.resuming);
+      await removeMarker(client);
       // Nothing more is written into the project: the takeout's layout files stay where they are.
       if (toReEnter.length > 0) options.warn(`encrypted values copied as they are, to re-enter in the project (they are bound to the source project): ${toReEnter.join('; ')}`);
     },
