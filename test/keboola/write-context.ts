@@ -44,6 +44,8 @@ export interface WriteContext {
   baseUrl(): string;
   /** When credentials handed out now end (faults.expiredCredentials: already ended). */
   credentialsExpiry(): Date;
+  /** Whether upload credentials handed out now are taken by the storage (faults.refusedUploadCredentials counts down). */
+  uploadCredentialsValid(): boolean;
   /** The data of a table: written here, else the fixture's CSV. */
   rowsOf(tableId: string): Promise<TableData>;
   setRows(tableId: string, data: TableData): void;

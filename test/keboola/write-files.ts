@@ -45,7 +45,7 @@ export function fileFields(file: StoredFile, where: { url?: unknown; provider?: 
 function prepared(ctx: WriteContext, file: StoredFile): Json {
   const expires = ctx.credentialsExpiry();
   const detail = ctx.backend.detail(file.key, file.sliced ? `${file.key}manifest` : file.key, expires, false);
-  return { ...fileFields(file, detail, ctx.creatorToken, []), ...ctx.backend.uploadParams(file.key, expires) };
+  return { ...fileFields(file, detail, ctx.creatorToken, []), ...ctx.backend.uploadParams(file.key, expires, ctx.uploadCredentialsValid()) };
 }
 
 export const handleFiles: WriteHandler = async (ctx, endpoint, arg, _url, req) => {
