@@ -383,6 +383,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     newFileId: () => nextFileId++,
     newId: () => nextId++,
     keyPrefix,
+    importRows: options.importRows ?? true,
     baseUrl: () => baseUrl,
     credentialsExpiry: () => new Date(state.faults.expiredCredentials ? Date.now() - 60_000 : Date.now() + credentialsTtlMs),
     uploadCredentialsValid() {

@@ -19,7 +19,7 @@
  * write (a download token is answered 403 on writes, as Google answers a token without the permission).
  */
 import { randomBytes } from 'node:crypto';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, SASProtocol, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { startGcsServer } from '../gcs/server.js';
 import { startS3Guard, type S3Write } from './s3-guard.js';
@@ -36,6 +36,8 @@ export interface FileBackend {
   entryUrl(key: string): string;
   /** Reads one object back (a client's upload), with the server's own credentials. */
   get(key: string): Promise<Buffer>;
+  /** The size of one object, without reading it. */
+  size(key: string): Promise<number>;
   /** The object key a manifest entry URL names in this storage, or undefined when it names another place. */
   keyOf(entryUrl: string): string | undefined;
   /**
@@ -96,6 +98,9 @@ async function s3Backend(options: BackendOptions): Promise<FileBackend> {
     async get(key) {
       const out = await s3.send(new GetObjectCommand({ Bucket: options.bucket, Key: key }));
       return Buffer.from(await out.Body!.transformToByteArray());
+    },
+    async size(key) {
+      return Number((await s3.send(new HeadObjectCommand({ Bucket: options.bucket, Key: key }))).ContentLength ?? 0);
     },
     keyOf: (url) => (url.startsWith(`s3://${options.bucket}/`) ? url.slice(`s3://${options.bucket}/`.length) : undefined),
     uploadParams(key, expires, valid = true) {
@@ -188,6 +193,9 @@ async function azureBackend(options: BackendOptions): Promise<FileBackend> {
     async get(key) {
       return client.getBlockBlobClient(key).downloadToBuffer();
     },
+    async size(key) {
+      return (await client.getBlockBlobClient(key).getProperties()).contentLength ?? 0;
+    },
     keyOf(url) {
       const prefix = `azure://${account}.blob.core.windows.net/${container}/`;
       return url.startsWith(prefix) ? url.slice(prefix.length) : undefined;
@@ -262,6 +270,12 @@ async function gcsBackend(options: BackendOptions): Promise<FileBackend> {
       const answer = await fetch(url, { headers: { Authorization: `Bearer ${admin}` } });
       if (!answer.ok) throw new Error(`GCS test server: download of ${key} answered ${answer.status}`);
       return Buffer.from(await answer.arrayBuffer());
+    },
+    async size(key) {
+      const url = `${gcs.url}/storage/v1/b/${encodeURIComponent(options.bucket)}/o/${encodeURIComponent(key)}`;
+      const answer = await fetch(url, { headers: { Authorization: `Bearer ${admin}` } });
+      if (!answer.ok) throw new Error(`GCS test server: metadata of ${key} answered ${answer.status}`);
+      return Number(((await answer.json()) as { size?: string }).size ?? 0);
     },
     keyOf: (url) => (url.startsWith(`gs://${options.bucket}/`) ? url.slice(`gs://${options.bucket}/`.length) : undefined),
     uploadParams(key, expires, valid = true) {

@@ -77,6 +77,11 @@ export interface StorageApiOptions {
    * `storageEnv` then points TAKEOUT_KEBOOLA_S3_ENDPOINT at it.
    */
   guardS3?: boolean;
+  /**
+   * false: table import jobs check only that each object of the file is there and sum its bytes into the file's
+   * `sizeBytes`, keeping no rows (benchmarks of gigabytes: otherwise the whole CSV is parsed in memory). Default true.
+   */
+  importRows?: boolean;
   /** Reuse the file of an identical earlier export with `cacheHit: true` (default true, like Keboola). */
   cache?: boolean;
   /** Prefix of every object key written (default `exp-15/<random>/`), so servers never collide. */

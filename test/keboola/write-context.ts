@@ -40,6 +40,8 @@ export interface WriteContext {
   newId(): number;
   /** Prefix of every object key written. */
   keyPrefix: string;
+  /** false: imports check the file's objects and keep no rows (StorageApiOptions.importRows). */
+  importRows: boolean;
   /** `http://127.0.0.1:PORT`, for `uri` fields. */
   baseUrl(): string;
   /** When credentials handed out now end (faults.expiredCredentials: already ended). */

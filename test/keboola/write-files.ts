@@ -130,6 +130,19 @@ export async function readDataFile(ctx: WriteContext, fileId: unknown, csv: CsvO
     });
   }
   file.objectKeys = keys;
+  if (!ctx.importRows && columns) {
+    // Each object must be there (a missing slice fails the job as it would with rows); only its bytes are counted.
+    let bytes = 0;
+    for (const key of keys) {
+      try {
+        bytes += await ctx.backend.size(key);
+      } catch {
+        throw new HttpError(400, `File "${file.id}" was not uploaded: object "${key}" is missing`, 'storage.fileNotUploaded');
+      }
+    }
+    file.sizeBytes = bytes;
+    return { header: columns, rows: [] };
+  }
   const records: string[][] = [];
   for (const key of keys) {
     const text = await objectText(ctx, file, key);
