@@ -73,11 +73,12 @@ export interface UploadOptions {
 const CREDENTIAL_MARGIN_MS = 10 * 60_000;
 /**
  * The head of a slice kept in memory, so that a write refused for its credentials can be sent again with new
- * ones: the S3 and GCS writers send nothing before their first part or chunk (8 MiB), so the refusal of
- * credentials that ended comes within it. A refusal later in a slice cannot be replayed from a stream: it is
- * the table's error.
+ * ones: the writers send nothing before their first part, chunk or block (8 MiB by default) and hear the
+ * refusal of credentials that ended on that first request, while at most a few more parts are buffered (a
+ * writer's own memory bound is 40 MiB). A refusal later in a slice cannot be replayed from a stream: it is the
+ * table's error.
  */
-const REPLAY_BYTES = 16 * 1024 * 1024;
+const REPLAY_BYTES = 32 * 1024 * 1024;
 /** Inflated 1 MiB at a time, as the sources inflate: a chunk's fixed cost is paid 64 times less often than at zlib's 16 KiB. */
 const INFLATE_CHUNK_BYTES = 1024 * 1024;
 /** Sent when an encrypted AWS upload's answer names no SSE (storage-api-php-client sends the answer's value). */
