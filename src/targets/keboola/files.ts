@@ -14,7 +14,8 @@ import type { Json } from './api.js';
  * (aws `uploadParams.credentials`, azure `absUploadParams.absCredentials.SASConnectionString`, gcp
  * `gcsUploadParams.access_token`), then the manifest `<key>manifest` `{"entries":[{"url"}]}` last
  * (apiary.apib "Working with Sliced Files"). The storage is opened as the Keboola source opens a file's
- * storage for reading, through the same stores.
+ * storage for reading, through the same stores; upload credentials that are about to end are renewed
+ * (SlicedUpload), and aws uploads carry the server-side encryption the answer asks for.
  */
 
 interface Prepared extends Json {

@@ -68,12 +68,11 @@ export async function createTable(client: StorageClient, table: RestoreTable, up
   const what = `${options.description}: table ${table.id}`;
   const typed = typedDefinition(table, raw);
   if (typed) {
-    // Typed tables: the definition first, then a full load of the sliced file (the engine's typed path).
+    // Typed tables: the definition first, then a full load of the sliced file (the engine's typed path). The
+    // manifest is written before the definition's job, while the upload credentials of the last slice hold.
+    await upload?.finish();
     await runJob(client, `buckets/${encodeURIComponent(table.bucketId)}/tables-definition`, typed, what);
-    if (upload) {
-      await upload.finish();
-      await importFiles(client, table.id, upload.fileIds, columns, false, what);
-    }
+    if (upload) await importFiles(client, table.id, upload.fileIds, columns, false, what);
     await postTableMetadata(client, table.id, raw);
     return;
   }
