@@ -125,6 +125,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     ...(options.azureConnectionString ? { azureConnectionString: options.azureConnectionString } : {}),
     projectId,
     time: kbcTime,
+    ...(options.guardS3 ? { guardS3: true } : {}),
   });
 
   const state: StorageApiState = {
@@ -384,8 +385,15 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     newFileId: () => nextFileId++,
     newId: () => nextId++,
     keyPrefix,
+    importRows: options.importRows ?? true,
     baseUrl: () => baseUrl,
     credentialsExpiry: () => new Date(state.faults.expiredCredentials ? Date.now() - 60_000 : Date.now() + credentialsTtlMs),
+    uploadCredentialsValid() {
+      const refused = state.faults.refusedUploadCredentials ?? 0;
+      if (refused <= 0) return true;
+      state.faults.refusedUploadCredentials = refused - 1;
+      return false;
+    },
     rowsOf: async (tableId) => tableRows(tableById(tableId)),
     // Written data ends the export cache, as a changed table does on a stack.
     setRows: (tableId, data) => {
@@ -644,6 +652,7 @@ export async function startStorageApi(options: StorageApiOptions): Promise<Stora
     entryUrl: (key) => backend.entryUrl(key),
     putObject: (key, body, contentType) => backend.put(key, body, contentType),
     secretsHandedOut: () => [...backend.handedOut],
+    fileStorageWrites: () => [...(backend.s3Writes ?? [])],
     state,
     stop: async () => {
       server.closeAllConnections();

@@ -19,9 +19,10 @@
  * write (a download token is answered 403 on writes, as Google answers a token without the permission).
  */
 import { randomBytes } from 'node:crypto';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, SASProtocol, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { startGcsServer } from '../gcs/server.js';
+import { startS3Guard, type S3Write } from './s3-guard.js';
 
 export type Provider = 'aws' | 'azure' | 'gcp';
 
@@ -35,19 +36,24 @@ export interface FileBackend {
   entryUrl(key: string): string;
   /** Reads one object back (a client's upload), with the server's own credentials. */
   get(key: string): Promise<Buffer>;
+  /** The size of one object, without reading it. */
+  size(key: string): Promise<number>;
   /** The object key a manifest entry URL names in this storage, or undefined when it names another place. */
   keyOf(entryUrl: string): string | undefined;
   /**
    * The provider's upload fields of `files/prepare` (and `files/{id}/refresh`): credentials that can write,
-   * valid until `expires` (aws `uploadParams`, azure `absUploadParams`, gcp `gcsUploadParams`).
+   * valid until `expires` (aws `uploadParams`, azure `absUploadParams`, gcp `gcsUploadParams`); `valid` false:
+   * refused by the storage all the same (a key revoked, a clock ahead). aws: checked only behind the S3 guard.
    */
-  uploadParams(key: string, expires: Date): Json;
+  uploadParams(key: string, expires: Date, valid?: boolean): Json;
   /** The provider's fields of a file detail; credentials valid until `expires` when asked for. */
   detail(key: string, urlKey: string, expires: Date, withCredentials: boolean): Json;
   /** Where a CLI reading this storage points its client (STORAGE_EMULATOR_HOST for gcp). */
   env: Record<string, string>;
   /** Every secret handed out so far (session tokens, connection strings, SAS signatures alone and decoded, access tokens). */
   handedOut: string[];
+  /** aws behind the S3 guard (`guardS3`): the writes it saw, with their SSE header. */
+  s3Writes?: S3Write[];
   stop(): Promise<void>;
 }
 
@@ -61,12 +67,19 @@ export interface BackendOptions {
   projectId: string;
   /** Keboola's timestamp form. */
   time: (date: Date) => string;
+  /** aws: the file storage reached through the S3 guard (s3-guard.ts), which checks session tokens and SSE. */
+  guardS3?: boolean;
 }
+
+/** What an encrypted aws upload asks for (files/prepare `uploadParams['x-amz-server-side-encryption']`). */
+const UPLOAD_SSE = 'AES256';
 
 const encodeKey = (key: string): string => key.split('/').map(encodeURIComponent).join('/');
 
-function s3Backend(options: BackendOptions): FileBackend {
+async function s3Backend(options: BackendOptions): Promise<FileBackend> {
   const handedOut: string[] = [];
+  const guard = options.guardS3 ? await startS3Guard(options.s3Endpoint, UPLOAD_SSE) : undefined;
+  const fileStorage = guard?.url ?? options.s3Endpoint;
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const s3 = new S3Client({
     endpoint: options.s3Endpoint,
@@ -86,28 +99,35 @@ function s3Backend(options: BackendOptions): FileBackend {
       const out = await s3.send(new GetObjectCommand({ Bucket: options.bucket, Key: key }));
       return Buffer.from(await out.Body!.transformToByteArray());
     },
+    async size(key) {
+      return Number((await s3.send(new HeadObjectCommand({ Bucket: options.bucket, Key: key }))).ContentLength ?? 0);
+    },
     keyOf: (url) => (url.startsWith(`s3://${options.bucket}/`) ? url.slice(`s3://${options.bucket}/`.length) : undefined),
-    uploadParams(key, expires) {
+    uploadParams(key, expires, valid = true) {
       // s3rver checks signatures against its one key pair and knows no session tokens or policies, so an
       // upload credential here is the same pair with a fresh session token (a real stack's STS
-      // federation token is scoped to the key; s3rver cannot enforce that).
+      // federation token is scoped to the key; s3rver cannot enforce that), which the S3 guard checks.
       const sessionToken = randomBytes(24).toString('base64');
       handedOut.push(sessionToken);
+      if (valid) guard?.tokens.set(sessionToken, { ends: expires.getTime(), write: true });
       return {
         uploadParams: {
           key,
           bucket: options.bucket,
           acl: 'private',
           credentials: { AccessKeyId: 'S3RVER', SecretAccessKey: 'S3RVER', SessionToken: sessionToken, Expiration: expires.toISOString() },
-          'x-amz-server-side-encryption': 'AES256',
+          'x-amz-server-side-encryption': UPLOAD_SSE,
         },
       };
     },
     detail(key, urlKey, expires, withCredentials) {
       const sessionToken = randomBytes(24).toString('base64');
-      if (withCredentials) handedOut.push(sessionToken);
+      if (withCredentials) {
+        handedOut.push(sessionToken);
+        guard?.tokens.set(sessionToken, { ends: expires.getTime(), write: false });
+      }
       return {
-        url: `${options.s3Endpoint}/${options.bucket}/${encodeKey(urlKey)}`,
+        url: `${fileStorage}/${options.bucket}/${encodeKey(urlKey)}`,
         provider: 'aws',
         region: 'us-east-1',
         s3Path: { bucket: options.bucket, key },
@@ -123,9 +143,13 @@ function s3Backend(options: BackendOptions): FileBackend {
           : {}),
       };
     },
-    env: {},
+    env: guard ? { TAKEOUT_KEBOOLA_S3_ENDPOINT: guard.url } : {},
     handedOut,
-    stop: async () => s3.destroy(),
+    ...(guard ? { s3Writes: guard.writes } : {}),
+    stop: async () => {
+      s3.destroy();
+      await guard?.close();
+    },
   };
 }
 
@@ -149,11 +173,12 @@ async function azureBackend(options: BackendOptions): Promise<FileBackend> {
   const client = BlobServiceClient.fromConnectionString(options.azureConnectionString).getContainerClient(container);
   const handedOut: string[] = [];
   await client.create();
-  const containerSas = (permissions: string, expires: Date): { sas: string; connectionString: string } => {
+  const containerSas = (permissions: string, expires: Date, valid = true): { sas: string; connectionString: string } => {
     const startsOn = new Date(Math.min(Date.now(), expires.getTime()) - SAS_START_SKEW_MS);
     const sas = generateBlobSASQueryParameters(
       { containerName: container, permissions: ContainerSASPermissions.parse(permissions), startsOn, expiresOn: expires, protocol: SASProtocol.HttpsAndHttp },
-      keyCredential,
+      // Not valid: signed with a key the account does not have, which Azurite refuses (AuthenticationFailed).
+      valid ? keyCredential : new StorageSharedKeyCredential(account, randomBytes(64).toString('base64')),
     ).toString();
     return { sas, connectionString: `BlobEndpoint=${blobEndpoint};SharedAccessSignature=${sas}` };
   };
@@ -168,14 +193,17 @@ async function azureBackend(options: BackendOptions): Promise<FileBackend> {
     async get(key) {
       return client.getBlockBlobClient(key).downloadToBuffer();
     },
+    async size(key) {
+      return (await client.getBlockBlobClient(key).getProperties()).contentLength ?? 0;
+    },
     keyOf(url) {
       const prefix = `azure://${account}.blob.core.windows.net/${container}/`;
       return url.startsWith(prefix) ? url.slice(prefix.length) : undefined;
     },
-    uploadParams(key, expires) {
+    uploadParams(key, expires, valid = true) {
       // A container SAS that can read, write and list (sp=rwl, as a stack's upload SAS: apiary.apib
       // "Prepare File Upload" absUploadParams example).
-      const { sas, connectionString } = containerSas('rwl', expires);
+      const { sas, connectionString } = containerSas('rwl', expires, valid);
       const signature = new URLSearchParams(sas).get('sig') ?? '';
       handedOut.push(connectionString, sas, signature, encodeURIComponent(signature));
       return {
@@ -221,10 +249,10 @@ async function gcsBackend(options: BackendOptions): Promise<FileBackend> {
     // A download token (file detail) reads only; an upload token (files/prepare) also writes.
     return token.write || method === 'GET' || method === 'HEAD' ? true : 'forbidden';
   };
-  const mint = (expires: Date, write: boolean): string => {
+  const mint = (expires: Date, write: boolean, valid = true): string => {
     // Google's tokens look like ya29.…; one per answer, as the stack mints them.
     const token = `ya29.kbc-test-${randomBytes(24).toString('base64url')}`;
-    tokens.set(token, { ends: expires.getTime(), write });
+    if (valid) tokens.set(token, { ends: expires.getTime(), write });
     handedOut.push(token);
     return token;
   };
@@ -243,14 +271,20 @@ async function gcsBackend(options: BackendOptions): Promise<FileBackend> {
       if (!answer.ok) throw new Error(`GCS test server: download of ${key} answered ${answer.status}`);
       return Buffer.from(await answer.arrayBuffer());
     },
+    async size(key) {
+      const url = `${gcs.url}/storage/v1/b/${encodeURIComponent(options.bucket)}/o/${encodeURIComponent(key)}`;
+      const answer = await fetch(url, { headers: { Authorization: `Bearer ${admin}` } });
+      if (!answer.ok) throw new Error(`GCS test server: metadata of ${key} answered ${answer.status}`);
+      return Number(((await answer.json()) as { size?: string }).size ?? 0);
+    },
     keyOf: (url) => (url.startsWith(`gs://${options.bucket}/`) ? url.slice(`gs://${options.bucket}/`.length) : undefined),
-    uploadParams(key, expires) {
+    uploadParams(key, expires, valid = true) {
       return {
         gcsUploadParams: {
           projectId: `kbc-test-${options.projectId}`,
           bucket: options.bucket,
           key,
-          access_token: mint(expires, true),
+          access_token: mint(expires, true, valid),
           expires_in: Math.max(0, Math.round((expires.getTime() - Date.now()) / 1000)),
           token_type: 'Bearer',
         },

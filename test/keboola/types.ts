@@ -40,6 +40,11 @@ export interface StorageApiFaults {
   forbidden?: string[];
   /** `GET files/{id}` returns credentials that have already expired (Azurite and the GCS server refuse them too). */
   expiredCredentials?: boolean;
+  /**
+   * The next N upload credentials handed out (files/prepare, files/{id}/refresh) are refused by the file storage
+   * although their expiration is ahead, as a revoked key or a clock ahead makes them (aws: behind `guardS3` only).
+   */
+  refusedUploadCredentials?: number;
 }
 
 export interface StorageApiOptions {
@@ -66,6 +71,17 @@ export interface StorageApiOptions {
   jobPolls?: { waiting?: number; processing?: number };
   /** Lifetime of file credentials (default 12 h). */
   credentialsTtlMs?: number;
+  /**
+   * aws: the file storage is reached through a proxy in front of s3rver that takes only the session tokens
+   * handed out, until they expire, and uploads only with the SSE header files/prepare asked for (s3-guard.ts);
+   * `storageEnv` then points TAKEOUT_KEBOOLA_S3_ENDPOINT at it.
+   */
+  guardS3?: boolean;
+  /**
+   * false: table import jobs check only that each object of the file is there and sum its bytes into the file's
+   * `sizeBytes`, keeping no rows (benchmarks of gigabytes: otherwise the whole CSV is parsed in memory). Default true.
+   */
+  importRows?: boolean;
   /** Reuse the file of an identical earlier export with `cacheHit: true` (default true, like Keboola). */
   cache?: boolean;
   /** Prefix of every object key written (default `exp-15/<random>/`), so servers never collide. */
@@ -165,6 +181,8 @@ export interface StorageApiServer {
   putObject(key: string, body: Buffer | string, contentType: string): Promise<void>;
   /** Every credential secret handed out in file details so far: none may ever be printed. */
   secretsHandedOut(): string[];
+  /** aws with `guardS3`: every write to the file storage, with its SSE header; else empty. */
+  fileStorageWrites(): Array<{ operation: string; key: string; sse: string | undefined }>;
   state: StorageApiState;
   stop(): Promise<void>;
 }

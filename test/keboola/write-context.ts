@@ -40,10 +40,14 @@ export interface WriteContext {
   newId(): number;
   /** Prefix of every object key written. */
   keyPrefix: string;
+  /** false: imports check the file's objects and keep no rows (StorageApiOptions.importRows). */
+  importRows: boolean;
   /** `http://127.0.0.1:PORT`, for `uri` fields. */
   baseUrl(): string;
   /** When credentials handed out now end (faults.expiredCredentials: already ended). */
   credentialsExpiry(): Date;
+  /** Whether upload credentials handed out now are taken by the storage (faults.refusedUploadCredentials counts down). */
+  uploadCredentialsValid(): boolean;
   /** The data of a table: written here, else the fixture's CSV. */
   rowsOf(tableId: string): Promise<TableData>;
   setRows(tableId: string, data: TableData): void;

@@ -45,7 +45,7 @@ export function fileFields(file: StoredFile, where: { url?: unknown; provider?: 
 function prepared(ctx: WriteContext, file: StoredFile): Json {
   const expires = ctx.credentialsExpiry();
   const detail = ctx.backend.detail(file.key, file.sliced ? `${file.key}manifest` : file.key, expires, false);
-  return { ...fileFields(file, detail, ctx.creatorToken, []), ...ctx.backend.uploadParams(file.key, expires) };
+  return { ...fileFields(file, detail, ctx.creatorToken, []), ...ctx.backend.uploadParams(file.key, expires, ctx.uploadCredentialsValid()) };
 }
 
 export const handleFiles: WriteHandler = async (ctx, endpoint, arg, _url, req) => {
@@ -130,6 +130,19 @@ export async function readDataFile(ctx: WriteContext, fileId: unknown, csv: CsvO
     });
   }
   file.objectKeys = keys;
+  if (!ctx.importRows && columns) {
+    // Each object must be there (a missing slice fails the job as it would with rows); only its bytes are counted.
+    let bytes = 0;
+    for (const key of keys) {
+      try {
+        bytes += await ctx.backend.size(key);
+      } catch {
+        throw new HttpError(400, `File "${file.id}" was not uploaded: object "${key}" is missing`, 'storage.fileNotUploaded');
+      }
+    }
+    file.sizeBytes = bytes;
+    return { header: columns, rows: [] };
+  }
   const records: string[][] = [];
   for (const key of keys) {
     const text = await objectText(ctx, file, key);

@@ -16,18 +16,26 @@ export class RecordCounter {
     let records = 0;
     let i = 0;
     const n = chunk.length;
+    // Both searches are Buffer.indexOf (memchr): a record's bytes are not visited one by one in JavaScript. The
+    // next line feed is kept across quoted stretches, so no byte is searched twice.
+    let nextLf = chunk.indexOf(LF);
     while (i < n) {
+      const q = chunk.indexOf(QUOTE, i);
       if (inQuotes) {
-        const q = chunk.indexOf(QUOTE, i);
         if (q === -1) break;
         inQuotes = false;
         i = q + 1;
         continue;
       }
-      const c = chunk[i]!;
-      if (c === QUOTE) inQuotes = true;
-      else if (c === LF) records++;
-      i++;
+      const end = q === -1 ? n : q;
+      if (nextLf !== -1 && nextLf < i) nextLf = chunk.indexOf(LF, i);
+      while (nextLf !== -1 && nextLf < end) {
+        records++;
+        nextLf = chunk.indexOf(LF, nextLf + 1);
+      }
+      if (q === -1) break;
+      inQuotes = true;
+      i = q + 1;
     }
     this.inQuotes = inQuotes;
     this.records += records;

@@ -64,6 +64,8 @@ export interface FileStorageOptions {
   s3Endpoint?: string;
   onRequest?: RequestLogger;
   throttle?: Throttle;
+  /** Server-side encryption of what is written (aws), as an encrypted upload's answer asks (files/prepare `x-amz-server-side-encryption`). */
+  sse?: 'AES256' | 'aws:kms';
 }
 
 /** A file's storage, opened: a store reading its bucket or container, the file's own key, and when the credentials end. */
@@ -111,6 +113,7 @@ async function openS3(file: StorageFile, fileId: string | number, options: FileS
       secretAccessKey: credentials.SecretAccessKey,
       sessionToken: credentials.SessionToken,
       ...(options.s3Endpoint ? { endpointUrl: options.s3Endpoint } : {}),
+      ...(options.sse ? { sse: options.sse } : {}),
       configuredEndpoint: false,
     },
     ...networkOptions(options),

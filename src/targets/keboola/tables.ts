@@ -51,30 +51,42 @@ export function typedDefinition(table: RestoreTable, raw: Json | undefined): Jso
   return { name: table.name, primaryKeysNames: table.primaryKey, columns };
 }
 
+/**
+ * Loads a table from the files of its upload in turn: the first as asked, each later one incrementally, which
+ * appends (updates rows of the same primary key, which a table's rows do not repeat; apiary.apib import-async
+ * "incremental"). More than one file only when upload credentials were renewed by a new file (files.ts).
+ */
+async function importFiles(client: StorageClient, tableId: string, fileIds: readonly (number | string)[], columns: string[], incremental: boolean, what: string, signal?: AbortSignal): Promise<void> {
+  for (const [n, dataFileId] of fileIds.entries()) {
+    await runJob(client, `tables/${encodeURIComponent(tableId)}/import-async`, { dataFileId, columns, incremental: incremental || n > 0 }, what, signal);
+  }
+}
+
 /** Creates a table from its finished upload (or empty when there is none), then its metadata. */
 export async function createTable(client: StorageClient, table: RestoreTable, upload: Upload | undefined, raw: Json | undefined, options: UploadOptions, signal?: AbortSignal): Promise<void> {
   const columns = table.columns.map((c) => c.name);
   const what = `${options.description}: table ${table.id}`;
   const typed = typedDefinition(table, raw);
   if (typed) {
-    // Typed tables: the definition first, then a full load of the sliced file (the engine's typed path).
+    // Typed tables: the definition first, then a full load of the sliced file (the engine's typed path). The
+    // manifest is written before the definition's job, while the upload credentials of the last slice hold.
+    await upload?.finish();
     await runJob(client, `buckets/${encodeURIComponent(table.bucketId)}/tables-definition`, typed, what, signal);
-    if (upload) {
-      await upload.finish();
-      await runJob(client, `tables/${encodeURIComponent(table.id)}/import-async`, { dataFileId: upload.fileId, columns, incremental: false }, what, signal);
-    }
+    if (upload) await importFiles(client, table.id, upload.fileIds, columns, false, what, signal);
     await postTableMetadata(client, table.id, raw);
     return;
   }
   const body: Json = { name: table.name, primaryKey: table.primaryKey.join(',') };
-  if (upload) {
+  const [first, ...more] = upload?.fileIds ?? [];
+  if (upload && first !== undefined) {
     await upload.finish();
     // "the first line of the file will not be treated as a header" when `columns` is given (apiary.apib import-async).
-    Object.assign(body, { dataFileId: upload.fileId, columns });
+    Object.assign(body, { dataFileId: first, columns });
   } else {
     body.dataFileId = await uploadHeaderFile(client, `${table.id}.csv.gz`, columns, options);
   }
   await runJob(client, `buckets/${encodeURIComponent(table.bucketId)}/tables-async`, body, what, signal);
+  await importFiles(client, table.id, more, columns, true, what, signal);
   await postTableMetadata(client, table.id, raw);
 }
 

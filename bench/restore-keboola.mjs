@@ -1,0 +1,196 @@
+#!/usr/bin/env node
+// Keboola restore benchmark: `takeout restore TAKEOUT --to keboola+URL` of one generated table into an empty
+// project on the Storage API test server (test/keboola/server.ts, aws provider, its file storage on s3rver),
+// against the reference the issue names for "bounded by the upload": the same slice files uploaded to the same
+// s3rver bucket with the AWS SDK's multipart Upload (@aws-sdk/lib-storage, its default part size and queue),
+// one slice after another, in this process — the machine's upload limit for that store.
+//
+//   node bench/restore-keboola.mjs [--size MB=1024] [--runs N=3] [--no-wait]
+//   (or BENCH_SIZE, BENCH_RUNS, BENCH_NO_WAIT=1)
+// The input is the export benchmark's generated CSV (bench/generate.mjs), taken out once (untimed) with default
+// settings (its `_timestamp` column renamed `timestamp_`, a name Storage takes). Every takeout run restores into a new empty project (a new server on the same s3rver, under a
+// new key prefix); its import jobs check that every uploaded slice is there and count its bytes, keeping no
+// rows (`importRows: false`: the server would otherwise parse the whole CSV in memory), and polls answer at
+// once (jobPolls 0/0: the job is done at takeout's first poll, 200 ms). takeout also reads each slice's
+// records on the way and checks its size and sha256 against the manifest; the reference checks nothing.
+// Both are interleaved, their order alternating; medians. MB = 10^6 bytes of the gzip slices uploaded;
+// wall-clock seconds (takeout's whole command with Node start-up and Storage API calls; the reference's uploads).
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pipeline } from 'node:stream/promises';
+import { pathToFileURL } from 'node:url';
+import {
+  OUT, ROOT, S3_KEY, cleanEnv, cleanupPaths, ensureInput, fmtMB, log, lpad, machineCpu, mb, measureQuietly, median, note, pad, parseBenchArgs,
+  run, snapshotBuild, startS3rver, stopS3rver, tail, warnIfStaleBuild,
+} from './lib.mjs';
+
+const o = parseBenchArgs(process.argv.slice(2), {
+  script: import.meta.url,
+  spec: {
+    '--size': { key: 'size', type: 'number', env: 'BENCH_SIZE', default: 1024 },
+    '--runs': { key: 'runs', type: 'number', env: 'BENCH_RUNS', default: 3 },
+    '--no-wait': { key: 'noWait', type: 'flag', env: 'BENCH_NO_WAIT' },
+  },
+  check: (v) => (!(v.size > 0) ? '--size must be a positive number of MiB' : !(v.runs >= 1) ? '--runs must be at least 1' : undefined),
+});
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+const TABLE = 'in.c-bench.data';
+const PROJECT_BUCKET = 'takeout-other';
+const TOKEN = 'bench-restore-keboola-token';
+
+/** test/keboola/server.ts compiled with the project's tsc into bench/out/kbc-server/ (as bench/keboola-copy.mjs does), reused while its sources are unchanged. */
+async function compileServer() {
+  const outDir = path.join(OUT, 'kbc-server');
+  const js = path.join(outDir, 'keboola', 'server.js');
+  const hashFile = path.join(outDir, 'source.sha256');
+  const hash = createHash('sha256');
+  for (const dir of ['keboola', 'gcs']) {
+    const folder = path.join(ROOT, 'test', dir);
+    for (const name of (await readdir(folder)).filter((n) => n.endsWith('.ts')).sort()) hash.update(name).update(await readFile(path.join(folder, name)));
+  }
+  const digest = hash.digest('hex');
+  if (existsSync(js) && existsSync(hashFile) && (await readFile(hashFile, 'utf8')).trim() === digest) return js;
+  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const args = [tsc, path.join(ROOT, 'test', 'keboola', 'server.ts'), '--outDir', outDir, '--rootDir', path.join(ROOT, 'test'), '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck'];
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', cwd: ROOT });
+  if (r.status !== 0 || !existsSync(js)) throw new Error(`tsc of test/keboola/server.ts failed (exit ${r.status})\n${tail(`${r.stdout}\n${r.stderr}`)}`);
+  await writeFile(hashFile, `${digest}\n`);
+  return js;
+}
+
+/**
+ * The generated CSV with its `_timestamp` column renamed `timestamp_`: Storage refuses column names that start
+ * with an underscore (`_timestamp` is its own), and so does the test server. Made once per size and reused.
+ */
+async function keboolaInput(input) {
+  const dir = path.join(OUT, `restore-kbc-input-${o.size}`);
+  const file = path.join(dir, 'in.c-bench', 'data.csv');
+  if (existsSync(file) && statSync(file).size === input.meta.bytes) return dir;
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(path.dirname(file), { recursive: true });
+  cleanupPaths.add(dir);
+  let first = true;
+  await pipeline(
+    createReadStream(input.file),
+    async function* rename(chunks) {
+      for await (const chunk of chunks) {
+        if (first) {
+          first = false;
+          const text = chunk.toString('latin1');
+          const nl = text.indexOf('\n');
+          yield Buffer.from(text.slice(0, nl).replace(/(^|,)_timestamp(?=,|\r?$)/, '$1timestamp_'), 'latin1');
+          yield chunk.subarray(nl);
+        } else yield chunk;
+      }
+    },
+    createWriteStream(file),
+  );
+  cleanupPaths.delete(dir);
+  return dir;
+}
+
+async function main() {
+  warnIfStaleBuild();
+  const build = await snapshotBuild();
+  const input = await ensureInput(o.size);
+  const inputDir = await keboolaInput(input);
+  const takeoutDir = path.join(OUT, `restore-kbc-src-${o.size}`);
+  cleanupPaths.add(takeoutDir);
+  await rm(takeoutDir, { recursive: true, force: true });
+  const exported = await run(process.execPath, [build.bin, 'run', '--source', inputDir, '--dest', takeoutDir, '-q', '--no-progress'], { env: cleanEnv() });
+  if (exported.code !== 0) throw new Error(`takeout run failed:\n${exported.stderr}`);
+  const manifest = JSON.parse(await readFile(path.join(takeoutDir, 'takeout-manifest.json'), 'utf8'));
+  const table = manifest.tables.find((t) => t.id === TABLE);
+  const slices = table.slices.map((s) => ({ file: path.join(takeoutDir, s.key), bytes: s.bytes, name: path.basename(s.key) }));
+  const gzBytes = table.bytes;
+  log(`takeout: ${fmtMB(input.meta.bytes)} CSV, ${table.rows.toLocaleString('en-US')} rows in ${slices.length} slices (${fmtMB(gzBytes)} gzip)`);
+
+  const serverJs = await compileServer();
+  const fixtureDir = path.join(OUT, `kbc-fixture-${process.pid}`);
+  cleanupPaths.add(fixtureDir);
+  await cp(path.join(ROOT, 'fixtures', 'keboola-project'), fixtureDir, { recursive: true });
+  const s3rver = await startS3rver();
+  const S3 = await import('@aws-sdk/client-s3');
+  const { Upload } = await import('@aws-sdk/lib-storage');
+  const s3 = new S3.S3Client({
+    endpoint: s3rver.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: S3_KEY, secretAccessKey: S3_KEY },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const { startStorageApi } = await import(pathToFileURL(serverJs).href);
+  log(`Storage API test server (test/keboola/server.ts, compiled to ${path.relative(ROOT, serverJs)}); s3rver ${s3rver.endpoint}`);
+
+  const results = { takeout: [], reference: [] };
+  let n = 0;
+  try {
+    for (let r = 0; r < o.runs; r++) {
+      const order = r % 2 === 0 ? ['takeout', 'reference'] : ['reference', 'takeout'];
+      log(`run ${r + 1}/${o.runs}: ${order.join(' → ')}`);
+      for (const tool of order) {
+        const { outcome } = await measureQuietly(tool, async () => {
+          const tag = `bench-restore-${process.pid}-${n++}`;
+          if (tool === 'reference') {
+            const cpu0 = machineCpu();
+            const own0 = process.cpuUsage();
+            const t0 = performance.now();
+            for (const slice of slices) {
+              await new Upload({ client: s3, params: { Bucket: PROJECT_BUCKET, Key: `${tag}/${slice.name}`, Body: createReadStream(slice.file), ContentType: 'application/gzip', ServerSideEncryption: 'AES256' } }).done();
+            }
+            const seconds = (performance.now() - t0) / 1000;
+            const own = process.cpuUsage(own0);
+            const cpu = (own.user + own.system) / 1e6;
+            const busy = machineCpu().busy - cpu0.busy;
+            return { ok: true, seconds, usage: { cpu, otherCpu: Math.max(0, busy - cpu) } };
+          }
+          const api = await startStorageApi({ s3Endpoint: s3rver.endpoint, bucket: PROJECT_BUCKET, token: TOKEN, fixtureDir, emptyProject: true, importRows: false, jobPolls: { waiting: 0, processing: 0 }, keyPrefix: `${tag}/` });
+          try {
+            const env = cleanEnv({ KBC_STORAGE_TOKEN: TOKEN, TAKEOUT_KEBOOLA_S3_ENDPOINT: s3rver.endpoint });
+            const result = await run(process.execPath, [build.bin, 'restore', takeoutDir, '--to', `keboola+${api.url}`, '--include', TABLE, '-q', '--no-progress'], { env, measure: true });
+            if (result.code !== 0) return { ok: false, error: tail(result.stderr, 3) };
+            const files = [...api.state.files.values()].filter((f) => f.sliced && f.objectKeys.length > 0);
+            const uploaded = files.reduce((sum, f) => sum + f.sizeBytes, 0);
+            const keys = files.reduce((sum, f) => sum + f.objectKeys.length, 0);
+            if (uploaded !== gzBytes || keys !== slices.length) return { ok: false, error: `${keys} objects of ${uploaded} bytes imported, ${slices.length} of ${gzBytes} expected` };
+            if (!api.state.tableData.has(TABLE)) return { ok: false, error: `${TABLE} was not created` };
+            return { ok: true, seconds: result.seconds, usage: result, files: files.length };
+          } finally {
+            await api.stop();
+          }
+        }, { noWait: o.noWait });
+        if (!outcome.ok) {
+          log(`  ${pad(tool, 10)} FAILED: ${outcome.error}`);
+          continue;
+        }
+        results[tool].push(outcome.seconds);
+        log(`  ${pad(tool, 10)} ${lpad(outcome.seconds.toFixed(2), 7)} s  ${lpad((mb(gzBytes) / outcome.seconds).toFixed(1), 6)} MB/s  [cpu ${(outcome.usage.cpu ?? NaN).toFixed(1)} s, other ${(outcome.usage.otherCpu ?? NaN).toFixed(1)} s]`);
+      }
+    }
+  } finally {
+    s3.destroy();
+    await stopS3rver();
+    await rm(takeoutDir, { recursive: true, force: true });
+    await rm(fixtureDir, { recursive: true, force: true });
+    await rm(build.dir, { recursive: true, force: true });
+  }
+  log();
+  log(`results: ${fmtMB(gzBytes)} of gzip slices (${fmtMB(input.meta.bytes)} CSV) into a Keboola project on s3rver, median of ${o.runs} run${o.runs === 1 ? '' : 's'}`);
+  const t = median(results.takeout);
+  const ref = median(results.reference);
+  log(`  takeout restore --to keboola+   ${t.toFixed(2)} s  ${(mb(gzBytes) / t).toFixed(1)} MB/s`);
+  log(`  AWS SDK Upload of the slices    ${ref.toFixed(2)} s  ${(mb(gzBytes) / ref).toFixed(1)} MB/s`);
+  log(`  takeout vs the upload alone: ${(ref / t).toFixed(2)}× the throughput`);
+  note('"other" is the CPU the rest of the machine (s3rver and, for takeout, the Storage API test server in this process) used meanwhile');
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench/restore-keboola.mjs: ${error.stack ?? error}\n`);
+  process.exitCode = 1;
+});
