@@ -16,7 +16,7 @@ export const RESTORE_OPTIONS = [
   { key: 'dataOnly', flags: '--data-only', description: 'load rows into tables that exist and are empty; create nothing, write no _takeout record', type: 'boolean', default: false },
   { key: 'dryRun', flags: '-n, --dry-run', description: 'read and check the layout, ask the target what it holds, print the plan (tables, where each goes, rows, bytes); write nothing', type: 'boolean', default: false },
   { key: 'token', flags: '--token <token>', description: 'keboola+https://STACK: the Storage API token of the project restored into (prefer KBC_STORAGE_TOKEN)', type: 'string', secret: true, group: GROUP.destination },
-  { key: 'resume', flags: '--resume', description: 'go on after an interrupted restore: tables already loaded whole (their row count is the takeout\'s) are skipped', type: 'boolean', default: false, group: GROUP.destination },
+  { key: 'resume', flags: '--resume', description: 'go on after an interrupted restore: tables already loaded whole (their row count is the takeout\'s) are skipped; in a Keboola project what the interruption left partial is completed', type: 'boolean', default: false, group: GROUP.destination },
 ] as const satisfies readonly OptionSpec[];
 
 export const RESTORE_SPECS = [...RESTORE_OPTIONS, ...S3_ACCESS_OPTIONS, ...COMMON_OPTIONS] as const;
