@@ -15,18 +15,12 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import {
-  BUCKET, OUT, ROOT, S3_KEY, cleanEnv, cleanupPaths, ensureInput, fmtMB, log, lpad, mb, measureQuietly, median, note, pad,
-  parseBenchArgs, processCpu, run, snapshotBuild, startS3rver, stopS3rver, track, warnIfStaleBuild,
+  BUCKET, cleanEnv, cleanupPaths, ensureInput, fmtMB, log, lpad, mb, measureQuietly, median, note, OUT, pad, parseBenchArgs, processCpu, ROOT, run, S3_KEY, sizeRunsSpec, snapshotBuild, startS3rver, stopS3rver, track, warnIfStaleBuild,
 } from './lib.mjs';
 
 const o = parseBenchArgs(process.argv.slice(2), {
   script: import.meta.url,
-  spec: {
-    '--size': { key: 'size', type: 'number', env: 'BENCH_SIZE', default: 300 },
-    '--runs': { key: 'runs', type: 'number', env: 'BENCH_RUNS', default: 3 },
-    '--no-wait': { key: 'noWait', type: 'flag', env: 'BENCH_NO_WAIT' },
-  },
-  check: (v) => (!(v.size > 0) ? '--size must be a positive number of MiB' : !(v.runs >= 1) ? '--runs must be at least 1' : undefined),
+  ...sizeRunsSpec(300),
 });
 
 const AZURITE_BLOB = path.join(ROOT, 'test', 'emulators', 'node_modules', 'azurite', 'dist', 'src', 'blob', 'main.js');

@@ -35,7 +35,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -43,9 +43,8 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import {
-  BUCKET, OUT, ROOT, S3_KEY, awsEnv, cleanEnv, cleanupPaths, disturbed, firstLine, fmtMB, log, lpad, mb, measureQuietly, median, note, pad,
-  parseSummary, probeAws, run, snapshotBuild, startS3rver, stopS3rver, tail, warnIfStaleBuild,
- parseBenchArgs } from './lib.mjs';
+  awsEnv, BUCKET, cleanEnv, cleanupPaths, compileStorageApiServer, disturbed, firstLine, fmtMB, log, lpad, mb, measureQuietly, median, note, OUT, pad, parseBenchArgs, parseSummary, probeAws, ROOT, run, S3_KEY, snapshotBuild, startS3rver, stopS3rver, tail, warnIfStaleBuild,
+} from './lib.mjs';
 
 const gzip = promisify(gzipCb);
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -163,30 +162,6 @@ async function ensureSlices(o) {
 }
 
 // ---------------------------------------------------------------- Storage API server and fixture
-
-/**
- * Compiles test/keboola/server.ts (with the file storages it imports: storage-backends.ts, test/gcs/) with the
- * project's tsc into bench/out/kbc-server/ (skipped while those sources are unchanged).
- */
-async function compileServer() {
-  const src = path.join(ROOT, 'test', 'keboola', 'server.ts');
-  const outDir = path.join(OUT, 'kbc-server');
-  const js = path.join(outDir, 'keboola', 'server.js');
-  const hashFile = path.join(outDir, 'source.sha256');
-  const hash = createHash('sha256');
-  for (const dir of ['keboola', 'gcs']) {
-    const folder = path.join(ROOT, 'test', dir);
-    for (const name of (await readdir(folder)).filter((n) => n.endsWith('.ts')).sort()) hash.update(name).update(await readFile(path.join(folder, name)));
-  }
-  const digest = hash.digest('hex');
-  if (existsSync(js) && existsSync(hashFile) && (await readFile(hashFile, 'utf8')).trim() === digest) return js;
-  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const args = [tsc, src, '--outDir', outDir, '--rootDir', path.join(ROOT, 'test'), '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck'];
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8', cwd: ROOT });
-  if (r.status !== 0 || !existsSync(js)) throw new Error(`tsc of test/keboola/server.ts failed (exit ${r.status})\n${tail(`${r.stdout}\n${r.stderr}`)}`);
-  await writeFile(hashFile, `${digest}\n`);
-  return js;
-}
 
 /** A copy of fixtures/keboola-project with the table in.c-main.big added (its data CSV a one-row stand-in). */
 async function makeFixture(meta) {
@@ -369,7 +344,7 @@ async function main() {
 
   // Setup: slices, s3rver, the Storage API server, a warm-up export, the big slices over its file.
   const { meta } = await ensureSlices(o);
-  const serverJs = await compileServer();
+  const serverJs = await compileStorageApiServer();
   const fixtureDir = await makeFixture(meta);
   cleanupPaths.add(fixtureDir);
   s3rver = await startS3rver();

@@ -510,3 +510,40 @@ export function parseBenchArgs(argv, { script, spec, check = () => undefined }) 
   if (problem) usage(problem);
   return o;
 }
+
+// ---------------------------------------------------------------- the Storage API test server and common flags
+
+/**
+ * Compiles test/keboola/server.ts (with the file storages it imports: storage-backends.ts, test/gcs/) with the
+ * project's tsc into bench/out/kbc-server/ (skipped while those sources are unchanged); answers the module.
+ */
+export async function compileStorageApiServer() {
+  const outDir = path.join(OUT, 'kbc-server');
+  const js = path.join(outDir, 'keboola', 'server.js');
+  const hashFile = path.join(outDir, 'source.sha256');
+  const hash = createHash('sha256');
+  for (const dir of ['keboola', 'gcs']) {
+    const folder = path.join(ROOT, 'test', dir);
+    for (const name of (await readdir(folder)).filter((n) => n.endsWith('.ts')).sort()) hash.update(name).update(await readFile(path.join(folder, name)));
+  }
+  const digest = hash.digest('hex');
+  if (existsSync(js) && existsSync(hashFile) && (await readFile(hashFile, 'utf8')).trim() === digest) return js;
+  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const args = [tsc, path.join(ROOT, 'test', 'keboola', 'server.ts'), '--outDir', outDir, '--rootDir', path.join(ROOT, 'test'), '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck'];
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', cwd: ROOT });
+  if (r.status !== 0 || !existsSync(js)) throw new Error(`tsc of test/keboola/server.ts failed (exit ${r.status})\n${tail(`${r.stdout}\n${r.stderr}`)}`);
+  await writeFile(hashFile, `${digest}\n`);
+  return js;
+}
+
+/** `--size MiB --runs N --no-wait`, as most benchmarks take them, with this default size. */
+export function sizeRunsSpec(defaultSize) {
+  return {
+    spec: {
+      '--size': { key: 'size', type: 'number', env: 'BENCH_SIZE', default: defaultSize },
+      '--runs': { key: 'runs', type: 'number', env: 'BENCH_RUNS', default: 3 },
+      '--no-wait': { key: 'noWait', type: 'flag', env: 'BENCH_NO_WAIT' },
+    },
+    check: (v) => (!(v.size > 0) ? '--size must be a positive number of MiB' : !(v.runs >= 1) ? '--runs must be at least 1' : undefined),
+  };
+}

@@ -15,53 +15,25 @@
 // records on the way and checks its size and sha256 against the manifest; the reference checks nothing.
 // Both are interleaved, their order alternating; medians. MB = 10^6 bytes of the gzip slices uploaded;
 // wall-clock seconds (takeout's whole command with Node start-up and Storage API calls; the reference's uploads).
-import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
-import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import {
-  OUT, ROOT, S3_KEY, cleanEnv, cleanupPaths, ensureInput, fmtMB, log, lpad, machineCpu, mb, measureQuietly, median, note, pad, parseBenchArgs,
-  run, snapshotBuild, startS3rver, stopS3rver, tail, warnIfStaleBuild,
+  cleanEnv, cleanupPaths, compileStorageApiServer, ensureInput, fmtMB, log, lpad, machineCpu, mb, measureQuietly, median, note, OUT, pad, parseBenchArgs, ROOT, run, S3_KEY, sizeRunsSpec, snapshotBuild, startS3rver, stopS3rver, tail, warnIfStaleBuild,
 } from './lib.mjs';
 
 const o = parseBenchArgs(process.argv.slice(2), {
   script: import.meta.url,
-  spec: {
-    '--size': { key: 'size', type: 'number', env: 'BENCH_SIZE', default: 1024 },
-    '--runs': { key: 'runs', type: 'number', env: 'BENCH_RUNS', default: 3 },
-    '--no-wait': { key: 'noWait', type: 'flag', env: 'BENCH_NO_WAIT' },
-  },
-  check: (v) => (!(v.size > 0) ? '--size must be a positive number of MiB' : !(v.runs >= 1) ? '--runs must be at least 1' : undefined),
+  ...sizeRunsSpec(1024),
 });
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const TABLE = 'in.c-bench.data';
 const PROJECT_BUCKET = 'takeout-other';
 const TOKEN = 'bench-restore-keboola-token';
-
-/** test/keboola/server.ts compiled with the project's tsc into bench/out/kbc-server/ (as bench/keboola-copy.mjs does), reused while its sources are unchanged. */
-async function compileServer() {
-  const outDir = path.join(OUT, 'kbc-server');
-  const js = path.join(outDir, 'keboola', 'server.js');
-  const hashFile = path.join(outDir, 'source.sha256');
-  const hash = createHash('sha256');
-  for (const dir of ['keboola', 'gcs']) {
-    const folder = path.join(ROOT, 'test', dir);
-    for (const name of (await readdir(folder)).filter((n) => n.endsWith('.ts')).sort()) hash.update(name).update(await readFile(path.join(folder, name)));
-  }
-  const digest = hash.digest('hex');
-  if (existsSync(js) && existsSync(hashFile) && (await readFile(hashFile, 'utf8')).trim() === digest) return js;
-  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const args = [tsc, path.join(ROOT, 'test', 'keboola', 'server.ts'), '--outDir', outDir, '--rootDir', path.join(ROOT, 'test'), '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck'];
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8', cwd: ROOT });
-  if (r.status !== 0 || !existsSync(js)) throw new Error(`tsc of test/keboola/server.ts failed (exit ${r.status})\n${tail(`${r.stdout}\n${r.stderr}`)}`);
-  await writeFile(hashFile, `${digest}\n`);
-  return js;
-}
 
 /**
  * The generated CSV with its `_timestamp` column renamed `timestamp_`: Storage refuses column names that start
@@ -110,7 +82,7 @@ async function main() {
   const gzBytes = table.bytes;
   log(`takeout: ${fmtMB(input.meta.bytes)} CSV, ${table.rows.toLocaleString('en-US')} rows in ${slices.length} slices (${fmtMB(gzBytes)} gzip)`);
 
-  const serverJs = await compileServer();
+  const serverJs = await compileStorageApiServer();
   const fixtureDir = path.join(OUT, `kbc-fixture-${process.pid}`);
   cleanupPaths.add(fixtureDir);
   await cp(path.join(ROOT, 'fixtures', 'keboola-project'), fixtureDir, { recursive: true });

@@ -15,18 +15,12 @@ import path from 'node:path';
 import pg from 'pg';
 import { pgFreeEnv, startCluster } from './pg-cluster.mjs';
 import {
-  OUT, cleanEnv, cleanupPaths, ensureInput, firstLine, fmtMB, log, lpad, mb, measureQuietly, median, note, pad, parseBenchArgs, run,
-  snapshotBuild, warnIfStaleBuild,
+  cleanEnv, cleanupPaths, ensureInput, firstLine, fmtMB, log, lpad, mb, measureQuietly, median, note, OUT, pad, parseBenchArgs, run, sizeRunsSpec, snapshotBuild, warnIfStaleBuild,
 } from './lib.mjs';
 
 const o = parseBenchArgs(process.argv.slice(2), {
   script: import.meta.url,
-  spec: {
-    '--size': { key: 'size', type: 'number', env: 'BENCH_SIZE', default: 1024 },
-    '--runs': { key: 'runs', type: 'number', env: 'BENCH_RUNS', default: 3 },
-    '--no-wait': { key: 'noWait', type: 'flag', env: 'BENCH_NO_WAIT' },
-  },
-  check: (v) => (!(v.size > 0) ? '--size must be a positive number of MiB' : !(v.runs >= 1) ? '--runs must be at least 1' : undefined),
+  ...sizeRunsSpec(1024),
 });
 
 const TABLE = 'in.c-bench.data';
