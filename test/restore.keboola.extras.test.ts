@@ -94,6 +94,12 @@ describe('takeout restore into a Keboola project: triggers, notifications, perma
     await b?.stop();
   });
 
+  it('restores a flow disabled, as the engine does, and says so', async () => {
+    const flow = await get(b, TOKEN_B, 'branch/default/components/keboola.orchestrator/configs/5501');
+    expect((flow as unknown as Json).isDisabled).toBe(true);
+    expect(restored.stdout).toMatch(/configuration keboola\.orchestrator\/5501: restored disabled: enable it when the project is ready/);
+  });
+
   it('restores the triggers with their configuration, cooldown and tables, each running with a token of its own', async () => {
     const triggersA = (await json(takeoutA, 'triggers.json')) as Json[];
     const triggersB = await get(b, TOKEN_B, 'triggers');

@@ -5,6 +5,7 @@ import type { InspectContext, RestoreExtra, RestoreTable, TableState, TakeoutMet
 import type { Json } from './api.js';
 import { bucketSkipReason, createBucket } from './buckets.js';
 import { configurationSkipReason, createConfiguration } from './configurations.js';
+import { correctConfiguration, FLOW_COMPONENT } from './corrections.js';
 import { MARKER_KEYS, readMarker, writeMarker, type RestoreMarker } from './marker.js';
 
 /**
@@ -145,6 +146,8 @@ export async function prepareProject(run: ProjectRestore, metadata: TakeoutMetad
     state.buckets.set(String(bucket.id), bucket);
   }
   const components = await run.stackComponents();
+  // The project's default backend picks the Snowflake writer a flow's tasks name on some GCP stacks.
+  const backend = String(((await client.get<Json>('tokens/verify')).owner as Json | undefined)?.defaultBackend ?? '');
   for (const config of metadata.configurations) {
     const why = configurationSkipReason(config.componentId, components, baseUrl);
     if (why) {
@@ -156,11 +159,17 @@ export async function prepareProject(run: ProjectRestore, metadata: TakeoutMetad
     const key = `${CONFIGURATIONS_DIR}/${config.componentId}/${config.configurationId}.json.metadata`;
     const text = metadata.files.find((f) => f.key === key)?.text;
     const existing = state.resumed ? await heldConfiguration(client, config.componentId, config.configurationId) : undefined;
+    const body = config.body as Json;
+    const corrected = correctConfiguration(config.componentId, body.configuration, new URL(baseUrl).host, backend);
+    // Flows are restored disabled, as the engine restores them: a restored project starts nothing by itself.
+    const flow = config.componentId === FLOW_COMPONENT;
+    if (flow && body.isDisabled !== true) corrected.changes.push('restored disabled: enable it when the project is ready');
+    if (corrected.changes.length > 0) warn(`configuration ${config.componentId}/${config.configurationId}: ${corrected.changes.join('; ')}`);
     run.toReEnter.push(
       ...(await createConfiguration(client, {
         componentId: config.componentId,
         configurationId: config.configurationId,
-        body: config.body as Json,
+        body: { ...body, configuration: corrected.configuration, ...(flow ? { isDisabled: true } : {}) },
         ...(text !== undefined ? { metadata: JSON.parse(text) as unknown } : {}),
       }, undefined, existing)),
     );
