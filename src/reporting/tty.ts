@@ -24,8 +24,8 @@ export interface TtyReporterOptions {
 type TtyStream = NodeJS.WritableStream & { columns?: number; rows?: number };
 
 /**
- * A terminal: one bar per table under way, each with its own rate and ETA, and a total line for a run, on
- * stderr. Lines logged (a table done, a warning) are printed above the bars. The bars are erased before the
+ * A terminal: one bar per table under way, each with its own rate and ETA, and a total line for a run or a
+ * restore, on stderr. Lines logged (a table done, a warning) are printed above the bars. The bars are erased before the
  * final line, an error, an interruption or the end of the process, and the cursor is shown again: nothing
  * frozen is left on the screen.
  */
@@ -236,7 +236,10 @@ export class TtyReporter implements Reporter {
         break;
       }
       case 'restore:start':
+        // Several tables (a Keboola project loads five at once): a total line, as a run has.
+        if (event.tables > 1 && !event.dryRun) this.total = this.newBar('total', undefined, 'bytes', rowsText(0));
         this.log(restoreStartLine(event));
+        if (this.total) this.startTimer();
         break;
       case 'restore:plan':
         for (const l of restorePlanLines(event.plan)) this.log(l);
