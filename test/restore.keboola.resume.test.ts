@@ -142,6 +142,19 @@ describe('takeout restore into a Keboola project, interrupted', () => {
     await expectSameProject(await takeOut(b, 'interrupted'), reference);
   }, 120_000);
 
+  it('--structure-only, then --data-only: ends as one restore; --data-only again is refused, naming the table', async () => {
+    const b = await emptyProject();
+    expectCode(await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`, '--structure-only', '-q'], { env: env(TOKEN_B, b) }), 0);
+    expect((await list(b, TOKEN_B, 'tables')).filter((t) => !t.isAlias).map((t) => t.rowsCount)).toEqual([0, 0, 0]);
+    const filled = await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`, '--data-only', '--json'], { env: env(TOKEN_B, b) });
+    expectCode(filled, 0);
+    expect(jsonLines(filled.stdout).filter((e) => e.type === 'table:done').length).toBe(3);
+    await expectSameProject(await takeOut(b, 'structure-then-data'), reference);
+    const again = await runCli(['restore', takeoutA, '--to', `keboola+${b.url}`, '--data-only'], { env: env(TOKEN_B, b) });
+    expectCode(again, 9);
+    expect(again.stderr).toMatch(/in\.c-main\.\w+ already holds \d+ rows/);
+  }, 120_000);
+
   it('--resume of another takeout than the one interrupted is refused, and changes nothing', async () => {
     const b = await emptyProject();
     await call(b, TOKEN_B, 'branch/default/metadata', { metadata: [{ key: MARKER, value: 'run-of-another-takeout' }] });

@@ -57,6 +57,8 @@ export interface InspectContext {
   resume: boolean;
   /** buckets.json of the takeout. */
   buckets: readonly Record<string, unknown>[];
+  /** --data-only: the tables exist (a --structure-only restore made them) and are filled. */
+  dataOnly: boolean;
 }
 
 /** The `_takeout` record a finished restore leaves: which takeout it came from. */

@@ -131,7 +131,7 @@ export async function planRestore(options: RestoreOptions): Promise<RestorePlanS
     if (other !== undefined) throw new TakeoutError('USAGE', `${target.description}: ${other} and ${p.table.id} would both be ${p.location}`, { hint: 'restore one of them with --exclude, or into another target' });
     names.set(p.location.toLowerCase(), p.table.id);
   }
-  const held = await target.inspect(planned.map((p) => p.table), { runId: manifest.runId, resume: options.resume, buckets });
+  const held = await target.inspect(planned.map((p) => p.table), { runId: manifest.runId, resume: options.resume, buckets, dataOnly: options.dataOnly });
   const tables: PlannedTable[] = planned.map((p, i) => {
     const state = held.tables[i] ?? { exists: false };
     if (!state.exists && state.omitted) return { ...p, action: 'omit', reason: state.omitted };

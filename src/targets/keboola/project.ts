@@ -96,7 +96,7 @@ async function heldConfiguration(client: StorageClient, componentId: string, con
 }
 
 /** What the project holds of the takeout: conflicts refused; with --resume under the mark, this restore's own. */
-export async function inspectProject(run: ProjectRestore, tables: readonly RestoreTable[], { runId, resume, buckets: listed }: InspectContext): Promise<{ tables: TableState[] }> {
+export async function inspectProject(run: ProjectRestore, tables: readonly RestoreTable[], { runId, resume, buckets: listed, dataOnly }: InspectContext): Promise<{ tables: TableState[] }> {
   const { client, description, state } = run;
   const omitted = new Map(listed.map((b) => [String(b.id), bucketSkipReason(b)]));
   const marker = await readMarker(client);
@@ -109,7 +109,8 @@ export async function inspectProject(run: ProjectRestore, tables: readonly Resto
   if (marker) Object.assign(state, { resuming: marker, resumed: true });
   const buckets = new Set((await client.get<Json[]>('buckets')).map((b) => String(b.id)));
   const taken = [...new Set(tables.map((t) => t.bucketId))].filter((id) => buckets.has(id) && !omitted.get(id));
-  if (taken.length > 0 && !state.resuming) {
+  // --data-only fills the tables of a --structure-only restore: their buckets are there by design.
+  if (taken.length > 0 && !state.resuming && !dataOnly) {
     throw new TakeoutError('EXISTS', `${description}: bucket ${taken.join(', ')} already exists`, {
       hint: resume ? 'the project holds no interrupted restore of this takeout to go on with; nothing was changed' : 'restore into an empty project (or leave its tables out with --exclude); nothing was changed',
     });

@@ -90,6 +90,12 @@ export async function createTable(client: StorageClient, table: RestoreTable, up
   await postTableMetadata(client, table.id, raw);
 }
 
+/** Fills an existing empty table (--data-only) from its finished upload: a full load, as the engine loads a typed table. */
+export async function fillTable(client: StorageClient, table: RestoreTable, upload: Upload, options: UploadOptions, signal?: AbortSignal): Promise<void> {
+  await upload.finish();
+  await importFiles(client, table.id, upload.fileIds, table.columns.map((c) => c.name), false, `${options.description}: table ${table.id}`, signal);
+}
+
 /** An alias of tables.json (`isAlias`), after the tables (Restore.php restoreTableAliases): `POST buckets/{id}/table-aliases`. */
 export async function createAlias(client: StorageClient, alias: Json): Promise<void> {
   const bucketId = String((alias.bucket as Json | undefined)?.id ?? '');

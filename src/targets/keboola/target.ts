@@ -7,7 +7,7 @@ import { planExtras, restoreExtras } from './extras.js';
 import { startSlicedUpload, type Upload } from './files.js';
 import { removeMarker, writeProgress } from './marker.js';
 import { bucketOf, inspectProject, prepareProject, type Prepared, type ProjectRestore } from './project.js';
-import { createAlias, createTable, dropTable, postTableMetadata } from './tables.js';
+import { createAlias, createTable, dropTable, fillTable, postTableMetadata } from './tables.js';
 
 /**
  * `keboola+https://STACK`: a takeout back into a Keboola project, in the order of Keboola's restore engine
@@ -53,7 +53,6 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
     prepare: (metadata: TakeoutMetadata) => prepareProject(run, metadata),
 
     async load(table: RestoreTable, { create, data, replace }): Promise<TableLoad> {
-      if (!create) throw new TakeoutError('USAGE', `${description}: --data-only is not supported for a Keboola project`, { hint: 'restore without --data-only' });
       let upload_: Upload | undefined;
       let index = 0;
       return {
@@ -67,6 +66,11 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
         async commit() {
           try {
             // Dropped only now, when every slice passed: a corrupt takeout leaves the partial table as it was.
+            if (!create) {
+              // --data-only: a full load into the empty table a --structure-only restore made (one job: whole or not at all).
+              if (upload_) await fillTable(client, table, upload_, upload, options.signal);
+              return;
+            }
             if (replace) await dropTable(client, table.id, `${description}: table ${table.id}`, options.signal);
             await createTable(client, table, data && table.rows > 0 ? upload_ : undefined, state.tables.get(table.id), upload, options.signal);
             state.created.add(table.id);
