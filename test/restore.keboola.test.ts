@@ -6,7 +6,7 @@
  * (exit 9) with nothing changed, and the token is never printed. The same from takeouts on s3://, azure://
  * and gs://.
  */
-import { cp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { removeTempFolders, runCli, tempFolder, type CliResult } from './helpers/cli.js';
@@ -204,4 +204,27 @@ describe('takeout restore into a Keboola project that holds one of the configura
       await b.stop();
     }
   }, 120_000);
+});
+
+describe('takeout restore into a Keboola project of a takeout whose column names Storage does not take', () => {
+  it('exits 7 naming the table and the column, before anything is written', async () => {
+    const b = await startStorageApi({ s3Endpoint, bucket: OTHER_BUCKET, fixtureDir: FIXTURE, jobPolls: { waiting: 1, processing: 1 }, token: TOKEN_B, emptyProject: true });
+    try {
+      const root = join(await tempFolder('kbrestore-columns'), 'project');
+      await mkdir(join(root, 'in.c-ok'), { recursive: true });
+      await mkdir(join(root, 'in.c-db'), { recursive: true });
+      await writeFile(join(root, 'in.c-ok', 'fine.csv'), 'id,name\n1,a\n');
+      await writeFile(join(root, 'in.c-db', 'events.csv'), 'id,_timestamp\n1,2026-01-01\n');
+      const takeout = join(await tempFolder('kbrestore-columns'), 'takeout');
+      expectCode(await runCli(['run', root, takeout, '-q']), 0);
+      const refused = await runCli(['restore', takeout, '--to', `keboola+${b.url}`], { env: env(TOKEN_B, b) });
+      expectCode(refused, 7);
+      expect(refused.stderr).toMatch(/table in\.c-db\.events: column "_timestamp" is not a name Keboola Storage takes/);
+      expect(refused.stderr).toMatch(/--exclude in\.c-db\.events/);
+      expect(await (await fetch(`${b.url}/v2/storage/buckets`, { headers: { 'X-StorageApi-Token': TOKEN_B } })).json()).toEqual([]);
+      expectCode(await runCli(['restore', takeout, '--to', `keboola+${b.url}`, '--exclude', 'in.c-db.events', '-q'], { env: env(TOKEN_B, b) }), 0);
+    } finally {
+      await b.stop();
+    }
+  }, 60_000);
 });

@@ -95,10 +95,30 @@ async function heldConfiguration(client: StorageClient, componentId: string, con
   }
 }
 
+/**
+ * Column names Storage takes: letters, digits and underscores, not an underscore first (`_timestamp` is its own),
+ * at most 64 characters (storage-api-php-client tests CreateTableTest: testTableColumnNamesSanitize,
+ * testTableWithLongColumnNamesShouldNotBeCreated). A takeout of a Keboola project has only such names; one of a
+ * database or a folder of CSVs may not, and is refused before anything is written rather than failing mid-way.
+ */
+const STORAGE_COLUMN = /^(?!_)[A-Za-z0-9_]{1,64}$/;
+
+function refuseColumns(description: string, tables: readonly RestoreTable[]): void {
+  for (const t of tables) {
+    const bad = t.columns.find((c) => !STORAGE_COLUMN.test(c.name));
+    if (bad) {
+      throw new TakeoutError('INVALID_INPUT', `${description}: table ${t.id}: column ${JSON.stringify(bad.name)} is not a name Keboola Storage takes (letters, digits and underscores, not an underscore first, at most 64)`, {
+        hint: `leave the table out with --exclude ${t.id}, or restore it into a database; nothing was changed`,
+      });
+    }
+  }
+}
+
 /** What the project holds of the takeout: conflicts refused; with --resume under the mark, this restore's own. */
 export async function inspectProject(run: ProjectRestore, tables: readonly RestoreTable[], { runId, resume, buckets: listed, dataOnly }: InspectContext): Promise<{ tables: TableState[] }> {
   const { client, description, state } = run;
   const omitted = new Map(listed.map((b) => [String(b.id), bucketSkipReason(b)]));
+  refuseColumns(description, tables.filter((t) => !omitted.get(t.bucketId)));
   const marker = await readMarker(client);
   if (marker && !resume) {
     throw new TakeoutError('EXISTS', `${description}: holds an interrupted restore of takeout run ${marker.runId}`, { hint: 'go on with --resume and the same takeout; nothing was changed' });
