@@ -153,6 +153,12 @@ describe('loadCsvSlice', () => {
       expect(all[4]).toEqual(['5', 'a,b\rc', '0.01', null]);
     });
 
+    it('loads an empty slice (no bytes, or only a BOM) as no rows', async () => {
+      expect(await load(gz(''), spool)).toBe(0);
+      expect(await load(gz('\ufeff'), spool)).toBe(0);
+      expect(await rows()).toEqual([]);
+    });
+
     it('streams a slice larger than a pipe buffer, in many chunks, and counts its rows', async () => {
       const text = Array.from({ length: 50_000 }, (_, i) => `${i},"row ${i}\r\nsecond line",${i}.25,2024-01-01 00:00:00${i % 2 ? '\r\n' : '\n'}`).join('');
       const body = new PassThrough();
