@@ -182,6 +182,13 @@ describe('loadCsvSlice', () => {
       }
     });
 
+    it('refuses a record over 16 MiB (the largest Keboola cell is 16 MB) as INVALID_INPUT', async () => {
+      const error = await load(gz(`1,"${'y'.repeat(17 * 1024 * 1024)}",1,\n`), spool).catch((e: unknown) => e);
+      expect((error as TakeoutError).code).toBe('INVALID_INPUT');
+      expect((error as Error).message).toMatch(/in\/c-t\/t\.part_0\.csv\.gz: Invalid Input Error: CSV Error on Line: 1: Maximum line size of 16777216 bytes exceeded/);
+      expect((error as Error).message).not.toContain('yyy');
+    });
+
     it('rejects with the gzip error of a corrupt slice, and with the error of a stream that fails midway', async () => {
       const bytes = gzipSync(TRICKY);
       bytes[Math.floor(bytes.length / 2)]! ^= 0xff;

@@ -82,7 +82,7 @@ async function writeMetadata(c: DuckDBConnection, m: TakeoutMetadata, descriptio
   }
 }
 
-/** `spool` is how slices reach DuckDB's CSV reader (a FIFO unless the platform has none); tests pick 'file'. */
+/** `spool`: how slices reach DuckDB's CSV reader, a FIFO (a temporary file where there is no `mkfifo`) or always a file. */
 export function createDuckdbTarget(file: string, spool: CsvSpool = 'fifo'): Target {
   const description = `duckdb:${file}`;
   let instance: DuckDBInstance | undefined;
