@@ -14,7 +14,7 @@ import { quoteIdent, type BaseType, type RestoreColumn, type RestoreTable, type 
  * transaction, fed through a FIFO (`duckdb-csv.ts`), so a table is created, filled and committed (or rolled
  * back) as one. It replaced the appender fed value by value from takeout's CSV parser: parsing in JS alone
  * took about as long as DuckDB's whole load, and DataChunks filled from JS were slower still (measured on
- * 500,000 rows: parsing alone 4.9 s, DuckDB's whole load about 5 s; bench/restore-duckdb.mjs).
+ * 500,000 rows: parsing alone 4.9 s, DuckDB's whole load 4.1 s; bench/restore-duckdb.mjs).
  */
 
 const DUCKDB_TYPES: Record<BaseType, string> = {
