@@ -547,3 +547,15 @@ export function sizeRunsSpec(defaultSize) {
     check: (v) => (!(v.size > 0) ? '--size must be a positive number of MiB' : !(v.runs >= 1) ? '--runs must be at least 1' : undefined),
   };
 }
+
+/** One timed run's outcome: its line (or FAILED and why), its seconds kept for the median. */
+export function noteOutcome(results, tool, outcome, megabytes) {
+  if (!outcome.ok) {
+    log(`  ${pad(tool, 10)} FAILED: ${outcome.error}`);
+    return;
+  }
+  results[tool].push(outcome.seconds);
+  const u = outcome.usage;
+  const rss = u.maxRssKb !== undefined ? `, rss ${(u.maxRssKb / 1024).toFixed(0)} MiB` : '';
+  log(`  ${pad(tool, 10)} ${lpad(outcome.seconds.toFixed(2), 7)} s  ${lpad((megabytes / outcome.seconds).toFixed(1), 6)} MB/s  [cpu ${(u.cpu ?? NaN).toFixed(1)} s${rss}, other ${(u.otherCpu ?? NaN).toFixed(1)} s]`);
+}

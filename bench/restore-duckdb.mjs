@@ -18,8 +18,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import {
-  OUT, cleanEnv, cleanupPaths, ensureInput, fmtMB, log, lpad, mb, measureQuietly, median, note, pad, parseBenchArgs, run,
-  snapshotBuild, warnIfStaleBuild,
+  cleanEnv, cleanupPaths, ensureInput, fmtMB, log, mb, measureQuietly, median, note, noteOutcome, OUT, parseBenchArgs, run, snapshotBuild, warnIfStaleBuild,
 } from './lib.mjs';
 
 const o = parseBenchArgs(process.argv.slice(2), {
@@ -125,13 +124,7 @@ async function main() {
           if (rows !== table.rows) return { ok: false, error: `${rows} rows loaded, ${table.rows} expected` };
           return { ok: true, seconds: result.seconds, usage: result };
         }, { noWait: o.noWait });
-        if (!outcome.ok) {
-          log(`  ${pad(tool, 10)} FAILED: ${outcome.error}`);
-          continue;
-        }
-        results[tool].push(outcome.seconds);
-        const u = outcome.usage;
-        log(`  ${pad(tool, 10)} ${lpad(outcome.seconds.toFixed(2), 7)} s  ${lpad((mb(inputBytes) / outcome.seconds).toFixed(1), 6)} MB/s  [cpu ${(u.cpu ?? NaN).toFixed(1)} s, rss ${((u.maxRssKb ?? NaN) / 1024).toFixed(0)} MiB, other ${(u.otherCpu ?? NaN).toFixed(1)} s]`);
+        noteOutcome(results, tool, outcome, mb(inputBytes));
       }
     }
   } finally {

@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import {
-  cleanEnv, cleanupPaths, compileStorageApiServer, ensureInput, fmtMB, log, lpad, machineCpu, mb, measureQuietly, median, note, OUT, pad, parseBenchArgs, ROOT, run, S3_KEY, sizeRunsSpec, snapshotBuild, startS3rver, stopS3rver, tail, warnIfStaleBuild,
+  cleanEnv, cleanupPaths, compileStorageApiServer, ensureInput, fmtMB, log, machineCpu, mb, measureQuietly, median, note, noteOutcome, OUT, parseBenchArgs, ROOT, run, S3_KEY, sizeRunsSpec, snapshotBuild, startS3rver, stopS3rver, tail, warnIfStaleBuild,
 } from './lib.mjs';
 
 const o = parseBenchArgs(process.argv.slice(2), {
@@ -137,12 +137,7 @@ async function main() {
             await api.stop();
           }
         }, { noWait: o.noWait });
-        if (!outcome.ok) {
-          log(`  ${pad(tool, 10)} FAILED: ${outcome.error}`);
-          continue;
-        }
-        results[tool].push(outcome.seconds);
-        log(`  ${pad(tool, 10)} ${lpad(outcome.seconds.toFixed(2), 7)} s  ${lpad((mb(gzBytes) / outcome.seconds).toFixed(1), 6)} MB/s  [cpu ${(outcome.usage.cpu ?? NaN).toFixed(1)} s, other ${(outcome.usage.otherCpu ?? NaN).toFixed(1)} s]`);
+        noteOutcome(results, tool, outcome, mb(gzBytes));
       }
     }
   } finally {

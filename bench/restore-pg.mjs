@@ -15,7 +15,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { pgFreeEnv, startCluster } from './pg-cluster.mjs';
 import {
-  cleanEnv, cleanupPaths, ensureInput, firstLine, fmtMB, log, lpad, mb, measureQuietly, median, note, OUT, pad, parseBenchArgs, run, sizeRunsSpec, snapshotBuild, warnIfStaleBuild,
+  cleanEnv, cleanupPaths, ensureInput, firstLine, fmtMB, log, mb, measureQuietly, median, note, noteOutcome, OUT, parseBenchArgs, run, sizeRunsSpec, snapshotBuild, warnIfStaleBuild,
 } from './lib.mjs';
 
 const o = parseBenchArgs(process.argv.slice(2), {
@@ -87,12 +87,7 @@ async function main() {
           if (count !== table.rows) return { ok: false, error: `${count} rows loaded, ${table.rows} expected` };
           return { ok: true, seconds: result.seconds, usage: result };
         }, { noWait: o.noWait });
-        if (!outcome.ok) {
-          log(`  ${pad(tool, 10)} FAILED: ${outcome.error}`);
-          continue;
-        }
-        results[tool].push(outcome.seconds);
-        log(`  ${pad(tool, 10)} ${lpad(outcome.seconds.toFixed(2), 7)} s  ${lpad((mb(inputBytes) / outcome.seconds).toFixed(1), 6)} MB/s  [cpu ${(outcome.usage.cpu ?? NaN).toFixed(1)} s, other ${(outcome.usage.otherCpu ?? NaN).toFixed(1)} s]`);
+        noteOutcome(results, tool, outcome, mb(inputBytes));
       }
     }
   } finally {
