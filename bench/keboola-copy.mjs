@@ -43,7 +43,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import {
-  awsEnv, BUCKET, cleanEnv, cleanupPaths, compileStorageApiServer, disturbed, firstLine, fmtMB, log, lpad, mb, measureQuietly, median, note, OUT, pad, parseBenchArgs, parseSummary, probeAws, ROOT, run, S3_KEY, snapshotBuild, startS3rver, stopS3rver, tail, warnIfStaleBuild,
+  awsEnv, BUCKET, cleanEnv, cleanupPaths, compileStorageApiServer, disturbed, firstLine, fmtMB, log, lpad, mb, measureQuietly, median, note, OUT, pad, parseBenchArgs, parseSummary, probeAws, ROOT, run, S3_KEY, s3rverClient, snapshotBuild, startS3rver, stopS3rver, tail, warnIfStaleBuild,
 } from './lib.mjs';
 
 const gzip = promisify(gzipCb);
@@ -348,15 +348,7 @@ async function main() {
   const fixtureDir = await makeFixture(meta);
   cleanupPaths.add(fixtureDir);
   s3rver = await startS3rver();
-  S3 = await import('@aws-sdk/client-s3');
-  s3 = new S3.S3Client({
-    endpoint: s3rver.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: S3_KEY, secretAccessKey: S3_KEY },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  ({ S3, client: s3 } = await s3rverClient(s3rver.endpoint));
   const { startStorageApi } = await import(pathToFileURL(serverJs).href);
   api = await startStorageApi({
     s3Endpoint: s3rver.endpoint,

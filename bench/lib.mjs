@@ -559,3 +559,26 @@ export function noteOutcome(results, tool, outcome, megabytes) {
   const rss = u.maxRssKb !== undefined ? `, rss ${(u.maxRssKb / 1024).toFixed(0)} MiB` : '';
   log(`  ${pad(tool, 10)} ${lpad(outcome.seconds.toFixed(2), 7)} s  ${lpad((megabytes / outcome.seconds).toFixed(1), 6)} MB/s  [cpu ${(u.cpu ?? NaN).toFixed(1)} s${rss}, other ${(u.otherCpu ?? NaN).toFixed(1)} s]`);
 }
+
+/** An S3 client for a throwaway s3rver: path style, checksums only when required (as takeout sends them there). */
+export async function s3rverClient(endpoint) {
+  const S3 = await import('@aws-sdk/client-s3');
+  const client = new S3.S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: S3_KEY, secretAccessKey: S3_KEY },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  return { S3, client };
+}
+
+/** Two tools in runs alternating which goes first (so neither always runs on a warmer machine), each run logged. */
+export function* alternatingRuns(runs, tools) {
+  for (let r = 0; r < runs; r++) {
+    const order = r % 2 === 0 ? tools : [...tools].reverse();
+    log(`run ${r + 1}/${runs}: ${order.join(' → ')}`);
+    for (const tool of order) yield tool;
+  }
+}

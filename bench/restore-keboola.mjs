@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import {
-  cleanEnv, cleanupPaths, compileStorageApiServer, ensureInput, fmtMB, log, machineCpu, mb, measureQuietly, median, note, noteOutcome, OUT, parseBenchArgs, ROOT, run, S3_KEY, sizeRunsSpec, snapshotBuild, startS3rver, stopS3rver, tail, warnIfStaleBuild,
+  alternatingRuns, cleanEnv, cleanupPaths, compileStorageApiServer, ensureInput, fmtMB, log, machineCpu, mb, measureQuietly, median, note, noteOutcome, OUT, parseBenchArgs, ROOT, run, s3rverClient, sizeRunsSpec, snapshotBuild, startS3rver, stopS3rver, tail, warnIfStaleBuild,
 } from './lib.mjs';
 
 const o = parseBenchArgs(process.argv.slice(2), {
@@ -87,58 +87,46 @@ async function main() {
   cleanupPaths.add(fixtureDir);
   await cp(path.join(ROOT, 'fixtures', 'keboola-project'), fixtureDir, { recursive: true });
   const s3rver = await startS3rver();
-  const S3 = await import('@aws-sdk/client-s3');
+  const { client: s3 } = await s3rverClient(s3rver.endpoint);
   const { Upload } = await import('@aws-sdk/lib-storage');
-  const s3 = new S3.S3Client({
-    endpoint: s3rver.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: S3_KEY, secretAccessKey: S3_KEY },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
   const { startStorageApi } = await import(pathToFileURL(serverJs).href);
   log(`Storage API test server (test/keboola/server.ts, compiled to ${path.relative(ROOT, serverJs)}); s3rver ${s3rver.endpoint}`);
 
   const results = { takeout: [], reference: [] };
   let n = 0;
   try {
-    for (let r = 0; r < o.runs; r++) {
-      const order = r % 2 === 0 ? ['takeout', 'reference'] : ['reference', 'takeout'];
-      log(`run ${r + 1}/${o.runs}: ${order.join(' → ')}`);
-      for (const tool of order) {
-        const { outcome } = await measureQuietly(tool, async () => {
-          const tag = `bench-restore-${process.pid}-${n++}`;
-          if (tool === 'reference') {
-            const cpu0 = machineCpu();
-            const own0 = process.cpuUsage();
-            const t0 = performance.now();
-            for (const slice of slices) {
-              await new Upload({ client: s3, params: { Bucket: PROJECT_BUCKET, Key: `${tag}/${slice.name}`, Body: createReadStream(slice.file), ContentType: 'application/gzip', ServerSideEncryption: 'AES256' } }).done();
-            }
-            const seconds = (performance.now() - t0) / 1000;
-            const own = process.cpuUsage(own0);
-            const cpu = (own.user + own.system) / 1e6;
-            const busy = machineCpu().busy - cpu0.busy;
-            return { ok: true, seconds, usage: { cpu, otherCpu: Math.max(0, busy - cpu) } };
+    for (const tool of alternatingRuns(o.runs, ['takeout', 'reference'])) {
+      const { outcome } = await measureQuietly(tool, async () => {
+        const tag = `bench-restore-${process.pid}-${n++}`;
+        if (tool === 'reference') {
+          const cpu0 = machineCpu();
+          const own0 = process.cpuUsage();
+          const t0 = performance.now();
+          for (const slice of slices) {
+            await new Upload({ client: s3, params: { Bucket: PROJECT_BUCKET, Key: `${tag}/${slice.name}`, Body: createReadStream(slice.file), ContentType: 'application/gzip', ServerSideEncryption: 'AES256' } }).done();
           }
-          const api = await startStorageApi({ s3Endpoint: s3rver.endpoint, bucket: PROJECT_BUCKET, token: TOKEN, fixtureDir, emptyProject: true, importRows: false, jobPolls: { waiting: 0, processing: 0 }, keyPrefix: `${tag}/` });
-          try {
-            const env = cleanEnv({ KBC_STORAGE_TOKEN: TOKEN, TAKEOUT_KEBOOLA_S3_ENDPOINT: s3rver.endpoint });
-            const result = await run(process.execPath, [build.bin, 'restore', takeoutDir, '--to', `keboola+${api.url}`, '--include', TABLE, '-q', '--no-progress'], { env, measure: true });
-            if (result.code !== 0) return { ok: false, error: tail(result.stderr, 3) };
-            const files = [...api.state.files.values()].filter((f) => f.sliced && f.objectKeys.length > 0);
-            const uploaded = files.reduce((sum, f) => sum + f.sizeBytes, 0);
-            const keys = files.reduce((sum, f) => sum + f.objectKeys.length, 0);
-            if (uploaded !== gzBytes || keys !== slices.length) return { ok: false, error: `${keys} objects of ${uploaded} bytes imported, ${slices.length} of ${gzBytes} expected` };
-            if (!api.state.tableData.has(TABLE)) return { ok: false, error: `${TABLE} was not created` };
-            return { ok: true, seconds: result.seconds, usage: result, files: files.length };
-          } finally {
-            await api.stop();
-          }
-        }, { noWait: o.noWait });
-        noteOutcome(results, tool, outcome, mb(gzBytes));
-      }
+          const seconds = (performance.now() - t0) / 1000;
+          const own = process.cpuUsage(own0);
+          const cpu = (own.user + own.system) / 1e6;
+          const busy = machineCpu().busy - cpu0.busy;
+          return { ok: true, seconds, usage: { cpu, otherCpu: Math.max(0, busy - cpu) } };
+        }
+        const api = await startStorageApi({ s3Endpoint: s3rver.endpoint, bucket: PROJECT_BUCKET, token: TOKEN, fixtureDir, emptyProject: true, importRows: false, jobPolls: { waiting: 0, processing: 0 }, keyPrefix: `${tag}/` });
+        try {
+          const env = cleanEnv({ KBC_STORAGE_TOKEN: TOKEN, TAKEOUT_KEBOOLA_S3_ENDPOINT: s3rver.endpoint });
+          const result = await run(process.execPath, [build.bin, 'restore', takeoutDir, '--to', `keboola+${api.url}`, '--include', TABLE, '-q', '--no-progress'], { env, measure: true });
+          if (result.code !== 0) return { ok: false, error: tail(result.stderr, 3) };
+          const files = [...api.state.files.values()].filter((f) => f.sliced && f.objectKeys.length > 0);
+          const uploaded = files.reduce((sum, f) => sum + f.sizeBytes, 0);
+          const keys = files.reduce((sum, f) => sum + f.objectKeys.length, 0);
+          if (uploaded !== gzBytes || keys !== slices.length) return { ok: false, error: `${keys} objects of ${uploaded} bytes imported, ${slices.length} of ${gzBytes} expected` };
+          if (!api.state.tableData.has(TABLE)) return { ok: false, error: `${TABLE} was not created` };
+          return { ok: true, seconds: result.seconds, usage: result, files: files.length };
+        } finally {
+          await api.stop();
+        }
+      }, { noWait: o.noWait });
+      noteOutcome(results, tool, outcome, mb(gzBytes));
     }
   } finally {
     s3.destroy();

@@ -15,7 +15,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { pgFreeEnv, startCluster } from './pg-cluster.mjs';
 import {
-  cleanEnv, cleanupPaths, ensureInput, firstLine, fmtMB, log, mb, measureQuietly, median, note, noteOutcome, OUT, parseBenchArgs, run, sizeRunsSpec, snapshotBuild, warnIfStaleBuild,
+  alternatingRuns, cleanEnv, cleanupPaths, ensureInput, firstLine, fmtMB, log, mb, measureQuietly, median, note, noteOutcome, OUT, parseBenchArgs, run, sizeRunsSpec, snapshotBuild, warnIfStaleBuild,
 } from './lib.mjs';
 
 const o = parseBenchArgs(process.argv.slice(2), {
@@ -64,31 +64,27 @@ async function main() {
   const results = { takeout: [], reference: [] };
   let n = 0;
   try {
-    for (let r = 0; r < o.runs; r++) {
-      const order = r % 2 === 0 ? ['takeout', 'reference'] : ['reference', 'takeout'];
-      log(`run ${r + 1}/${o.runs}: ${order.join(' → ')}`);
-      for (const tool of order) {
-        const { outcome } = await measureQuietly(tool, async () => {
-          const name = `restore_${tool}_${n++}`;
-          await sql(cluster.url, `CREATE DATABASE ${name}`);
-          const url = databaseUrl(cluster.url, name);
-          let result;
-          if (tool === 'takeout') {
-            result = await run(process.execPath, [build.bin, 'restore', takeoutDir, '--to', url, '--include', TABLE, '-q', '--no-progress'], { env, measure: true });
-          } else {
-            // The same empty table (every column text, as takeout makes it without type metadata), then the pipe.
-            await sql(url, `CREATE SCHEMA "in.c-bench"; CREATE TABLE ${QUALIFIED} (${columns.map((c) => `"${c}" text`).join(', ')})`);
-            const quoted = slices.map((s) => `'${s}'`).join(' ');
-            result = await run('sh', ['-c', `gzip -dc ${quoted} | psql '${url}' -X -q -v ON_ERROR_STOP=1 -c '\\copy ${QUALIFIED.replace(/'/g, "'\\''")} from stdin csv'`], { env, measure: true });
-          }
-          const count = Number((await sql(url, `SELECT count(*) AS n FROM ${QUALIFIED}`)).rows[0].n);
-          await sql(cluster.url, `DROP DATABASE ${name}`);
-          if (result.code !== 0) return { ok: false, error: result.stderr.trim().split('\n').pop() };
-          if (count !== table.rows) return { ok: false, error: `${count} rows loaded, ${table.rows} expected` };
-          return { ok: true, seconds: result.seconds, usage: result };
-        }, { noWait: o.noWait });
-        noteOutcome(results, tool, outcome, mb(inputBytes));
-      }
+    for (const tool of alternatingRuns(o.runs, ['takeout', 'reference'])) {
+      const { outcome } = await measureQuietly(tool, async () => {
+        const name = `restore_${tool}_${n++}`;
+        await sql(cluster.url, `CREATE DATABASE ${name}`);
+        const url = databaseUrl(cluster.url, name);
+        let result;
+        if (tool === 'takeout') {
+          result = await run(process.execPath, [build.bin, 'restore', takeoutDir, '--to', url, '--include', TABLE, '-q', '--no-progress'], { env, measure: true });
+        } else {
+          // The same empty table (every column text, as takeout makes it without type metadata), then the pipe.
+          await sql(url, `CREATE SCHEMA "in.c-bench"; CREATE TABLE ${QUALIFIED} (${columns.map((c) => `"${c}" text`).join(', ')})`);
+          const quoted = slices.map((s) => `'${s}'`).join(' ');
+          result = await run('sh', ['-c', `gzip -dc ${quoted} | psql '${url}' -X -q -v ON_ERROR_STOP=1 -c '\\copy ${QUALIFIED.replace(/'/g, "'\\''")} from stdin csv'`], { env, measure: true });
+        }
+        const count = Number((await sql(url, `SELECT count(*) AS n FROM ${QUALIFIED}`)).rows[0].n);
+        await sql(cluster.url, `DROP DATABASE ${name}`);
+        if (result.code !== 0) return { ok: false, error: result.stderr.trim().split('\n').pop() };
+        if (count !== table.rows) return { ok: false, error: `${count} rows loaded, ${table.rows} expected` };
+        return { ok: true, seconds: result.seconds, usage: result };
+      }, { noWait: o.noWait });
+      noteOutcome(results, tool, outcome, mb(inputBytes));
     }
   } finally {
     await cluster.stop();
