@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { cp, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -205,4 +206,39 @@ describe('--bwlimit', () => {
     expect(Date.now() - signalled).toBeLessThan(2000);
     expect(result.code).toBe(130);
   });
+});
+
+describe('Ctrl-C while the first check of a destination stalls', () => {
+  it.each([
+    ['run', (dest: string) => ['run', '--source', 'demo', '--dest', dest]],
+    ['run --dry-run', (dest: string) => ['run', '--source', 'demo', '--dest', dest, '--dry-run']],
+    ['dataset export', (dest: string) => ['dataset', 'export', 'in.c-main.customers', '--source', 'demo', '--dest', dest]],
+  ])('%s ends at once with exit 130, not at the shutdown deadline', async (_name, args) => {
+    // An endpoint that takes the connection and never answers: the destination's first request stalls.
+    const sockets: Socket[] = [];
+    let connected!: () => void;
+    const reached = new Promise<void>((resolve) => (connected = resolve));
+    const silent = createServer((socket) => {
+      sockets.push(socket);
+      connected();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const dest = `s3://${TEST_BUCKET}/${uniquePrefix('stalled-check')}`;
+      const cli = startCli([...args(dest), '--endpoint-url', `http://127.0.0.1:${port}`, '--no-progress'], { env: S3_ENV });
+      await reached;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const signalled = Date.now();
+      cli.child.kill('SIGINT');
+      const result = await cli.done;
+      expect(result.code, result.stderr).toBe(130);
+      expect(Date.now() - signalled).toBeLessThan(3000);
+      expect(result.stderr).not.toMatch(/shutdown did not finish/);
+      expect(result.stderr).toMatch(/interrupted/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  }, 30_000);
 });

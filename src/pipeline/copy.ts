@@ -10,6 +10,7 @@ import { expectedFiles, type ExpectedFile } from '../manifests/verify.js';
 import { canCopyServerSide, canPreflight, isLocalFolder, whereIs, type Store } from '../stores/store.js';
 import { mapLimitOrFail } from './chunks.js';
 import type { CopySummary, Emit } from './events.js';
+import { untilAborted } from './limit.js';
 
 /**
  * `takeout copy`: a committed takeout from one store to another. Every file its manifest lists is copied,
@@ -73,7 +74,7 @@ function checkPlaces(source: Store, destination: Store): void {
  */
 async function checkDestination(options: CopyTakeoutOptions): Promise<string[]> {
   const { destination, emit } = options;
-  if (canPreflight(destination)) await destination.preflight();
+  if (canPreflight(destination)) await untilAborted(destination.preflight(), options.signal, `checking ${destination.description}`);
   const existing = (await destination.head(TAKEOUT_MANIFEST_FILE)) ?? (await destination.head(BUCKETS_FILE));
   if (existing && !options.overwrite) {
     throw new TakeoutError('EXISTS', `${destination.description} already holds a takeout (${existing.key})`, {

@@ -12,6 +12,7 @@ import { startJournal } from './resume.js';
 import type { DatasetExportOptions } from './dataset-export/options.js';
 import { writeData } from './dataset-export/data-files.js';
 import { definitionOf, exportWindow, parametersOf, windowOf, windowRange, type ExportWindow } from './dataset-export/window.js';
+import { untilAborted } from './limit.js';
 
 export type { DatasetExportOptions } from './dataset-export/options.js';
 
@@ -48,7 +49,7 @@ export function managedError(error: TakeoutError): TakeoutError {
 async function exportJob(options: DatasetExportOptions): Promise<JobRecord> {
   const { destination, emit } = options;
   await checkOverlap(options.source, destination);
-  if (canPreflight(destination)) await destination.preflight();
+  if (canPreflight(destination)) await untilAborted(destination.preflight(), options.signal, `checking ${destination.description}`);
   const parameters = parametersOf(options);
   const definitionId = createHash('sha256').update(JSON.stringify(definitionOf(options))).digest('hex').slice(0, 16);
 

@@ -1,3 +1,5 @@
+import { TakeoutError } from '../errors.js';
+
 /** A counting semaphore: at most `size` holders at once, FIFO. */
 export class Semaphore {
   private active = 0;
@@ -26,6 +28,27 @@ export class Semaphore {
     } finally {
       this.release();
     }
+  }
+}
+
+/**
+ * `work`, or an INTERRUPTED error as soon as `signal` aborts: for a step that takes no signal of its own (a
+ * store's first check), so that Ctrl-C during a request that stalls ends at once, not at the shutdown deadline.
+ * The step left running is abandoned: the process is on its way out.
+ */
+export async function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (!signal) return work;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(new TakeoutError('INTERRUPTED', `interrupted while ${what}`));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  work.catch(() => undefined);
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
   }
 }
 

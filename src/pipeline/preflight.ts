@@ -8,6 +8,7 @@ import { MANIFESTS_DIR, TAKEOUT_MANIFEST_FILE } from '../manifests/takeout.js';
 import { JOURNAL_FILE, type Journal } from '../manifests/journal.js';
 import { isLeaseKey } from '../manifests/lease.js';
 import type { Source } from '../sources/source.js';
+import { untilAborted } from './limit.js';
 import type { TableDescriptor } from '../model.js';
 import type { Emit } from './events.js';
 import { checkJournal } from './resume.js';
@@ -35,6 +36,7 @@ export interface PreflightOptions {
   /** The plan's estimate of the data, before compression. */
   estimatedBytes: number;
   emit: Emit;
+  signal?: AbortSignal;
 }
 
 export interface PreflightResult {
@@ -46,7 +48,7 @@ export interface PreflightResult {
 
 export async function preflight(options: PreflightOptions): Promise<PreflightResult> {
   const { destination, emit, dryRun } = options;
-  const checks = dryRun ? await checkReach(options.source, destination, true) : [];
+  const checks = dryRun ? await checkReach(options.source, destination, true, options.signal) : [];
   checks.push(`${destination.description} can be reached${isLocalFolder(destination) ? ' and written' : ' with these credentials'}`);
   await checkCaseCollisions(destination, options.tables, emit, dryRun);
   const previous = await checkJournal(destination, { fingerprint: options.fingerprint, resume: options.resume, overwrite: options.overwrite });
@@ -61,9 +63,9 @@ export async function preflight(options: PreflightOptions): Promise<PreflightRes
  * that can be made): what a run asks before it writes anything, its lease included, so that the error names
  * the cause rather than the lease file.
  */
-export async function checkReach(source: Source, destination: Store, readOnly: boolean): Promise<string[]> {
+export async function checkReach(source: Source, destination: Store, readOnly: boolean, signal?: AbortSignal): Promise<string[]> {
   const overlap = await checkOverlap(source, destination);
-  if (canPreflight(destination)) await destination.preflight({ readOnly });
+  if (canPreflight(destination)) await untilAborted(destination.preflight({ readOnly }), signal, `checking ${destination.description}`);
   return overlap ? [overlap] : [];
 }
 

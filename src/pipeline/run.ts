@@ -19,7 +19,7 @@ export async function runTakeout(options: RunOptions): Promise<RunSummary | RunP
   const plan = await planTakeout(options);
   if (options.dryRun) return dryRunPlan(options, plan);
 
-  await checkReach(source, destination, false);
+  await checkReach(source, destination, false, options.signal);
   // The lease first: nothing else is read or written at the destination by a run that does not hold it.
   const lease = await acquireLease(destination, {
     runId: plan.runId,

@@ -66,6 +66,7 @@ export function checkTakeout(options: RunOptions, plan: TakeoutPlan, dryRun: boo
     dryRun,
     estimatedBytes: estimateOf(plan.selected, plan.withData),
     emit,
+    ...(options.signal ? { signal: options.signal } : {}),
   });
 }
 
