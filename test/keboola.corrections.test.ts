@@ -2,9 +2,12 @@
  * What the Keboola target changes in a configuration before it sends it, as Keboola's restore engine does
  * (php-kbc-project-restore ConfigurationCorrector, StackSpecificComponentIdTranslator): OAuth ids and data app
  * ids removed, a flow's Snowflake writer tasks named for the destination stack; the takeout's own copy untouched.
+ * And the line a Keboola source or target gives without a token.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { correctConfiguration, stackComponentId } from '../src/targets/keboola/corrections.js';
+import path from 'node:path';
+import { removeTempFolders, runCli, tempFolder } from './helpers/cli.js';
 
 describe('configuration corrections for the destination stack', () => {
   it("removes an OAuth authorization's id and says so; the takeout's configuration is not changed", () => {
@@ -38,5 +41,21 @@ describe('configuration corrections for the destination stack', () => {
   it('leaves every other configuration as it is', () => {
     const config = { parameters: { id: 'kept' }, authorization: { other: { id: 1 } } };
     expect(correctConfiguration('keboola.ex-db-mysql', config, 'connection.keboola.com', 'snowflake')).toEqual({ configuration: config, changes: [] });
+  });
+});
+
+describe('without a Storage API token', () => {
+  afterAll(removeTempFolders);
+  it.each([
+    ['run', ['run', '--source', 'keboola+https://connection.keboola.com', '--dest', 'out', '--dry-run']],
+    ['restore', ['restore', 'TAKEOUT', '--to', 'keboola+https://connection.keboola.com']],
+  ])('%s says how to give one, and no word of the hint is taken for a secret', async (_name, args) => {
+    const takeout = path.join(await tempFolder('no-token'), 'takeout');
+    if (args.includes('TAKEOUT')) expect((await runCli(['run', 'demo', takeout, '-q'])).code).toBe(0);
+    const result = await runCli(args.map((a) => (a === 'TAKEOUT' ? takeout : a)), { env: { KBC_STORAGE_TOKEN: '' } });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('no Storage API token');
+    expect(result.stderr).toContain('hint: set KBC_STORAGE_TOKEN or pass --token');
+    expect(result.stderr).not.toContain('***');
   });
 });

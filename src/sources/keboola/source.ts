@@ -38,7 +38,7 @@ export function createKeboolaSource(uri: string, options: KeboolaSourceOptions =
   const token = options.token ?? process.env.KBC_STORAGE_TOKEN;
   const baseUrl = stackUrl(uri);
   const description = `keboola+${baseUrl}`;
-  if (!token) throw new TakeoutError('USAGE', `${description}: no Storage API token: set KBC_STORAGE_TOKEN or pass --token`);
+  if (!token) throw new TakeoutError('USAGE', `${description}: no Storage API token`, { hint: 'set KBC_STORAGE_TOKEN or pass --token' });
   const cleartext = cleartextWarning(baseUrl);
   if (cleartext !== undefined) options.onWarning?.(cleartext);
   const client = new StorageClient({ baseUrl, token, ...(options.sleep ? { sleep: options.sleep } : {}), ...(options.onRequest ? { onRequest: options.onRequest } : {}) });

@@ -34,7 +34,7 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
   const baseUrl = stackUrl(uri);
   const description = `keboola+${baseUrl}`;
   const token = options.token ?? process.env.KBC_STORAGE_TOKEN;
-  if (!token) throw new TakeoutError('USAGE', `${description}: no Storage API token: set KBC_STORAGE_TOKEN or pass --token`);
+  if (!token) throw new TakeoutError('USAGE', `${description}: no Storage API token`, { hint: 'set KBC_STORAGE_TOKEN or pass --token' });
   const client = new StorageClient({ baseUrl, token, ...(options.onRequest ? { onRequest: options.onRequest } : {}) });
   const cleartext = cleartextWarning(baseUrl);
   if (cleartext) options.warn(cleartext);
