@@ -309,6 +309,21 @@ describe('takeout restore', () => {
     expectCode(await runCli(['restore', demo, '--to', 'mysql://localhost/db']), 2);
   }, 60_000);
 
+  it('a file that is not a database of that kind is refused (exit 2) and left as it was, never restored into memory', async () => {
+    const folder = await tempFolder('restore-not-a-db');
+    const json = path.join(folder, 'notes.json');
+    await writeFile(json, '[{"a": 1}]\n');
+    for (const kind of ['sqlite', 'duckdb'] as const) {
+      const refused = await runCli(['restore', demo, '--to', `${kind}:${json}`]);
+      expectCode(refused, 2);
+      expect(refused.stderr).toMatch(kind === 'sqlite' ? /sqlite:.*notes\.json: file is not a database/ : /DuckDB reads a file of this name as data/);
+      expect(await readFile(json, 'utf8')).toBe('[{"a": 1}]\n');
+    }
+    // DuckDB would open a new data-file name as an in-memory database: a restore there would keep nothing.
+    expectCode(await runCli(['restore', demo, '--to', `duckdb:${path.join(folder, 'new.parquet')}`]), 2);
+    await expect(stat(path.join(folder, 'new.parquet'))).rejects.toThrow();
+  }, 60_000);
+
   it('restores a takeout on S3', async () => {
     const prefix = `s3://${TEST_BUCKET}/${uniquePrefix('restore-s3')}`;
     expectOk(await runCli(['run', 'demo', prefix, '-q', ...s3CliArgs(s3Endpoint)]));

@@ -39,11 +39,15 @@ function duckType(column: RestoreColumn): string {
   return DUCKDB_TYPES[column.type];
 }
 
+/** Names DuckDB opens as data in an in-memory database (its replacement scans: duckdb.org/docs "Data Sources"). */
+const DATA_FILE_NAME = /\.(csv|tsv|txt|json|jsonl|ndjson|parquet)(\.gz|\.zst)?$/i;
+
 function duckError(error: unknown, what: string): TakeoutError {
   if (error instanceof TakeoutError) return error;
   const message = (error as Error).message ?? String(error);
   if (/Conversion Error|Constraint Error|Could not convert/i.test(message)) return new TakeoutError('INVALID_INPUT', `${what}: ${message}`, { cause: error });
-  if (/IO Error|Could not set lock/i.test(message)) return new TakeoutError('USAGE', `${what}: ${message}`, { cause: error, hint: 'is another process using the file?' });
+  if (/Could not set lock|Conflicting lock/i.test(message)) return new TakeoutError('USAGE', `${what}: ${message}`, { cause: error, hint: 'is another process using the file?' });
+  if (/IO Error/i.test(message)) return new TakeoutError('USAGE', `${what}: ${message}`, { cause: error, hint: 'give a new file or a DuckDB database in a folder that can be written' });
   return toTakeoutError(error, what);
 }
 
@@ -85,6 +89,9 @@ async function writeMetadata(c: DuckDBConnection, m: TakeoutMetadata, descriptio
 /** `spool`: how slices reach DuckDB's CSV reader, a FIFO (a temporary file where there is no `mkfifo`) or always a file. */
 export function createDuckdbTarget(file: string, spool: CsvSpool = 'fifo'): Target {
   const description = `duckdb:${file}`;
+  if (DATA_FILE_NAME.test(file)) {
+    throw new TakeoutError('USAGE', `${description}: DuckDB reads a file of this name as data, not as a database (opened again, it would not be this one)`, { hint: 'give a file name such as project.duckdb' });
+  }
   let instance: DuckDBInstance | undefined;
   let conn: DuckDBConnection | undefined;
   const connect = async (): Promise<DuckDBConnection> => {
@@ -97,6 +104,16 @@ export function createDuckdbTarget(file: string, spool: CsvSpool = 'fifo'): Targ
       await conn.run("SET TimeZone = 'UTC'");
     } catch (error) {
       throw duckError(error, description);
+    }
+    // DuckDB opens a name ending in .csv, .json or .parquet as data in an in-memory database: a restore there
+    // would end "restored" and leave nothing. The database must be the file.
+    const backing = (await conn.runAndReadAll('SELECT path FROM duckdb_databases() WHERE database_name = current_database()')).getRowsJson()[0]?.[0];
+    if (typeof backing !== 'string' || backing === '') {
+      conn.closeSync();
+      instance.closeSync();
+      conn = undefined;
+      instance = undefined;
+      throw new TakeoutError('USAGE', `${description}: DuckDB does not open ${file} as a database file (it reads a .csv, .json or .parquet name as data)`, { hint: 'give a file name such as project.duckdb' });
     }
     return conn;
   };

@@ -44,7 +44,8 @@ function sqliteError(error: unknown, what: string): TakeoutError {
   if (error instanceof TakeoutError) return error;
   const code = (error as { code?: string }).code ?? '';
   if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') return new TakeoutError('INVALID_INPUT', `${what}: ${(error as Error).message}`, { cause: error, hint: 'the takeout holds two rows with one primary key' });
-  if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_NOTADB') return new TakeoutError('USAGE', `${what}: ${(error as Error).message}`, { cause: error });
+  if (code === 'SQLITE_NOTADB') return new TakeoutError('USAGE', `${what}: ${(error as Error).message}`, { cause: error, hint: 'give a new file or an SQLite database' });
+  if (code === 'SQLITE_CANTOPEN') return new TakeoutError('USAGE', `${what}: ${(error as Error).message}`, { cause: error, hint: 'check that the folder can be written' });
   return toTakeoutError(error, what);
 }
 
@@ -71,14 +72,19 @@ export function createSqliteTarget(file: string): Target {
       // A file that is not there holds nothing; it is not created by asking (a --dry-run writes nothing).
       if (!db && !(await stat(file).then(() => true, () => false))) return { tables: tables.map(() => ({ exists: false })) };
       const d = await open();
-      const states: TableState[] = tables.map((t) => {
-        if (!exists(d, t.id)) return { exists: false };
-        const row = d.prepare(`SELECT count(*) AS n FROM ${quoteIdent(t.id)}`).get() as { n: number };
-        return { exists: true, rows: row.n };
-      });
-      if (!exists(d, '_takeout_restore')) return { tables: states };
-      const record = d.prepare('SELECT run_id FROM "_takeout_restore"').get() as { run_id: string } | undefined;
-      return { tables: states, ...(record ? { record: { runId: record.run_id } } : {}) };
+      try {
+        const states: TableState[] = tables.map((t) => {
+          if (!exists(d, t.id)) return { exists: false };
+          const row = d.prepare(`SELECT count(*) AS n FROM ${quoteIdent(t.id)}`).get() as { n: number };
+          return { exists: true, rows: row.n };
+        });
+        if (!exists(d, '_takeout_restore')) return { tables: states };
+        const record = d.prepare('SELECT run_id FROM "_takeout_restore"').get() as { run_id: string } | undefined;
+        return { tables: states, ...(record ? { record: { runId: record.run_id } } : {}) };
+      } catch (error) {
+        // A file that is not a database is found by its first query, not when it is opened.
+        throw sqliteError(error, description);
+      }
     },
     async load(table, options): Promise<TableLoad> {
       const d = await open();
