@@ -574,6 +574,11 @@ export async function s3rverClient(endpoint) {
   return { S3, client };
 }
 
+/** A spec with more flags than `sizeRunsSpec` gives. */
+export function withSpec(base, more) {
+  return { ...base, spec: { ...base.spec, ...more } };
+}
+
 /** Two tools in runs alternating which goes first (so neither always runs on a warmer machine), each run logged. */
 export function* alternatingRuns(runs, tools) {
   for (let r = 0; r < runs; r++) {

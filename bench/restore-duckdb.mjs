@@ -18,18 +18,12 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import {
-  cleanEnv, cleanupPaths, ensureInput, fmtMB, log, mb, measureQuietly, median, note, noteOutcome, OUT, parseBenchArgs, run, snapshotBuild, warnIfStaleBuild,
+  cleanEnv, cleanupPaths, ensureInput, fmtMB, log, mb, measureQuietly, median, note, noteOutcome, OUT, parseBenchArgs, run, sizeRunsSpec, snapshotBuild, warnIfStaleBuild, withSpec,
 } from './lib.mjs';
 
 const o = parseBenchArgs(process.argv.slice(2), {
   script: import.meta.url,
-  spec: {
-    '--size': { key: 'size', type: 'number', env: 'BENCH_SIZE', default: 200 },
-    '--runs': { key: 'runs', type: 'number', env: 'BENCH_RUNS', default: 3 },
-    '--baseline': { key: 'baseline', type: 'string', env: 'BENCH_BASELINE' },
-    '--no-wait': { key: 'noWait', type: 'flag', env: 'BENCH_NO_WAIT' },
-  },
-  check: (v) => (!(v.size > 0) ? '--size must be a positive number of MiB' : !(v.runs >= 1) ? '--runs must be at least 1' : undefined),
+  ...withSpec(sizeRunsSpec(200), { '--baseline': { key: 'baseline', type: 'string', env: 'BENCH_BASELINE' } }),
 });
 
 const TABLE = 'in.c-bench.data';
