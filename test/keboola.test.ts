@@ -290,6 +290,22 @@ describe('takeout table export from the Storage API', () => {
   });
 });
 
+describe('takeout table export -o of a Storage API table (gzipped slices merged)', () => {
+  it.each([['plain', []], ['--gzip', ['--gzip']]])('%s: the done event counts the rows written, not 0', async (_name, extra) => {
+    const api = await server();
+    try {
+      const out = join(await tempFolder('kbc-table-rows'), 'orders.csv');
+      const result = await kbc(api, ['table', 'export', 'in.c-main.orders', '-o', `${out}${extra.length ? '.gz' : ''}`, '--json', ...extra]);
+      expect(result.code, result.stderr).toBe(0);
+      const source = parse(await readFile(join(FIXTURE, 'data', 'in.c-main.orders.csv'))) as string[][];
+      const done = result.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; rows?: number }).find((e) => e.type === 'table:done');
+      expect(done?.rows).toBe(source.length - 1);
+    } finally {
+      await api.stop();
+    }
+  });
+});
+
 describe('takeout files download FILE_ID from the Storage API', () => {
   it('merges a sliced file by id, with the header given by --columns', async () => {
     const api = await server();

@@ -1,8 +1,11 @@
-import { gzipSync } from 'node:zlib';
-import type { ObjectWriter, Store } from '../stores/store.js';
+import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
+import { createGunzip, gzipSync, type Gunzip } from 'node:zlib';
+import type { ObjectWriter, Store, WrittenObject } from '../stores/store.js';
 import { openStore } from '../stores/registry.js';
 import { TakeoutError } from '../errors.js';
 import { encodeHeader } from '../formats/csv/encode.js';
+import { RecordCounter } from '../formats/csv/record-counter.js';
 import { DEFAULT_COMPRESSION_LEVEL, NO_COMPRESSION } from '../pipeline/compress.js';
 import { tableStart, type RunPlan, type RunSummary } from '../pipeline/events.js';
 import { mergeSlices } from '../pipeline/merge.js';
@@ -135,6 +138,51 @@ async function exportFile(o: TableExportOptions, context: CommandContext, source
 }
 
 /**
+ * What the merge writes, passed on and its CSV records counted (a gzip output inflated on the side to count it),
+ * so that the done line says the rows written; without it, it said 0.
+ */
+class CountingWriter implements ObjectWriter {
+  private readonly counter = new RecordCounter();
+  private readonly inflate: Gunzip | undefined;
+  private failure: Error | undefined;
+
+  constructor(
+    private readonly inner: ObjectWriter,
+    gzip: boolean,
+  ) {
+    if (!gzip) return;
+    this.inflate = createGunzip();
+    this.inflate.on('data', (chunk: Buffer) => this.counter.push(chunk));
+    this.inflate.on('error', (error) => (this.failure = error));
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    await this.inner.write(chunk);
+    if (!this.inflate) this.counter.push(chunk);
+    else if (!this.failure && !this.inflate.write(chunk)) await once(this.inflate, 'drain');
+  }
+
+  finish(): Promise<WrittenObject> {
+    return this.inner.finish();
+  }
+
+  async abort(): Promise<void> {
+    this.inflate?.destroy();
+    await this.inner.abort();
+  }
+
+  /** The records written, once the merge is done. */
+  async records(): Promise<number> {
+    if (this.inflate && !this.failure) {
+      this.inflate.end();
+      await finished(this.inflate).catch((error: Error) => (this.failure = error));
+    }
+    if (this.failure) throw new TakeoutError('FAILED', `counting the rows written: ${this.failure.message}`, { cause: this.failure });
+    return this.counter.end();
+  }
+}
+
+/**
  * Already gzipped slices (Storage API exports): the sliced-download merge, members kept as they are with --gzip.
  * Its progress is the slices' stored bytes fetched, against their listed sizes when every one has one.
  */
@@ -152,10 +200,11 @@ async function mergeGzipSlices(
   let fetched = 0;
   let written = 0;
   const byLabel = new Map(body.slices.map((slice) => [slice.origin, slice]));
+  const counted = new CountingWriter(writer, o.gzip);
   const merged = await mergeSlices({
     plan: { form: 'redshift', entries: body.slices.map((slice) => ({ location: { kind: 'relative', key: slice.origin }, label: slice.origin, mandatory: true })) },
     open: (entry) => byLabel.get(entry.label)!.open(),
-    output: writer,
+    output: counted,
     gzipOutput: o.gzip,
     ...(o.header !== false ? { header: narrowed.columns } : {}),
     concurrency: 2,
@@ -166,8 +215,10 @@ async function mergeGzipSlices(
       written = p.outputBytes;
     },
   });
+  const records = await counted.records();
   await writer.finish();
-  context.reporter.emit({ type: 'table:done', table: narrowed.id, rows: 0, rawBytes: merged.outputBytes, bytes: merged.bytes, slices: 1, durationMs: Date.now() - t0 });
+  const rows = Math.max(0, records - (o.header !== false ? 1 : 0));
+  context.reporter.emit({ type: 'table:done', table: narrowed.id, rows, rawBytes: merged.outputBytes, bytes: merged.bytes, slices: 1, durationMs: Date.now() - t0 });
 }
 
 /** Rows the source reads: encoded as run encodes them, into the one writer (one slice that is never cut). */
