@@ -16,10 +16,22 @@ function shownKey(key: string): string {
   return /[\u0000-\u001f\u007f]/.test(key) ? JSON.stringify(key) : key;
 }
 
-function itemLine(item: Leftover, dryRun: boolean): string {
+/**
+ * What an unfinished upload is called where it lies (the JSON keeps one kind, `multipart-upload`): S3's
+ * incomplete multipart uploads, Azure's blobs with uncommitted blocks (discarded by the service after 7 days
+ * otherwise: learn.microsoft.com "Put Block"), GCS's resumable upload sessions (never listed: they expire).
+ */
+function uploadNoun(destination: string): [string, string] {
+  if (destination.startsWith('azure://')) return ['blob with uncommitted blocks', 'blobs with uncommitted blocks'];
+  if (destination.startsWith('gs://')) return ['open resumable upload', 'open resumable uploads'];
+  return ['incomplete multipart upload', 'incomplete multipart uploads'];
+}
+
+function itemLine(item: Leftover, dryRun: boolean, destination: string): string {
   const key = shownKey(item.key);
   if (item.kind === 'multipart-upload') {
     const started = item.started ? ` (started ${item.started.toISOString()})` : '';
+    if (destination.startsWith('azure://')) return `${dryRun ? 'would discard' : 'discarded'} the uncommitted blocks of ${key}${started}`;
     return `${dryRun ? 'would abort' : 'aborted'} multipart upload ${key}${started}`;
   }
   return `${dryRun ? 'would remove' : 'removed'} temp file ${key}`;
@@ -32,7 +44,9 @@ export function cleanupCommand(context: CliContext, stderr: NodeJS.WritableStrea
     .description(
       'A run killed with SIGKILL (or a crashed machine) cannot abort its uploads. Under an S3 prefix this ' +
         'lists the incomplete multipart uploads (ListMultipartUploads) initiated more than --older-than ago and ' +
-        'aborts them; in a local folder it removes takeout temp files (.NAME.RANDOM.takeout-tmp) last modified ' +
+        'aborts them; under an Azure prefix it discards the uncommitted blocks of blobs never committed; GCS ' +
+        'resumable upload sessions cannot be listed and expire on their own; in a local folder it removes ' +
+        'takeout temp files (.NAME.RANDOM.takeout-tmp) last modified ' +
         'that long ago. Nothing else is touched. --dry-run only lists. With --json one object per item goes to ' +
         'stdout, the summary last.\n\n' +
         'A run in progress holds a lease (takeout-lease.json): cleanup is refused (exit 9) while a run holds ' +
@@ -56,7 +70,7 @@ export function cleanupCommand(context: CliContext, stderr: NodeJS.WritableStrea
       // Said whatever the output options: a dry run tells that the real one would be refused.
       if (event.kind === 'in-use') line(`${event.destination} is in use by ${describeHolder(event.holder)}: a cleanup now would be refused`);
       else if (o.json) context.io.stdout.write(`${eventLine(eventObject(event))}\n`);
-      else if (!o.quiet) line(eventText(event, o.olderThan));
+      else if (!o.quiet) line(eventText(event, o.olderThan, dest));
     });
   });
   return command;
@@ -79,13 +93,13 @@ function eventObject(event: Exclude<CleanupEvent, { kind: 'in-use' }>): { type: 
 }
 
 /** An event as a line on stderr. */
-function eventText(event: Exclude<CleanupEvent, { kind: 'in-use' }>, olderThan: string): string {
+function eventText(event: Exclude<CleanupEvent, { kind: 'in-use' }>, olderThan: string, destination: string): string {
   if (event.kind === 'kept') {
-    return `left alone ${event.item.kind === 'multipart-upload' ? 'multipart upload' : 'temp file'} ${shownKey(event.item.key)}: ${shownKey(event.folder)} is in use by ${describeHolder(event.holder)}`;
+    return `left alone ${event.item.kind === 'multipart-upload' ? (destination.startsWith('azure://') ? 'blob with uncommitted blocks' : 'multipart upload') : 'temp file'} ${shownKey(event.item.key)}: ${shownKey(event.folder)} is in use by ${describeHolder(event.holder)}`;
   }
-  if (event.kind === 'cleaned') return itemLine(event.item, event.dryRun);
+  if (event.kind === 'cleaned') return itemLine(event.item, event.dryRun, destination);
   const { summary } = event;
-  const what = `${plural(summary.multipartUploads, 'incomplete multipart upload')}, ${plural(summary.tempFiles, 'temp file')}`;
+  const what = `${plural(summary.multipartUploads, ...uploadNoun(summary.destination))}, ${plural(summary.tempFiles, 'temp file')}`;
   const age = summary.olderThanMs === 0 ? '' : ` older than ${olderThan}`;
   const left = summary.keptForLiveRuns > 0 ? `; left ${plural(summary.keptForLiveRuns, 'item')} alone (runs in progress)` : '';
   return `${summary.dryRun ? 'would clean up' : 'cleaned up'} ${what}${age} in ${summary.destination}${left}`;
