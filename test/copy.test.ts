@@ -144,6 +144,27 @@ describe('takeout copy in S3', () => {
     expect(fromCopy).toEqual(await download(local, path.join(root, 's0.csv')));
   });
 
+  it('--dry-run says what would be copied and how, as the copy does it, and writes nothing (no PUT, no DELETE)', async () => {
+    const dest = `s3://${TEST_BUCKET}/${uniquePrefix('copy-dry')}`;
+    const before = proxy.requests.length;
+    const dry = await runCli(['copy', src, dest, '--dry-run', '--json', ...s3CliArgs(proxy.url)]);
+    expectCode(dry, 0);
+    const planned = summaryOf(dry);
+    expect(planned).toMatchObject({ dryRun: true });
+    expect(planned.serverSide.objects).toBeGreaterThan(10);
+    expect(planned.throughMachine.objects).toBe(planned.rewrittenManifests + 1);
+    expect(proxy.requests.slice(before).filter((r) => r.method !== 'GET' && r.method !== 'HEAD').map((r) => `${r.method} ${r.url}`)).toEqual([]);
+    // The copy itself moves what the dry run said.
+    const copy = await runCli(['copy', src, dest, '--json', ...s3CliArgs(proxy.url)]);
+    expectCode(copy, 0);
+    const done = summaryOf(copy);
+    expect({ serverSide: done.serverSide, objects: done.objects, dryRun: done.dryRun }).toEqual({ serverSide: planned.serverSide, objects: planned.objects, dryRun: false });
+    // Onto that takeout a dry run is refused as the copy would be (exit 9), and with --overwrite it removes nothing.
+    expectCode(await runCli(['copy', src, dest, '--dry-run', ...s3CliArgs(s3Endpoint)]), 9);
+    expectCode(await runCli(['copy', src, dest, '--dry-run', '--overwrite', ...s3CliArgs(s3Endpoint)]), 0);
+    expectCode(await runCli(['verify', dest, '-q', ...s3CliArgs(s3Endpoint)]), 0);
+  });
+
   it('to a folder: streamed through takeout with sha256 checked, the slice manifests relative again', async () => {
     const dest = path.join(root, 'from-s3');
     const copy = await runCli(['copy', src, dest, '--json', ...s3CliArgs(s3Endpoint)]);

@@ -10,6 +10,7 @@ import { readManifest } from './verify.js';
 export const COPY_OPTIONS = [
   { key: 'overwrite', flags: '--overwrite', description: 'replace a takeout already at DEST, removing its files the copy does not write', type: 'boolean', default: false, group: GROUP.destination },
   { key: 'concurrency', flags: '-c, --concurrency <n>', description: 'objects copied at once', type: 'int', default: 8, min: 1, max: 64 },
+  { key: 'dryRun', flags: '--dry-run', description: 'check both ends and say what would be copied, and how (server-side or through this machine); write nothing', type: 'boolean', default: false },
 ] as const satisfies readonly OptionSpec[];
 
 export const COPY_SPECS = [...COPY_OPTIONS, ...S3_OPTIONS, ...COMMON_OPTIONS] as const;
@@ -42,6 +43,7 @@ export async function copy(sourceArg: string, destArg: string, o: CopyOptions, c
     manifest,
     overwrite: o.overwrite,
     concurrency: o.concurrency,
+    dryRun: o.dryRun,
     toolVersion: context.version,
     signal: context.signal,
     emit: (event) => context.reporter.emit(event),

@@ -29,6 +29,8 @@ export interface CopyTakeoutOptions {
   overwrite: boolean;
   /** Objects copied at once. */
   concurrency: number;
+  /** Check and say what would be copied, and how (server-side or through this machine); write and remove nothing. */
+  dryRun?: boolean;
   toolVersion: string;
   signal?: AbortSignal;
   emit: Emit;
@@ -74,7 +76,7 @@ function checkPlaces(source: Store, destination: Store): void {
  */
 async function checkDestination(options: CopyTakeoutOptions): Promise<string[]> {
   const { destination, emit } = options;
-  if (canPreflight(destination)) await untilAborted(destination.preflight(), options.signal, `checking ${destination.description}`);
+  if (canPreflight(destination)) await untilAborted(destination.preflight({ readOnly: options.dryRun === true }), options.signal, `checking ${destination.description}`);
   const existing = (await destination.head(TAKEOUT_MANIFEST_FILE)) ?? (await destination.head(BUCKETS_FILE));
   if (existing && !options.overwrite) {
     throw new TakeoutError('EXISTS', `${destination.description} already holds a takeout (${existing.key})`, {
@@ -90,7 +92,7 @@ async function checkDestination(options: CopyTakeoutOptions): Promise<string[]> 
   }
   const old = await oldTakeoutKeys(destination);
   // Until the new manifest lands, the destination must not look like a complete takeout.
-  await destination.delete([TAKEOUT_MANIFEST_FILE]);
+  if (!options.dryRun) await destination.delete([TAKEOUT_MANIFEST_FILE]);
   return old;
 }
 
@@ -102,6 +104,31 @@ async function oldTakeoutKeys(destination: Store): Promise<string[]> {
   } catch {
     return [];
   }
+}
+
+/**
+ * --dry-run: what the copy would do, as its summary says it (`dryRun: true`): every object the manifest lists,
+ * server-side where the destination reaches the source, the slice manifests (rewritten) and the takeout manifest
+ * through this machine. The destination was checked as a copy checks it; nothing is written.
+ */
+function plannedCopy(options: CopyTakeoutOptions, files: readonly ExpectedFile[], serverSide: boolean, started: number): CopySummary {
+  const inCloud = files.filter((f) => serverSide && !isSliceManifest(f.key));
+  const through = files.filter((f) => !inCloud.includes(f));
+  const sum = (list: readonly ExpectedFile[]): number => list.reduce((n, f) => n + f.bytes, 0);
+  const summary: CopySummary = {
+    source: options.source.description,
+    destination: options.destination.description,
+    dryRun: true,
+    // The takeout manifest, written last, is one more object; its size is known only once it is written.
+    objects: files.length + 1,
+    bytes: sum(files),
+    serverSide: { objects: inCloud.length, bytes: sum(inCloud) },
+    throughMachine: { objects: through.length + 1, bytes: sum(through) },
+    rewrittenManifests: files.filter((f) => isSliceManifest(f.key)).length,
+    durationMs: Date.now() - started,
+  };
+  options.emit({ type: 'copy:done', summary });
+  return summary;
 }
 
 /** A stream's bytes, counted and hashed on the way, into a writer; the size and sha256 are checked before the commit. */
@@ -160,6 +187,7 @@ export async function copyTakeout(options: CopyTakeoutOptions): Promise<CopySumm
   const files = expectedFiles(manifest);
   const sliceKeys = new Set(manifest.tables.flatMap((t) => (t.slices ?? []).map((s) => s.key)));
   const replaced = await checkDestination(options);
+  if (options.dryRun) return plannedCopy(options, files, canCopyServerSide(destination) && destination.canCopyFrom(source), started);
   const total = { objects: files.length + 1, bytes: files.reduce((n, f) => n + f.bytes, 0) };
   emit({ type: 'copy:start', source: source.description, destination: destination.description, objects: total.objects, bytes: total.bytes });
   const tally: Tally = { objectsDone: 0, bytesDone: 0, serverSide: { objects: 0, bytes: 0 }, throughMachine: { objects: 0, bytes: 0 } };
@@ -227,6 +255,7 @@ export async function copyTakeout(options: CopyTakeoutOptions): Promise<CopySumm
   const summary: CopySummary = {
     source: source.description,
     destination: destination.description,
+    dryRun: false,
     objects: tally.objectsDone,
     bytes: tally.serverSide.bytes + tally.throughMachine.bytes,
     serverSide: tally.serverSide,

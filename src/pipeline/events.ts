@@ -68,6 +68,8 @@ export interface MergeSummary {
 export interface CopySummary {
   source: string;
   destination: string;
+  /** --dry-run: what would be copied, and how; nothing was written. */
+  dryRun: boolean;
   /** Objects written at the destination: slices and layout files, rewritten slice manifests and the takeout manifest included. */
   objects: number;
   bytes: number;

@@ -70,7 +70,9 @@ export function copySummaryLine(s: CopySummary): string {
     `${plural(s.serverSide.objects, 'object')}, ${formatBytes(s.serverSide.bytes)} server-side`,
     `${plural(s.throughMachine.objects, 'object')}, ${formatBytes(s.throughMachine.bytes)} through this machine`,
   ];
-  return terminalLine(`copied ${plural(s.objects, 'object')} to ${s.destination}: ${parts.join('; ')}${s.rewrittenManifests ? ` (${plural(s.rewrittenManifests, 'slice manifest')} rewritten)` : ''}, ${formatDuration(s.durationMs)}`);
+  const rewritten = s.rewrittenManifests ? ` (${plural(s.rewrittenManifests, 'slice manifest')} rewritten)` : '';
+  if (s.dryRun) return terminalLine(`dry run: would copy ${plural(s.objects, 'object')} to ${s.destination}: ${parts.join('; ')}${rewritten}; nothing was written`);
+  return terminalLine(`copied ${plural(s.objects, 'object')} to ${s.destination}: ${parts.join('; ')}${rewritten}, ${formatDuration(s.durationMs)}`);
 }
 
 export function restoreStartLine(event: { source: string; target: string; tables: number; rows: number; bytes: number; dryRun: boolean }): string {
