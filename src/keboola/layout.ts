@@ -89,13 +89,18 @@ export const BUCKET_ID_PATTERN = /^(in|out|sys)\.c-[A-Za-z0-9_-]+$/;
 /** Keboola table and bucket names: letters, digits, underscore and dash. */
 export const NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
 
+/** The bucket of a `tables.json` item (a table or an alias): its `bucket.id`, else the first two parts of its id. */
+export function bucketIdOf(t: Record<string, unknown>): string {
+  const bucket = t.bucket as { id?: unknown } | undefined;
+  return String(bucket?.id ?? String(t.id).split('.').slice(0, 2).join('.'));
+}
+
 /** A `tables.json` item (a Storage API table) as a table descriptor, the raw object kept for writing back. */
 export function tableFromApi(t: Record<string, unknown>): TableDescriptor {
   const id = String(t.id);
-  const bucket = t.bucket as { id?: unknown } | undefined;
   return {
     id,
-    bucketId: String(bucket?.id ?? id.split('.').slice(0, 2).join('.')),
+    bucketId: bucketIdOf(t),
     name: String(t.name),
     columns: (t.columns as string[] | undefined) ?? [],
     primaryKey: (t.primaryKey as string[] | undefined) ?? [],

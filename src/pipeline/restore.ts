@@ -113,7 +113,11 @@ async function restoreTable(options: RestoreOptions, planned: PlannedTable, summ
  */
 export function interleaveBuckets(tables: readonly PlannedTable[]): PlannedTable[] {
   const byBucket = new Map<string, PlannedTable[]>();
-  for (const t of tables) byBucket.set(t.table.bucketId, [...(byBucket.get(t.table.bucketId) ?? []), t]);
+  for (const t of tables) {
+    const queue = byBucket.get(t.table.bucketId);
+    if (queue) queue.push(t);
+    else byBucket.set(t.table.bucketId, [t]);
+  }
   const queues = [...byBucket.values()];
   const out: PlannedTable[] = [];
   for (let round = 0; out.length < tables.length; round++) for (const q of queues) if (q[round]) out.push(q[round]!);

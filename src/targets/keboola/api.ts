@@ -1,5 +1,6 @@
 import { TakeoutError } from '../../errors.js';
 import type { StorageClient } from '../../sources/keboola/client.js';
+import type { TakeoutMetadata } from '../target.js';
 
 /**
  * What the Keboola target asks of the Storage API besides plain calls: asynchronous jobs (a 202 answer is a
@@ -34,6 +35,15 @@ export async function runJob(client: StorageClient, path: string, body: Json | u
     throw new TakeoutError('FAILED', `${what}: job ${job.id} failed: ${e.message ?? 'no message'}${e.code ? ` (${e.code})` : ''}${e.exceptionId ? `, exception ${e.exceptionId}` : ''}`);
   }
   return job;
+}
+
+/** A layout file of the takeout that holds a JSON list (tables.json, triggers.json, …); none there is an empty list. */
+export function listFile(metadata: TakeoutMetadata, key: string): Json[] {
+  const text = metadata.files.find((f) => f.key === key)?.text;
+  if (text === undefined) return [];
+  const value = JSON.parse(text) as unknown;
+  if (!Array.isArray(value)) throw new TakeoutError('INTEGRITY', `${metadata.source}: ${key} is not a list`, { hint: 'check the takeout with takeout verify' });
+  return value as Json[];
 }
 
 /** `[{key, value, provider}]` grouped by provider as `[{key, value}]` (Restore.php prepareMetadata). */

@@ -1,9 +1,9 @@
 import { TakeoutError } from '../../errors.js';
-import { NOTIFICATIONS_FILE, PERMANENT_FILES_FILE, TABLES_FILE, TRIGGERS_FILE } from '../../keboola/layout.js';
+import { bucketIdOf, NOTIFICATIONS_FILE, PERMANENT_FILES_FILE, TABLES_FILE, TRIGGERS_FILE } from '../../keboola/layout.js';
 import { TAKEOUT_MANIFEST_FILE } from '../../manifests/takeout.js';
 import type { StorageClient } from '../../sources/keboola/client.js';
 import type { RestoreExtra, TakeoutMetadata } from '../target.js';
-import type { Json } from './api.js';
+import { listFile, type Json } from './api.js';
 import { bucketSkipReason } from './buckets.js';
 import { configurationSkipReason } from './configurations.js';
 import { createSubscription, planNotification, subscriptionTarget, type SubscriptionTarget } from './notifications.js';
@@ -17,16 +17,6 @@ import type { UploadOptions } from './files.js';
  * and the same decisions for the plan (--dry-run): which configurations are left out, which triggers cannot be
  * made, what each step creates.
  */
-
-function listFile(metadata: TakeoutMetadata, key: string): Json[] {
-  const text = metadata.files.find((f) => f.key === key)?.text;
-  if (text === undefined) return [];
-  const value = JSON.parse(text) as unknown;
-  if (!Array.isArray(value)) throw new TakeoutError('INTEGRITY', `${metadata.source}: ${key} is not a list`, { hint: 'check the takeout with takeout verify' });
-  return value as Json[];
-}
-
-const bucketIdOf = (table: Json): string => String((table.bucket as Json | undefined)?.id ?? String(table.id).split('.').slice(0, 2).join('.'));
 
 /** The tables (and aliases) a restore of these metadata gives the project: the selected ones outside skipped buckets. */
 export function restoredTables(metadata: TakeoutMetadata): Set<string> {
@@ -64,10 +54,10 @@ export function planExtras(metadata: TakeoutMetadata, stackComponents: ReadonlyS
   ];
 }
 
-/** A permanent file's size as the takeout manifest lists it (files/prepare `sizeBytes`). */
-function listedBytes(metadata: TakeoutMetadata, key: string): number {
+/** Each file's size as the takeout manifest lists it (files/prepare `sizeBytes` of a permanent file). */
+function listedSizes(metadata: TakeoutMetadata): Map<string, number> {
   const manifest = JSON.parse(metadata.files.find((f) => f.key === TAKEOUT_MANIFEST_FILE)?.text ?? '{}') as { files?: { key: string; bytes: number }[] };
-  return manifest.files?.find((f) => f.key === key)?.bytes ?? 0;
+  return new Map((manifest.files ?? []).map((f) => [f.key, f.bytes]));
 }
 
 export interface ExtrasRun {
@@ -105,9 +95,10 @@ export async function restoreExtras(metadata: TakeoutMetadata, run: ExtrasRun): 
   }
   const files = permanentFilesOf(listFile(metadata, PERMANENT_FILES_FILE));
   if (files.length > 0 && !metadata.openListed) throw new TakeoutError('FAILED', `${run.upload.description}: the takeout's permanent files cannot be read`);
+  const sizes = files.length > 0 ? listedSizes(metadata) : new Map<string, number>();
   for (const file of files) {
     await step(planPermanentFile(file), async () => {
-      await uploadPermanentFile(client, file, listedBytes(metadata, `files/${file.id}`), metadata.openListed!, run.upload);
+      await uploadPermanentFile(client, file, sizes.get(`files/${file.id}`) ?? 0, metadata.openListed!, run.upload);
       return planPermanentFile(file);
     });
   }

@@ -1,8 +1,8 @@
 import { TakeoutError } from '../../errors.js';
-import { BRANCH_METADATA_FILE, CONFIGURATIONS_DIR, TABLES_FILE } from '../../keboola/layout.js';
+import { BRANCH_METADATA_FILE, bucketIdOf, CONFIGURATIONS_DIR, TABLES_FILE } from '../../keboola/layout.js';
 import type { StorageClient } from '../../sources/keboola/client.js';
 import type { InspectContext, RestoreExtra, RestoreTable, TableState, TakeoutMetadata } from '../target.js';
-import type { Json } from './api.js';
+import { listFile, type Json } from './api.js';
 import { bucketSkipReason, createBucket } from './buckets.js';
 import { configurationSkipReason, createConfiguration } from './configurations.js';
 import { correctConfiguration, FLOW_COMPONENT } from './corrections.js';
@@ -45,7 +45,6 @@ export interface Prepared {
   extras: RestoreExtra[];
 }
 
-export const bucketOf = (table: Json): string => String((table.bucket as Json | undefined)?.id ?? String(table.id).split('.').slice(0, 2).join('.'));
 
 /**
  * What `inspect` could not see (it is asked about tables only): a bucket without tables or a configuration
@@ -71,10 +70,10 @@ async function refuseConflicts(client: StorageClient, description: string, bucke
  * tables (then theirs and their aliases'); linked and system buckets skipped and named.
  */
 function chooseBuckets(metadata: TakeoutMetadata, state: Prepared, warn: (message: string) => void): Json[] {
-  const listed = JSON.parse(metadata.files.find((f) => f.key === TABLES_FILE)?.text ?? '[]') as Json[];
+  const listed = listFile(metadata, TABLES_FILE);
   state.aliases = listed.filter((t) => t.isAlias === true && state.tables.has(String((t.sourceTable as Json | undefined)?.id)));
   const whole = listed.every((t) => t.isAlias === true || state.tables.has(String(t.id)));
-  const needed = new Set([...state.tables.values(), ...state.aliases].map(bucketOf));
+  const needed = new Set([...state.tables.values(), ...state.aliases].map(bucketIdOf));
   const toCreate: Json[] = [];
   for (const bucket of metadata.buckets) {
     const why = bucketSkipReason(bucket);
@@ -159,7 +158,7 @@ export async function prepareProject(run: ProjectRestore, metadata: TakeoutMetad
     state.resuming = await writeMarker(client, metadata.runId);
   }
   // The project's own metadata first (Restore.php restoreProjectMetadata); only its keys and values, the stack assigns ids and times.
-  const branch = (JSON.parse(metadata.files.find((f) => f.key === BRANCH_METADATA_FILE)?.text ?? '[]') as Json[]).filter((m) => !MARKER_KEYS.has(String(m.key)));
+  const branch = listFile(metadata, BRANCH_METADATA_FILE).filter((m) => !MARKER_KEYS.has(String(m.key)));
   if (branch.length > 0) await client.post('branch/default/metadata', { body: { metadata: branch.map((m) => ({ key: m.key, value: m.value })) } });
   const held = state.resumed ? new Set((await client.get<Json[]>('buckets')).map((b) => String(b.id))) : new Set<string>();
   for (const bucket of toCreate) {

@@ -1,4 +1,5 @@
 import { TakeoutError } from '../../errors.js';
+import { bucketIdOf } from '../../keboola/layout.js';
 import { cleartextWarning, StorageClient, stackUrl } from '../../sources/keboola/client.js';
 import type { RequestLogger } from '../../stores/network.js';
 import type { InspectContext, ParallelLoads, PreparesStructure, RestoresExtras, RestoreTable, TableLoad, Target, TakeoutMetadata } from '../target.js';
@@ -6,7 +7,7 @@ import type { Json } from './api.js';
 import { planExtras, restoreExtras } from './extras.js';
 import { startSlicedUpload, type Upload } from './files.js';
 import { removeMarker, writeProgress } from './marker.js';
-import { bucketOf, inspectProject, prepareProject, type Prepared, type ProjectRestore } from './project.js';
+import { inspectProject, prepareProject, type Prepared, type ProjectRestore } from './project.js';
 import { createAlias, createTable, dropTable, fillTable, postTableMetadata } from './tables.js';
 
 /**
@@ -39,7 +40,10 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
   const cleartext = cleartextWarning(baseUrl);
   if (cleartext) options.warn(cleartext);
   const state: Prepared = { buckets: new Map(), tables: new Map(), aliases: [], created: new Set(), loaded: new Set(), resumed: false, configurations: new Set(), extras: [] };
-  const stackComponents = async (): Promise<Set<string>> => new Set(((await client.get<{ components?: Json[] }>('')).components ?? []).map((c) => String(c.id)));
+  // The plan (its extras) and prepare both ask which components the stack has: the service index is read once.
+  let components: Promise<Set<string>> | undefined;
+  const stackComponents = (): Promise<Set<string>> =>
+    (components ??= client.get<{ components?: Json[] }>('').then((index) => new Set((index.components ?? []).map((c) => String(c.id)))));
   const toReEnter: string[] = [];
   const run: ProjectRestore = { client, description, baseUrl, warn: options.warn, state, toReEnter, stackComponents };
   const upload = { description, ...(options.s3Endpoint ? { s3Endpoint: options.s3Endpoint } : {}), ...(options.signal ? { signal: options.signal } : {}) };
@@ -93,7 +97,7 @@ export function createKeboolaTarget(uri: string, options: KeboolaTargetOptions):
       for (const alias of state.aliases) {
         const source = String((alias.sourceTable as Json).id);
         const restored = state.created.has(source) || state.loaded.has(source);
-        if (!restored || !state.buckets.has(bucketOf(alias))) options.warn(`alias ${String(alias.id)} is not restored: its source table ${source} or its bucket was not restored`);
+        if (!restored || !state.buckets.has(bucketIdOf(alias))) options.warn(`alias ${String(alias.id)} is not restored: its source table ${source} or its bucket was not restored`);
         else if (held.has(String(alias.id))) await postTableMetadata(client, String(alias.id), alias);
         else await createAlias(client, alias);
       }
